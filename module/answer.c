@@ -1,0 +1,153 @@
+/*
+ * answer.c — blocked answers (see answer.h). Unbound glue: needs the
+ * configured Unbound tree's config.h first.
+ */
+#include "config.h"
+
+#include "answer.h"
+
+#include <string.h>
+
+#include "services/cache/dns.h"
+#include "sldns/rrdef.h"
+#include "sldns/sbuffer.h"
+#include "util/data/msgreply.h"
+#include "util/data/packed_rrset.h"
+#include "util/module.h"
+#include "util/net_help.h"
+#include "util/regional.h"
+
+#include "conf.h"
+#include "order.h"
+#include "rs_err.h"
+
+/* The SOA of NODATA / NXDOMAIN answers: redsink.invalid. hostmaster.redsink.invalid. */
+static const uint8_t soa_mname[] = "\007redsink\007invalid";
+static const uint8_t soa_rname[] = "\012hostmaster\007redsink\007invalid";
+
+/* A one-RR rrset in the packed layout (rr_len[], rr_data[], rr_ttl[], rdata)
+ * that Unbound's encoder and copy helpers expect. rdata without its length. */
+static struct ub_packed_rrset_key *rrset_new(struct regional *r, const uint8_t *owner, size_t owner_len,
+					     uint16_t type, time_t ttl, const uint8_t *rdata, size_t rdlen)
+{
+	struct ub_packed_rrset_key *k = regional_alloc_zero(r, sizeof(*k));
+	size_t size = sizeof(struct packed_rrset_data) + sizeof(size_t) + sizeof(uint8_t *) + sizeof(time_t) + 2 + rdlen;
+	struct packed_rrset_data *d = regional_alloc_zero(r, size);
+
+	if (!k || !d)
+		return NULL;
+	k->rk.dname = regional_alloc_init(r, owner, owner_len);
+	if (!k->rk.dname)
+		return NULL;
+	k->rk.dname_len = owner_len;
+	k->rk.type = htons(type);
+	k->rk.rrset_class = htons(LDNS_RR_CLASS_IN);
+	k->entry.key = k;
+	k->entry.data = d;
+	d->ttl = ttl;
+	d->count = 1;
+	d->trust = rrset_trust_prim_noglue;
+	d->security = sec_status_insecure;
+	d->rr_len = (size_t *)((uint8_t *)d + sizeof(*d));
+	d->rr_data = (uint8_t **)&d->rr_len[1];
+	d->rr_ttl = (time_t *)&d->rr_data[1];
+	d->rr_data[0] = (uint8_t *)&d->rr_ttl[1];
+	d->rr_len[0] = 2 + rdlen;
+	d->rr_ttl[0] = ttl;
+	sldns_write_uint16(d->rr_data[0], (uint16_t)rdlen);
+	memcpy(d->rr_data[0] + 2, rdata, rdlen);
+	return k;
+}
+
+static struct ub_packed_rrset_key *soa_new(struct regional *r, const uint8_t *zone, size_t zone_len, time_t ttl)
+{
+	uint8_t rd[sizeof(soa_mname) + sizeof(soa_rname) + 20], *p = rd;
+
+	memcpy(p, soa_mname, sizeof(soa_mname)); /* the string's NUL is the root label */
+	p += sizeof(soa_mname);
+	memcpy(p, soa_rname, sizeof(soa_rname));
+	p += sizeof(soa_rname);
+	sldns_write_uint32(p, 1);          /* serial */
+	sldns_write_uint32(p + 4, 3600);   /* refresh */
+	sldns_write_uint32(p + 8, 600);    /* retry */
+	sldns_write_uint32(p + 12, 86400); /* expire */
+	sldns_write_uint32(p + 16, (uint32_t)ttl); /* negative-caching TTL */
+	p += 20;
+	return rrset_new(r, zone, zone_len, LDNS_RR_TYPE_SOA, ttl, rd, (size_t)(p - rd));
+}
+
+/* TXT rdata: the text cut into character-strings of at most 255 octets. */
+static size_t txt_rdata(const char *s, size_t n, uint8_t *out)
+{
+	size_t o = 0;
+
+	do {
+		size_t k = n > 255 ? 255 : n;
+		out[o++] = (uint8_t)k;
+		memcpy(out + o, s, k);
+		o += k;
+		s += k;
+		n -= k;
+	} while (n > 0);
+	return o;
+}
+
+int rs_answer_blocked(struct module_qstate *qstate, const struct rs_conf *c, const struct rs_order *o,
+		      const uint8_t *zone, size_t zone_len)
+{
+	struct regional *r = qstate->region;
+	struct query_info *qi = &qstate->qinfo;
+	struct ub_packed_rrset_key *an = NULL, *ns = NULL;
+	time_t ttl = c->ttl;
+	uint16_t flags = BIT_QR | BIT_RA;
+	struct reply_info *rep;
+	struct dns_msg *msg;
+
+	switch (o->action) {
+	case RS_ACT_SINKHOLE:
+		if (qi->qtype == LDNS_RR_TYPE_A && c->have_sinkhole4) {
+			an = rrset_new(r, qi->qname, qi->qname_len, LDNS_RR_TYPE_A, ttl, c->sinkhole4, 4);
+		} else if (qi->qtype == LDNS_RR_TYPE_AAAA && c->have_sinkhole6) {
+			an = rrset_new(r, qi->qname, qi->qname_len, LDNS_RR_TYPE_AAAA, ttl, c->sinkhole6, 16);
+		} else if (qi->qtype == LDNS_RR_TYPE_TXT) {
+			uint8_t rd[4 * 256];
+			size_t n = txt_rdata(o->txt, o->txt_len, rd);
+			an = rrset_new(r, qi->qname, qi->qname_len, LDNS_RR_TYPE_TXT, ttl, rd, n);
+		} else {
+			ns = soa_new(r, zone, zone_len, ttl);
+		}
+		if (!an && !ns)
+			return RS_ENOMEM;
+		break;
+	case RS_ACT_NXDOMAIN:
+		FLAGS_SET_RCODE(flags, LDNS_RCODE_NXDOMAIN);
+		if (!(ns = soa_new(r, zone, zone_len, ttl)))
+			return RS_ENOMEM;
+		break;
+	case RS_ACT_NODATA:
+		if (!(ns = soa_new(r, zone, zone_len, ttl)))
+			return RS_ENOMEM;
+		break;
+	case RS_ACT_REFUSED:
+	default:
+		FLAGS_SET_RCODE(flags, LDNS_RCODE_REFUSED);
+		break;
+	}
+	rep = construct_reply_info_base(r, flags, 1, ttl, ttl, 0, an ? 1 : 0, ns ? 1 : 0, 0,
+					(an ? 1 : 0) + (ns ? 1 : 0), sec_status_insecure);
+	msg = regional_alloc(r, sizeof(*msg));
+	if (!rep || !msg)
+		return RS_ENOMEM;
+	rep->reason_bogus = LDNS_EDE_NONE;
+	if (an)
+		rep->rrsets[0] = an;
+	if (ns)
+		rep->rrsets[an ? 1 : 0] = ns;
+	msg->qinfo = *qi;
+	msg->rep = rep;
+	if (o->ede && !edns_opt_list_append_ede(&qstate->edns_opts_front_out, r, LDNS_EDE_CENSORED, o->ede))
+		return RS_ENOMEM;
+	qstate->return_msg = msg;
+	qstate->return_rcode = LDNS_RCODE_NOERROR;
+	return 0;
+}

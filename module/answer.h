@@ -1,0 +1,28 @@
+/*
+ * answer.h — synthesising blocked answers as Unbound messages.
+ *
+ * Everything is allocated in the query's region (freed with the query) and
+ * marked sec_status_insecure with RA=1, AD=0. Nothing here stores anything in
+ * Unbound's caches: blocked answers are never cached.
+ */
+#ifndef RS_ANSWER_H
+#define RS_ANSWER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct module_qstate;
+struct rs_conf;
+struct rs_order;
+
+/*
+ * Set qstate->return_msg / return_rcode to the answer that order o gives for
+ * qstate->qinfo (see doc/answers.md), and attach the order's EDE 16 to the
+ * replies of this query (sent only to clients that used EDNS).
+ * zone/zone_len: the listed domain (wire), owner of the synthesised SOA.
+ * Returns 0, or RS_ENOMEM (the caller then answers SERVFAIL).
+ */
+int rs_answer_blocked(struct module_qstate *qstate, const struct rs_conf *c, const struct rs_order *o,
+		      const uint8_t *zone, size_t zone_len);
+
+#endif

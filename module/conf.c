@@ -1,0 +1,495 @@
+/*
+ * conf.c — the redsink.conf parser: one table of directives, one loop.
+ *
+ * Every row names a directive, its type, where the value is stored (offsetof
+ * into struct rs_conf), its default, its limits and whether it is required.
+ * Every error names the file, the line and the directive.
+ */
+#include "conf.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "rs_err.h"
+
+enum dtype {
+	T_STR,      /* any non-empty text */
+	T_TOKEN,    /* text without spaces */
+	T_INT,      /* integer within [min, max] */
+	T_ENDPOINT, /* host:port or unix:/path (fills struct rs_endpoint) */
+	T_PWFILE,   /* path of a file whose first line is a password */
+	T_IPV4,
+	T_IPV6,
+	T_CC,       /* ISO 3166-1 alpha-2 */
+	T_LANG,     /* RFC 5646 language tag (shape only) */
+	T_ENUM,     /* one of enumv[] (stored as int index) */
+	T_URILIST,  /* repeatable mailto:/tel:/https: URI */
+	T_NAME,     /* resolver name: [A-Za-z0-9._-]{1,64} */
+};
+
+struct directive {
+	const char *name;
+	enum dtype type;
+	size_t off;         /* offsetof(struct rs_conf, ...) */
+	const char *def;    /* default as text (NULL = none) */
+	long min, max;      /* T_INT limits */
+	bool required;
+	const char *const *enumv;
+	const char *help;
+};
+
+#define OFF(f) offsetof(struct rs_conf, f)
+static const char *const ede_formats[] = { "json", "text", "off", NULL };
+
+static const struct directive directives[] = {
+	{ "read-redis", T_ENDPOINT, OFF(read), NULL, 0, 0, true, NULL,
+	  "Redis to read the list from (a replica near the resolver): host:port or unix:/path" },
+	{ "read-redis-db", T_INT, OFF(read.db), "0", 0, 65535, false, NULL, "database index of read-redis" },
+	{ "read-redis-user", T_TOKEN, OFF(read.user), NULL, 0, 0, false, NULL, "ACL user for read-redis" },
+	{ "read-redis-password-file", T_PWFILE, OFF(read), NULL, 0, 0, false, NULL,
+	  "file whose first line is the password for read-redis" },
+	{ "write-redis", T_ENDPOINT, OFF(write), NULL, 0, 0, false, NULL,
+	  "Redis to write heartbeats and hits to (the primary); default: read-redis" },
+	{ "write-redis-db", T_INT, OFF(write.db), NULL, 0, 65535, false, NULL, "database index of write-redis" },
+	{ "write-redis-user", T_TOKEN, OFF(write.user), NULL, 0, 0, false, NULL, "ACL user for write-redis" },
+	{ "write-redis-password-file", T_PWFILE, OFF(write), NULL, 0, 0, false, NULL,
+	  "file whose first line is the password for write-redis" },
+	{ "key-prefix", T_TOKEN, OFF(prefix), "redsink:", 0, 0, false, NULL, "prefix of every Redis key" },
+	{ "redis-timeout", T_INT, OFF(redis_timeout_ms), "1000", 10, 60000, false, NULL,
+	  "connect and command timeout, milliseconds" },
+	{ "resolver-name", T_NAME, OFF(resolver_name), NULL, 0, 0, false, NULL,
+	  "this resolver's name in heartbeats; default: the host name" },
+	{ "jurisdiction", T_CC, OFF(jurisdiction), NULL, 0, 0, false, NULL,
+	  "ISO 3166-1 alpha-2 code: orders whose scope lists it apply; unset: only scope '*'" },
+	{ "sinkhole-ipv4", T_IPV4, OFF(sinkhole4), NULL, 0, 0, true, NULL,
+	  "address of A answers for blocked names (the warning-page server)" },
+	{ "sinkhole-ipv6", T_IPV6, OFF(sinkhole6), NULL, 0, 0, false, NULL,
+	  "address of AAAA answers; unset: AAAA gets NODATA" },
+	{ "ttl", T_INT, OFF(ttl), "60", 0, 86400, false, NULL, "TTL of synthesised answers, seconds" },
+	{ "txt-text", T_STR, OFF(txt_text),
+	  "Blocked by order {reference} of {authority}. {url}", 0, 0, false, NULL,
+	  "template of the TXT answer; placeholders {order} {authority} {reference} {reason} {url} {issued} {domain}" },
+	{ "ede-format", T_ENUM, OFF(ede_format), "json", 0, 0, false, ede_formats,
+	  "EDE 16 EXTRA-TEXT: json (structured DNS error), text (ede-text) or off (no EDE)" },
+	{ "ede-text", T_STR, OFF(ede_text), "Blocked by order {reference} of {authority}", 0, 0, false, NULL,
+	  "template of the EDE text when ede-format: text" },
+	{ "contact", T_URILIST, OFF(contacts), NULL, 0, 0, false, NULL,
+	  "contact URI for the structured error's \"c\" (mailto:, tel:, https:); repeatable" },
+	{ "language", T_LANG, OFF(language), "en", 0, 0, false, NULL,
+	  "language tag of texts for orders that name none" },
+	{ "snapshot-file", T_STR, OFF(snapshot_file), NULL, 0, 0, false, NULL,
+	  "file the list is persisted to, loaded at start when Redis is unreachable" },
+};
+#define NDIRECTIVES (sizeof(directives) / sizeof(directives[0]))
+
+struct parse {
+	const char *path;
+	int line;
+	char *err;
+	bool seen[NDIRECTIVES];
+};
+
+static int fail(struct parse *p, const char *fmt, ...)
+{
+	char msg[RS_CONF_ERRLEN - 128];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (p->line > 0)
+		snprintf(p->err, RS_CONF_ERRLEN, "%s:%d: %s", p->path, p->line, msg);
+	else
+		snprintf(p->err, RS_CONF_ERRLEN, "%s: %s", p->path, msg);
+	return RS_ECONF;
+}
+
+static void *field(struct rs_conf *c, const struct directive *d)
+{
+	return (char *)c + d->off;
+}
+
+static int set_str(struct parse *p, char **dst, const char *v)
+{
+	char *s = strdup(v);
+
+	if (!s)
+		return fail(p, "out of memory");
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
+static int parse_endpoint(struct parse *p, const struct directive *d, struct rs_endpoint *e, const char *v)
+{
+	char *host = NULL, *end;
+	const char *colon;
+	long port;
+
+	if (strncmp(v, "unix:", 5) == 0) {
+		if (v[5] != '/')
+			return fail(p, "%s: '%s': a unix socket needs an absolute path (unix:/path)", d->name, v);
+		if (set_str(p, &e->unix_path, v + 5) || set_str(p, &e->addr, v))
+			return RS_ECONF;
+		return 0;
+	}
+	colon = strrchr(v, ':');
+	if (!colon || colon == v)
+		return fail(p, "%s: '%s' is not host:port or unix:/path", d->name, v);
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (errno || *end || end == colon + 1 || port < 1 || port > 65535)
+		return fail(p, "%s: '%s': port must be 1..65535", d->name, v);
+	if (v[0] == '[') { /* [v6]:port */
+		if (colon[-1] != ']')
+			return fail(p, "%s: '%s' is not host:port or unix:/path", d->name, v);
+		host = strndup(v + 1, (size_t)(colon - v - 2));
+	} else {
+		host = strndup(v, (size_t)(colon - v));
+	}
+	if (!host)
+		return fail(p, "out of memory");
+	free(e->host);
+	e->host = host;
+	e->port = (int)port;
+	return set_str(p, &e->addr, v);
+}
+
+static int read_password(struct parse *p, const struct directive *d, struct rs_endpoint *e, const char *path)
+{
+	char buf[1024];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (!f)
+		return fail(p, "%s: cannot read '%s': %s", d->name, path, strerror(errno));
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = '\0';
+	fclose(f);
+	n = strcspn(buf, "\r\n");
+	buf[n] = '\0';
+	if (n == 0)
+		return fail(p, "%s: '%s' is empty: the first line must be the password", d->name, path);
+	if (set_str(p, &e->password, buf) || set_str(p, &e->password_file, path))
+		return RS_ECONF;
+	memset(buf, 0, sizeof(buf));
+	return 0;
+}
+
+static bool uri_ok(const char *v)
+{
+	if (strncmp(v, "mailto:", 7) == 0 || strncmp(v, "tel:", 4) == 0)
+		return strlen(v) > (v[0] == 'm' ? 7u : 4u);
+	if (strncmp(v, "https://", 8) == 0)
+		return strlen(v) > 8;
+	return false;
+}
+
+static bool lang_ok(const char *v)
+{
+	/* RFC 5646 shape: alphanumeric subtags of 1-8, separated by '-', first alphabetic. */
+	size_t n = 0;
+
+	if (!isalpha((unsigned char)v[0]))
+		return false;
+	for (; *v; v++) {
+		if (*v == '-') {
+			if (n == 0)
+				return false;
+			n = 0;
+		} else if (isalnum((unsigned char)*v) && ++n <= 8) {
+			continue;
+		} else {
+			return false;
+		}
+	}
+	return n > 0;
+}
+
+static int set_value(struct parse *p, struct rs_conf *c, const struct directive *d, const char *v)
+{
+	void *f = field(c, d);
+
+	switch (d->type) {
+	case T_STR:
+		if (!*v)
+			return fail(p, "%s: empty value", d->name);
+		return set_str(p, f, v);
+	case T_TOKEN:
+		if (!*v || strpbrk(v, " \t"))
+			return fail(p, "%s: '%s' must be one word without spaces", d->name, v);
+		return set_str(p, f, v);
+	case T_NAME:
+		if (!*v || strlen(v) > 64 || strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != strlen(v))
+			return fail(p, "%s: '%s' must be 1-64 letters, digits, '.', '_' or '-'", d->name, v);
+		return set_str(p, f, v);
+	case T_INT: {
+		char *end;
+		long n;
+		errno = 0;
+		n = strtol(v, &end, 10);
+		if (errno || !*v || *end)
+			return fail(p, "%s: '%s' is not an integer", d->name, v);
+		if (n < d->min || n > d->max)
+			return fail(p, "%s: %ld is out of range %ld..%ld", d->name, n, d->min, d->max);
+		*(int *)f = (int)n;
+		return 0;
+	}
+	case T_ENDPOINT:
+		return parse_endpoint(p, d, f, v);
+	case T_PWFILE:
+		return read_password(p, d, f, v);
+	case T_IPV4:
+		if (inet_pton(AF_INET, v, c->sinkhole4) != 1)
+			return fail(p, "%s: '%s' is not an IPv4 address", d->name, v);
+		c->have_sinkhole4 = true;
+		return 0;
+	case T_IPV6:
+		if (inet_pton(AF_INET6, v, c->sinkhole6) != 1)
+			return fail(p, "%s: '%s' is not an IPv6 address", d->name, v);
+		c->have_sinkhole6 = true;
+		return 0;
+	case T_CC: {
+		char cc[3];
+		if (strlen(v) != 2 || !isalpha((unsigned char)v[0]) || !isalpha((unsigned char)v[1]))
+			return fail(p, "%s: '%s' is not an ISO 3166-1 alpha-2 code", d->name, v);
+		cc[0] = (char)toupper((unsigned char)v[0]);
+		cc[1] = (char)toupper((unsigned char)v[1]);
+		cc[2] = '\0';
+		return set_str(p, f, cc);
+	}
+	case T_LANG:
+		if (!lang_ok(v))
+			return fail(p, "%s: '%s' is not a language tag (e.g. en, it, pt-BR)", d->name, v);
+		return set_str(p, f, v);
+	case T_ENUM:
+		for (int i = 0; d->enumv[i]; i++) {
+			if (strcmp(v, d->enumv[i]) == 0) {
+				*(int *)f = i;
+				return 0;
+			}
+		}
+		{
+			char all[128] = "";
+			for (int i = 0; d->enumv[i]; i++) {
+				if (i)
+					strncat(all, ", ", sizeof(all) - strlen(all) - 1);
+				strncat(all, d->enumv[i], sizeof(all) - strlen(all) - 1);
+			}
+			return fail(p, "%s: '%s' is not one of %s", d->name, v, all);
+		}
+	case T_URILIST: {
+		char **nv;
+		if (!uri_ok(v))
+			return fail(p, "%s: '%s' is not a mailto:, tel: or https:// URI", d->name, v);
+		nv = realloc(c->contacts, (c->ncontacts + 1) * sizeof(*nv));
+		if (!nv)
+			return fail(p, "out of memory");
+		c->contacts = nv;
+		if (!(nv[c->ncontacts] = strdup(v)))
+			return fail(p, "out of memory");
+		c->ncontacts++;
+		return 0;
+	}
+	}
+	return fail(p, "%s: internal error: unknown type", d->name);
+}
+
+/* Split one line into directive and value; returns 1 for a directive line,
+ * 0 for a blank/comment line, RS_ECONF on a syntax error. */
+static int split_line(struct parse *p, char *s, char **key, char **val)
+{
+	char *colon, *v, *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	if (*s == '\0' || *s == '#')
+		return 0;
+	colon = strchr(s, ':');
+	if (!colon)
+		return fail(p, "syntax error: expected 'directive: value'");
+	for (e = colon; e > s && isspace((unsigned char)e[-1]); e--)
+		;
+	*e = '\0';
+	*key = s;
+	v = colon + 1;
+	while (isspace((unsigned char)*v))
+		v++;
+	if (*v == '"') {
+		char *q = strchr(v + 1, '"');
+		if (!q)
+			return fail(p, "%s: unterminated quoted value", *key);
+		*q = '\0';
+		for (e = q + 1; isspace((unsigned char)*e); e++)
+			;
+		if (*e && *e != '#')
+			return fail(p, "%s: text after the closing quote", *key);
+		*val = v + 1;
+		return 1;
+	}
+	e = strchr(v, '#');
+	if (!e)
+		e = v + strlen(v);
+	while (e > v && isspace((unsigned char)e[-1]))
+		e--;
+	*e = '\0';
+	*val = v;
+	return 1;
+}
+
+static const struct directive *find_directive(const char *name)
+{
+	for (size_t i = 0; i < NDIRECTIVES; i++)
+		if (strcmp(directives[i].name, name) == 0)
+			return &directives[i];
+	return NULL;
+}
+
+static void endpoint_free(struct rs_endpoint *e)
+{
+	free(e->addr);
+	free(e->host);
+	free(e->unix_path);
+	free(e->user);
+	if (e->password)
+		memset(e->password, 0, strlen(e->password));
+	free(e->password);
+	free(e->password_file);
+	memset(e, 0, sizeof(*e));
+}
+
+void rs_conf_free(struct rs_conf *c)
+{
+	endpoint_free(&c->read);
+	endpoint_free(&c->write);
+	free(c->path);
+	free(c->prefix);
+	free(c->resolver_name);
+	free(c->jurisdiction);
+	free(c->txt_text);
+	free(c->ede_text);
+	for (size_t i = 0; i < c->ncontacts; i++)
+		free(c->contacts[i]);
+	free(c->contacts);
+	free(c->language);
+	free(c->snapshot_file);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Defaults, the write endpoint's inheritance and required directives. */
+static int finish(struct parse *p, struct rs_conf *c)
+{
+	int last = p->line;
+
+	p->line = 0;
+	for (size_t i = 0; i < NDIRECTIVES; i++) {
+		const struct directive *d = &directives[i];
+		if (p->seen[i])
+			continue;
+		if (d->required) {
+			p->line = last > 0 ? last : 1;
+			return fail(p, "missing required directive '%s'", d->name);
+		}
+		if (d->def && set_value(p, c, d, d->def))
+			return RS_ECONF;
+	}
+	if (!c->write.addr) {
+		/* write-redis unset: write to the read endpoint, with the read
+		 * endpoint's db and credentials unless write-redis-* say otherwise. */
+		struct rs_endpoint *w = &c->write, *r = &c->read;
+		if ((r->addr && !(w->addr = strdup(r->addr))) ||
+		    (r->host && !(w->host = strdup(r->host))) ||
+		    (r->unix_path && !(w->unix_path = strdup(r->unix_path))))
+			return fail(p, "out of memory");
+		w->port = r->port;
+		if (!p->seen[find_directive("write-redis-db") - directives])
+			w->db = r->db;
+		if (!w->user && r->user && set_str(p, &w->user, r->user))
+			return RS_ECONF;
+		if (!w->password && r->password &&
+		    (set_str(p, &w->password, r->password) || set_str(p, &w->password_file, r->password_file)))
+			return RS_ECONF;
+	}
+	if (!c->resolver_name) {
+		char host[256];
+		if (gethostname(host, sizeof(host)) != 0)
+			strcpy(host, "resolver");
+		host[sizeof(host) - 1] = '\0';
+		host[strcspn(host, " \t")] = '\0';
+		if (set_str(p, &c->resolver_name, host))
+			return RS_ECONF;
+	}
+	return set_str(p, &c->path, p->path);
+}
+
+int rs_conf_load(const char *path, struct rs_conf *c, char err[RS_CONF_ERRLEN])
+{
+	struct parse p = { .path = path, .line = 0, .err = err };
+	char *buf = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	FILE *f;
+	int rc = 0;
+
+	memset(c, 0, sizeof(*c));
+	err[0] = '\0';
+	f = fopen(path, "r");
+	if (!f) {
+		fail(&p, "cannot open: %s", strerror(errno));
+		return RS_ECONF;
+	}
+	while ((n = getline(&buf, &cap, f)) >= 0) {
+		const struct directive *d;
+		char *key = NULL, *val = NULL;
+
+		p.line++;
+		if (n > 4096) {
+			rc = fail(&p, "line longer than 4096 characters");
+			goto out;
+		}
+		if (strlen(buf) != (size_t)n) {
+			rc = fail(&p, "NUL byte in line");
+			goto out;
+		}
+		buf[strcspn(buf, "\r\n")] = '\0';
+		rc = split_line(&p, buf, &key, &val);
+		if (rc < 0)
+			goto out;
+		if (rc == 0)
+			continue;
+		d = find_directive(key);
+		if (!d) {
+			rc = fail(&p, "unknown directive '%s'", key);
+			goto out;
+		}
+		if (p.seen[d - directives] && d->type != T_URILIST) {
+			rc = fail(&p, "%s: given twice", d->name);
+			goto out;
+		}
+		p.seen[d - directives] = true;
+		rc = set_value(&p, c, d, val);
+		if (rc < 0)
+			goto out;
+	}
+	if (ferror(f)) {
+		rc = fail(&p, "read error: %s", strerror(errno));
+		goto out;
+	}
+	rc = finish(&p, c);
+out:
+	free(buf);
+	fclose(f);
+	if (rc < 0) {
+		rs_conf_free(c);
+		return RS_ECONF;
+	}
+	return 0;
+}

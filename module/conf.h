@@ -1,0 +1,69 @@
+/*
+ * conf.h — redsink.conf: the module's own configuration file.
+ *
+ * Unbound gives a dynlib module no options, so the module reads redsink.conf
+ * (path from $REDSINK_CONF, else "redsink.conf" in Unbound's directory:).
+ * Format: one "directive: value" per line, '#' starts a comment, a value may be
+ * put in double quotes (needed to keep leading/trailing spaces or a '#').
+ * The directives are rows of one table in conf.c (name, type, storage,
+ * default, limits, help); doc/configuration.md documents every row.
+ *
+ * Ownership: rs_conf_load fills a struct rs_conf that owns all its strings;
+ * rs_conf_free releases them. A struct rs_conf is immutable once loaded and may
+ * be read by any thread.
+ */
+#ifndef RS_CONF_H
+#define RS_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RS_CONF_ERRLEN 512
+
+/* A Redis endpoint: TCP "host:port" or "unix:/path". */
+struct rs_endpoint {
+	char *addr;      /* as written, for messages */
+	char *host;      /* TCP host, or NULL for a unix socket */
+	int port;        /* TCP port */
+	char *unix_path; /* unix socket path, or NULL */
+	int db;          /* SELECT index */
+	char *user;      /* ACL user, or NULL */
+	char *password;  /* read from the password file, or NULL */
+	char *password_file;
+};
+
+enum rs_ede_format { RS_EDE_JSON = 0, RS_EDE_TEXT = 1, RS_EDE_OFF = 2 };
+
+struct rs_conf {
+	char *path;                /* the file this came from */
+	struct rs_endpoint read;   /* where the list is read (a replica) */
+	struct rs_endpoint write;  /* heartbeats, hits (the primary); defaults to read */
+	char *prefix;              /* key prefix, default "redsink:" */
+	int redis_timeout_ms;      /* connect and command timeout */
+	char *resolver_name;       /* this resolver's name in resolver:<name> */
+	char *jurisdiction;        /* ISO 3166-1 alpha-2 (uppercase), or NULL */
+	bool have_sinkhole4, have_sinkhole6;
+	uint8_t sinkhole4[4];
+	uint8_t sinkhole6[16];
+	int ttl;                   /* TTL of synthesised answers */
+	char *txt_text;            /* template of the TXT answer */
+	int ede_format;            /* enum rs_ede_format */
+	char *ede_text;            /* template of the EDE text when ede-format: text */
+	char **contacts;           /* URIs for the structured error's "c" */
+	size_t ncontacts;
+	char *language;            /* default language tag */
+	char *snapshot_file;       /* the list persisted on disk, or NULL */
+};
+
+/*
+ * Load and validate the file at path into *c (zeroed first). On error returns
+ * RS_ECONF (or RS_ENOMEM) and writes "FILE:LINE: message" (or "FILE: message")
+ * to err; *c is then left empty (nothing to free, but rs_conf_free is safe).
+ */
+int rs_conf_load(const char *path, struct rs_conf *c, char err[RS_CONF_ERRLEN]);
+
+/* Free everything *c owns and zero it. */
+void rs_conf_free(struct rs_conf *c);
+
+#endif

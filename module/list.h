@@ -1,0 +1,116 @@
+/*
+ * list.h — the in-memory list of blocked and protected domains.
+ *
+ * Structure: an open-addressing hash table (linear probing) of pointers to
+ * immutable entries, keyed by the domain's lowercase wire form, plus a table
+ * of orders indexed by a small integer. An entry names the orders that list
+ * its domain (by index) and whether the domain is protected.
+ *
+ * Threads and ordering (the invariants everything else relies on):
+ *  - ONE writer at a time (the thread that loads or syncs the list); any number
+ *    of readers (Unbound's worker threads) with no lock and no allocation.
+ *  - Entries, orders and table arrays are never modified after they are
+ *    published. The writer publishes with a release store (a slot, the table
+ *    pointer, the order table pointer); readers load with acquire.
+ *  - A change replaces a pointer (copy-on-write of one entry), or turns a slot
+ *    into a tombstone; readers see either the old or the new state, never a mix.
+ *  - Replaced memory is "retired" and freed by rs_list_reclaim() only after a
+ *    grace period (RS_LIST_GRACE_MS) during which no reader can still hold it:
+ *    a reader holds pointers only for the duration of one lookup and the answer
+ *    built from it, inside one operate() call (microseconds).
+ *  - Before any reader exists (rs_list_set_quiescent(l, true), the default),
+ *    retired memory is freed at once.
+ *  - Order indexes are never reused during the list's lifetime, so an entry can
+ *    keep a stale index: a removed order's slot reads as NULL and is skipped.
+ *
+ * Memory: one pointer slot per 0.375-0.75 domains, one allocation per entry of
+ * 8 octets + 4 per order + the wire name (name length + 2).
+ */
+#ifndef RS_LIST_H
+#define RS_LIST_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "name.h"
+#include "order.h"
+
+#define RS_LIST_GRACE_MS 5000
+#define RS_ENT_PROTECTED 0x01
+
+struct rs_entry {
+	uint32_t hash;  /* high half of the name's 64-bit hash */
+	uint8_t wlen;   /* wire length, root label included */
+	uint8_t flags;  /* RS_ENT_* */
+	uint16_t nord;  /* number of order indexes in ord[] */
+	uint32_t ord[]; /* order indexes, then the wire name */
+};
+
+static inline const uint8_t *rs_entry_wire(const struct rs_entry *e)
+{
+	return (const uint8_t *)(e->ord + e->nord);
+}
+
+struct rs_list;
+
+enum rs_verdict { RS_PASS = 0, RS_BLOCKED, RS_PROTECTED };
+
+struct rs_match {
+	const struct rs_order *order;  /* the order that blocks */
+	const struct rs_entry *entry;  /* the listed domain (the name or a parent) */
+	int label;                     /* suffix index in the rs_qname that matched */
+};
+
+/* A new, empty list sized for about expected domains; NULL when out of memory. */
+struct rs_list *rs_list_new(size_t expected);
+/* Free the list and everything it owns (no reader may remain). */
+void rs_list_free(struct rs_list *l);
+/* true: no reader exists, free retired memory at once; false: defer. */
+void rs_list_set_quiescent(struct rs_list *l, bool quiescent);
+
+/* ---- readers (any thread, lock-free, no allocation) ---- */
+
+/*
+ * Match a prepared query name at time now (Unix seconds). RS_PROTECTED when the
+ * name or a parent is protected; else RS_BLOCKED (with *m filled) for the most
+ * specific listed suffix that has an order applying now; else RS_PASS.
+ */
+enum rs_verdict rs_list_match(const struct rs_list *l, const struct rs_qname *q, int64_t now,
+			      struct rs_match *m);
+
+/* ---- writer (one thread at a time) ---- */
+
+/* Add or replace the order with o->id; takes ownership of o. *idx receives
+ * its index. 0 or RS_ENOMEM / RS_EFULL (o is then freed). */
+int rs_list_order_set(struct rs_list *l, struct rs_order *o, uint32_t *idx);
+/* Remove the order id (its domains stop being blocked by it). 0 or RS_ENOENT. */
+int rs_list_order_remove(struct rs_list *l, const char *id);
+/* Index of order id, or -1. */
+int64_t rs_list_order_find(const struct rs_list *l, const char *id);
+/* The order at idx, or NULL. */
+const struct rs_order *rs_list_order_get(const struct rs_list *l, uint32_t idx);
+
+/* List the wire domain under order idx. 0, RS_EEXIST (already), RS_ENOMEM, RS_EFULL. */
+int rs_list_add(struct rs_list *l, const uint8_t *wire, size_t wlen, uint32_t idx);
+/* Unlist the wire domain from order idx. 0 or RS_ENOENT. */
+int rs_list_del(struct rs_list *l, const uint8_t *wire, size_t wlen, uint32_t idx);
+/* Mark (on) or unmark the wire domain as protected. 0, RS_EEXIST/RS_ENOENT, RS_ENOMEM. */
+int rs_list_protect(struct rs_list *l, const uint8_t *wire, size_t wlen, bool on);
+
+/* Free retired memory older than the grace period (all of it when quiescent). */
+void rs_list_reclaim(struct rs_list *l);
+
+struct rs_list_stats {
+	size_t domains;     /* entries with at least one order */
+	size_t protected_n; /* protected entries */
+	size_t orders;      /* orders present */
+	size_t name_bytes;  /* sum of the canonical text lengths of all entries */
+	size_t mem_bytes;   /* bytes allocated for the table, entries and orders */
+	size_t slots;       /* table capacity */
+	size_t retired;     /* allocations waiting for reclamation */
+};
+void rs_list_stats(const struct rs_list *l, struct rs_list_stats *st);
+
+#endif

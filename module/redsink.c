@@ -1,0 +1,344 @@
+/*
+ * redsink.c — the Unbound glue: the six dynlib entry points.
+ *
+ * Thin by design: it translates Unbound's calls into the list (list.h),
+ * configuration (conf.h), Redis loading (load.h) and answer (answer.h) APIs.
+ *
+ * Threads: init/deinit run on Unbound's main thread while no worker exists;
+ * operate/clear/inform_super run on the worker that owns the query; get_mem on
+ * any thread. Per-module state lives in dynlibmod_env.dyn_env (never in
+ * env->modinfo[id], which the dynlib wrapper owns); per-query state in
+ * qstate->minfo[id], allocated in the query's region.
+ *
+ * Decision points of a query (see doc/architecture.md):
+ *  - first visit (new/pass with no minfo): match the name; blocked -> answer
+ *    and finish at module 0 (never cached); else pass to the next module.
+ *  - moddone: match the name again (it may have been listed meanwhile) and the
+ *    owners and targets of the CNAME/DNAME chain in the answer; if blocked,
+ *    remove the real answer from the message cache and, for a query this module
+ *    passed on, replace it with the blocked answer.
+ */
+#include "config.h"
+
+#include <hiredis/hiredis.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dynlibmod/dynlibmod.h"
+#include "services/cache/dns.h"
+#include "services/mesh.h"
+#include "sldns/rrdef.h"
+#include "util/data/msgreply.h"
+#include "util/log.h"
+#include "util/module.h"
+#include "util/net_help.h"
+#include "util/regional.h"
+
+#include "answer.h"
+#include "conf.h"
+#include "list.h"
+#include "load.h"
+#include "name.h"
+#include "rs_err.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+#define RS_VERSION "0.1.0"
+
+/* Module-wide state: dynlibmod_env.dyn_env. */
+struct rs_module {
+	struct rs_conf conf;
+	struct rs_list *list;
+};
+
+/* Per-query marker in qstate->minfo[id]. */
+enum rs_qstate_kind { RS_Q_PASSED = 1, RS_Q_BLOCKED = 2 };
+struct rs_qstate {
+	int kind;
+};
+
+static void log_bridge(int level, const char *msg)
+{
+	if (level == RS_LOG_ERR)
+		log_err("redsink: %s", msg);
+	else if (level == RS_LOG_WARN)
+		log_warn("redsink: %s", msg);
+	else
+		log_info("redsink: %s", msg);
+}
+
+static struct rs_module *module_of(struct module_env *env, int id)
+{
+	struct dynlibmod_env *de = env->modinfo[id];
+
+	return de ? de->dyn_env : NULL;
+}
+
+/* Path of redsink.conf: $REDSINK_CONF, else in Unbound's directory:. */
+static int conf_path(struct module_env *env, char *out, size_t outsz)
+{
+	const char *p = getenv("REDSINK_CONF");
+	const char *dir = env->cfg && env->cfg->directory && *env->cfg->directory ? env->cfg->directory : ".";
+
+	if (p && *p)
+		return snprintf(out, outsz, "%s", p) < (int)outsz ? 0 : RS_EINVAL;
+	return snprintf(out, outsz, "%s/redsink.conf", dir) < (int)outsz ? 0 : RS_EINVAL;
+}
+
+static double elapsed(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Load the list from Redis; on failure resolution goes on with what the list holds. */
+static void initial_load(struct rs_module *m)
+{
+	char err[512];
+	struct rs_load_stats st;
+	struct timespec t0;
+	redisContext *rc;
+	struct rs_list *l;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (rs_redis_connect(&m->conf.read, m->conf.redis_timeout_ms, &rc, err, sizeof(err))) {
+		log_err("redsink: %s: starting without a list", err);
+		return;
+	}
+	l = rs_list_new(1 << 16);
+	if (!l) {
+		redisFree(rc);
+		log_err("redsink: out of memory: starting without a list");
+		return;
+	}
+	if (rs_load_all(rc, &m->conf, l, &st, err, sizeof(err))) {
+		log_err("redsink: loading the list from %s failed: %s: starting without a list", m->conf.read.addr, err);
+		rs_list_free(l);
+		redisFree(rc);
+		return;
+	}
+	redisFree(rc);
+	rs_list_free(m->list);
+	m->list = l;
+	log_info("redsink: loaded %zu orders, %zu domains, %zu protected from %s in %.3f s (skipped %zu malformed "
+		 "orders, %zu malformed domains; stream at %s)",
+		 st.orders, st.domains, st.protected_n, m->conf.read.addr, elapsed(&t0), st.bad_orders,
+		 st.bad_domains, st.last_id);
+}
+
+EXPORT int init(struct module_env *env, int id)
+{
+	struct dynlibmod_env *de = env->modinfo[id];
+	char path[4096], err[RS_CONF_ERRLEN];
+	struct rs_module *m;
+
+	rs_log_hook = log_bridge;
+	if (conf_path(env, path, sizeof(path))) {
+		log_err("redsink: configuration path too long");
+		return 0;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m) {
+		log_err("redsink: out of memory");
+		return 0;
+	}
+	if (rs_conf_load(path, &m->conf, err) < 0) {
+		log_err("redsink: %s", err);
+		free(m);
+		return 0;
+	}
+	m->list = rs_list_new(16);
+	if (!m->list) {
+		log_err("redsink: out of memory");
+		rs_conf_free(&m->conf);
+		free(m);
+		return 0;
+	}
+	initial_load(m);
+	de->dyn_env = m;
+	log_info("redsink: %s ready (configuration %s, resolver %s, jurisdiction %s)", RS_VERSION, path,
+		 m->conf.resolver_name, m->conf.jurisdiction ? m->conf.jurisdiction : "none (only scope '*')");
+	return 1;
+}
+
+EXPORT void deinit(struct module_env *env, int id)
+{
+	struct dynlibmod_env *de = env->modinfo[id];
+	struct rs_module *m = de ? de->dyn_env : NULL;
+
+	if (!m)
+		return;
+	de->dyn_env = NULL;
+	rs_list_free(m->list);
+	rs_conf_free(&m->conf);
+	free(m);
+	rs_log_hook = NULL;
+}
+
+/* Match a wire name (any case) against the list. */
+static enum rs_verdict match_name(const struct rs_module *m, const uint8_t *name, size_t maxlen, time_t now,
+				  struct rs_match *mt)
+{
+	struct rs_qname q;
+
+	if (rs_qname_prepare(name, maxlen, &q) <= 0)
+		return RS_PASS;
+	return rs_list_match(m->list, &q, (int64_t)now, mt);
+}
+
+/*
+ * The verdict for a finished answer: the query name, then the owners and the
+ * targets of the CNAME/DNAME records of the answer section. A protected query
+ * name is never blocked; the first blocked name wins.
+ */
+static enum rs_verdict match_answer(struct module_qstate *qs, const struct rs_module *m, time_t now,
+				    struct rs_match *mt, bool *chain)
+{
+	struct reply_info *rep = qs->return_msg ? qs->return_msg->rep : NULL;
+	enum rs_verdict v = match_name(m, qs->qinfo.qname, qs->qinfo.qname_len, now, mt);
+
+	*chain = false;
+	if (v != RS_PASS || !rep)
+		return v;
+	for (size_t i = 0; i < rep->an_numrrsets && i < rep->rrset_count; i++) {
+		struct ub_packed_rrset_key *k = rep->rrsets[i];
+		struct packed_rrset_data *d = k->entry.data;
+		uint16_t t = ntohs(k->rk.type);
+
+		if (match_name(m, k->rk.dname, k->rk.dname_len, now, mt) == RS_BLOCKED) {
+			*chain = true;
+			return RS_BLOCKED;
+		}
+		if ((t == LDNS_RR_TYPE_CNAME || t == LDNS_RR_TYPE_DNAME) && d && d->count > 0 && d->rr_len[0] > 2 &&
+		    match_name(m, d->rr_data[0] + 2, d->rr_len[0] - 2, now, mt) == RS_BLOCKED) {
+			*chain = true;
+			return RS_BLOCKED;
+		}
+	}
+	return RS_PASS;
+}
+
+/* Remove the message-cache entries of qinfo (both hash variants). */
+static void purge_msg(struct module_qstate *qs, struct query_info *qi)
+{
+	msg_cache_remove(qs->env, qi->qname, qi->qname_len, qi->qtype, qi->qclass, 0);
+	msg_cache_remove(qs->env, qi->qname, qi->qname_len, qi->qtype, qi->qclass, BIT_CD);
+}
+
+/* Purge what the iterator cached for this query and for each name of its
+ * answer section (a CNAME target that is blocked must not be answered from the
+ * message cache either). */
+static void purge_answer(struct module_qstate *qs)
+{
+	struct reply_info *rep = qs->return_msg ? qs->return_msg->rep : NULL;
+
+	purge_msg(qs, &qs->qinfo);
+	for (size_t i = 0; rep && i < rep->an_numrrsets && i < rep->rrset_count; i++) {
+		struct query_info qi = qs->qinfo;
+		qi.qname = rep->rrsets[i]->rk.dname;
+		qi.qname_len = rep->rrsets[i]->rk.dname_len;
+		purge_msg(qs, &qi);
+	}
+}
+
+static bool internal_state(const struct module_qstate *qs)
+{
+	return qs->qinfo.qclass != LDNS_RR_CLASS_IN || qs->is_priming || qs->is_valrec;
+}
+
+static void set_marker(struct module_qstate *qs, int id, int kind)
+{
+	struct rs_qstate *q = qs->minfo[id];
+
+	if (!q) {
+		q = regional_alloc(qs->region, sizeof(*q));
+		if (!q)
+			return;
+		qs->minfo[id] = q;
+	}
+	q->kind = kind;
+}
+
+static void blocked(struct module_qstate *qs, int id, struct rs_module *m, const struct rs_match *mt)
+{
+	if (rs_answer_blocked(qs, &m->conf, mt->order, rs_entry_wire(mt->entry), mt->entry->wlen) < 0) {
+		log_err("redsink: out of memory building a blocked answer");
+		qs->ext_state[id] = module_error;
+		return;
+	}
+	if (verbosity >= VERB_QUERY) {
+		char name[LDNS_MAX_DOMAINLEN * 4 + 1];
+		rs_wire_to_text(qs->qinfo.qname, qs->qinfo.qname_len, name, sizeof(name));
+		verbose(VERB_QUERY, "redsink: %s type %d blocked by order %s (%s)", name, qs->qinfo.qtype,
+			mt->order->id, rs_action_name(mt->order->action));
+	}
+	set_marker(qs, id, RS_Q_BLOCKED);
+	qs->ext_state[id] = module_finished;
+}
+
+EXPORT void operate(struct module_qstate *qs, enum module_ev event, int id, struct outbound_entry *outbound)
+{
+	struct rs_module *m = module_of(qs->env, id);
+	struct rs_qstate *q = qs->minfo[id];
+	struct rs_match mt;
+	time_t now = *qs->env->now;
+
+	if (event == module_event_new || event == module_event_pass) {
+		if (!m || q || internal_state(qs)) {
+			qs->ext_state[id] = module_wait_module;
+			return;
+		}
+		if (match_name(m, qs->qinfo.qname, qs->qinfo.qname_len, now, &mt) == RS_BLOCKED) {
+			blocked(qs, id, m, &mt);
+			return;
+		}
+		set_marker(qs, id, RS_Q_PASSED);
+		qs->ext_state[id] = module_wait_module;
+		return;
+	}
+	if (event == module_event_moddone) {
+		bool chain;
+		if (m && qs->qinfo.qclass == LDNS_RR_CLASS_IN && !qs->is_priming &&
+		    match_answer(qs, m, now, &mt, &chain) == RS_BLOCKED) {
+			purge_answer(qs);
+			if (q && q->kind == RS_Q_PASSED) {
+				blocked(qs, id, m, &mt);
+				return;
+			}
+		}
+		qs->ext_state[id] = module_finished;
+		return;
+	}
+	if (event == module_event_error) {
+		qs->ext_state[id] = module_error;
+		return;
+	}
+	log_err("redsink: unexpected module event %d", (int)event);
+	qs->ext_state[id] = module_error;
+}
+
+EXPORT void inform_super(struct module_qstate *qs, int id, struct module_qstate *super)
+{
+	/* redsink starts no sub-queries */
+}
+
+EXPORT void clear(struct module_qstate *qs, int id)
+{
+	/* minfo lives in the query's region: nothing to free */
+	if (qs)
+		qs->minfo[id] = NULL;
+}
+
+EXPORT size_t get_mem(struct module_env *env, int id)
+{
+	struct rs_module *m = module_of(env, id);
+	struct rs_list_stats st;
+
+	if (!m || !m->list)
+		return 0;
+	rs_list_stats(m->list, &st);
+	return sizeof(*m) + st.mem_bytes;
+}

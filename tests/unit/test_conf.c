@@ -1,0 +1,226 @@
+/* test_conf.c — redsink.conf: values, defaults, and every error path with its exact message. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "conf.h"
+#include "rs_err.h"
+
+static char path[64];
+
+static int setup(void **state)
+{
+	int fd;
+
+	strcpy(path, "/tmp/rs-conf-XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	unlink(path);
+	return 0;
+}
+
+static void write_file(const char *text, size_t len)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(text, 1, len, f), len);
+	fclose(f);
+}
+
+/* Load text; return the error message ("" on success). */
+static const char *load(const char *text, struct rs_conf *c)
+{
+	static char err[RS_CONF_ERRLEN];
+	static char msg[RS_CONF_ERRLEN];
+
+	write_file(text, strlen(text));
+	if (rs_conf_load(path, c, err) == 0)
+		return "";
+	/* strip the temporary path: "PATH:LINE: msg" -> ":LINE: msg" */
+	assert_memory_equal(err, path, strlen(path));
+	snprintf(msg, sizeof(msg), "%s", err + strlen(path));
+	return msg;
+}
+
+#define MIN "read-redis: 127.0.0.1:6379\nsinkhole-ipv4: 192.0.2.1\n"
+
+static void test_minimal_and_defaults(void **state)
+{
+	struct rs_conf c;
+
+	assert_string_equal(load(MIN, &c), "");
+	assert_string_equal(c.read.host, "127.0.0.1");
+	assert_int_equal(c.read.port, 6379);
+	assert_string_equal(c.write.addr, "127.0.0.1:6379"); /* write defaults to read */
+	assert_string_equal(c.prefix, "redsink:");
+	assert_int_equal(c.ttl, 60);
+	assert_int_equal(c.redis_timeout_ms, 1000);
+	assert_int_equal(c.ede_format, RS_EDE_JSON);
+	assert_string_equal(c.language, "en");
+	assert_null(c.jurisdiction);
+	assert_false(c.have_sinkhole6);
+	assert_true(c.have_sinkhole4);
+	assert_memory_equal(c.sinkhole4, "\xc0\x00\x02\x01", 4);
+	assert_non_null(c.resolver_name); /* the host name */
+	rs_conf_free(&c);
+}
+
+static void test_full(void **state)
+{
+	struct rs_conf c;
+	char pw[] = "/tmp/rs-pw-XXXXXX";
+	char text[1024];
+	int fd = mkstemp(pw);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "s3cret\nignored\n", 15), 15);
+	close(fd);
+	snprintf(text, sizeof(text),
+		 "# comment\n"
+		 "  read-redis : unix:/run/redis.sock   # trailing comment\n"
+		 "read-redis-db: 3\n"
+		 "read-redis-user: resolver\n"
+		 "read-redis-password-file: %s\n"
+		 "write-redis: [::1]:6380\n"
+		 "key-prefix: rs:\n"
+		 "resolver-name: res-1.mil\n"
+		 "jurisdiction: it\n"
+		 "sinkhole-ipv4: 192.0.2.1\r\n"
+		 "sinkhole-ipv6: 2001:db8::1\n"
+		 "ttl: 0\n"
+		 "txt-text: \"  {reference} # not a comment \"\n"
+		 "ede-format: text\n"
+		 "contact: mailto:a@b.example\n"
+		 "contact: tel:+390612345\n"
+		 "language: pt-BR\n",
+		 pw);
+	assert_string_equal(load(text, &c), "");
+	unlink(pw);
+	assert_string_equal(c.read.unix_path, "/run/redis.sock");
+	assert_null(c.read.host);
+	assert_int_equal(c.read.db, 3);
+	assert_string_equal(c.read.password, "s3cret");
+	assert_string_equal(c.write.host, "::1");
+	assert_int_equal(c.write.port, 6380);
+	assert_int_equal(c.write.db, 0);
+	assert_null(c.write.user); /* an explicit write-redis does not inherit credentials */
+	assert_string_equal(c.prefix, "rs:");
+	assert_string_equal(c.jurisdiction, "IT");
+	assert_int_equal(c.ttl, 0);
+	assert_string_equal(c.txt_text, "  {reference} # not a comment ");
+	assert_int_equal(c.ede_format, RS_EDE_TEXT);
+	assert_int_equal(c.ncontacts, 2);
+	assert_string_equal(c.contacts[1], "tel:+390612345");
+	assert_string_equal(c.language, "pt-BR");
+	rs_conf_free(&c);
+}
+
+static void test_write_inherits_read(void **state)
+{
+	struct rs_conf c;
+
+	assert_string_equal(load(MIN "read-redis-db: 2\nread-redis-user: u\nwrite-redis-db: 5\n", &c), "");
+	assert_int_equal(c.write.db, 5);
+	assert_string_equal(c.write.user, "u");
+	assert_int_equal(c.write.port, 6379);
+	rs_conf_free(&c);
+}
+
+struct bad {
+	const char *text;
+	const char *msg;
+};
+
+static const struct bad bad[] = {
+	{ MIN "bogus: 1\n", ":3: unknown directive 'bogus'" },
+	{ MIN "ttl 60\n", ":3: syntax error: expected 'directive: value'" },
+	{ MIN "ttl: sixty\n", ":3: ttl: 'sixty' is not an integer" },
+	{ MIN "ttl: \n", ":3: ttl: '' is not an integer" },
+	{ MIN "ttl: 86401\n", ":3: ttl: 86401 is out of range 0..86400" },
+	{ MIN "ttl: -1\n", ":3: ttl: -1 is out of range 0..86400" },
+	{ MIN "ttl: 99999999999999999999\n", ":3: ttl: '99999999999999999999' is not an integer" },
+	{ MIN "ttl: 5\nttl: 6\n", ":4: ttl: given twice" },
+	{ "read-redis: localhost\n", ":1: read-redis: 'localhost' is not host:port or unix:/path" },
+	{ "read-redis: localhost:0\n", ":1: read-redis: 'localhost:0': port must be 1..65535" },
+	{ "read-redis: localhost:65536\n", ":1: read-redis: 'localhost:65536': port must be 1..65535" },
+	{ "read-redis: unix:relative.sock\n", ":1: read-redis: 'unix:relative.sock': a unix socket needs an absolute path (unix:/path)" },
+	{ "read-redis: [::1:6379\n", ":1: read-redis: '[::1:6379' is not host:port or unix:/path" },
+	{ MIN "read-redis-db: 70000\n", ":3: read-redis-db: 70000 is out of range 0..65535" },
+	{ MIN "read-redis-user: a b\n", ":3: read-redis-user: 'a b' must be one word without spaces" },
+	{ MIN "read-redis-password-file: /nonexistent/pw\n",
+	  ":3: read-redis-password-file: cannot read '/nonexistent/pw': No such file or directory" },
+	{ MIN "read-redis-password-file: /dev/null\n",
+	  ":3: read-redis-password-file: '/dev/null' is empty: the first line must be the password" },
+	{ MIN "redis-timeout: 5\n", ":3: redis-timeout: 5 is out of range 10..60000" },
+	{ MIN "resolver-name: bad name!\n", ":3: resolver-name: 'bad name!' must be 1-64 letters, digits, '.', '_' or '-'" },
+	{ MIN "jurisdiction: ITA\n", ":3: jurisdiction: 'ITA' is not an ISO 3166-1 alpha-2 code" },
+	{ MIN "jurisdiction: 1T\n", ":3: jurisdiction: '1T' is not an ISO 3166-1 alpha-2 code" },
+	{ "read-redis: a:1\nsinkhole-ipv4: 300.1.1.1\n", ":2: sinkhole-ipv4: '300.1.1.1' is not an IPv4 address" },
+	{ "read-redis: a:1\nsinkhole-ipv4: 2001:db8::1\n", ":2: sinkhole-ipv4: '2001:db8::1' is not an IPv4 address" },
+	{ MIN "sinkhole-ipv6: 192.0.2.1\n", ":3: sinkhole-ipv6: '192.0.2.1' is not an IPv6 address" },
+	{ MIN "ede-format: xml\n", ":3: ede-format: 'xml' is not one of json, text, off" },
+	{ MIN "contact: abuse@isp.example\n", ":3: contact: 'abuse@isp.example' is not a mailto:, tel: or https:// URI" },
+	{ MIN "contact: http://isp.example\n", ":3: contact: 'http://isp.example' is not a mailto:, tel: or https:// URI" },
+	{ MIN "language: english_uk\n", ":3: language: 'english_uk' is not a language tag (e.g. en, it, pt-BR)" },
+	{ MIN "txt-text: \"unterminated\n", ":3: txt-text: unterminated quoted value" },
+	{ MIN "txt-text: \"a\" b\n", ":3: txt-text: text after the closing quote" },
+	{ MIN "txt-text:\n", ":3: txt-text: empty value" },
+	{ "sinkhole-ipv4: 192.0.2.1\n", ":1: missing required directive 'read-redis'" },
+	{ "read-redis: a:1\n\n# end\n", ":3: missing required directive 'sinkhole-ipv4'" },
+	{ "", ":1: missing required directive 'read-redis'" },
+};
+
+static void test_errors(void **state)
+{
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct rs_conf c;
+		const char *msg = load(bad[i].text, &c);
+		if (strcmp(msg, bad[i].msg) != 0)
+			fail_msg("case %zu: got \"%s\", want \"%s\"", i, msg, bad[i].msg);
+		assert_null(c.path); /* nothing left allocated */
+	}
+}
+
+static void test_hostile_bytes(void **state)
+{
+	struct rs_conf c;
+	static char err[RS_CONF_ERRLEN];
+	char *big = malloc(5000);
+
+	write_file("ttl: 6\0000\n", 7);
+	assert_int_equal(rs_conf_load(path, &c, err), RS_ECONF);
+	assert_non_null(strstr(err, ":1: NUL byte in line"));
+	memset(big, 'x', 4999);
+	big[4999] = '\n';
+	write_file(big, 5000);
+	assert_int_equal(rs_conf_load(path, &c, err), RS_ECONF);
+	assert_non_null(strstr(err, ":1: line longer than 4096 characters"));
+	free(big);
+	assert_int_equal(rs_conf_load("/nonexistent/redsink.conf", &c, err), RS_ECONF);
+	assert_string_equal(err, "/nonexistent/redsink.conf: cannot open: No such file or directory");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_minimal_and_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_inherits_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hostile_bytes, setup, teardown),
+	};
+	return cmocka_run_group_tests_name("conf", tests, NULL, NULL);
+}
