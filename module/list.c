@@ -512,3 +512,56 @@ void rs_list_stats(const struct rs_list *l, struct rs_list_stats *st)
 	st->slots = wtab(l)->mask + 1;
 	st->retired = l->nretired;
 }
+
+uint32_t rs_list_order_count(const struct rs_list *l)
+{
+	return l->nords;
+}
+
+int rs_list_foreach(const struct rs_list *l, int (*fn)(const struct rs_entry *e, void *arg), void *arg)
+{
+	const struct rs_tab *t = wtab(l);
+
+	for (size_t i = 0; i <= t->mask; i++) {
+		const struct rs_entry *e = atomic_load_explicit(&t->slot[i], memory_order_relaxed);
+		int rc;
+		if (!e || e == TOMB)
+			continue;
+		if ((rc = fn(e, arg)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+long rs_list_order_sweep(struct rs_list *l, uint32_t idx)
+{
+	const struct rs_tab *t = wtab(l);
+	long changed = 0;
+	size_t i = 0;
+
+	while (i <= t->mask) {
+		const struct rs_entry *e = atomic_load_explicit(&t->slot[i], memory_order_relaxed);
+		bool has = false;
+		if (e && e != TOMB)
+			for (uint16_t k = 0; k < e->nord && !has; k++)
+				has = e->ord[k] == idx;
+		if (!has) {
+			i++;
+			continue;
+		}
+		{
+			uint8_t wire[RS_WIRE_MAX];
+			size_t wlen = e->wlen;
+			memcpy(wire, rs_entry_wire(e), wlen);
+			if (rs_list_del(l, wire, wlen, idx) == RS_ENOMEM)
+				return RS_ENOMEM;
+		}
+		changed++;
+		if (wtab(l) != t) { /* the deletion shrank the table: start over in the new one */
+			t = wtab(l);
+			i = 0;
+		}
+		/* else slot i now holds the entry without idx, or a tombstone */
+	}
+	return changed;
+}

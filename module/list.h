@@ -99,6 +99,18 @@ int rs_list_del(struct rs_list *l, const uint8_t *wire, size_t wlen, uint32_t id
 /* Mark (on) or unmark the wire domain as protected. 0, RS_EEXIST/RS_ENOENT, RS_ENOMEM. */
 int rs_list_protect(struct rs_list *l, const uint8_t *wire, size_t wlen, bool on);
 
+/* Remove order index idx from every entry (after rs_list_order_remove, so
+ * that its domains do not linger). Walks the whole table. Returns the number
+ * of entries changed, or RS_ENOMEM. */
+long rs_list_order_sweep(struct rs_list *l, uint32_t idx);
+
+/* Call fn for every entry (writer thread; the list must not change meanwhile).
+ * Stops early when fn returns non-zero, and returns that value. */
+int rs_list_foreach(const struct rs_list *l, int (*fn)(const struct rs_entry *e, void *arg), void *arg);
+
+/* Number of order indexes handed out so far (indexes are < this). */
+uint32_t rs_list_order_count(const struct rs_list *l);
+
 /* Free retired memory older than the grace period (all of it when quiescent). */
 void rs_list_reclaim(struct rs_list *l);
 

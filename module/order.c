@@ -243,8 +243,9 @@ int rs_order_parse(const struct rs_conf *c, const char *id, const char *const *k
 	o->reason = trimmed_dup(kv_get(kv, npairs, "reason") ? kv_get(kv, npairs, "reason") : "");
 	o->url = trimmed_dup(kv_get(kv, npairs, "url") ? kv_get(kv, npairs, "url") : "");
 	o->issued = trimmed_dup(issued ? issued : "");
+	o->expires_text = trimmed_dup(expires ? expires : "");
 	o->lang = strdup(lang && *lang ? lang : c->language ? c->language : "en");
-	if (!o->id || !o->authority || !o->reference || !o->scope || !o->reason || !o->url || !o->issued || !o->lang)
+	if (!o->id || !o->authority || !o->reference || !o->scope || !o->reason || !o->url || !o->issued || !o->expires_text || !o->lang)
 		goto oom;
 	if (rs_template_expand(&txt, c->txt_text ? c->txt_text : "{reference}", order_field, o))
 		goto oom;
@@ -286,6 +287,7 @@ void rs_order_free(struct rs_order *o)
 	free(o->lang);
 	free(o->scope);
 	free(o->issued);
+	free(o->expires_text);
 	free(o->txt);
 	free(o->ede);
 	free(o);

@@ -24,6 +24,7 @@ struct rs_order {
 	char *id;
 	char *authority, *reference, *reason, *url, *lang, *scope;
 	char *issued;      /* as given (RFC 3339), or "" */
+	char *expires_text; /* as given, or "" */
 	int64_t expires;   /* Unix seconds; 0 = never */
 	uint8_t action;    /* enum rs_action */
 	bool in_scope;     /* scope is '*' or lists the resolver's jurisdiction */

@@ -41,6 +41,10 @@
 #include "load.h"
 #include "name.h"
 #include "rs_err.h"
+#include "snapshot.h"
+#include "sync.h"
+#include "services/cache/rrset.h"
+#include "util/storage/slabhash.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -49,8 +53,17 @@
 /* Module-wide state: dynlibmod_env.dyn_env. */
 struct rs_module {
 	struct rs_conf conf;
-	struct rs_list *list;
+	/* The list readers use: replaced as a whole only by the sync thread on a
+	 * full resync (release store); workers load it with acquire. */
+	_Atomic(struct rs_list *) list;
+	struct rs_sync *sync;
+	struct module_env *env; /* daemon->env: its cache pointers are re-read for every purge */
 };
+
+static struct rs_list *list_of(const struct rs_module *m)
+{
+	return atomic_load_explicit(&((struct rs_module *)m)->list, memory_order_acquire);
+}
 
 /* Per-query marker in qstate->minfo[id]. */
 enum rs_qstate_kind { RS_Q_PASSED = 1, RS_Q_BLOCKED = 2 };
@@ -94,39 +107,165 @@ static double elapsed(const struct timespec *t0)
 	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-/* Load the list from Redis; on failure resolution goes on with what the list holds. */
-static void initial_load(struct rs_module *m)
+/*
+ * The list at start: the snapshot file when there is one (fast, works with
+ * Redis down; the sync thread then catches up from its stream id), else a
+ * full load from Redis, else an empty list that the sync thread fills once
+ * Redis answers. Never fails: resolution must come up in any case.
+ * last_id receives the list's stream position ("" = not from Redis).
+ */
+static struct rs_list *initial_list(struct rs_module *m, char last_id[RS_STREAM_ID_MAX], bool *snapshot_due)
 {
 	char err[512];
 	struct rs_load_stats st;
 	struct timespec t0;
 	redisContext *rc;
-	struct rs_list *l;
+	struct rs_list *l = NULL;
+	int r;
 
+	last_id[0] = '\0';
+	*snapshot_due = true;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (m->conf.snapshot_file) {
+		r = rs_snapshot_read(m->conf.snapshot_file, &m->conf, &l, last_id, err, sizeof(err));
+		if (r == 0) {
+			struct rs_list_stats ls;
+			rs_list_stats(l, &ls);
+			log_info("redsink: loaded the snapshot %s in %.3f s: %zu orders, %zu domains, %zu protected "
+				 "(stream at %s)",
+				 m->conf.snapshot_file, elapsed(&t0), ls.orders, ls.domains, ls.protected_n, last_id);
+			*snapshot_due = false;
+			return l;
+		}
+		if (r == RS_ENOENT)
+			log_info("redsink: no snapshot yet (%s)", err);
+		else
+			log_err("redsink: snapshot rejected: %s", err);
+		last_id[0] = '\0';
+	}
 	if (rs_redis_connect(&m->conf.read, m->conf.redis_timeout_ms, &rc, err, sizeof(err))) {
-		log_err("redsink: %s: starting without a list", err);
-		return;
+		log_err("redsink: %s: starting with an empty list; it is loaded when Redis answers", err);
+		return rs_list_new(16);
 	}
 	l = rs_list_new(1 << 16);
-	if (!l) {
+	if (l && rs_load_all(rc, &m->conf, l, &st, err, sizeof(err)) == 0) {
 		redisFree(rc);
-		log_err("redsink: out of memory: starting without a list");
-		return;
-	}
-	if (rs_load_all(rc, &m->conf, l, &st, err, sizeof(err))) {
-		log_err("redsink: loading the list from %s failed: %s: starting without a list", m->conf.read.addr, err);
-		rs_list_free(l);
-		redisFree(rc);
-		return;
+		snprintf(last_id, RS_STREAM_ID_MAX, "%s", st.last_id);
+		log_info("redsink: loaded %zu orders, %zu domains, %zu protected from %s in %.3f s (skipped %zu "
+			 "malformed orders, %zu malformed domains; stream at %s)",
+			 st.orders, st.domains, st.protected_n, m->conf.read.addr, elapsed(&t0), st.bad_orders,
+			 st.bad_domains, st.last_id);
+		return l;
 	}
 	redisFree(rc);
-	rs_list_free(m->list);
-	m->list = l;
-	log_info("redsink: loaded %zu orders, %zu domains, %zu protected from %s in %.3f s (skipped %zu malformed "
-		 "orders, %zu malformed domains; stream at %s)",
-		 st.orders, st.domains, st.protected_n, m->conf.read.addr, elapsed(&t0), st.bad_orders,
-		 st.bad_domains, st.last_id);
+	log_err("redsink: loading the list from %s failed: %s: starting with an empty list", m->conf.read.addr,
+		l ? err : "out of memory");
+	rs_list_free(l);
+	return rs_list_new(16);
+}
+
+/* ---- cache purge (sync thread) ---- */
+
+struct purge_key {
+	hashvalue_type hash;
+	uint16_t type, klass;
+	uint32_t flags;
+	size_t len;
+	uint8_t name[LDNS_MAX_DOMAINLEN + 1];
+};
+
+struct purge_ctx {
+	const struct rs_list *match;
+	time_t now;
+	struct purge_key *keys;
+	size_t n, cap;
+};
+
+static bool purge_wanted(struct purge_ctx *p, const uint8_t *name, size_t len)
+{
+	struct rs_qname q;
+	struct rs_match mt;
+
+	return rs_qname_prepare(name, len, &q) > 0 && rs_list_match(p->match, &q, (int64_t)p->now, &mt) == RS_BLOCKED;
+}
+
+static void purge_push(struct purge_ctx *p, hashvalue_type hash, const uint8_t *name, size_t len, uint16_t type,
+		       uint16_t klass, uint32_t flags)
+{
+	struct purge_key *k;
+
+	if (len > LDNS_MAX_DOMAINLEN + 1)
+		return;
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 64;
+		struct purge_key *nk = realloc(p->keys, cap * sizeof(*nk));
+		if (!nk)
+			return; /* the moddone check still catches what is missed here */
+		p->keys = nk;
+		p->cap = cap;
+	}
+	k = &p->keys[p->n++];
+	k->hash = hash;
+	k->type = type;
+	k->klass = klass;
+	k->flags = flags;
+	k->len = len;
+	memcpy(k->name, name, len);
+}
+
+static void collect_msg(struct lruhash_entry *e, void *arg)
+{
+	struct query_info *k = e->key;
+
+	if (purge_wanted(arg, k->qname, k->qname_len))
+		purge_push(arg, e->hash, k->qname, k->qname_len, k->qtype, k->qclass, 0);
+}
+
+static void collect_rrset(struct lruhash_entry *e, void *arg)
+{
+	struct ub_packed_rrset_key *k = e->key;
+
+	if (purge_wanted(arg, k->rk.dname, k->rk.dname_len))
+		purge_push(arg, e->hash, k->rk.dname, k->rk.dname_len, ntohs(k->rk.type), ntohs(k->rk.rrset_class),
+			   k->rk.flags);
+}
+
+/*
+ * Remove (not expire: serve-expired must not bring them back) every cached
+ * message and RRset at or below a name that `match` blocks. Collect under a
+ * read traversal, remove afterwards (removing inside the traversal would
+ * deadlock on the table locks). Runs on the sync thread; the cache pointers are
+ * read afresh each time (see doc/architecture.md for the reload caveat).
+ */
+static void purge_caches(void *arg, const struct rs_list *match)
+{
+	struct rs_module *m = arg;
+	struct module_env *env = m->env;
+	struct purge_ctx p = { .match = match, .now = time(NULL) };
+	size_t nmsg;
+
+	if (!env->msg_cache || !env->rrset_cache)
+		return;
+	slabhash_traverse(env->msg_cache, 0, collect_msg, &p);
+	nmsg = p.n;
+	slabhash_traverse(&env->rrset_cache->table, 0, collect_rrset, &p);
+	for (size_t i = 0; i < p.n; i++) {
+		struct purge_key *k = &p.keys[i];
+		if (i < nmsg) {
+			struct query_info q = { 0 };
+			q.qname = k->name;
+			q.qname_len = k->len;
+			q.qtype = k->type;
+			q.qclass = k->klass;
+			slabhash_remove(env->msg_cache, k->hash, &q);
+		} else {
+			rrset_cache_remove(env->rrset_cache, k->name, k->len, k->type, k->klass, k->flags);
+		}
+	}
+	if (p.n)
+		verbose(VERB_OPS, "redsink: removed %zu cached messages and %zu cached RRsets of newly blocked names", nmsg,
+			p.n - nmsg);
+	free(p.keys);
 }
 
 EXPORT int init(struct module_env *env, int id)
@@ -150,14 +289,22 @@ EXPORT int init(struct module_env *env, int id)
 		free(m);
 		return 0;
 	}
-	m->list = rs_list_new(16);
-	if (!m->list) {
-		log_err("redsink: out of memory");
-		rs_conf_free(&m->conf);
-		free(m);
-		return 0;
+	{
+		char last_id[RS_STREAM_ID_MAX];
+		bool snapshot_due;
+		struct rs_sync_hooks hooks = { purge_caches, m };
+		struct rs_list *l = initial_list(m, last_id, &snapshot_due);
+		if (!l) {
+			log_err("redsink: out of memory");
+			rs_conf_free(&m->conf);
+			free(m);
+			return 0;
+		}
+		atomic_init(&m->list, l);
+		m->env = env;
+		if (rs_sync_start(&m->sync, &m->conf, &m->list, last_id, snapshot_due, &hooks) != 0)
+			log_err("redsink: cannot start the sync thread: the list will not follow Redis until restart");
 	}
-	initial_load(m);
 	de->dyn_env = m;
 	log_info("redsink: %s ready (configuration %s, resolver %s, jurisdiction %s)", RS_VERSION, path,
 		 m->conf.resolver_name, m->conf.jurisdiction ? m->conf.jurisdiction : "none (only scope '*')");
@@ -172,7 +319,8 @@ EXPORT void deinit(struct module_env *env, int id)
 	if (!m)
 		return;
 	de->dyn_env = NULL;
-	rs_list_free(m->list);
+	rs_sync_stop(m->sync); /* joined before dlclose */
+	rs_list_free(atomic_load_explicit(&m->list, memory_order_relaxed));
 	rs_conf_free(&m->conf);
 	free(m);
 	rs_log_hook = NULL;
@@ -186,7 +334,7 @@ static enum rs_verdict match_name(const struct rs_module *m, const uint8_t *name
 
 	if (rs_qname_prepare(name, maxlen, &q) <= 0)
 		return RS_PASS;
-	return rs_list_match(m->list, &q, (int64_t)now, mt);
+	return rs_list_match(list_of(m), &q, (int64_t)now, mt);
 }
 
 /*
@@ -337,8 +485,8 @@ EXPORT size_t get_mem(struct module_env *env, int id)
 	struct rs_module *m = module_of(env, id);
 	struct rs_list_stats st;
 
-	if (!m || !m->list)
+	if (!m)
 		return 0;
-	rs_list_stats(m->list, &st);
+	rs_list_stats(list_of(m), &st);
 	return sizeof(*m) + st.mem_bytes;
 }

@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # build.sh — configure (once) and build redsink against build/unbound.
 # Usage: scripts/build.sh [BUILDDIR [configure args...]]
-#   default BUILDDIR is the source tree itself; scripts/test.sh uses build-asan/
-#   for the sanitizer build. Quick when nothing changed.
+#   Out-of-tree builds: default BUILDDIR is build/redsink (the module is then
+#   build/redsink/module/.libs/redsink.so); scripts/test.sh also builds
+#   build/asan with --enable-sanitizers. Quick when nothing changed.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-bdir=${1:-$top}
+bdir=${1:-$top/build/redsink}
 shift || true
 cd "$top"
+if [ -f config.status ]; then
+	echo "build: the source tree was configured in place; run 'make distclean' first" >&2
+	exit 1
+fi
 if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt configure ]; then
 	autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
 fi

@@ -84,7 +84,7 @@ server:
     do-not-query-localhost: no
     module-config: "dynlib validator iterator"
 dynlib:
-    dynlib-file: "$top/module/.libs/redsink.so"
+    dynlib-file: "$top/build/redsink/module/.libs/redsink.so"
 stub-zone:
     name: "example."
     stub-addr: 127.0.0.1@$nsd_port

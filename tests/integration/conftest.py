@@ -13,6 +13,7 @@ harness.stop_all() runs at session end (also after Ctrl-C) and at exit.
 """
 
 import itertools
+import os
 
 import pytest
 
@@ -133,13 +134,28 @@ class UnboundFactory:
         self._server_logs = server_logs
         self._counter = itertools.count(1)
         self.started = []
+        self.failed_dirs = []
 
     def _dir(self):
         return self._tmp_path / f"unbound-{next(self._counter)}"
 
+    @staticmethod
+    def _sanitize(d, kw):
+        """With $REDSINK_SANITIZE (the ASan runtime): the module was built with
+        ASan+UBSan, Unbound was not, so the runtime is preloaded. Reports go
+        to files in d, checked at teardown."""
+        if kw.get("module_so") and os.environ.get("REDSINK_SANITIZE"):
+            env = dict(kw.get("env") or {})
+            env["LD_PRELOAD"] = os.environ["REDSINK_SANITIZE"]
+            env["ASAN_OPTIONS"] = f"log_path={d}/asan-report:detect_leaks=1"
+            env["UBSAN_OPTIONS"] = f"log_path={d}/ubsan-report:print_stacktrace=1"
+            kw["env"] = env
+
     def __call__(self, **kw):
         kw.setdefault("upstream_port", self._nsd.port)
-        ub = harness.Unbound(self._dir(), **kw)
+        d = self._dir()
+        self._sanitize(d, kw)
+        ub = harness.Unbound(d, **kw)
         # Registered even before a successful start is impossible here: a
         # failed start raises with the log in the message and leaves no
         # process running.
@@ -149,11 +165,22 @@ class UnboundFactory:
 
     def expect_failure(self, **kw):
         kw.setdefault("upstream_port", self._nsd.port)
-        return harness.start_expect_failure(self._dir(), **kw)
+        d = self._dir()
+        self._sanitize(d, kw)
+        self.failed_dirs.append(d)
+        return harness.start_expect_failure(d, **kw)
 
     def stop_all(self):
         for ub in self.started:
             ub.stop()
+
+    def sanitizer_reports(self):
+        """Text of every ASan/UBSan report the started Unbounds left."""
+        out = []
+        for d in [ub.dir for ub in self.started] + self.failed_dirs:
+            for f in sorted(d.glob("*san-report*")):
+                out.append(f"----- {f} -----\n{f.read_text(errors='replace')}")
+        return "\n".join(out)
 
 
 @pytest.fixture
@@ -164,3 +191,6 @@ def make_unbound(tmp_path, nsd, server_logs):
         yield factory
     finally:
         factory.stop_all()
+    reports = factory.sanitizer_reports()
+    if reports:
+        pytest.fail("sanitizer reports:\n" + reports, pytrace=False)

@@ -25,7 +25,7 @@ SINK6 = "2001:db8::1"
 
 def module_so():
     """Path of the built module (override with $REDSINK_MODULE)."""
-    return os.environ.get("REDSINK_MODULE") or str(REPO_ROOT / "module" / ".libs" / "redsink.so")
+    return os.environ.get("REDSINK_MODULE") or str(REPO_ROOT / "build" / "redsink" / "module" / ".libs" / "redsink.so")
 
 
 def write_conf(path, redis, **over):
@@ -117,3 +117,55 @@ def assert_blocked_flags(resp):
 
 def unbound_log_has(ub, text):
     return text in ub.log() or text in ub.stderr()
+
+
+def add_domains(r, oid, domains, by="test"):
+    p = r.pipeline(transaction=True)
+    for dom in domains:
+        p.sadd(PREFIX + f"order:{oid}:domains", dom)
+        p.xadd(PREFIX + "changes", {"op": "add", "order": oid, "domain": dom, "by": by})
+    p.execute()
+
+
+def del_domains(r, oid, domains, by="test"):
+    p = r.pipeline(transaction=True)
+    for dom in domains:
+        p.srem(PREFIX + f"order:{oid}:domains", dom)
+        p.xadd(PREFIX + "changes", {"op": "del", "order": oid, "domain": dom, "by": by})
+    p.execute()
+
+
+def revoke(r, oid, by="test"):
+    p = r.pipeline(transaction=True)
+    p.srem(PREFIX + "orders", oid)
+    p.xadd(PREFIX + "changes", {"op": "revoke", "order": oid, "domain": "", "by": by})
+    p.execute()
+
+
+def unprotect(r, domain, by="test"):
+    p = r.pipeline(transaction=True)
+    p.srem(PREFIX + "protected", domain)
+    p.xadd(PREFIX + "changes", {"op": "unprotect", "order": "", "domain": domain, "by": by})
+    p.execute()
+
+
+def first_a(ub, name, **kw):
+    """The first A address of the answer, or the rcode text when there is none."""
+    r = ub.query(name, "A", **kw)
+    for rrset in r.answer:
+        if rrset.rdtype == dns.rdatatype.A:
+            return list(rrset)[0].to_text()
+    return dns.rcode.to_text(r.rcode())
+
+
+def wait_for(fn, want, timeout=1.0, step=0.02):
+    """Poll fn() until it returns want; return the seconds it took, or fail."""
+    import time
+    t0 = time.monotonic()
+    last = None
+    while time.monotonic() - t0 <= timeout:
+        last = fn()
+        if last == want:
+            return time.monotonic() - t0
+        time.sleep(step)
+    raise AssertionError(f"after {timeout}s still {last!r}, want {want!r}")

@@ -1,0 +1,56 @@
+/*
+ * apply.h — applying one entry of the `changes` stream to the list.
+ *
+ * Work is proportional to the change: one entry replaced for add/del/protect/
+ * unprotect, one order for order; revoke also sweeps the order's index out of
+ * the entries. Malformed entries are skipped, logged (each stream entry is
+ * seen once) and counted; they never stop the stream.
+ *
+ * Runs on the list's writer thread only.
+ */
+#ifndef RS_APPLY_H
+#define RS_APPLY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "conf.h"
+#include "list.h"
+#include "load.h"
+
+struct rs_change {
+	char id[RS_STREAM_ID_MAX];
+	char op[16];
+	char order[RS_ORDER_ID_MAX + 1];
+	char domain[RS_NAME_MAX + 2];
+	bool truncated; /* a field did not fit: the entry is malformed */
+};
+
+/*
+ * Fetch order id from Redis. 0 with *out (the order is in force and valid),
+ * RS_ENOENT (not in force / no hash), RS_EINVAL (malformed; reason logged),
+ * RS_EIO (Redis unreachable: the change must be retried later).
+ */
+typedef int (*rs_fetch_order_fn)(void *arg, const char *id, struct rs_order **out);
+
+struct rs_apply {
+	struct rs_list *list;
+	rs_fetch_order_fn fetch;
+	void *fetch_arg;
+	struct rs_list *changed; /* names whose cached answers must go (see purge) */
+	uint32_t changed_order;  /* the always-applying order of `changed` */
+	bool purge_all;          /* an order changed: check every cached name */
+	size_t bad;              /* malformed entries skipped */
+	size_t applied;
+};
+
+/* Prepare a (with its own `changed` list). 0 or RS_ENOMEM. */
+int rs_apply_init(struct rs_apply *a, struct rs_list *l, rs_fetch_order_fn fetch, void *arg);
+/* Empty the `changed` list and purge_all, after the caller purged caches. 0 or RS_ENOMEM. */
+int rs_apply_reset(struct rs_apply *a);
+void rs_apply_free(struct rs_apply *a);
+
+/* Apply one change. 0 (applied or skipped), RS_EIO (retry later), RS_ENOMEM. */
+int rs_apply_change(struct rs_apply *a, const struct rs_change *ch);
+
+#endif

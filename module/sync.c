@@ -1,0 +1,710 @@
+/* sync.c — the background sync thread (see sync.h). */
+#define _GNU_SOURCE
+#include "sync.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <hiredis/adapters/libevent.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "apply.h"
+#include "rs_err.h"
+#include "snapshot.h"
+
+#define RS_VERSION_STR "0.1.0"
+#define TICK_MS 250
+#define HEARTBEAT_MS 5000
+#define HEARTBEAT_TTL_S 30
+#define SNAPSHOT_MS 5000
+#define XREAD_BLOCK_MS 1000
+#define WATCHDOG_MS (XREAD_BLOCK_MS + 4000)
+#define BACKOFF_MIN_MS 250
+#define BACKOFF_MAX_MS 30000
+
+struct retired_list {
+	struct retired_list *next;
+	struct rs_list *l;
+	int64_t when_ms;
+};
+
+struct rs_sync {
+	const struct rs_conf *conf;
+	_Atomic(struct rs_list *) *listp;
+	struct rs_sync_hooks hooks;
+	struct rs_sync_info info;
+	pthread_t thread;
+	int wake[2]; /* deinit writes to wake[1] to stop the loop */
+	struct event_base *base;
+	struct event *wake_ev, *tick_ev;
+
+	redisAsyncContext *rd; /* follows the stream */
+	redisAsyncContext *wr; /* heartbeats */
+	redisContext *fetch;   /* blocking: order hashes, full loads */
+	int rd_backoff, wr_backoff;
+	int64_t rd_next_ms, wr_next_ms;
+	int64_t rd_last_reply_ms;
+	bool rd_ready; /* connected and past the trim check */
+
+	char last_id[RS_STREAM_ID_MAX]; /* "" = need a full load */
+	struct rs_apply ap;
+	bool dirty; /* changed since the last snapshot */
+	int64_t last_snapshot_ms, last_heartbeat_ms;
+	struct retired_list *retired;
+	bool stopping;
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct rs_list *cur(struct rs_sync *s)
+{
+	return atomic_load_explicit(s->listp, memory_order_relaxed);
+}
+
+/* Stream ids "ms-seq": compare numerically. */
+static int id_cmp(const char *a, const char *b)
+{
+	unsigned long long am = 0, as = 0, bm = 0, bs = 0;
+
+	sscanf(a, "%llu-%llu", &am, &as);
+	sscanf(b, "%llu-%llu", &bm, &bs);
+	if (am != bm)
+		return am < bm ? -1 : 1;
+	return as < bs ? -1 : as > bs;
+}
+
+/* ---- the blocking fetch connection ---- */
+
+static redisContext *fetch_conn(struct rs_sync *s)
+{
+	char err[256];
+
+	if (s->fetch && s->fetch->err) {
+		redisFree(s->fetch);
+		s->fetch = NULL;
+	}
+	if (!s->fetch && rs_redis_connect(&s->conf->read, s->conf->redis_timeout_ms, &s->fetch, err, sizeof(err)))
+		s->fetch = NULL;
+	return s->fetch;
+}
+
+static int fetch_order(void *arg, const char *id, struct rs_order **out)
+{
+	struct rs_sync *s = arg;
+	redisContext *c = fetch_conn(s);
+	redisReply *mem = NULL, *h = NULL;
+	char why[256];
+	int rc = RS_EIO;
+
+	*out = NULL;
+	if (!c)
+		return RS_EIO;
+	redisAppendCommand(c, "SISMEMBER %sorders %s", s->conf->prefix, id);
+	redisAppendCommand(c, "HGETALL %sorder:%s", s->conf->prefix, id);
+	if (redisGetReply(c, (void **)&mem) != REDIS_OK || redisGetReply(c, (void **)&h) != REDIS_OK)
+		goto out;
+	if (mem->type != REDIS_REPLY_INTEGER || h->type != REDIS_REPLY_ARRAY || h->elements % 2) {
+		rc = RS_EIO;
+		goto out;
+	}
+	if (mem->integer == 0 || h->elements == 0) {
+		rc = RS_ENOENT;
+		goto out;
+	}
+	{
+		const char **kv = calloc(h->elements + 1, sizeof(*kv));
+		if (!kv) {
+			rc = RS_ENOMEM;
+			goto out;
+		}
+		for (size_t i = 0; i < h->elements; i++)
+			kv[i] = h->element[i]->type == REDIS_REPLY_STRING ? h->element[i]->str : "";
+		rc = rs_order_parse(s->conf, id, kv, h->elements / 2, out, why, sizeof(why));
+		free(kv);
+	}
+	if (rc) {
+		atomic_fetch_add_explicit(&s->info.bad, 1, memory_order_relaxed);
+		rs_log(RS_LOG_WARN, "skipping malformed order: %s", why);
+		rc = RS_EINVAL;
+	}
+out:
+	if (rc == RS_EIO && c->err) {
+		redisFree(s->fetch);
+		s->fetch = NULL;
+	}
+	freeReplyObject(mem);
+	freeReplyObject(h);
+	return rc;
+}
+
+/* ---- replacing the whole list ---- */
+
+static void retire_list(struct rs_sync *s, struct rs_list *l)
+{
+	struct retired_list *r = malloc(sizeof(*r));
+
+	if (!r)
+		return; /* leak rather than free under a reader */
+	r->l = l;
+	r->when_ms = mono_ms();
+	r->next = s->retired;
+	s->retired = r;
+}
+
+static void reclaim_lists(struct rs_sync *s, bool all)
+{
+	struct retired_list **pp = &s->retired, *r;
+	int64_t limit = mono_ms() - RS_LIST_GRACE_MS;
+
+	while ((r = *pp) != NULL) {
+		if (all || r->when_ms <= limit) {
+			*pp = r->next;
+			rs_list_free(r->l);
+			free(r);
+		} else {
+			pp = &r->next;
+		}
+	}
+}
+
+static void publish_list(struct rs_sync *s, struct rs_list *l)
+{
+	struct rs_list *old = cur(s);
+
+	rs_list_set_quiescent(l, false);
+	atomic_store_explicit(s->listp, l, memory_order_release);
+	s->ap.list = l;
+	retire_list(s, old);
+}
+
+/* Load everything from Redis into a new list and publish it. */
+static int full_load(struct rs_sync *s)
+{
+	struct rs_load_stats st;
+	struct rs_list *l;
+	char err[512];
+	redisContext *c = fetch_conn(s);
+	int64_t t0 = mono_ms();
+
+	if (!c)
+		return RS_EIO;
+	l = rs_list_new(1 << 16);
+	if (!l)
+		return RS_ENOMEM;
+	if (rs_load_all(c, s->conf, l, &st, err, sizeof(err))) {
+		rs_list_free(l);
+		rs_log(RS_LOG_ERR, "full reload from %s failed: %s", s->conf->read.addr, err);
+		if (c->err) {
+			redisFree(s->fetch);
+			s->fetch = NULL;
+		}
+		return RS_EIO;
+	}
+	publish_list(s, l);
+	snprintf(s->last_id, sizeof(s->last_id), "%s", st.last_id);
+	atomic_fetch_add_explicit(&s->info.resyncs, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->info.bad, (int64_t)(st.bad_orders + st.bad_domains), memory_order_relaxed);
+	atomic_store_explicit(&s->info.last_applied_ms, wall_ms(), memory_order_relaxed);
+	s->dirty = true;
+	rs_log(RS_LOG_INFO, "full load: %zu orders, %zu domains, %zu protected in %lld ms (stream at %s)", st.orders,
+	       st.domains, st.protected_n, (long long)(mono_ms() - t0), s->last_id);
+	if (s->hooks.purge)
+		s->hooks.purge(s->hooks.arg, l);
+	return 0;
+}
+
+/* ---- following the stream ---- */
+
+static void rd_connect(struct rs_sync *s);
+static void xread(struct rs_sync *s);
+
+static void rd_lost(struct rs_sync *s, const char *why)
+{
+	if (atomic_load_explicit(&s->info.link_up, memory_order_relaxed) || s->rd_backoff == 0)
+		rs_log(RS_LOG_WARN, "lost the change stream at %s (%s): keeping the current list, retrying",
+		       s->conf->read.addr, why);
+	atomic_store_explicit(&s->info.link_up, 0, memory_order_relaxed);
+	s->rd = NULL;
+	s->rd_ready = false;
+	s->rd_backoff = s->rd_backoff ? s->rd_backoff * 2 : BACKOFF_MIN_MS;
+	if (s->rd_backoff > BACKOFF_MAX_MS)
+		s->rd_backoff = BACKOFF_MAX_MS;
+	s->rd_next_ms = mono_ms() + s->rd_backoff;
+}
+
+static void rd_on_disconnect(const redisAsyncContext *ac, int status)
+{
+	struct rs_sync *s = ac->data;
+
+	if (s->rd == ac)
+		rd_lost(s, status == REDIS_OK ? "closed" : ac->errstr);
+}
+
+static void rd_on_connect(const redisAsyncContext *ac, int status)
+{
+	struct rs_sync *s = ac->data;
+
+	if (status != REDIS_OK && s->rd == ac)
+		rd_lost(s, ac->errstr); /* hiredis frees the context after this */
+}
+
+static void purge_changed(struct rs_sync *s)
+{
+	struct rs_list_stats st;
+
+	rs_list_stats(s->ap.changed, &st);
+	if (s->hooks.purge && s->ap.purge_all)
+		s->hooks.purge(s->hooks.arg, cur(s));
+	else if (s->hooks.purge && st.domains > 0)
+		s->hooks.purge(s->hooks.arg, s->ap.changed);
+	if (rs_apply_reset(&s->ap))
+		rs_log(RS_LOG_ERR, "out of memory resetting the change set");
+}
+
+/* Copy one stream entry [id, [k, v, ...]] into ch. */
+static bool parse_entry(const redisReply *e, struct rs_change *ch)
+{
+	const redisReply *f;
+
+	memset(ch, 0, sizeof(*ch));
+	if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING)
+		return false;
+	snprintf(ch->id, sizeof(ch->id), "%s", e->element[0]->str);
+	f = e->element[1];
+	if (f->type != REDIS_REPLY_ARRAY)
+		return true; /* no fields: applied as malformed */
+	for (size_t i = 0; i + 1 < f->elements; i += 2) {
+		const redisReply *k = f->element[i], *v = f->element[i + 1];
+		char *dst = NULL;
+		size_t cap = 0;
+		if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+			continue;
+		if (strcmp(k->str, "op") == 0)
+			dst = ch->op, cap = sizeof(ch->op);
+		else if (strcmp(k->str, "order") == 0)
+			dst = ch->order, cap = sizeof(ch->order);
+		else if (strcmp(k->str, "domain") == 0)
+			dst = ch->domain, cap = sizeof(ch->domain);
+		if (!dst)
+			continue;
+		if (v->len >= cap || strlen(v->str) != v->len)
+			ch->truncated = true;
+		else
+			memcpy(dst, v->str, v->len + 1);
+	}
+	return true;
+}
+
+static void on_xread(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct rs_sync *s = ac->data;
+	redisReply *r = reply;
+	bool progressed = false;
+
+	if (!r || s->stopping || s->rd != ac)
+		return; /* disconnecting: the disconnect callback does the rest */
+	s->rd_last_reply_ms = mono_ms();
+	if (r->type == REDIS_REPLY_ERROR) {
+		rs_log(RS_LOG_ERR, "XREAD %schanges: %s", s->conf->prefix, r->str);
+		redisAsyncDisconnect(ac);
+		return;
+	}
+	atomic_store_explicit(&s->info.link_up, 1, memory_order_relaxed);
+	s->rd_backoff = 0;
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->type == REDIS_REPLY_ARRAY &&
+	    r->element[0]->elements == 2 && r->element[0]->element[1]->type == REDIS_REPLY_ARRAY) {
+		const redisReply *entries = r->element[0]->element[1];
+		for (size_t i = 0; i < entries->elements; i++) {
+			struct rs_change ch;
+			int rc;
+			if (!parse_entry(entries->element[i], &ch))
+				continue;
+			rc = rs_apply_change(&s->ap, &ch);
+			if (rc == RS_EIO || rc == RS_ENOMEM) {
+				/* stop here; the same entry is read again on the next XREAD */
+				rs_log(RS_LOG_WARN, "change %s not applied yet: %s", ch.id, rs_strerror(rc));
+				break;
+			}
+			snprintf(s->last_id, sizeof(s->last_id), "%s", ch.id);
+			progressed = true;
+		}
+	}
+	if (progressed) {
+		atomic_store_explicit(&s->info.applied, (int64_t)s->ap.applied, memory_order_relaxed);
+		atomic_store_explicit(&s->info.bad, (int64_t)s->ap.bad, memory_order_relaxed);
+		atomic_store_explicit(&s->info.last_applied_ms, wall_ms(), memory_order_relaxed);
+		s->dirty = true;
+		purge_changed(s);
+	}
+	xread(s);
+}
+
+static void xread(struct rs_sync *s)
+{
+	if (!s->rd || s->stopping)
+		return;
+	redisAsyncCommand(s->rd, on_xread, NULL, "XREAD COUNT 1000 BLOCK %d STREAMS %schanges %s", XREAD_BLOCK_MS,
+			  s->conf->prefix, s->last_id[0] ? s->last_id : "0-0");
+}
+
+/*
+ * After (re)connecting: can the stream still give us every entry after our id?
+ * Trimming removes entries from the head: if our own entry is still there, so is
+ * everything after it. If it is gone and newer entries were generated, some of
+ * those may be gone too, so the whole list is reloaded (a full resync).
+ */
+static bool stream_lost_entries(const redisReply *r, const char *last_id)
+{
+	const char *first = NULL, *maxdel = NULL, *lastgen = NULL;
+	long long length = -1, added = -1;
+
+	for (size_t i = 0; i + 1 < r->elements; i += 2) {
+		const redisReply *k = r->element[i], *v = r->element[i + 1];
+		if (k->type != REDIS_REPLY_STRING)
+			continue;
+		if (strcmp(k->str, "max-deleted-entry-id") == 0 && v->type == REDIS_REPLY_STRING)
+			maxdel = v->str;
+		else if (strcmp(k->str, "last-generated-id") == 0 && v->type == REDIS_REPLY_STRING)
+			lastgen = v->str;
+		else if (strcmp(k->str, "length") == 0 && v->type == REDIS_REPLY_INTEGER)
+			length = v->integer;
+		else if (strcmp(k->str, "entries-added") == 0 && v->type == REDIS_REPLY_INTEGER)
+			added = v->integer;
+		else if (strcmp(k->str, "first-entry") == 0 && v->type == REDIS_REPLY_ARRAY && v->elements >= 1 &&
+			 v->element[0]->type == REDIS_REPLY_STRING)
+			first = v->element[0]->str;
+	}
+	if (maxdel && id_cmp(maxdel, last_id) > 0)
+		return true; /* entries after ours were deleted (XDEL) */
+	if (strcmp(last_id, "0-0") == 0)
+		return added >= 0 ? added > length : first != NULL; /* anything trimmed at all? */
+	if (lastgen && id_cmp(lastgen, last_id) <= 0)
+		return false; /* nothing new since our entry */
+	return !first || id_cmp(first, last_id) > 0; /* our entry is gone */
+}
+
+static void on_xinfo(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct rs_sync *s = ac->data;
+	redisReply *r = reply;
+	bool resync = s->last_id[0] == '\0';
+
+	if (!r || s->stopping || s->rd != ac)
+		return;
+	s->rd_last_reply_ms = mono_ms();
+	if (r->type == REDIS_REPLY_ERROR) {
+		/* no stream at all: fine if we never saw one */
+		if (strcmp(s->last_id, "0-0") != 0 && s->last_id[0])
+			resync = true;
+	} else if (r->type == REDIS_REPLY_ARRAY && !resync) {
+		resync = stream_lost_entries(r, s->last_id);
+	}
+	if (resync) {
+		if (s->last_id[0])
+			rs_log(RS_LOG_WARN, "the change stream no longer holds the entries after %s: reloading the whole list",
+			       s->last_id);
+		if (full_load(s) != 0) {
+			redisAsyncDisconnect(ac);
+			return;
+		}
+	}
+	s->rd_ready = true;
+	atomic_store_explicit(&s->info.link_up, 1, memory_order_relaxed);
+	if (s->rd_backoff || resync)
+		rs_log(RS_LOG_INFO, "following the change stream at %s from %s", s->conf->read.addr, s->last_id);
+	s->rd_backoff = 0;
+	xread(s);
+}
+
+static redisAsyncContext *async_connect(struct rs_sync *s, const struct rs_endpoint *e,
+					redisConnectCallback *on_conn, redisDisconnectCallback *on_disc)
+{
+	redisAsyncContext *ac = e->unix_path ? redisAsyncConnectUnix(e->unix_path) : redisAsyncConnect(e->host, e->port);
+
+	if (!ac)
+		return NULL;
+	if (ac->err) {
+		redisAsyncFree(ac);
+		return NULL;
+	}
+	ac->data = s;
+	redisLibeventAttach(ac, s->base);
+	redisAsyncSetConnectCallback(ac, on_conn);
+	redisAsyncSetDisconnectCallback(ac, on_disc);
+	if (e->password) {
+		if (e->user)
+			redisAsyncCommand(ac, NULL, NULL, "AUTH %s %s", e->user, e->password);
+		else
+			redisAsyncCommand(ac, NULL, NULL, "AUTH %s", e->password);
+	}
+	if (e->db)
+		redisAsyncCommand(ac, NULL, NULL, "SELECT %d", e->db);
+	return ac;
+}
+
+static void rd_connect(struct rs_sync *s)
+{
+	s->rd = async_connect(s, &s->conf->read, rd_on_connect, rd_on_disconnect);
+	if (!s->rd) {
+		rd_lost(s, "cannot create connection");
+		return;
+	}
+	s->rd_last_reply_ms = mono_ms();
+	redisAsyncCommand(s->rd, on_xinfo, NULL, "XINFO STREAM %schanges", s->conf->prefix);
+}
+
+/* ---- heartbeat ---- */
+
+static void wr_lost(struct rs_sync *s)
+{
+	s->wr = NULL;
+	s->wr_backoff = s->wr_backoff ? s->wr_backoff * 2 : BACKOFF_MIN_MS;
+	if (s->wr_backoff > BACKOFF_MAX_MS)
+		s->wr_backoff = BACKOFF_MAX_MS;
+	s->wr_next_ms = mono_ms() + s->wr_backoff;
+}
+
+static void wr_on_disconnect(const redisAsyncContext *ac, int status)
+{
+	struct rs_sync *s = ac->data;
+
+	if (s->wr == ac)
+		wr_lost(s);
+}
+
+static void wr_on_connect(const redisAsyncContext *ac, int status)
+{
+	if (status != REDIS_OK)
+		wr_on_disconnect(ac, status);
+}
+
+static void on_heartbeat(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct rs_sync *s = ac->data;
+	redisReply *r = reply;
+
+	if (r && r->type == REDIS_REPLY_ERROR && !s->stopping)
+		rs_log(RS_LOG_WARN, "heartbeat to %s: %s", s->conf->write.addr, r->str);
+	else if (r)
+		s->wr_backoff = 0;
+}
+
+static void heartbeat(struct rs_sync *s)
+{
+	struct rs_list_stats st;
+	char key[512], entries[32], orders[32], applied_at[32], applied[32], bad[32], resyncs[32];
+
+	if (!s->wr)
+		return;
+	rs_list_stats(cur(s), &st);
+	snprintf(key, sizeof(key), "%sresolver:%s", s->conf->prefix, s->conf->resolver_name);
+	snprintf(entries, sizeof(entries), "%zu", st.domains);
+	snprintf(orders, sizeof(orders), "%zu", st.orders);
+	snprintf(applied_at, sizeof(applied_at), "%lld",
+		 (long long)atomic_load_explicit(&s->info.last_applied_ms, memory_order_relaxed) / 1000);
+	snprintf(applied, sizeof(applied), "%lld", (long long)atomic_load_explicit(&s->info.applied, memory_order_relaxed));
+	snprintf(bad, sizeof(bad), "%lld", (long long)atomic_load_explicit(&s->info.bad, memory_order_relaxed));
+	snprintf(resyncs, sizeof(resyncs), "%lld", (long long)atomic_load_explicit(&s->info.resyncs, memory_order_relaxed));
+	{
+		const char *argv[] = { "HSET", key,
+				       "last_id", s->last_id[0] ? s->last_id : "",
+				       "last_applied_at", applied_at,
+				       "seen_at", NULL,
+				       "entries", entries,
+				       "orders", orders,
+				       "version", RS_VERSION_STR,
+				       "link", atomic_load_explicit(&s->info.link_up, memory_order_relaxed) ? "up" : "down",
+				       "jurisdiction", s->conf->jurisdiction ? s->conf->jurisdiction : "",
+				       "applied", applied,
+				       "malformed_skipped", bad,
+				       "resyncs", resyncs };
+		char now[32];
+		snprintf(now, sizeof(now), "%lld", (long long)(wall_ms() / 1000));
+		argv[7] = now;
+		redisAsyncCommandArgv(s->wr, on_heartbeat, NULL, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
+	}
+	redisAsyncCommand(s->wr, on_heartbeat, NULL, "EXPIRE %s %d", key, HEARTBEAT_TTL_S);
+}
+
+/* ---- the loop ---- */
+
+static void write_snapshot(struct rs_sync *s)
+{
+	char err[512];
+
+	if (!s->conf->snapshot_file || !s->dirty || !s->last_id[0])
+		return;
+	if (rs_snapshot_write(s->conf->snapshot_file, cur(s), s->last_id, err, sizeof(err)) == 0)
+		s->dirty = false;
+	else
+		rs_log(RS_LOG_ERR, "snapshot not written: %s", err);
+	s->last_snapshot_ms = mono_ms();
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct rs_sync *s = arg;
+	int64_t now = mono_ms();
+
+	if (s->stopping)
+		return;
+	if (!s->rd && now >= s->rd_next_ms)
+		rd_connect(s);
+	else if (s->rd && now - s->rd_last_reply_ms > WATCHDOG_MS) {
+		/* a silent connection (e.g. a dead peer without RST) */
+		redisAsyncContext *ac = s->rd;
+		rd_lost(s, "no reply");
+		redisAsyncFree(ac);
+	}
+	if (!s->wr && now >= s->wr_next_ms) {
+		s->wr = async_connect(s, &s->conf->write, wr_on_connect, wr_on_disconnect);
+		if (!s->wr)
+			wr_lost(s);
+		else
+			s->last_heartbeat_ms = 0;
+	}
+	if (now - s->last_heartbeat_ms >= HEARTBEAT_MS) {
+		heartbeat(s);
+		s->last_heartbeat_ms = now;
+	}
+	if (now - s->last_snapshot_ms >= SNAPSHOT_MS)
+		write_snapshot(s);
+	rs_list_reclaim(cur(s));
+	reclaim_lists(s, false);
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	struct rs_sync *s = arg;
+	char buf[16];
+
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	s->stopping = true;
+	event_base_loopbreak(s->base);
+}
+
+static void *thread_main(void *arg)
+{
+	struct rs_sync *s = arg;
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, NULL); /* signals belong to Unbound's main thread */
+	rd_connect(s);
+	event_base_dispatch(s->base);
+	s->stopping = true;
+	if (s->rd) {
+		redisAsyncContext *ac = s->rd;
+		s->rd = NULL;
+		redisAsyncFree(ac);
+	}
+	if (s->wr) {
+		redisAsyncContext *ac = s->wr;
+		s->wr = NULL;
+		redisAsyncFree(ac);
+	}
+	write_snapshot(s);
+	return NULL;
+}
+
+int rs_sync_start(struct rs_sync **out, const struct rs_conf *c, _Atomic(struct rs_list *) *listp,
+		  const char *last_id, bool snapshot_due, const struct rs_sync_hooks *hooks)
+{
+	struct rs_sync *s = calloc(1, sizeof(*s));
+	struct timeval tick = { 0, TICK_MS * 1000 };
+	int rc = RS_ENOMEM;
+
+	*out = NULL;
+	if (!s)
+		return RS_ENOMEM;
+	s->conf = c;
+	s->listp = listp;
+	if (hooks)
+		s->hooks = *hooks;
+	s->wake[0] = s->wake[1] = -1;
+	snprintf(s->last_id, sizeof(s->last_id), "%s", last_id ? last_id : "");
+	s->dirty = snapshot_due;
+	if (rs_apply_init(&s->ap, cur(s), fetch_order, s))
+		goto err;
+	if (pipe2(s->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
+		rc = RS_EIO;
+		goto err;
+	}
+	s->base = event_base_new();
+	if (!s->base)
+		goto err;
+	s->wake_ev = event_new(s->base, s->wake[0], EV_READ | EV_PERSIST, on_wake, s);
+	s->tick_ev = event_new(s->base, -1, EV_PERSIST, on_tick, s);
+	if (!s->wake_ev || !s->tick_ev || event_add(s->wake_ev, NULL) || event_add(s->tick_ev, &tick))
+		goto err;
+	rs_list_set_quiescent(cur(s), false);
+	if (pthread_create(&s->thread, NULL, thread_main, s) != 0) {
+		rs_list_set_quiescent(cur(s), true);
+		rc = RS_EIO;
+		goto err;
+	}
+	*out = s;
+	return 0;
+err:
+	if (s->wake_ev)
+		event_free(s->wake_ev);
+	if (s->tick_ev)
+		event_free(s->tick_ev);
+	if (s->base)
+		event_base_free(s->base);
+	if (s->wake[0] >= 0)
+		close(s->wake[0]);
+	if (s->wake[1] >= 0)
+		close(s->wake[1]);
+	rs_apply_free(&s->ap);
+	free(s);
+	return rc;
+}
+
+void rs_sync_stop(struct rs_sync *s)
+{
+	if (!s)
+		return;
+	while (write(s->wake[1], "x", 1) < 0 && errno == EINTR)
+		;
+	pthread_join(s->thread, NULL);
+	event_free(s->wake_ev);
+	event_free(s->tick_ev);
+	event_base_free(s->base);
+	close(s->wake[0]);
+	close(s->wake[1]);
+	if (s->fetch)
+		redisFree(s->fetch);
+	rs_apply_free(&s->ap);
+	reclaim_lists(s, true);
+	rs_list_set_quiescent(cur(s), true); /* no reader after deinit: free retired memory */
+	free(s);
+}
+
+const struct rs_sync_info *rs_sync_info(const struct rs_sync *s)
+{
+	return &s->info;
+}

@@ -1,0 +1,64 @@
+/*
+ * sync.h — the background thread that keeps the list in step with Redis.
+ *
+ * One thread per module instance, with its own libevent loop and hiredis
+ * async connections: one follows the `changes` stream (XREAD BLOCK from the
+ * last applied id), one writes the heartbeat to the write endpoint. Order
+ * hashes and full resyncs are fetched over a third, blocking connection from
+ * the same thread. The thread is the list's only writer (list.h).
+ *
+ * Faults: a lost connection is retried with exponential backoff (0.25 s to
+ * 30 s); the stream is resumed from the last applied id; if the stream was
+ * trimmed past that id (or deleted), the whole list is reloaded into a new
+ * list that replaces the old one atomically. Resolution never waits for any
+ * of this.
+ *
+ * Lifetime: rs_sync_start in init; rs_sync_stop in deinit joins the thread
+ * before returning (deinit is followed by dlclose).
+ */
+#ifndef RS_SYNC_H
+#define RS_SYNC_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "list.h"
+#include "load.h"
+
+struct rs_sync;
+
+struct rs_sync_hooks {
+	/* Remove cached answers for every name that `match` blocks (called on
+	 * the sync thread after changes were applied). */
+	void (*purge)(void *arg, const struct rs_list *match);
+	void *arg;
+};
+
+/* Counters shown in the heartbeat (and, later, metrics). Written by the sync
+ * thread, read by anyone (relaxed). */
+struct rs_sync_info {
+	_Atomic int64_t applied;    /* changes applied */
+	_Atomic int64_t bad;        /* malformed changes / orders / domains skipped */
+	_Atomic int64_t resyncs;    /* full reloads */
+	_Atomic int64_t last_applied_ms; /* wall clock of the last applied change */
+	_Atomic int link_up;        /* the stream connection is up */
+};
+
+/*
+ * Start the thread. listp: the module's published list pointer (the thread
+ * may replace the list on a full resync); last_id: where the list stands in
+ * the stream ("" = the list is not from Redis: load it all when Redis is up).
+ * 0 or a negative code (the module then runs without live updates).
+ */
+int rs_sync_start(struct rs_sync **out, const struct rs_conf *c, _Atomic(struct rs_list *) *listp,
+		  const char *last_id, bool snapshot_due, const struct rs_sync_hooks *hooks);
+
+/* Stop and join the thread, write the snapshot if the list changed, free the
+ * retired lists. The current list stays with the caller. */
+void rs_sync_stop(struct rs_sync *s);
+
+const struct rs_sync_info *rs_sync_info(const struct rs_sync *s);
+
+#endif

@@ -1,0 +1,189 @@
+/* test_snapshot.c — the snapshot file: round trip, and damaged files rejected whole. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "list.h"
+#include "load.h"
+#include "rs_err.h"
+#include "snapshot.h"
+
+static struct rs_conf conf = { .jurisdiction = "IT", .language = "en", .txt_text = "{reference}" };
+static char path[64];
+
+static int setup(void **state)
+{
+	snprintf(path, sizeof(path), "/tmp/rs-snap-test-%d", (int)getpid());
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	unlink(path);
+	return 0;
+}
+
+static uint32_t order(struct rs_list *l, const char *id, const char *scope, const char *action)
+{
+	const char *kv[] = { "authority", "Court of X", "reference", id, "scope", scope, "action", action,
+			     "reason", "r\xc3\xa9" "ason", "url", "https://x.example/o", "expires", "2099-01-01T00:00:00Z" };
+	struct rs_order *o;
+	uint32_t idx;
+	char err[256];
+
+	assert_int_equal(rs_order_parse(&conf, id, kv, 7, &o, err, sizeof(err)), 0);
+	assert_int_equal(rs_list_order_set(l, o, &idx), 0);
+	return idx;
+}
+
+static void add(struct rs_list *l, const char *name, uint32_t idx)
+{
+	uint8_t w[RS_WIRE_MAX];
+	int n = rs_domain_wire(name, strlen(name), w);
+
+	assert_int_equal(rs_list_add(l, w, (size_t)n, idx), 0);
+}
+
+static enum rs_verdict match(struct rs_list *l, const char *name, const char **ref)
+{
+	uint8_t w[RS_WIRE_MAX];
+	int n = rs_domain_wire(name, strlen(name), w);
+	struct rs_qname q;
+	struct rs_match m;
+	enum rs_verdict v;
+
+	rs_qname_prepare(w, (size_t)n, &q);
+	v = rs_list_match(l, &q, 1800000000, &m);
+	if (ref)
+		*ref = v == RS_BLOCKED ? m.order->reference : NULL;
+	return v;
+}
+
+/* A list with two orders (one removed), shared domains and a protected name. */
+static struct rs_list *sample(void)
+{
+	struct rs_list *l = rs_list_new(0);
+	uint32_t a = order(l, "a", "*", "sinkhole"), gone = order(l, "gone", "*", "sinkhole"),
+		 b = order(l, "b", "it", "nxdomain");
+	uint8_t w[RS_WIRE_MAX];
+	int n;
+
+	add(l, "pirate.example", a);
+	add(l, "both.example", a);
+	add(l, "both.example", b);
+	add(l, "only-gone.example", gone);
+	add(l, "pirate2.example", b);
+	n = rs_domain_wire("good.pirate2.example", 20, w);
+	assert_int_equal(rs_list_protect(l, w, (size_t)n, true), 0);
+	assert_int_equal(rs_list_order_remove(l, "gone"), 0);
+	return l;
+}
+
+static void write_sample(void)
+{
+	struct rs_list *l = sample();
+	char err[256];
+
+	assert_int_equal(rs_snapshot_write(path, l, "1795893918112-7", err, sizeof(err)), 0);
+	rs_list_free(l);
+}
+
+static void test_round_trip(void **state)
+{
+	struct rs_list *l;
+	struct rs_list_stats st;
+	char last[RS_STREAM_ID_MAX], err[256];
+	const char *ref;
+
+	write_sample();
+	assert_int_equal(rs_snapshot_read(path, &conf, &l, last, err, sizeof(err)), 0);
+	assert_string_equal(last, "1795893918112-7");
+	assert_int_equal(match(l, "www.pirate.example", &ref), RS_BLOCKED);
+	assert_string_equal(ref, "a");
+	assert_int_equal(match(l, "both.example", NULL), RS_BLOCKED);
+	assert_int_equal(match(l, "only-gone.example", NULL), RS_PASS);
+	assert_int_equal(match(l, "x.pirate2.example", &ref), RS_BLOCKED);
+	assert_string_equal(ref, "b");
+	assert_int_equal(match(l, "good.pirate2.example", NULL), RS_PROTECTED);
+	assert_int_equal(rs_list_order_get(l, 1)->action, RS_ACT_NXDOMAIN);
+	assert_string_equal(rs_list_order_get(l, 1)->reason, "r\xc3\xa9" "ason");
+	assert_true(rs_list_order_get(l, 0)->expires > 0);
+	rs_list_stats(l, &st);
+	assert_int_equal(st.orders, 2);
+	assert_int_equal(st.domains, 3);
+	assert_int_equal(st.protected_n, 1);
+	rs_list_free(l);
+}
+
+static void rewrite(void (*damage)(uint8_t *data, size_t *len))
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *data = malloc(1 << 16);
+	size_t len;
+
+	assert_non_null(f);
+	len = fread(data, 1, 1 << 16, f);
+	fclose(f);
+	damage(data, &len);
+	f = fopen(path, "wb");
+	fwrite(data, 1, len, f);
+	fclose(f);
+	free(data);
+}
+
+static void truncate_tail(uint8_t *d, size_t *len) { *len -= 3; }
+static void truncate_header(uint8_t *d, size_t *len) { *len = 20; }
+static void flip_bit(uint8_t *d, size_t *len) { d[*len / 2] ^= 0x10; }
+static void bad_version(uint8_t *d, size_t *len) { d[8] = 2; }
+static void bad_magic(uint8_t *d, size_t *len) { d[0] = 'X'; }
+static void appended(uint8_t *d, size_t *len) { d[(*len)++] = 0; }
+
+static void expect_rejected(void (*damage)(uint8_t *, size_t *), const char *what)
+{
+	struct rs_list *l = (struct rs_list *)1;
+	char last[RS_STREAM_ID_MAX], err[256];
+
+	write_sample();
+	rewrite(damage);
+	assert_int_equal(rs_snapshot_read(path, &conf, &l, last, err, sizeof(err)), RS_EINVAL);
+	assert_null(l);
+	if (!strstr(err, what))
+		fail_msg("error \"%s\" does not say \"%s\"", err, what);
+}
+
+static void test_damaged(void **state)
+{
+	expect_rejected(truncate_tail, "truncated");
+	expect_rejected(truncate_header, "truncated");
+	expect_rejected(flip_bit, "checksum mismatch");
+	expect_rejected(bad_version, "version 2, this module reads version 1");
+	expect_rejected(bad_magic, "not a redsink snapshot");
+	expect_rejected(appended, "truncated or padded");
+}
+
+static void test_missing(void **state)
+{
+	struct rs_list *l;
+	char last[RS_STREAM_ID_MAX], err[256];
+
+	unlink(path);
+	assert_int_equal(rs_snapshot_read(path, &conf, &l, last, err, sizeof(err)), RS_ENOENT);
+	assert_int_equal(rs_snapshot_write("/nonexistent-dir/x.snap", sample(), "1-0", err, sizeof(err)), RS_EIO);
+	assert_non_null(strstr(err, "cannot create /nonexistent-dir/x.snap.tmp."));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_damaged, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missing, setup, teardown),
+	};
+	return cmocka_run_group_tests_name("snapshot", tests, NULL, NULL);
+}
