@@ -9,7 +9,9 @@ pkgs=(build-essential autoconf automake libtool pkg-config dpkg-dev quilt
       libhiredis-dev libevent-dev libmaxminddb-dev libcmocka-dev
       libssl-dev libexpat1-dev bison flex
       redis-server redis-tools nsd bind9-dnsutils dnsperf
-      python3-pytest python3-dnspython python3-redis binutils)
+      python3-pytest python3-dnspython python3-redis binutils
+      libidn2-dev libpsl-dev mmdb-bin libmaxmind-db-writer-perl
+      chromium fonts-noto-cjk imagemagick)
 
 missing=()
 for p in "${pkgs[@]}"; do
