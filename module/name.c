@@ -88,44 +88,61 @@ uint64_t rs_wire_hash(const uint8_t *wire, size_t len)
 	return mix64(h);
 }
 
+/* ASCII lowercase table: one load per octet on the query path. */
+static const uint8_t lc_table[256] = {
+#define R(i) [i] = (i >= 'A' && i <= 'Z') ? i + 32 : i
+#define R4(i) R(i), R(i + 1), R(i + 2), R(i + 3)
+#define R16(i) R4(i), R4(i + 4), R4(i + 8), R4(i + 12)
+#define R64(i) R16(i), R16(i + 16), R16(i + 32), R16(i + 48)
+	R64(0), R64(64), R64(128), R64(192)
+#undef R64
+#undef R16
+#undef R4
+#undef R
+};
+
 int rs_qname_prepare(const uint8_t *qname, size_t maxlen, struct rs_qname *q)
 {
-	size_t pos = 0;
+	size_t pos = 0, end;
 	uint16_t n = 0;
 	uint64_t h = FNV_OFFSET;
-	int i;
 
+	if (maxlen > RS_WIRE_MAX)
+		maxlen = RS_WIRE_MAX;
+	/* Forward: validate, copy lowercased, note where each label starts. */
 	for (;;) {
 		uint8_t l;
-		if (pos >= maxlen || pos >= RS_WIRE_MAX)
+		if (pos >= maxlen)
 			return RS_ENAME_LEN;
 		l = qname[pos];
 		if (l > 63)
 			return RS_ENAME_LABELLEN; /* also rejects compression pointers */
 		if (l == 0)
 			break;
-		if (pos + 1 + l >= RS_WIRE_MAX || pos + 1 + l >= maxlen)
+		if (pos + 1 + l >= maxlen)
 			return RS_ENAME_LEN;
 		q->off[n++] = (uint8_t)pos;
 		q->wire[pos] = l;
-		for (i = 1; i <= l; i++)
-			q->wire[pos + i] = lower(qname[pos + i]);
+		for (size_t i = pos + 1, e = pos + 1 + l; i < e; i++)
+			q->wire[i] = lc_table[qname[i]];
 		pos += 1 + (size_t)l;
 	}
 	q->wire[pos] = 0;
 	q->len = (uint16_t)(pos + 1);
 	q->nlabels = n;
 
-	/* One backward pass: when the pass reaches the start of label i, h is the
-	 * (unmixed) hash of the suffix beginning there. */
-	i = (int)n - 1;
-	for (size_t p = q->len; p > 0;) {
-		p--;
-		h = (h ^ q->wire[p]) * FNV_PRIME;
-		if (i >= 0 && p == q->off[i]) {
-			q->hash[i] = mix64(h);
-			i--;
+	/* Backward, a label at a time: after label i (with its length octet),
+	 * h is the (unmixed) hash of the suffix that starts at label i. */
+	h = (h ^ 0) * FNV_PRIME; /* the root label */
+	end = pos;
+	for (int i = (int)n - 1; i >= 0; i--) {
+		const uint8_t *w = q->wire;
+		for (size_t p = end; p > q->off[i];) {
+			p--;
+			h = (h ^ w[p]) * FNV_PRIME;
 		}
+		q->hash[i] = mix64(h);
+		end = q->off[i];
 	}
 	return n;
 }

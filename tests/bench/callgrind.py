@@ -1,0 +1,84 @@
+"""Instruction counts per query for the module's own functions (valgrind callgrind).
+
+Counts instructions, not seconds: repeatable on a noisy machine. Unbound with
+redsink.so and a 100,000-domain list runs under callgrind; dnsperf sends a
+fixed query file once (blocked names, then unblocked cache misses and hits).
+Reported: instructions per query in functions of redsink.so (self cost), and
+the inclusive cost of operate() (which includes the Unbound helpers it calls).
+"""
+
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import bench
+import harness
+
+
+class CallgrindUnbound(harness.Unbound):
+    stop_timeout = 120
+
+    def _argv(self):
+        return ["valgrind", "--tool=callgrind", f"--callgrind-out-file={self.dir}/callgrind.out",
+                "--dump-instr=no"] + super()._argv()
+
+
+def annotate(out, inclusive):
+    txt = subprocess.run(["callgrind_annotate", f"--inclusive={'yes' if inclusive else 'no'}", "--threshold=100",
+                          "--auto=no", str(out)], capture_output=True, text=True, check=True).stdout
+    rows = []
+    for line in txt.splitlines():
+        m = re.match(r"\s*([\d,]+)\s+(?:\([^)]*\)\s+)?(\S+):(\S+)", line)
+        if m:
+            rows.append((int(m.group(1).replace(",", "")), m.group(2), m.group(3)))
+    return rows
+
+
+def main(args):
+    b = bench.Bench(args)
+    d = b.tmp / "callgrind"
+    size = min(args.sizes)
+    redis = harness.Redis(d / "redis")
+    bench.load_redis(redis.client(), b.names[:size])
+    conf = d / "redsink.conf"
+    conf.write_text(f"read-redis: {redis.url}\nsinkhole-ipv4: {bench.SINK}\nresolver-name: bench\n")
+    ub = CallgrindUnbound(d / "unbound", b.nsd.port, module_so=str(bench.MODULE), env={"REDSINK_CONF": str(conf)},
+                          extra_conf=bench.unbound_conf_extra(), timeout=300)
+    nq = {}
+    try:
+        for n in bench.UNBLOCKED:
+            bench.first_a(ub.port, n, timeout=10)
+        subprocess.run(["callgrind_control", "--zero", str(ub.pid)], capture_output=True)
+        for kind in ("blocked", "unblocked"):
+            q = b.qfile(kind, size)
+            lines = q.read_text().splitlines()[:2000]
+            q2 = d / f"cg-{kind}.txt"
+            q2.write_text("\n".join(lines) + "\n")
+            subprocess.run(["dnsperf", "-s", "127.0.0.1", "-p", str(ub.port), "-d", str(q2), "-n", "1", "-Q", "500",
+                            "-t", "10"], capture_output=True, text=True, check=True)
+            nq[kind] = len(lines)
+            # one dump per phase, so the two are counted apart
+            subprocess.run(["callgrind_control", "--dump=" + kind, str(ub.pid)], capture_output=True)
+            time.sleep(1)
+    finally:
+        ub.stop()
+        redis.stop()
+        b.nsd.stop()
+    report = []
+    for kind in ("blocked", "unblocked"):
+        f = d / "unbound" / ("callgrind.out.1" if kind == "blocked" else "callgrind.out.2")
+        rows = annotate(f, False)
+        total = sum(r[0] for r in rows)
+        self_rows = [r for r in rows if "/module/" in r[1] or "redsink" in r[1]]
+        module_self = sum(r[0] for r in self_rows)
+        incl = annotate(f, True)
+        operate = next((r[0] for r in incl if r[2] == "operate"), 0)
+        n = nq[kind]
+        report.append({"queries": kind, "process_instr_per_query": total / n,
+                       "redsink_self_instr_per_query": module_self / n, "operate_inclusive_per_query": operate / n})
+        print(f"{kind}: {n} queries: whole process {total / n:.0f} instr/query; redsink.so functions (self) "
+              f"{module_self / n:.0f} ({module_self / max(total, 1):.1%}); operate() inclusive {operate / n:.0f}")
+        for r in sorted(self_rows, reverse=True)[:8]:
+            print(f"    {r[0] / n:8.0f}  {r[2]}")
+    return report
