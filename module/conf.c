@@ -33,6 +33,7 @@ enum dtype {
 	T_ENUM,     /* one of enumv[] (stored as int index) */
 	T_URILIST,  /* repeatable mailto:/tel:/https: URI */
 	T_NAME,     /* resolver name: [A-Za-z0-9._-]{1,64} */
+	T_LISTEN,   /* host:port to listen on (fills struct rs_endpoint) */
 };
 
 struct directive {
@@ -87,6 +88,20 @@ static const struct directive directives[] = {
 	  "language tag of texts for orders that name none" },
 	{ "snapshot-file", T_STR, OFF(snapshot_file), NULL, 0, 0, false, NULL,
 	  "file the list is persisted to, loaded at start when Redis is unreachable" },
+	{ "geoip-database", T_STR, OFF(geoip_database), NULL, 0, 0, false, NULL,
+	  "MaxMind-format database (GeoIP2/GeoLite2 Country or City, DB-IP lite, redsink-mkgeo) for hit regions" },
+	{ "geoip-country-field", T_TOKEN, OFF(geoip_country_field), "country.iso_code", 0, 0, false, NULL,
+	  "lookup path of the ISO 3166-1 country code in the database" },
+	{ "geoip-subdivision-field", T_TOKEN, OFF(geoip_subdivision_field), "subdivisions.0.iso_code", 0, 0, false,
+	  NULL, "lookup path of the ISO 3166-2 subdivision code, or 'none'" },
+	{ "stats-flush-interval", T_INT, OFF(stats_flush_interval), "10", 1, 3600, false, NULL,
+	  "seconds between two writes of hit counts to Redis" },
+	{ "stats-retention", T_INT, OFF(stats_retention), "90", 1, 3650, false, NULL,
+	  "days the hourly hit counters are kept in Redis" },
+	{ "stats-max-pending", T_INT, OFF(stats_max_pending), "100000", 100, 10000000, false, NULL,
+	  "distinct hit counters kept in memory while Redis is unreachable; hits beyond are counted as dropped" },
+	{ "metrics-listen", T_LISTEN, OFF(metrics), NULL, 0, 0, false, NULL,
+	  "address:port of the Prometheus metrics endpoint (/metrics); unset: none" },
 };
 #define NDIRECTIVES (sizeof(directives) / sizeof(directives[0]))
 
@@ -245,6 +260,10 @@ static int set_value(struct parse *p, struct rs_conf *c, const struct directive 
 	}
 	case T_ENDPOINT:
 		return parse_endpoint(p, d, f, v);
+	case T_LISTEN:
+		if (strncmp(v, "unix:", 5) == 0)
+			return fail(p, "%s: '%s': the metrics endpoint listens on TCP host:port", d->name, v);
+		return parse_endpoint(p, d, f, v);
 	case T_PWFILE:
 		return read_password(p, d, f, v);
 	case T_IPV4:
@@ -381,6 +400,10 @@ void rs_conf_free(struct rs_conf *c)
 	free(c->contacts);
 	free(c->language);
 	free(c->snapshot_file);
+	free(c->geoip_database);
+	free(c->geoip_country_field);
+	free(c->geoip_subdivision_field);
+	endpoint_free(&c->metrics);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -417,6 +440,10 @@ static int finish(struct parse *p, struct rs_conf *c)
 		if (!w->password && r->password &&
 		    (set_str(p, &w->password, r->password) || set_str(p, &w->password_file, r->password_file)))
 			return RS_ECONF;
+	}
+	if (c->geoip_subdivision_field && strcmp(c->geoip_subdivision_field, "none") == 0) {
+		free(c->geoip_subdivision_field);
+		c->geoip_subdivision_field = NULL;
 	}
 	if (!c->resolver_name) {
 		char host[256];

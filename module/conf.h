@@ -54,6 +54,13 @@ struct rs_conf {
 	size_t ncontacts;
 	char *language;            /* default language tag */
 	char *snapshot_file;       /* the list persisted on disk, or NULL */
+	char *geoip_database;      /* MaxMind-format database, or NULL (regions: ZZ) */
+	char *geoip_country_field; /* lookup path, e.g. "country.iso_code" */
+	char *geoip_subdivision_field; /* e.g. "subdivisions.0.iso_code", or NULL */
+	int stats_flush_interval;  /* seconds between hit flushes */
+	int stats_retention;       /* days the hits:<hour> keys are kept */
+	int stats_max_pending;     /* distinct pending counters kept while Redis is away */
+	struct rs_endpoint metrics; /* Prometheus listen address (host, port), or unset */
 };
 
 /*

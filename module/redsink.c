@@ -42,6 +42,7 @@
 #include "name.h"
 #include "rs_err.h"
 #include "snapshot.h"
+#include "stats.h"
 #include "sync.h"
 #include "services/cache/rrset.h"
 #include "util/storage/slabhash.h"
@@ -57,7 +58,9 @@ struct rs_module {
 	 * full resync (release store); workers load it with acquire. */
 	_Atomic(struct rs_list *) list;
 	struct rs_sync *sync;
+	struct rs_stats *stats;
 	struct module_env *env; /* daemon->env: its cache pointers are re-read for every purge */
+	bool reply_cb;          /* the inplace reply callback is registered */
 };
 
 static struct rs_list *list_of(const struct rs_module *m)
@@ -65,10 +68,14 @@ static struct rs_list *list_of(const struct rs_module *m)
 	return atomic_load_explicit(&((struct rs_module *)m)->list, memory_order_acquire);
 }
 
-/* Per-query marker in qstate->minfo[id]. */
+/* Per-query marker in qstate->minfo[id]. For a blocked query it keeps the
+ * order and the listed entry for counting (valid for the query's lifetime,
+ * see list.h on reclamation). */
 enum rs_qstate_kind { RS_Q_PASSED = 1, RS_Q_BLOCKED = 2 };
 struct rs_qstate {
 	int kind;
+	const struct rs_order *order;
+	const struct rs_entry *entry;
 };
 
 static void log_bridge(int level, const char *msg)
@@ -268,6 +275,29 @@ static void purge_caches(void *arg, const struct rs_list *match)
 	free(p.keys);
 }
 
+/*
+ * Called by Unbound for every reply sent from the mesh, once per client
+ * (aggregated clients included): count it when this module blocked the query.
+ * Worker thread, hot path: a pointer test for unblocked replies; for blocked
+ * ones one record into this thread's ring (stats.h). Blocked answers are never
+ * served from Unbound's cache, so there is no cache path to count.
+ */
+static int on_reply(struct query_info *qinfo, struct module_qstate *qs, struct reply_info *rep, int rcode,
+		    struct edns_data *edns, struct edns_option **opt_list_out, struct comm_reply *repinfo,
+		    struct regional *region, struct timeval *start_time, int id, void *cb_arg)
+{
+	struct rs_module *m = cb_arg;
+	struct rs_qstate *q;
+
+	if (!qs || !repinfo || !m)
+		return 1;
+	q = qs->minfo[id];
+	if (q && q->kind == RS_Q_BLOCKED && q->order)
+		rs_stats_record(m->stats, q->order, q->entry, (const struct sockaddr *)&repinfo->client_addr,
+				repinfo->client_addrlen, *qs->env->now);
+	return 1;
+}
+
 EXPORT int init(struct module_env *env, int id)
 {
 	struct dynlibmod_env *de = env->modinfo[id];
@@ -302,7 +332,13 @@ EXPORT int init(struct module_env *env, int id)
 		}
 		atomic_init(&m->list, l);
 		m->env = env;
-		if (rs_sync_start(&m->sync, &m->conf, &m->list, last_id, snapshot_due, &hooks) != 0)
+		m->stats = rs_stats_new(&m->conf);
+		if (m->stats && de->inplace_cb_register_wrapped((void *)on_reply, inplace_cb_reply, m, env, id))
+			m->reply_cb = true;
+		else
+			log_err("redsink: cannot register the reply callback: blocked answers are not counted");
+		if (rs_sync_start(&m->sync, &m->conf, &m->list, last_id, snapshot_due, &hooks,
+				  m->reply_cb ? m->stats : NULL) != 0)
 			log_err("redsink: cannot start the sync thread: the list will not follow Redis until restart");
 	}
 	de->dyn_env = m;
@@ -319,7 +355,10 @@ EXPORT void deinit(struct module_env *env, int id)
 	if (!m)
 		return;
 	de->dyn_env = NULL;
-	rs_sync_stop(m->sync); /* joined before dlclose */
+	if (m->reply_cb)
+		de->inplace_cb_delete_wrapped(env, inplace_cb_reply, id);
+	rs_sync_stop(m->sync); /* joined before dlclose; drains and flushes the hits */
+	rs_stats_free(m->stats);
 	rs_list_free(atomic_load_explicit(&m->list, memory_order_relaxed));
 	rs_conf_free(&m->conf);
 	free(m);
@@ -397,7 +436,7 @@ static bool internal_state(const struct module_qstate *qs)
 	return qs->qinfo.qclass != LDNS_RR_CLASS_IN || qs->is_priming || qs->is_valrec;
 }
 
-static void set_marker(struct module_qstate *qs, int id, int kind)
+static void set_marker(struct module_qstate *qs, int id, int kind, const struct rs_match *mt)
 {
 	struct rs_qstate *q = qs->minfo[id];
 
@@ -408,6 +447,8 @@ static void set_marker(struct module_qstate *qs, int id, int kind)
 		qs->minfo[id] = q;
 	}
 	q->kind = kind;
+	q->order = mt ? mt->order : NULL;
+	q->entry = mt ? mt->entry : NULL;
 }
 
 static void blocked(struct module_qstate *qs, int id, struct rs_module *m, const struct rs_match *mt)
@@ -423,7 +464,7 @@ static void blocked(struct module_qstate *qs, int id, struct rs_module *m, const
 		verbose(VERB_QUERY, "redsink: %s type %d blocked by order %s (%s)", name, qs->qinfo.qtype,
 			mt->order->id, rs_action_name(mt->order->action));
 	}
-	set_marker(qs, id, RS_Q_BLOCKED);
+	set_marker(qs, id, RS_Q_BLOCKED, mt);
 	qs->ext_state[id] = module_finished;
 }
 
@@ -443,7 +484,7 @@ EXPORT void operate(struct module_qstate *qs, enum module_ev event, int id, stru
 			blocked(qs, id, m, &mt);
 			return;
 		}
-		set_marker(qs, id, RS_Q_PASSED);
+		set_marker(qs, id, RS_Q_PASSED, NULL);
 		qs->ext_state[id] = module_wait_module;
 		return;
 	}

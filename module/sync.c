@@ -3,7 +3,9 @@
 #include "sync.h"
 
 #include <errno.h>
+#include <event2/buffer.h>
 #include <event2/event.h>
+#include <event2/http.h>
 #include <fcntl.h>
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
@@ -60,6 +62,12 @@ struct rs_sync {
 	int64_t last_snapshot_ms, last_heartbeat_ms;
 	struct retired_list *retired;
 	bool stopping;
+
+	struct rs_stats *stats;
+	struct rs_hit_batch inflight; /* hits being flushed (one flush at a time) */
+	bool flushing;
+	int64_t last_flush_ms;
+	struct evhttp *http; /* metrics endpoint, or NULL */
 };
 
 static int64_t mono_ms(void)
@@ -77,6 +85,8 @@ static int64_t wall_ms(void)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+static uint64_t batch_hits(const struct rs_hit_batch *b);
 
 static struct rs_list *cur(struct rs_sync *s)
 {
@@ -515,9 +525,15 @@ static void heartbeat(struct rs_sync *s)
 {
 	struct rs_list_stats st;
 	char key[512], entries[32], orders[32], applied_at[32], applied[32], bad[32], resyncs[32];
+	char pending[32], dropped[32];
+	struct rs_stats_counters sc = { 0 };
 
 	if (!s->wr)
 		return;
+	if (s->stats)
+		rs_stats_counters(s->stats, &sc);
+	snprintf(pending, sizeof(pending), "%llu", (unsigned long long)(sc.pending + batch_hits(&s->inflight)));
+	snprintf(dropped, sizeof(dropped), "%llu", (unsigned long long)sc.dropped);
 	rs_list_stats(cur(s), &st);
 	snprintf(key, sizeof(key), "%sresolver:%s", s->conf->prefix, s->conf->resolver_name);
 	snprintf(entries, sizeof(entries), "%zu", st.domains);
@@ -539,13 +555,189 @@ static void heartbeat(struct rs_sync *s)
 				       "jurisdiction", s->conf->jurisdiction ? s->conf->jurisdiction : "",
 				       "applied", applied,
 				       "malformed_skipped", bad,
-				       "resyncs", resyncs };
+				       "resyncs", resyncs,
+				       "hits_pending", pending,
+				       "hits_dropped", dropped };
 		char now[32];
 		snprintf(now, sizeof(now), "%lld", (long long)(wall_ms() / 1000));
 		argv[7] = now;
 		redisAsyncCommandArgv(s->wr, on_heartbeat, NULL, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
 	}
 	redisAsyncCommand(s->wr, on_heartbeat, NULL, "EXPIRE %s %d", key, HEARTBEAT_TTL_S);
+}
+
+/* ---- hit counts ---- */
+
+static uint64_t batch_hits(const struct rs_hit_batch *b)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < b->n; i++)
+		n += b->rows[i].count;
+	return n;
+}
+
+static void on_flush(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct rs_sync *s = ac->data;
+	redisReply *r = reply;
+
+	s->flushing = false;
+	if (r && r->type == REDIS_REPLY_ARRAY) {
+		rs_stats_flushed(s->stats, batch_hits(&s->inflight));
+		rs_hit_batch_free(&s->inflight);
+		return;
+	}
+	if (r && r->type == REDIS_REPLY_ERROR && !s->stopping)
+		rs_log(RS_LOG_WARN, "writing hit counts to %s: %s: kept for the next try", s->conf->write.addr, r->str);
+	rs_stats_restore(s->stats, &s->inflight); /* not written: keep them */
+}
+
+/* Queue "MULTI, HINCRBY..., EXPIRE per hour, EXEC" for the batch on ac. */
+static void queue_flush(struct rs_sync *s, redisAsyncContext *ac, redisCallbackFn *done)
+{
+	char key[600];
+	const char *last_hour = "";
+
+	redisAsyncCommand(ac, NULL, NULL, "MULTI");
+	for (size_t i = 0; i < s->inflight.n; i++) {
+		const struct rs_hit_row *row = &s->inflight.rows[i];
+		snprintf(key, sizeof(key), "%shits:%s", s->conf->prefix, row->hour);
+		redisAsyncCommand(ac, NULL, NULL, "HINCRBY %s %s %llu", key, row->field, (unsigned long long)row->count);
+		if (strcmp(last_hour, row->hour) != 0) {
+			redisAsyncCommand(ac, NULL, NULL, "EXPIRE %s %lld", key, (long long)s->conf->stats_retention * 86400);
+			last_hour = row->hour;
+		}
+	}
+	redisAsyncCommand(ac, done, NULL, "EXEC");
+}
+
+static void flush_hits(struct rs_sync *s)
+{
+	if (s->flushing || !s->wr || !s->stats)
+		return;
+	rs_stats_take(s->stats, &s->inflight);
+	if (s->inflight.n == 0)
+		return;
+	s->flushing = true;
+	queue_flush(s, s->wr, on_flush);
+}
+
+/* At stop: one last, blocking flush, so a reload or shutdown loses nothing
+ * while Redis is reachable. */
+static void final_flush(struct rs_sync *s)
+{
+	char err[256], key[600];
+	redisContext *c;
+	size_t sent = 0;
+
+	if (!s->stats)
+		return;
+	if (s->flushing) /* its reply will never come: the connection is gone */
+		rs_stats_restore(s->stats, &s->inflight);
+	s->flushing = false;
+	rs_stats_drain(s->stats);
+	rs_stats_take(s->stats, &s->inflight);
+	if (s->inflight.n == 0)
+		return;
+	if (rs_redis_connect(&s->conf->write, s->conf->redis_timeout_ms, &c, err, sizeof(err)) == 0) {
+		redisAppendCommand(c, "MULTI");
+		for (size_t i = 0; i < s->inflight.n; i++) {
+			const struct rs_hit_row *row = &s->inflight.rows[i];
+			snprintf(key, sizeof(key), "%shits:%s", s->conf->prefix, row->hour);
+			redisAppendCommand(c, "HINCRBY %s %s %llu", key, row->field, (unsigned long long)row->count);
+			redisAppendCommand(c, "EXPIRE %s %lld", key, (long long)s->conf->stats_retention * 86400);
+			sent += 2;
+		}
+		redisAppendCommand(c, "EXEC");
+		for (size_t i = 0; i < sent + 2; i++) {
+			redisReply *r = NULL;
+			if (redisGetReply(c, (void **)&r) != REDIS_OK) {
+				snprintf(err, sizeof(err), "%s", c->errstr);
+				break;
+			}
+			if (i == sent + 1 && r && r->type == REDIS_REPLY_ARRAY) {
+				rs_stats_flushed(s->stats, batch_hits(&s->inflight));
+				rs_hit_batch_free(&s->inflight);
+			}
+			freeReplyObject(r);
+		}
+		redisFree(c);
+	}
+	if (s->inflight.n)
+		rs_log(RS_LOG_WARN, "%llu hit counts could not be written at stop (%s)",
+		       (unsigned long long)batch_hits(&s->inflight), err);
+	rs_hit_batch_free(&s->inflight);
+}
+
+/* ---- Prometheus metrics ---- */
+
+static void metric_cc(const char *cc, uint64_t n, void *arg)
+{
+	evbuffer_add_printf(arg, "redsink_blocked_answers_by_country_total{country=\"%s\"} %llu\n", cc,
+			    (unsigned long long)n);
+}
+
+static void on_metrics(struct evhttp_request *req, void *arg)
+{
+	struct rs_sync *s = arg;
+	struct evbuffer *b = evbuffer_new();
+	struct rs_list_stats ls;
+	struct rs_stats_counters sc = { 0 };
+	int64_t applied = atomic_load_explicit(&s->info.last_applied_ms, memory_order_relaxed);
+
+	if (!b) {
+		evhttp_send_error(req, 500, NULL);
+		return;
+	}
+	rs_list_stats(cur(s), &ls);
+	if (s->stats)
+		rs_stats_counters(s->stats, &sc);
+#define G(name, help, type, fmt, v) \
+	evbuffer_add_printf(b, "# HELP " name " " help "\n# TYPE " name " " type "\n" name " " fmt "\n", v)
+	G("redsink_list_entries", "Domains listed by at least one order.", "gauge", "%zu", ls.domains);
+	G("redsink_list_orders", "Orders in the list.", "gauge", "%zu", ls.orders);
+	G("redsink_list_protected", "Protected domains.", "gauge", "%zu", ls.protected_n);
+	G("redsink_list_memory_bytes", "Memory of the list.", "gauge", "%zu", ls.mem_bytes);
+	G("redsink_last_applied_change_timestamp_seconds", "When the last change was applied.", "gauge", "%.3f",
+	  (double)applied / 1000);
+	G("redsink_last_applied_change_age_seconds", "Seconds since the last change was applied.", "gauge", "%.3f",
+	  applied ? (double)(wall_ms() - applied) / 1000 : -1.0);
+	evbuffer_add_printf(b, "# HELP redsink_last_applied_change_info The last applied change id.\n"
+			       "# TYPE redsink_last_applied_change_info gauge\nredsink_last_applied_change_info{id=\"%s\"} 1\n",
+			    s->last_id);
+	G("redsink_redis_link_up", "1 while the change stream connection is up.", "gauge", "%d",
+	  atomic_load_explicit(&s->info.link_up, memory_order_relaxed));
+	G("redsink_changes_applied_total", "Changes applied from the stream.", "counter", "%lld",
+	  (long long)atomic_load_explicit(&s->info.applied, memory_order_relaxed));
+	G("redsink_resyncs_total", "Full reloads of the list.", "counter", "%lld",
+	  (long long)atomic_load_explicit(&s->info.resyncs, memory_order_relaxed));
+	G("redsink_malformed_skipped_total", "Malformed orders, domains and changes skipped.", "counter", "%lld",
+	  (long long)atomic_load_explicit(&s->info.bad, memory_order_relaxed));
+	evbuffer_add_printf(b, "# HELP redsink_blocked_answers_total Blocked answers, by action.\n"
+			       "# TYPE redsink_blocked_answers_total counter\n");
+	for (int a = 0; a <= RS_ACT_REFUSED; a++)
+		evbuffer_add_printf(b, "redsink_blocked_answers_total{action=\"%s\"} %llu\n", rs_action_name(a),
+				    (unsigned long long)sc.by_action[a]);
+	evbuffer_add_printf(b, "# HELP redsink_blocked_answers_by_country_total Blocked answers, by client country.\n"
+			       "# TYPE redsink_blocked_answers_by_country_total counter\n");
+	if (s->stats)
+		rs_stats_countries(s->stats, metric_cc, b);
+	G("redsink_hits_pending_flush", "Hit counts waiting to be written to Redis.", "gauge", "%llu",
+	  (unsigned long long)(sc.pending + batch_hits(&s->inflight)));
+	G("redsink_hits_flushed_total", "Hit counts written to Redis.", "counter", "%llu",
+	  (unsigned long long)sc.flushed);
+	G("redsink_hits_dropped_total", "Hits not counted (a worker's ring or the pending memory was full).",
+	  "counter", "%llu", (unsigned long long)sc.dropped);
+#undef G
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/plain; version=0.0.4");
+	evhttp_send_reply(req, 200, "OK", b);
+	evbuffer_free(b);
+}
+
+static void on_http_other(struct evhttp_request *req, void *arg)
+{
+	evhttp_send_error(req, 404, "see /metrics");
 }
 
 /* ---- the loop ---- */
@@ -591,6 +783,14 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	}
 	if (now - s->last_snapshot_ms >= SNAPSHOT_MS)
 		write_snapshot(s);
+	if (s->stats) {
+		/* drain before reclaiming: records point into the list (stats.h) */
+		rs_stats_drain(s->stats);
+		if (now - s->last_flush_ms >= (int64_t)s->conf->stats_flush_interval * 1000) {
+			flush_hits(s);
+			s->last_flush_ms = now;
+		}
+	}
 	rs_list_reclaim(cur(s));
 	reclaim_lists(s, false);
 }
@@ -627,11 +827,13 @@ static void *thread_main(void *arg)
 		redisAsyncFree(ac);
 	}
 	write_snapshot(s);
+	final_flush(s);
 	return NULL;
 }
 
 int rs_sync_start(struct rs_sync **out, const struct rs_conf *c, _Atomic(struct rs_list *) *listp,
-		  const char *last_id, bool snapshot_due, const struct rs_sync_hooks *hooks)
+		  const char *last_id, bool snapshot_due, const struct rs_sync_hooks *hooks,
+		  struct rs_stats *stats)
 {
 	struct rs_sync *s = calloc(1, sizeof(*s));
 	struct timeval tick = { 0, TICK_MS * 1000 };
@@ -642,6 +844,7 @@ int rs_sync_start(struct rs_sync **out, const struct rs_conf *c, _Atomic(struct 
 		return RS_ENOMEM;
 	s->conf = c;
 	s->listp = listp;
+	s->stats = stats;
 	if (hooks)
 		s->hooks = *hooks;
 	s->wake[0] = s->wake[1] = -1;
@@ -660,6 +863,19 @@ int rs_sync_start(struct rs_sync **out, const struct rs_conf *c, _Atomic(struct 
 	s->tick_ev = event_new(s->base, -1, EV_PERSIST, on_tick, s);
 	if (!s->wake_ev || !s->tick_ev || event_add(s->wake_ev, NULL) || event_add(s->tick_ev, &tick))
 		goto err;
+	if (c->metrics.host) {
+		s->http = evhttp_new(s->base);
+		if (!s->http || evhttp_bind_socket(s->http, c->metrics.host, (ev_uint16_t)c->metrics.port) != 0) {
+			rs_log(RS_LOG_ERR, "cannot listen for metrics on %s: %s", c->metrics.addr, strerror(errno));
+			if (s->http)
+				evhttp_free(s->http);
+			s->http = NULL;
+		} else {
+			evhttp_set_cb(s->http, "/metrics", on_metrics, s);
+			evhttp_set_gencb(s->http, on_http_other, s);
+			evhttp_set_timeout(s->http, 5);
+		}
+	}
 	rs_list_set_quiescent(cur(s), false);
 	if (pthread_create(&s->thread, NULL, thread_main, s) != 0) {
 		rs_list_set_quiescent(cur(s), true);
@@ -669,6 +885,8 @@ int rs_sync_start(struct rs_sync **out, const struct rs_conf *c, _Atomic(struct 
 	*out = s;
 	return 0;
 err:
+	if (s->http)
+		evhttp_free(s->http);
 	if (s->wake_ev)
 		event_free(s->wake_ev);
 	if (s->tick_ev)
@@ -691,6 +909,8 @@ void rs_sync_stop(struct rs_sync *s)
 	while (write(s->wake[1], "x", 1) < 0 && errno == EINTR)
 		;
 	pthread_join(s->thread, NULL);
+	if (s->http)
+		evhttp_free(s->http);
 	event_free(s->wake_ev);
 	event_free(s->tick_ev);
 	event_base_free(s->base);

@@ -13,6 +13,12 @@
  * list that replaces the old one atomically. Resolution never waits for any
  * of this.
  *
+ * Statistics: the thread drains the workers' hit rings (stats.h) every tick,
+ * before it reclaims retired memory, flushes the counts to the write endpoint
+ * every stats-flush-interval seconds (MULTI/EXEC of HINCRBY + EXPIRE; a failed
+ * flush is kept and retried), and serves the Prometheus endpoint when
+ * metrics-listen is set.
+ *
  * Lifetime: rs_sync_start in init; rs_sync_stop in deinit joins the thread
  * before returning (deinit is followed by dlclose).
  */
@@ -26,6 +32,7 @@
 #include "conf.h"
 #include "list.h"
 #include "load.h"
+#include "stats.h"
 
 struct rs_sync;
 
@@ -53,7 +60,8 @@ struct rs_sync_info {
  * 0 or a negative code (the module then runs without live updates).
  */
 int rs_sync_start(struct rs_sync **out, const struct rs_conf *c, _Atomic(struct rs_list *) *listp,
-		  const char *last_id, bool snapshot_due, const struct rs_sync_hooks *hooks);
+		  const char *last_id, bool snapshot_due, const struct rs_sync_hooks *hooks,
+		  struct rs_stats *stats);
 
 /* Stop and join the thread, write the snapshot if the list changed, free the
  * retired lists. The current list stays with the caller. */

@@ -70,6 +70,11 @@ static void test_minimal_and_defaults(void **state)
 	assert_int_equal(c.redis_timeout_ms, 1000);
 	assert_int_equal(c.ede_format, RS_EDE_JSON);
 	assert_string_equal(c.language, "en");
+	assert_string_equal(c.geoip_country_field, "country.iso_code");
+	assert_string_equal(c.geoip_subdivision_field, "subdivisions.0.iso_code");
+	assert_int_equal(c.stats_flush_interval, 10);
+	assert_int_equal(c.stats_retention, 90);
+	assert_null(c.metrics.host);
 	assert_null(c.jurisdiction);
 	assert_false(c.have_sinkhole6);
 	assert_true(c.have_sinkhole4);
@@ -178,6 +183,10 @@ static const struct bad bad[] = {
 	{ MIN "txt-text: \"unterminated\n", ":3: txt-text: unterminated quoted value" },
 	{ MIN "txt-text: \"a\" b\n", ":3: txt-text: text after the closing quote" },
 	{ MIN "txt-text:\n", ":3: txt-text: empty value" },
+	{ MIN "metrics-listen: unix:/run/m.sock\n",
+	  ":3: metrics-listen: 'unix:/run/m.sock': the metrics endpoint listens on TCP host:port" },
+	{ MIN "stats-flush-interval: 0\n", ":3: stats-flush-interval: 0 is out of range 1..3600" },
+	{ MIN "geoip-country-field: country iso\n", ":3: geoip-country-field: 'country iso' must be one word without spaces" },
 	{ "sinkhole-ipv4: 192.0.2.1\n", ":1: missing required directive 'read-redis'" },
 	{ "read-redis: a:1\n\n# end\n", ":3: missing required directive 'sinkhole-ipv4'" },
 	{ "", ":1: missing required directive 'read-redis'" },

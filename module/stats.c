@@ -1,0 +1,410 @@
+/* stats.c — per-thread hit rings, regions and pending counts (see stats.h). */
+#include "stats.h"
+
+#include <arpa/inet.h>
+#include <maxminddb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "name.h"
+#include "rs_err.h"
+
+#define RING_SIZE 8192 /* records per worker thread between two drains (250 ms) */
+#define PATH_MAX_PARTS 8
+
+struct rec {
+	const struct rs_order *o;
+	const struct rs_entry *e;
+	uint32_t t;
+	uint8_t family; /* 4 or 6 (0: unknown) */
+	uint8_t addr[16];
+};
+
+struct ring {
+	struct ring *next;
+	_Atomic uint32_t head; /* written by the worker */
+	_Atomic uint32_t tail; /* written by the sync thread */
+	_Atomic uint64_t dropped;
+	struct rec r[RING_SIZE];
+};
+
+struct pend {
+	char *key; /* "yyyy-mm-ddThh\0order|domain|region" */
+	size_t klen;
+	uint64_t count;
+};
+
+struct rs_stats {
+	uint64_t gen;
+	pthread_mutex_t lock; /* guards `rings` (taken once per thread, at its first hit) */
+	struct ring *_Atomic rings;
+	bool have_geo;
+	MMDB_s mmdb;
+	const char *cpath[PATH_MAX_PARTS + 1], *spath[PATH_MAX_PARTS + 1];
+	char *cpath_buf, *spath_buf;
+	size_t max_pending;
+	/* sync thread only: */
+	struct pend *tab;
+	size_t cap, n;
+	uint64_t pending, flushed, dropped, by_action[RS_ACT_REFUSED + 1];
+	uint64_t by_cc[26 * 26];
+};
+
+static _Atomic uint64_t generations;
+static __thread struct ring *tls_ring;
+static __thread uint64_t tls_gen;
+
+/* ---- pure helpers ---- */
+
+static bool is_alpha(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+static char upper(char c)
+{
+	return (c >= 'a' && c <= 'z') ? (char)(c - 32) : c;
+}
+
+void rs_region_format(const char *country, size_t clen, const char *sub, size_t slen, char out[RS_REGION_MAX])
+{
+	size_t o = 2;
+
+	if (!country || clen != 2 || !is_alpha(country[0]) || !is_alpha(country[1])) {
+		strcpy(out, "ZZ");
+		return;
+	}
+	out[0] = upper(country[0]);
+	out[1] = upper(country[1]);
+	if (sub && slen > 0) {
+		/* "KR-11" as some databases give it, or "11" as MaxMind does */
+		if (slen > 3 && upper(sub[0]) == out[0] && upper(sub[1]) == out[1] && sub[2] == '-') {
+			sub += 3;
+			slen -= 3;
+		}
+		if (slen >= 1 && slen <= 3) {
+			bool ok = true;
+			for (size_t i = 0; i < slen; i++)
+				ok = ok && (is_alpha(sub[i]) || (sub[i] >= '0' && sub[i] <= '9'));
+			if (ok) {
+				out[o++] = '-';
+				for (size_t i = 0; i < slen; i++)
+					out[o++] = upper(sub[i]);
+			}
+		}
+	}
+	out[o] = '\0';
+}
+
+void rs_hour_key(time_t t, char out[16])
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	if (strftime(out, 16, "%Y-%m-%dT%H", &tm) == 0)
+		strcpy(out, "0000-00-00T00");
+}
+
+/* ---- lifecycle ---- */
+
+static char *split_path(const char *spec, const char **parts)
+{
+	char *buf = strdup(spec ? spec : ""), *p, *save = NULL;
+	int n = 0;
+
+	if (!buf)
+		return NULL;
+	for (p = strtok_r(buf, ".", &save); p && n < PATH_MAX_PARTS; p = strtok_r(NULL, ".", &save))
+		parts[n++] = p;
+	parts[n] = NULL;
+	return buf;
+}
+
+struct rs_stats *rs_stats_new(const struct rs_conf *c)
+{
+	struct rs_stats *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->gen = atomic_fetch_add(&generations, 1) + 1;
+	pthread_mutex_init(&s->lock, NULL);
+	s->max_pending = c->stats_max_pending > 0 ? (size_t)c->stats_max_pending : 100000;
+	s->cpath_buf = split_path(c->geoip_country_field, s->cpath);
+	s->spath_buf = split_path(c->geoip_subdivision_field, s->spath);
+	if (c->geoip_database) {
+		int rc = MMDB_open(c->geoip_database, MMDB_MODE_MMAP, &s->mmdb);
+		if (rc == MMDB_SUCCESS)
+			s->have_geo = true;
+		else
+			rs_log(RS_LOG_ERR, "cannot open the GeoIP database %s: %s: every region is ZZ", c->geoip_database,
+			       MMDB_strerror(rc));
+	}
+	return s;
+}
+
+void rs_stats_free(struct rs_stats *s)
+{
+	struct ring *r, *next;
+
+	if (!s)
+		return;
+	for (r = atomic_load(&s->rings); r; r = next) {
+		next = r->next;
+		free(r);
+	}
+	for (size_t i = 0; i < s->cap; i++)
+		free(s->tab[i].key);
+	free(s->tab);
+	if (s->have_geo)
+		MMDB_close(&s->mmdb);
+	free(s->cpath_buf);
+	free(s->spath_buf);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+/* ---- worker side ---- */
+
+static struct ring *my_ring(struct rs_stats *s)
+{
+	struct ring *r;
+
+	if (tls_gen == s->gen)
+		return tls_ring;
+	r = calloc(1, sizeof(*r)); /* once per worker thread */
+	if (!r)
+		return NULL;
+	pthread_mutex_lock(&s->lock);
+	r->next = atomic_load_explicit(&s->rings, memory_order_relaxed);
+	atomic_store_explicit(&s->rings, r, memory_order_release);
+	pthread_mutex_unlock(&s->lock);
+	tls_ring = r;
+	tls_gen = s->gen;
+	return r;
+}
+
+void rs_stats_record(struct rs_stats *s, const struct rs_order *o, const struct rs_entry *e,
+		     const struct sockaddr *sa, socklen_t salen, time_t now)
+{
+	struct ring *r = my_ring(s);
+	uint32_t head, tail;
+	struct rec *rec;
+
+	if (!r)
+		return;
+	head = atomic_load_explicit(&r->head, memory_order_relaxed);
+	tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+	if (head - tail >= RING_SIZE) {
+		atomic_fetch_add_explicit(&r->dropped, 1, memory_order_relaxed);
+		return;
+	}
+	rec = &r->r[head % RING_SIZE];
+	rec->o = o;
+	rec->e = e;
+	rec->t = (uint32_t)now;
+	rec->family = 0;
+	if (sa && sa->sa_family == AF_INET && salen >= (socklen_t)sizeof(struct sockaddr_in)) {
+		rec->family = 4;
+		memcpy(rec->addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else if (sa && sa->sa_family == AF_INET6 && salen >= (socklen_t)sizeof(struct sockaddr_in6)) {
+		rec->family = 6;
+		memcpy(rec->addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+	}
+	atomic_store_explicit(&r->head, head + 1, memory_order_release);
+}
+
+/* ---- sync-thread side ---- */
+
+static uint64_t key_hash(const char *k, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	while (n--)
+		h = (h ^ (uint8_t)*k++) * 0x100000001b3ULL;
+	return h;
+}
+
+static bool pend_grow(struct rs_stats *s)
+{
+	size_t cap = s->cap ? s->cap * 2 : 1024;
+	struct pend *t = calloc(cap, sizeof(*t));
+
+	if (!t)
+		return false;
+	for (size_t i = 0; i < s->cap; i++) {
+		size_t j;
+		if (!s->tab[i].key)
+			continue;
+		for (j = key_hash(s->tab[i].key, s->tab[i].klen) & (cap - 1); t[j].key; j = (j + 1) & (cap - 1))
+			;
+		t[j] = s->tab[i];
+	}
+	free(s->tab);
+	s->tab = t;
+	s->cap = cap;
+	return true;
+}
+
+/* Add count to the pending key (hour, field). false when it had to be dropped. */
+static bool pend_add(struct rs_stats *s, const char *hour, const char *field, uint64_t count)
+{
+	char key[16 + RS_ORDER_ID_MAX + 4 * RS_NAME_MAX + RS_REGION_MAX + 8];
+	size_t hl = strlen(hour), fl = strlen(field), klen = hl + 1 + fl, i;
+
+	if (klen >= sizeof(key))
+		return false;
+	memcpy(key, hour, hl + 1);
+	memcpy(key + hl + 1, field, fl);
+	if ((s->n + 1) * 2 > s->cap && !pend_grow(s))
+		return false;
+	for (i = key_hash(key, klen) & (s->cap - 1); s->tab[i].key; i = (i + 1) & (s->cap - 1)) {
+		if (s->tab[i].klen == klen && memcmp(s->tab[i].key, key, klen) == 0) {
+			s->tab[i].count += count;
+			s->pending += count;
+			return true;
+		}
+	}
+	if (s->n >= s->max_pending)
+		return false;
+	s->tab[i].key = malloc(klen + 1);
+	if (!s->tab[i].key)
+		return false;
+	memcpy(s->tab[i].key, key, klen);
+	s->tab[i].key[klen] = '\0';
+	s->tab[i].klen = klen;
+	s->tab[i].count = count;
+	s->n++;
+	s->pending += count;
+	return true;
+}
+
+static void region_of(struct rs_stats *s, const struct rec *rec, char out[RS_REGION_MAX])
+{
+	struct sockaddr_in6 sin6;
+	struct sockaddr_in sin;
+	const struct sockaddr *sa;
+	MMDB_lookup_result_s res;
+	MMDB_entry_data_s cc, sub;
+	int merr;
+
+	strcpy(out, "ZZ");
+	if (!s->have_geo || rec->family == 0)
+		return;
+	if (rec->family == 4) {
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		memcpy(&sin.sin_addr, rec->addr, 4);
+		sa = (const struct sockaddr *)&sin;
+	} else {
+		memset(&sin6, 0, sizeof(sin6));
+		sin6.sin6_family = AF_INET6;
+		memcpy(&sin6.sin6_addr, rec->addr, 16);
+		sa = (const struct sockaddr *)&sin6;
+	}
+	res = MMDB_lookup_sockaddr(&s->mmdb, sa, &merr);
+	if (merr != MMDB_SUCCESS || !res.found_entry)
+		return;
+	if (!s->cpath[0] || MMDB_aget_value(&res.entry, &cc, s->cpath) != MMDB_SUCCESS || !cc.has_data ||
+	    cc.type != MMDB_DATA_TYPE_UTF8_STRING)
+		return;
+	if (!s->spath[0] || MMDB_aget_value(&res.entry, &sub, s->spath) != MMDB_SUCCESS || !sub.has_data ||
+	    sub.type != MMDB_DATA_TYPE_UTF8_STRING)
+		sub.data_size = 0;
+	rs_region_format(cc.utf8_string, cc.data_size, sub.data_size ? sub.utf8_string : NULL, sub.data_size, out);
+}
+
+void rs_stats_drain(struct rs_stats *s)
+{
+	struct ring *r;
+
+	for (r = atomic_load_explicit(&s->rings, memory_order_acquire); r; r = r->next) {
+		uint32_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+		uint32_t head = atomic_load_explicit(&r->head, memory_order_acquire);
+		uint64_t dropped = atomic_exchange_explicit(&r->dropped, 0, memory_order_relaxed);
+
+		s->dropped += dropped;
+		for (; tail != head; tail++) {
+			const struct rec *rec = &r->r[tail % RING_SIZE];
+			char region[RS_REGION_MAX], hour[16], domain[RS_NAME_MAX * 4 + 2];
+			char field[sizeof(domain) + RS_ORDER_ID_MAX + RS_REGION_MAX + 4];
+
+			region_of(s, rec, region);
+			rs_hour_key((time_t)rec->t, hour);
+			rs_wire_to_text(rs_entry_wire(rec->e), rec->e->wlen, domain, sizeof(domain));
+			snprintf(field, sizeof(field), "%s|%s|%s", rec->o->id, domain, region);
+			if (rec->o->action <= RS_ACT_REFUSED)
+				s->by_action[rec->o->action]++;
+			s->by_cc[(region[0] - 'A') * 26 + (region[1] - 'A')]++;
+			if (!pend_add(s, hour, field, 1))
+				s->dropped++;
+		}
+		atomic_store_explicit(&r->tail, tail, memory_order_release);
+	}
+}
+
+void rs_stats_take(struct rs_stats *s, struct rs_hit_batch *b)
+{
+	b->rows = NULL;
+	b->n = 0;
+	if (s->n == 0)
+		return;
+	b->rows = calloc(s->n, sizeof(*b->rows));
+	if (!b->rows)
+		return; /* try again at the next flush */
+	for (size_t i = 0; i < s->cap; i++) {
+		struct pend *p = &s->tab[i];
+		if (!p->key)
+			continue;
+		snprintf(b->rows[b->n].hour, sizeof(b->rows[b->n].hour), "%s", p->key);
+		b->rows[b->n].field = p->key; /* ownership moves to the batch: "hour\0field" */
+		memmove(p->key, p->key + strlen(p->key) + 1, p->klen - strlen(p->key));
+		b->rows[b->n].count = p->count;
+		b->n++;
+		p->key = NULL;
+	}
+	memset(s->tab, 0, s->cap * sizeof(*s->tab));
+	s->n = 0;
+	s->pending = 0;
+}
+
+void rs_stats_restore(struct rs_stats *s, struct rs_hit_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (!pend_add(s, b->rows[i].hour, b->rows[i].field, b->rows[i].count))
+			s->dropped += b->rows[i].count;
+	rs_hit_batch_free(b);
+}
+
+void rs_hit_batch_free(struct rs_hit_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		free(b->rows[i].field);
+	free(b->rows);
+	b->rows = NULL;
+	b->n = 0;
+}
+
+void rs_stats_flushed(struct rs_stats *s, uint64_t hits)
+{
+	s->flushed += hits;
+}
+
+void rs_stats_counters(struct rs_stats *s, struct rs_stats_counters *out)
+{
+	memcpy(out->by_action, s->by_action, sizeof(out->by_action));
+	out->dropped = s->dropped;
+	out->pending = s->pending;
+	out->flushed = s->flushed;
+}
+
+void rs_stats_countries(struct rs_stats *s, void (*fn)(const char *cc, uint64_t n, void *arg), void *arg)
+{
+	for (int i = 0; i < 26 * 26; i++) {
+		char cc[3] = { (char)('A' + i / 26), (char)('A' + i % 26), '\0' };
+		if (s->by_cc[i])
+			fn(cc, s->by_cc[i], arg);
+	}
+}

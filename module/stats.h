@@ -1,0 +1,89 @@
+/*
+ * stats.h — counting blocked answers, by order, domain and client region.
+ *
+ * Worker side (hot path): rs_stats_record() appends one record to the calling
+ * thread's own single-producer/single-consumer ring: no lock, no syscall, no
+ * allocation after the thread's first hit. A full ring drops the record and
+ * counts the drop.
+ *
+ * Sync-thread side: rs_stats_drain() empties every ring, looks the client
+ * address up in the GeoIP database (libmaxminddb) to get a region, and adds
+ * the hit to the pending counts keyed by hour and "order|domain|region". The
+ * client address is used for that lookup only: it is never stored, logged or
+ * sent anywhere. rs_stats_take() hands the pending counts to the flusher; a
+ * failed flush gives them back with rs_stats_restore(). Pending memory is
+ * bounded (stats-max-pending keys); hits beyond it are counted as dropped.
+ *
+ * Lifetime: a record holds pointers to an order and a list entry; both stay
+ * valid until they have been retired for RS_LIST_GRACE_MS, and the sync
+ * thread drains the rings before it reclaims anything (sync.c).
+ */
+#ifndef RS_STATS_H
+#define RS_STATS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "conf.h"
+#include "list.h"
+#include "order.h"
+
+#define RS_REGION_MAX 16 /* "CC-SUBDIV" and NUL, with room */
+
+struct rs_stats;
+
+/* Pending hits, as handed to the flusher: one row per (hour, field). */
+struct rs_hit_row {
+	char hour[16];  /* yyyy-mm-ddThh (UTC) */
+	char *field;    /* order|domain|region */
+	uint64_t count;
+};
+
+struct rs_hit_batch {
+	struct rs_hit_row *rows;
+	size_t n;
+};
+
+/* Counters for metrics and the heartbeat (cumulative since start). */
+struct rs_stats_counters {
+	uint64_t by_action[RS_ACT_REFUSED + 1];
+	uint64_t dropped;      /* ring full or pending memory full */
+	uint64_t pending;      /* hits waiting to be flushed */
+	uint64_t flushed;      /* hits written to Redis */
+};
+
+/* Create (NULL when out of memory). The GeoIP database is opened when the
+ * configuration names one; a database that cannot be opened is logged and
+ * every region is then "ZZ". */
+struct rs_stats *rs_stats_new(const struct rs_conf *c);
+void rs_stats_free(struct rs_stats *s);
+
+/* Worker thread: count one blocked reply to the client at sa. */
+void rs_stats_record(struct rs_stats *s, const struct rs_order *o, const struct rs_entry *e,
+		     const struct sockaddr *sa, socklen_t salen, time_t now);
+
+/* Sync thread: move every ring's records into the pending counts. */
+void rs_stats_drain(struct rs_stats *s);
+/* Sync thread: take all pending counts (the caller frees the batch with
+ * rs_hit_batch_free after a successful flush, or gives it back). */
+void rs_stats_take(struct rs_stats *s, struct rs_hit_batch *b);
+void rs_stats_restore(struct rs_stats *s, struct rs_hit_batch *b);
+void rs_hit_batch_free(struct rs_hit_batch *b);
+void rs_stats_flushed(struct rs_stats *s, uint64_t hits);
+
+/* Any thread: a snapshot of the counters; by_country through a callback. */
+void rs_stats_counters(struct rs_stats *s, struct rs_stats_counters *out);
+void rs_stats_countries(struct rs_stats *s, void (*fn)(const char *cc, uint64_t n, void *arg), void *arg);
+
+/* Pure helpers (unit-tested). */
+/* Region code from a country and an optional subdivision code: "IT",
+ * "IT-25"; a subdivision already prefixed ("KR-11") is kept; anything that is
+ * not a 2-letter country gives "ZZ". */
+void rs_region_format(const char *country, size_t clen, const char *sub, size_t slen, char out[RS_REGION_MAX]);
+/* "yyyy-mm-ddThh" of a Unix time, UTC. */
+void rs_hour_key(time_t t, char out[16]);
+
+#endif
