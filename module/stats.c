@@ -31,6 +31,18 @@ struct ring {
 	struct rec r[RING_SIZE];
 };
 
+/* One drain's distinct (order, entry, hour, client) tuples, so that the
+ * GeoIP lookup and the key formatting happen once per tuple, not per hit. */
+struct agg {
+	const struct rs_order *o;
+	const struct rs_entry *e;
+	uint32_t hour; /* Unix time / 3600 */
+	uint8_t family;
+	uint8_t addr[16];
+	uint64_t count;
+};
+#define AGG_SLOTS 16384 /* power of two; a fuller drain is done in several rounds */
+
 struct pend {
 	char *key; /* "yyyy-mm-ddThh\0order|domain|region" */
 	size_t klen;
@@ -51,6 +63,11 @@ struct rs_stats {
 	size_t cap, n;
 	uint64_t pending, flushed, dropped, by_action[RS_ACT_REFUSED + 1];
 	uint64_t by_cc[26 * 26];
+	struct agg *agg; /* AGG_SLOTS, reused by every drain */
+	uint16_t *used;  /* indexes of the occupied agg slots */
+	size_t nagg;
+	uint32_t hour_cached; /* the hour whose key text is in hour_text */
+	char hour_text[16];
 };
 
 static _Atomic uint64_t generations;
@@ -131,6 +148,14 @@ struct rs_stats *rs_stats_new(const struct rs_conf *c)
 		return NULL;
 	s->gen = atomic_fetch_add(&generations, 1) + 1;
 	pthread_mutex_init(&s->lock, NULL);
+	s->agg = calloc(AGG_SLOTS, sizeof(*s->agg));
+	s->used = calloc(AGG_SLOTS, sizeof(*s->used));
+	if (!s->agg || !s->used) {
+		free(s->agg);
+		free(s->used);
+		free(s);
+		return NULL;
+	}
 	s->max_pending = c->stats_max_pending > 0 ? (size_t)c->stats_max_pending : 100000;
 	s->cpath_buf = split_path(c->geoip_country_field, s->cpath);
 	s->spath_buf = split_path(c->geoip_subdivision_field, s->spath);
@@ -158,6 +183,8 @@ void rs_stats_free(struct rs_stats *s)
 	for (size_t i = 0; i < s->cap; i++)
 		free(s->tab[i].key);
 	free(s->tab);
+	free(s->agg);
+	free(s->used);
 	if (s->have_geo)
 		MMDB_close(&s->mmdb);
 	free(s->cpath_buf);
@@ -248,16 +275,11 @@ static bool pend_grow(struct rs_stats *s)
 	return true;
 }
 
-/* Add count to the pending key (hour, field). false when it had to be dropped. */
-static bool pend_add(struct rs_stats *s, const char *hour, const char *field, uint64_t count)
+/* Add count to the pending key "hour\0field" (klen octets). false when it had to be dropped. */
+static bool pend_add_key(struct rs_stats *s, const char *key, size_t klen, uint64_t count)
 {
-	char key[16 + RS_ORDER_ID_MAX + 4 * RS_NAME_MAX + RS_REGION_MAX + 8];
-	size_t hl = strlen(hour), fl = strlen(field), klen = hl + 1 + fl, i;
+	size_t i;
 
-	if (klen >= sizeof(key))
-		return false;
-	memcpy(key, hour, hl + 1);
-	memcpy(key + hl + 1, field, fl);
 	if ((s->n + 1) * 2 > s->cap && !pend_grow(s))
 		return false;
 	for (i = key_hash(key, klen) & (s->cap - 1); s->tab[i].key; i = (i + 1) & (s->cap - 1)) {
@@ -279,6 +301,53 @@ static bool pend_add(struct rs_stats *s, const char *hour, const char *field, ui
 	s->n++;
 	s->pending += count;
 	return true;
+}
+
+#define KEY_MAX (16 + RS_ORDER_ID_MAX + RS_NAME_MAX + RS_REGION_MAX + 8)
+
+static bool pend_add(struct rs_stats *s, const char *hour, const char *field, uint64_t count)
+{
+	char key[KEY_MAX];
+	size_t hl = strlen(hour), fl = strlen(field);
+
+	if (hl + 1 + fl >= sizeof(key))
+		return false;
+	memcpy(key, hour, hl + 1);
+	memcpy(key + hl + 1, field, fl);
+	return pend_add_key(s, key, hl + 1 + fl, count);
+}
+
+static size_t put(char *dst, const char *src, size_t n)
+{
+	memcpy(dst, src, n);
+	return n;
+}
+
+/* "hour\0order|domain|region" of a tuple; list entries are canonical names,
+ * so the wire form converts to text by copying labels. */
+static size_t tuple_key(struct rs_stats *s, const struct agg *a, const char *region, char key[KEY_MAX])
+{
+	const uint8_t *w = rs_entry_wire(a->e);
+	size_t k = 0, idlen = strlen(a->o->id);
+
+	if (s->hour_cached != a->hour || !s->hour_text[0]) {
+		rs_hour_key((time_t)a->hour * 3600, s->hour_text);
+		s->hour_cached = a->hour;
+	}
+	k = strlen(s->hour_text) + 1;
+	memcpy(key, s->hour_text, k);
+	if (idlen > RS_ORDER_ID_MAX)
+		idlen = RS_ORDER_ID_MAX;
+	k += put(key + k, a->o->id, idlen);
+	key[k++] = '|';
+	for (size_t p = 0; p < a->e->wlen && w[p]; p += 1 + (size_t)w[p]) {
+		if (p)
+			key[k++] = '.';
+		k += put(key + k, (const char *)w + p + 1, w[p]);
+	}
+	key[k++] = '|';
+	k += put(key + k, region, strlen(region));
+	return k;
 }
 
 static void region_of(struct rs_stats *s, const struct rec *rec, char out[RS_REGION_MAX])
@@ -316,6 +385,58 @@ static void region_of(struct rs_stats *s, const struct rec *rec, char out[RS_REG
 	rs_region_format(cc.utf8_string, cc.data_size, sub.data_size ? sub.utf8_string : NULL, sub.data_size, out);
 }
 
+/* Count one hit of rec into the drain's tuple table. false: table full. */
+static bool agg_add(struct rs_stats *s, const struct rec *rec)
+{
+	struct agg k = { .o = rec->o, .e = rec->e, .hour = rec->t / 3600 };
+	uint64_t h;
+	size_t i;
+
+	if (s->have_geo) { /* without a database the address makes no difference */
+		k.family = rec->family;
+		memcpy(k.addr, rec->addr, sizeof(k.addr));
+	}
+	h = ((uintptr_t)k.o * 0x9e3779b97f4a7c15ULL) ^ ((uintptr_t)k.e * 0xc2b2ae3d27d4eb4fULL) ^ k.hour;
+	h = key_hash((const char *)k.addr, sizeof(k.addr)) ^ (h * 0x100000001b3ULL);
+	for (i = h & (AGG_SLOTS - 1); s->agg[i].count; i = (i + 1) & (AGG_SLOTS - 1)) {
+		struct agg *a = &s->agg[i];
+		if (a->o == k.o && a->e == k.e && a->hour == k.hour && a->family == k.family &&
+		    memcmp(a->addr, k.addr, sizeof(k.addr)) == 0) {
+			a->count++;
+			return true;
+		}
+	}
+	if (s->nagg * 4 >= AGG_SLOTS * 3)
+		return false;
+	k.count = 1;
+	s->agg[i] = k;
+	s->used[s->nagg++] = (uint16_t)i;
+	return true;
+}
+
+/* Turn the drain's tuples into pending counts: one region lookup and one key per tuple. */
+static void agg_flush(struct rs_stats *s)
+{
+	for (size_t u = 0; u < s->nagg; u++) {
+		struct agg *a = &s->agg[s->used[u]];
+		struct rec rec;
+		char region[RS_REGION_MAX], key[KEY_MAX];
+		size_t klen;
+
+		rec.family = a->family;
+		memcpy(rec.addr, a->addr, sizeof(rec.addr));
+		region_of(s, &rec, region);
+		klen = tuple_key(s, a, region, key);
+		if (a->o->action <= RS_ACT_REFUSED)
+			s->by_action[a->o->action] += a->count;
+		s->by_cc[(region[0] - 'A') * 26 + (region[1] - 'A')] += a->count;
+		if (!pend_add_key(s, key, klen, a->count))
+			s->dropped += a->count;
+		memset(a, 0, sizeof(*a));
+	}
+	s->nagg = 0;
+}
+
 void rs_stats_drain(struct rs_stats *s)
 {
 	struct ring *r;
@@ -323,26 +444,17 @@ void rs_stats_drain(struct rs_stats *s)
 	for (r = atomic_load_explicit(&s->rings, memory_order_acquire); r; r = r->next) {
 		uint32_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
 		uint32_t head = atomic_load_explicit(&r->head, memory_order_acquire);
-		uint64_t dropped = atomic_exchange_explicit(&r->dropped, 0, memory_order_relaxed);
 
-		s->dropped += dropped;
+		s->dropped += atomic_exchange_explicit(&r->dropped, 0, memory_order_relaxed);
 		for (; tail != head; tail++) {
-			const struct rec *rec = &r->r[tail % RING_SIZE];
-			char region[RS_REGION_MAX], hour[16], domain[RS_NAME_MAX * 4 + 2];
-			char field[sizeof(domain) + RS_ORDER_ID_MAX + RS_REGION_MAX + 4];
-
-			region_of(s, rec, region);
-			rs_hour_key((time_t)rec->t, hour);
-			rs_wire_to_text(rs_entry_wire(rec->e), rec->e->wlen, domain, sizeof(domain));
-			snprintf(field, sizeof(field), "%s|%s|%s", rec->o->id, domain, region);
-			if (rec->o->action <= RS_ACT_REFUSED)
-				s->by_action[rec->o->action]++;
-			s->by_cc[(region[0] - 'A') * 26 + (region[1] - 'A')]++;
-			if (!pend_add(s, hour, field, 1))
-				s->dropped++;
+			if (!agg_add(s, &r->r[tail % RING_SIZE])) {
+				agg_flush(s);
+				agg_add(s, &r->r[tail % RING_SIZE]);
+			}
 		}
 		atomic_store_explicit(&r->tail, tail, memory_order_release);
 	}
+	agg_flush(s);
 }
 
 void rs_stats_take(struct rs_stats *s, struct rs_hit_batch *b)

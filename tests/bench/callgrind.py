@@ -8,6 +8,7 @@ the inclusive cost of operate() (which includes the Unbound helpers it calls).
 """
 
 import re
+import sys
 import subprocess
 import time
 from pathlib import Path
@@ -69,8 +70,9 @@ def main(args):
     for kind in ("blocked", "unblocked"):
         f = d / "unbound" / ("callgrind.out.1" if kind == "blocked" else "callgrind.out.2")
         rows = annotate(f, False)
-        total = sum(r[0] for r in rows)
-        self_rows = [r for r in rows if "/module/" in r[1] or "redsink" in r[1]]
+        txt = subprocess.run(["callgrind_annotate", "--auto=no", str(f)], capture_output=True, text=True).stdout
+        total = int(re.search(r"([\d,]+)\s+(?:\([^)]*\)\s+)?PROGRAM TOTALS", txt).group(1).replace(",", ""))
+        self_rows = [r for r in rows if r[1].startswith("module/") or "/module/" in r[1]]
         module_self = sum(r[0] for r in self_rows)
         incl = annotate(f, True)
         operate = next((r[0] for r in incl if r[2] == "operate"), 0)
@@ -79,6 +81,14 @@ def main(args):
                        "redsink_self_instr_per_query": module_self / n, "operate_inclusive_per_query": operate / n})
         print(f"{kind}: {n} queries: whole process {total / n:.0f} instr/query; redsink.so functions (self) "
               f"{module_self / n:.0f} ({module_self / max(total, 1):.1%}); operate() inclusive {operate / n:.0f}")
-        for r in sorted(self_rows, reverse=True)[:8]:
+        for r in sorted(self_rows, reverse=True)[:12]:
             print(f"    {r[0] / n:8.0f}  {r[2]}")
+        if kind == "blocked":
+            count = sum(r[0] for r in incl if r[2] in ("on_reply",))
+            drain = next((r[0] for r in incl if r[2] == "rs_stats_drain"), 0)
+            print(f"  counting: worker side (on_reply, inclusive) {count / n:.0f} instr/query "
+                  f"({count / max(total, 1):.1%}); sync-thread aggregation {drain / n:.0f} instr/query "
+                  f"({drain / max(total, 1):.1%}) with every query a new (domain, region) pair")
+            report[-1]["count_worker_per_query"] = count / n
+            report[-1]["count_sync_per_query"] = drain / n
     return report
