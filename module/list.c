@@ -264,12 +264,11 @@ static ssize_t slot_of(const struct rs_tab *t, const uint8_t *wire, size_t wlen,
 
 /* Rehash into a table sized for the live entries (drops tombstones): on
  * growth, and when deletions leave the table mostly empty. */
-static int rehash(struct rs_list *l)
+static int rehash_to(struct rs_list *l, size_t want)
 {
 	struct rs_tab *old = wtab(l), *t;
-	size_t live = l->domains + l->protected_n; /* upper bound: an entry may be both */
 
-	t = tab_new(l, pow2_at_least(2 * (live + 1)));
+	t = tab_new(l, pow2_at_least(want));
 	if (!t)
 		return RS_ENOMEM;
 	for (size_t i = 0; i <= old->mask; i++) {
@@ -288,6 +287,22 @@ static int rehash(struct rs_list *l)
 	atomic_store_explicit(&l->tab, t, memory_order_release);
 	retire(l, R_MEM, old);
 	return 0;
+}
+
+static int rehash(struct rs_list *l)
+{
+	size_t live = l->domains + l->protected_n; /* upper bound: an entry may be both */
+
+	return rehash_to(l, 2 * (live + 1));
+}
+
+int rs_list_reserve(struct rs_list *l, size_t n)
+{
+	size_t need = l->domains + l->protected_n + n;
+
+	if ((need + 1) * 4 <= (wtab(l)->mask + 1) * 3)
+		return 0;
+	return rehash_to(l, need + need / 3 + 1);
 }
 
 static struct rs_entry *entry_make(struct rs_list *l, uint64_t hash, const uint8_t *wire, size_t wlen,

@@ -111,6 +111,9 @@ int rs_list_foreach(const struct rs_list *l, int (*fn)(const struct rs_entry *e,
 /* Number of order indexes handed out so far (indexes are < this). */
 uint32_t rs_list_order_count(const struct rs_list *l);
 
+/* Make room for n more domains without growing step by step. 0 or RS_ENOMEM. */
+int rs_list_reserve(struct rs_list *l, size_t n);
+
 /* Free retired memory older than the grace period (all of it when quiescent). */
 void rs_list_reclaim(struct rs_list *l);
 

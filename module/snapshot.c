@@ -300,6 +300,8 @@ int rs_snapshot_read(const char *path, const struct rs_conf *c, struct rs_list *
 			BAD("%s: out of memory", path);
 	}
 	nentries = (uint32_t)get_le(&r, 4);
+	if (r.bad || nentries > (size_t)(r.end - r.p) / 5 || rs_list_reserve(l, nentries))
+		BAD("%s: malformed entry count", path);
 	for (uint32_t i = 0; i < nentries && !r.bad; i++) {
 		uint8_t wlen = (uint8_t)get_le(&r, 1), flags;
 		const uint8_t *wire = r.p;
