@@ -54,7 +54,6 @@ struct rs_sync {
 	int rd_backoff, wr_backoff;
 	int64_t rd_next_ms, wr_next_ms;
 	int64_t rd_last_reply_ms;
-	bool rd_ready; /* connected and past the trim check */
 
 	char last_id[RS_STREAM_ID_MAX]; /* "" = need a full load */
 	struct rs_apply ap;
@@ -247,6 +246,15 @@ static int full_load(struct rs_sync *s)
 
 /* ---- following the stream ---- */
 
+/* Double the delay (BACKOFF_MIN_MS..BACKOFF_MAX_MS) and schedule the next try. */
+static void backoff(int *delay_ms, int64_t *next_ms)
+{
+	*delay_ms = *delay_ms ? *delay_ms * 2 : BACKOFF_MIN_MS;
+	if (*delay_ms > BACKOFF_MAX_MS)
+		*delay_ms = BACKOFF_MAX_MS;
+	*next_ms = mono_ms() + *delay_ms;
+}
+
 static void rd_connect(struct rs_sync *s);
 static void xread(struct rs_sync *s);
 
@@ -257,11 +265,7 @@ static void rd_lost(struct rs_sync *s, const char *why)
 		       s->conf->read.addr, why);
 	atomic_store_explicit(&s->info.link_up, 0, memory_order_relaxed);
 	s->rd = NULL;
-	s->rd_ready = false;
-	s->rd_backoff = s->rd_backoff ? s->rd_backoff * 2 : BACKOFF_MIN_MS;
-	if (s->rd_backoff > BACKOFF_MAX_MS)
-		s->rd_backoff = BACKOFF_MAX_MS;
-	s->rd_next_ms = mono_ms() + s->rd_backoff;
+	backoff(&s->rd_backoff, &s->rd_next_ms);
 }
 
 static void rd_on_disconnect(const redisAsyncContext *ac, int status)
@@ -440,7 +444,6 @@ static void on_xinfo(redisAsyncContext *ac, void *reply, void *priv)
 			return;
 		}
 	}
-	s->rd_ready = true;
 	atomic_store_explicit(&s->info.link_up, 1, memory_order_relaxed);
 	if (s->rd_backoff || resync)
 		rs_log(RS_LOG_INFO, "following the change stream at %s from %s", s->conf->read.addr, s->last_id);
@@ -490,10 +493,7 @@ static void rd_connect(struct rs_sync *s)
 static void wr_lost(struct rs_sync *s)
 {
 	s->wr = NULL;
-	s->wr_backoff = s->wr_backoff ? s->wr_backoff * 2 : BACKOFF_MIN_MS;
-	if (s->wr_backoff > BACKOFF_MAX_MS)
-		s->wr_backoff = BACKOFF_MAX_MS;
-	s->wr_next_ms = mono_ms() + s->wr_backoff;
+	backoff(&s->wr_backoff, &s->wr_next_ms);
 }
 
 static void wr_on_disconnect(const redisAsyncContext *ac, int status)
