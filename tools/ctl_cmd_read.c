@@ -1,0 +1,1224 @@
+/*
+ * ctl_cmd_read.c — the commands that only read: order show/list, status (the
+ * fleet and the compliance report), export (RPZ, CSV, JSON) and log (the
+ * audit trail from the change stream).
+ *
+ * Nothing here writes to Redis. Output to a terminal is aligned tables;
+ * --json gives machine-readable output (JSON, or JSON lines for log).
+ */
+#include <arpa/inet.h>
+#include <err.h>
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "ctl_name.h"
+#include "ctl_safety.h"
+#include "name.h"
+#include "order.h"
+#include "rs_err.h"
+
+enum { O_JSON = 500, O_DOMAINS, O_ALL, O_RPZ, O_CSV, O_ORIGIN, O_JURIS, O_SINK4, O_SINK6, O_ORDER, O_DOMAIN,
+       O_BY_FILTER, O_OP, O_SINCE, O_UNTIL, O_LIMIT, O_STALE, O_TTL };
+
+/* ---- order show / list ---- */
+
+static const char order_show_usage[] =
+	"Usage: redsink-ctl order show ID [--domains] [--json]\n"
+	"\n"
+	"Show an order: its fields, its state (in force, expired, revoked) and the\n"
+	"number of its domains; --domains lists them (sorted).\n";
+
+static const char order_list_usage[] =
+	"Usage: redsink-ctl order list [--all] [--json]\n"
+	"\n"
+	"The orders in force, with their domain counts; --all adds revoked orders\n"
+	"(whose hash is kept for the record).\n";
+
+static void json_order(FILE *f, const struct ctl_order *o, char **domains, size_t nd, bool with_domains)
+{
+	fputs("{\"id\":", f);
+	ctl_json_str(f, o->id);
+	fputs(",\"state\":", f);
+	ctl_json_str(f, ctl_order_state(o));
+	for (int i = 0; i < F_COUNT; i++) {
+		fprintf(f, ",\"%s\":", ctl_order_fields[i]);
+		ctl_json_str(f, o->f[i]);
+	}
+	fprintf(f, ",\"domain_count\":%lld", o->ndomains);
+	if (with_domains) {
+		fputs(",\"domains\":[", f);
+		for (size_t i = 0; i < nd; i++) {
+			if (i)
+				fputc(',', f);
+			ctl_json_str(f, domains[i]);
+		}
+		fputc(']', f);
+	}
+	fputc('}', f);
+}
+
+int cmd_order_show(struct ctl *x, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "domains", no_argument, NULL, O_DOMAINS },
+		{ "json", no_argument, NULL, O_JSON },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool with_domains = false, json = false;
+	struct ctl_order o;
+	char **d = NULL, k[CTL_KEY_MAX];
+	size_t nd = 0;
+	int c, ex;
+
+	x->usage = order_show_usage;
+	while ((c = ctl_getopt(x, argc, argv, "", opts, &ex)) != -1) {
+		if (c == CTL_OPT_EXIT)
+			return ex;
+		if (c == O_DOMAINS)
+			with_domains = true;
+		else if (c == O_JSON)
+			json = true;
+	}
+	if (optind + 1 != argc)
+		return ctl_usage_error(x, "expected one order ID");
+	if (!rs_order_id_ok(argv[optind]))
+		return ctl_usage_error(x, "'%.60s' is not an order ID", argv[optind]);
+	if ((ex = ctl_open(x)) || (ex = ctl_order_load(x, argv[optind], true, &o)))
+		return ex;
+	if (!o.exists) {
+		warnx("no order '%s'", argv[optind]);
+		ctl_order_clear(&o);
+		return CTL_EXIT_ERROR;
+	}
+	if (with_domains && (ex = ctl_set_members(x, ctl_key(x, k, "order:%s:domains", o.id), &d, &nd))) {
+		ctl_order_clear(&o);
+		return ex;
+	}
+	if (json) {
+		json_order(stdout, &o, d, nd, with_domains);
+		putchar('\n');
+	} else {
+		struct ctl_table t = { 0 };
+		char n[32];
+		ctl_table_row(&t, 2, "order:", o.id);
+		ctl_table_row(&t, 2, "state:", ctl_order_state(&o));
+		for (int i = 0; i < F_COUNT; i++) {
+			char label[32];
+			snprintf(label, sizeof(label), "%s:", ctl_order_fields[i]);
+			ctl_table_row(&t, 2, label, i == F_EXPIRES && !*o.f[i] ? "never" : o.f[i]);
+		}
+		snprintf(n, sizeof(n), "%lld", o.ndomains);
+		ctl_table_row(&t, 2, "domains:", n);
+		ctl_table_print(&t, stdout);
+		ctl_table_free(&t);
+		if (o.bad_expires)
+			printf("warning: expires is not a date: resolvers skip this order\n");
+		for (size_t i = 0; i < nd; i++) {
+			char shown[1200];
+			printf("  %s\n", ctl_show(d[i], strlen(d[i]), 300, shown, sizeof(shown)));
+		}
+	}
+	ctl_free_strings(d, nd);
+	ctl_order_clear(&o);
+	return 0;
+}
+
+/* Ids of every order hash (SCAN), for --all. */
+static int all_order_ids(struct ctl *x, char ***out, size_t *np)
+{
+	char cursor[32] = "0", pat[CTL_KEY_MAX];
+	size_t plen = strlen(x->prefix) + strlen("order:"), n = 0, cap = 0;
+	char **v = NULL;
+
+	ctl_key(x, pat, "order:*");
+	do {
+		redisReply *r = ctl_cmd(&x->conn, "SCAN", "SCAN %s MATCH %s COUNT 1000 TYPE hash", cursor, pat);
+		if (!r)
+			return ctl_redis_failed(x);
+		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+			freeReplyObject(r);
+			return ctl_redis_failed(x);
+		}
+		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+		for (size_t i = 0; i < r->element[1]->elements; i++) {
+			const char *key = r->element[1]->element[i]->str;
+			if (strlen(key) <= plen)
+				continue;
+			if (n == cap) {
+				cap = cap ? cap * 2 : 64;
+				char **nv = realloc(v, cap * sizeof(*nv));
+				if (!nv)
+					errx(CTL_EXIT_ERROR, "out of memory");
+				v = nv;
+			}
+			v[n++] = strdup(key + plen);
+		}
+		freeReplyObject(r);
+	} while (strcmp(cursor, "0") != 0);
+	ctl_sort_strings((const char **)v, n);
+	*out = v;
+	*np = n;
+	return 0;
+}
+
+int cmd_order_list(struct ctl *x, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "all", no_argument, NULL, O_ALL },
+		{ "json", no_argument, NULL, O_JSON },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool all = false, json = false;
+	char **ids = NULL, k[CTL_KEY_MAX];
+	size_t n = 0;
+	int c, ex;
+	struct ctl_table t = { 0 };
+
+	x->usage = order_list_usage;
+	while ((c = ctl_getopt(x, argc, argv, "", opts, &ex)) != -1) {
+		if (c == CTL_OPT_EXIT)
+			return ex;
+		if (c == O_ALL)
+			all = true;
+		else if (c == O_JSON)
+			json = true;
+	}
+	if (optind != argc)
+		return ctl_usage_error(x, "unexpected argument '%s'", argv[optind]);
+	if ((ex = ctl_open(x)))
+		return ex;
+	ex = all ? all_order_ids(x, &ids, &n) : ctl_set_members(x, ctl_key(x, k, "orders"), &ids, &n);
+	if (ex)
+		return ex;
+	if (json)
+		putchar('[');
+	else
+		ctl_table_row(&t, 8, "ID", "STATE", "DOMAINS", "ACTION", "SCOPE", "EXPIRES", "AUTHORITY", "REFERENCE");
+	for (size_t i = 0; i < n; i++) {
+		struct ctl_order o;
+		char nd[32];
+		if ((ex = ctl_order_load(x, ids[i], true, &o)))
+			break;
+		if (json) {
+			if (i)
+				putchar(',');
+			json_order(stdout, &o, NULL, 0, false);
+		} else {
+			snprintf(nd, sizeof(nd), "%lld", o.ndomains);
+			ctl_table_row(&t, 8, o.id, ctl_order_state(&o), nd, o.f[F_ACTION], o.f[F_SCOPE],
+				      *o.f[F_EXPIRES] ? o.f[F_EXPIRES] : "never", o.f[F_AUTHORITY], o.f[F_REFERENCE]);
+		}
+		ctl_order_clear(&o);
+	}
+	if (json)
+		puts("]");
+	else if (!ex)
+		ctl_table_print(&t, stdout);
+	ctl_table_free(&t);
+	ctl_free_strings(ids, n);
+	return ex;
+}
+
+/* ---- status ---- */
+
+static const char status_usage[] =
+	"Usage: redsink-ctl status [ORDER] [--json] [--stale SECONDS]\n"
+	"\n"
+	"The fleet: every resolver's heartbeat (resolver:<name>) with its name,\n"
+	"jurisdiction, link to Redis, the last change it applied and how far it is\n"
+	"behind the change stream, its entry and order counts, and when it was last\n"
+	"seen. With ORDER, the compliance report: for each resolver, whether it has\n"
+	"applied the order's latest change (and so enforces it), whether the order is\n"
+	"in its jurisdiction, and when it last applied a change. A resolver that has\n"
+	"not sent a heartbeat for --stale seconds (default 15) is marked stale;\n"
+	"a heartbeat expires 30 s after the last one, so a stopped resolver disappears.\n";
+
+struct hb {
+	char *name;
+	char *f[11];
+};
+
+enum { HB_LAST_ID, HB_LAST_APPLIED, HB_SEEN, HB_ENTRIES, HB_ORDERS, HB_LINK, HB_VERSION, HB_JURIS, HB_APPLIED,
+       HB_BAD, HB_RESYNCS };
+static const char *const hb_fields[11] = { "last_id", "last_applied_at", "seen_at", "entries", "orders", "link",
+					   "version", "jurisdiction", "applied", "malformed_skipped", "resyncs" };
+
+/* Count stream entries after id, up to cap (returns cap + 1 when more). */
+static long long entries_after(struct ctl *x, const char *key, const char *id, long long cap, int *ex)
+{
+	char start[64];
+	long long n = 0;
+
+	snprintf(start, sizeof(start), "(%s", id && *id ? id : "0-0");
+	if (!id || !*id || strcmp(id, "0-0") == 0)
+		snprintf(start, sizeof(start), "-");
+	while (n <= cap) {
+		redisReply *r = ctl_cmd(&x->conn, "XRANGE", "XRANGE %s %s + COUNT 10000", key, start);
+		size_t m;
+		if (!r) {
+			*ex = ctl_redis_failed(x);
+			return -1;
+		}
+		m = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+		n += (long long)m;
+		if (m > 0)
+			snprintf(start, sizeof(start), "(%s", r->element[m - 1]->element[0]->str);
+		freeReplyObject(r);
+		if (m < 10000)
+			break;
+	}
+	return n;
+}
+
+/* The id of the latest change to order id (XREVRANGE pages), "" when none is in the stream. */
+static int order_last_change(struct ctl *x, const char *key, const char *id, char *out, size_t outsz)
+{
+	char end[64] = "+";
+
+	out[0] = '\0';
+	for (;;) {
+		redisReply *r = ctl_cmd(&x->conn, "XREVRANGE", "XREVRANGE %s %s - COUNT 10000", key, end);
+		size_t m;
+		if (!r)
+			return ctl_redis_failed(x);
+		m = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+		for (size_t i = 0; i < m; i++) {
+			redisReply *e = r->element[i], *f = e->element[1];
+			for (size_t j = 0; f->type == REDIS_REPLY_ARRAY && j + 1 < f->elements; j += 2)
+				if (strcmp(f->element[j]->str, "order") == 0 && strcmp(f->element[j + 1]->str, id) == 0) {
+					snprintf(out, outsz, "%s", e->element[0]->str);
+					freeReplyObject(r);
+					return 0;
+				}
+		}
+		if (m > 0)
+			snprintf(end, sizeof(end), "(%s", r->element[m - 1]->element[0]->str);
+		freeReplyObject(r);
+		if (m < 10000)
+			return 0;
+	}
+}
+
+static void hb_free(struct hb *h, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(h[i].name);
+		for (int j = 0; j < 11; j++)
+			free(h[i].f[j]);
+	}
+	free(h);
+}
+
+int cmd_status(struct ctl *x, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, O_JSON },
+		{ "stale", required_argument, NULL, O_STALE },
+		{ "order", required_argument, NULL, O_ORDER },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool json = false;
+	long stale = 15;
+	const char *order = NULL;
+	char kc[CTL_KEY_MAX], pat[CTL_KEY_MAX], cursor[32] = "0", first_id[64] = "", last_id[64] = "";
+	char order_change[64] = "", tb[40], tb2[40];
+	long long length = 0;
+	struct hb *hbs = NULL;
+	size_t nhb = 0, cap = 0;
+	struct ctl_order o = { 0 };
+	int64_t now = (int64_t)time(NULL);
+	int c, ex = 0;
+	redisReply *r;
+
+	x->usage = status_usage;
+	while ((c = ctl_getopt(x, argc, argv, "", opts, &ex)) != -1) {
+		if (c == CTL_OPT_EXIT)
+			return ex;
+		if (c == O_JSON)
+			json = true;
+		else if (c == O_ORDER)
+			order = optarg;
+		else if (c == O_STALE) {
+			char *end;
+			stale = strtol(optarg, &end, 10);
+			if (*end || stale < 1)
+				return ctl_usage_error(x, "--stale: '%s' is not a number of seconds", optarg);
+		}
+	}
+	if (optind < argc && !order)
+		order = argv[optind++];
+	if (optind < argc)
+		return ctl_usage_error(x, "unexpected argument '%s'", argv[optind]);
+	if (order && !rs_order_id_ok(order))
+		return ctl_usage_error(x, "'%.60s' is not an order ID", order);
+	if ((ex = ctl_open(x)))
+		return ex;
+	ctl_key(x, kc, "changes");
+
+	/* the stream */
+	r = redisCommand(x->conn.c, "XINFO STREAM %s", kc);
+	if (!r) {
+		ctl_fail(&x->conn, "XINFO STREAM", NULL);
+		return ctl_redis_failed(x);
+	}
+	if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "ERR no such key", 15) != 0) {
+		ctl_fail(&x->conn, "XINFO STREAM", r->str);
+		freeReplyObject(r);
+		return ctl_redis_failed(x);
+	}
+	if (r->type == REDIS_REPLY_ARRAY) {
+		for (size_t i = 0; i + 1 < r->elements; i += 2) {
+			const char *k = r->element[i]->str;
+			redisReply *v = r->element[i + 1];
+			if (strcmp(k, "length") == 0)
+				length = v->integer;
+			else if (strcmp(k, "last-generated-id") == 0)
+				snprintf(last_id, sizeof(last_id), "%s", v->str);
+			else if (strcmp(k, "first-entry") == 0 && v->type == REDIS_REPLY_ARRAY && v->elements == 2)
+				snprintf(first_id, sizeof(first_id), "%s", v->element[0]->str);
+		}
+	}
+	freeReplyObject(r);
+
+	if (order) {
+		if ((ex = ctl_order_load(x, order, true, &o)))
+			return ex;
+		if (!o.exists) {
+			warnx("no order '%s'", order);
+			ctl_order_clear(&o);
+			return CTL_EXIT_ERROR;
+		}
+		if ((ex = order_last_change(x, kc, order, order_change, sizeof(order_change))))
+			goto out;
+	}
+
+	/* the heartbeats */
+	ctl_key(x, pat, "resolver:*");
+	do {
+		r = ctl_cmd(&x->conn, "SCAN", "SCAN %s MATCH %s COUNT 1000", cursor, pat);
+		if (!r) {
+			ex = ctl_redis_failed(x);
+			goto out;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+		for (size_t i = 0; i < r->element[1]->elements; i++) {
+			const char *key = r->element[1]->element[i]->str;
+			redisReply *h = ctl_cmd(&x->conn, "HGETALL", "HGETALL %s", key);
+			if (!h)
+				continue; /* not a hash, or gone meanwhile */
+			if (h->elements == 0) {
+				freeReplyObject(h);
+				continue;
+			}
+			if (nhb == cap) {
+				cap = cap ? cap * 2 : 16;
+				struct hb *nv = realloc(hbs, cap * sizeof(*nv));
+				if (!nv)
+					errx(CTL_EXIT_ERROR, "out of memory");
+				hbs = nv;
+			}
+			memset(&hbs[nhb], 0, sizeof(hbs[nhb]));
+			hbs[nhb].name = strdup(key + strlen(x->prefix) + strlen("resolver:"));
+			for (size_t j = 0; j + 1 < h->elements; j += 2)
+				for (int f = 0; f < 11; f++)
+					if (strcmp(h->element[j]->str, hb_fields[f]) == 0 && !hbs[nhb].f[f])
+						hbs[nhb].f[f] = strdup(h->element[j + 1]->str);
+			for (int f = 0; f < 11; f++)
+				if (!hbs[nhb].f[f])
+					hbs[nhb].f[f] = strdup("");
+			nhb++;
+			freeReplyObject(h);
+		}
+		freeReplyObject(r);
+	} while (strcmp(cursor, "0") != 0);
+	/* sort by name */
+	for (size_t i = 1; i < nhb; i++)
+		for (size_t j = i; j > 0 && strcmp(hbs[j - 1].name, hbs[j].name) > 0; j--) {
+			struct hb tmp = hbs[j];
+			hbs[j] = hbs[j - 1];
+			hbs[j - 1] = tmp;
+		}
+
+	if (json) {
+		printf("{\"stream\":{\"length\":%lld,\"first_id\":", length);
+		ctl_json_str(stdout, first_id);
+		printf(",\"last_id\":");
+		ctl_json_str(stdout, last_id);
+		printf("}");
+		if (order) {
+			printf(",\"order\":{\"id\":");
+			ctl_json_str(stdout, order);
+			printf(",\"state\":");
+			ctl_json_str(stdout, ctl_order_state(&o));
+			printf(",\"scope\":");
+			ctl_json_str(stdout, o.f[F_SCOPE]);
+			printf(",\"last_change\":");
+			ctl_json_str(stdout, order_change);
+			printf(",\"last_change_at\":");
+			ctl_json_str(stdout, order_change[0] ? ctl_fmt_id_time(order_change, tb) : "");
+			printf("}");
+		}
+		printf(",\"resolvers\":[");
+	} else {
+		printf("change stream: %lld entries", length);
+		if (last_id[0] && length > 0)
+			printf(", last %s at %s", last_id, ctl_fmt_id_time(last_id, tb));
+		printf("\n");
+		if (order) {
+			printf("order %s (%s, scope %s): ", order, ctl_order_state(&o), o.f[F_SCOPE]);
+			if (order_change[0])
+				printf("last change %s at %s\n", order_change, ctl_fmt_id_time(order_change, tb));
+			else
+				printf("no change in the stream (older than its first entry %s)\n",
+				       first_id[0] ? first_id : "-");
+		}
+		if (nhb == 0)
+			printf("no resolver has sent a heartbeat in the last 30 s\n");
+	}
+	{
+		struct ctl_table t = { 0 };
+		if (!json && nhb > 0) {
+			if (order)
+				ctl_table_row(&t, 7, "RESOLVER", "JURISDICTION", "LINK", "SEEN", "ORDER", "LAST APPLIED",
+					      "LAST CHANGE");
+			else
+				ctl_table_row(&t, 9, "RESOLVER", "JURISDICTION", "LINK", "SEEN", "LAST CHANGE", "LAG",
+					      "ENTRIES", "ORDERS", "LAST APPLIED");
+		}
+		for (size_t i = 0; i < nhb; i++) {
+			struct hb *h = &hbs[i];
+			int64_t seen = atoll(h->f[HB_SEEN]), applied_at = atoll(h->f[HB_LAST_APPLIED]);
+			bool is_stale = now - seen > stale;
+			bool trimmed = first_id[0] && h->f[HB_LAST_ID][0] && ctl_id_cmp(h->f[HB_LAST_ID], first_id) < 0 &&
+				       length > 0;
+			long long lag = entries_after(x, kc, h->f[HB_LAST_ID], 100000, &ex);
+			char lagbuf[48], seenbuf[48], appbuf[80];
+			const char *applied = "", *link = h->f[HB_LINK][0] ? h->f[HB_LINK] : "?";
+			if (lag < 0)
+				break;
+			if (lag > 100000)
+				snprintf(lagbuf, sizeof(lagbuf), ">100000");
+			else
+				snprintf(lagbuf, sizeof(lagbuf), "%lld", lag);
+			if (trimmed)
+				snprintf(lagbuf, sizeof(lagbuf), "resync");
+			if (order) {
+				bool in_scope = rs_scope_includes(o.f[F_SCOPE], h->f[HB_JURIS][0] ? h->f[HB_JURIS] : NULL);
+				bool done = !order_change[0] || (h->f[HB_LAST_ID][0] && ctl_id_cmp(h->f[HB_LAST_ID], order_change) >= 0);
+				applied = !done ? "NOT YET APPLIED"
+					  : !o.in_force ? "applied: revoked"
+					  : o.expired ? "applied: expired"
+					  : !in_scope ? "applied: not in scope"
+					  : "applied: enforced";
+			}
+			ctl_fmt_age(seen, now, seenbuf);
+			if (is_stale)
+				strncat(seenbuf, " (stale)", sizeof(seenbuf) - strlen(seenbuf) - 1);
+			snprintf(appbuf, sizeof(appbuf), "%s (%s)", ctl_fmt_time(applied_at, tb), ctl_fmt_age(applied_at, now, tb2));
+			if (json) {
+				if (i)
+					putchar(',');
+				printf("{\"name\":");
+				ctl_json_str(stdout, h->name);
+				for (int f = 0; f < 11; f++) {
+					printf(",\"%s\":", hb_fields[f]);
+					ctl_json_str(stdout, h->f[f]);
+				}
+				printf(",\"lag\":%lld,\"resync_needed\":%s,\"stale\":%s", lag, trimmed ? "true" : "false",
+				       is_stale ? "true" : "false");
+				if (order)
+					printf(",\"order_applied\":%s,\"order_status\":\"%s\"",
+					       strncmp(applied, "applied", 7) == 0 ? "true" : "false", applied);
+				putchar('}');
+			} else if (order) {
+				ctl_table_row(&t, 7, h->name, h->f[HB_JURIS][0] ? h->f[HB_JURIS] : "-", link, seenbuf,
+					      applied, appbuf, h->f[HB_LAST_ID]);
+			} else {
+				ctl_table_row(&t, 9, h->name, h->f[HB_JURIS][0] ? h->f[HB_JURIS] : "-", link, seenbuf,
+					      h->f[HB_LAST_ID], lagbuf, h->f[HB_ENTRIES], h->f[HB_ORDERS], appbuf);
+			}
+		}
+		if (json)
+			puts("]}");
+		else
+			ctl_table_print(&t, stdout);
+		ctl_table_free(&t);
+	}
+out:
+	hb_free(hbs, nhb);
+	ctl_order_clear(&o);
+	return ex;
+}
+
+/* ---- export ---- */
+
+static const char export_usage[] =
+	"Usage: redsink-ctl export --rpz|--csv|--json [-o FILE] [OPTIONS]\n"
+	"\n"
+	"--rpz writes the list as a Response Policy Zone, so resolvers that are not\n"
+	"Unbound with redsink (BIND, PowerDNS Recursor, Knot Resolver, Unbound's own\n"
+	"rpz:) enforce the same orders: for each domain, `name` and `*.name` with the\n"
+	"order's action (nxdomain: CNAME .; nodata: CNAME *.; sinkhole: the addresses\n"
+	"of --sinkhole-ipv4/-ipv6 and a TXT with the order's reference, else NXDOMAIN;\n"
+	"refused has no RPZ equivalent and becomes NXDOMAIN), and rpz-passthru for the\n"
+	"protected names. Like the module, it includes the orders that apply in\n"
+	"--jurisdiction (without it: only scope '*' orders) and have not expired, and\n"
+	"leaves out names at or below a protected name.\n"
+	"--csv and --json write every order in force (or those applying in\n"
+	"--jurisdiction) with their domains, for audits.\n"
+	"\n"
+	"  -o, --output FILE     write FILE (atomically: a temporary file, then rename)\n"
+	"  --origin NAME         the RPZ zone's name (default rpz.redsink.); it must be\n"
+	"                        the name the resolver's configuration gives the zone\n"
+	"  --jurisdiction CC     the orders that apply in CC (ISO 3166-1 alpha-2)\n"
+	"  --sinkhole-ipv4 ADDR  RPZ answer for sinkhole orders (A)\n"
+	"  --sinkhole-ipv6 ADDR  RPZ answer for sinkhole orders (AAAA)\n"
+	"  --ttl SECONDS         TTL of the RPZ records (default 60)\n";
+
+struct xorder {
+	struct ctl_order o;
+	char **domains;
+	size_t nd;
+};
+
+/* Quote a TXT string for a zone file. */
+static void zone_txt(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20 || *p >= 0x7f)
+			fprintf(f, "\\%03u", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+/* A CSV field: quoted when needed; a leading = + - @ is neutralised with a
+ * quote character so a spreadsheet does not run it as a formula. */
+static void csv_field(FILE *f, const char *s, bool last, bool text)
+{
+	bool guard = text && s[0] && strchr("=+-@", s[0]);
+	bool quote = guard || strpbrk(s, ",\"\r\n") != NULL;
+
+	if (quote)
+		fputc('"', f);
+	if (guard)
+		fputc('\'', f);
+	for (; *s; s++) {
+		if (*s == '"')
+			fputc('"', f);
+		fputc(*s, f);
+	}
+	if (quote)
+		fputc('"', f);
+	fputs(last ? "\r\n" : ",", f);
+}
+
+/* Would the module accept this order (order.c, rs_order_parse)? */
+static bool order_valid(const struct ctl_order *o)
+{
+	bool action = false;
+
+	for (int a = 0; a <= RS_ACT_REFUSED; a++)
+		action |= strcmp(o->f[F_ACTION], rs_action_name(a)) == 0;
+	return action && *o->f[F_AUTHORITY] && *o->f[F_REFERENCE] && *o->f[F_SCOPE] && !o->bad_expires;
+}
+
+/*
+ * Keep the canonical form of each name of v[0..n) read from Redis, dropping
+ * (with a warning) what is not a domain name: like the module, never export a
+ * malformed member (a newline in a name would forge records in a zone file).
+ * Returns the new count.
+ */
+static size_t canon_members(char **v, size_t n, const char *where)
+{
+	size_t k = 0, bad = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char canon[RS_NAME_MAX + 1], shown[200];
+		if (rs_name_canon(v[i], strlen(v[i]), canon) < 0) {
+			if (bad++ < 5)
+				warnx("warning: %s: skipping '%s': not a canonical domain name", where,
+				      ctl_show(v[i], strlen(v[i]), 60, shown, sizeof(shown)));
+			free(v[i]);
+			continue;
+		}
+		strcpy(v[i], canon); /* never longer */
+		v[k++] = v[i];
+	}
+	if (bad > 5)
+		warnx("warning: %s: %zu malformed names skipped in all", where, bad);
+	return k;
+}
+
+int cmd_export(struct ctl *x, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "rpz", no_argument, NULL, O_RPZ },
+		{ "csv", no_argument, NULL, O_CSV },
+		{ "json", no_argument, NULL, O_JSON },
+		{ "output", required_argument, NULL, 'o' },
+		{ "origin", required_argument, NULL, O_ORIGIN },
+		{ "jurisdiction", required_argument, NULL, O_JURIS },
+		{ "sinkhole-ipv4", required_argument, NULL, O_SINK4 },
+		{ "sinkhole-ipv6", required_argument, NULL, O_SINK6 },
+		{ "ttl", required_argument, NULL, O_TTL },
+		{ NULL, 0, NULL, 0 },
+	};
+	int fmt = 0, c, ex = 0;
+	const char *out = NULL, *origin = "rpz.redsink.", *juris = NULL, *sink4 = NULL, *sink6 = NULL;
+	long ttl = 60;
+	char k[CTL_KEY_MAX], tmp[4200] = "", tb[40], juris_uc[3] = "";
+	char **ids = NULL, **prot = NULL;
+	size_t nids = 0, nprot = 0, nx = 0;
+	struct xorder *xo = NULL;
+	FILE *f = stdout;
+	int64_t now = (int64_t)time(NULL);
+
+	x->usage = export_usage;
+	while ((c = ctl_getopt(x, argc, argv, "o:", opts, &ex)) != -1) {
+		switch (c) {
+		case CTL_OPT_EXIT:
+			return ex;
+		case O_RPZ:
+		case O_CSV:
+		case O_JSON:
+			if (fmt && fmt != c)
+				return ctl_usage_error(x, "choose one of --rpz, --csv, --json");
+			fmt = c;
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case O_ORIGIN:
+			origin = optarg;
+			break;
+		case O_JURIS:
+			juris = optarg;
+			if (strlen(juris) != 2 || !((juris[0] | 0x20) >= 'a' && (juris[0] | 0x20) <= 'z') ||
+			    !((juris[1] | 0x20) >= 'a' && (juris[1] | 0x20) <= 'z'))
+				return ctl_usage_error(x, "--jurisdiction: '%s' is not an ISO 3166-1 alpha-2 code", juris);
+			juris_uc[0] = (char)(juris[0] & ~0x20);
+			juris_uc[1] = (char)(juris[1] & ~0x20);
+			juris = juris_uc;
+			break;
+		case O_SINK4: {
+			unsigned char a[16];
+			if (inet_pton(AF_INET, optarg, a) != 1)
+				return ctl_usage_error(x, "--sinkhole-ipv4: '%s' is not an IPv4 address", optarg);
+			sink4 = optarg;
+			break;
+		}
+		case O_SINK6: {
+			unsigned char a[16];
+			if (inet_pton(AF_INET6, optarg, a) != 1)
+				return ctl_usage_error(x, "--sinkhole-ipv6: '%s' is not an IPv6 address", optarg);
+			sink6 = optarg;
+			break;
+		}
+		case O_TTL: {
+			char *end;
+			ttl = strtol(optarg, &end, 10);
+			if (*end || ttl < 0 || ttl > 86400)
+				return ctl_usage_error(x, "--ttl: '%s' is not a number of seconds", optarg);
+			break;
+		}
+		}
+	}
+	if (!fmt)
+		return ctl_usage_error(x, "choose --rpz, --csv or --json");
+	if (optind < argc)
+		return ctl_usage_error(x, "unexpected argument '%s'", argv[optind]);
+	if (fmt == O_RPZ) {
+		char canon[RS_NAME_MAX + 1];
+		if (rs_name_canon(origin, strlen(origin), canon) < 0)
+			return ctl_usage_error(x, "--origin: '%s' is not a domain name", origin);
+	}
+	if ((ex = ctl_open(x)))
+		return ex;
+	if ((ex = ctl_set_members(x, ctl_key(x, k, "orders"), &ids, &nids)))
+		return ex;
+	if ((ex = ctl_set_members(x, ctl_key(x, k, "protected"), &prot, &nprot)))
+		goto out;
+	nprot = canon_members(prot, nprot, "protected");
+	xo = calloc(nids ? nids : 1, sizeof(*xo));
+	if (!xo)
+		errx(CTL_EXIT_ERROR, "out of memory");
+	for (size_t i = 0; i < nids; i++) {
+		struct xorder *e = &xo[nx];
+		bool in_scope;
+		if (!rs_order_id_ok(ids[i])) {
+			char shown[200];
+			warnx("warning: orders: skipping '%s': not an order id", ctl_show(ids[i], strlen(ids[i]), 60, shown, sizeof(shown)));
+			continue;
+		}
+		if ((ex = ctl_order_load(x, ids[i], false, &e->o)))
+			goto out;
+		in_scope = juris ? rs_scope_includes(e->o.f[F_SCOPE], juris) : fmt != O_RPZ || strcmp(e->o.f[F_SCOPE], "*") == 0;
+		if (fmt == O_RPZ && e->o.exists && !order_valid(&e->o)) {
+			warnx("warning: order '%s' is malformed (resolvers skip it): left out", ids[i]);
+			ctl_order_clear(&e->o);
+			continue;
+		}
+		if (!e->o.exists || !in_scope || (fmt == O_RPZ && (e->o.expired || e->o.bad_expires))) {
+			ctl_order_clear(&e->o);
+			continue;
+		}
+		if ((ex = ctl_set_members(x, ctl_key(x, k, "order:%s:domains", ids[i]), &e->domains, &e->nd))) {
+			ctl_order_clear(&e->o);
+			goto out;
+		}
+		e->nd = canon_members(e->domains, e->nd, k);
+		nx++;
+	}
+	if (out) {
+		snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", out, (long)getpid());
+		f = fopen(tmp, "w");
+		if (!f) {
+			warnx("%s: %s", tmp, strerror(errno));
+			ex = CTL_EXIT_ERROR;
+			goto out;
+		}
+	}
+	if (fmt == O_RPZ) {
+		struct ctl_prot pi;
+		struct ctl_strmap *seen = ctl_strmap_new();
+		size_t nrec = 0, nskipped = 0;
+		bool warned = false;
+		if (!seen || ctl_prot_init(&pi))
+			errx(CTL_EXIT_ERROR, "out of memory");
+		for (size_t i = 0; i < nprot; i++)
+			ctl_prot_add(&pi, prot[i]);
+		fprintf(f, "; redsink RPZ export: generated %s by redsink-ctl from Redis %s (prefix %s)\n",
+			ctl_fmt_time(now, tb), x->conn.ep.addr, x->prefix);
+		fprintf(f, "; orders applying %s%s, not expired: %zu; protected names: %zu\n",
+			juris ? "in " : "everywhere (scope '*')", juris ? juris : "", nx, nprot);
+		fprintf(f, "$ORIGIN %s%s\n$TTL %ld\n", origin, origin[strlen(origin) - 1] == '.' ? "" : ".", ttl);
+		fprintf(f, "@ SOA localhost. hostmaster.localhost. %lld 3600 600 86400 %ld\n", (long long)now, ttl);
+		fprintf(f, "@ NS localhost.\n");
+		if (nprot)
+			fprintf(f, "; protected: never blocked\n");
+		for (size_t i = 0; i < nprot; i++)
+			fprintf(f, "%s CNAME rpz-passthru.\n*.%s CNAME rpz-passthru.\n", prot[i], prot[i]);
+		for (size_t i = 0; i < nx; i++) {
+			struct xorder *e = &xo[i];
+			int act = RS_ACT_SINKHOLE;
+			for (int a = 0; a <= RS_ACT_REFUSED; a++)
+				if (strcmp(e->o.f[F_ACTION], rs_action_name(a)) == 0)
+					act = a;
+			char sa[400], sr[400];
+			fprintf(f, "; order %s: %s, %s (%s)\n", e->o.id,
+				ctl_show(e->o.f[F_AUTHORITY], strlen(e->o.f[F_AUTHORITY]), 80, sa, sizeof(sa)),
+				ctl_show(e->o.f[F_REFERENCE], strlen(e->o.f[F_REFERENCE]), 80, sr, sizeof(sr)),
+				rs_action_name(act));
+			if (act == RS_ACT_REFUSED)
+				fprintf(f, "; refused has no RPZ action: NXDOMAIN instead\n");
+			if (act == RS_ACT_SINKHOLE && !sink4 && !sink6) {
+				fprintf(f, "; no --sinkhole-ipv4/-ipv6 given: NXDOMAIN instead of the sinkhole\n");
+				if (!warned)
+					warnx("warning: sinkhole orders exported as NXDOMAIN: give --sinkhole-ipv4 / --sinkhole-ipv6");
+				warned = true;
+			}
+			for (size_t j = 0; j < e->nd; j++) {
+				const char *d = e->domains[j], *which;
+				if (ctl_prot_check(&pi, d, &which) == CTL_PROT_SAME || ctl_prot_check(&pi, d, &which) == CTL_PROT_BELOW) {
+					nskipped++;
+					continue;
+				}
+				if (ctl_strmap_put(seen, d, NULL) != 1)
+					continue; /* listed by an earlier order: its action wins */
+				for (int w = 0; w < 2; w++) {
+					const char *pre = w ? "*." : "";
+					if (act == RS_ACT_NODATA) {
+						fprintf(f, "%s%s CNAME *.\n", pre, d);
+					} else if (act == RS_ACT_SINKHOLE && (sink4 || sink6)) {
+						if (sink4)
+							fprintf(f, "%s%s A %s\n", pre, d, sink4);
+						if (sink6)
+							fprintf(f, "%s%s AAAA %s\n", pre, d, sink6);
+						fprintf(f, "%s%s TXT ", pre, d);
+						char txt[CTL_TEXT_MAX + 40];
+						snprintf(txt, sizeof(txt), "Order %s", e->o.f[F_REFERENCE]);
+						zone_txt(f, txt);
+						fputc('\n', f);
+					} else {
+						fprintf(f, "%s%s CNAME .\n", pre, d);
+					}
+				}
+				nrec++;
+			}
+		}
+		fprintf(f, "; %zu domains; %zu left out (at or below a protected name)\n", nrec, nskipped);
+		ctl_strmap_free(seen);
+		ctl_prot_free(&pi);
+	} else if (fmt == O_CSV) {
+		static const char *const head[] = { "order", "domain", "authority", "reference", "issued", "expires",
+						    "scope", "action", "state" };
+		for (int i = 0; i < 9; i++)
+			csv_field(f, head[i], i == 8, false);
+		for (size_t i = 0; i < nx; i++)
+			for (size_t j = 0; j < xo[i].nd; j++) {
+				const struct ctl_order *o = &xo[i].o;
+				csv_field(f, o->id, false, true);
+				csv_field(f, xo[i].domains[j], false, false);
+				csv_field(f, o->f[F_AUTHORITY], false, true);
+				csv_field(f, o->f[F_REFERENCE], false, true);
+				csv_field(f, o->f[F_ISSUED], false, true);
+				csv_field(f, o->f[F_EXPIRES], false, true);
+				csv_field(f, o->f[F_SCOPE], false, true);
+				csv_field(f, o->f[F_ACTION], false, true);
+				csv_field(f, ctl_order_state(o), true, false);
+			}
+	} else {
+		fprintf(f, "{\"generated\":\"%s\",\"prefix\":", ctl_fmt_time(now, tb));
+		ctl_json_str(f, x->prefix);
+		fprintf(f, ",\"jurisdiction\":");
+		if (juris)
+			ctl_json_str(f, juris);
+		else
+			fputs("null", f);
+		fputs(",\"orders\":[", f);
+		for (size_t i = 0; i < nx; i++) {
+			if (i)
+				fputc(',', f);
+			xo[i].o.ndomains = (long long)xo[i].nd;
+			json_order(f, &xo[i].o, xo[i].domains, xo[i].nd, true);
+		}
+		fputs("],\"protected\":[", f);
+		for (size_t i = 0; i < nprot; i++) {
+			if (i)
+				fputc(',', f);
+			ctl_json_str(f, prot[i]);
+		}
+		fputs("]}\n", f);
+	}
+	if (out) {
+		if (fflush(f) || ferror(f) || fsync(fileno(f)) || fclose(f)) {
+			warnx("%s: %s", tmp, strerror(errno));
+			unlink(tmp);
+			ex = CTL_EXIT_ERROR;
+			f = stdout;
+			goto out;
+		}
+		f = stdout;
+		if (rename(tmp, out)) {
+			warnx("%s: %s", out, strerror(errno));
+			unlink(tmp);
+			ex = CTL_EXIT_ERROR;
+			goto out;
+		}
+	} else if (fflush(stdout) || ferror(stdout)) {
+		warnx("standard output: %s", strerror(errno));
+		ex = CTL_EXIT_ERROR;
+	}
+out:
+	if (f != stdout) {
+		fclose(f);
+		unlink(tmp);
+	}
+	for (size_t i = 0; i < nx; i++) {
+		ctl_order_clear(&xo[i].o);
+		ctl_free_strings(xo[i].domains, xo[i].nd);
+	}
+	free(xo);
+	ctl_free_strings(ids, nids);
+	ctl_free_strings(prot, nprot);
+	return ex;
+}
+
+/* ---- log ---- */
+
+static const char log_usage[] =
+	"Usage: redsink-ctl log [--order ID] [--domain NAME] [--by WHO] [--op OP]\n"
+	"                       [--since TIME] [--until TIME] [--limit N] [--json]\n"
+	"\n"
+	"The audit trail: the change stream's entries (who changed what, when and\n"
+	"why), oldest first. --domain matches the name and the names below it.\n"
+	"TIME: RFC 3339 (2026-05-01T10:00:00Z), a date, or relative (-7d, -12h, -30m).\n"
+	"--limit N shows the N most recent matching entries. Note: --by here filters\n"
+	"by author (it does not set who you are).\n"
+	"\n"
+	"Output: one line per entry: TIME ID op=OP order=ID domain=NAME by=WHO why=\"...\"\n"
+	"(--json: one JSON object per line).\n";
+
+struct entry_view {
+	const char *id, *op, *order, *domain, *by, *why, *override;
+};
+
+static void view_of(const redisReply *e, struct entry_view *v)
+{
+	const redisReply *f = e->element[1];
+
+	memset(v, 0, sizeof(*v));
+	v->id = e->element[0]->str;
+	for (size_t j = 0; f->type == REDIS_REPLY_ARRAY && j + 1 < f->elements; j += 2) {
+		const char *k = f->element[j]->str, *val = f->element[j + 1]->str;
+		if (strcmp(k, "op") == 0)
+			v->op = val;
+		else if (strcmp(k, "order") == 0)
+			v->order = val;
+		else if (strcmp(k, "domain") == 0)
+			v->domain = val;
+		else if (strcmp(k, "by") == 0)
+			v->by = val;
+		else if (strcmp(k, "why") == 0)
+			v->why = val;
+		else if (strcmp(k, "override") == 0)
+			v->override = val;
+	}
+}
+
+struct log_filter {
+	const char *order, *domain, *by, *op;
+};
+
+static bool matches(const struct log_filter *fl, const struct entry_view *v)
+{
+	if (fl->order && (!v->order || strcmp(v->order, fl->order) != 0))
+		return false;
+	if (fl->by && (!v->by || strcmp(v->by, fl->by) != 0))
+		return false;
+	if (fl->op && (!v->op || strcmp(v->op, fl->op) != 0))
+		return false;
+	if (fl->domain) {
+		size_t n, m;
+		if (!v->domain)
+			return false;
+		n = strlen(v->domain);
+		m = strlen(fl->domain);
+		if (!(n == m && strcmp(v->domain, fl->domain) == 0) &&
+		    !(n > m && v->domain[n - m - 1] == '.' && strcmp(v->domain + n - m, fl->domain) == 0))
+			return false;
+	}
+	return true;
+}
+
+/* Print one value for log: bare when safe, else quoted, with control,
+ * invisible and bidi characters escaped (texts in the stream may come from
+ * any writer). */
+static void log_value(const char *s)
+{
+	bool bare = *s && !strpbrk(s, " \t\"\\=");
+	char *shown;
+	size_t n = strlen(s);
+
+	for (const unsigned char *p = (const unsigned char *)s; bare && *p; p++)
+		if (*p < 0x21 || *p >= 0x7f)
+			bare = false;
+	if (bare) {
+		fputs(s, stdout);
+		return;
+	}
+	shown = malloc(n * 8 + 16);
+	if (!shown)
+		errx(CTL_EXIT_ERROR, "out of memory");
+	ctl_show(s, n, n + 1, shown, n * 8 + 16);
+	putchar('"');
+	for (const char *p = shown; *p; p++) {
+		if (*p == '"')
+			putchar('\\');
+		putchar(*p);
+	}
+	putchar('"');
+	free(shown);
+}
+
+static void print_entry(const struct entry_view *v, bool json)
+{
+	char tb[40];
+
+	if (json) {
+		printf("{\"id\":");
+		ctl_json_str(stdout, v->id);
+		printf(",\"time\":");
+		ctl_json_str(stdout, ctl_fmt_id_time(v->id, tb));
+		printf(",\"op\":");
+		ctl_json_str(stdout, v->op);
+		printf(",\"order\":");
+		ctl_json_str(stdout, v->order);
+		printf(",\"domain\":");
+		ctl_json_str(stdout, v->domain);
+		printf(",\"by\":");
+		ctl_json_str(stdout, v->by);
+		printf(",\"why\":");
+		ctl_json_str(stdout, v->why);
+		if (v->override) {
+			printf(",\"override\":");
+			ctl_json_str(stdout, v->override);
+		}
+		printf("}\n");
+		return;
+	}
+	printf("%s %s op=", ctl_fmt_id_time(v->id, tb), v->id);
+	log_value(v->op ? v->op : "");
+	if (v->order && *v->order) {
+		printf(" order=");
+		log_value(v->order);
+	}
+	if (v->domain && *v->domain) {
+		printf(" domain=");
+		log_value(v->domain);
+	}
+	printf(" by=");
+	log_value(v->by ? v->by : "");
+	if (v->why && *v->why) {
+		printf(" why=");
+		log_value(v->why);
+	}
+	if (v->override) {
+		printf(" override=");
+		log_value(v->override);
+	}
+	putchar('\n');
+}
+
+int cmd_log(struct ctl *x, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "order", required_argument, NULL, O_ORDER },
+		{ "domain", required_argument, NULL, O_DOMAIN },
+		{ "author", required_argument, NULL, O_BY_FILTER },
+		{ "op", required_argument, NULL, O_OP },
+		{ "since", required_argument, NULL, O_SINCE },
+		{ "until", required_argument, NULL, O_UNTIL },
+		{ "limit", required_argument, NULL, O_LIMIT },
+		{ "json", no_argument, NULL, O_JSON },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct log_filter fl = { 0 };
+	bool json = false, by_filter = false;
+	long limit = 0;
+	int64_t now = (int64_t)time(NULL), since = 0, until = 0;
+	char k[CTL_KEY_MAX], start[64] = "-", end[64] = "+", dom[RS_NAME_MAX + 1];
+	int c, ex = 0;
+	const char *by_before = x->by;
+
+	x->usage = log_usage;
+	while ((c = ctl_getopt(x, argc, argv, "", opts, &ex)) != -1) {
+		switch (c) {
+		case CTL_OPT_EXIT:
+			return ex;
+		case O_ORDER:
+			fl.order = optarg;
+			break;
+		case O_DOMAIN: {
+			if (rs_name_canon(optarg, strlen(optarg), dom) < 0)
+				return ctl_usage_error(x, "--domain: '%s' is not a canonical domain name (A-labels)", optarg);
+			fl.domain = dom;
+			break;
+		}
+		case O_BY_FILTER:
+			fl.by = optarg;
+			break;
+		case O_OP:
+			fl.op = optarg;
+			break;
+		case O_SINCE:
+			if (ctl_parse_when(optarg, now, &since))
+				return ctl_usage_error(x, "--since: '%s' is not a time", optarg);
+			snprintf(start, sizeof(start), "%lld", (long long)since * 1000);
+			break;
+		case O_UNTIL:
+			if (ctl_parse_when(optarg, now, &until))
+				return ctl_usage_error(x, "--until: '%s' is not a time", optarg);
+			snprintf(end, sizeof(end), "%lld", (long long)until * 1000 - 1);
+			break;
+		case O_LIMIT: {
+			char *e;
+			limit = strtol(optarg, &e, 10);
+			if (*e || limit < 1)
+				return ctl_usage_error(x, "--limit: '%s' is not a positive number", optarg);
+			break;
+		}
+		case O_JSON:
+			json = true;
+			break;
+		}
+	}
+	/* `log --by WHO` filters by author: the common --by set x->by */
+	if (x->by != by_before) {
+		fl.by = x->by;
+		by_filter = true;
+	}
+	(void)by_filter;
+	if (optind < argc)
+		return ctl_usage_error(x, "unexpected argument '%s'", argv[optind]);
+	if (since && until && until <= since)
+		return ctl_usage_error(x, "--until is not after --since");
+	if ((ex = ctl_open(x)))
+		return ex;
+	ctl_key(x, k, "changes");
+	if (limit) {
+		/* newest first, keep the limit, print oldest first */
+		redisReply **keep = calloc((size_t)limit, sizeof(*keep));
+		struct entry_view *views = calloc((size_t)limit, sizeof(*views));
+		redisReply **pages = NULL;
+		size_t npages = 0, nkeep = 0;
+		char hi[64];
+		snprintf(hi, sizeof(hi), "%s", end);
+		if (!keep || !views)
+			errx(CTL_EXIT_ERROR, "out of memory");
+		while (nkeep < (size_t)limit) {
+			redisReply *r = ctl_cmd(&x->conn, "XREVRANGE", "XREVRANGE %s %s %s COUNT 10000", k, hi, start);
+			size_t m;
+			if (!r) {
+				ex = ctl_redis_failed(x);
+				break;
+			}
+			m = r->elements;
+			redisReply **np = realloc(pages, (npages + 1) * sizeof(*np));
+			if (!np)
+				errx(CTL_EXIT_ERROR, "out of memory");
+			pages = np;
+			pages[npages++] = r;
+			for (size_t i = 0; i < m && nkeep < (size_t)limit; i++) {
+				view_of(r->element[i], &views[nkeep]);
+				if (matches(&fl, &views[nkeep]))
+					nkeep++;
+			}
+			if (m < 10000)
+				break;
+			snprintf(hi, sizeof(hi), "(%s", r->element[m - 1]->element[0]->str);
+		}
+		for (size_t i = nkeep; i > 0; i--)
+			print_entry(&views[i - 1], json);
+		for (size_t i = 0; i < npages; i++)
+			freeReplyObject(pages[i]);
+		free(pages);
+		free(keep);
+		free(views);
+		return ex;
+	}
+	for (;;) {
+		redisReply *r = ctl_cmd(&x->conn, "XRANGE", "XRANGE %s %s %s COUNT 10000", k, start, end);
+		size_t m;
+		if (!r)
+			return ctl_redis_failed(x);
+		m = r->elements;
+		for (size_t i = 0; i < m; i++) {
+			struct entry_view v;
+			view_of(r->element[i], &v);
+			if (matches(&fl, &v))
+				print_entry(&v, json);
+		}
+		if (m > 0)
+			snprintf(start, sizeof(start), "(%s", r->element[m - 1]->element[0]->str);
+		freeReplyObject(r);
+		if (m < 10000)
+			break;
+	}
+	if (fflush(stdout) || ferror(stdout)) {
+		warnx("standard output: %s", strerror(errno));
+		return CTL_EXIT_ERROR;
+	}
+	return 0;
+}

@@ -1,0 +1,1366 @@
+/*
+ * ctl_cmd_write.c — the commands that change the list: order add/update/
+ * revoke, push, withdraw, protect add/remove, expire.
+ *
+ * Every change follows one pattern: WATCH the keys it reads (the order, the
+ * orders in force, the protected set, the order's domains), read and check
+ * everything, then one MULTI/EXEC with the data changes and their `changes`
+ * stream entries (doc/redis-schema.md). Nothing is written when a check
+ * fails; a concurrent change aborts the transaction (EXEC returns nil) and is
+ * reported. Entries carry `by` (--by or $USER) and `why` (--why / --reason).
+ */
+#include <err.h>
+#include <hiredis/hiredis.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "ctl_input.h"
+#include "ctl_name.h"
+#include "ctl_safety.h"
+#include "order.h"
+#include "rs_err.h"
+
+/* ---- order add / update / revoke ---- */
+
+static const char order_usage[] =
+	"Usage: redsink-ctl order add|update|show|list|revoke ...\n"
+	"\n"
+	"  order add ID --authority TEXT --reference TEXT --scope SCOPE [FIELDS]\n"
+	"  order update ID [FIELDS]\n"
+	"  order show ID [--domains] [--json]\n"
+	"  order list [--all] [--json]\n"
+	"  order revoke ID [--why TEXT] [--dry-run]\n"
+	"\n"
+	"redsink-ctl order SUBCOMMAND --help describes each.\n";
+
+static const char order_add_usage[] =
+	"Usage: redsink-ctl order add ID --authority TEXT --reference TEXT --scope SCOPE [OPTIONS]\n"
+	"       redsink-ctl order update ID [OPTIONS]\n"
+	"\n"
+	"add creates an order: its hash, its place among the orders in force and an\n"
+	"`order` change, in one transaction. update changes the fields given (an\n"
+	"empty value clears an optional field); resolvers reload the order at once.\n"
+	"Then push its domains: redsink-ctl push ID FILE...\n"
+	"\n"
+	"  --authority TEXT  the court or regulator (required)\n"
+	"  --reference TEXT  case or decision number (required)\n"
+	"  --scope SCOPE     '*' (every jurisdiction) or ISO 3166-1 codes: IT, \"IT SM VA\" (required)\n"
+	"  --action ACTION   sinkhole (default), nxdomain, nodata or refused\n"
+	"  --issued DATE     RFC 3339 date-time or YYYY-MM-DD\n"
+	"  --expires DATE    when the order stops applying (default: never)\n"
+	"  --reason TEXT     the reason shown to users (EDE, warning page)\n"
+	"  --url URL         more information (http:// or https://)\n"
+	"  --lang TAG        language of the texts (BCP 47: it, en, pt-BR)\n"
+	"  --why TEXT        recorded in the change stream with --by\n"
+	"\n"
+	"ID: 1-128 printable ASCII characters, no space and no ':'.\n";
+
+static const char order_revoke_usage[] =
+	"Usage: redsink-ctl order revoke ID [--why TEXT] [--dry-run]\n"
+	"\n"
+	"Withdraw an order and, with it, all its domains, in one atomic change: the id\n"
+	"leaves the orders in force and one `revoke` entry tells every resolver to\n"
+	"drop the order's domains. The order's hash and domain set are kept, for the\n"
+	"record (order show ID still shows them); a revoked order cannot be changed\n"
+	"or pushed to again: create a new one.\n"
+	"\n"
+	"  --why TEXT   recorded in the change stream with --by\n"
+	"  -n, --dry-run  say what would be revoked, write nothing\n";
+
+enum { O_FIELD = 300, O_WHY = O_FIELD + F_COUNT, O_DRY_RUN, O_DOMAINS, O_JSON };
+
+static const struct option order_field_opts[] = {
+	{ "authority", required_argument, NULL, O_FIELD + F_AUTHORITY },
+	{ "reference", required_argument, NULL, O_FIELD + F_REFERENCE },
+	{ "issued", required_argument, NULL, O_FIELD + F_ISSUED },
+	{ "expires", required_argument, NULL, O_FIELD + F_EXPIRES },
+	{ "scope", required_argument, NULL, O_FIELD + F_SCOPE },
+	{ "action", required_argument, NULL, O_FIELD + F_ACTION },
+	{ "reason", required_argument, NULL, O_FIELD + F_REASON },
+	{ "url", required_argument, NULL, O_FIELD + F_URL },
+	{ "lang", required_argument, NULL, O_FIELD + F_LANG },
+	{ "why", required_argument, NULL, O_WHY },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* Normalise and check one field value into out (CTL_TEXT_MAX + 1). NULL or the complaint. */
+static const char *check_field(int f, const char *v, char *out)
+{
+	const char *why;
+
+	snprintf(out, CTL_TEXT_MAX + 1, "%s", v);
+	if (!ctl_text_ok(v, CTL_TEXT_MAX, &why))
+		return why;
+	switch (f) {
+	case F_AUTHORITY:
+	case F_REFERENCE:
+		return *v ? NULL : "must not be empty";
+	case F_ACTION:
+		for (int a = 0; a <= RS_ACT_REFUSED; a++)
+			if (strcasecmp(v, rs_action_name(a)) == 0) {
+				strcpy(out, rs_action_name(a));
+				return NULL;
+			}
+		return "must be sinkhole, nxdomain, nodata or refused";
+	case F_SCOPE: {
+		size_t o = 0, ncodes = 0;
+		bool star = false;
+		const char *p = v;
+		while (*p) {
+			size_t n;
+			while (*p == ' ' || *p == ',')
+				p++;
+			n = strcspn(p, " ,");
+			if (n == 0)
+				break;
+			if (n == 1 && *p == '*') {
+				star = true;
+			} else if (n == 2 && ((p[0] | 0x20) >= 'a' && (p[0] | 0x20) <= 'z') &&
+				   ((p[1] | 0x20) >= 'a' && (p[1] | 0x20) <= 'z')) {
+				if (o)
+					out[o++] = ' ';
+				out[o++] = (char)(p[0] & ~0x20);
+				out[o++] = (char)(p[1] & ~0x20);
+				ncodes++;
+			} else {
+				return "must be '*' or ISO 3166-1 alpha-2 country codes (\"IT\", \"IT SM VA\")";
+			}
+			p += n;
+		}
+		out[o] = '\0';
+		if (star && ncodes)
+			return "'*' already means every jurisdiction: do not add country codes";
+		if (star)
+			strcpy(out, "*");
+		else if (!ncodes)
+			return "must not be empty: '*' or country codes";
+		return NULL;
+	}
+	case F_ISSUED:
+	case F_EXPIRES: {
+		int64_t t;
+		if (*v && rs_rfc3339_parse(v, &t))
+			return "is not an RFC 3339 date-time (2026-05-01T00:00:00Z) or a date (2026-05-01)";
+		return NULL;
+	}
+	case F_URL:
+		if (*v && strncasecmp(v, "https://", 8) != 0 && strncasecmp(v, "http://", 7) != 0)
+			return "must start with https:// or http://";
+		if (strchr(v, ' '))
+			return "must not contain spaces";
+		return NULL;
+	case F_LANG: {
+		const char *p = v;
+		size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ");
+		if (!*v)
+			return NULL;
+		if (n < 2 || n > 8)
+			return "is not a language tag (it, en, pt-BR)";
+		p += n;
+		while (*p == '-') {
+			n = strspn(p + 1, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+			if (n < 1 || n > 8)
+				return "is not a language tag (it, en, pt-BR)";
+			p += 1 + n;
+		}
+		return *p ? "is not a language tag (it, en, pt-BR)" : NULL;
+	}
+	}
+	return NULL;
+}
+
+static int order_write(struct ctl *x, int argc, char **argv, bool add)
+{
+	char val[F_COUNT][CTL_TEXT_MAX + 1], k[CTL_KEY_MAX], k2[CTL_KEY_MAX];
+	bool given[F_COUNT] = { false };
+	const char *why = "", *id, *complaint, *argvv[2 + 2 * F_COUNT];
+	size_t lens[2 + 2 * F_COUNT];
+	struct ctl_order o;
+	struct ctl_tx t;
+	redisReply *r;
+	int c, ex, argcc = 0, rc;
+	int64_t issued = 0, expires = 0;
+
+	x->usage = order_add_usage;
+	while ((c = ctl_getopt(x, argc, argv, "", order_field_opts, &ex)) != -1) {
+		if (c == CTL_OPT_EXIT)
+			return ex;
+		if (c >= O_FIELD && c < O_FIELD + F_COUNT) {
+			int f = c - O_FIELD;
+			complaint = check_field(f, optarg, val[f]);
+			if (complaint)
+				return ctl_usage_error(x, "--%s: '%.60s' %s", ctl_order_fields[f], optarg, complaint);
+			given[f] = true;
+		} else if (c == O_WHY) {
+			why = optarg;
+		}
+	}
+	if (optind + 1 != argc)
+		return ctl_usage_error(x, "expected one order ID");
+	id = argv[optind];
+	if (!ctl_id_ok(id))
+		return ctl_usage_error(x, "order ID '%.60s': 1-128 printable ASCII characters, no space, no ':'", id);
+	if (!ctl_text_ok(why, CTL_TEXT_MAX, &complaint))
+		return ctl_usage_error(x, "--why %s", complaint);
+	if (add) {
+		static const int required[] = { F_AUTHORITY, F_REFERENCE, F_SCOPE };
+		for (size_t i = 0; i < 3; i++)
+			if (!given[required[i]])
+				return ctl_usage_error(x, "--%s is required", ctl_order_fields[required[i]]);
+		if (!given[F_ACTION]) {
+			strcpy(val[F_ACTION], "sinkhole");
+			given[F_ACTION] = true;
+		}
+		for (int f = 0; f < F_COUNT; f++)
+			if (!given[f]) {
+				val[f][0] = '\0';
+				given[f] = true; /* every field is written, empty when unset */
+			}
+	} else {
+		bool any = false;
+		for (int f = 0; f < F_COUNT; f++)
+			any |= given[f];
+		if (!any)
+			return ctl_usage_error(x, "nothing to update: give at least one field option");
+	}
+	if ((ex = ctl_open(x)))
+		return ex;
+	r = ctl_cmd(&x->conn, "WATCH", "WATCH %s %s", ctl_key(x, k, "order:%s", id), ctl_key(x, k2, "orders"));
+	if (!r)
+		return ctl_redis_failed(x);
+	freeReplyObject(r);
+	if ((ex = ctl_order_load(x, id, false, &o)))
+		return ex;
+	if (add && o.exists) {
+		if (o.in_force)
+			warnx("order '%s' already exists: change it with 'redsink-ctl order update'", id);
+		else
+			warnx("order '%s' exists and was revoked: give the new order another ID", id);
+		ctl_order_clear(&o);
+		return CTL_EXIT_ERROR;
+	}
+	if (!add && !o.exists) {
+		warnx("no order '%s': create it with 'redsink-ctl order add'", id);
+		ctl_order_clear(&o);
+		return CTL_EXIT_ERROR;
+	}
+	if (!add && !o.in_force) {
+		warnx("order '%s' was revoked: a revoked order cannot be changed; create a new one", id);
+		ctl_order_clear(&o);
+		return CTL_EXIT_ERROR;
+	}
+	/* the order as it will be */
+	for (int f = 0; f < F_COUNT; f++)
+		if (!given[f])
+			snprintf(val[f], sizeof(val[f]), "%s", o.f[f]);
+	if (!add) {
+		static const int required[] = { F_AUTHORITY, F_REFERENCE, F_SCOPE, F_ACTION };
+		for (size_t i = 0; i < 4; i++)
+			if (!*val[required[i]]) {
+				ctl_order_clear(&o);
+				return ctl_usage_error(x, "--%s cannot be cleared", ctl_order_fields[required[i]]);
+			}
+	}
+	if (*val[F_ISSUED])
+		rs_rfc3339_parse(val[F_ISSUED], &issued);
+	if (*val[F_EXPIRES])
+		rs_rfc3339_parse(val[F_EXPIRES], &expires);
+	if (*val[F_ISSUED] && *val[F_EXPIRES] && expires <= issued) {
+		ctl_order_clear(&o);
+		return ctl_usage_error(x, "--expires %s is not after --issued %s", val[F_EXPIRES], val[F_ISSUED]);
+	}
+	if (*val[F_EXPIRES] && expires <= (int64_t)time(NULL)) {
+		if (add) {
+			ctl_order_clear(&o);
+			warnx("--expires %s has already passed: the order would never apply", val[F_EXPIRES]);
+			return CTL_EXIT_ERROR;
+		}
+		warnx("warning: --expires %s has passed: the order stops applying now (revoke it with 'redsink-ctl expire')",
+		      val[F_EXPIRES]);
+	}
+	argvv[argcc++] = "HSET";
+	argvv[argcc++] = ctl_key(x, k, "order:%s", id);
+	for (int f = 0; f < F_COUNT; f++)
+		if (given[f] && (add || strcmp(val[f], o.f[f]) != 0)) {
+			argvv[argcc++] = ctl_order_fields[f];
+			argvv[argcc++] = val[f];
+		}
+	ctl_order_clear(&o);
+	if (argcc == 2) {
+		r = ctl_cmd(&x->conn, "UNWATCH", "UNWATCH");
+		freeReplyObject(r);
+		if (!x->quiet)
+			printf("order %s: nothing changed\n", id);
+		return 0;
+	}
+	for (int i = 0; i < argcc; i++)
+		lens[i] = strlen(argvv[i]);
+	ctl_tx_begin(&t, &x->conn);
+	ctl_tx_argv(&t, argcc, argvv, lens);
+	if (add) {
+		const char *sadd[3] = { "SADD", ctl_key(x, k2, "orders"), id };
+		size_t sl[3] = { 4, strlen(sadd[1]), strlen(id) };
+		ctl_tx_argv(&t, 3, sadd, sl);
+	}
+	ctl_queue_change(x, &t, "order", id, "", why, NULL);
+	rc = ctl_tx_exec(&t, &r);
+	if (rc == CTL_TX_CONFLICT) {
+		warnx("order '%s' was changed by someone else meanwhile: nothing written; run the command again", id);
+		return CTL_EXIT_ERROR;
+	}
+	if (rc)
+		return ctl_redis_failed(x);
+	if (!x->quiet)
+		printf("order %s %s (change %s)\n", id, add ? "created" : "updated",
+		       r->element[r->elements - 1]->type == REDIS_REPLY_STRING ? r->element[r->elements - 1]->str : "?");
+	freeReplyObject(r);
+	return 0;
+}
+
+static int order_revoke(struct ctl *x, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "why", required_argument, NULL, O_WHY },
+		{ "reason", required_argument, NULL, O_WHY },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char k[CTL_KEY_MAX], k2[CTL_KEY_MAX];
+	const char *why = "", *id, *complaint;
+	bool dry = false;
+	struct ctl_order o;
+	struct ctl_tx t;
+	redisReply *r;
+	int c, ex, rc;
+
+	x->usage = order_revoke_usage;
+	while ((c = ctl_getopt(x, argc, argv, "n", opts, &ex)) != -1) {
+		if (c == CTL_OPT_EXIT)
+			return ex;
+		if (c == O_WHY)
+			why = optarg;
+		else if (c == 'n')
+			dry = true;
+	}
+	if (optind + 1 != argc)
+		return ctl_usage_error(x, "expected one order ID");
+	id = argv[optind];
+	if (!rs_order_id_ok(id))
+		return ctl_usage_error(x, "'%.60s' is not an order ID", id);
+	if (!ctl_text_ok(why, CTL_TEXT_MAX, &complaint))
+		return ctl_usage_error(x, "--why %s", complaint);
+	if ((ex = ctl_open(x)))
+		return ex;
+	r = ctl_cmd(&x->conn, "WATCH", "WATCH %s %s", ctl_key(x, k, "order:%s", id), ctl_key(x, k2, "orders"));
+	if (!r)
+		return ctl_redis_failed(x);
+	freeReplyObject(r);
+	if ((ex = ctl_order_load(x, id, true, &o)))
+		return ex;
+	if (!o.in_force) {
+		warnx(o.exists ? "order '%s' is not in force (already revoked)" : "no order '%s'", id);
+		ctl_order_clear(&o);
+		return CTL_EXIT_ERROR;
+	}
+	if (dry) {
+		printf("would revoke order %s (%s, %s): %lld domains would no longer be blocked\n", id,
+		       o.f[F_AUTHORITY], o.f[F_REFERENCE], o.ndomains);
+		ctl_order_clear(&o);
+		r = ctl_cmd(&x->conn, "UNWATCH", "UNWATCH");
+		freeReplyObject(r);
+		return 0;
+	}
+	ctl_tx_begin(&t, &x->conn);
+	{
+		const char *srem[3] = { "SREM", ctl_key(x, k2, "orders"), id };
+		size_t sl[3] = { 4, strlen(srem[1]), strlen(id) };
+		ctl_tx_argv(&t, 3, srem, sl);
+	}
+	ctl_queue_change(x, &t, "revoke", id, "", why, NULL);
+	rc = ctl_tx_exec(&t, &r);
+	if (rc == CTL_TX_CONFLICT) {
+		warnx("order '%s' was changed by someone else meanwhile: nothing written; run the command again", id);
+		ctl_order_clear(&o);
+		return CTL_EXIT_ERROR;
+	}
+	if (rc) {
+		ctl_order_clear(&o);
+		return ctl_redis_failed(x);
+	}
+	if (!x->quiet)
+		printf("order %s revoked (change %s): its %lld domains are no longer blocked by it\n", id,
+		       r->element[1]->type == REDIS_REPLY_STRING ? r->element[1]->str : "?", o.ndomains);
+	freeReplyObject(r);
+	ctl_order_clear(&o);
+	return 0;
+}
+
+int cmd_order(struct ctl *x, int argc, char **argv)
+{
+	const char *sub = argc > 1 ? argv[1] : NULL;
+
+	x->usage = order_usage;
+	if (!sub || strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
+		fputs(order_usage, sub ? stdout : stderr);
+		return sub ? 0 : CTL_EXIT_USAGE;
+	}
+	if (strcmp(sub, "add") == 0) {
+		x->cmd = "order add";
+		return order_write(x, argc - 1, argv + 1, true);
+	}
+	if (strcmp(sub, "update") == 0) {
+		x->cmd = "order update";
+		return order_write(x, argc - 1, argv + 1, false);
+	}
+	if (strcmp(sub, "revoke") == 0) {
+		x->cmd = "order revoke";
+		return order_revoke(x, argc - 1, argv + 1);
+	}
+	if (strcmp(sub, "show") == 0) {
+		x->cmd = "order show";
+		return cmd_order_show(x, argc - 1, argv + 1);
+	}
+	if (strcmp(sub, "list") == 0) {
+		x->cmd = "order list";
+		return cmd_order_list(x, argc - 1, argv + 1);
+	}
+	x->cmd = "order";
+	return ctl_usage_error(x, "unknown subcommand 'order %.40s'", sub);
+}
+
+/* ---- reading the input of push / withdraw / protect ---- */
+
+struct input_opts {
+	enum ctl_format fmt;
+	const char *column, *origin;
+	unsigned name_flags;
+};
+
+static void parse_progress(void *arg, size_t done, size_t total)
+{
+	struct ctl_progress *p = arg;
+
+	p->total = total;
+	ctl_progress_set(p, done);
+}
+
+/* Read FILEs ("-" or none: stdin) into b. 0 or an exit code. */
+static int read_inputs(struct ctl *x, struct ctl_batch *b, const struct input_opts *io, char **files, int nfiles)
+{
+	static char *dash[] = { (char *)"-" };
+	struct ctl_progress p;
+
+	b->name_flags = io->name_flags;
+	b->column = io->column;
+	b->origin = io->origin;
+	if (nfiles == 0) {
+		files = dash;
+		nfiles = 1;
+	}
+	for (int i = 0; i < nfiles; i++)
+		if (strcmp(files[i], "-") == 0 && isatty(STDIN_FILENO))
+			fprintf(stderr, "redsink-ctl: reading names from the terminal; end with Ctrl-D\n");
+	ctl_progress_start(x, &p, "reading", 0);
+	b->progress = parse_progress;
+	b->progress_arg = &p;
+	for (int i = 0; i < nfiles; i++) {
+		char *buf, err[600];
+		size_t len;
+		const char *name = strcmp(files[i], "-") == 0 ? "<stdin>" : files[i];
+		int rc = ctl_read_file(files[i], &buf, &len, err, sizeof(err));
+		if (rc) {
+			ctl_progress_end(&p);
+			warnx("%s", err);
+			return CTL_EXIT_ERROR;
+		}
+		rc = ctl_parse(b, name, buf, len, io->fmt);
+		free(buf);
+		if (rc == RS_ENOMEM) {
+			ctl_progress_end(&p);
+			warnx("out of memory reading %s", name);
+			return CTL_EXIT_ERROR;
+		}
+	}
+	ctl_progress_end(&p);
+	if (b->oom) {
+		warnx("out of memory");
+		return CTL_EXIT_ERROR;
+	}
+	return 0;
+}
+
+/* Print the batch's diagnostics to f: errors (with_errors) and warnings (with_warnings). */
+static void print_diags(const struct ctl_batch *b, FILE *f, bool with_errors, bool with_warnings, const char *prefix)
+{
+	size_t shown = 0;
+
+	for (size_t i = 0; i < b->ndiags; i++) {
+		const struct ctl_diag *d = &b->diags[i];
+		if ((d->error && !with_errors) || (!d->error && !with_warnings))
+			continue;
+		fprintf(f, "%s%s:%u: %s: %s\n", prefix, d->file, d->line, d->error ? "error" : "warning", d->text);
+		shown++;
+	}
+	if (b->ndiags >= CTL_DIAG_MAX)
+		fprintf(f, "%s... %zu more diagnostics not shown\n", prefix,
+			b->nerrors + b->nwarnings - b->ndiags);
+}
+
+/* ---- push / withdraw ---- */
+
+static const char push_usage[] =
+	"Usage: redsink-ctl push ORDER [OPTIONS] [FILE...]\n"
+	"       redsink-ctl withdraw ORDER [OPTIONS] [FILE...]\n"
+	"\n"
+	"push blocks the domain names in FILEs (standard input when none or '-') under\n"
+	"ORDER; withdraw unblocks them. Formats (detected, or --format): plain list (one\n"
+	"name per line, '#' comments), CSV with a header, a Piracy-Shield-style JSON\n"
+	"ticket (\"fqdn\" array), an RPZ zone file. Unicode names become A-labels\n"
+	"(IDNA2008/UTS#46); URLs and '*.' prefixes are reduced to the domain (warning);\n"
+	"IP addresses, invalid and confusable names are rejected with file and line.\n"
+	"\n"
+	"The whole batch is checked first and written in one transaction with its\n"
+	"change-stream entries: all or nothing. A push is refused (exit 3) when a name\n"
+	"is protected, below or above a protected name, a public suffix (com, co.uk),\n"
+	"or when it would block more than --max-batch new names.\n"
+	"\n"
+	"  -n, --dry-run            print the diff (+ added, = already present,\n"
+	"                           ! refused or rejected); write nothing\n"
+	"  --format FMT             auto (default), plain, csv, json or rpz\n"
+	"  --column NAME            CSV column holding the names (default: detected)\n"
+	"  --origin NAME            RPZ zone origin when the file has no $ORIGIN or SOA\n"
+	"  --why TEXT, --reason TEXT  recorded in every change-stream entry\n"
+	"  --override-protected     push protected names anyway (needs --reason; recorded)\n"
+	"  --allow-public-suffix    push public suffixes anyway (needs --reason; recorded)\n"
+	"  --allow-confusable       accept mixed-script / confusable labels (warning)\n"
+	"  --max-batch N            most new names in one push (default $REDSINK_MAX_BATCH,\n"
+	"                           else 10000; 0 = no limit)\n"
+	"  --skip-invalid           write the valid names even if some lines are rejected\n"
+	"  --psl-file FILE          public suffix list to use (default: libpsl's newest)\n";
+
+enum {
+	O_FORMAT = 400, O_COLUMN, O_ORIGIN, O_OVERRIDE_PROT, O_ALLOW_PSL, O_ALLOW_CONF, O_MAX_BATCH, O_SKIP_INVALID,
+	O_PSL_FILE, O_FILE, O_NOW
+};
+
+enum item_state {
+	ST_NEW = 0,   /* to add / to remove */
+	ST_PRESENT,   /* push: already listed; withdraw: not listed */
+	ST_PROTECTED, /* refused */
+	ST_PSL,       /* refused */
+};
+
+/* Membership of every name of b in set key (SMISMEMBER, pipelined). in[i] = 1 when a member. */
+static int members(struct ctl *x, const char *key, const struct ctl_batch *b, uint8_t *in, const char *label)
+{
+	const char **argv = malloc((CTL_CHUNK + 2) * sizeof(*argv));
+	size_t *lens = malloc((CTL_CHUNK + 2) * sizeof(*lens));
+	size_t sent = 0, got = 0, inflight = 0;
+	struct ctl_progress p;
+	int ex = 0;
+
+	if (!argv || !lens)
+		errx(CTL_EXIT_ERROR, "out of memory");
+	ctl_progress_start(x, &p, label, b->n);
+	while (got < b->n) {
+		while (sent < b->n && inflight < 32) {
+			size_t m = b->n - sent < CTL_CHUNK ? b->n - sent : CTL_CHUNK;
+			argv[0] = "SMISMEMBER";
+			argv[1] = key;
+			lens[0] = 10;
+			lens[1] = strlen(key);
+			for (size_t j = 0; j < m; j++) {
+				argv[2 + j] = b->items[sent + j].name;
+				lens[2 + j] = strlen(argv[2 + j]);
+			}
+			redisAppendCommandArgv(x->conn.c, (int)m + 2, argv, lens);
+			sent += m;
+			inflight++;
+		}
+		redisReply *r = NULL;
+		if (redisGetReply(x->conn.c, (void **)&r) != REDIS_OK || !r) {
+			ctl_fail(&x->conn, "SMISMEMBER", NULL);
+			ex = ctl_redis_failed(x);
+			break;
+		}
+		inflight--;
+		if (r->type == REDIS_REPLY_ERROR) {
+			ctl_fail(&x->conn, "SMISMEMBER", r->str);
+			freeReplyObject(r);
+			ex = ctl_redis_failed(x);
+			break;
+		}
+		for (size_t j = 0; r->type == REDIS_REPLY_ARRAY && j < r->elements && got + j < b->n; j++)
+			in[got + j] = r->element[j]->type == REDIS_REPLY_INTEGER && r->element[j]->integer == 1;
+		got += r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+		freeReplyObject(r);
+		ctl_progress_set(&p, got);
+	}
+	ctl_progress_end(&p);
+	free(argv);
+	free(lens);
+	if (ex) { /* the pipeline is out of step: drop the connection */
+		ctl_disconnect(&x->conn);
+		x->connected = false;
+	}
+	return ex;
+}
+
+static const char *prot_text(int hit)
+{
+	switch (hit) {
+	case CTL_PROT_SAME: return "is protected";
+	case CTL_PROT_BELOW: return "is below the protected name";
+	case CTL_PROT_PARENT: return "is a parent of the protected name";
+	}
+	return "";
+}
+
+static int push_or_withdraw(struct ctl *x, int argc, char **argv, bool withdraw)
+{
+	static const struct option opts[] = {
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "format", required_argument, NULL, O_FORMAT },
+		{ "column", required_argument, NULL, O_COLUMN },
+		{ "origin", required_argument, NULL, O_ORIGIN },
+		{ "why", required_argument, NULL, O_WHY },
+		{ "reason", required_argument, NULL, O_WHY },
+		{ "override-protected", no_argument, NULL, O_OVERRIDE_PROT },
+		{ "allow-public-suffix", no_argument, NULL, O_ALLOW_PSL },
+		{ "allow-confusable", no_argument, NULL, O_ALLOW_CONF },
+		{ "max-batch", required_argument, NULL, O_MAX_BATCH },
+		{ "skip-invalid", no_argument, NULL, O_SKIP_INVALID },
+		{ "psl-file", required_argument, NULL, O_PSL_FILE },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct input_opts io = { CTL_FMT_AUTO, NULL, NULL, 0 };
+	bool dry = false, override_prot = false, allow_psl = false, skip_invalid = false, first = true;
+	const char *why = "", *id, *complaint, *psl_file = NULL, *env;
+	const struct psl_ctx_st *psl = NULL;
+	long max_batch = CTL_MAX_BATCH_DEFAULT;
+	char k[CTL_KEY_MAX], kd[CTL_KEY_MAX], ko[CTL_KEY_MAX], kp[CTL_KEY_MAX];
+	struct ctl_batch b;
+	struct ctl_prot prot = { 0 };
+	struct ctl_order o = { 0 };
+	uint8_t *st = NULL, *in = NULL, *ovr = NULL;
+	size_t nnew = 0, npresent = 0, nprot = 0, npsl = 0, novr = 0;
+	const char **names = NULL;
+	int c, ex = 0, rc;
+	redisReply *r;
+
+	x->usage = push_usage;
+	env = getenv("REDSINK_MAX_BATCH");
+	if (env && *env) {
+		char *end;
+		max_batch = strtol(env, &end, 10);
+		if (*end || max_batch < 0)
+			return ctl_usage_error(x, "$REDSINK_MAX_BATCH: '%s' is not a number", env);
+	}
+	while ((c = ctl_getopt(x, argc, argv, "n", opts, &ex)) != -1) {
+		switch (c) {
+		case CTL_OPT_EXIT:
+			return ex;
+		case 'n':
+			dry = true;
+			break;
+		case O_FORMAT:
+			if ((rc = ctl_format_parse(optarg)) < 0)
+				return ctl_usage_error(x, "--format: '%s' is not auto, plain, csv, json or rpz", optarg);
+			io.fmt = (enum ctl_format)rc;
+			break;
+		case O_COLUMN:
+			io.column = optarg;
+			break;
+		case O_ORIGIN:
+			io.origin = optarg;
+			break;
+		case O_WHY:
+			why = optarg;
+			break;
+		case O_OVERRIDE_PROT:
+			override_prot = true;
+			break;
+		case O_ALLOW_PSL:
+			allow_psl = true;
+			break;
+		case O_ALLOW_CONF:
+			io.name_flags |= CTL_ALLOW_CONFUSABLE;
+			break;
+		case O_MAX_BATCH: {
+			char *end;
+			max_batch = strtol(optarg, &end, 10);
+			if (*end || max_batch < 0)
+				return ctl_usage_error(x, "--max-batch: '%s' is not a number", optarg);
+			break;
+		}
+		case O_SKIP_INVALID:
+			skip_invalid = true;
+			break;
+		case O_PSL_FILE:
+			psl_file = optarg;
+			break;
+		}
+	}
+	if (optind >= argc)
+		return ctl_usage_error(x, "expected an order ID, then files");
+	id = argv[optind++];
+	if (!rs_order_id_ok(id))
+		return ctl_usage_error(x, "'%.60s' is not an order ID", id);
+	if (!ctl_text_ok(why, CTL_TEXT_MAX, &complaint))
+		return ctl_usage_error(x, "--why/--reason %s", complaint);
+	if ((override_prot || allow_psl) && !*why)
+		return ctl_usage_error(x, "--%s needs --reason TEXT: the reason is recorded with the change",
+				       override_prot ? "override-protected" : "allow-public-suffix");
+	if (withdraw && (override_prot || allow_psl))
+		return ctl_usage_error(x, "--override-protected and --allow-public-suffix are for push");
+
+	ctl_batch_init(&b);
+	if ((ex = read_inputs(x, &b, &io, argv + optind, argc - optind)))
+		goto out;
+	if (b.n == 0) {
+		print_diags(&b, stderr, true, true, "redsink-ctl: ");
+		warnx("no domain names in the input: nothing to %s", withdraw ? "withdraw" : "push");
+		ex = CTL_EXIT_ERROR;
+		goto out;
+	}
+	if (!withdraw) {
+		char err[300];
+		psl = ctl_psl_open(psl_file, err, sizeof(err));
+		if (!psl) {
+			warnx("%s", err);
+			ex = CTL_EXIT_ERROR;
+			goto out;
+		}
+	}
+	if ((ex = ctl_open(x)))
+		goto out;
+	ctl_key(x, kd, "order:%s:domains", id);
+	ctl_key(x, ko, "order:%s", id);
+	ctl_key(x, k, "orders");
+	ctl_key(x, kp, "protected");
+	r = ctl_cmd(&x->conn, "WATCH", "WATCH %s %s %s %s", k, ko, kd, kp);
+	if (!r) {
+		ex = ctl_redis_failed(x);
+		goto out;
+	}
+	freeReplyObject(r);
+	if ((ex = ctl_order_load(x, id, false, &o)))
+		goto out;
+	if (!o.exists || !o.in_force) {
+		warnx(o.exists ? "order '%s' was revoked: nothing %s" : "no order '%s': create it first with 'redsink-ctl order add' (nothing %s)",
+		      id, withdraw ? "withdrawn" : "pushed");
+		ex = CTL_EXIT_ERROR;
+		goto out;
+	}
+	if (!withdraw && o.expired) {
+		warnx("order '%s' expired at %s: nothing pushed (extend it with 'redsink-ctl order update --expires')", id,
+		      o.f[F_EXPIRES]);
+		ex = CTL_EXIT_ERROR;
+		goto out;
+	}
+
+	st = calloc(b.n, 1);
+	in = calloc(b.n, 1);
+	ovr = calloc(b.n, 1);
+	names = malloc(b.n * sizeof(*names));
+	if (!st || !in || !ovr || !names)
+		errx(CTL_EXIT_ERROR, "out of memory");
+
+	/* safety: protected names and public suffixes */
+	if (!withdraw) {
+		char **pm;
+		size_t npm;
+		if ((ex = ctl_set_members(x, kp, &pm, &npm)))
+			goto out;
+		if (ctl_prot_init(&prot))
+			errx(CTL_EXIT_ERROR, "out of memory");
+		for (size_t i = 0; i < npm; i++)
+			if (ctl_prot_add(&prot, pm[i]))
+				errx(CTL_EXIT_ERROR, "out of memory");
+		ctl_free_strings(pm, npm);
+		for (size_t i = 0; i < b.n; i++) {
+			const char *which;
+			if (ctl_prot_check(&prot, b.items[i].name, &which) != CTL_PROT_NONE) {
+				if (override_prot) {
+					ovr[i] |= 1;
+				} else {
+					st[i] = ST_PROTECTED;
+					nprot++;
+					continue;
+				}
+			}
+			if (ctl_is_public_suffix(psl, b.items[i].name)) {
+				if (allow_psl) {
+					ovr[i] |= 2;
+				} else {
+					st[i] = ST_PSL;
+					npsl++;
+				}
+			}
+		}
+	}
+	if ((ex = members(x, kd, &b, in, "checking")))
+		goto out;
+	for (size_t i = 0; i < b.n; i++) {
+		if (st[i] == ST_PROTECTED || st[i] == ST_PSL)
+			continue;
+		if (withdraw ? !in[i] : in[i]) {
+			st[i] = ST_PRESENT;
+			npresent++;
+		} else {
+			st[i] = ST_NEW;
+			nnew++;
+			if (ovr[i])
+				novr++;
+		}
+	}
+
+	/* report */
+	{
+		bool over = !withdraw && max_batch > 0 && (long)nnew > max_batch;
+		bool refused = nprot > 0 || npsl > 0 || over;
+		bool invalid = b.nerrors > 0 && !skip_invalid;
+		FILE *diff = dry ? stdout : stderr;
+		const char *pre = dry ? "! " : "redsink-ctl: ";
+
+		print_diags(&b, stderr, !dry, true, "redsink-ctl: ");
+		for (size_t i = 0; i < b.n; i++) {
+			const struct ctl_item *it = &b.items[i];
+			const char *which;
+			int hit;
+			switch (st[i]) {
+			case ST_NEW:
+				if (!dry)
+					break;
+				if (ovr[i]) {
+					hit = ctl_prot_check(&prot, it->name, &which);
+					printf("%c %s  (override: %s%s%s%s%s)\n", withdraw ? '-' : '+', it->name,
+					       hit ? prot_text(hit) : "", hit ? " '" : "", hit ? which : "", hit ? "'" : "",
+					       (ovr[i] & 2) ? (hit ? "; a public suffix" : "a public suffix") : "");
+				} else {
+					printf("%c %s\n", withdraw ? '-' : '+', it->name);
+				}
+				break;
+			case ST_PRESENT:
+				if (dry)
+					printf("= %s  %s\n", it->name, withdraw ? "not listed by this order" : "already listed");
+				else if (withdraw)
+					warnx("%s:%u: warning: '%s' is not listed by order '%s'", it->file, it->line, it->name, id);
+				break;
+			case ST_PROTECTED:
+				hit = ctl_prot_check(&prot, it->name, &which);
+				fprintf(diff, "%s%s:%u: refused: '%s' %s%s%s%s\n", pre, it->file, it->line, it->name,
+					prot_text(hit), hit == CTL_PROT_SAME ? "" : " '", hit == CTL_PROT_SAME ? "" : which,
+					hit == CTL_PROT_SAME ? "" : "'");
+				break;
+			case ST_PSL:
+				fprintf(diff, "%s%s:%u: refused: '%s' is a public suffix: blocking it blocks every "
+					      "domain registered under it\n",
+					pre, it->file, it->line, it->name);
+				break;
+			}
+		}
+		if (dry)
+			print_diags(&b, stdout, true, false, "! ");
+		if (over)
+			fprintf(diff, "%sthe batch would block %zu new names at once, more than the limit of %ld "
+				      "(--max-batch N or $REDSINK_MAX_BATCH to allow more)\n",
+				pre, nnew, max_batch);
+		if (dry) {
+			printf("dry run, order %s: %zu to %s, %zu %s, %zu refused, %zu rejected; nothing written\n", id,
+			       nnew, withdraw ? "withdraw" : "add", npresent, withdraw ? "not listed" : "already present",
+			       nprot + npsl + (over ? 1 : 0), b.nerrors);
+			ex = refused ? CTL_EXIT_REFUSED : invalid ? CTL_EXIT_ERROR : 0;
+			goto unwatch;
+		}
+		if (refused) {
+			char why_refused[400] = "";
+			if (nprot)
+				strcat(why_refused, "; protected names (--override-protected --reason TEXT to push them anyway)");
+			if (npsl)
+				strcat(why_refused, "; public suffixes (--allow-public-suffix --reason TEXT)");
+			if (over)
+				strcat(why_refused, "; too many names at once (--max-batch N)");
+			warnx("push refused, nothing written: %s", why_refused + 2);
+			ex = CTL_EXIT_REFUSED;
+			goto unwatch;
+		}
+		if (invalid) {
+			warnx("%zu line%s rejected: nothing written (fix them, or --skip-invalid to %s the others)",
+			      b.nerrors, b.nerrors == 1 ? "" : "s", withdraw ? "withdraw" : "push");
+			ex = CTL_EXIT_ERROR;
+			goto unwatch;
+		}
+	}
+	if (nnew == 0) {
+		if (!x->quiet)
+			printf("order %s: nothing to %s (%zu %s)\n", id, withdraw ? "withdraw" : "add", npresent,
+			       withdraw ? "not listed" : "already listed");
+		goto unwatch;
+	}
+
+	/* write: the set change and the stream entries, in one MULTI/EXEC */
+	{
+		struct ctl_tx t;
+		struct ctl_progress p;
+		const char **argvv = malloc((CTL_CHUNK + 2) * sizeof(*argvv));
+		size_t *lens = malloc((CTL_CHUNK + 2) * sizeof(*lens)), nn = 0, done = 0;
+		static const char *const ovr_text[] = { "", "protected", "public-suffix", "protected,public-suffix" };
+
+		if (!argvv || !lens)
+			errx(CTL_EXIT_ERROR, "out of memory");
+		ctl_progress_start(x, &p, withdraw ? "withdrawing" : "pushing", nnew);
+		ctl_tx_begin(&t, &x->conn);
+		/* names grouped by override (0 first): each group has its own `override` field */
+		for (int g = 0; g < 4; g++)
+			for (size_t i = 0; i < b.n; i++)
+				if (st[i] == ST_NEW && ovr[i] == g)
+					names[nn++] = b.items[i].name;
+		for (size_t i = 0; i < nn; i += CTL_CHUNK) {
+			size_t m = nn - i < CTL_CHUNK ? nn - i : CTL_CHUNK;
+			argvv[0] = withdraw ? "SREM" : "SADD";
+			argvv[1] = kd;
+			lens[0] = 4;
+			lens[1] = strlen(kd);
+			for (size_t j = 0; j < m; j++) {
+				argvv[2 + j] = names[i + j];
+				lens[2 + j] = strlen(names[i + j]);
+			}
+			ctl_tx_argv(&t, (int)m + 2, argvv, lens);
+		}
+		for (int g = 0, at = 0; g < 4; g++) {
+			size_t cnt = 0;
+			for (size_t i = 0; i < b.n; i++)
+				cnt += st[i] == ST_NEW && ovr[i] == g;
+			for (size_t i = 0; i < cnt; i += CTL_CHUNK) {
+				size_t m = cnt - i < CTL_CHUNK ? cnt - i : CTL_CHUNK;
+				ctl_queue_changes(x, &t, withdraw ? "del" : "add", id, names + at + i, m, why,
+						  ovr_text[g], &first);
+				done += m;
+				ctl_progress_set(&p, done);
+			}
+			at += (int)cnt;
+		}
+		free(argvv);
+		free(lens);
+		ctl_progress_end(&p);
+		if (x->tty)
+			fprintf(stderr, "committing %zu changes...", nnew);
+		rc = ctl_tx_exec(&t, &r);
+		if (x->tty)
+			fprintf(stderr, "\r\033[K");
+		if (rc == CTL_TX_CONFLICT) {
+			warnx("order '%s' or the protected list changed while the batch was being checked: nothing "
+			      "written; run the command again",
+			      id);
+			ex = CTL_EXIT_ERROR;
+			goto out;
+		}
+		if (rc) {
+			ex = ctl_redis_failed(x);
+			goto out;
+		}
+		if (!x->quiet) {
+			size_t sets = (nn + CTL_CHUNK - 1) / CTL_CHUNK;
+			const char *firstid = r->elements > sets && r->element[sets]->type == REDIS_REPLY_STRING
+						      ? r->element[sets]->str : "?";
+			const redisReply *last = r->element[r->elements - 1];
+			printf("order %s: %zu %s, %zu %s%s%s (changes %s .. %s)\n", id, nnew,
+			       withdraw ? "withdrawn" : "added", npresent, withdraw ? "not listed" : "already present",
+			       novr ? ", overrides recorded: " : "", novr ? (override_prot ? "protected" : "public-suffix") : "",
+			       firstid, last->type == REDIS_REPLY_STRING ? last->str : firstid);
+			if (b.nerrors)
+				printf("order %s: %zu rejected lines skipped (--skip-invalid)\n", id, b.nerrors);
+		}
+		freeReplyObject(r);
+	}
+	goto out;
+unwatch:
+	r = ctl_cmd(&x->conn, "UNWATCH", "UNWATCH");
+	freeReplyObject(r);
+out:
+	ctl_order_clear(&o);
+	ctl_prot_free(&prot);
+	ctl_psl_close(psl);
+	ctl_batch_free(&b);
+	free(st);
+	free(in);
+	free(ovr);
+	free(names);
+	return ex;
+}
+
+int cmd_push(struct ctl *x, int argc, char **argv)
+{
+	return push_or_withdraw(x, argc, argv, false);
+}
+
+int cmd_withdraw(struct ctl *x, int argc, char **argv)
+{
+	return push_or_withdraw(x, argc, argv, true);
+}
+
+/* ---- protect ---- */
+
+static const char protect_usage[] =
+	"Usage: redsink-ctl protect add [--why TEXT] [--file FILE]... [NAME...]\n"
+	"       redsink-ctl protect remove --why TEXT [--file FILE]... [NAME...]\n"
+	"       redsink-ctl protect list [--json]\n"
+	"\n"
+	"The never-block list: a protected name, and every name below it, is never\n"
+	"blocked by any resolver, whatever the orders say; and a push that would block\n"
+	"a protected name or a parent of one is refused. Names are read like push\n"
+	"reads them (files in any format, Unicode, URLs). Removing protection needs\n"
+	"a reason. Every change is one transaction with its change-stream entries.\n"
+	"\n"
+	"  --why TEXT, --reason TEXT  recorded in the change stream\n"
+	"  --file FILE                read names from FILE ('-': standard input)\n"
+	"  --format FMT               format of the files (default: detected)\n"
+	"  --allow-public-suffix      protect a public suffix (needs --why)\n"
+	"  -n, --dry-run              say what would change, write nothing\n"
+	"  --json                     protect list: a JSON array\n";
+
+int cmd_protect(struct ctl *x, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "why", required_argument, NULL, O_WHY },
+		{ "reason", required_argument, NULL, O_WHY },
+		{ "file", required_argument, NULL, O_FILE },
+		{ "format", required_argument, NULL, O_FORMAT },
+		{ "allow-public-suffix", no_argument, NULL, O_ALLOW_PSL },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, O_JSON },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *sub = argc > 1 ? argv[1] : NULL, *why = "", *complaint, *files[64];
+	char kp[CTL_KEY_MAX];
+	bool add, dry = false, allow_psl = false, json = false, first = true;
+	enum ctl_format fmt = CTL_FMT_AUTO;
+	int nfiles = 0, c, ex = 0, rc;
+	struct ctl_batch b;
+	uint8_t *in = NULL;
+	const char **names = NULL;
+	size_t nn = 0;
+	redisReply *r;
+
+	x->usage = protect_usage;
+	if (!sub || strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
+		fputs(protect_usage, sub ? stdout : stderr);
+		return sub ? 0 : CTL_EXIT_USAGE;
+	}
+	if (strcmp(sub, "add") && strcmp(sub, "remove") && strcmp(sub, "list"))
+		return ctl_usage_error(x, "unknown subcommand 'protect %.40s'", sub);
+	x->cmd = strcmp(sub, "add") == 0 ? "protect add" : strcmp(sub, "remove") == 0 ? "protect remove" : "protect list";
+	add = strcmp(sub, "add") == 0;
+	argc--, argv++;
+	while ((c = ctl_getopt(x, argc, argv, "n", opts, &ex)) != -1) {
+		switch (c) {
+		case CTL_OPT_EXIT:
+			return ex;
+		case O_WHY:
+			why = optarg;
+			break;
+		case O_FILE:
+			if (nfiles == 64)
+				return ctl_usage_error(x, "too many --file options");
+			files[nfiles++] = optarg;
+			break;
+		case O_FORMAT:
+			if ((rc = ctl_format_parse(optarg)) < 0)
+				return ctl_usage_error(x, "--format: '%s' is not auto, plain, csv, json or rpz", optarg);
+			fmt = (enum ctl_format)rc;
+			break;
+		case O_ALLOW_PSL:
+			allow_psl = true;
+			break;
+		case 'n':
+			dry = true;
+			break;
+		case O_JSON:
+			json = true;
+			break;
+		}
+	}
+	ctl_key(x, kp, "protected");
+	if (strcmp(sub, "list") == 0) {
+		char **m;
+		size_t n;
+		if (optind < argc)
+			return ctl_usage_error(x, "protect list takes no names");
+		if ((ex = ctl_open(x)) || (ex = ctl_set_members(x, kp, &m, &n)))
+			return ex;
+		if (json) {
+			putchar('[');
+			for (size_t i = 0; i < n; i++) {
+				if (i)
+					putchar(',');
+				ctl_json_str(stdout, m[i]);
+			}
+			puts("]");
+		} else {
+			for (size_t i = 0; i < n; i++)
+				puts(m[i]);
+		}
+		ctl_free_strings(m, n);
+		return 0;
+	}
+	if (!ctl_text_ok(why, CTL_TEXT_MAX, &complaint))
+		return ctl_usage_error(x, "--why %s", complaint);
+	if (!add && !*why)
+		return ctl_usage_error(x, "protect remove needs --why TEXT: names may become blockable again");
+	if (allow_psl && !*why)
+		return ctl_usage_error(x, "--allow-public-suffix needs --why TEXT");
+	if (optind >= argc && nfiles == 0)
+		return ctl_usage_error(x, "expected names or --file FILE");
+
+	ctl_batch_init(&b);
+	for (int i = optind; i < argc; i++)
+		if (ctl_batch_add(&b, "<command line>", (uint32_t)(i - optind + 1), argv[i], strlen(argv[i])))
+			errx(CTL_EXIT_ERROR, "out of memory");
+	if (nfiles) {
+		struct input_opts io = { fmt, NULL, NULL, 0 };
+		if ((ex = read_inputs(x, &b, &io, (char **)files, nfiles)))
+			goto out;
+	}
+	print_diags(&b, stderr, true, true, "redsink-ctl: ");
+	if (b.nerrors) {
+		warnx("%zu name%s rejected: nothing written", b.nerrors, b.nerrors == 1 ? "" : "s");
+		ex = CTL_EXIT_ERROR;
+		goto out;
+	}
+	if (b.n == 0) {
+		warnx("no names given");
+		ex = CTL_EXIT_ERROR;
+		goto out;
+	}
+	if (add && !allow_psl) {
+		char err[300];
+		const struct psl_ctx_st *psl = ctl_psl_open(NULL, err, sizeof(err));
+		size_t bad = 0;
+		if (!psl) {
+			warnx("%s", err);
+			ex = CTL_EXIT_ERROR;
+			goto out;
+		}
+		for (size_t i = 0; i < b.n; i++)
+			if (ctl_is_public_suffix(psl, b.items[i].name)) {
+				warnx("%s:%u: refused: '%s' is a public suffix: protecting it would stop every order for "
+				      "the domains below it (--allow-public-suffix --why TEXT)",
+				      b.items[i].file, b.items[i].line, b.items[i].name);
+				bad++;
+			}
+		ctl_psl_close(psl);
+		if (bad) {
+			ex = CTL_EXIT_REFUSED;
+			goto out;
+		}
+	}
+	if ((ex = ctl_open(x)))
+		goto out;
+	r = ctl_cmd(&x->conn, "WATCH", "WATCH %s", kp);
+	if (!r) {
+		ex = ctl_redis_failed(x);
+		goto out;
+	}
+	freeReplyObject(r);
+	in = calloc(b.n, 1);
+	names = malloc(b.n * sizeof(*names));
+	if (!in || !names)
+		errx(CTL_EXIT_ERROR, "out of memory");
+	if ((ex = members(x, kp, &b, in, "checking")))
+		goto out;
+	for (size_t i = 0; i < b.n; i++) {
+		if (add == !!in[i]) {
+			if (!x->quiet || dry)
+				printf("= %s  %s\n", b.items[i].name, add ? "already protected" : "not protected");
+			continue;
+		}
+		names[nn++] = b.items[i].name;
+		if (dry)
+			printf("%c %s\n", add ? '+' : '-', b.items[i].name);
+	}
+	if (dry || nn == 0) {
+		if (dry)
+			printf("dry run: %zu to %s; nothing written\n", nn, add ? "protect" : "unprotect");
+		else if (!x->quiet)
+			printf("nothing to change\n");
+		r = ctl_cmd(&x->conn, "UNWATCH", "UNWATCH");
+		freeReplyObject(r);
+		goto out;
+	}
+	{
+		struct ctl_tx t;
+		const char **argvv = malloc((CTL_CHUNK + 2) * sizeof(*argvv));
+		size_t *lens = malloc((CTL_CHUNK + 2) * sizeof(*lens));
+		if (!argvv || !lens)
+			errx(CTL_EXIT_ERROR, "out of memory");
+		ctl_tx_begin(&t, &x->conn);
+		for (size_t i = 0; i < nn; i += CTL_CHUNK) {
+			size_t m = nn - i < CTL_CHUNK ? nn - i : CTL_CHUNK;
+			argvv[0] = add ? "SADD" : "SREM";
+			argvv[1] = kp;
+			lens[0] = 4;
+			lens[1] = strlen(kp);
+			for (size_t j = 0; j < m; j++) {
+				argvv[2 + j] = names[i + j];
+				lens[2 + j] = strlen(names[i + j]);
+			}
+			ctl_tx_argv(&t, (int)m + 2, argvv, lens);
+		}
+		ctl_queue_changes(x, &t, add ? "protect" : "unprotect", "", names, nn, why, NULL, &first);
+		free(argvv);
+		free(lens);
+		rc = ctl_tx_exec(&t, &r);
+		if (rc == CTL_TX_CONFLICT) {
+			warnx("the protected list changed meanwhile: nothing written; run the command again");
+			ex = CTL_EXIT_ERROR;
+			goto out;
+		}
+		if (rc) {
+			ex = ctl_redis_failed(x);
+			goto out;
+		}
+		freeReplyObject(r);
+		if (!x->quiet)
+			for (size_t i = 0; i < nn; i++)
+				printf("%s %s\n", add ? "protected" : "unprotected", names[i]);
+	}
+out:
+	ctl_batch_free(&b);
+	free(in);
+	free(names);
+	return ex;
+}
+
+/* ---- expire ---- */
+
+static const char expire_usage[] =
+	"Usage: redsink-ctl expire [--dry-run] [--now TIME] [--why TEXT]\n"
+	"\n"
+	"Revoke every order in force whose `expires` date has passed, as 'order\n"
+	"revoke' does, in one transaction (entries: op revoke, why \"expired at DATE\").\n"
+	"Resolvers already stop applying an order at its expiry; this withdraws its\n"
+	"domains for good. Run it from cron or a systemd timer (redsink-ctl(1), EXPIRY).\n"
+	"\n"
+	"  -n, --dry-run   list the orders that would be revoked\n"
+	"  --now TIME      pretend it is TIME (RFC 3339, or -1d / +2h relative to now)\n"
+	"  --why TEXT      added to the recorded reason\n";
+
+int cmd_expire(struct ctl *x, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "now", required_argument, NULL, O_NOW },
+		{ "why", required_argument, NULL, O_WHY },
+		{ NULL, 0, NULL, 0 },
+	};
+	char k[CTL_KEY_MAX], ko[CTL_KEY_MAX], tbuf[32];
+	const char *why = "", *complaint;
+	int64_t now = (int64_t)time(NULL);
+	bool dry = false;
+	char **ids = NULL;
+	size_t nids = 0, nexp = 0;
+	int c, ex = 0, rc;
+	struct ctl_order *orders = NULL;
+	redisReply *r;
+
+	x->usage = expire_usage;
+	while ((c = ctl_getopt(x, argc, argv, "n", opts, &ex)) != -1) {
+		switch (c) {
+		case CTL_OPT_EXIT:
+			return ex;
+		case 'n':
+			dry = true;
+			break;
+		case O_NOW:
+			if (ctl_parse_when(optarg, now, &now))
+				return ctl_usage_error(x, "--now: '%s' is not a time", optarg);
+			break;
+		case O_WHY:
+			why = optarg;
+			break;
+		}
+	}
+	if (optind < argc)
+		return ctl_usage_error(x, "unexpected argument '%s'", argv[optind]);
+	if (!ctl_text_ok(why, CTL_TEXT_MAX, &complaint))
+		return ctl_usage_error(x, "--why %s", complaint);
+	if ((ex = ctl_open(x)))
+		return ex;
+	ctl_key(x, k, "orders");
+	r = ctl_cmd(&x->conn, "WATCH", "WATCH %s", k);
+	if (!r)
+		return ctl_redis_failed(x);
+	freeReplyObject(r);
+	if ((ex = ctl_set_members(x, k, &ids, &nids)))
+		return ex;
+	orders = calloc(nids ? nids : 1, sizeof(*orders));
+	if (!orders)
+		errx(CTL_EXIT_ERROR, "out of memory");
+	for (size_t i = 0; i < nids; i++) {
+		struct ctl_order *o = &orders[nexp];
+		r = ctl_cmd(&x->conn, "WATCH", "WATCH %s", ctl_key(x, ko, "order:%s", ids[i]));
+		if (!r) {
+			ex = ctl_redis_failed(x);
+			goto out;
+		}
+		freeReplyObject(r);
+		if ((ex = ctl_order_load(x, ids[i], true, o)))
+			goto out;
+		if (o->bad_expires)
+			warnx("warning: order '%s': expires '%s' is not a date (resolvers ignore this order)", ids[i],
+			      o->f[F_EXPIRES]);
+		if (o->expires && o->expires <= now)
+			nexp++;
+		else
+			ctl_order_clear(o);
+	}
+	if (nexp == 0 || dry) {
+		for (size_t i = 0; i < nexp; i++)
+			printf("would revoke order %s (expired at %s): %lld domains\n", orders[i].id,
+			       ctl_fmt_time(orders[i].expires, tbuf), orders[i].ndomains);
+		if (!x->quiet && nexp == 0)
+			printf("no expired orders\n");
+		r = ctl_cmd(&x->conn, "UNWATCH", "UNWATCH");
+		freeReplyObject(r);
+		goto out;
+	}
+	{
+		struct ctl_tx t;
+		char why_buf[CTL_TEXT_MAX + 64];
+		ctl_tx_begin(&t, &x->conn);
+		for (size_t i = 0; i < nexp; i++) {
+			const char *srem[3] = { "SREM", k, orders[i].id };
+			size_t sl[3] = { 4, strlen(k), strlen(orders[i].id) };
+			ctl_tx_argv(&t, 3, srem, sl);
+			snprintf(why_buf, sizeof(why_buf), "expired at %s%s%s", ctl_fmt_time(orders[i].expires, tbuf),
+				 *why ? ": " : "", why);
+			ctl_queue_change(x, &t, "revoke", orders[i].id, "", why_buf, NULL);
+		}
+		rc = ctl_tx_exec(&t, &r);
+		if (rc == CTL_TX_CONFLICT) {
+			warnx("the orders changed meanwhile: nothing written; run the command again");
+			ex = CTL_EXIT_ERROR;
+			goto out;
+		}
+		if (rc) {
+			ex = ctl_redis_failed(x);
+			goto out;
+		}
+		freeReplyObject(r);
+		if (!x->quiet)
+			for (size_t i = 0; i < nexp; i++)
+				printf("revoked order %s (expired at %s): %lld domains no longer blocked\n", orders[i].id,
+				       ctl_fmt_time(orders[i].expires, tbuf), orders[i].ndomains);
+	}
+out:
+	for (size_t i = 0; i < nids; i++)
+		ctl_order_clear(&orders[i]);
+	free(orders);
+	ctl_free_strings(ids, nids);
+	return ex;
+}

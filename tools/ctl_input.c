@@ -1,0 +1,1163 @@
+/* ctl_input.c — reading plain, CSV, JSON and RPZ domain lists (see ctl_input.h). */
+#include "ctl_input.h"
+
+#include <errno.h>
+#include <iconv.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "ctl_name.h"
+#include "rs_err.h"
+#include "text.h"
+
+#define ITEM_WILD_ONLY 0x01 /* RPZ: seen only as "*.name" so far */
+#define ITEM_RPZ 0x02       /* came from an RPZ file (same-owner records are not duplicates) */
+
+/* ---- arena for the names ---- */
+
+struct ctl_arena {
+	struct ctl_arena *next;
+	size_t used, size;
+	char data[];
+};
+
+static char *arena_dup(struct ctl_batch *b, const char *s, size_t n)
+{
+	struct ctl_arena *a = b->arena;
+	char *p;
+
+	if (!a || a->size - a->used < n + 1) {
+		size_t sz = n + 1 > 1 << 20 ? n + 1 : 1 << 20;
+		a = malloc(sizeof(*a) + sz);
+		if (!a)
+			return NULL;
+		a->next = b->arena;
+		a->used = 0;
+		a->size = sz;
+		b->arena = a;
+	}
+	p = a->data + a->used;
+	memcpy(p, s, n);
+	p[n] = '\0';
+	a->used += n + 1;
+	return p;
+}
+
+void ctl_batch_init(struct ctl_batch *b)
+{
+	memset(b, 0, sizeof(*b));
+}
+
+void ctl_batch_free(struct ctl_batch *b)
+{
+	struct ctl_arena *a = b->arena;
+
+	while (a) {
+		struct ctl_arena *next = a->next;
+		free(a);
+		a = next;
+	}
+	for (size_t i = 0; i < b->ndiags; i++)
+		free(b->diags[i].text);
+	free(b->diags);
+	free(b->items);
+	free(b->slots);
+	memset(b, 0, sizeof(*b));
+}
+
+/* ---- the set of names ---- */
+
+static uint64_t str_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 0x100000001b3ULL;
+	return h ^ (h >> 29);
+}
+
+long ctl_batch_find(const struct ctl_batch *b, const char *name)
+{
+	size_t mask, i;
+
+	if (b->nslots == 0)
+		return -1;
+	mask = b->nslots - 1;
+	for (i = str_hash(name) & mask; b->slots[i]; i = (i + 1) & mask)
+		if (strcmp(b->items[b->slots[i] - 1].name, name) == 0)
+			return (long)b->slots[i] - 1;
+	return -1;
+}
+
+/* Rebuild the slot table with n slots (n: a power of two). */
+static int rehash(struct ctl_batch *b, size_t n)
+{
+	size_t mask = n - 1;
+	uint32_t *s = calloc(n, sizeof(*s));
+
+	if (!s)
+		return RS_ENOMEM;
+	for (size_t k = 0; k < b->n; k++) {
+		size_t i = str_hash(b->items[k].name) & mask;
+		while (s[i])
+			i = (i + 1) & mask;
+		s[i] = (uint32_t)k + 1;
+	}
+	free(b->slots);
+	b->slots = s;
+	b->nslots = n;
+	return 0;
+}
+
+static int grow_slots(struct ctl_batch *b)
+{
+	return rehash(b, b->nslots ? b->nslots * 2 : 1024);
+}
+
+/* Insert a new canonical name; its index, or RS_ENOMEM. */
+static long insert(struct ctl_batch *b, const char *name, const char *file, uint32_t line, uint8_t flags)
+{
+	size_t mask, i;
+	char *copy;
+
+	if ((b->n + 1) * 2 > b->nslots && grow_slots(b))
+		return RS_ENOMEM;
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 1024;
+		struct ctl_item *it = realloc(b->items, cap * sizeof(*it));
+		if (!it)
+			return RS_ENOMEM;
+		b->items = it;
+		b->cap = cap;
+	}
+	copy = arena_dup(b, name, strlen(name));
+	if (!copy)
+		return RS_ENOMEM;
+	b->items[b->n] = (struct ctl_item){ copy, file, line, flags };
+	mask = b->nslots - 1;
+	for (i = str_hash(name) & mask; b->slots[i]; i = (i + 1) & mask)
+		;
+	b->slots[i] = (uint32_t)b->n + 1;
+	return (long)b->n++;
+}
+
+/* ---- diagnostics ---- */
+
+void ctl_batch_diag(struct ctl_batch *b, const char *file, uint32_t line, bool error, const char *what,
+		    size_t wlen, const char *msg)
+{
+	char shown[400];
+	size_t n;
+	char *text;
+
+	if (error)
+		b->nerrors++;
+	else
+		b->nwarnings++;
+	if (b->ndiags >= CTL_DIAG_MAX)
+		return;
+	if (b->ndiags == b->dcap) {
+		size_t cap = b->dcap ? b->dcap * 2 : 64;
+		struct ctl_diag *d = realloc(b->diags, cap * sizeof(*d));
+		if (!d) {
+			b->oom = true;
+			return;
+		}
+		b->diags = d;
+		b->dcap = cap;
+	}
+	if (wlen > 0)
+		ctl_show(what, wlen, 80, shown, sizeof(shown));
+	n = strlen(msg) + (wlen > 0 ? strlen(shown) + 5 : 0) + 1;
+	text = malloc(n);
+	if (!text) {
+		b->oom = true;
+		return;
+	}
+	if (wlen > 0)
+		snprintf(text, n, "'%s': %s", shown, msg);
+	else
+		snprintf(text, n, "%s", msg);
+	b->diags[b->ndiags++] = (struct ctl_diag){ file, line, error, text };
+}
+
+/* Add a token; rpz: same-file repeats are silent, wild: it was "*.name". */
+static int add_token(struct ctl_batch *b, const char *file, uint32_t line, const char *tok, size_t len, bool rpz,
+		     bool wild)
+{
+	struct ctl_name_res r;
+	long idx;
+	int rc = ctl_name_canon(tok, len, b->name_flags, &r);
+
+	if (rc == CTL_NAME_BLANK)
+		return 0;
+	if (rc < 0) {
+		ctl_batch_diag(b, file, line, true, tok, len, r.err);
+		return 0;
+	}
+	if (r.warn[0])
+		ctl_batch_diag(b, file, line, false, tok, len, r.warn);
+	idx = ctl_batch_find(b, r.name);
+	if (idx >= 0) {
+		struct ctl_item *it = &b->items[idx];
+		if (rpz && (it->flags & ITEM_RPZ) && it->file == file) {
+			if (!wild)
+				it->flags &= (uint8_t)~ITEM_WILD_ONLY;
+			return 0;
+		}
+		char msg[600];
+		snprintf(msg, sizeof(msg), "duplicate of %s:%u ('%s')", it->file, it->line, it->name);
+		ctl_batch_diag(b, file, line, false, tok, len, msg);
+		return 0;
+	}
+	idx = insert(b, r.name, file, line, (uint8_t)((rpz ? ITEM_RPZ : 0) | (wild ? ITEM_WILD_ONLY : 0)));
+	return idx < 0 ? (int)idx : 0;
+}
+
+int ctl_batch_add(struct ctl_batch *b, const char *file, uint32_t line, const char *tok, size_t len)
+{
+	return add_token(b, file, line, tok, len, false, false);
+}
+
+/* ---- formats ---- */
+
+const char *ctl_format_name(enum ctl_format f)
+{
+	switch (f) {
+	case CTL_FMT_PLAIN: return "plain";
+	case CTL_FMT_CSV: return "csv";
+	case CTL_FMT_JSON: return "json";
+	case CTL_FMT_RPZ: return "rpz";
+	default: return "auto";
+	}
+}
+
+int ctl_format_parse(const char *s)
+{
+	static const char *const names[] = { "auto", "plain", "csv", "json", "rpz" };
+
+	for (int i = 0; i < 5; i++)
+		if (strcasecmp(s, names[i]) == 0)
+			return i;
+	if (strcasecmp(s, "txt") == 0 || strcasecmp(s, "list") == 0)
+		return CTL_FMT_PLAIN;
+	if (strcasecmp(s, "zone") == 0)
+		return CTL_FMT_RPZ;
+	return -1;
+}
+
+static const char *const csv_columns[] = {
+	"domain", "domains", "domain name", "domain_name", "domainname", "fqdn", "hostname", "host", "name",
+	"url", "site", "website", "dominio", "nome a dominio", "domaine", "nom de domaine", NULL
+};
+
+/* Is f[0..n) (trimmed) a header we read domains from? */
+static bool known_column(const char *f, size_t n)
+{
+	while (n > 0 && (*f == ' ' || *f == '"'))
+		f++, n--;
+	while (n > 0 && (f[n - 1] == ' ' || f[n - 1] == '"' || f[n - 1] == '\r'))
+		n--;
+	for (int i = 0; csv_columns[i]; i++)
+		if (strlen(csv_columns[i]) == n && strncasecmp(f, csv_columns[i], n) == 0)
+			return true;
+	return false;
+}
+
+static bool has_suffix(const char *s, const char *suf)
+{
+	size_t n = strlen(s), m = strlen(suf);
+	return n >= m && strcasecmp(s + n - m, suf) == 0;
+}
+
+enum ctl_format ctl_detect(const char *file, const char *buf, size_t len)
+{
+	const char *p = buf, *end = buf + len;
+	int lines = 0;
+
+	if (file && strcmp(file, "-") != 0) {
+		if (has_suffix(file, ".csv") || has_suffix(file, ".tsv"))
+			return CTL_FMT_CSV;
+		if (has_suffix(file, ".json"))
+			return CTL_FMT_JSON;
+		if (has_suffix(file, ".rpz") || has_suffix(file, ".zone"))
+			return CTL_FMT_RPZ;
+		if (has_suffix(file, ".txt") || has_suffix(file, ".list"))
+			return CTL_FMT_PLAIN;
+	}
+	if (len >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0)
+		p += 3;
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+		p++;
+	if (p < end && (*p == '{' || *p == '['))
+		return CTL_FMT_JSON;
+	/* RPZ: a $ORIGIN/$TTL directive or an SOA/CNAME record among the first lines */
+	for (const char *l = p; l < end && lines < 50; lines++) {
+		const char *e = memchr(l, '\n', (size_t)(end - l));
+		size_t n = e ? (size_t)(e - l) : (size_t)(end - l);
+		if ((n >= 7 && strncasecmp(l, "$ORIGIN", 7) == 0) || (n >= 4 && strncasecmp(l, "$TTL", 4) == 0))
+			return CTL_FMT_RPZ;
+		for (size_t i = 0; i + 6 < n; i++)
+			if ((l[i] == ' ' || l[i] == '\t') &&
+			    ((strncasecmp(l + i + 1, "SOA", 3) == 0 && (l[i + 4] == ' ' || l[i + 4] == '\t')) ||
+			     (strncmp(l + i + 1, "CNAME", 5) == 0 && (l[i + 6] == ' ' || l[i + 6] == '\t'))))
+				return CTL_FMT_RPZ;
+		l = e ? e + 1 : end;
+	}
+	/* CSV: the first line that is not a comment has a separator */
+	while (p < end) {
+		const char *e = memchr(p, '\n', (size_t)(end - p));
+		size_t n = e ? (size_t)(e - p) : (size_t)(end - p);
+		const char *q = p;
+		while (q < p + n && (*q == ' ' || *q == '\t' || *q == '\r'))
+			q++;
+		if (q == p + n || *q == '#') {
+			p = e ? e + 1 : end;
+			continue;
+		}
+		if (memchr(p, ',', n) || memchr(p, ';', n) || memchr(q, '\t', (size_t)(p + n - q)))
+			return CTL_FMT_CSV;
+		return known_column(q, (size_t)(p + n - q)) ? CTL_FMT_CSV : CTL_FMT_PLAIN;
+	}
+	return CTL_FMT_PLAIN;
+}
+
+/* Next line of buf from *pos: [*ls, *ls + *ll), without its end (LF, CRLF
+ * or a lone CR); false at the end of buf. */
+static bool next_line(const char *buf, size_t len, size_t *pos, const char **ls, size_t *ll)
+{
+	size_t i = *pos;
+
+	if (i >= len)
+		return false;
+	*ls = buf + i;
+	while (i < len && buf[i] != '\n' && buf[i] != '\r')
+		i++;
+	*ll = i - *pos;
+	if (i < len && buf[i] == '\r') {
+		i++;
+		if (i < len && buf[i] == '\n')
+			i++;
+	} else if (i < len) {
+		i++;
+	}
+	*pos = i;
+	return true;
+}
+
+static void progress(struct ctl_batch *b, size_t done, size_t total)
+{
+	if (b->progress)
+		b->progress(b->progress_arg, done, total);
+}
+
+static int parse_plain(struct ctl_batch *b, const char *file, const char *buf, size_t len)
+{
+	size_t pos = 0, ll;
+	const char *ls;
+	uint32_t line = 0;
+
+	while (next_line(buf, len, &pos, &ls, &ll)) {
+		const char *hash = memchr(ls, '#', ll);
+		line++;
+		if (hash)
+			ll = (size_t)(hash - ls);
+		if (add_token(b, file, line, ls, ll, false, false))
+			return RS_ENOMEM;
+		if ((line & 0xffff) == 0)
+			progress(b, pos, len);
+	}
+	return b->oom ? RS_ENOMEM : 0;
+}
+
+/* ---- CSV ---- */
+
+struct csv {
+	const char *buf;
+	size_t len, pos;
+	uint32_t line;
+	char delim;
+	struct rs_buf field; /* current field, unquoted */
+};
+
+/*
+ * Read one field into c->field. Returns 1 when more fields follow on the
+ * record, 0 at the end of the record, -1 at the end of input (no field), -2
+ * on an unterminated quote (the rest of the input is consumed).
+ */
+static int csv_field(struct csv *c)
+{
+	bool quoted = false;
+
+	c->field.len = 0;
+	if (c->field.s)
+		c->field.s[0] = '\0';
+	if (c->pos >= c->len)
+		return -1;
+	if (c->buf[c->pos] == '"') {
+		quoted = true;
+		c->pos++;
+	}
+	while (c->pos < c->len) {
+		char ch = c->buf[c->pos];
+		if (quoted) {
+			if (ch == '"') {
+				if (c->pos + 1 < c->len && c->buf[c->pos + 1] == '"') {
+					rs_buf_add(&c->field, "\"", 1);
+					c->pos += 2;
+					continue;
+				}
+				quoted = false;
+				c->pos++;
+				continue;
+			}
+			if (ch == '\n')
+				c->line++;
+			rs_buf_add(&c->field, &ch, 1);
+			c->pos++;
+			continue;
+		}
+		if (ch == c->delim) {
+			c->pos++;
+			return 1;
+		}
+		if (ch == '\r' || ch == '\n') {
+			if (ch == '\r' && c->pos + 1 < c->len && c->buf[c->pos + 1] == '\n')
+				c->pos++;
+			c->pos++;
+			c->line++;
+			return 0;
+		}
+		rs_buf_add(&c->field, &ch, 1);
+		c->pos++;
+	}
+	return quoted ? -2 : 0;
+}
+
+static int parse_csv(struct ctl_batch *b, const char *file, const char *buf, size_t len)
+{
+	struct csv c = { buf, len, 0, 1, ',', { 0 } };
+	size_t hl, col = (size_t)-1, ncols = 0;
+	int counts[3] = { 0, 0, 0 }, rc = 0;
+	const char *hs, *seps = ",;\t";
+	struct rs_buf names = { 0 };
+	bool inq = false;
+
+	/* skip leading blank and comment lines, then the header picks the separator */
+	for (;;) {
+		size_t save = c.pos;
+		if (!next_line(buf, len, &c.pos, &hs, &hl)) {
+			ctl_batch_diag(b, file, c.line, true, NULL, 0, "empty CSV file: no header row");
+			return RS_EINVAL;
+		}
+		const char *q = hs;
+		while (q < hs + hl && (*q == ' ' || *q == '\t'))
+			q++;
+		if (q < hs + hl && *q != '#') {
+			c.pos = save;
+			break;
+		}
+		c.line++;
+	}
+	for (size_t i = 0; i < hl; i++) {
+		if (hs[i] == '"')
+			inq = !inq;
+		else if (!inq && strchr(seps, hs[i]))
+			counts[strchr(seps, hs[i]) - seps]++;
+	}
+	c.delim = counts[1] > counts[0] && counts[1] >= counts[2] ? ';' : counts[2] > counts[0] ? '\t' : ',';
+	{
+		uint32_t hline = c.line;
+		for (size_t i = 0;; i++) {
+			int more = csv_field(&c);
+			const char *f = c.field.s ? c.field.s : "";
+			size_t fl = c.field.len, s = 0;
+			if (more == -2)
+				break;
+			if (more == -1)
+				break;
+			if (i == 0 && fl >= 3 && memcmp(f, "\xef\xbb\xbf", 3) == 0)
+				s = 3;
+			if (col == (size_t)-1 && (b->column ? (strlen(b->column) == fl - s && strncasecmp(f + s, b->column, fl - s) == 0)
+							     : known_column(f + s, fl - s)))
+				col = i;
+			if (names.len)
+				rs_buf_adds(&names, ", ");
+			rs_buf_add(&names, f + s, fl - s > 40 ? 40 : fl - s);
+			ncols++;
+			if (more == 0)
+				break;
+		}
+		if (col == (size_t)-1) {
+			char msg[600];
+			snprintf(msg, sizeof(msg), "no %s%s%s column in the CSV header (columns: %s); choose one with --column",
+				 b->column ? "'" : "domain", b->column ? b->column : "", b->column ? "'" : "",
+				 names.s ? names.s : "");
+			ctl_batch_diag(b, file, hline, true, NULL, 0, msg);
+			free(names.s);
+			free(c.field.s);
+			return RS_EINVAL;
+		}
+	}
+	free(names.s);
+	/* the records */
+	while (c.pos < c.len) {
+		uint32_t line = c.line;
+		size_t i = 0;
+		bool got = false, blank = true;
+		for (;; i++) {
+			int more = csv_field(&c);
+			if (more == -1)
+				break;
+			if (c.field.len)
+				blank = false;
+			if (more == -2) {
+				ctl_batch_diag(b, file, line, true, NULL, 0, "unterminated quoted field");
+				break;
+			}
+			if (i == col) {
+				got = true;
+				if (c.field.len == 0 || strspn(c.field.s, " \t") == c.field.len) {
+					if (!blank || more == 1)
+						ctl_batch_diag(b, file, line, false, NULL, 0, "empty domain field");
+				} else if (add_token(b, file, line, c.field.s, c.field.len, false, false)) {
+					rc = RS_ENOMEM;
+					goto out;
+				}
+			}
+			if (more == 0)
+				break;
+		}
+		if (!got && !blank)
+			ctl_batch_diag(b, file, line, true, NULL, 0, "record has no field for the domain column");
+		if ((line & 0xffff) == 0)
+			progress(b, c.pos, c.len);
+	}
+out:
+	free(c.field.s);
+	return rc ? rc : b->oom || c.field.oom ? RS_ENOMEM : 0;
+}
+
+/* ---- JSON ---- */
+
+#define JSON_DEPTH_MAX 64
+
+struct json {
+	const char *s, *end, *file;
+	uint32_t line;
+	struct ctl_batch *b;
+	int found; /* "fqdn" arrays seen */
+	char err[200];
+	struct rs_buf str;
+};
+
+enum { J_IGNORE, J_NAMES, J_ADDRS };
+
+static void jws(struct json *j)
+{
+	while (j->s < j->end && (*j->s == ' ' || *j->s == '\t' || *j->s == '\r' || *j->s == '\n')) {
+		if (*j->s == '\n')
+			j->line++;
+		j->s++;
+	}
+}
+
+static int jfail(struct json *j, const char *what)
+{
+	if (!j->err[0])
+		snprintf(j->err, sizeof(j->err), "JSON syntax error: %s", what);
+	return RS_EINVAL;
+}
+
+static void put_utf8(struct rs_buf *b, uint32_t c)
+{
+	char u[4];
+	size_t n;
+
+	if (c < 0x80)
+		u[0] = (char)c, n = 1;
+	else if (c < 0x800)
+		u[0] = (char)(0xc0 | c >> 6), u[1] = (char)(0x80 | (c & 0x3f)), n = 2;
+	else if (c < 0x10000)
+		u[0] = (char)(0xe0 | c >> 12), u[1] = (char)(0x80 | ((c >> 6) & 0x3f)), u[2] = (char)(0x80 | (c & 0x3f)), n = 3;
+	else
+		u[0] = (char)(0xf0 | c >> 18), u[1] = (char)(0x80 | ((c >> 12) & 0x3f)), u[2] = (char)(0x80 | ((c >> 6) & 0x3f)),
+		u[3] = (char)(0x80 | (c & 0x3f)), n = 4;
+	rs_buf_add(b, u, n);
+}
+
+static int hex4(const char *s, uint32_t *v)
+{
+	*v = 0;
+	for (int i = 0; i < 4; i++) {
+		char c = s[i];
+		*v <<= 4;
+		if (c >= '0' && c <= '9')
+			*v |= (uint32_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			*v |= (uint32_t)(c - 'a' + 10);
+		else if (c >= 'A' && c <= 'F')
+			*v |= (uint32_t)(c - 'A' + 10);
+		else
+			return -1;
+	}
+	return 0;
+}
+
+/* A string (at '"') into j->str. */
+static int jstring(struct json *j)
+{
+	j->str.len = 0;
+	rs_buf_add(&j->str, "", 0);
+	j->s++;
+	while (j->s < j->end) {
+		unsigned char c = (unsigned char)*j->s;
+		if (c == '"') {
+			j->s++;
+			if (!j->str.s)
+				rs_buf_add(&j->str, "", 0);
+			return j->str.oom ? RS_ENOMEM : 0;
+		}
+		if (c < 0x20)
+			return jfail(j, c == '\n' ? "newline inside a string" : "control character inside a string");
+		if (c != '\\') {
+			rs_buf_add(&j->str, j->s++, 1);
+			continue;
+		}
+		if (j->end - j->s < 2)
+			return jfail(j, "unterminated string");
+		j->s++;
+		switch (*j->s) {
+		case '"': rs_buf_add(&j->str, "\"", 1); break;
+		case '\\': rs_buf_add(&j->str, "\\", 1); break;
+		case '/': rs_buf_add(&j->str, "/", 1); break;
+		case 'b': rs_buf_add(&j->str, "\b", 1); break;
+		case 'f': rs_buf_add(&j->str, "\f", 1); break;
+		case 'n': rs_buf_add(&j->str, "\n", 1); break;
+		case 'r': rs_buf_add(&j->str, "\r", 1); break;
+		case 't': rs_buf_add(&j->str, "\t", 1); break;
+		case 'u': {
+			uint32_t v, lo;
+			if (j->end - j->s < 5 || hex4(j->s + 1, &v))
+				return jfail(j, "bad \\u escape");
+			j->s += 4;
+			if (v >= 0xd800 && v <= 0xdbff && j->end - j->s >= 7 && j->s[1] == '\\' && j->s[2] == 'u' &&
+			    hex4(j->s + 3, &lo) == 0 && lo >= 0xdc00 && lo <= 0xdfff) {
+				v = 0x10000 + ((v - 0xd800) << 10) + (lo - 0xdc00);
+				j->s += 6;
+			} else if (v >= 0xd800 && v <= 0xdfff) {
+				v = 0xfffd; /* a lone surrogate: shown, then rejected as a name */
+			}
+			put_utf8(&j->str, v);
+			break;
+		}
+		default:
+			return jfail(j, "bad escape in a string");
+		}
+		j->s++;
+	}
+	return jfail(j, "unterminated string");
+}
+
+static int jvalue(struct json *j, int depth, int ctx);
+
+static int jarray(struct json *j, int depth, int ctx)
+{
+	j->s++;
+	jws(j);
+	if (j->s < j->end && *j->s == ']') {
+		j->s++;
+		return 0;
+	}
+	for (;;) {
+		int rc;
+		jws(j);
+		if (j->s >= j->end)
+			return jfail(j, "unterminated array");
+		if (ctx != J_IGNORE && *j->s == '"') {
+			uint32_t line = j->line;
+			if ((rc = jstring(j)))
+				return rc;
+			if (ctx == J_NAMES) {
+				if (add_token(j->b, j->file, line, j->str.s, j->str.len, false, false))
+					return RS_ENOMEM;
+			} else {
+				ctl_batch_diag(j->b, j->file, line, false, j->str.s, j->str.len,
+					       "IP address ignored: redsink blocks names, not addresses");
+			}
+		} else if (ctx == J_NAMES) {
+			uint32_t line = j->line;
+			const char *at = j->s;
+			if ((rc = jvalue(j, depth + 1, J_IGNORE)))
+				return rc;
+			ctl_batch_diag(j->b, j->file, line, true, at, (size_t)(j->s - at), "not a string");
+		} else if ((rc = jvalue(j, depth + 1, J_IGNORE))) {
+			return rc;
+		}
+		jws(j);
+		if (j->s >= j->end)
+			return jfail(j, "unterminated array");
+		if (*j->s == ']') {
+			j->s++;
+			return 0;
+		}
+		if (*j->s != ',')
+			return jfail(j, "expected ',' or ']' in an array");
+		j->s++;
+	}
+}
+
+static int jobject(struct json *j, int depth)
+{
+	j->s++;
+	jws(j);
+	if (j->s < j->end && *j->s == '}') {
+		j->s++;
+		return 0;
+	}
+	for (;;) {
+		int rc, ctx = J_IGNORE;
+		jws(j);
+		if (j->s >= j->end || *j->s != '"')
+			return jfail(j, "expected a member name");
+		if ((rc = jstring(j)))
+			return rc;
+		if (strcmp(j->str.s, "fqdn") == 0)
+			ctx = J_NAMES;
+		else if (strcmp(j->str.s, "ipv4") == 0 || strcmp(j->str.s, "ipv6") == 0)
+			ctx = J_ADDRS;
+		jws(j);
+		if (j->s >= j->end || *j->s != ':')
+			return jfail(j, "expected ':' after a member name");
+		j->s++;
+		jws(j);
+		if (ctx != J_IGNORE && j->s < j->end && *j->s == '[') {
+			if (ctx == J_NAMES)
+				j->found++;
+			rc = depth + 1 > JSON_DEPTH_MAX ? jfail(j, "nested too deeply") : jarray(j, depth + 1, ctx);
+		} else if (ctx == J_NAMES && j->s < j->end && *j->s == '"') {
+			uint32_t line = j->line; /* "fqdn": "one.example" */
+			j->found++;
+			if ((rc = jstring(j)) == 0 && add_token(j->b, j->file, line, j->str.s, j->str.len, false, false))
+				rc = RS_ENOMEM;
+		} else {
+			rc = jvalue(j, depth + 1, J_IGNORE);
+		}
+		if (rc)
+			return rc;
+		jws(j);
+		if (j->s >= j->end)
+			return jfail(j, "unterminated object");
+		if (*j->s == '}') {
+			j->s++;
+			return 0;
+		}
+		if (*j->s != ',')
+			return jfail(j, "expected ',' or '}' in an object");
+		j->s++;
+	}
+}
+
+static int jvalue(struct json *j, int depth, int ctx)
+{
+	static const char *const lits[] = { "true", "false", "null" };
+
+	if (depth > JSON_DEPTH_MAX)
+		return jfail(j, "nested too deeply");
+	jws(j);
+	if (j->s >= j->end)
+		return jfail(j, "unexpected end of input");
+	switch (*j->s) {
+	case '{': return jobject(j, depth);
+	case '[': return jarray(j, depth, ctx);
+	case '"': return jstring(j);
+	}
+	for (int i = 0; i < 3; i++) {
+		size_t n = strlen(lits[i]);
+		if ((size_t)(j->end - j->s) >= n && memcmp(j->s, lits[i], n) == 0) {
+			j->s += n;
+			return 0;
+		}
+	}
+	if (*j->s == '-' || (*j->s >= '0' && *j->s <= '9')) {
+		const char *p = j->s;
+		if (*p == '-')
+			p++;
+		if (p >= j->end || !(*p >= '0' && *p <= '9'))
+			return jfail(j, "bad number");
+		while (p < j->end && ((*p >= '0' && *p <= '9') || *p == '.' || *p == 'e' || *p == 'E' || *p == '+' || *p == '-'))
+			p++;
+		j->s = p;
+		return 0;
+	}
+	return jfail(j, "unexpected character");
+}
+
+static int parse_json(struct ctl_batch *b, const char *file, const char *buf, size_t len)
+{
+	struct json j = { buf, buf + len, file, 1, b, 0, "", { 0 } };
+	int rc;
+	bool top_array;
+
+	jws(&j);
+	top_array = j.s < j.end && *j.s == '[';
+	if (j.s >= j.end) {
+		ctl_batch_diag(b, file, j.line, true, NULL, 0, "empty JSON file");
+		return RS_EINVAL;
+	}
+	rc = top_array ? jarray(&j, 1, J_NAMES) : jvalue(&j, 1, J_IGNORE);
+	if (rc == 0) {
+		jws(&j);
+		if (j.s < j.end)
+			rc = jfail(&j, "text after the JSON value");
+	}
+	free(j.str.s);
+	if (rc == RS_ENOMEM)
+		return rc;
+	if (rc) {
+		ctl_batch_diag(b, file, j.line, true, NULL, 0, j.err);
+		return rc;
+	}
+	if (!top_array && j.found == 0) {
+		ctl_batch_diag(b, file, 1, true, NULL, 0, "no \"fqdn\" array in the JSON ticket");
+		return RS_EINVAL;
+	}
+	return b->oom ? RS_ENOMEM : 0;
+}
+
+/* ---- RPZ zone files ---- */
+
+struct rpz_tok {
+	const char *s;
+	size_t n;
+};
+
+#define RPZ_TOKS 16
+
+static bool tok_is(const struct rpz_tok *t, const char *w)
+{
+	return t->n == strlen(w) && strncasecmp(t->s, w, t->n) == 0;
+}
+
+static bool is_ttl(const struct rpz_tok *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (!strchr("0123456789smhdwSMHDW", t->s[i]))
+			return false;
+	return t->n > 0 && t->s[0] >= '0' && t->s[0] <= '9';
+}
+
+static bool is_class(const struct rpz_tok *t)
+{
+	return tok_is(t, "IN") || tok_is(t, "CH") || tok_is(t, "HS") || tok_is(t, "CS");
+}
+
+/* Lowercase name text a[0..n) equal to b (ASCII case-insensitive)? */
+static bool name_eq(const char *a, size_t n, const char *b)
+{
+	return strlen(b) == n && strncasecmp(a, b, n) == 0;
+}
+
+static int parse_rpz(struct ctl_batch *b, const char *file, const char *buf, size_t len)
+{
+	char origin[300] = "", owner[300] = "";
+	size_t pos = 0, ll, first = b->n;
+	const char *ls;
+	uint32_t line = 0;
+	int rc = 0;
+
+	if (b->origin) {
+		snprintf(origin, sizeof(origin), "%s%s", b->origin, b->origin[0] && b->origin[strlen(b->origin) - 1] == '.' ? "" : ".");
+	}
+	while (next_line(buf, len, &pos, &ls, &ll)) {
+		struct rpz_tok t[RPZ_TOKS];
+		int nt = 0, depth = 0, k = 0;
+		uint32_t start = ++line;
+		bool blank_owner = ll > 0 && (ls[0] == ' ' || ls[0] == '\t');
+		const char *p, *e;
+
+		/* tokens of one record, continued across lines inside parentheses */
+		for (;;) {
+			bool inq = false;
+			p = ls;
+			e = ls + ll;
+			while (p < e) {
+				if (!inq && *p == ';')
+					break;
+				if (!inq && (*p == ' ' || *p == '\t')) {
+					p++;
+					continue;
+				}
+				if (!inq && *p == '(') {
+					depth++;
+					p++;
+					continue;
+				}
+				if (!inq && *p == ')') {
+					depth--;
+					p++;
+					continue;
+				}
+				const char *q = p;
+				if (*p == '"') {
+					q++;
+					while (q < e && *q != '"')
+						q += *q == '\\' && q + 1 < e ? 2 : 1;
+					if (q < e)
+						q++;
+				} else {
+					while (q < e && *q != ' ' && *q != '\t' && *q != ';' && *q != '(' && *q != ')')
+						q += *q == '\\' && q + 1 < e ? 2 : 1;
+				}
+				if (nt < RPZ_TOKS)
+					t[nt++] = (struct rpz_tok){ p, (size_t)(q - p) };
+				p = q;
+			}
+			if (depth <= 0 || !next_line(buf, len, &pos, &ls, &ll))
+				break;
+			line++;
+		}
+		if (nt == 0)
+			continue;
+		if (t[0].n > 0 && t[0].s[0] == '$') {
+			if (tok_is(&t[0], "$ORIGIN") && nt >= 2) {
+				if (t[1].s[t[1].n - 1] == '.')
+					snprintf(origin, sizeof(origin), "%.*s", (int)t[1].n, t[1].s);
+				else {
+					char rel[sizeof(origin)];
+					snprintf(rel, sizeof(rel), "%s", origin);
+					if ((size_t)snprintf(origin, sizeof(origin), "%.*s.%s", (int)(t[1].n & 0xff), t[1].s,
+							     rel) >= sizeof(origin))
+						ctl_batch_diag(b, file, start, true, t[1].s, t[1].n, "origin too long");
+				}
+			} else if (!tok_is(&t[0], "$TTL")) {
+				ctl_batch_diag(b, file, start, true, t[0].s, t[0].n, "directive not supported");
+			}
+			continue;
+		}
+		if (!blank_owner) {
+			if (t[0].n >= sizeof(owner)) {
+				ctl_batch_diag(b, file, start, true, t[0].s, t[0].n, rs_strerror(RS_ENAME_LEN));
+				owner[0] = '\0';
+				continue;
+			}
+			snprintf(owner, sizeof(owner), "%.*s", (int)t[0].n, t[0].s);
+			k = 1;
+		}
+		while (k < nt && (is_ttl(&t[k]) || is_class(&t[k])))
+			k++;
+		if (k >= nt) {
+			ctl_batch_diag(b, file, start, true, NULL, 0, "record without a type");
+			continue;
+		}
+		if (!owner[0])
+			continue;
+		/* the owner relative to the origin */
+		const char *rel = owner;
+		size_t rl = strlen(owner);
+		bool apex = false;
+		if (strcmp(owner, "@") == 0) {
+			apex = true;
+		} else if (owner[rl - 1] == '.') {
+			if (!origin[0] && tok_is(&t[k], "SOA")) {
+				snprintf(origin, sizeof(origin), "%s", owner);
+				apex = true;
+			} else if (!origin[0]) {
+				ctl_batch_diag(b, file, start, true, owner, rl,
+					       "absolute name, but the zone's origin is unknown (no $ORIGIN or SOA): use --origin");
+				continue;
+			} else if (strcasecmp(owner, origin) == 0) {
+				apex = true;
+			} else {
+				size_t ol = strlen(origin);
+				if (rl > ol + 1 && strcasecmp(owner + rl - ol, origin) == 0 && owner[rl - ol - 1] == '.') {
+					rl -= ol + 1;
+				} else {
+					char msg[400];
+					snprintf(msg, sizeof(msg), "not under the zone's origin '%s'", origin);
+					ctl_batch_diag(b, file, start, true, owner, rl, msg);
+					continue;
+				}
+			}
+		}
+		if (apex)
+			continue; /* SOA, NS of the policy zone itself */
+		if (tok_is(&t[k], "SOA") || tok_is(&t[k], "NS") || tok_is(&t[k], "DNAME") || tok_is(&t[k], "DS")) {
+			ctl_batch_diag(b, file, start, false, rel, rl, "SOA/NS/DNAME/DS record below the apex ignored");
+			continue;
+		}
+		/* IP, name-server and client triggers are not names to block */
+		{
+			const char *last = rel + rl;
+			while (last > rel && last[-1] != '.')
+				last--;
+			size_t lastn = (size_t)(rel + rl - last);
+			if (name_eq(last, lastn, "rpz-ip") || name_eq(last, lastn, "rpz-nsip") ||
+			    name_eq(last, lastn, "rpz-client-ip") || name_eq(last, lastn, "rpz-nsdname")) {
+				ctl_batch_diag(b, file, start, false, rel, rl,
+					       "IP, name-server or client trigger ignored: redsink blocks query names");
+				continue;
+			}
+		}
+		if (tok_is(&t[k], "CNAME") && k + 1 < nt && tok_is(&t[k + 1], "rpz-passthru.")) {
+			ctl_batch_diag(b, file, start, false, rel, rl,
+				       "passthru rule ignored (use 'redsink-ctl protect add' for names that must never be blocked)");
+			continue;
+		}
+		{
+			bool wild = rl >= 2 && rel[0] == '*' && rel[1] == '.';
+			if (add_token(b, file, start, wild ? rel + 2 : rel, wild ? rl - 2 : rl, true, wild)) {
+				rc = RS_ENOMEM;
+				break;
+			}
+		}
+		if ((line & 0xffff) == 0)
+			progress(b, pos, len);
+	}
+	for (size_t i = first; rc == 0 && i < b->n; i++)
+		if ((b->items[i].flags & ITEM_WILD_ONLY) && b->items[i].file == file) {
+			char msg[400];
+			snprintf(msg, sizeof(msg),
+				 "only '*.%s' is listed: redsink blocks '%s' and every name below it", b->items[i].name,
+				 b->items[i].name);
+			ctl_batch_diag(b, file, b->items[i].line, false, NULL, 0, msg);
+		}
+	return rc ? rc : b->oom ? RS_ENOMEM : 0;
+}
+
+/* ---- encodings ---- */
+
+/* UTF-16 with a BOM → a new UTF-8 buffer (line numbers are kept). */
+static int from_utf16(const char *buf, size_t len, char **out, size_t *outlen)
+{
+	const char *enc = (unsigned char)buf[0] == 0xff ? "UTF-16LE" : "UTF-16BE";
+	iconv_t cd = iconv_open("UTF-8", enc);
+	char *in = (char *)buf + 2, *o, *res;
+	size_t inl = len - 2, cap = inl * 2 + 16, ol = cap;
+
+	if (cd == (iconv_t)-1)
+		return RS_EINVAL;
+	res = o = malloc(cap);
+	if (!res) {
+		iconv_close(cd);
+		return RS_ENOMEM;
+	}
+	while (inl > 0) {
+		if (iconv(cd, &in, &inl, &o, &ol) == (size_t)-1) {
+			if (errno == EILSEQ || errno == EINVAL) { /* keep going: U+FFFD */
+				if (ol < 3)
+					break;
+				memcpy(o, "\xef\xbf\xbd", 3);
+				o += 3, ol -= 3;
+				in += 2;
+				inl = inl >= 2 ? inl - 2 : 0;
+				continue;
+			}
+			break;
+		}
+	}
+	iconv_close(cd);
+	*out = res;
+	*outlen = cap - ol;
+	return 0;
+}
+
+int ctl_parse(struct ctl_batch *b, const char *file, const char *buf, size_t len, enum ctl_format fmt)
+{
+	char *conv = NULL;
+	size_t first;
+	int rc;
+
+	if (len >= 2 && (((unsigned char)buf[0] == 0xff && (unsigned char)buf[1] == 0xfe) ||
+			 ((unsigned char)buf[0] == 0xfe && (unsigned char)buf[1] == 0xff))) {
+		size_t n;
+		rc = from_utf16(buf, len, &conv, &n);
+		if (rc) {
+			ctl_batch_diag(b, file, 1, true, NULL, 0, "cannot convert this UTF-16 file: save it as UTF-8");
+			return rc;
+		}
+		ctl_batch_diag(b, file, 1, false, NULL, 0, "UTF-16 file converted to UTF-8");
+		buf = conv;
+		len = n;
+	}
+	if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
+		buf += 3, len -= 3;
+	if (fmt == CTL_FMT_AUTO)
+		fmt = ctl_detect(file, buf, len);
+	first = b->n;
+	switch (fmt) {
+	case CTL_FMT_CSV: rc = parse_csv(b, file, buf, len); break;
+	case CTL_FMT_JSON: rc = parse_json(b, file, buf, len); break;
+	case CTL_FMT_RPZ: rc = parse_rpz(b, file, buf, len); break;
+	default: rc = parse_plain(b, file, buf, len); break;
+	}
+	if (rc == RS_EINVAL && b->n > first) {
+		/* the file as a whole is unreadable: none of its names count */
+		b->n = first;
+		if (rehash(b, b->nslots))
+			rc = RS_ENOMEM;
+	}
+	progress(b, len, len);
+	free(conv);
+	return rc;
+}
+
+int ctl_read_file(const char *path, char **bufp, size_t *lenp, char *err, size_t errlen)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	size_t cap = 1 << 16, len = 0;
+	char *buf;
+
+	*bufp = NULL;
+	*lenp = 0;
+	if (!f) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return RS_EIO;
+	}
+	buf = malloc(cap);
+	if (!buf)
+		goto oom;
+	for (;;) {
+		size_t n;
+		if (len + 1 >= cap) {
+			char *nb;
+			if (cap >= CTL_FILE_MAX) {
+				snprintf(err, errlen, "%s: larger than %zu octets", path, (size_t)CTL_FILE_MAX);
+				free(buf);
+				if (f != stdin)
+					fclose(f);
+				return RS_EFULL;
+			}
+			nb = realloc(buf, cap * 2);
+			if (!nb)
+				goto oom;
+			buf = nb;
+			cap *= 2;
+		}
+		n = fread(buf + len, 1, cap - len - 1, f);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	if (ferror(f)) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		free(buf);
+		if (f != stdin)
+			fclose(f);
+		return RS_EIO;
+	}
+	if (f != stdin)
+		fclose(f);
+	buf[len] = '\0';
+	*bufp = buf;
+	*lenp = len;
+	return 0;
+oom:
+	free(buf);
+	if (f != stdin)
+		fclose(f);
+	snprintf(err, errlen, "%s: out of memory", path);
+	return RS_ENOMEM;
+}

@@ -1,0 +1,115 @@
+/*
+ * ctl_input.h — the domain lists regulators hand over, read into one batch.
+ *
+ * Formats (chosen with --format or detected by file name, then content):
+ *   plain  one name per line; '#' starts a comment (whole line or trailing);
+ *   csv    RFC 4180 with a header row: ',', ';' or TAB separated (detected
+ *          from the header), quoted fields (also across lines); the domain
+ *          column is named by the caller or found among well-known headers
+ *          (domain, fqdn, hostname, host, name, url, site, website, ...);
+ *   json   a Piracy-Shield-style ticket: every "fqdn" array of strings, at any
+ *          depth ("ipv4"/"ipv6" arrays are noted and ignored); a top-level
+ *          array of strings is accepted too;
+ *   rpz    an RPZ zone file (RFC 1035 master format): QNAME triggers become
+ *          domains relative to the zone origin ($ORIGIN, the SOA owner, or the
+ *          caller's origin); "*.x" with "x" is one domain; rpz-passthru rules
+ *          and IP / NS triggers are noted and ignored.
+ * Every format: a UTF-8 BOM is skipped, UTF-16 with a BOM is converted, CRLF
+ * and CR line ends are accepted. Each name goes through ctl_name_canon.
+ *
+ * A batch keeps each distinct canonical name once (with the file and line it
+ * first came from) and a diagnostic for every line that was rejected (an
+ * error) or changed or repeated (a warning), in input order. The caller owns
+ * the batch; ctl_batch_free releases everything. File names are not copied:
+ * they must outlive the batch.
+ */
+#ifndef CTL_INPUT_H
+#define CTL_INPUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum ctl_format { CTL_FMT_AUTO = 0, CTL_FMT_PLAIN, CTL_FMT_CSV, CTL_FMT_JSON, CTL_FMT_RPZ };
+
+/* Diagnostics kept per batch; past this they are only counted. */
+#define CTL_DIAG_MAX 10000
+/* Largest input file read (octets). */
+#define CTL_FILE_MAX ((size_t)1 << 30)
+
+struct ctl_item {
+	const char *name; /* canonical; owned by the batch */
+	const char *file;
+	uint32_t line;
+	uint8_t flags; /* internal (RPZ wildcard bookkeeping) */
+};
+
+struct ctl_diag {
+	const char *file;
+	uint32_t line;
+	bool error; /* false: a warning */
+	char *text; /* "'what was written': why" */
+};
+
+struct ctl_arena;
+
+struct ctl_batch {
+	/* set by the caller before parsing */
+	unsigned name_flags; /* ctl_name_canon flags (CTL_ALLOW_CONFUSABLE, ...) */
+	const char *column;  /* CSV column name, or NULL to detect */
+	const char *origin;  /* RPZ origin, or NULL ($ORIGIN / SOA owner) */
+	void (*progress)(void *arg, size_t done, size_t total); /* parse progress (octets) */
+	void *progress_arg;
+
+	/* results */
+	struct ctl_item *items;
+	size_t n, cap;
+	struct ctl_diag *diags;
+	size_t ndiags, dcap;
+	size_t nerrors, nwarnings; /* all of them, also those not kept */
+	bool oom;
+
+	/* internal */
+	uint32_t *slots; /* open addressing: index + 1 into items, 0 = empty */
+	size_t nslots;
+	struct ctl_arena *arena;
+};
+
+void ctl_batch_init(struct ctl_batch *b);
+void ctl_batch_free(struct ctl_batch *b);
+
+/*
+ * Parse buf[0..len) (the contents of file) in format fmt (CTL_FMT_AUTO:
+ * detect) into b. 0, RS_EINVAL when the file as a whole cannot be read in
+ * that format (JSON syntax, CSV without a domain column; the reason is a
+ * diagnostic, and none of the file's names are kept), or RS_ENOMEM.
+ */
+int ctl_parse(struct ctl_batch *b, const char *file, const char *buf, size_t len, enum ctl_format fmt);
+
+/* Add one token (what one line or field said). 0 or RS_ENOMEM; rejections
+ * and warnings become diagnostics. */
+int ctl_batch_add(struct ctl_batch *b, const char *file, uint32_t line, const char *tok, size_t len);
+
+/* Record a diagnostic. what[0..wlen) is shown (escaped, truncated) before msg
+ * when wlen > 0. */
+void ctl_batch_diag(struct ctl_batch *b, const char *file, uint32_t line, bool error, const char *what,
+		    size_t wlen, const char *msg);
+
+/* Index of name in b->items, or -1. */
+long ctl_batch_find(const struct ctl_batch *b, const char *name);
+
+/* The format a file is in: by its name (.csv, .tsv, .json, .rpz, .zone),
+ * else by its contents. Never CTL_FMT_AUTO. */
+enum ctl_format ctl_detect(const char *file, const char *buf, size_t len);
+
+/* "plain", "csv", "json", "rpz", "auto"; and back (-1 when unknown). */
+const char *ctl_format_name(enum ctl_format f);
+int ctl_format_parse(const char *s);
+
+/*
+ * Read a whole file ("-": standard input) into a new NUL-terminated buffer.
+ * 0, or RS_EIO / RS_EFULL / RS_ENOMEM with a message in err.
+ */
+int ctl_read_file(const char *path, char **buf, size_t *len, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,421 @@
+/* ctl_redis.c — connection, credentials, failures and transactions (see ctl_redis.h). */
+#include "ctl_redis.h"
+
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "load.h"
+#include "rs_err.h"
+
+#define TX_DRAIN_EVERY 256
+#define EXEC_TIMEOUT_MS 300000 /* a million-domain EXEC takes seconds, not minutes */
+
+void ctl_endpoint_free(struct rs_endpoint *e)
+{
+	free(e->addr);
+	free(e->host);
+	free(e->unix_path);
+	free(e->user);
+	if (e->password) {
+		memset(e->password, 0, strlen(e->password));
+		free(e->password);
+	}
+	free(e->password_file);
+	memset(e, 0, sizeof(*e));
+}
+
+static int parse_db(const char *s, int *db)
+{
+	char *end;
+	long v;
+
+	if (!*s)
+		return 0;
+	v = strtol(s, &end, 10);
+	if (*end || v < 0 || v > 1000000)
+		return RS_EINVAL;
+	*db = (int)v;
+	return 0;
+}
+
+int ctl_url_parse(const char *url, bool from_argv, struct rs_endpoint *e, char *err, size_t errlen)
+{
+	char *copy = strdup(url), *p, *at, *slash, *colon, *host;
+	char addr[600];
+	int rc = RS_EINVAL;
+
+	memset(e, 0, sizeof(*e));
+	if (!copy) {
+		snprintf(err, errlen, "out of memory");
+		return RS_ENOMEM;
+	}
+	p = copy;
+	if (strncasecmp(p, "rediss://", 9) == 0) {
+		snprintf(err, errlen, "'%s': TLS (rediss://) is not supported; use a TLS tunnel or a unix socket", url);
+		goto out;
+	}
+	if (strncasecmp(p, "unix:", 5) == 0 || p[0] == '/') {
+		char *q;
+		if (strncasecmp(p, "unix:", 5) == 0)
+			p += 5;
+		while (p[0] == '/' && p[1] == '/')
+			p++;
+		q = strchr(p, '?');
+		if (q) {
+			*q++ = '\0';
+			if (strncmp(q, "db=", 3) != 0 || parse_db(q + 3, &e->db)) {
+				snprintf(err, errlen, "'%s': expected unix:/path or unix:/path?db=N", url);
+				goto out;
+			}
+		}
+		if (p[0] != '/') {
+			snprintf(err, errlen, "'%s': a unix socket path must be absolute", url);
+			goto out;
+		}
+		e->unix_path = strdup(p);
+		snprintf(addr, sizeof(addr), "unix:%s", p);
+		e->addr = strdup(addr);
+		rc = e->unix_path && e->addr ? 0 : RS_ENOMEM;
+		goto out;
+	}
+	if (strncasecmp(p, "redis://", 8) == 0)
+		p += 8;
+	else if (strstr(p, "://")) {
+		snprintf(err, errlen, "'%s': expected redis://host:port/db, host:port or unix:/path", url);
+		goto out;
+	}
+	slash = strchr(p, '/');
+	if (slash) {
+		*slash = '\0';
+		if (parse_db(slash + 1, &e->db)) {
+			snprintf(err, errlen, "'%s': the database after '/' must be a number", url);
+			goto out;
+		}
+	}
+	at = strrchr(p, '@');
+	if (at) {
+		*at = '\0';
+		colon = strchr(p, ':');
+		if (colon) {
+			*colon = '\0';
+			if (from_argv) {
+				snprintf(err, errlen,
+					 "a password in --redis is visible to every user of this machine (ps): put it in "
+					 "a file (--auth-file, $REDSINK_REDIS_AUTH_FILE) or $REDSINK_REDIS_PASSWORD");
+				goto out;
+			}
+			e->password = strdup(colon + 1);
+		}
+		if (*p)
+			e->user = strdup(p);
+		p = at + 1;
+	}
+	host = p;
+	e->port = 6379;
+	if (*p == '[') {
+		char *close = strchr(p, ']');
+		if (!close) {
+			snprintf(err, errlen, "'%s': missing ']' after an IPv6 address", url);
+			goto out;
+		}
+		*close = '\0';
+		host = p + 1;
+		p = close + 1;
+		if (*p && *p != ':') {
+			snprintf(err, errlen, "'%s': unexpected text after ']'", url);
+			goto out;
+		}
+		colon = *p == ':' ? p : NULL;
+	} else {
+		colon = strrchr(p, ':');
+		if (colon && strchr(p, ':') != colon) {
+			snprintf(err, errlen, "'%s': write an IPv6 address in brackets: [::1]:6379", url);
+			goto out;
+		}
+		if (colon)
+			*colon = '\0';
+	}
+	if (colon) {
+		char *end;
+		long port = strtol(colon + 1, &end, 10);
+		if (*end || port < 1 || port > 65535 || colon[1] == '\0') {
+			snprintf(err, errlen, "'%s': bad port", url);
+			goto out;
+		}
+		e->port = (int)port;
+	}
+	if (!*host) {
+		snprintf(err, errlen, "'%s': no host", url);
+		goto out;
+	}
+	e->host = strdup(host);
+	snprintf(addr, sizeof(addr), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, e->port);
+	e->addr = strdup(addr);
+	rc = e->host && e->addr ? 0 : RS_ENOMEM;
+out:
+	free(copy);
+	if (rc)
+		ctl_endpoint_free(e);
+	return rc;
+}
+
+int ctl_credentials(struct rs_endpoint *e, const char *auth_file, char *err, size_t errlen, char *warn,
+		    size_t warnlen)
+{
+	const char *envpw = getenv("REDSINK_REDIS_PASSWORD");
+	const char *envuser = getenv("REDSINK_REDIS_USER");
+	char line[1024];
+
+	warn[0] = '\0';
+	if (!auth_file)
+		auth_file = getenv("REDSINK_REDIS_AUTH_FILE");
+	if (auth_file && *auth_file) {
+		FILE *f = fopen(auth_file, "r");
+		struct stat st;
+		char *sp, *pw;
+		size_t n;
+		if (!f) {
+			snprintf(err, errlen, "auth file %s: %s", auth_file, strerror(errno));
+			return RS_EIO;
+		}
+		if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077))
+			snprintf(warn, warnlen, "auth file %s can be read by other users: chmod 600 %s", auth_file,
+				 auth_file);
+		if (!fgets(line, sizeof(line), f))
+			line[0] = '\0';
+		fclose(f);
+		n = strcspn(line, "\r\n");
+		line[n] = '\0';
+		while (n > 0 && (line[n - 1] == ' ' || line[n - 1] == '\t'))
+			line[--n] = '\0';
+		if (n == 0) {
+			snprintf(err, errlen, "auth file %s: the first line is empty (want PASSWORD or USER PASSWORD)",
+				 auth_file);
+			return RS_EINVAL;
+		}
+		sp = strpbrk(line, " \t");
+		pw = line;
+		if (sp) {
+			*sp = '\0';
+			pw = sp + 1;
+			while (*pw == ' ' || *pw == '\t')
+				pw++;
+			if (!e->user && !envuser)
+				e->user = strdup(line);
+		}
+		free(e->password);
+		e->password = strdup(pw);
+		memset(line, 0, sizeof(line));
+	}
+	if (envpw && *envpw) {
+		free(e->password);
+		e->password = strdup(envpw);
+	}
+	if (envuser && *envuser && !e->user)
+		e->user = strdup(envuser);
+	if (e->user && !e->password) {
+		snprintf(err, errlen,
+			 "ACL user '%s' given without a password: set REDSINK_REDIS_PASSWORD or an auth file", e->user);
+		return RS_EINVAL;
+	}
+	return 0;
+}
+
+int ctl_error_exit(const char *s)
+{
+	static const char *const redis_side[] = { "NOPERM", "NOAUTH", "WRONGPASS", "READONLY", "LOADING",
+						  "MASTERDOWN", "BUSY", "NOREPLICAS", NULL };
+	if (!s)
+		return CTL_EXIT_REDIS;
+	for (int i = 0; redis_side[i]; i++)
+		if (strncmp(s, redis_side[i], strlen(redis_side[i])) == 0)
+			return CTL_EXIT_REDIS;
+	return CTL_EXIT_ERROR;
+}
+
+void ctl_fail(struct ctl_conn *x, const char *what, const char *e)
+{
+	const char *addr = x->ep.addr ? x->ep.addr : "?";
+	const char *hint = "";
+	char user[200] = "";
+
+	x->exit = ctl_error_exit(e);
+	if (x->ep.user)
+		snprintf(user, sizeof(user), " (ACL user '%s')", x->ep.user);
+	if (!e) {
+		snprintf(x->err, sizeof(x->err), "Redis %s unreachable during %s: %s", addr, what,
+			 x->c && x->c->errstr[0] ? x->c->errstr : "connection lost");
+		return;
+	}
+	if (strncmp(e, "NOPERM", 6) == 0)
+		hint = "; the Redis ACL does not allow this: see ACLS in redsink-ctl(1) and doc/acl.md";
+	else if (strncmp(e, "NOAUTH", 6) == 0)
+		hint = "; give credentials: $REDSINK_REDIS_USER and $REDSINK_REDIS_PASSWORD or an auth file";
+	else if (strncmp(e, "WRONGPASS", 9) == 0)
+		hint = "; check the ACL user and password";
+	else if (strncmp(e, "READONLY", 8) == 0)
+		hint = "; this is a read-only replica: point --redis at the primary";
+	snprintf(x->err, sizeof(x->err), "Redis %s%s: %s refused: %s%s", addr, user, what, e, hint);
+}
+
+int ctl_connect(struct ctl_conn *x)
+{
+	char err[600];
+	redisReply *r;
+	int rc = rs_redis_connect(&x->ep, x->timeout_ms, &x->c, err, sizeof(err));
+
+	if (rc) {
+		x->exit = CTL_EXIT_REDIS;
+		snprintf(x->err, sizeof(x->err), "%s", err);
+		return rc;
+	}
+	r = ctl_cmd(x, "PING", "PING");
+	if (!r) {
+		ctl_disconnect(x);
+		return RS_EIO;
+	}
+	freeReplyObject(r);
+	return 0;
+}
+
+void ctl_disconnect(struct ctl_conn *x)
+{
+	if (x->c)
+		redisFree(x->c);
+	x->c = NULL;
+}
+
+static redisReply *checked(struct ctl_conn *x, const char *what, redisReply *r)
+{
+	if (!r) {
+		ctl_fail(x, what, NULL);
+		return NULL;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		ctl_fail(x, what, r->str);
+		freeReplyObject(r);
+		return NULL;
+	}
+	return r;
+}
+
+redisReply *ctl_cmd(struct ctl_conn *x, const char *what, const char *fmt, ...)
+{
+	va_list ap;
+	redisReply *r;
+
+	va_start(ap, fmt);
+	r = redisvCommand(x->c, fmt, ap);
+	va_end(ap);
+	return checked(x, what, r);
+}
+
+redisReply *ctl_cmd_argv(struct ctl_conn *x, const char *what, int argc, const char **argv, const size_t *lens)
+{
+	return checked(x, what, redisCommandArgv(x->c, argc, argv, lens));
+}
+
+/* ---- transactions ---- */
+
+void ctl_tx_begin(struct ctl_tx *t, struct ctl_conn *x)
+{
+	memset(t, 0, sizeof(*t));
+	t->x = x;
+	redisAppendCommand(x->c, "MULTI");
+	t->pending = 1;
+}
+
+int ctl_tx_drain(struct ctl_tx *t)
+{
+	while (t->pending > 0) {
+		redisReply *r = NULL;
+		if (redisGetReply(t->x->c, (void **)&r) != REDIS_OK || !r) {
+			ctl_fail(t->x, "writing the batch", NULL);
+			return RS_EIO;
+		}
+		t->pending--;
+		if (r->type == REDIS_REPLY_ERROR && !t->failed) {
+			t->failed = true;
+			t->first_exit = ctl_error_exit(r->str);
+			snprintf(t->first_err, sizeof(t->first_err), "%s", r->str);
+		}
+		freeReplyObject(r);
+	}
+	return 0;
+}
+
+void ctl_tx_argv(struct ctl_tx *t, int argc, const char **argv, const size_t *lens)
+{
+	redisAppendCommandArgv(t->x->c, argc, argv, lens);
+	t->pending++;
+	t->queued++;
+	if (t->pending >= TX_DRAIN_EVERY)
+		(void)ctl_tx_drain(t); /* a lost connection shows again at EXEC */
+}
+
+int ctl_tx_exec(struct ctl_tx *t, redisReply **reply)
+{
+	struct timeval slow = { EXEC_TIMEOUT_MS / 1000, 0 };
+	struct timeval normal = { t->x->timeout_ms / 1000, (t->x->timeout_ms % 1000) * 1000 };
+	redisReply *r;
+
+	*reply = NULL;
+	if (ctl_tx_drain(t))
+		return RS_EIO;
+	redisSetTimeout(t->x->c, slow);
+	r = redisCommand(t->x->c, "EXEC");
+	redisSetTimeout(t->x->c, normal);
+	if (!r) {
+		snprintf(t->x->err, sizeof(t->x->err),
+			 "Redis %s: connection lost while committing the batch: it was written completely or not at "
+			 "all; check with 'redsink-ctl log' before running it again",
+			 t->x->ep.addr);
+		t->x->exit = CTL_EXIT_REDIS;
+		return RS_EIO;
+	}
+	if (r->type == REDIS_REPLY_NIL || (r->type == REDIS_REPLY_ARRAY && r->elements == 0 && t->queued > 0)) {
+		freeReplyObject(r);
+		return CTL_TX_CONFLICT;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		/* EXECABORT: a queued command was refused; the transaction was discarded */
+		ctl_fail(t->x, "the batch (nothing was written)", t->failed ? t->first_err : r->str);
+		freeReplyObject(r);
+		return RS_EPROTO;
+	}
+	if (r->type != REDIS_REPLY_ARRAY) {
+		snprintf(t->x->err, sizeof(t->x->err), "Redis %s: unexpected reply to EXEC", t->x->ep.addr);
+		t->x->exit = CTL_EXIT_ERROR;
+		freeReplyObject(r);
+		return RS_EPROTO;
+	}
+	for (size_t i = 0; i < r->elements; i++)
+		if (r->element[i]->type == REDIS_REPLY_ERROR) {
+			snprintf(t->x->err, sizeof(t->x->err),
+				 "Redis %s: command %zu of the batch failed inside the transaction: %s — the batch may "
+				 "be partly written; check with 'redsink-ctl log'",
+				 t->x->ep.addr, i + 1, r->element[i]->str);
+			t->x->exit = ctl_error_exit(r->element[i]->str);
+			freeReplyObject(r);
+			return RS_EPROTO;
+		}
+	*reply = r;
+	return 0;
+}
+
+void ctl_tx_discard(struct ctl_tx *t)
+{
+	redisReply *r;
+
+	(void)ctl_tx_drain(t);
+	r = redisCommand(t->x->c, "DISCARD");
+	freeReplyObject(r);
+	r = redisCommand(t->x->c, "UNWATCH");
+	freeReplyObject(r);
+}

@@ -1,0 +1,117 @@
+/*
+ * ctl_redis.h — redsink-ctl's side of Redis: where to connect, with which
+ * credentials, what a failure means, and batches written in one MULTI/EXEC.
+ *
+ * Connection: "redis://[user@]host[:port][/db]", "host[:port]", "[v6]:port",
+ * "unix:/path[?db=N]" or "/path". A password is never taken from the command
+ * line (anyone can read it with ps): it comes from $REDSINK_REDIS_PASSWORD or
+ * a file ($REDSINK_REDIS_AUTH_FILE or --auth-file: "PASSWORD" or
+ * "USER PASSWORD" on the first line); the ACL user from the URL, that file or
+ * $REDSINK_REDIS_USER.
+ *
+ * Failures are classified into exit codes (CTL_EXIT_*): Redis unreachable, a
+ * failed AUTH, a missing ACL permission (NOPERM), a read-only replica are
+ * CTL_EXIT_REDIS; anything else CTL_EXIT_ERROR. Every message names the
+ * server and says what to do.
+ *
+ * Batches (struct ctl_tx): commands are appended and pipelined inside one
+ * MULTI/EXEC; replies to the queued commands are read as they come so memory
+ * stays bounded. Keys read before MULTI are WATCHed by the caller, so a
+ * concurrent change makes EXEC return nothing and the whole batch is dropped
+ * (CTL_TX_CONFLICT). A command refused while queueing (NOPERM, OOM, a syntax
+ * error) makes Redis discard the whole transaction (EXECABORT): nothing is
+ * written.
+ */
+#ifndef CTL_REDIS_H
+#define CTL_REDIS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "conf.h"
+
+enum ctl_exit {
+	CTL_EXIT_OK = 0,
+	CTL_EXIT_ERROR = 1,   /* invalid input, unknown order, a conflict, ... */
+	CTL_EXIT_USAGE = 2,   /* bad command line */
+	CTL_EXIT_REFUSED = 3, /* refused by a safety check (protected, public suffix, batch size) */
+	CTL_EXIT_REDIS = 4,   /* Redis unreachable, authentication failed, permission denied */
+};
+
+struct redisContext;
+struct redisReply;
+
+struct ctl_conn {
+	struct redisContext *c;
+	struct rs_endpoint ep;
+	const char *prefix;
+	int timeout_ms;
+	int exit;       /* CTL_EXIT_* of the last failure */
+	char err[1024]; /* its message */
+};
+
+/*
+ * Parse url into e (strings allocated; free with ctl_endpoint_free).
+ * from_argv: the URL came from the command line, where a password is refused.
+ * 0, or RS_EINVAL with a message in err.
+ */
+int ctl_url_parse(const char *url, bool from_argv, struct rs_endpoint *e, char *err, size_t errlen);
+void ctl_endpoint_free(struct rs_endpoint *e);
+
+/*
+ * Fill the credentials of e from the environment and auth_file (NULL: from
+ * $REDSINK_REDIS_AUTH_FILE if set). 0, or RS_EIO/RS_EINVAL with a message.
+ * warn receives a warning (a file readable by others) or "".
+ */
+int ctl_credentials(struct rs_endpoint *e, const char *auth_file, char *err, size_t errlen, char *warn,
+		    size_t warnlen);
+
+/* Connect x->ep (AUTH, SELECT) and check with PING. 0, or x->exit/x->err set. */
+int ctl_connect(struct ctl_conn *x);
+void ctl_disconnect(struct ctl_conn *x);
+
+/*
+ * Run a command (hiredis format). The reply, or NULL with x->exit and x->err
+ * set (connection lost, or an error reply: NOPERM, WRONGTYPE, ...). what
+ * names the operation for the message.
+ */
+struct redisReply *ctl_cmd(struct ctl_conn *x, const char *what, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+struct redisReply *ctl_cmd_argv(struct ctl_conn *x, const char *what, int argc, const char **argv,
+				const size_t *lens);
+
+/* Exit code for a Redis error reply text (NOPERM, NOAUTH, ... → CTL_EXIT_REDIS). */
+int ctl_error_exit(const char *redis_err);
+/* Record a failure: x->exit from the reply text (or a lost connection when
+ * redis_err is NULL) and a message "what: redis_err (hint)". */
+void ctl_fail(struct ctl_conn *x, const char *what, const char *redis_err);
+
+/* ---- transactions ---- */
+
+#define CTL_TX_CONFLICT 1 /* ctl_tx_exec: a WATCHed key changed; nothing was written */
+
+struct ctl_tx {
+	struct ctl_conn *x;
+	size_t pending; /* replies not read yet */
+	size_t queued;  /* commands queued (MULTI excluded) */
+	bool failed;    /* a command was refused while queueing */
+	char first_err[512];
+	int first_exit;
+};
+
+void ctl_tx_begin(struct ctl_tx *t, struct ctl_conn *x);
+/* Queue one command (its argv is copied by hiredis). */
+void ctl_tx_argv(struct ctl_tx *t, int argc, const char **argv, const size_t *lens);
+/* Read the replies queued so far (called by ctl_tx_argv every few hundred). 0 or RS_EIO. */
+int ctl_tx_drain(struct ctl_tx *t);
+/*
+ * EXEC. 0 with *reply (the array of results; every element checked for an
+ * error), CTL_TX_CONFLICT, or a negative code with x->exit / x->err set (a
+ * command refused while queueing: nothing written; a lost connection: the
+ * outcome is unknown and the message says so).
+ */
+int ctl_tx_exec(struct ctl_tx *t, struct redisReply **reply);
+/* Give up a transaction begun with ctl_tx_begin (DISCARD) and UNWATCH. */
+void ctl_tx_discard(struct ctl_tx *t);
+
+#endif

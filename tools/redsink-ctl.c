@@ -1,0 +1,795 @@
+/*
+ * redsink-ctl.c — the regulators' and operators' tool: main(), the common
+ * options, and what every command shares (ctl.h).
+ *
+ * The commands live in ctl_cmd_write.c (order, push, withdraw, protect,
+ * expire: everything that changes the list, each change in one MULTI/EXEC
+ * with its stream entries) and ctl_cmd_read.c (status, export, log, order
+ * show/list). Input parsing is in ctl_input.c / ctl_name.c, the safety checks
+ * in ctl_safety.c, Redis in ctl_redis.c. The Redis schema is
+ * doc/redis-schema.md; the manual is redsink-ctl(1).
+ */
+#include "ctl.h"
+
+#include <err.h>
+#include <hiredis/hiredis.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl_name.h"
+#include "order.h"
+#include "rs_config.h"
+#include "rs_err.h"
+#include "text.h"
+
+static const char main_usage[] =
+	"Usage: redsink-ctl [OPTIONS] COMMAND [ARGS...]\n"
+	"\n"
+	"Regulators push court orders into redsink's Redis list; operators see which\n"
+	"resolvers enforce them.\n"
+	"\n"
+	"Orders:\n"
+	"  order add ID --authority A --reference R --scope S [...]  create an order\n"
+	"  order update ID [--FIELD VALUE...]     change an order's fields\n"
+	"  order show ID [--domains] [--json]     one order\n"
+	"  order list [--all] [--json]            the orders in force\n"
+	"  order revoke ID [--why TEXT]           withdraw an order and all its domains\n"
+	"Domains:\n"
+	"  push ORDER [FILE...]                   block the names in FILEs (or stdin) under ORDER\n"
+	"  withdraw ORDER [FILE...]               unblock them\n"
+	"  protect add|remove|list [NAME...]      the never-block list\n"
+	"  expire [--dry-run]                     revoke the orders whose expiry date has passed\n"
+	"Reports:\n"
+	"  status [ORDER] [--json]                every resolver's heartbeat; with ORDER, who applied it\n"
+	"  export --rpz|--csv|--json [-o FILE]    the list as an RPZ zone, or for audits\n"
+	"  log [--order ID] [--domain D] [--since T] ...  the audit trail\n"
+	"\n"
+	"Common options (before or after the command):\n"
+	"  --redis URL       redis://[USER@]HOST[:PORT][/DB], HOST:PORT or unix:/PATH\n"
+	"                    (default $REDSINK_REDIS, else 127.0.0.1:6379)\n"
+	"  --prefix P        key prefix (default $REDSINK_PREFIX, else redsink:)\n"
+	"  --auth-file FILE  first line \"PASSWORD\" or \"USER PASSWORD\" (default\n"
+	"                    $REDSINK_REDIS_AUTH_FILE); or $REDSINK_REDIS_USER and\n"
+	"                    $REDSINK_REDIS_PASSWORD. Never a password on the command line.\n"
+	"  --timeout MS      connect and command timeout (default 5000)\n"
+	"  --by NAME         who makes the change (default $USER)\n"
+	"  -q, --quiet       no progress bar and no summary\n"
+	"  -h, --help        this help; redsink-ctl COMMAND --help for a command\n"
+	"\n"
+	"Exit status: 0 done, 1 error, 2 usage, 3 refused by a safety check,\n"
+	"4 Redis unreachable, authentication failed or permission denied.\n"
+	"See redsink-ctl(1).\n";
+
+/* ---- options ---- */
+
+enum { O_REDIS = 1000, O_PREFIX, O_AUTH_FILE, O_TIMEOUT, O_BY, O_VERSION };
+
+static const struct option common_opts[] = {
+	{ "redis", required_argument, NULL, O_REDIS },
+	{ "prefix", required_argument, NULL, O_PREFIX },
+	{ "auth-file", required_argument, NULL, O_AUTH_FILE },
+	{ "timeout", required_argument, NULL, O_TIMEOUT },
+	{ "by", required_argument, NULL, O_BY },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, O_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+int ctl_usage_error(struct ctl *x, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vwarnx(fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "Try 'redsink-ctl %s --help'.\n", x->cmd ? x->cmd : "");
+	return CTL_EXIT_USAGE;
+}
+
+/* A common option: 0 handled, else the exit code. */
+static int common_opt(struct ctl *x, int c, const char *arg)
+{
+	char *end;
+	long v;
+
+	switch (c) {
+	case O_REDIS:
+		x->url = arg;
+		x->url_from_argv = true;
+		return 0;
+	case O_PREFIX:
+		x->prefix = arg;
+		return 0;
+	case O_AUTH_FILE:
+		x->auth_file = arg;
+		return 0;
+	case O_TIMEOUT:
+		v = strtol(arg, &end, 10);
+		if (*end || v < 1 || v > 3600000)
+			return ctl_usage_error(x, "--timeout: '%s' is not a number of milliseconds", arg);
+		x->timeout_ms = (int)v;
+		return 0;
+	case O_BY:
+		x->by = arg;
+		return 0;
+	case 'q':
+		x->quiet = true;
+		return 0;
+	case O_VERSION:
+		printf("redsink-ctl %s\n", PACKAGE_VERSION);
+		return -1;
+	}
+	return CTL_EXIT_USAGE;
+}
+
+int ctl_getopt(struct ctl *x, int argc, char **argv, const char *shortopts, const struct option *own, int *exitp)
+{
+	static struct option merged[96];
+	static const struct option *merged_for;
+	static char shorts[96];
+	static char **last_argv;
+	int c;
+
+	if (merged_for != own || last_argv != argv) {
+		size_t n = 0;
+		for (const struct option *o = own; o && o->name && n < 80; o++)
+			merged[n++] = *o;
+		for (const struct option *o = common_opts; o->name; o++)
+			merged[n++] = *o;
+		memset(&merged[n], 0, sizeof(merged[n]));
+		snprintf(shorts, sizeof(shorts), "%sqh", shortopts ? shortopts : "");
+		merged_for = own;
+		last_argv = argv;
+		optind = 0;
+	}
+	for (;;) {
+		c = getopt_long(argc, argv, shorts, merged, NULL);
+		if (c == 'h') {
+			fputs(x->usage ? x->usage : main_usage, stdout);
+			*exitp = 0;
+			return CTL_OPT_EXIT;
+		}
+		if (c == '?') {
+			fprintf(stderr, "Try 'redsink-ctl %s --help'.\n", x->cmd ? x->cmd : "");
+			*exitp = CTL_EXIT_USAGE;
+			return CTL_OPT_EXIT;
+		}
+		if (c == 'q' || c >= O_REDIS) {
+			int rc = common_opt(x, c, optarg);
+			if (rc) {
+				*exitp = rc < 0 ? 0 : rc;
+				return CTL_OPT_EXIT;
+			}
+			continue;
+		}
+		return c;
+	}
+}
+
+/* ---- Redis ---- */
+
+const char *ctl_key(const struct ctl *x, char *buf, const char *fmt, ...)
+{
+	va_list ap;
+	size_t n = (size_t)snprintf(buf, CTL_KEY_MAX, "%s", x->prefix);
+
+	va_start(ap, fmt);
+	vsnprintf(buf + n, CTL_KEY_MAX - n, fmt, ap);
+	va_end(ap);
+	return buf;
+}
+
+int ctl_redis_failed(struct ctl *x)
+{
+	warnx("%s", x->conn.err);
+	return x->conn.exit ? x->conn.exit : CTL_EXIT_ERROR;
+}
+
+int ctl_open(struct ctl *x)
+{
+	char err[600], warn[600];
+	const char *url = x->url ? x->url : "127.0.0.1:6379";
+
+	const char *why;
+
+	if (x->connected)
+		return 0;
+	if (!*x->by || !ctl_text_ok(x->by, CTL_BY_MAX, &why)) {
+		warnx("--by: '%s' %s", x->by, *x->by ? why : "is empty");
+		return CTL_EXIT_USAGE;
+	}
+	if (ctl_url_parse(url, x->url_from_argv, &x->conn.ep, err, sizeof(err))) {
+		warnx("%s%s", x->url_from_argv ? "--redis: " : x->url ? "$REDSINK_REDIS: " : "", err);
+		return CTL_EXIT_USAGE;
+	}
+	if (ctl_credentials(&x->conn.ep, x->auth_file, err, sizeof(err), warn, sizeof(warn))) {
+		warnx("%s", err);
+		return CTL_EXIT_REDIS;
+	}
+	if (warn[0])
+		warnx("warning: %s", warn);
+	x->conn.prefix = x->prefix;
+	x->conn.timeout_ms = x->timeout_ms;
+	if (ctl_connect(&x->conn))
+		return ctl_redis_failed(x);
+	x->connected = true;
+	return 0;
+}
+
+/* ---- orders ---- */
+
+const char *const ctl_order_fields[F_COUNT] = { "authority", "reference", "issued", "expires", "scope",
+						 "action",    "reason",    "url",    "lang" };
+
+void ctl_order_clear(struct ctl_order *o)
+{
+	for (int i = 0; i < F_COUNT; i++)
+		free(o->f[i]);
+	memset(o, 0, sizeof(*o));
+}
+
+const char *ctl_order_state(const struct ctl_order *o)
+{
+	if (!o->exists)
+		return "unknown";
+	if (!o->in_force)
+		return "revoked";
+	if (o->expired)
+		return "expired";
+	return "in force";
+}
+
+int ctl_order_load(struct ctl *x, const char *id, bool with_count, struct ctl_order *o)
+{
+	char k[CTL_KEY_MAX];
+	redisReply *r;
+
+	memset(o, 0, sizeof(*o));
+	snprintf(o->id, sizeof(o->id), "%s", id);
+	o->ndomains = -1;
+	r = ctl_cmd(&x->conn, "HGETALL", "HGETALL %s", ctl_key(x, k, "order:%s", id));
+	if (!r)
+		return ctl_redis_failed(x);
+	if (r->type == REDIS_REPLY_ARRAY) {
+		size_t step = 2;
+		o->exists = r->elements > 0;
+		for (size_t i = 0; i + 1 < r->elements; i += step)
+			for (int f = 0; f < F_COUNT; f++)
+				if (r->element[i]->type == REDIS_REPLY_STRING && strcmp(r->element[i]->str, ctl_order_fields[f]) == 0 &&
+				    r->element[i + 1]->type == REDIS_REPLY_STRING && !o->f[f])
+					o->f[f] = strdup(r->element[i + 1]->str);
+	}
+	freeReplyObject(r);
+	for (int f = 0; f < F_COUNT; f++)
+		if (!o->f[f] && !(o->f[f] = strdup("")))
+			errx(CTL_EXIT_ERROR, "out of memory");
+	r = ctl_cmd(&x->conn, "SISMEMBER", "SISMEMBER %s %s", ctl_key(x, k, "orders"), id);
+	if (!r)
+		return ctl_redis_failed(x);
+	o->in_force = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+	freeReplyObject(r);
+	if (*o->f[F_EXPIRES]) {
+		if (rs_rfc3339_parse(o->f[F_EXPIRES], &o->expires)) {
+			o->bad_expires = true;
+		} else {
+			if (o->expires == 0)
+				o->expires = 1;
+			o->expired = o->expires <= (int64_t)time(NULL);
+		}
+	}
+	if (with_count) {
+		r = ctl_cmd(&x->conn, "SCARD", "SCARD %s", ctl_key(x, k, "order:%s:domains", id));
+		if (!r)
+			return ctl_redis_failed(x);
+		o->ndomains = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+		freeReplyObject(r);
+	}
+	return 0;
+}
+
+/* ---- validation ---- */
+
+bool ctl_text_ok(const char *s, size_t max, const char **why)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = strlen(s);
+
+	if (n > max) {
+		*why = "too long";
+		return false;
+	}
+	while (*p) {
+		int len;
+		uint32_t c;
+		if (*p < 0x20 || *p == 0x7f) {
+			*why = "contains a control character (newline, tab, ...)";
+			return false;
+		}
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		len = (*p >= 0xc2 && *p <= 0xdf) ? 2 : (*p >= 0xe0 && *p <= 0xef) ? 3 : (*p >= 0xf0 && *p <= 0xf4) ? 4 : 0;
+		if (!len)
+			goto bad;
+		c = *p & (0x7f >> len);
+		for (int i = 1; i < len; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				goto bad;
+			c = (c << 6) | (p[i] & 0x3f);
+		}
+		if ((len == 3 && c < 0x800) || (len == 4 && (c < 0x10000 || c > 0x10ffff)) || (c >= 0xd800 && c <= 0xdfff))
+			goto bad;
+		if ((c >= 0x80 && c <= 0x9f) || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069)) {
+			*why = "contains a control or bidirectional-override character";
+			return false;
+		}
+		p += len;
+	}
+	return true;
+bad:
+	*why = "is not valid UTF-8";
+	return false;
+}
+
+bool ctl_id_ok(const char *id)
+{
+	return rs_order_id_ok(id) && !strchr(id, ':');
+}
+
+/* ---- output ---- */
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+void ctl_sort_strings(const char **v, size_t n)
+{
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_str);
+}
+
+void ctl_free_strings(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+int ctl_set_members(struct ctl *x, const char *key, char ***out, size_t *np)
+{
+	char cursor[32] = "0";
+	char **v = NULL;
+	size_t n = 0, cap = 0;
+
+	*out = NULL;
+	*np = 0;
+	do {
+		redisReply *r = ctl_cmd(&x->conn, "SSCAN", "SSCAN %s %s COUNT 10000", key, cursor);
+		if (!r) {
+			ctl_free_strings(v, n);
+			return ctl_redis_failed(x);
+		}
+		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[1]->type != REDIS_REPLY_ARRAY) {
+			freeReplyObject(r);
+			ctl_free_strings(v, n);
+			warnx("Redis %s: SSCAN %s: unexpected reply", x->conn.ep.addr, key);
+			return CTL_EXIT_ERROR;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+		for (size_t i = 0; i < r->element[1]->elements; i++) {
+			redisReply *m = r->element[1]->element[i];
+			if (m->type != REDIS_REPLY_STRING)
+				continue;
+			if (n == cap) {
+				cap = cap ? cap * 2 : 256;
+				char **nv = realloc(v, cap * sizeof(*nv));
+				if (!nv)
+					errx(CTL_EXIT_ERROR, "out of memory");
+				v = nv;
+			}
+			if (!(v[n++] = strdup(m->str)))
+				errx(CTL_EXIT_ERROR, "out of memory");
+		}
+		freeReplyObject(r);
+	} while (strcmp(cursor, "0") != 0);
+	ctl_sort_strings((const char **)v, n);
+	if (n > 1) { /* SSCAN may return a member twice */
+		size_t k = 1;
+		for (size_t i = 1; i < n; i++) {
+			if (strcmp(v[i], v[k - 1]) == 0)
+				free(v[i]);
+			else
+				v[k++] = v[i];
+		}
+		n = k;
+	}
+	*out = v;
+	*np = n;
+	return 0;
+}
+
+void ctl_json_str(FILE *f, const char *s)
+{
+	struct rs_buf b = { 0 };
+
+	rs_buf_json(&b, s ? s : "");
+	if (b.oom)
+		errx(CTL_EXIT_ERROR, "out of memory");
+	fputs(b.s, f);
+	free(b.s);
+}
+
+char *ctl_fmt_time(int64_t t, char *buf)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	if (t == 0) {
+		strcpy(buf, "-");
+		return buf;
+	}
+	gmtime_r(&tt, &tm);
+	strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return buf;
+}
+
+char *ctl_fmt_id_time(const char *id, char *buf)
+{
+	long long ms = atoll(id);
+	struct tm tm;
+	time_t tt = (time_t)(ms / 1000);
+
+	gmtime_r(&tt, &tm);
+	strftime(buf, 40, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + strlen(buf), 40 - strlen(buf), ".%03lldZ", ms % 1000);
+	return buf;
+}
+
+char *ctl_fmt_age(int64_t t, int64_t now, char *buf)
+{
+	int64_t d = now - t, a = d < 0 ? -d : d;
+	const char *u = "s";
+
+	if (t == 0) {
+		strcpy(buf, "never");
+		return buf;
+	}
+	if (a >= 2 * 86400)
+		a /= 86400, u = "d";
+	else if (a >= 2 * 3600)
+		a /= 3600, u = "h";
+	else if (a >= 120)
+		a /= 60, u = "m";
+	snprintf(buf, 32, d < 0 ? "in %lld%s" : "%lld%s ago", (long long)a, u);
+	return buf;
+}
+
+int ctl_id_cmp(const char *a, const char *b)
+{
+	unsigned long long ams = strtoull(a, NULL, 10), bms = strtoull(b, NULL, 10), as = 0, bs = 0;
+	const char *da = strchr(a, '-'), *db = strchr(b, '-');
+
+	if (da)
+		as = strtoull(da + 1, NULL, 10);
+	if (db)
+		bs = strtoull(db + 1, NULL, 10);
+	if (ams != bms)
+		return ams < bms ? -1 : 1;
+	if (as != bs)
+		return as < bs ? -1 : 1;
+	return 0;
+}
+
+int ctl_parse_when(const char *s, int64_t now, int64_t *out)
+{
+	if (strcmp(s, "now") == 0) {
+		*out = now;
+		return 0;
+	}
+	if (s[0] == '-' || s[0] == '+') {
+		char *end;
+		long long v = strtoll(s + 1, &end, 10);
+		int64_t mul = 0;
+		if (end == s + 1 || v < 0)
+			return RS_EINVAL;
+		if (strcmp(end, "d") == 0)
+			mul = 86400;
+		else if (strcmp(end, "h") == 0)
+			mul = 3600;
+		else if (strcmp(end, "m") == 0)
+			mul = 60;
+		else if (strcmp(end, "s") == 0 || !*end)
+			mul = 1;
+		else
+			return RS_EINVAL;
+		*out = now + (s[0] == '-' ? -1 : 1) * (int64_t)v * mul;
+		return 0;
+	}
+	return rs_rfc3339_parse(s, out);
+}
+
+void ctl_table_row(struct ctl_table *t, size_t ncols, ...)
+{
+	va_list ap;
+
+	if (t->ncols == 0)
+		t->ncols = ncols;
+	if ((t->nrows + 1) * t->ncols > t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : t->ncols * 32;
+		char **c = realloc(t->cells, cap * sizeof(*c));
+		if (!c)
+			errx(CTL_EXIT_ERROR, "out of memory");
+		t->cells = c;
+		t->cap = cap;
+	}
+	va_start(ap, ncols);
+	for (size_t i = 0; i < t->ncols; i++) {
+		const char *s = i < ncols ? va_arg(ap, const char *) : "";
+		char shown[1200];
+		/* texts from Redis may hold anything: never send control or bidi characters to a terminal */
+		ctl_show(s ? s : "", s ? strlen(s) : 0, 200, shown, sizeof(shown));
+		t->cells[t->nrows * t->ncols + i] = strdup(shown);
+	}
+	va_end(ap);
+	t->nrows++;
+}
+
+/* Display width: code points (good enough for the Latin/Cyrillic texts of orders). */
+static size_t width(const char *s)
+{
+	size_t w = 0;
+
+	for (; *s; s++)
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			w++;
+	return w;
+}
+
+void ctl_table_print(struct ctl_table *t, FILE *f)
+{
+	size_t w[32] = { 0 };
+
+	for (size_t r = 0; r < t->nrows; r++)
+		for (size_t c = 0; c < t->ncols && c < 32; c++) {
+			size_t n = width(t->cells[r * t->ncols + c]);
+			if (n > w[c])
+				w[c] = n;
+		}
+	for (size_t r = 0; r < t->nrows; r++) {
+		for (size_t c = 0; c < t->ncols; c++) {
+			const char *s = t->cells[r * t->ncols + c];
+			if (c + 1 == t->ncols) {
+				fprintf(f, "%s\n", s);
+			} else {
+				fputs(s, f);
+				for (size_t k = width(s); k < w[c] + 2; k++)
+					fputc(' ', f);
+			}
+		}
+	}
+}
+
+void ctl_table_free(struct ctl_table *t)
+{
+	for (size_t i = 0; i < t->nrows * t->ncols; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	memset(t, 0, sizeof(*t));
+}
+
+static double mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void ctl_progress_start(struct ctl *x, struct ctl_progress *p, const char *label, size_t total)
+{
+	p->on = x->tty;
+	p->label = label;
+	p->total = total;
+	p->last = 0;
+	ctl_progress_set(p, 0);
+}
+
+void ctl_progress_set(struct ctl_progress *p, size_t done)
+{
+	double now;
+	int pct, bar;
+
+	if (!p->on)
+		return;
+	now = mono();
+	if (now - p->last < 0.1 && done < p->total)
+		return;
+	p->last = now;
+	pct = p->total ? (int)(done * 100 / p->total) : 100;
+	bar = pct * 30 / 100;
+	fprintf(stderr, "\r%-10s [%.*s%*s] %3d%%  %zu/%zu", p->label, bar, "##############################",
+		30 - bar, "", pct, done, p->total);
+	fflush(stderr);
+}
+
+void ctl_progress_end(struct ctl_progress *p)
+{
+	if (!p->on)
+		return;
+	fprintf(stderr, "\r\033[K");
+	fflush(stderr);
+	p->on = false;
+}
+
+/* ---- the change stream ---- */
+
+/* Appends the stream entries of a batch; it runs inside the caller's MULTI/EXEC,
+ * so it is atomic with the set changes queued beside it. */
+static const char change_script[] =
+	"#!lua\n"
+	"-- redsink-ctl: one `changes` entry per domain (doc/redis-schema.md)\n"
+	"-- KEYS[1]: the stream; ARGV: op, order, by, why, override ('' = none), domain...\n"
+	"local last\n"
+	"for i = 6, #ARGV do\n"
+	"  if ARGV[5] == '' then\n"
+	"    last = redis.call('XADD', KEYS[1], '*', 'op', ARGV[1], 'order', ARGV[2], 'domain', ARGV[i],\n"
+	"                      'by', ARGV[3], 'why', ARGV[4])\n"
+	"  else\n"
+	"    last = redis.call('XADD', KEYS[1], '*', 'op', ARGV[1], 'order', ARGV[2], 'domain', ARGV[i],\n"
+	"                      'by', ARGV[3], 'why', ARGV[4], 'override', ARGV[5])\n"
+	"  end\n"
+	"end\n"
+	"return last\n";
+
+void ctl_queue_change(struct ctl *x, struct ctl_tx *t, const char *op, const char *order, const char *domain,
+		      const char *why, const char *override)
+{
+	char k[CTL_KEY_MAX];
+	const char *argv[15] = { "XADD", ctl_key(x, k, "changes"), "*", "op", op, "order", order, "domain", domain,
+				 "by", x->by, "why", why, "override", override };
+	size_t lens[15];
+	int argc = override && *override ? 15 : 13;
+
+	for (int i = 0; i < argc; i++)
+		lens[i] = strlen(argv[i]);
+	ctl_tx_argv(t, argc, argv, lens);
+}
+
+void ctl_queue_changes(struct ctl *x, struct ctl_tx *t, const char *op, const char *order, const char **names,
+		       size_t n, const char *why, const char *override, bool *first)
+{
+	char k[CTL_KEY_MAX];
+	const char **argv;
+	size_t *lens, i = 0;
+
+	if (n == 0)
+		return;
+	if (*first) {
+		ctl_queue_change(x, t, op, order, names[0], why, override);
+		*first = false;
+		i = 1;
+	}
+	argv = malloc((CTL_CHUNK + 10) * sizeof(*argv));
+	lens = malloc((CTL_CHUNK + 10) * sizeof(*lens));
+	if (!argv || !lens)
+		errx(CTL_EXIT_ERROR, "out of memory");
+	while (i < n) {
+		size_t m = n - i < CTL_CHUNK ? n - i : CTL_CHUNK;
+		int argc = 0;
+		argv[argc++] = "EVAL";
+		argv[argc++] = change_script;
+		argv[argc++] = "1";
+		argv[argc++] = ctl_key(x, k, "changes");
+		argv[argc++] = op;
+		argv[argc++] = order;
+		argv[argc++] = x->by;
+		argv[argc++] = why;
+		argv[argc++] = override ? override : "";
+		for (size_t j = 0; j < m; j++)
+			argv[argc++] = names[i + j];
+		for (int j = 0; j < argc; j++)
+			lens[j] = strlen(argv[j]);
+		ctl_tx_argv(t, argc, argv, lens);
+		i += m;
+	}
+	free(argv);
+	free(lens);
+}
+
+/* ---- main ---- */
+
+static const struct {
+	const char *name;
+	int (*fn)(struct ctl *x, int argc, char **argv);
+} commands[] = {
+	{ "order", cmd_order },	      { "push", cmd_push },	{ "withdraw", cmd_withdraw },
+	{ "protect", cmd_protect },   { "expire", cmd_expire }, { "status", cmd_status },
+	{ "export", cmd_export },     { "log", cmd_log },
+};
+
+static const char *default_by(void)
+{
+	const char *u = getenv("USER");
+	struct passwd *pw;
+
+	if (u && *u)
+		return u;
+	u = getenv("LOGNAME");
+	if (u && *u)
+		return u;
+	pw = getpwuid(getuid());
+	return pw ? pw->pw_name : "unknown";
+}
+
+int main(int argc, char **argv)
+{
+	struct ctl x = { 0 };
+	int c, rc = 0;
+
+	x.url = getenv("REDSINK_REDIS");
+	x.prefix = getenv("REDSINK_PREFIX") ? getenv("REDSINK_PREFIX") : CTL_PREFIX_DEFAULT;
+	x.timeout_ms = 5000;
+	x.usage = main_usage;
+	x.cmd = "";
+
+	/* common options before the command */
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "+qh", common_opts, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(main_usage, stdout);
+			return 0;
+		}
+		if (c == '?') {
+			fprintf(stderr, "Try 'redsink-ctl --help'.\n");
+			return CTL_EXIT_USAGE;
+		}
+		rc = common_opt(&x, c, optarg);
+		if (rc)
+			return rc < 0 ? 0 : rc;
+	}
+	if (optind >= argc) {
+		fputs(main_usage, stderr);
+		return CTL_EXIT_USAGE;
+	}
+	if (strcmp(argv[optind], "help") == 0) { /* "help order add" is "order add --help" */
+		static char *hargv[4];
+		int n = 0;
+		if (optind + 1 >= argc) {
+			fputs(main_usage, stdout);
+			return 0;
+		}
+		hargv[n++] = argv[optind + 1];
+		if (optind + 2 < argc)
+			hargv[n++] = argv[optind + 2];
+		hargv[n++] = (char *)"--help";
+		hargv[n] = NULL;
+		argv = hargv;
+		argc = n;
+		optind = 0;
+	}
+	if (!x.by)
+		x.by = default_by();
+	if (!*x.prefix || strlen(x.prefix) > 100 || strpbrk(x.prefix, " \t\r\n"))
+		errx(CTL_EXIT_USAGE, "--prefix: '%s' is empty, too long or has white space", x.prefix);
+	x.tty = !x.quiet && isatty(STDERR_FILENO);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[optind], commands[i].name) == 0) {
+			x.cmd = commands[i].name;
+			/* --by may come after the command: validated by each writer */
+			rc = commands[i].fn(&x, argc - optind, argv + optind);
+			if (x.connected)
+				ctl_disconnect(&x.conn);
+			ctl_endpoint_free(&x.conn.ep);
+			return rc;
+		}
+	warnx("unknown command '%s'", argv[optind]);
+	fprintf(stderr, "Try 'redsink-ctl --help'.\n");
+	return CTL_EXIT_USAGE;
+}
