@@ -1,0 +1,803 @@
+"""redsink-warnd: the warning page on the sinkhole address (issue 7).
+
+Every test runs the real server (build/redsink/tools/redsink-warnd; see
+warnd_binary() for the sanitizer build) in the foreground on a free loopback port against a private
+Redis, and talks HTTP to it. Region tests use a MaxMind DB built with
+tools/redsink-mkgeo that maps 127.0.0.2 to KR and 127.0.0.3 to IT-25; the
+client binds to those addresses so the server sees different peers. The
+browser test resolves the blocked name through Unbound with redsink.so and
+loads the page in headless Chromium.
+"""
+
+import http.client
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import harness
+import rs
+
+REPO = harness.REPO_ROOT
+TEMPLATES = REPO / "tools" / "templates"
+MKGEO = REPO / "tools" / "redsink-mkgeo"
+CHROMIUM = "/usr/bin/chromium"
+CONVERT = "/usr/bin/convert"
+CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
+       "form-action 'none'; frame-ancestors 'none'")
+KR, IT, ZZ = "127.0.0.2", "127.0.0.3", "127.0.0.1"
+
+
+def warnd_binary():
+    """$REDSINK_WARND; else the warnd of the build $REDSINK_MODULE comes from
+    (scripts/test.sh's sanitizer pass points that at build/asan); else build/redsink."""
+    if os.environ.get("REDSINK_WARND"):
+        return os.environ["REDSINK_WARND"]
+    if os.environ.get("REDSINK_MODULE"):
+        b = Path(os.environ["REDSINK_MODULE"]).resolve().parents[2] / "tools" / "redsink-warnd"
+        if b.exists():
+            return str(b)
+    return str(REPO / "build" / "redsink" / "tools" / "redsink-warnd")
+
+
+# ---------------------------------------------------------------------------
+# The server
+# ---------------------------------------------------------------------------
+
+class Warnd(harness._Server):
+    """redsink-warnd in the foreground on 127.0.0.1:<free port>.
+
+    Logs go to stderr (warnd.stderr in its directory); stop() signals only
+    the PID it started.
+    """
+
+    name = "warnd"
+
+    def __init__(self, tmpdir, redis_url, args=(), wait_list=True, timeout=10, tls=False):
+        super().__init__(tmpdir)
+        self.logfile = self.stderr_file
+        self.redis_url = redis_url
+        self.extra = list(args)
+        self.wait_list = wait_list
+        self.tls_port = None
+        for attempt in range(3):
+            self.port = harness.free_port()
+            if tls:
+                self.tls_port = harness.free_port()
+            try:
+                self._start_and_wait(timeout)
+                return
+            except harness.ServerError:
+                if attempt == 2 or not self._port_was_taken():
+                    raise
+
+    def stderr(self):
+        return ""   # the log is stderr: printed once as the log
+
+    def _argv(self):
+        argv = [warnd_binary(), "--foreground", "--listen", f"127.0.0.1:{self.port}",
+                "--redis", self.redis_url, "--templates", str(TEMPLATES), "--redis-timeout", "500"]
+        if self.tls_port:
+            argv += ["--tls-reset", f"127.0.0.1:{self.tls_port}"]
+        return argv + self.extra
+
+    def _wait_ready(self, deadline):
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                st, _, _ = get(self.port, path="/healthz", timeout=0.5)
+                if st == 200 or (st == 503 and not self.wait_list):
+                    return True
+            except OSError:
+                pass
+            time.sleep(0.05)
+        return False
+
+    def url(self, path="/"):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+@pytest.fixture
+def make_warnd(tmp_path, server_logs):
+    """Factory: make_warnd(redis, args=(), wait_list=True) -> a running Warnd."""
+    started = []
+    counter = iter(range(1, 100))
+
+    def start(redis, args=(), **kw):
+        url = redis.url if hasattr(redis, "url") else redis
+        w = Warnd(tmp_path / f"warnd-{next(counter)}", url, args, **kw)
+        started.append(w)
+        server_logs.append(w)
+        return w
+
+    try:
+        yield start
+    finally:
+        for w in started:
+            w.stop()
+    # a sanitizer build ($REDSINK_WARND=build/asan/...) reports to stderr
+    reports = [w.log() for w in started if re.search(r"Sanitizer|runtime error:", w.log())]
+    if reports:
+        pytest.fail("sanitizer reports:\n" + "\n".join(reports), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def geo_db(tmp_path_factory):
+    """A MaxMind DB: 127.0.0.2 -> KR, 127.0.0.3 -> IT-25 (Lombardy), built by redsink-mkgeo."""
+    d = tmp_path_factory.mktemp("geo")
+    csv = d / "regions.csv"
+    csv.write_text("network,country,subdivision\n"
+                   "# test regions\n"
+                   f"{KR}/32,KR\n"
+                   f"{IT}/32,IT,IT-25\n")
+    out = d / "regions.mmdb"
+    r = subprocess.run([str(MKGEO), "-o", str(out), str(csv)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    look = subprocess.run(["mmdblookup", "--file", str(out), "--ip", IT, "subdivisions", "0", "iso_code"],
+                          capture_output=True, text=True)
+    assert '"25"' in look.stdout, look.stdout + look.stderr
+    return out
+
+
+@pytest.fixture
+def blocked(redis):
+    """Redis with order o1 blocking pirate.example (schema as redsink-ctl writes it)."""
+    c = redis.client()
+    rs.put_order(c, "o1", ["pirate.example"])
+    return c
+
+
+# ---------------------------------------------------------------------------
+# HTTP helpers
+# ---------------------------------------------------------------------------
+
+def get(port, host="pirate.example", path="/", headers=None, source=None, method="GET", timeout=5,
+        body=None):
+    """(status, {lowercase header: value}, body text) of one request."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout,
+                                      source_address=(source, 0) if source else None)
+    try:
+        conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        if host is not None:
+            conn.putheader("Host", host)
+        for k, v in (headers or {}).items():
+            conn.putheader(k, v)
+        if body is not None:
+            conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        r = conn.getresponse()
+        data = r.read().decode("utf-8")
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+    finally:
+        conn.close()
+
+
+def raw(port, data, timeout=5):
+    """Send raw octets; everything the server answers until it closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        out = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        return out
+
+
+def views(client):
+    """{field: count} summed over every views:<hour> key."""
+    total = {}
+    for key in client.scan_iter(rs.PREFIX + "views:*"):
+        for f, n in client.hgetall(key).items():
+            total[f] = total.get(f, 0) + int(n)
+    return total
+
+
+def wait_until(fn, timeout=5.0, step=0.05):
+    t0 = time.monotonic()
+    last = None
+    while time.monotonic() - t0 < timeout:
+        last = fn()
+        if last:
+            return last
+        time.sleep(step)
+    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+
+
+# ---------------------------------------------------------------------------
+# Pages
+# ---------------------------------------------------------------------------
+
+def test_blocked_domain_page(blocked, redis, make_warnd):
+    w = make_warnd(redis)
+    st, h, body = get(w.port, "pirate.example")
+    assert st == 451
+    assert h["content-type"] == "text/html; charset=utf-8"
+    assert h["content-security-policy"] == CSP
+    assert h["x-content-type-options"] == "nosniff"
+    assert h["referrer-policy"] == "no-referrer"
+    assert h["cache-control"] == "no-store"
+    assert h["link"] == '<https://orders.example.org/1>; rel="blocked-by"'
+    assert h["content-language"] == "en"
+    for text in ["pirate.example", "RG 1234/2026", "Tribunale di Milano", "Copyright infringement",
+                 "2026-01-10", 'href="https://orders.example.org/1"', '<html lang="en">']:
+        assert text in body, text
+    assert "<script" not in body.lower()
+
+
+def test_subdomain_page_names_the_listed_parent(blocked, redis, make_warnd):
+    w = make_warnd(redis)
+    st, h, body = get(w.port, "WWW.Pirate.Example.:8080")
+    assert st == 451
+    assert "www.pirate.example" in body
+    assert '<dd class="domain">pirate.example</dd>' in body
+    assert "RG 1234/2026" in body
+
+
+def test_unknown_host_gets_the_neutral_page(blocked, redis, make_warnd):
+    w = make_warnd(redis)
+    for host in ["ok.example", "192.0.2.1", "[2001:db8::1]:80", "example"]:
+        st, h, body = get(w.port, host)
+        assert st == 404, host
+        assert "link" not in h
+        assert h["content-security-policy"] == CSP
+        assert "No blocking order applies here" in body
+        assert "RG 1234/2026" not in body
+    st, _, body = get(w.port, "ok.example")
+    assert '<strong class="domain">ok.example</strong> is not blocked' in body
+
+
+def test_missing_host_header(blocked, redis, make_warnd):
+    w = make_warnd(redis)
+    out = raw(w.port, b"GET / HTTP/1.0\r\n\r\n").decode()
+    assert out.startswith("HTTP/1.0 404") or out.startswith("HTTP/1.1 404"), out[:200]
+    assert "did not say which website it asked for" in out
+    assert "Traceback" not in out and "error" not in out.lower().split("\r\n\r\n", 1)[1]
+    st, _, body = get(w.port, host=None)       # HTTP/1.1 without Host
+    assert st == 404
+    assert "did not say which website" in body
+
+
+def test_protected_name_is_not_blocked(blocked, redis, make_warnd):
+    rs.protect(blocked, "safe.pirate.example")
+    w = make_warnd(redis)
+    assert get(w.port, "safe.pirate.example")[0] == 404
+    assert get(w.port, "www.safe.pirate.example")[0] == 404
+    assert get(w.port, "www.pirate.example")[0] == 451
+
+
+def test_order_without_url_has_no_link(redis, make_warnd):
+    rs.put_order(redis.client(), "o2", ["nolink.example"], url="", reason="", issued="",
+                 reference="N-7", authority="AGCOM")
+    w = make_warnd(redis)
+    st, h, body = get(w.port, "nolink.example")
+    assert st == 451
+    assert "link" not in h
+    assert "N-7" in body and "AGCOM" in body
+    assert "<a href" not in body
+    assert "contact the authority that issued it" in body
+    assert "<dt>Reason</dt>" not in body and "<dt>Date</dt>" not in body
+
+
+def test_expired_and_out_of_scope_orders(redis, make_warnd):
+    c = redis.client()
+    rs.put_order(c, "old", ["old.example"], expires="2020-01-01T00:00:00Z")
+    rs.put_order(c, "it", ["it-only.example"], scope="IT")
+    w = make_warnd(redis)
+    assert get(w.port, "old.example")[0] == 404
+    assert get(w.port, "it-only.example")[0] == 404          # no jurisdiction: only scope *
+    w2 = make_warnd(redis, ["--jurisdiction", "it"])
+    assert get(w2.port, "it-only.example")[0] == 451
+
+
+def test_head_and_other_methods(blocked, redis, make_warnd):
+    w = make_warnd(redis)
+    st, h, body = get(w.port, "pirate.example", method="HEAD")
+    assert st == 451 and body == "" and h["content-security-policy"] == CSP and "link" in h
+    st, _, body = get(w.port, "pirate.example", method="POST", body=b"a=1")
+    assert st == 451 and "RG 1234/2026" in body
+    st, _, _ = get(w.port, "pirate.example", path="/some/deep/path?q=1")
+    assert st == 451
+    st, _, body = get(w.port, "pirate.example", path="/robots.txt")
+    assert st == 200 and "Disallow: /" in body
+
+
+def test_hostile_host_header_is_escaped(blocked, redis, make_warnd):
+    w = make_warnd(redis)
+    hostile = "<script>alert(\"x\")</script>'\"><img src=x onerror=alert(1)>"
+    st, h, body = get(w.port, hostile)
+    assert st == 404
+    assert "<script>" not in body and "<img" not in body
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&#39;&quot;&gt;&lt;img src=x " \
+           "onerror=alert(1)&gt;" in body
+    # hostile Accept-Language and path change nothing
+    st, _, body = get(w.port, "pirate.example", path="/<script>x</script>",
+                      headers={"Accept-Language": "<script>, ko\"; q=1"})
+    assert st == 451 and "<script>x" not in body and '<html lang="en">' in body
+
+
+def test_hostile_order_fields_are_escaped(redis, make_warnd):
+    rs.put_order(redis.client(), "evil", ["evil.example"], reference="R<b>1</b>",
+                 authority="\"Court\" & <i>Co</i>", reason="</dd><script>alert(1)</script>",
+                 url="javascript:alert(1)", lang='it" onload="x')
+    w = make_warnd(redis)
+    st, h, body = get(w.port, "evil.example")
+    assert st == 451
+    assert "link" not in h                       # not an http(s) URL: neither linked nor sent
+    assert "javascript:" not in body
+    assert "<script>" not in body and "<b>" not in body and "<i>" not in body
+    assert "R&lt;b&gt;1&lt;/b&gt;" in body
+    assert "&quot;Court&quot; &amp; &lt;i&gt;Co&lt;/i&gt;" in body
+    assert 'lang="it&quot; onload=&quot;x"' in body
+
+
+def test_ipv6_listener(blocked, redis, make_warnd):
+    """--listen [::1]:PORT next to the IPv4 one (IPv6 sockets are IPv6-only)."""
+    port6 = harness.free_port()
+    w = make_warnd(redis, ["--listen", f"[::1]:{port6}"])
+    conn = http.client.HTTPConnection("::1", port6, timeout=5)
+    try:
+        conn.request("GET", "/", headers={"Host": "www.pirate.example"})
+        r = conn.getresponse()
+        body = r.read().decode()
+    finally:
+        conn.close()
+    assert r.status == 451 and "RG 1234/2026" in body
+    assert get(w.port, "www.pirate.example")[0] == 451
+
+
+def test_healthz(blocked, redis, make_warnd):
+    w = make_warnd(redis)
+    st, h, body = get(w.port, "anything.example", path="/healthz")
+    assert (st, body) == (200, "ok\n")
+    assert h["content-type"].startswith("text/plain")
+
+
+# ---------------------------------------------------------------------------
+# Languages
+# ---------------------------------------------------------------------------
+
+KOREAN_TITLE = "이 웹사이트는 이용할 수 없습니다"
+ENGLISH_TITLE = "This website is not available"
+
+
+def lang_of(port, headers=None, source=None, host="pirate.example"):
+    st, h, body = get(port, host, headers=headers, source=source)
+    lang = h["content-language"]
+    assert f'<html lang="{lang}">' in body
+    if st == 451:
+        assert (KOREAN_TITLE if lang == "ko" else ENGLISH_TITLE) in body
+    return lang
+
+
+def test_language_from_accept_language(blocked, redis, make_warnd):
+    w = make_warnd(redis)
+    assert lang_of(w.port, {"Accept-Language": "ko-KR,ko;q=0.9,en-US;q=0.8,en;q=0.7"}) == "ko"
+    assert lang_of(w.port, {"Accept-Language": "fr-FR, de;q=0.9, ko;q=0.5, en;q=0.4"}) == "ko"
+    assert lang_of(w.port, {"Accept-Language": "en;q=0.5, ko;q=0.6"}) == "ko"
+    assert lang_of(w.port, {"Accept-Language": "ko;q=0, en"}) == "en"
+    assert lang_of(w.port, {"Accept-Language": "fr, de"}) == "en"
+    assert lang_of(w.port, {"Accept-Language": "garbage;;;q=x"}) == "en"
+    assert lang_of(w.port) == "en"
+    assert lang_of(w.port, {"Accept-Language": "ko"}, host="ok.example") == "ko"   # neutral page too
+    st, _, body = get(w.port, "ok.example", headers={"Accept-Language": "ko"})
+    assert "적용되는 차단 명령이 없습니다" in body
+
+
+def test_language_falls_back_to_country_then_english(blocked, redis, make_warnd, geo_db):
+    w = make_warnd(redis, ["--geoip", str(geo_db)])
+    assert lang_of(w.port, source=KR) == "ko"                                 # Korea: Korean
+    assert lang_of(w.port, source=IT) == "en"                                 # no Italian template
+    assert lang_of(w.port, source=ZZ) == "en"                                 # unknown
+    assert lang_of(w.port, {"Accept-Language": "en"}, source=KR) == "en"     # the header wins
+    assert lang_of(w.port, {"Accept-Language": "fr"}, source=KR) == "ko"     # nothing usable: country
+    w2 = make_warnd(redis, ["--geoip", str(geo_db), "--lang", "ko"])
+    assert lang_of(w2.port, source=ZZ) == "ko"                                # another default
+
+
+def test_templates_are_reloaded_on_sighup(blocked, redis, make_warnd, tmp_path):
+    tdir = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, tdir)
+    w = make_warnd(redis, ["--templates", str(tdir)])
+    assert ENGLISH_TITLE in get(w.port)[2]
+    p = tdir / "en.html"
+    p.write_text(p.read_text().replace(ENGLISH_TITLE, "Site blocked by court order"))
+    (tdir / "neutral-ko.html").unlink()      # Korean neutral page gone: falls back to English
+    os.kill(w.pid, signal.SIGHUP)
+    wait_until(lambda: "Site blocked by court order" in get(w.port)[2])
+    assert lang_of(w.port, {"Accept-Language": "ko"}, host="ok.example") == "en"
+    assert lang_of(w.port, {"Accept-Language": "ko"}) == "ko"
+    # a broken directory is refused and the templates in use stay
+    (tdir / "neutral-en.html").unlink()
+    os.kill(w.pid, signal.SIGHUP)
+    wait_until(lambda: "keeping the templates in use" in w.log())
+    assert "Site blocked by court order" in get(w.port)[2]
+
+
+# ---------------------------------------------------------------------------
+# The list follows Redis
+# ---------------------------------------------------------------------------
+
+def test_changes_are_followed(blocked, redis, make_warnd):
+    w = make_warnd(redis)
+    assert get(w.port, "new.example")[0] == 404
+    rs.add_domains(blocked, "o1", ["new.example"])
+    wait_until(lambda: get(w.port, "new.example")[0] == 451, timeout=2)
+    rs.put_order(blocked, "o1", [], reference="RG 9999/2026")
+    wait_until(lambda: "RG 9999/2026" in get(w.port, "new.example")[2], timeout=2)
+    rs.revoke(blocked, "o1")
+    wait_until(lambda: get(w.port, "pirate.example")[0] == 404, timeout=2)
+
+
+def test_redis_down_at_start_then_up(redis, make_warnd):
+    redis.stop()
+    w = make_warnd(redis, wait_list=False)
+    st, h, body = get(w.port, "pirate.example")
+    assert st == 503 and h["retry-after"] == "30"
+    assert "Please try again in a moment" in body
+    assert get(w.port, path="/healthz")[0] == 503
+    redis.start()
+    rs.put_order(redis.client(), "o1", ["pirate.example"])
+    wait_until(lambda: get(w.port, "pirate.example")[0] == 451, timeout=8)
+    assert get(w.port, path="/healthz")[:3:2] == (200, "ok\n")
+
+
+def test_redis_lost_while_running_keeps_the_list(blocked, redis, make_warnd):
+    w = make_warnd(redis)
+    redis.stop()
+    time.sleep(0.3)
+    assert get(w.port, "pirate.example")[0] == 451
+    assert get(w.port, path="/healthz")[0] == 200
+    redis.start()            # empty: no persistence
+    rs.put_order(redis.client(), "o5", ["other.example"])
+    wait_until(lambda: get(w.port, "other.example")[0] == 451, timeout=8)
+    assert get(w.port, "pirate.example")[0] == 404
+
+
+# ---------------------------------------------------------------------------
+# Page views
+# ---------------------------------------------------------------------------
+
+def test_page_views_counted_by_region(blocked, redis, make_warnd, geo_db):
+    w = make_warnd(redis, ["--geoip", str(geo_db), "--flush-interval", "0.2", "--retention", "7"])
+    for src in [KR, KR, IT, ZZ]:
+        assert get(w.port, "www.pirate.example", source=src)[0] == 451
+    # not counted: HEAD, the favicon, health checks, neutral pages
+    get(w.port, "pirate.example", method="HEAD", source=KR)
+    get(w.port, "pirate.example", path="/favicon.ico", source=KR)
+    get(w.port, "pirate.example", path="/healthz", source=KR)
+    get(w.port, "ok.example", source=KR)
+    want = {"o1|pirate.example|KR": 2, "o1|pirate.example|IT-25": 1, "o1|pirate.example|ZZ": 1}
+    wait_until(lambda: views(blocked) == want, timeout=3)
+    keys = list(blocked.scan_iter(rs.PREFIX + "views:*"))
+    assert all(re.fullmatch(r"redsink:views:\d{4}-\d\d-\d\dT\d\d", k) for k in keys), keys
+    for k in keys:
+        assert 7 * 86400 - 60 < blocked.ttl(k) <= 7 * 86400
+    # no client address anywhere: not in Redis, not in the log
+    dump = []
+    for k in blocked.scan_iter("*"):
+        t = blocked.type(k)
+        dump.append(k)
+        if t == "hash":
+            dump += [x for kv in blocked.hgetall(k).items() for x in kv]
+        elif t == "set":
+            dump += list(blocked.smembers(k))
+    assert not any("127.0.0." in x for x in dump), [x for x in dump if "127.0.0." in x]
+    assert "127.0.0." not in w.log().replace(f"127.0.0.1:{w.port}", "").replace(redis.url, "")
+
+
+def test_page_views_survive_a_redis_outage(blocked, redis, make_warnd):
+    w = make_warnd(redis, ["--flush-interval", "0.2"])
+    get(w.port)
+    wait_until(lambda: views(blocked) == {"o1|pirate.example|ZZ": 1}, timeout=3)
+    redis.stop()
+    for _ in range(3):
+        assert get(w.port)[0] == 451        # the list stays in memory
+    time.sleep(0.5)                          # a flush or two fail meanwhile
+    redis.start()
+    c = redis.client()
+    wait_until(lambda: views(c) == {"o1|pirate.example|ZZ": 3}, timeout=8)
+
+
+def test_page_views_written_at_exit(blocked, redis, make_warnd):
+    w = make_warnd(redis, ["--flush-interval", "3600"])
+    for _ in range(5):
+        get(w.port)
+    assert views(blocked) == {}
+    w.stop()
+    assert views(blocked) == {"o1|pirate.example|ZZ": 5}
+    assert w.proc.returncode == 0
+
+
+# ---------------------------------------------------------------------------
+# Hostile clients
+# ---------------------------------------------------------------------------
+
+def assert_served_quickly(port, n=5, limit=0.5):
+    for _ in range(n):
+        t0 = time.monotonic()
+        st, _, body = get(port, "pirate.example", timeout=3)
+        took = time.monotonic() - t0
+        assert st == 451 and "RG 1234/2026" in body
+        assert took < limit, f"a normal request took {took:.2f} s"
+
+
+class Slowloris:
+    """n connections that send a request's headers one byte at a time, never finishing."""
+
+    REQUEST = b"GET / HTTP/1.1\r\nHost: pirate.example\r\nX-Padding: " + b"a" * 4000
+
+    def __init__(self, port, n, interval=0.3):
+        self.socks = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(n)]
+        self.closed_at = {}
+        self.interval = interval
+        self.stop = threading.Event()
+        self.t0 = time.monotonic()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        i = 0
+        while not self.stop.is_set() and i < len(self.REQUEST):
+            for k, s in enumerate(self.socks):
+                if k in self.closed_at:
+                    continue
+                try:
+                    s.sendall(self.REQUEST[i:i + 1])
+                except OSError:
+                    self.closed_at[k] = time.monotonic() - self.t0
+            i += 1
+            self.stop.wait(self.interval)
+
+    def alive(self):
+        """How many the server has not closed yet (a closed one reads EOF or RST)."""
+        n = 0
+        for k, s in enumerate(self.socks):
+            if k in self.closed_at:
+                continue
+            s.setblocking(False)
+            try:
+                data = s.recv(4096)
+                if data == b"":
+                    self.closed_at[k] = time.monotonic() - self.t0
+                    continue
+            except BlockingIOError:
+                pass
+            except OSError:
+                self.closed_at[k] = time.monotonic() - self.t0
+                continue
+            finally:
+                s.setblocking(True)
+            n += 1
+        return n
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(timeout=5)
+        for s in self.socks:
+            s.close()
+
+
+def test_slowloris_does_not_stop_other_clients(blocked, redis, make_warnd):
+    # the inactivity timeout (2 s) never fires: a byte comes every 0.3 s;
+    # the connection lifetime (3 s) does
+    w = make_warnd(redis, ["--idle-timeout", "2", "--conn-timeout", "3"])
+    slow = Slowloris(w.port, 50)
+    try:
+        time.sleep(0.5)
+        assert slow.alive() == 50
+        assert_served_quickly(w.port)
+        wait_until(lambda: slow.alive() == 0, timeout=5)
+        assert max(slow.closed_at.values()) < 4.5, slow.closed_at
+        assert_served_quickly(w.port)
+    finally:
+        slow.close()
+
+
+def test_connection_limit_drops_the_oldest(blocked, redis, make_warnd):
+    w = make_warnd(redis, ["--max-connections", "20", "--conn-timeout", "60", "--idle-timeout", "60"])
+    slow = Slowloris(w.port, 40, interval=0.2)
+    try:
+        time.sleep(0.5)
+        # the oldest 20 made room for the newest 20 ...
+        wait_until(lambda: slow.alive() <= 20, timeout=3)
+        # ... and a client that finishes its request is still served
+        assert_served_quickly(w.port, n=10)
+        assert all(k < 30 for k in slow.closed_at), sorted(slow.closed_at)
+    finally:
+        slow.close()
+
+
+def test_oversized_requests_are_refused(blocked, redis, make_warnd):
+    w = make_warnd(redis, ["--max-header-size", "8192", "--max-body-size", "4096"])
+    results = {}
+
+    def big_header():
+        try:
+            results["header"] = raw(w.port, b"GET / HTTP/1.1\r\nHost: pirate.example\r\nX-Big: "
+                                    + b"x" * (1 << 20) + b"\r\n\r\n")
+        except OSError as e:
+            results["header"] = e
+
+    def big_body():
+        try:
+            results["body"] = raw(w.port, b"POST / HTTP/1.1\r\nHost: pirate.example\r\n"
+                                  b"Content-Length: 2000000\r\n\r\n" + b"y" * 2000000)
+        except OSError as e:
+            results["body"] = e
+
+    threads = [threading.Thread(target=f) for f in (big_header, big_body)]
+    for t in threads:
+        t.start()
+    assert_served_quickly(w.port)
+    for t in threads:
+        t.join(timeout=10)
+    for what in ("header", "body"):
+        r = results[what]
+        # refused with a 4xx, or cut off: never a page, never a hang
+        assert isinstance(r, OSError) or r == b"" or re.match(rb"HTTP/1\.[01] 4\d\d", r), (what, r[:200])
+    r = results["body"]
+    if isinstance(r, bytes) and r:
+        assert r.startswith(b"HTTP/1.1 413"), r[:100]
+    assert_served_quickly(w.port)
+
+
+def test_malformed_requests(blocked, redis, make_warnd):
+    # junk without an end of line waits for one until the idle timeout
+    w = make_warnd(redis, ["--idle-timeout", "1"])
+    for junk in [b"GARBAGE\r\n\r\n", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\0" * 64,
+                 b"GET / HTTP/9.9\r\nHost: pirate.example\r\n\r\n", b"GET /\x00 HTTP/1.1\r\n\r\n",
+                 b"GET / HTTP/1.1\r\nHost pirate.example\r\n\r\n", b"\r\n\r\n\r\n"]:
+        out = raw(w.port, junk, timeout=5)
+        assert out == b"" or re.match(rb"HTTP/1\.[01] (400|404|405|413|451|505)", out), (junk, out[:200])
+        assert b"Traceback" not in out
+    assert_served_quickly(w.port)
+    assert w.running()
+
+
+def test_tls_connections_are_reset_at_once(blocked, redis, make_warnd):
+    w = make_warnd(redis, tls=True)
+    hello = bytes.fromhex("160301002f0100002b0303") + b"\0" * 32 + bytes.fromhex("000002130101000000")
+    t0 = time.monotonic()
+    try:        # the reset may come while connecting (loopback is fast), sending or reading
+        with socket.create_connection(("127.0.0.1", w.tls_port), timeout=5) as s:
+            s.sendall(hello)
+            data = s.recv(100)
+    except (ConnectionResetError, BrokenPipeError):
+        data = None
+    took = time.monotonic() - t0
+    assert data in (None, b""), data
+    assert took < 1.0, took
+    assert_served_quickly(w.port, n=1)
+
+
+# ---------------------------------------------------------------------------
+# Process
+# ---------------------------------------------------------------------------
+
+def run_warnd(*args, timeout=10):
+    return subprocess.run([warnd_binary(), *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_command_line(tmp_path):
+    r = run_warnd("--help")
+    assert r.returncode == 0 and "--listen ADDR:PORT" in r.stdout and "--tls-reset" in r.stdout
+    assert run_warnd("--version").stdout.startswith("redsink-warnd ")
+    assert run_warnd("--no-such-option").returncode == 64
+    assert run_warnd("--retention", "0").returncode == 64
+    r = run_warnd("--templates", str(tmp_path / "none"))
+    assert r.returncode == 66 and str(tmp_path / "none") in r.stderr
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "ko.html").write_text("<p>{reference}</p>")
+    r = run_warnd("--templates", str(tmp_path / "t"))
+    assert r.returncode == 78 and "needs both en.html and neutral-en.html" in r.stderr
+    r = run_warnd("--templates", str(TEMPLATES), "--check")
+    assert r.returncode == 0 and "2 template languages" in r.stdout
+    r = run_warnd("--templates", str(TEMPLATES), "--user", "no-such-user-here", "--listen", "127.0.0.1:1")
+    assert r.returncode == 67
+    r = run_warnd("--templates", str(TEMPLATES), "--geoip", str(tmp_path / "missing.mmdb"))
+    assert r.returncode == 66
+    port = harness.free_port()
+    with socket.socket() as busy:
+        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        busy.bind(("127.0.0.1", port))
+        busy.listen()
+        r = run_warnd("--templates", str(TEMPLATES), "--listen", f"127.0.0.1:{port}")
+    assert r.returncode == 71 and "in use" in r.stderr
+
+
+def test_daemon_drops_privileges(blocked, redis, tmp_path):
+    """--daemon --user nobody: detaches, binds first, then runs as nobody."""
+    port = harness.free_port()
+    pidfile = tmp_path / "warnd.pid"
+    r = run_warnd("--daemon", "--user", "nobody", "--pidfile", str(pidfile), "--listen", f"127.0.0.1:{port}",
+                  "--redis", redis.url, "--templates", str(TEMPLATES))
+    assert r.returncode == 0, r.stderr
+    pid = int(wait_until(lambda: pidfile.exists() and pidfile.read_text().strip()))
+    try:
+        wait_until(lambda: _answers(port))
+        status = Path(f"/proc/{pid}/status").read_text()
+        uids = re.search(r"^Uid:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", status, re.M).groups()
+        assert set(uids) == {"65534"}, uids
+        wait_until(lambda: get(port, "pirate.example")[0] == 451)
+    finally:
+        try:
+            os.kill(pid, signal.SIGTERM)      # the daemon we started: its PID from its pidfile
+        except ProcessLookupError:
+            pass
+        wait_until(lambda: not Path(f"/proc/{pid}").exists() or
+                   Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z"), timeout=10)
+
+
+def _answers(port):
+    try:
+        return get(port, path="/healthz", timeout=0.5)[0] in (200, 503)
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------------------
+# A real browser, through the real resolver
+# ---------------------------------------------------------------------------
+
+def chromium(tmp_path, port, addr, url, *extra):
+    assert Path(CHROMIUM).exists(), "chromium is missing: scripts/deps.sh installs it"
+    profile = tmp_path / f"chromium-{time.monotonic_ns()}"
+    argv = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--disable-dev-shm-usage", f"--user-data-dir={profile}",
+            f"--host-resolver-rules=MAP * {addr}:{port}", "--window-size=1200,900", *extra, url]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)     # the process group of the Chromium we started
+        out, err = proc.communicate()
+        raise AssertionError("chromium timed out:\n" + err.decode(errors="replace")[-3000:])
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+    return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+def test_browser_shows_the_order(blocked, redis, make_unbound, make_warnd, tmp_path):
+    w = make_warnd(redis)
+    ub = rs.start_resolver(make_unbound, redis, tmp_path, {"sinkhole_ipv4": "127.0.0.1"})
+    # the resolver sends the browser to the sinkhole address: where warnd listens
+    sink = rs.first_a(ub, "www.pirate.example")
+    assert sink == "127.0.0.1"
+    assert rs.first_a(ub, "ok.example") == "198.51.100.10"
+
+    rc, dom, err = chromium(tmp_path, w.port, sink, "http://www.pirate.example/", "--dump-dom")
+    assert rc == 0, err[-3000:]
+    assert "RG 1234/2026" in dom and "Tribunale di Milano" in dom, dom[:2000]
+    assert "www.pirate.example" in dom
+
+    shots = {}
+    for lang in ("en", "ko"):
+        png = tmp_path / f"warning-{lang}.png"
+        rc, _, err = chromium(tmp_path, w.port, sink, "http://www.pirate.example/", f"--screenshot={png}",
+                              f"--accept-lang={lang}")
+        assert rc == 0 and png.exists(), err[-3000:]
+        assert png.stat().st_size > 10000, png.stat().st_size
+        sd = subprocess.run([CONVERT, str(png), "-format", "%[fx:standard_deviation]", "info:"],
+                            capture_output=True, text=True, check=True).stdout
+        assert float(sd) > 0.03, f"{png} looks blank (standard deviation {sd})"
+        shots[lang] = png
+    rc, dom, _ = chromium(tmp_path, w.port, sink, "http://www.pirate.example/", "--dump-dom", "--accept-lang=ko")
+    assert KOREAN_TITLE in dom and "RG 1234/2026" in dom
+    keep = os.environ.get("REDSINK_SCREENSHOTS")     # a directory to keep them in, to look at
+    if keep:
+        for png in shots.values():
+            shutil.copy(png, Path(keep) / png.name)

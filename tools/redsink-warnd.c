@@ -1,0 +1,846 @@
+/*
+ * redsink-warnd.c — the warning page on the sinkhole address.
+ *
+ * A browser sent to the sinkhole address by redsink.so asks this server for
+ * the blocked site. The server takes the Host of the request, looks it up in
+ * its own copy of the list (the same Redis schema as the module, kept
+ * current by warnd_sync), and answers with a page that says which order
+ * blocks the name, issued by whom and when, why, and where to learn more or
+ * appeal: 451 Unavailable For Legal Reasons (RFC 7725) with a
+ * `Link: <url>; rel="blocked-by"` header. Any other host gets a neutral page.
+ * Page views are counted by order, domain and region (warnd_views); no client
+ * address is kept.
+ *
+ * This file is the glue: options, sockets, privileges, logging, the HTTP
+ * handlers. The logic lives in warnd_text (escaping, Host, languages),
+ * warnd_page (templates), warnd_sync (the list), warnd_views (counters),
+ * warnd_geo (regions) and warnd_conn (connection limits).
+ */
+#include "rs_config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <err.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "list.h"
+#include "load.h"
+#include "name.h"
+#include "order.h"
+#include "rs_err.h"
+#include "text.h"
+#include "warnd_conn.h"
+#include "warnd_geo.h"
+#include "warnd_page.h"
+#include "warnd_sync.h"
+#include "warnd_text.h"
+#include "warnd_views.h"
+
+#ifndef WD_TEMPLATE_DIR
+#define WD_TEMPLATE_DIR "/usr/share/redsink/templates"
+#endif
+
+#define PROG "redsink-warnd"
+#define MAX_LISTEN 16
+#define CSP "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; " \
+	    "form-action 'none'; frame-ancestors 'none'"
+
+/* ---- options ---- */
+
+struct opts {
+	const char *listen[MAX_LISTEN], *tls[MAX_LISTEN];
+	size_t nlisten, ntls;
+	const char *redis, *write_redis, *redis_user, *password_file, *prefix, *jurisdiction;
+	int redis_db, redis_timeout_ms;
+	const char *templates, *lang, *geoip;
+	int retention_days, flush_ms;
+	long max_header, max_body;
+	int idle_timeout, conn_timeout;
+	long max_conns, max_counters;
+	const char *user, *pidfile;
+	bool daemon, syslog, verbose, check;
+};
+
+static const struct option longopts[] = {
+	{ "listen", required_argument, NULL, 'l' },
+	{ "tls-reset", required_argument, NULL, 't' },
+	{ "redis", required_argument, NULL, 'r' },
+	{ "write-redis", required_argument, NULL, 'w' },
+	{ "redis-db", required_argument, NULL, 1000 },
+	{ "redis-user", required_argument, NULL, 1001 },
+	{ "redis-password-file", required_argument, NULL, 1002 },
+	{ "redis-timeout", required_argument, NULL, 1003 },
+	{ "prefix", required_argument, NULL, 'P' },
+	{ "jurisdiction", required_argument, NULL, 'j' },
+	{ "templates", required_argument, NULL, 'T' },
+	{ "lang", required_argument, NULL, 'L' },
+	{ "geoip", required_argument, NULL, 'g' },
+	{ "retention", required_argument, NULL, 1004 },
+	{ "flush-interval", required_argument, NULL, 1005 },
+	{ "max-header-size", required_argument, NULL, 1006 },
+	{ "max-body-size", required_argument, NULL, 1007 },
+	{ "idle-timeout", required_argument, NULL, 1008 },
+	{ "conn-timeout", required_argument, NULL, 1009 },
+	{ "max-connections", required_argument, NULL, 1010 },
+	{ "max-counters", required_argument, NULL, 1011 },
+	{ "user", required_argument, NULL, 'u' },
+	{ "pidfile", required_argument, NULL, 'p' },
+	{ "foreground", no_argument, NULL, 'f' },
+	{ "daemon", no_argument, NULL, 'd' },
+	{ "syslog", no_argument, NULL, 's' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "check", no_argument, NULL, 1012 },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: " PROG " [options]\n"
+		"\n"
+		"The warning page on redsink's sinkhole address: answers every request for a\n"
+		"blocked name with 451 and a page naming the order, and any other host with a\n"
+		"neutral page. See redsink-warnd(8).\n"
+		"\n"
+		"Listening:\n"
+		"  -l, --listen ADDR:PORT     HTTP address (repeatable; default 0.0.0.0:80 and [::]:80)\n"
+		"  -t, --tls-reset ADDR:PORT  accept TLS connections and reset them at once (repeatable)\n"
+		"Redis:\n"
+		"  -r, --redis ADDR           host:port or unix:/path of the list (default 127.0.0.1:6379)\n"
+		"  -w, --write-redis ADDR     where page views are counted (default: --redis)\n"
+		"      --redis-db N           database index (default 0)\n"
+		"      --redis-user USER      ACL user\n"
+		"      --redis-password-file FILE  first line is the password (else $REDSINK_REDIS_PASSWORD)\n"
+		"      --redis-timeout MS     connect and command timeout (default 1000)\n"
+		"  -P, --prefix PREFIX        key prefix (default redsink:)\n"
+		"  -j, --jurisdiction CC      orders scoped to CC apply too (default: only scope *)\n"
+		"Pages:\n"
+		"  -T, --templates DIR        template directory (default " WD_TEMPLATE_DIR ")\n"
+		"  -L, --lang TAG             default language (default en)\n"
+		"  -g, --geoip FILE           MaxMind DB for regions and the language fallback\n"
+		"      --retention DAYS       keep page-view counters this long (default 90)\n"
+		"      --flush-interval SEC   write page views every SEC seconds (default 10)\n"
+		"      --max-counters N       counters kept while Redis is away (default 100000)\n"
+		"Limits:\n"
+		"      --max-header-size N    octets of request line + headers (default 8192)\n"
+		"      --max-body-size N      octets of a request body (default 4096)\n"
+		"      --idle-timeout SEC     inactivity timeout (default 5)\n"
+		"      --conn-timeout SEC     lifetime of a connection (default 15)\n"
+		"      --max-connections N    open connections; the oldest make room (default 1024)\n"
+		"Process:\n"
+		"  -u, --user USER            drop privileges to USER after binding\n"
+		"  -p, --pidfile FILE         write the process id to FILE\n"
+		"  -f, --foreground           stay in the foreground (default)\n"
+		"  -d, --daemon               detach (logs go to syslog)\n"
+		"  -s, --syslog               log to syslog instead of stderr\n"
+		"  -v, --verbose              log every request (never the client's address)\n"
+		"      --check                load the templates and the GeoIP DB, then exit\n"
+		"  -h, --help                 this text\n"
+		"  -V, --version              the version\n"
+		"\n"
+		"Exit status: 0 stopped by SIGTERM/SIGINT or --check passed, 64 usage,\n"
+		"66 unreadable file, 67 unknown user, 71 cannot listen or fork, 78 bad templates.\n");
+}
+
+/* ---- logging ---- */
+
+static bool log_syslog;
+
+static void logv(int level, const char *fmt, va_list ap)
+{
+	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO };
+	char msg[1024];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (log_syslog)
+		syslog(prio[level < 0 || level > 2 ? 0 : level], "%s", msg);
+	else
+		fprintf(stderr, PROG ": %s\n", msg);
+}
+
+static void logmsg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logmsg(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	logv(level, fmt, ap);
+	va_end(ap);
+}
+
+static void rs_hook(int level, const char *msg)
+{
+	logmsg(level, "%s", msg);
+}
+
+/* ---- option values ---- */
+
+static long num(const char *opt, const char *v, long min, long max)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno || *end || end == v || n < min || n > max)
+		errx(EX_USAGE, "--%s: '%s' is not a number from %ld to %ld", opt, v, min, max);
+	return n;
+}
+
+/* "host:port", "[v6]:port" or "unix:/path" into e (owned strings). */
+static void endpoint(const char *opt, const char *v, struct rs_endpoint *e)
+{
+	const char *colon;
+
+	memset(e, 0, sizeof(*e));
+	if (!(e->addr = strdup(v)))
+		err(EX_OSERR, "strdup");
+	if (strncmp(v, "unix:", 5) == 0) {
+		if (v[5] != '/')
+			errx(EX_USAGE, "--%s: '%s': a unix socket needs an absolute path (unix:/path)", opt, v);
+		if (!(e->unix_path = strdup(v + 5)))
+			err(EX_OSERR, "strdup");
+		return;
+	}
+	colon = strrchr(v, ':');
+	if (!colon || colon == v)
+		errx(EX_USAGE, "--%s: '%s' is not host:port or unix:/path", opt, v);
+	e->port = (int)num(opt, colon + 1, 1, 65535);
+	if (v[0] == '[') {
+		if (colon[-1] != ']')
+			errx(EX_USAGE, "--%s: '%s' is not [address]:port", opt, v);
+		e->host = strndup(v + 1, (size_t)(colon - v - 2));
+	} else {
+		e->host = strndup(v, (size_t)(colon - v));
+	}
+	if (!e->host)
+		err(EX_OSERR, "strndup");
+}
+
+static void endpoint_free(struct rs_endpoint *e)
+{
+	free(e->addr);
+	free(e->host);
+	free(e->unix_path);
+	free(e->user);
+	if (e->password) {
+		explicit_bzero(e->password, strlen(e->password));
+		free(e->password);
+	}
+	memset(e, 0, sizeof(*e));
+}
+
+static char *read_password(const char *path)
+{
+	char buf[1024];
+	FILE *f = fopen(path, "r");
+	size_t n;
+	char *pw;
+
+	if (!f)
+		err(EX_NOINPUT, "--redis-password-file %s", path);
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = '\0';
+	fclose(f);
+	n = strcspn(buf, "\r\n");
+	buf[n] = '\0';
+	if (n == 0)
+		errx(EX_NOINPUT, "--redis-password-file %s: the first line must be the password", path);
+	if (!(pw = strdup(buf)))
+		err(EX_OSERR, "strdup");
+	explicit_bzero(buf, sizeof(buf));
+	return pw;
+}
+
+/* ---- sockets ---- */
+
+/* Bind and listen on "ADDR:PORT" / "[ADDR]:PORT". -1 with errno when the
+ * address cannot be used. */
+static int listen_on(const char *spec, char *why, size_t whylen)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon = strrchr(spec, ':');
+	struct addrinfo hints = { 0 }, *ai = NULL;
+	int fd = -1, one = 1, rc;
+	size_t hl;
+
+	if (!colon || colon == spec) {
+		snprintf(why, whylen, "'%s' is not ADDR:PORT", spec);
+		errno = EINVAL;
+		return -1;
+	}
+	hl = (size_t)(colon - spec);
+	if (spec[0] == '[') {
+		if (hl < 3 || spec[hl - 1] != ']') {
+			snprintf(why, whylen, "'%s' is not [ADDR]:PORT", spec);
+			errno = EINVAL;
+			return -1;
+		}
+		spec++;
+		hl -= 2;
+	}
+	if (hl >= sizeof(host)) {
+		snprintf(why, whylen, "'%s': address too long", spec);
+		errno = EINVAL;
+		return -1;
+	}
+	memcpy(host, spec, hl);
+	host[hl] = '\0';
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+	rc = getaddrinfo(host, colon + 1, &hints, &ai);
+	if (rc) {
+		snprintf(why, whylen, "'%s': %s", spec, gai_strerror(rc));
+		errno = EINVAL;
+		return -1;
+	}
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ai->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0)
+		goto fail;
+	freeaddrinfo(ai);
+	return fd;
+fail:
+	{
+		int e = errno;
+		snprintf(why, whylen, "%s: %s", spec, strerror(e));
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(ai);
+		errno = e;
+	}
+	return -1;
+}
+
+/* ---- the server ---- */
+
+struct server {
+	struct opts *o;
+	struct event_base *base;
+	struct evhttp *http;
+	struct wd_conns *conns;
+	struct wd_sync *sync;
+	struct wd_views *views;
+	struct wd_geo *geo;
+	struct wd_templates tmpl;
+	struct rs_conf rc;
+	struct wd_views_conf vc;
+	struct evconnlistener *tls[MAX_LISTEN];
+	size_t ntls;
+	uint64_t requests, blocked, failed;
+};
+
+static void common_headers(struct evhttp_request *req, const char *type)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+
+	evhttp_add_header(h, "Content-Type", type);
+	evhttp_add_header(h, "Content-Security-Policy", CSP);
+	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
+	evhttp_add_header(h, "Cache-Control", "no-store");
+}
+
+static void send_text(struct evhttp_request *req, int code, const char *reason, const char *text)
+{
+	struct evbuffer *b = evbuffer_new();
+
+	common_headers(req, "text/plain; charset=utf-8");
+	if (b)
+		evbuffer_add(b, text, strlen(text));
+	evhttp_send_reply(req, code, reason, b);
+	if (b)
+		evbuffer_free(b);
+}
+
+static void health(struct server *sv, struct evhttp_request *req)
+{
+	if (wd_sync_list(sv->sync))
+		send_text(req, 200, "OK", "ok\n");
+	else
+		send_text(req, 503, "Service Unavailable", "unavailable: no list loaded from Redis yet\n");
+}
+
+/* The request's host: the authority of an absolute-form target wins over the
+ * Host header (RFC 9112 section 3.2.2). */
+static const char *request_host(struct evhttp_request *req)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *h = uri ? evhttp_uri_get_host(uri) : NULL;
+
+	if (h && *h)
+		return h;
+	return evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
+}
+
+static void page(struct server *sv, struct evhttp_request *req)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	const char *raw = request_host(req);
+	char canon[RS_NAME_MAX + 1], listed[RS_NAME_MAX + 8], shown[WD_HOST_SHOW_MAX + 1];
+	char country[3], region[WD_REGION_MAX], issued[11], expires[11];
+	enum wd_host hk = wd_host_parse(raw, canon);
+	const struct rs_list *list = wd_sync_list(sv->sync);
+	const struct rs_order *order = NULL;
+	const struct wd_tmpl *t;
+	struct wd_page_vals v = { 0 };
+	struct rs_buf out = { 0 };
+	struct evbuffer *body;
+	enum wd_page_kind kind;
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	const char *url = NULL;
+	int code;
+	time_t now = time(NULL);
+
+	sv->requests++;
+	if (hk == WD_HOST_NAME && list) {
+		uint8_t wire[RS_WIRE_MAX];
+		struct rs_qname q;
+		struct rs_match m;
+		int wl = rs_domain_wire(canon, strlen(canon), wire);
+		if (wl > 0 && rs_qname_prepare(wire, (size_t)wl, &q) >= 0 &&
+		    rs_list_match(list, &q, (int64_t)now, &m) == RS_BLOCKED) {
+			order = m.order;
+			rs_wire_to_text(rs_entry_wire(m.entry), m.entry->wlen, listed, sizeof(listed));
+		}
+	}
+	wd_geo_lookup(sv->geo, evhttp_connection_get_addr(evhttp_request_get_connection(req)), country, region);
+	kind = order ? WD_PAGE_BLOCKED : WD_PAGE_NEUTRAL;
+	t = wd_templates_choose(&sv->tmpl, kind, evhttp_find_header(in, "Accept-Language"), country);
+
+	if (hk == WD_HOST_NAME) {
+		v.domain = canon;
+	} else if (raw) {
+		size_t n = rs_utf8_prefix(raw, strlen(raw), WD_HOST_SHOW_MAX);
+		memcpy(shown, raw, n);
+		shown[n] = '\0';
+		v.domain = shown;
+	}
+	if (order) {
+		wd_date_part(order->issued, issued);
+		wd_date_part(order->expires_text, expires);
+		url = wd_url_ok(order->url) ? order->url : NULL;
+		v.listed = listed;
+		v.order = order->id;
+		v.authority = order->authority;
+		v.reference = order->reference;
+		v.reason = order->reason;
+		v.scope = order->scope;
+		v.issued = issued;
+		v.expires = expires;
+		v.url = url;
+		v.reason_lang = order->lang;
+		code = 451;
+	} else {
+		code = list ? 404 : 503;
+		v.unavailable = list ? NULL : "yes";
+	}
+	if (wd_page_render(t, kind, &v, &out) != 0 || !(body = evbuffer_new())) {
+		free(out.s);
+		sv->failed++;
+		send_text(req, 500, "Internal Server Error", "out of memory\n");
+		return;
+	}
+	evbuffer_add(body, out.s, out.len);
+	free(out.s);
+	common_headers(req, "text/html; charset=utf-8");
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Language", t->lang);
+	if (url) {
+		struct rs_buf link = { 0 };
+		rs_buf_adds(&link, "<");
+		rs_buf_adds(&link, url);
+		rs_buf_adds(&link, ">; rel=\"blocked-by\"");
+		if (!link.oom)
+			evhttp_add_header(evhttp_request_get_output_headers(req), "Link", link.s);
+		free(link.s);
+	}
+	if (code == 503)
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "30");
+	evhttp_send_reply(req, code,
+			  code == 451 ? "Unavailable For Legal Reasons" : code == 404 ? "Not Found" : "Service Unavailable",
+			  body);
+	evbuffer_free(body);
+	if (order) {
+		sv->blocked++;
+		if (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_POST)
+			wd_views_count(sv->views, now, order->id, listed, region);
+	}
+	if (sv->o->verbose)
+		logmsg(RS_LOG_INFO, "%d %s lang=%s region=%s%s%s", code,
+		       hk == WD_HOST_NAME ? canon : hk == WD_HOST_NONE ? "(no host)" : "(not a name)", t->lang, region,
+		       order ? " order=" : "", order ? order->id : "");
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+	struct server *sv = arg;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+
+	if (path && strcmp(path, "/healthz") == 0)
+		health(sv, req);
+	else if (path && strcmp(path, "/favicon.ico") == 0)
+		send_text(req, 404, "Not Found", "");
+	else if (path && strcmp(path, "/robots.txt") == 0)
+		send_text(req, 200, "OK", "User-agent: *\nDisallow: /\n");
+	else
+		page(sv, req);
+}
+
+/* A TLS client: reset at once (see redsink-warnd(8), "HTTPS"). */
+static void on_tls(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len, void *arg)
+{
+	struct linger lg = { 1, 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	evutil_closesocket(fd);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *sv = arg;
+
+	if (sig == SIGHUP) {
+		struct wd_templates nt;
+		char e[512];
+		if (wd_templates_load(sv->tmpl.dir, sv->o->lang, &nt, e, sizeof(e)) == 0) {
+			wd_templates_free(&sv->tmpl);
+			sv->tmpl = nt;
+			logmsg(RS_LOG_INFO, "reloaded %zu template languages from %s", nt.n, nt.dir);
+		} else {
+			logmsg(RS_LOG_ERR, "reload: %s; keeping the templates in use", e);
+		}
+		if (sv->o->geoip) {
+			struct wd_geo *g;
+			if (wd_geo_open(sv->o->geoip, &g, e, sizeof(e)) == 0) {
+				wd_geo_close(sv->geo);
+				sv->geo = g;
+			} else {
+				logmsg(RS_LOG_ERR, "reload: %s; keeping the database in use", e);
+			}
+		}
+		return;
+	}
+	logmsg(RS_LOG_INFO, "stopping (signal %d): %llu requests, %llu blocked pages", (int)sig,
+	       (unsigned long long)sv->requests, (unsigned long long)sv->blocked);
+	event_base_loopbreak(sv->base);
+}
+
+/* ---- process ---- */
+
+static void parse_args(int argc, char **argv, struct opts *o)
+{
+	int ch;
+	double fl;
+	char *end;
+
+	while ((ch = getopt_long(argc, argv, "l:t:r:w:P:j:T:L:g:u:p:fdsvhV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'l':
+			if (o->nlisten == MAX_LISTEN)
+				errx(EX_USAGE, "--listen: at most %d addresses", MAX_LISTEN);
+			o->listen[o->nlisten++] = optarg;
+			break;
+		case 't':
+			if (o->ntls == MAX_LISTEN)
+				errx(EX_USAGE, "--tls-reset: at most %d addresses", MAX_LISTEN);
+			o->tls[o->ntls++] = optarg;
+			break;
+		case 'r': o->redis = optarg; break;
+		case 'w': o->write_redis = optarg; break;
+		case 1000: o->redis_db = (int)num("redis-db", optarg, 0, 65535); break;
+		case 1001: o->redis_user = optarg; break;
+		case 1002: o->password_file = optarg; break;
+		case 1003: o->redis_timeout_ms = (int)num("redis-timeout", optarg, 10, 60000); break;
+		case 'P':
+			if (!*optarg || strpbrk(optarg, " \t\r\n"))
+				errx(EX_USAGE, "--prefix: '%s' must be non-empty, without spaces", optarg);
+			o->prefix = optarg;
+			break;
+		case 'j':
+			if (strlen(optarg) != 2 || !isalpha((unsigned char)optarg[0]) || !isalpha((unsigned char)optarg[1]))
+				errx(EX_USAGE, "--jurisdiction: '%s' is not an ISO 3166-1 alpha-2 code", optarg);
+			o->jurisdiction = optarg;
+			break;
+		case 'T': o->templates = optarg; break;
+		case 'L': o->lang = optarg; break;
+		case 'g': o->geoip = optarg; break;
+		case 1004: o->retention_days = (int)num("retention", optarg, 1, 3660); break;
+		case 1005:
+			errno = 0;
+			fl = strtod(optarg, &end);
+			if (errno || *end || end == optarg || fl < 0.05 || fl > 3600)
+				errx(EX_USAGE, "--flush-interval: '%s' is not a number of seconds from 0.05 to 3600", optarg);
+			o->flush_ms = (int)(fl * 1000 + 0.5);
+			break;
+		case 1006: o->max_header = num("max-header-size", optarg, 256, 1 << 20); break;
+		case 1007: o->max_body = num("max-body-size", optarg, 0, 1 << 24); break;
+		case 1008: o->idle_timeout = (int)num("idle-timeout", optarg, 1, 3600); break;
+		case 1009: o->conn_timeout = (int)num("conn-timeout", optarg, 1, 86400); break;
+		case 1010: o->max_conns = num("max-connections", optarg, 1, 1000000); break;
+		case 1011: o->max_counters = num("max-counters", optarg, 1, 100000000); break;
+		case 'u': o->user = optarg; break;
+		case 'p': o->pidfile = optarg; break;
+		case 'f': o->daemon = false; break;
+		case 'd': o->daemon = true; break;
+		case 's': o->syslog = true; break;
+		case 'v': o->verbose = true; break;
+		case 1012: o->check = true; break;
+		case 'h': usage(stdout); exit(0);
+		case 'V': printf(PROG " %s\n", PACKAGE_VERSION); exit(0);
+		default: usage(stderr); exit(EX_USAGE);
+		}
+	}
+	if (optind < argc)
+		errx(EX_USAGE, "unexpected argument '%s' (see --help)", argv[optind]);
+}
+
+/* Log (to syslog once detached) and exit. */
+static void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+static void die(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	logv(RS_LOG_ERR, fmt, ap);
+	va_end(ap);
+	exit(code);
+}
+
+/* Switch to pw's user and group, without supplementary groups. */
+static void drop_privileges(const struct passwd *pw)
+{
+	if (setgroups(0, NULL) != 0)
+		die(EX_OSERR, "--user %s: setgroups: %s", pw->pw_name, strerror(errno));
+	if (setgid(pw->pw_gid) != 0)
+		die(EX_OSERR, "--user %s: setgid %lu: %s", pw->pw_name, (unsigned long)pw->pw_gid, strerror(errno));
+	if (setuid(pw->pw_uid) != 0)
+		die(EX_OSERR, "--user %s: setuid %lu: %s", pw->pw_name, (unsigned long)pw->pw_uid, strerror(errno));
+	if (pw->pw_uid != 0 && setuid(0) == 0)
+		die(EX_OSERR, "--user %s: could still regain root after dropping privileges", pw->pw_name);
+}
+
+static void daemonize(void)
+{
+	pid_t pid = fork();
+	int fd;
+
+	if (pid < 0)
+		err(EX_OSERR, "fork");
+	if (pid > 0)
+		_exit(0);
+	if (setsid() < 0)
+		err(EX_OSERR, "setsid");
+	pid = fork(); /* never a session leader again: no controlling terminal */
+	if (pid < 0)
+		err(EX_OSERR, "fork");
+	if (pid > 0)
+		_exit(0);
+	if (chdir("/") != 0)
+		err(EX_OSERR, "chdir /");
+	fd = open("/dev/null", O_RDWR);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = {
+		.redis = "127.0.0.1:6379", .prefix = "redsink:", .redis_timeout_ms = 1000,
+		.templates = WD_TEMPLATE_DIR, .lang = "en", .retention_days = 90, .flush_ms = 10000,
+		.max_header = 8192, .max_body = 4096, .idle_timeout = 5, .conn_timeout = 15,
+		.max_conns = 1024, .max_counters = 100000,
+	};
+	static const char *const default_listen[] = { "0.0.0.0:80", "[::]:80" };
+	struct server sv = { .o = &o };
+	struct passwd *pw = NULL;
+	int http_fd[MAX_LISTEN], tls_fd[MAX_LISTEN], nhttp = 0;
+	char e[512], tdir[PATH_MAX];
+	const char *pw_env;
+	struct event *sigs[3];
+	static const int signums[3] = { SIGTERM, SIGINT, SIGHUP };
+
+	parse_args(argc, argv, &o);
+	rs_log_hook = rs_hook;
+
+	/* everything that can be wrong in the configuration, before any socket */
+	if (!realpath(o.templates, tdir))
+		err(EX_NOINPUT, "--templates %s", o.templates);
+	if (wd_templates_load(tdir, o.lang, &sv.tmpl, e, sizeof(e)))
+		errx(EX_CONFIG, "%s", e);
+	if (o.geoip && wd_geo_open(o.geoip, &sv.geo, e, sizeof(e)))
+		errx(EX_NOINPUT, "%s", e);
+	if (o.check) {
+		printf(PROG ": %zu template languages in %s (default %s)%s%s\n", sv.tmpl.n, tdir, sv.tmpl.def->lang,
+		       o.geoip ? ", GeoIP " : "", o.geoip ? o.geoip : "");
+		wd_geo_close(sv.geo);
+		wd_templates_free(&sv.tmpl);
+		return 0;
+	}
+	if (o.user && !(pw = getpwnam(o.user)))
+		errx(EX_NOUSER, "--user: no user '%s'", o.user);
+
+	/* Redis: the list is read from --redis; views go to --write-redis with
+	 * the same database and credentials */
+	endpoint("redis", o.redis, &sv.rc.read);
+	endpoint("write-redis", o.write_redis ? o.write_redis : o.redis, &sv.rc.write);
+	sv.rc.read.db = sv.rc.write.db = o.redis_db;
+	if (o.redis_user && (!(sv.rc.read.user = strdup(o.redis_user)) || !(sv.rc.write.user = strdup(o.redis_user))))
+		err(EX_OSERR, "strdup");
+	if (o.password_file)
+		sv.rc.read.password = read_password(o.password_file);
+	else if ((pw_env = getenv("REDSINK_REDIS_PASSWORD")) && *pw_env)
+		sv.rc.read.password = strdup(pw_env);
+	if (sv.rc.read.password && !(sv.rc.write.password = strdup(sv.rc.read.password)))
+		err(EX_OSERR, "strdup");
+	sv.rc.prefix = (char *)o.prefix;
+	sv.rc.redis_timeout_ms = o.redis_timeout_ms;
+	if (o.jurisdiction) {
+		sv.rc.jurisdiction = strdup(o.jurisdiction);
+		for (char *p = sv.rc.jurisdiction; p && *p; p++)
+			*p = (char)toupper((unsigned char)*p);
+	}
+	sv.rc.language = (char *)o.lang;
+	sv.rc.ede_format = RS_EDE_OFF;
+
+	/* sockets, while we may still bind to port 80 */
+	if (o.nlisten == 0) {
+		for (size_t i = 0; i < 2; i++) {
+			int fd = listen_on(default_listen[i], e, sizeof(e));
+			if (fd >= 0)
+				http_fd[nhttp++] = fd;
+			else if (i == 0 || (errno != EAFNOSUPPORT && errno != EADDRNOTAVAIL))
+				errx(EX_OSERR, "cannot listen: %s", e);
+		}
+	}
+	for (size_t i = 0; i < o.nlisten; i++)
+		if ((http_fd[nhttp++] = listen_on(o.listen[i], e, sizeof(e))) < 0)
+			errx(EX_OSERR, "cannot listen: %s", e);
+	for (size_t i = 0; i < o.ntls; i++)
+		if ((tls_fd[i] = listen_on(o.tls[i], e, sizeof(e))) < 0)
+			errx(EX_OSERR, "cannot listen: %s", e);
+
+	if (o.daemon || o.syslog) {
+		openlog(PROG, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+		log_syslog = true;
+	}
+	if (o.daemon)
+		daemonize();
+	if (o.pidfile) {
+		FILE *f = fopen(o.pidfile, "w");
+		if (!f || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0)
+			die(EX_CANTCREAT, "--pidfile %s: %s", o.pidfile, strerror(errno));
+	}
+	if (pw)
+		drop_privileges(pw);
+	signal(SIGPIPE, SIG_IGN);
+
+	sv.base = event_base_new();
+	sv.http = sv.base ? evhttp_new(sv.base) : NULL;
+	if (!sv.http) {
+		logmsg(RS_LOG_ERR, "cannot create the event loop");
+		return EX_OSERR;
+	}
+	evhttp_set_max_headers_size(sv.http, o.max_header);
+	evhttp_set_max_body_size(sv.http, o.max_body);
+	evhttp_set_timeout(sv.http, o.idle_timeout);
+	evhttp_set_allowed_methods(sv.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
+						    EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+	evhttp_set_default_content_type(sv.http, "text/html; charset=utf-8");
+	evhttp_set_gencb(sv.http, on_request, &sv);
+	sv.conns = wd_conns_new(sv.base, sv.http, (size_t)o.max_conns, o.conn_timeout);
+	if (!sv.conns) {
+		logmsg(RS_LOG_ERR, "out of memory");
+		return EX_OSERR;
+	}
+	for (int i = 0; i < nhttp; i++) {
+		if (!evhttp_accept_socket_with_handle(sv.http, http_fd[i])) {
+			logmsg(RS_LOG_ERR, "cannot accept HTTP connections");
+			return EX_OSERR;
+		}
+	}
+	for (size_t i = 0; i < o.ntls; i++) {
+		sv.tls[i] = evconnlistener_new(sv.base, on_tls, &sv, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0,
+					       tls_fd[i]);
+		if (!sv.tls[i]) {
+			logmsg(RS_LOG_ERR, "cannot accept TLS connections");
+			return EX_OSERR;
+		}
+		sv.ntls++;
+	}
+	for (int i = 0; i < 3; i++) {
+		sigs[i] = evsignal_new(sv.base, signums[i], on_signal, &sv);
+		if (!sigs[i] || event_add(sigs[i], NULL)) {
+			logmsg(RS_LOG_ERR, "cannot handle signals");
+			return EX_OSERR;
+		}
+	}
+	sv.vc = (struct wd_views_conf){ .redis = &sv.rc.write, .prefix = o.prefix, .timeout_ms = o.redis_timeout_ms,
+					.retention_s = o.retention_days * 86400, .flush_ms = o.flush_ms,
+					.max_counters = (size_t)o.max_counters };
+	if (wd_views_new(&sv.views, sv.base, &sv.vc) || wd_sync_start(&sv.sync, &sv.rc)) {
+		logmsg(RS_LOG_ERR, "cannot start: out of memory or threads");
+		return EX_OSERR;
+	}
+	logmsg(RS_LOG_INFO, "serving %d HTTP and %zu TLS-reset addresses; list from %s; %zu template languages",
+	       nhttp, sv.ntls, sv.rc.read.addr, sv.tmpl.n);
+
+	event_base_dispatch(sv.base);
+
+	for (size_t i = 0; i < sv.ntls; i++)
+		evconnlistener_free(sv.tls[i]);
+	evhttp_free(sv.http); /* closes every connection */
+	wd_conns_free(sv.conns);
+	wd_views_close(sv.views); /* logs what could not be written */
+	wd_sync_stop(sv.sync);
+	for (int i = 0; i < 3; i++)
+		event_free(sigs[i]);
+	event_base_free(sv.base);
+	wd_geo_close(sv.geo);
+	wd_templates_free(&sv.tmpl);
+	if (o.pidfile)
+		unlink(o.pidfile); /* may fail after dropping privileges: harmless */
+	endpoint_free(&sv.rc.read);
+	endpoint_free(&sv.rc.write);
+	free(sv.rc.jurisdiction);
+	return 0;
+}

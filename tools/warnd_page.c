@@ -1,0 +1,298 @@
+/* warnd_page.c — loading templates, choosing one, rendering a page (see warnd_page.h). */
+#include "warnd_page.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rs_err.h"
+
+const char *const wd_placeholders[] = { "domain", "listed", "order", "authority", "reference", "issued",
+					"expires", "reason", "reason_lang", "url", "scope", "lang",
+					"unavailable", NULL };
+
+static const char *const prefix_of[2] = { "", "neutral-" };
+
+/* Is s[0..n) a language tag as a file name gives it: an ISO 639 code of 2
+ * or 3 letters, then alphanumeric subtags of 1-8 ("ko", "pt-br", "zh-hant")?
+ * Other .html files (README.html) are not templates. */
+static bool tag_ok(const char *s, size_t n)
+{
+	size_t sub = 0, first = 0;
+
+	if (n == 0 || n > WD_TAG_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '-') {
+			if (sub == 0)
+				return false;
+			if (first == 0)
+				first = sub;
+			sub = 0;
+		} else if (!isalnum((unsigned char)s[i]) || ++sub > 8 || (first == 0 && !isalpha((unsigned char)s[i]))) {
+			return false;
+		}
+	}
+	if (first == 0)
+		first = sub;
+	return sub > 0 && first >= 2 && first <= 3;
+}
+
+/* Read the template file path into *out. */
+static int read_template(const char *path, char **out, char *err, size_t errlen)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t got = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	*out = NULL;
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > WD_TEMPLATE_MAX) {
+		snprintf(err, errlen, "%s: not a regular file of at most %d octets", path, WD_TEMPLATE_MAX);
+		goto fail;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		snprintf(err, errlen, "out of memory");
+		close(fd);
+		return RS_ENOMEM;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			snprintf(err, errlen, "%s: %s", path, r < 0 ? strerror(errno) : "file shrank while read");
+			goto fail;
+		}
+		got += (size_t)r;
+	}
+	buf[got] = '\0';
+	if (strlen(buf) != got) {
+		snprintf(err, errlen, "%s: NUL octet in template", path);
+		goto fail;
+	}
+	if (!wd_utf8_valid(buf, got)) {
+		snprintf(err, errlen, "%s: not valid UTF-8", path);
+		goto fail;
+	}
+	close(fd);
+	*out = buf;
+	return 0;
+fail:
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return RS_ECONF;
+}
+
+static struct wd_tmpl *slot(struct wd_templates *ts, const char *lang, size_t len)
+{
+	for (size_t i = 0; i < ts->n; i++)
+		if (strlen(ts->t[i].lang) == len && memcmp(ts->t[i].lang, lang, len) == 0)
+			return &ts->t[i];
+	if (ts->n == WD_LANGS_MAX)
+		return NULL;
+	memset(&ts->t[ts->n], 0, sizeof(ts->t[0]));
+	memcpy(ts->t[ts->n].lang, lang, len);
+	ts->t[ts->n].lang[len] = '\0';
+	return &ts->t[ts->n++];
+}
+
+int wd_templates_load(const char *dir, const char *def_lang, struct wd_templates *out, char *err, size_t errlen)
+{
+	struct wd_templates ts = { 0 };
+	struct dirent *de;
+	DIR *d;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	d = opendir(dir);
+	if (!d) {
+		snprintf(err, errlen, "template directory %s: %s", dir, strerror(errno));
+		return RS_ECONF;
+	}
+	ts.dir = strdup(dir);
+	ts.t = calloc(WD_LANGS_MAX, sizeof(*ts.t));
+	if (!ts.dir || !ts.t) {
+		snprintf(err, errlen, "out of memory");
+		rc = RS_ENOMEM;
+		goto out;
+	}
+	while ((de = readdir(d)) != NULL) {
+		const char *name = de->d_name, *lang;
+		size_t n = strlen(name), llen;
+		int kind = strncmp(name, "neutral-", 8) == 0 ? WD_PAGE_NEUTRAL : WD_PAGE_BLOCKED;
+		char path[4096], low[WD_TAG_MAX + 1];
+		struct wd_tmpl *t;
+
+		if (n < 6 || strcmp(name + n - 5, ".html") != 0 || name[0] == '.')
+			continue;
+		lang = name + strlen(prefix_of[kind]);
+		llen = (size_t)(name + n - 5 - lang);
+		if (!tag_ok(lang, llen))
+			continue; /* not a template: README.html, etc. */
+		for (size_t i = 0; i < llen; i++)
+			low[i] = (char)tolower((unsigned char)lang[i]);
+		if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path)) {
+			snprintf(err, errlen, "%s/%s: path too long", dir, name);
+			rc = RS_ECONF;
+			goto out;
+		}
+		t = slot(&ts, low, llen);
+		if (!t) {
+			snprintf(err, errlen, "%s: more than %d languages", dir, WD_LANGS_MAX);
+			rc = RS_ECONF;
+			goto out;
+		}
+		free(t->page[kind]);
+		t->page[kind] = NULL;
+		rc = read_template(path, &t->page[kind], err, errlen);
+		if (rc)
+			goto out;
+	}
+	ts.def = wd_templates_find(&ts, def_lang, strlen(def_lang), WD_PAGE_BLOCKED);
+	if (!ts.def || !ts.def->page[WD_PAGE_NEUTRAL]) {
+		snprintf(err, errlen, "%s: the default language '%s' needs both %s.html and neutral-%s.html", dir,
+			 def_lang, def_lang, def_lang);
+		rc = RS_ECONF;
+		goto out;
+	}
+out:
+	closedir(d);
+	if (rc) {
+		wd_templates_free(&ts);
+		return rc;
+	}
+	*out = ts;
+	return 0;
+}
+
+void wd_templates_free(struct wd_templates *ts)
+{
+	for (size_t i = 0; ts->t && i < ts->n; i++) {
+		free(ts->t[i].page[0]);
+		free(ts->t[i].page[1]);
+	}
+	free(ts->t);
+	free(ts->dir);
+	memset(ts, 0, sizeof(*ts));
+}
+
+const struct wd_tmpl *wd_templates_find(const struct wd_templates *ts, const char *lang, size_t len,
+					enum wd_page_kind kind)
+{
+	for (size_t i = 0; i < ts->n; i++)
+		if (strlen(ts->t[i].lang) == len && strncasecmp(ts->t[i].lang, lang, len) == 0)
+			return ts->t[i].page[kind] ? &ts->t[i] : NULL;
+	return NULL;
+}
+
+struct find_arg {
+	const struct wd_templates *ts;
+	enum wd_page_kind kind;
+};
+
+static const char *find_lang(const char *tag, size_t len, void *arg)
+{
+	const struct find_arg *fa = arg;
+	const struct wd_tmpl *t = wd_templates_find(fa->ts, tag, len, fa->kind);
+
+	return t ? t->lang : NULL;
+}
+
+const struct wd_tmpl *wd_templates_choose(const struct wd_templates *ts, enum wd_page_kind kind,
+					  const char *accept_language, const char *country)
+{
+	struct find_arg fa = { ts, kind };
+	const char *lang = wd_lang_choose(accept_language, country, find_lang, &fa, ts->def->lang);
+	const struct wd_tmpl *t = wd_templates_find(ts, lang, strlen(lang), kind);
+
+	return t ? t : ts->def;
+}
+
+/* ---- rendering ---- */
+
+struct render {
+	const char *name[16];
+	const char *raw[16];      /* values as given ("" for NULL) */
+	struct rs_buf esc[16];    /* HTML-escaped values */
+	size_t n;
+};
+
+static void put(struct render *r, const char *name, const char *v)
+{
+	r->name[r->n] = name;
+	r->raw[r->n] = v ? v : "";
+	r->n++;
+}
+
+static int lookup_index(const struct render *r, const char *name, size_t len)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (strlen(r->name[i]) == len && memcmp(r->name[i], name, len) == 0)
+			return (int)i;
+	return -1;
+}
+
+static bool nonempty(const char *name, size_t len, void *arg)
+{
+	const struct render *r = arg;
+	int i = lookup_index(r, name, len);
+
+	return i >= 0 && r->raw[i][0] != '\0';
+}
+
+static const char *lookup(const char *name, size_t len, void *arg)
+{
+	struct render *r = arg;
+	int i = lookup_index(r, name, len);
+
+	if (i < 0)
+		return NULL; /* not a placeholder (CSS, a brace in text): copied as it is */
+	return r->esc[i].s ? r->esc[i].s : "";
+}
+
+int wd_page_render(const struct wd_tmpl *t, enum wd_page_kind kind, const struct wd_page_vals *v,
+		   struct rs_buf *out)
+{
+	struct render r = { .n = 0 };
+	struct rs_buf body = { 0 };
+	int rc;
+
+	put(&r, "domain", v->domain);
+	put(&r, "listed", v->listed);
+	put(&r, "order", v->order);
+	put(&r, "authority", v->authority);
+	put(&r, "reference", v->reference);
+	put(&r, "issued", v->issued);
+	put(&r, "expires", v->expires);
+	put(&r, "reason", v->reason);
+	put(&r, "reason_lang", v->reason_lang);
+	put(&r, "url", v->url);
+	put(&r, "scope", v->scope);
+	put(&r, "lang", t->lang);
+	put(&r, "unavailable", v->unavailable);
+	for (size_t i = 0; i < r.n; i++)
+		wd_html_escape(&r.esc[i], r.raw[i], strlen(r.raw[i]));
+	rc = wd_template_sections(&body, t->page[kind], nonempty, &r);
+	if (rc == 0)
+		rc = rs_template_expand(out, body.s, lookup, &r);
+	for (size_t i = 0; i < r.n; i++) {
+		if (r.esc[i].oom)
+			rc = RS_ENOMEM;
+		free(r.esc[i].s);
+	}
+	free(body.s);
+	return rc;
+}
