@@ -2,10 +2,13 @@
 # demo.sh — set up (once) and run the redsink demo on 127.0.0.1:
 #   Redis with the sample orders of zones/sample-orders.redis,
 #   NSD serving zones/example.zone as the authoritative upstream,
-#   Unbound with redsink.so,
-# then show a blocked and an unblocked answer with dig. On a terminal it keeps
-# running until you press Enter; otherwise (or with --once) it stops at once.
-# Ports: DEMO_DNS_PORT (5300), DEMO_NSD_PORT (5301), DEMO_REDIS_PORT (6390).
+#   Unbound with redsink.so (sinkhole address 127.0.0.1),
+#   redsink-warnd, the warning page, on 127.0.0.1:DEMO_HTTP_PORT,
+# then show a blocked and an unblocked answer with dig, and the warning page
+# with curl. On a terminal it keeps running until you press Enter; otherwise
+# (or with --once) it stops at once.
+# Ports: DEMO_DNS_PORT (5300), DEMO_NSD_PORT (5301), DEMO_REDIS_PORT (6390),
+# DEMO_HTTP_PORT (8080).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -18,6 +21,7 @@ scripts/build.sh
 dns_port=${DEMO_DNS_PORT:-5300}
 nsd_port=${DEMO_NSD_PORT:-5301}
 redis_port=${DEMO_REDIS_PORT:-6390}
+http_port=${DEMO_HTTP_PORT:-8080}
 d="$top/.demo"
 rm -rf "$d"
 mkdir -p "$d"
@@ -96,6 +100,15 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 
+# ---- the warning page ----
+build/redsink/tools/redsink-warnd --listen "127.0.0.1:$http_port" --redis "127.0.0.1:$redis_port" \
+	--templates "$top/tools/templates" 2>"$d/warnd.log" &
+pids+=($!)
+for _ in $(seq 50); do
+	curl -fs "http://127.0.0.1:$http_port/healthz" >/dev/null 2>&1 && break
+	sleep 0.1
+done
+
 show() {
 	echo "\$ dig -p $dns_port @127.0.0.1 $*"
 	dig -p "$dns_port" @127.0.0.1 "$@" | sed -n '/HEADER/p;/EDE/p;/ANSWER SECTION/,/^$/p;/AUTHORITY SECTION/,/^$/p'
@@ -107,8 +120,14 @@ show ok.example A
 echo "== blocked (order demo-court-7, nxdomain), and its protected subdomain:"
 show pirate2.example A
 show good.pirate2.example A
+echo "== the warning page a browser gets for www.pirate.example (it resolves to 127.0.0.1):"
+echo "\$ curl -si -H 'Host: www.pirate.example' http://127.0.0.1:$http_port/"
+page=$(curl -si -H 'Host: www.pirate.example' "http://127.0.0.1:$http_port/")
+printf '%s\n' "$page" | sed -n '1p;/^Link:/p' | tr -d '\r'
+printf '%s\n' "$page" | sed -n '/<h1/p;/Delibera/p' | sed 's/<[^>]*>//g; s/^ *//' | head -3
 echo
-echo "Resolver: 127.0.0.1 port $dns_port; Redis: 127.0.0.1:$redis_port; logs in $d/"
+echo "Resolver: 127.0.0.1 port $dns_port; warning page: http://127.0.0.1:$http_port/;"
+echo "Redis: 127.0.0.1:$redis_port; logs in $d/"
 if [ "$once" = no ] && [ -t 0 ]; then
 	read -r -p "Press Enter to stop the demo. " _ || true
 fi
