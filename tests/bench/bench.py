@@ -147,12 +147,21 @@ def dnsperf(port, qfile, seconds, pid):
     return qps, done, (c1 - c0) / max(done, 1) * 1e6, lost, rcodes
 
 
-def median_runs(port, qfile, seconds, pid, runs):
-    rs = [dnsperf(port, qfile, seconds, pid) for _ in range(runs)]
+def median_runs(port, qfile, seconds, pid, runs, base=None):
+    """Median of `runs` runs. With base=(port, qfile, pid) of the plain Unbound, a
+    run of it precedes every run, so that each ratio compares neighbours in time
+    (this machine's speed drifts by several per cent over minutes)."""
+    rs, bs = [], []
+    for _ in range(runs):
+        if base:
+            bs.append(dnsperf(base[0], base[1], seconds, base[2]))
+        rs.append(dnsperf(port, qfile, seconds, pid))
     qps = statistics.median(r[0] for r in rs)
     cpu = statistics.median(r[2] for r in rs)
     lost = sum(r[3] for r in rs)
-    return qps, cpu, lost, rs[-1][4]
+    base_qps = statistics.median(r[0] for r in bs) if bs else None
+    base_cpu = statistics.median(r[2] for r in bs) if bs else None
+    return qps, cpu, lost, rs[-1][4], base_qps, base_cpu
 
 
 # ---- scenarios -------------------------------------------------------------
@@ -168,6 +177,7 @@ class Bench:
         self.names = gen.domains(maxn)
         self.nsd = harness.Nsd(self.tmp / "nsd")
         self.qfiles = {}
+        self.plain = None  # the plain Unbound every row is compared with, run by run
 
     def qfile(self, kind, size):
         key = (kind, size)
@@ -221,7 +231,7 @@ class Bench:
             first = time.monotonic() - t0   # process start to the first blocked answer
         return ub, redis, first
 
-    def measure(self, label, kind, size, snapshot=None):
+    def measure(self, label, kind, size, snapshot=None, keep=False):
         log(f"== {label}")
         ub, redis, first = self.start_resolver(kind, size, snapshot)
         try:
@@ -231,22 +241,32 @@ class Bench:
             time.sleep(0.5)
             row = {"row": label, "domains": size, "start_to_first_block_s": first,
                    "rss_mb": mem_kb(ub.pid) / 1024}
+            base = None
+            if kind != "plain" and self.plain:
+                base = (self.plain.port, self.qfile("unblocked", 0), self.plain.pid)
             for kind_q in ("unblocked", "blocked", "mix"):
                 if kind == "plain" and kind_q != "unblocked":
                     continue
                 if kind != "plain" and size == 0 and kind_q != "unblocked":
                     continue
-                qps, cpu, lost, rcodes = median_runs(ub.port, self.qfile(kind_q, size), self.args.duration,
-                                                     ub.pid, self.args.runs)
+                qps, cpu, lost, rcodes, bq, bc = median_runs(ub.port, self.qfile(kind_q, size), self.args.duration,
+                                                             ub.pid, self.args.runs, base)
                 row[f"{kind_q}_qps"] = qps
                 row[f"{kind_q}_cpu_us"] = cpu
                 row[f"{kind_q}_lost"] = lost
-                log(f"   {kind_q}: {qps:.0f} qps, {cpu:.2f} us/query, lost {lost}, {rcodes}")
+                if bq:
+                    row[f"{kind_q}_base_qps"] = bq
+                    row[f"{kind_q}_base_cpu_us"] = bc
+                log(f"   {kind_q}: {qps:.0f} qps, {cpu:.2f} us/query, lost {lost}, {rcodes}"
+                    + (f"; plain alongside: {bq:.0f} qps, {bc:.2f} us/query" if bq else ""))
             if kind in ("redsink", "rpz") and size:
                 row.update(self.update_time(kind, ub, redis))
+            if keep:
+                self.plain = ub
             return row
         finally:
-            ub.stop()
+            if not keep:
+                ub.stop()
             if redis:
                 redis.stop()
 
@@ -297,7 +317,7 @@ class Bench:
 
     def run(self):
         try:
-            self.rows.append(self.measure("plain Unbound", "plain", 0))
+            self.rows.append(self.measure("plain Unbound", "plain", 0, keep=True))
             self.rows.append(self.measure("redsink, empty list", "redsink", 0))
             for size in self.args.sizes:
                 row = self.measure(f"redsink, {size // 1000}k", "redsink", size)
@@ -306,8 +326,15 @@ class Bench:
             for size in self.args.sizes:
                 self.rows.append(self.measure(f"Unbound RPZ, {size // 1000}k", "rpz", size))
         finally:
+            if self.plain:
+                self.plain.stop()
             self.nsd.stop()
             harness.stop_all()
+        for r in self.rows:  # memory of the list: RSS beyond the empty list, less the names' own bytes
+            if r["row"].startswith("redsink") and r["domains"]:
+                empty = next(x["rss_mb"] for x in self.rows if x["row"] == "redsink, empty list")
+                names = sum(len(n) for n in self.names[:r["domains"]]) / r["domains"]
+                r["bytes_per_domain"] = (r["rss_mb"] - empty) * 1048576 / r["domains"] - names
         return self.rows
 
 
@@ -315,6 +342,7 @@ class Bench:
 
 COLS = [("row", "configuration", "{}"), ("start_to_first_block_s", "start→first block (s)", "{:.2f}"),
         ("snapshot_start_s", "cold start from snapshot (s)", "{:.2f}"), ("rss_mb", "RSS after load (MB)", "{:.0f}"),
+        ("bytes_per_domain", "bytes/domain beyond the name", "{:.0f}"),
         ("unblocked_qps", "unblocked cache-hit QPS", "{:.0f}"), ("unblocked_cpu_us", "µs CPU/query", "{:.2f}"),
         ("blocked_qps", "blocked QPS", "{:.0f}"), ("blocked_cpu_us", "µs CPU/query", "{:.2f}"),
         ("mix_qps", "99/1 mix QPS", "{:.0f}"), ("mix_cpu_us", "µs CPU/query", "{:.2f}"),
@@ -323,12 +351,15 @@ COLS = [("row", "configuration", "{}"), ("start_to_first_block_s", "start→firs
 
 
 def ratio_cells(row, base):
-    """Ratios against plain Unbound's cache hit, appended to the QPS/CPU cells."""
+    """Ratios against plain Unbound's cache hit, appended to the QPS/CPU cells: against
+    the plain runs interleaved with this row's runs when there are some."""
     out = {}
     for q in ("unblocked", "blocked", "mix"):
-        if f"{q}_qps" in row and base.get("unblocked_qps"):
-            out[f"{q}_qps"] = f"{row[f'{q}_qps']:.0f} ({row[f'{q}_qps'] / base['unblocked_qps']:.1%})"
-            out[f"{q}_cpu_us"] = f"{row[f'{q}_cpu_us']:.2f} (×{row[f'{q}_cpu_us'] / base['unblocked_cpu_us']:.2f})"
+        bq = row.get(f"{q}_base_qps") or base.get("unblocked_qps")
+        bc = row.get(f"{q}_base_cpu_us") or base.get("unblocked_cpu_us")
+        if f"{q}_qps" in row and bq:
+            out[f"{q}_qps"] = f"{row[f'{q}_qps']:.0f} ({row[f'{q}_qps'] / bq:.1%})"
+            out[f"{q}_cpu_us"] = f"{row[f'{q}_cpu_us']:.2f} (×{row[f'{q}_cpu_us'] / bc:.3f})"
     return out
 
 
@@ -349,7 +380,8 @@ def render(rows, meta):
         lines.append("| " + " | ".join(cells) + " |")
     md = (f"Run {meta['date']} on {meta['machine']}; {meta['versions']}; median of {meta['runs']} runs of "
           f"{meta['duration']} s. Ratios: QPS as % of plain Unbound's cache-hit QPS, CPU per query as × plain "
-          "Unbound's cache hit, same run.\n\n" + head + "\n".join(lines) + "\n")
+          "Unbound's cache-hit CPU per query, both from plain Unbound runs interleaved with the row's own "
+          "runs.\n\n" + head + "\n".join(lines) + "\n")
     return md
 
 

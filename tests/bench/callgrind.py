@@ -36,10 +36,28 @@ def annotate(out, inclusive):
     return rows
 
 
+def plain_cache_hits(b, d, queries):
+    """Instructions per query of plain Unbound (no module) for the same cache hits."""
+    ub = CallgrindUnbound(d / "plain", b.nsd.port, extra_conf=bench.unbound_conf_extra(), timeout=300)
+    try:
+        for n in bench.UNBLOCKED:
+            bench.first_a(ub.port, n, timeout=10)
+        subprocess.run(["callgrind_control", "--zero", str(ub.pid)], capture_output=True)
+        subprocess.run(["dnsperf", "-s", "127.0.0.1", "-p", str(ub.port), "-d", str(queries), "-n", "1", "-Q", "500",
+                        "-t", "10"], capture_output=True, text=True, check=True)
+        subprocess.run(["callgrind_control", "--dump=plain", str(ub.pid)], capture_output=True)
+        time.sleep(1)
+    finally:
+        ub.stop()
+    txt = subprocess.run(["callgrind_annotate", "--auto=no", str(d / "plain" / "callgrind.out.1")],
+                         capture_output=True, text=True).stdout
+    return int(re.search(r"([\d,]+)\s+(?:\([^)]*\)\s+)?PROGRAM TOTALS", txt).group(1).replace(",", ""))
+
+
 def main(args):
     b = bench.Bench(args)
     d = b.tmp / "callgrind"
-    size = min(args.sizes)
+    size = max(args.sizes)
     redis = harness.Redis(d / "redis")
     bench.load_redis(redis.client(), b.names[:size])
     conf = d / "redsink.conf"
@@ -62,6 +80,7 @@ def main(args):
             # one dump per phase, so the two are counted apart
             subprocess.run(["callgrind_control", "--dump=" + kind, str(ub.pid)], capture_output=True)
             time.sleep(1)
+        plain_total = plain_cache_hits(b, d, d / "cg-unblocked.txt")
     finally:
         ub.stop()
         redis.stop()
@@ -83,6 +102,11 @@ def main(args):
               f"{module_self / n:.0f} ({module_self / max(total, 1):.1%}); operate() inclusive {operate / n:.0f}")
         for r in sorted(self_rows, reverse=True)[:12]:
             print(f"    {r[0] / n:8.0f}  {r[2]}")
+        if kind == "unblocked":
+            p = plain_total / n
+            print(f"  plain Unbound, same cache hits: {p:.0f} instr/query; with redsink ({size} domains): "
+                  f"×{total / n / p:.3f}")
+            report[-1]["plain_instr_per_query"] = p
         if kind == "blocked":
             count = sum(r[0] for r in incl if r[2] in ("on_reply",))
             drain = next((r[0] for r in incl if r[2] == "rs_stats_drain"), 0)
