@@ -5,7 +5,16 @@ redsink.so and a 100,000-domain list runs under callgrind; dnsperf sends a
 fixed query file once (blocked names, then unblocked cache misses and hits).
 Reported: instructions per query in functions of redsink.so (self cost), and
 the inclusive cost of operate() (which includes the Unbound helpers it calls).
+
+Both Unbounds run with num-threads: 2, as production resolvers do. With one
+thread, plain Unbound is a single-threaded process and glibc then skips the
+asynchronous-cancellation bookkeeping in recvfrom/sendto/epoll_wait; the
+module's own thread makes the process multi-threaded and that bookkeeping alone
+costs about 200 instructions per query, which would be charged to the module
+although any multi-threaded Unbound pays it.
 """
+
+THREADS = "    num-threads: 2\n"
 
 import re
 import sys
@@ -38,7 +47,7 @@ def annotate(out, inclusive):
 
 def plain_cache_hits(b, d, queries):
     """Instructions per query of plain Unbound (no module) for the same cache hits."""
-    ub = CallgrindUnbound(d / "plain", b.nsd.port, extra_conf=bench.unbound_conf_extra(), timeout=300)
+    ub = CallgrindUnbound(d / "plain", b.nsd.port, extra_conf=bench.unbound_conf_extra(THREADS), timeout=300)
     try:
         for n in bench.UNBLOCKED:
             bench.first_a(ub.port, n, timeout=10)
@@ -63,7 +72,7 @@ def main(args):
     conf = d / "redsink.conf"
     conf.write_text(f"read-redis: {redis.url}\nsinkhole-ipv4: {bench.SINK}\nresolver-name: bench\n")
     ub = CallgrindUnbound(d / "unbound", b.nsd.port, module_so=str(bench.MODULE), env={"REDSINK_CONF": str(conf)},
-                          extra_conf=bench.unbound_conf_extra(), timeout=300)
+                          extra_conf=bench.unbound_conf_extra(THREADS), timeout=300)
     nq = {}
     try:
         for n in bench.UNBLOCKED:
