@@ -20,6 +20,7 @@
  */
 #include "config.h"
 
+#include <dlfcn.h>
 #include <hiredis/hiredis.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,16 @@ static struct rs_list *list_of(const struct rs_module *m)
 {
 	return atomic_load_explicit(&((struct rs_module *)m)->list, memory_order_acquire);
 }
+
+/*
+ * The configuration the module last ran with, handed from deinit to the next
+ * init of a reload, so that a reload with a broken redsink.conf keeps running
+ * on it (DESIGN.md). Unbound dlclose()s the module on every reload; init pins
+ * the library with RTLD_NODELETE so that these statics survive. Main thread
+ * only (init/deinit).
+ */
+static struct rs_conf last_good;
+static bool have_last_good;
 
 /* Per-query marker in qstate->minfo[id]. For a blocked query it keeps the
  * order and the listed entry for counting (valid for the query's lifetime,
@@ -315,10 +326,21 @@ EXPORT int init(struct module_env *env, int id)
 		return 0;
 	}
 	if (rs_conf_load(path, &m->conf, err) < 0) {
-		log_err("redsink: %s", err);
-		free(m);
-		return 0;
+		if (!have_last_good) { /* at start: refuse to start */
+			log_err("redsink: %s", err);
+			free(m);
+			return 0;
+		}
+		log_err("redsink: %s: keeping the running configuration", err);
+		m->conf = last_good;
+	} else if (have_last_good) {
+		rs_conf_free(&last_good);
 	}
+	have_last_good = false;
+	memset(&last_good, 0, sizeof(last_good));
+	if (!dlopen(de->fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE))
+		log_warn("redsink: cannot pin %s in memory (%s): a reload with a broken redsink.conf will stop Unbound",
+			 de->fname, dlerror());
 	{
 		char last_id[RS_STREAM_ID_MAX];
 		bool snapshot_due;
@@ -360,7 +382,8 @@ EXPORT void deinit(struct module_env *env, int id)
 	rs_sync_stop(m->sync); /* joined before dlclose; drains and flushes the hits */
 	rs_stats_free(m->stats);
 	rs_list_free(atomic_load_explicit(&m->list, memory_order_relaxed));
-	rs_conf_free(&m->conf);
+	last_good = m->conf; /* for the next init of a reload (see above) */
+	have_last_good = true;
 	free(m);
 	rs_log_hook = NULL;
 }

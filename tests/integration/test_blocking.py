@@ -253,3 +253,18 @@ def test_conf_from_unbound_directory(redis, make_unbound, tmp_path):
     rs.write_conf(ub.dir / "redsink.conf", redis)
     ub.start()
     assert rs.rrs(ub.query("pirate.example", "A"))[0][3] == rs.SINK4
+
+
+def test_reload_with_a_broken_config_keeps_the_running_one(redis, make_unbound, tmp_path):
+    rs.put_order(redis.client(), "o", ["pirate.example"])
+    ub = rs.start_resolver(make_unbound, redis, tmp_path, {"ttl": "60"})
+    conf = tmp_path / "redsink.conf"
+    good = conf.read_text()
+    conf.write_text(good + "no-such-directive: 1\n")
+    ub.reload()
+    assert ub.running()
+    assert "unknown directive 'no-such-directive': keeping the running configuration" in ub.log()
+    assert rs.rrs(ub.query("pirate.example", "A")) == [("pirate.example.", "A", 60, rs.SINK4)]
+    conf.write_text(good.replace("ttl: 60", "ttl: 30"))
+    ub.reload()                      # a good file again: it takes effect
+    assert rs.rrs(ub.query("pirate.example", "A")) == [("pirate.example.", "A", 30, rs.SINK4)]
