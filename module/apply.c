@@ -1,6 +1,7 @@
 /* apply.c — one stream entry at a time (see apply.h). */
 #include "apply.h"
 
+#include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -166,4 +167,37 @@ int rs_apply_change(struct rs_apply *a, const struct rs_change *ch)
 		return rc;
 	rc = rs_list_add(a->changed, wire, (size_t)wlen, a->changed_order);
 	return rc == RS_ENOMEM ? rc : 0;
+}
+
+bool rs_change_parse(const struct redisReply *e, struct rs_change *ch)
+{
+	const redisReply *f;
+
+	memset(ch, 0, sizeof(*ch));
+	if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING)
+		return false;
+	snprintf(ch->id, sizeof(ch->id), "%s", e->element[0]->str);
+	f = e->element[1];
+	if (f->type != REDIS_REPLY_ARRAY)
+		return true; /* no fields: applied as malformed */
+	for (size_t i = 0; i + 1 < f->elements; i += 2) {
+		const redisReply *k = f->element[i], *v = f->element[i + 1];
+		char *dst = NULL;
+		size_t cap = 0;
+		if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+			continue;
+		if (strcmp(k->str, "op") == 0)
+			dst = ch->op, cap = sizeof(ch->op);
+		else if (strcmp(k->str, "order") == 0)
+			dst = ch->order, cap = sizeof(ch->order);
+		else if (strcmp(k->str, "domain") == 0)
+			dst = ch->domain, cap = sizeof(ch->domain);
+		if (!dst)
+			continue;
+		if (v->len >= cap || strlen(v->str) != v->len)
+			ch->truncated = true;
+		else
+			memcpy(dst, v->str, v->len + 1);
+	}
+	return true;
 }

@@ -50,6 +50,12 @@ int rs_apply_init(struct rs_apply *a, struct rs_list *l, rs_fetch_order_fn fetch
 int rs_apply_reset(struct rs_apply *a);
 void rs_apply_free(struct rs_apply *a);
 
+/* Copy one XREAD stream entry [id, [field, value, ...]] into ch: op, order
+ * and domain; a value too long for its field sets ch->truncated. false when
+ * the entry has no id (it cannot even be skipped by id). */
+struct redisReply;
+bool rs_change_parse(const struct redisReply *e, struct rs_change *ch);
+
 /* Apply one change. 0 (applied or skipped), RS_EIO (retry later), RS_ENOMEM. */
 int rs_apply_change(struct rs_apply *a, const struct rs_change *ch);
 

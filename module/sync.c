@@ -297,40 +297,6 @@ static void purge_changed(struct rs_sync *s)
 		rs_log(RS_LOG_ERR, "out of memory resetting the change set");
 }
 
-/* Copy one stream entry [id, [k, v, ...]] into ch. */
-static bool parse_entry(const redisReply *e, struct rs_change *ch)
-{
-	const redisReply *f;
-
-	memset(ch, 0, sizeof(*ch));
-	if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING)
-		return false;
-	snprintf(ch->id, sizeof(ch->id), "%s", e->element[0]->str);
-	f = e->element[1];
-	if (f->type != REDIS_REPLY_ARRAY)
-		return true; /* no fields: applied as malformed */
-	for (size_t i = 0; i + 1 < f->elements; i += 2) {
-		const redisReply *k = f->element[i], *v = f->element[i + 1];
-		char *dst = NULL;
-		size_t cap = 0;
-		if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
-			continue;
-		if (strcmp(k->str, "op") == 0)
-			dst = ch->op, cap = sizeof(ch->op);
-		else if (strcmp(k->str, "order") == 0)
-			dst = ch->order, cap = sizeof(ch->order);
-		else if (strcmp(k->str, "domain") == 0)
-			dst = ch->domain, cap = sizeof(ch->domain);
-		if (!dst)
-			continue;
-		if (v->len >= cap || strlen(v->str) != v->len)
-			ch->truncated = true;
-		else
-			memcpy(dst, v->str, v->len + 1);
-	}
-	return true;
-}
-
 static void on_xread(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct rs_sync *s = ac->data;
@@ -353,7 +319,7 @@ static void on_xread(redisAsyncContext *ac, void *reply, void *priv)
 		for (size_t i = 0; i < entries->elements; i++) {
 			struct rs_change ch;
 			int rc;
-			if (!parse_entry(entries->element[i], &ch))
+			if (!rs_change_parse(entries->element[i], &ch))
 				continue;
 			rc = rs_apply_change(&s->ap, &ch);
 			if (rc == RS_EIO || rc == RS_ENOMEM) {
