@@ -1,6 +1,8 @@
 /* load.c — full load of the list from Redis (see load.h). */
 #include "load.h"
 
+#include <hiredis/adapters/libevent.h>
+#include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -60,6 +62,33 @@ int rs_redis_connect(const struct rs_endpoint *e, int timeout_ms, struct redisCo
 	}
 	*out = c;
 	return 0;
+}
+
+redisAsyncContext *rs_redis_async_connect(const struct rs_endpoint *e, struct event_base *base, void *data,
+					  void (*on_conn)(const redisAsyncContext *, int),
+					  void (*on_disc)(const redisAsyncContext *, int))
+{
+	redisAsyncContext *ac = e->unix_path ? redisAsyncConnectUnix(e->unix_path) : redisAsyncConnect(e->host, e->port);
+
+	if (!ac)
+		return NULL;
+	if (ac->err) {
+		redisAsyncFree(ac);
+		return NULL;
+	}
+	ac->data = data;
+	redisLibeventAttach(ac, base);
+	redisAsyncSetConnectCallback(ac, on_conn);
+	redisAsyncSetDisconnectCallback(ac, on_disc);
+	if (e->password) {
+		if (e->user)
+			redisAsyncCommand(ac, NULL, NULL, "AUTH %s %s", e->user, e->password);
+		else
+			redisAsyncCommand(ac, NULL, NULL, "AUTH %s", e->password);
+	}
+	if (e->db)
+		redisAsyncCommand(ac, NULL, NULL, "SELECT %d", e->db);
+	return ac;
 }
 
 /* Run a command; NULL (with err set) on a connection error or an error reply. */

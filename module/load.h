@@ -18,6 +18,8 @@
 #define RS_STREAM_ID_MAX 48
 
 struct redisContext;
+struct redisAsyncContext;
+struct event_base;
 
 struct rs_load_stats {
 	size_t orders, domains, protected_n;
@@ -31,6 +33,17 @@ struct rs_load_stats {
  */
 int rs_redis_connect(const struct rs_endpoint *e, int timeout_ms, struct redisContext **out,
 		     char *err, size_t errlen);
+
+/*
+ * Start an asynchronous connection to endpoint e on the libevent base, with
+ * data in ac->data and the connect/disconnect callbacks set; AUTH and SELECT
+ * are queued first. NULL when it cannot even be created (the caller then
+ * backs off as for a lost connection). on_conn/on_disc have hiredis'
+ * redisConnectCallback/redisDisconnectCallback type.
+ */
+struct redisAsyncContext *rs_redis_async_connect(const struct rs_endpoint *e, struct event_base *base, void *data,
+						  void (*on_conn)(const struct redisAsyncContext *, int),
+						  void (*on_disc)(const struct redisAsyncContext *, int));
 
 /*
  * Load every order in force, its domains and the protected set into the empty

@@ -7,7 +7,6 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <fcntl.h>
-#include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <pthread.h>
@@ -417,35 +416,9 @@ static void on_xinfo(redisAsyncContext *ac, void *reply, void *priv)
 	xread(s);
 }
 
-static redisAsyncContext *async_connect(struct rs_sync *s, const struct rs_endpoint *e,
-					redisConnectCallback *on_conn, redisDisconnectCallback *on_disc)
-{
-	redisAsyncContext *ac = e->unix_path ? redisAsyncConnectUnix(e->unix_path) : redisAsyncConnect(e->host, e->port);
-
-	if (!ac)
-		return NULL;
-	if (ac->err) {
-		redisAsyncFree(ac);
-		return NULL;
-	}
-	ac->data = s;
-	redisLibeventAttach(ac, s->base);
-	redisAsyncSetConnectCallback(ac, on_conn);
-	redisAsyncSetDisconnectCallback(ac, on_disc);
-	if (e->password) {
-		if (e->user)
-			redisAsyncCommand(ac, NULL, NULL, "AUTH %s %s", e->user, e->password);
-		else
-			redisAsyncCommand(ac, NULL, NULL, "AUTH %s", e->password);
-	}
-	if (e->db)
-		redisAsyncCommand(ac, NULL, NULL, "SELECT %d", e->db);
-	return ac;
-}
-
 static void rd_connect(struct rs_sync *s)
 {
-	s->rd = async_connect(s, &s->conf->read, rd_on_connect, rd_on_disconnect);
+	s->rd = rs_redis_async_connect(&s->conf->read, s->base, s, rd_on_connect, rd_on_disconnect);
 	if (!s->rd) {
 		rd_lost(s, "cannot create connection");
 		return;
@@ -737,7 +710,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		redisAsyncFree(ac);
 	}
 	if (!s->wr && now >= s->wr_next_ms) {
-		s->wr = async_connect(s, &s->conf->write, wr_on_connect, wr_on_disconnect);
+		s->wr = rs_redis_async_connect(&s->conf->write, s->base, s, wr_on_connect, wr_on_disconnect);
 		if (!s->wr)
 			wr_lost(s);
 		else

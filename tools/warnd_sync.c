@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
-#include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <pthread.h>
@@ -295,25 +294,11 @@ static void rd_connect(struct wd_sync *s)
 		lost(s, "full load failed");
 		return;
 	}
-	ac = e->unix_path ? redisAsyncConnectUnix(e->unix_path) : redisAsyncConnect(e->host, e->port);
-	if (!ac || ac->err) {
-		if (ac)
-			redisAsyncFree(ac);
+	ac = rs_redis_async_connect(e, s->base, s, on_connect, on_disconnect);
+	if (!ac) {
 		lost(s, "cannot create the connection");
 		return;
 	}
-	ac->data = s;
-	redisLibeventAttach(ac, s->base);
-	redisAsyncSetConnectCallback(ac, on_connect);
-	redisAsyncSetDisconnectCallback(ac, on_disconnect);
-	if (e->password) {
-		if (e->user)
-			redisAsyncCommand(ac, NULL, NULL, "AUTH %s %s", e->user, e->password);
-		else
-			redisAsyncCommand(ac, NULL, NULL, "AUTH %s", e->password);
-	}
-	if (e->db)
-		redisAsyncCommand(ac, NULL, NULL, "SELECT %d", e->db);
 	s->rd = ac;
 	s->last_reply_ms = mono_ms();
 	xread(s);

@@ -2,7 +2,6 @@
 #include "warnd_views.h"
 
 #include <event2/event.h>
-#include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <stdbool.h>
@@ -200,25 +199,11 @@ static bool connect_now(struct wd_views *v)
 	event_base_gettimeofday_cached(v->base, &now);
 	if (timercmp(&now, &v->next_connect, <))
 		return false;
-	ac = e->unix_path ? redisAsyncConnectUnix(e->unix_path) : redisAsyncConnect(e->host, e->port);
-	if (!ac || ac->err) {
-		if (ac)
-			redisAsyncFree(ac);
+	ac = rs_redis_async_connect(e, v->base, v, on_connect, on_disconnect);
+	if (!ac) {
 		conn_lost(v, "cannot create the connection");
 		return false;
 	}
-	ac->data = v;
-	redisLibeventAttach(ac, v->base);
-	redisAsyncSetConnectCallback(ac, on_connect);
-	redisAsyncSetDisconnectCallback(ac, on_disconnect);
-	if (e->password) {
-		if (e->user)
-			redisAsyncCommand(ac, NULL, NULL, "AUTH %s %s", e->user, e->password);
-		else
-			redisAsyncCommand(ac, NULL, NULL, "AUTH %s", e->password);
-	}
-	if (e->db)
-		redisAsyncCommand(ac, NULL, NULL, "SELECT %d", e->db);
 	v->ac = ac;
 	return true;
 }
