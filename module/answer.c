@@ -9,12 +9,14 @@
 #include <string.h>
 
 #include "services/cache/dns.h"
+#include "services/mesh.h"
 #include "sldns/rrdef.h"
 #include "sldns/sbuffer.h"
 #include "util/data/msgreply.h"
 #include "util/data/packed_rrset.h"
 #include "util/module.h"
 #include "util/net_help.h"
+#include "util/netevent.h"
 #include "util/regional.h"
 
 #include "conf.h"
@@ -92,6 +94,77 @@ static size_t txt_rdata(const char *s, size_t n, uint8_t *out)
 	return o;
 }
 
+/* Octets of the EDNS options in list (code, length, data each). */
+static size_t opts_size(const struct edns_option *o)
+{
+	size_t n = 0;
+
+	for (; o; o = o->next)
+		n += 4 + o->opt_len;
+	return n;
+}
+
+/* Upper bound of the encoded size of the RRs of rep (no name compression). */
+static size_t rrs_size(const struct reply_info *rep)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < rep->rrset_count; i++) {
+		const struct ub_packed_rrset_key *k = rep->rrsets[i];
+		const struct packed_rrset_data *d = k->entry.data;
+		for (size_t j = 0; j < d->count; j++)
+			n += k->rk.dname_len + 8 + d->rr_len[j]; /* rr_len includes RDLENGTH */
+	}
+	return n;
+}
+
+/*
+ * The EDE text for the clients waiting on this query (see answer.h): the
+ * smallest EDNS buffer among them decides the variant, the SDE option (when
+ * ede-json-clients: sde-option) whether the JSON or the plain text is sent.
+ * Returns the text, or NULL for no EDE.
+ */
+static const char *ede_for_clients(struct module_qstate *qs, const struct rs_conf *c, const struct rs_order *o,
+				   const struct reply_info *rep)
+{
+	const struct rs_ede *e = &o->ede;
+	size_t head = LDNS_HEADER_SIZE + qs->qinfo.qname_len + 4;
+	size_t opt = 11 + opts_size(qs->edns_opts_front_out) + 6; /* OPT RR, other options, EDE code */
+	size_t body = rrs_size(rep), udp = 65535, client_opts = 0, fixed;
+	bool any = false, all_sde = true;
+	unsigned v;
+
+	if (qs->mesh_info) {
+		for (struct mesh_reply *r = qs->mesh_info->reply_list; r; r = r->next) {
+			size_t u, co;
+			if (!r->edns.edns_present)
+				continue; /* no OPT in its reply whatever we do */
+			any = true;
+			u = r->query_reply.c && r->query_reply.c->type != comm_udp ? 65535 : r->edns.udp_size;
+			if (u < udp)
+				udp = u;
+			co = opts_size(r->edns.opt_list_out);
+			if (co > client_opts)
+				client_opts = co;
+			if (!edns_opt_list_find(r->edns.opt_list_in, (uint16_t)c->sde_option_code))
+				all_sde = false;
+		}
+	}
+	if (c->ede_format == RS_EDE_JSON && c->ede_json_clients == RS_EDE_CLIENTS_SDE && !(any && all_sde))
+		e = &o->ede_plain;
+	if (e->n == 0)
+		return NULL;
+	fixed = head + opt + client_opts;
+	if (udp >= fixed + body) {
+		v = rs_ede_pick(e, udp - fixed - body);
+	} else {
+		/* The answer itself does not fit: Unbound sends it truncated
+		 * (TC, question and OPT only); the text must fit beside those. */
+		v = rs_ede_pick(e, udp > fixed ? udp - fixed : 0);
+	}
+	return e->text[v];
+}
+
 int rs_answer_blocked(struct module_qstate *qstate, const struct rs_conf *c, const struct rs_order *o,
 		      const uint8_t *zone, size_t zone_len)
 {
@@ -102,8 +175,13 @@ int rs_answer_blocked(struct module_qstate *qstate, const struct rs_conf *c, con
 	uint16_t flags = BIT_QR | BIT_RA;
 	struct reply_info *rep;
 	struct dns_msg *msg;
+	const char *ede;
+	int action = o->action;
 
-	switch (o->action) {
+	/* Classes other than IN and ANY: REFUSED (doc/architecture.md, "A query"). */
+	if (qi->qclass != LDNS_RR_CLASS_IN && qi->qclass != LDNS_RR_CLASS_ANY)
+		action = RS_ACT_REFUSED;
+	switch (action) {
 	case RS_ACT_SINKHOLE:
 		if (qi->qtype == LDNS_RR_TYPE_A && c->have_sinkhole4) {
 			an = rrset_new(r, qi->qname, qi->qname_len, LDNS_RR_TYPE_A, ttl, c->sinkhole4, 4);
@@ -145,7 +223,8 @@ int rs_answer_blocked(struct module_qstate *qstate, const struct rs_conf *c, con
 		rep->rrsets[an ? 1 : 0] = ns;
 	msg->qinfo = *qi;
 	msg->rep = rep;
-	if (o->ede && !edns_opt_list_append_ede(&qstate->edns_opts_front_out, r, LDNS_EDE_CENSORED, o->ede))
+	ede = ede_for_clients(qstate, c, o, rep);
+	if (ede && !edns_opt_list_append_ede(&qstate->edns_opts_front_out, r, LDNS_EDE_CENSORED, ede))
 		return RS_ENOMEM;
 	qstate->return_msg = msg;
 	qstate->return_rcode = LDNS_RCODE_NOERROR;

@@ -19,6 +19,14 @@ struct rs_order;
  * Set qstate->return_msg / return_rcode to the answer that order o gives for
  * qstate->qinfo (see doc/answers.md), and attach the order's EDE 16 to the
  * replies of this query (sent only to clients that used EDNS).
+ * Class IN and ANY get the order's action (records of class IN); any other
+ * class (CH, HS, ...) gets REFUSED (doc/architecture.md, "A query").
+ * The EDE text is one of the order's precomputed variants (order.h): the
+ * longest that fits, beside the answer, in the smallest EDNS buffer of the
+ * clients waiting on the query (TCP clients: any variant, at most
+ * RS_EDE_MAX octets), so that Unbound never drops the OPT record; with
+ * ede-json-clients: sde-option the JSON goes only when every waiting EDNS
+ * client sent the SDE option, the plain text otherwise.
  * zone/zone_len: the listed domain (wire), owner of the synthesised SOA.
  * Returns 0, or RS_ENOMEM (the caller then answers SERVFAIL).
  */

@@ -101,6 +101,10 @@ int rs_apply_change(struct rs_apply *a, const struct rs_change *ch)
 	int wlen = 0, rc;
 	int64_t idx;
 
+	if (!ch->truncated && strcmp(ch->op, "dataset") == 0) {
+		a->dataset_changed = true;
+		return 0;
+	}
 	if (ch->truncated) {
 		bad(a, ch, "a field is too long");
 		return 0;
@@ -174,7 +178,8 @@ bool rs_change_parse(const struct redisReply *e, struct rs_change *ch)
 	const redisReply *f;
 
 	memset(ch, 0, sizeof(*ch));
-	if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING)
+	if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING ||
+	    e->element[0]->len >= sizeof(ch->id) || strlen(e->element[0]->str) != e->element[0]->len)
 		return false;
 	snprintf(ch->id, sizeof(ch->id), "%s", e->element[0]->str);
 	f = e->element[1];

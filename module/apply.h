@@ -40,6 +40,7 @@ struct rs_apply {
 	struct rs_list *changed; /* names whose cached answers must go (see purge) */
 	uint32_t changed_order;  /* the always-applying order of `changed` */
 	bool purge_all;          /* an order changed: check every cached name */
+	bool dataset_changed;    /* an op `dataset` entry: the identity must be checked again */
 	size_t bad;              /* malformed entries skipped */
 	size_t applied;
 };
@@ -56,7 +57,9 @@ void rs_apply_free(struct rs_apply *a);
 struct redisReply;
 bool rs_change_parse(const struct redisReply *e, struct rs_change *ch);
 
-/* Apply one change. 0 (applied or skipped), RS_EIO (retry later), RS_ENOMEM. */
+/* Apply one change. 0 (applied or skipped), RS_EIO (retry later), RS_ENOMEM.
+ * An op `dataset` entry changes nothing in the list: it sets dataset_changed,
+ * and the caller stops the batch there and checks the identity again. */
 int rs_apply_change(struct rs_apply *a, const struct rs_change *ch);
 
 #endif

@@ -18,6 +18,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "order.h"
 #include "rs_err.h"
 
 enum dtype {
@@ -49,6 +50,7 @@ struct directive {
 
 #define OFF(f) offsetof(struct rs_conf, f)
 static const char *const ede_formats[] = { "json", "text", "off", NULL };
+static const char *const ede_clients[] = { "all", "sde-option", NULL };
 
 static const struct directive directives[] = {
 	{ "read-redis", T_ENDPOINT, OFF(read), NULL, 0, 0, true, NULL,
@@ -82,6 +84,11 @@ static const struct directive directives[] = {
 	  "EDE 16 EXTRA-TEXT: json (structured DNS error), text (ede-text) or off (no EDE)" },
 	{ "ede-text", T_STR, OFF(ede_text), "Blocked by order {reference} of {authority}", 0, 0, false, NULL,
 	  "template of the EDE text when ede-format: text" },
+	{ "ede-json-clients", T_ENUM, OFF(ede_json_clients), "all", 0, 0, false, ede_clients,
+	  "who gets the structured error JSON: all EDNS clients, or only those that send the SDE option "
+	  "(sde-option-code); the others get the ede-text template" },
+	{ "sde-option-code", T_INT, OFF(sde_option_code), "65001", 1, 65535, false, NULL,
+	  "EDNS option code a client sends to ask for the structured error (no IANA code yet)" },
 	{ "contact", T_URILIST, OFF(contacts), NULL, 0, 0, false, NULL,
 	  "contact URI for the structured error's \"c\" (mailto:, tel:, https:); repeatable" },
 	{ "language", T_LANG, OFF(language), "en", 0, 0, false, NULL,
@@ -208,25 +215,10 @@ static bool uri_ok(const char *v)
 	return false;
 }
 
+/* BCP 47 syntax, the rule orders' lang follows (order.c, rs_lang_ok). */
 static bool lang_ok(const char *v)
 {
-	/* RFC 5646 shape: alphanumeric subtags of 1-8, separated by '-', first alphabetic. */
-	size_t n = 0;
-
-	if (!isalpha((unsigned char)v[0]))
-		return false;
-	for (; *v; v++) {
-		if (*v == '-') {
-			if (n == 0)
-				return false;
-			n = 0;
-		} else if (isalnum((unsigned char)*v) && ++n <= 8) {
-			continue;
-		} else {
-			return false;
-		}
-	}
-	return n > 0;
+	return rs_lang_ok(v);
 }
 
 static int set_value(struct parse *p, struct rs_conf *c, const struct directive *d, const char *v)
@@ -307,6 +299,8 @@ static int set_value(struct parse *p, struct rs_conf *c, const struct directive 
 		}
 	case T_URILIST: {
 		char **nv;
+		if (strlen(v) > 256)
+			return fail(p, "%s: longer than 256 characters", d->name);
 		if (!uri_ok(v))
 			return fail(p, "%s: '%s' is not a mailto:, tel: or https:// URI", d->name, v);
 		nv = realloc(c->contacts, (c->ncontacts + 1) * sizeof(*nv));

@@ -34,6 +34,8 @@ struct rs_endpoint {
 };
 
 enum rs_ede_format { RS_EDE_JSON = 0, RS_EDE_TEXT = 1, RS_EDE_OFF = 2 };
+/* Who gets the structured error JSON (ede-json-clients). */
+enum rs_ede_clients { RS_EDE_CLIENTS_ALL = 0, RS_EDE_CLIENTS_SDE = 1 };
 
 struct rs_conf {
 	char *path;                /* the file this came from */
@@ -50,6 +52,8 @@ struct rs_conf {
 	char *txt_text;            /* template of the TXT answer */
 	int ede_format;            /* enum rs_ede_format */
 	char *ede_text;            /* template of the EDE text when ede-format: text */
+	int ede_json_clients;      /* enum rs_ede_clients */
+	int sde_option_code;       /* EDNS option code of the SDE option (sde-option mode) */
 	char **contacts;           /* URIs for the structured error's "c" */
 	size_t ncontacts;
 	char *language;            /* default language tag */

@@ -4,8 +4,10 @@
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
+#include "ebr.h"
 #include "rs_err.h"
 
 struct rs_tab {
@@ -19,10 +21,12 @@ struct rs_ordtab {
 	_Atomic(struct rs_order *) o[];
 };
 
-/* Something waiting for the grace period to end before it is freed. */
+/* Something unpublished, waiting for the readers that may hold it (ebr.h)
+ * and for the time floor before it is freed. */
 struct retired {
 	struct retired *next;
 	int64_t when_ms;
+	uint64_t epoch; /* rs_ebr_tag() at retirement */
 	int kind; /* R_MEM: free(p); R_ORDER: rs_order_free(p) */
 	void *p;
 };
@@ -33,9 +37,12 @@ struct rs_list {
 	_Atomic(struct rs_ordtab *) ords;
 	/* writer-only state */
 	uint32_t nords;          /* indexes handed out (never reused) */
+	uint32_t *omap;          /* order id -> index + 1 (0 free, OMAP_TOMB removed): open addressing */
+	size_t omask, oused;     /* omap capacity - 1; non-free slots */
 	struct retired *retired; /* newest first */
 	size_t nretired;
 	bool quiescent;
+	int64_t floor_ms;        /* time floor for reclamation; 0 = RS_LIST_GRACE_MS */
 	size_t domains, protected_n, orders, name_bytes, mem_bytes;
 };
 
@@ -83,19 +90,24 @@ static void retire(struct rs_list *l, int kind, void *p)
 		return;
 	r->next = l->retired;
 	r->when_ms = now_ms();
+	r->epoch = rs_ebr_tag(); /* p is unpublished: later readers cannot reach it */
 	r->kind = kind;
 	r->p = p;
 	l->retired = r;
 	l->nretired++;
 }
 
-void rs_list_reclaim(struct rs_list *l)
+void rs_list_reclaim_before(struct rs_list *l, uint64_t safe)
 {
-	int64_t limit = now_ms() - RS_LIST_GRACE_MS;
+	int64_t limit = now_ms() - (l->floor_ms ? l->floor_ms : RS_LIST_GRACE_MS);
 	struct retired **pp = &l->retired, *r;
 
-	/* newest first: skip the young ones, free the rest of the chain */
-	while ((r = *pp) != NULL && !l->quiescent && r->when_ms > limit)
+	/*
+	 * Newest first, and both the time and the tag grow towards the head: skip
+	 * the ones still too young or still reachable by a reader inside a section
+	 * (tag >= safe), free the whole rest of the chain.
+	 */
+	while ((r = *pp) != NULL && !l->quiescent && (r->when_ms > limit || r->epoch >= safe))
 		pp = &r->next;
 	while ((r = *pp) != NULL) {
 		*pp = r->next;
@@ -105,11 +117,21 @@ void rs_list_reclaim(struct rs_list *l)
 	}
 }
 
+void rs_list_reclaim(struct rs_list *l)
+{
+	rs_list_reclaim_before(l, l->quiescent ? UINT64_MAX : rs_ebr_observe());
+}
+
 void rs_list_set_quiescent(struct rs_list *l, bool q)
 {
 	l->quiescent = q;
 	if (q)
 		rs_list_reclaim(l);
+}
+
+void rs_list_set_floor(struct rs_list *l, int64_t floor_ms)
+{
+	l->floor_ms = floor_ms > 0 ? floor_ms : RS_LIST_GRACE_MS;
 }
 
 static struct rs_tab *tab_new(struct rs_list *l, size_t cap)
@@ -176,6 +198,7 @@ void rs_list_free(struct rs_list *l)
 	for (uint32_t i = 0; i < o->cap; i++)
 		rs_order_free(atomic_load_explicit(&o->o[i], memory_order_relaxed));
 	free(o);
+	free(l->omap);
 	free(l);
 }
 
@@ -197,6 +220,33 @@ static inline const struct rs_entry *tab_find(const struct rs_tab *t, const uint
 	}
 }
 
+#ifdef RS_TEST_HOOKS
+/*
+ * Test builds only (configure --enable-sanitizers): REDSINK_TEST_STALL=NAME:MS
+ * makes the first lookup of NAME sleep MS milliseconds between loading the
+ * table pointer and probing it, as a worker frozen mid-lookup would
+ * (tests/integration/test_freeze.py).
+ */
+static void test_stall(const struct rs_qname *q)
+{
+	static atomic_int done;
+	const char *env = getenv("REDSINK_TEST_STALL"), *colon;
+	char text[RS_WIRE_MAX * 4 + 1];
+	size_t n;
+	long ms;
+
+	if (!env || atomic_load(&done) || !(colon = strrchr(env, ':')))
+		return;
+	n = rs_wire_to_text(q->wire, q->len, text, sizeof(text));
+	if (n != (size_t)(colon - env) || strncasecmp(text, env, n) != 0 || atomic_exchange(&done, 1))
+		return;
+	ms = strtol(colon + 1, NULL, 10);
+	rs_log(RS_LOG_INFO, "test hook: stalling the lookup of %s for %ld ms", text, ms);
+	nanosleep(&(struct timespec){ ms / 1000, (ms % 1000) * 1000000L }, NULL);
+	rs_log(RS_LOG_INFO, "test hook: the lookup of %s goes on", text);
+}
+#endif
+
 enum rs_verdict rs_list_match(const struct rs_list *l, const struct rs_qname *q, int64_t now,
 			      struct rs_match *m)
 {
@@ -204,6 +254,9 @@ enum rs_verdict rs_list_match(const struct rs_list *l, const struct rs_qname *q,
 	const struct rs_ordtab *ot = NULL;
 	bool blocked = false;
 
+#ifdef RS_TEST_HOOKS
+	test_stall(q);
+#endif
 	for (int i = 0; i < q->nlabels; i++) {
 		const struct rs_entry *e = tab_find(t, q->wire + q->off[i], q->len - q->off[i], q->hash[i]);
 		if (!e)
@@ -447,16 +500,82 @@ int rs_list_protect(struct rs_list *l, const uint8_t *wire, size_t wlen, bool on
 	return entry_replace(l, wire, wlen, h, flags, e ? e->ord : NULL, e ? e->nord : 0);
 }
 
-int64_t rs_list_order_find(const struct rs_list *l, const char *id)
+/* ---- the order id index (writer only): O(1) lookups by id ---- */
+
+#define OMAP_TOMB UINT32_MAX
+
+static uint64_t id_hash(const char *id)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (; *id; id++)
+		h = (h ^ (uint8_t)*id) * 0x100000001b3ULL;
+	return h;
+}
+
+/* The omap slot holding id, or -1; *freeslot: where id would go. */
+static ssize_t omap_slot(const struct rs_list *l, const char *id, ssize_t *freeslot)
 {
 	const struct rs_ordtab *ot = atomic_load_explicit(&l->ords, memory_order_relaxed);
+	size_t i;
 
-	for (uint32_t i = 0; i < l->nords; i++) {
-		const struct rs_order *o = atomic_load_explicit(&ot->o[i], memory_order_relaxed);
+	*freeslot = -1;
+	if (!l->omap)
+		return -1;
+	for (i = (size_t)id_hash(id) & l->omask;; i = (i + 1) & l->omask) {
+		uint32_t v = l->omap[i];
+		const struct rs_order *o;
+		if (v == 0) {
+			if (*freeslot < 0)
+				*freeslot = (ssize_t)i;
+			return -1;
+		}
+		if (v == OMAP_TOMB) {
+			if (*freeslot < 0)
+				*freeslot = (ssize_t)i;
+			continue;
+		}
+		o = atomic_load_explicit(&ot->o[v - 1], memory_order_relaxed);
 		if (o && strcmp(o->id, id) == 0)
-			return i;
+			return (ssize_t)i;
 	}
-	return -1;
+}
+
+/* Rebuild the index for at least `want` live orders (drops tombstones). */
+static int omap_rebuild(struct rs_list *l, size_t want)
+{
+	const struct rs_ordtab *ot = atomic_load_explicit(&l->ords, memory_order_relaxed);
+	size_t cap = 16;
+	uint32_t *m;
+
+	while (cap < 2 * want + 2)
+		cap <<= 1;
+	m = calloc(cap, sizeof(*m));
+	if (!m)
+		return RS_ENOMEM;
+	for (uint32_t k = 0; k < l->nords; k++) {
+		const struct rs_order *o = atomic_load_explicit(&ot->o[k], memory_order_relaxed);
+		size_t i;
+		if (!o)
+			continue;
+		for (i = (size_t)id_hash(o->id) & (cap - 1); m[i]; i = (i + 1) & (cap - 1))
+			;
+		m[i] = k + 1;
+	}
+	l->mem_bytes -= alloc_size(l->omap);
+	free(l->omap);
+	l->omap = m;
+	l->omask = cap - 1;
+	l->oused = l->orders;
+	l->mem_bytes += alloc_size(m);
+	return 0;
+}
+
+int64_t rs_list_order_find(const struct rs_list *l, const char *id)
+{
+	ssize_t freeslot, s = omap_slot(l, id, &freeslot);
+
+	return s < 0 ? -1 : (int64_t)l->omap[s] - 1;
 }
 
 const struct rs_order *rs_list_order_get(const struct rs_list *l, uint32_t idx)
@@ -496,6 +615,19 @@ int rs_list_order_set(struct rs_list *l, struct rs_order *o, uint32_t *idx)
 		retire(l, R_MEM, ot);
 		ot = nt;
 	}
+	if (!l->omap || (l->oused + 1) * 2 > l->omask + 1) {
+		if (omap_rebuild(l, l->orders + 1)) {
+			rs_order_free(o);
+			return RS_ENOMEM;
+		}
+	}
+	{
+		ssize_t freeslot;
+		(void)omap_slot(l, o->id, &freeslot);
+		if (l->omap[freeslot] == 0)
+			l->oused++;
+		l->omap[freeslot] = l->nords + 1;
+	}
 	atomic_store_explicit(&ot->o[l->nords], o, memory_order_release);
 	*idx = l->nords++;
 	l->orders++;
@@ -505,11 +637,13 @@ int rs_list_order_set(struct rs_list *l, struct rs_order *o, uint32_t *idx)
 int rs_list_order_remove(struct rs_list *l, const char *id)
 {
 	struct rs_ordtab *ot = atomic_load_explicit(&l->ords, memory_order_relaxed);
-	int64_t i = rs_list_order_find(l, id);
+	ssize_t freeslot, slot = omap_slot(l, id, &freeslot);
+	int64_t i = slot < 0 ? -1 : (int64_t)l->omap[slot] - 1;
 	struct rs_order *old;
 
 	if (i < 0)
 		return RS_ENOENT;
+	l->omap[slot] = OMAP_TOMB;
 	old = atomic_load_explicit(&ot->o[i], memory_order_relaxed);
 	atomic_store_explicit(&ot->o[i], NULL, memory_order_release);
 	retire(l, R_ORDER, old);

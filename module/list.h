@@ -14,10 +14,27 @@
  *    pointer, the order table pointer); readers load with acquire.
  *  - A change replaces a pointer (copy-on-write of one entry), or turns a slot
  *    into a tombstone; readers see either the old or the new state, never a mix.
- *  - Replaced memory is "retired" and freed by rs_list_reclaim() only after a
- *    grace period (RS_LIST_GRACE_MS) during which no reader can still hold it:
- *    a reader holds pointers only for the duration of one lookup and the answer
- *    built from it, inside one operate() call (microseconds).
+ *  - Replaced memory is "retired": tagged with the reclamation epoch (ebr.h)
+ *    and the time, and freed by rs_list_reclaim() only when BOTH no reader can
+ *    still hold it (every reader that was inside a section when it was
+ *    unpublished has left) AND the time floor has passed. Readers that hold
+ *    list pointers must do so inside rs_ebr_enter()/rs_ebr_leave(): the module
+ *    opens a section for each operate() call and keeps it open while a
+ *    query's blocked marker holds an order and an entry (until clear(), after
+ *    the reply callbacks have read it; redsink.c). The floor is only a floor:
+ *    a reader stopped for minutes (SIGSTOP, a frozen cgroup, swap) delays
+ *    reclamation, it never reads freed memory.
+ *  - The floor is RS_LIST_GRACE_MS by default, for readers that do not
+ *    announce themselves (redsink-warnd's HTTP thread reads without sections:
+ *    for it the floor is the only protection); lists whose readers all use
+ *    sections set RS_LIST_FLOOR_MS with rs_list_set_floor().
+ *  - Whoever copies list pointers elsewhere keeps them valid by the same rule.
+ *    The stats rings (stats.h) hold order/entry pointers after the reader has
+ *    left, so the sync thread reclaims in this order: (1) rs_ebr_observe(),
+ *    (2) drain the rings, (3) rs_list_reclaim_before(bound of (1)). A record
+ *    written before its worker left is visible to (2) once (1) saw the worker
+ *    outside; one written later comes from a section (1) saw, whose memory (3)
+ *    does not free.
  *  - Before any reader exists (rs_list_set_quiescent(l, true), the default),
  *    retired memory is freed at once.
  *  - Order indexes are never reused during the list's lifetime, so an entry can
@@ -37,7 +54,8 @@
 #include "name.h"
 #include "order.h"
 
-#define RS_LIST_GRACE_MS 5000
+#define RS_LIST_GRACE_MS 5000 /* time floor when readers are not tracked (see above) */
+#define RS_LIST_FLOOR_MS 1000 /* time floor when every reader uses ebr.h sections */
 #define RS_ENT_PROTECTED 0x01
 
 struct rs_entry {
@@ -69,6 +87,9 @@ struct rs_list *rs_list_new(size_t expected);
 void rs_list_free(struct rs_list *l);
 /* true: no reader exists, free retired memory at once; false: defer. */
 void rs_list_set_quiescent(struct rs_list *l, bool quiescent);
+/* The time floor of reclamation in ms (RS_LIST_GRACE_MS when never set or
+ * <= 0). Set RS_LIST_FLOOR_MS only when every reader uses ebr.h sections. */
+void rs_list_set_floor(struct rs_list *l, int64_t floor_ms);
 
 /* ---- readers (any thread, lock-free, no allocation) ---- */
 
@@ -114,8 +135,13 @@ uint32_t rs_list_order_count(const struct rs_list *l);
 /* Make room for n more domains without growing step by step. 0 or RS_ENOMEM. */
 int rs_list_reserve(struct rs_list *l, size_t n);
 
-/* Free retired memory older than the grace period (all of it when quiescent). */
+/* Free retired memory that no reader can hold any more (rs_ebr_observe())
+ * and that is older than the time floor; all of it when quiescent. */
 void rs_list_reclaim(struct rs_list *l);
+/* The same with a bound the caller observed earlier (rs_ebr_observe()): frees
+ * what was tagged below safe and is older than the floor. For callers that
+ * must drain copies of list pointers between observing and freeing (above). */
+void rs_list_reclaim_before(struct rs_list *l, uint64_t safe);
 
 struct rs_list_stats {
 	size_t domains;     /* entries with at least one order */

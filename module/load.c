@@ -91,157 +91,387 @@ redisAsyncContext *rs_redis_async_connect(const struct rs_endpoint *e, struct ev
 	return ac;
 }
 
-/* Run a command; NULL (with err set) on a connection error or an error reply. */
-static redisReply *cmd(redisContext *c, char *err, size_t errlen, const char *what, const char *fmt, ...)
+bool rs_redis_error_transient(const char *msg)
 {
-	redisReply *r;
-	va_list ap;
+	static const char *const transient[] = { "LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN",
+						 "NOAUTH", "NOPERM", "WRONGPASS", "READONLY", "NOREPLICAS" };
 
-	va_start(ap, fmt);
-	r = redisvCommand(c, fmt, ap);
-	va_end(ap);
-	if (!r) {
-		snprintf(err, errlen, "Redis: %s: %s", what, c->errstr[0] ? c->errstr : "connection lost");
-		return NULL;
-	}
-	if (r->type == REDIS_REPLY_ERROR) {
-		snprintf(err, errlen, "Redis: %s: %s", what, r->str);
-		freeReplyObject(r);
-		return NULL;
-	}
-	return r;
+	for (size_t i = 0; i < sizeof(transient) / sizeof(transient[0]); i++)
+		if (strncmp(msg, transient[i], strlen(transient[i])) == 0)
+			return true;
+	return strstr(msg, "max number of clients") != NULL;
 }
 
-static int load_domains(redisContext *c, const struct rs_conf *conf, struct rs_list *l, const char *id,
-			uint32_t idx, struct rs_load_stats *st, char *err, size_t errlen)
+int rs_hash_kv(const redisReply *r, const char ***kvp, size_t *npairs)
 {
-	char cursor[32] = "0";
+	const char **kv;
 
-	do {
-		redisReply *r = cmd(c, err, errlen, "SSCAN", "SSCAN %sorder:%s:domains %s COUNT 10000",
-				    conf->prefix, id, cursor);
-		if (!r)
-			return RS_EIO;
-		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING ||
-		    r->element[1]->type != REDIS_REPLY_ARRAY) {
-			snprintf(err, errlen, "Redis: SSCAN %sorder:%s:domains: unexpected reply", conf->prefix, id);
-			freeReplyObject(r);
-			return RS_EPROTO;
-		}
-		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-		for (size_t i = 0; i < r->element[1]->elements; i++) {
-			redisReply *m = r->element[1]->element[i];
-			uint8_t wire[RS_WIRE_MAX];
-			int rc = m->type == REDIS_REPLY_STRING ? rs_domain_wire(m->str, m->len, wire) : RS_EINVAL;
-			if (rc < 0) {
-				if (st->bad_domains++ < RS_LOAD_LOG_MAX)
-					rs_log(RS_LOG_WARN, "skipping malformed domain '%.*s' of order '%s': %s",
-					       m->type == REDIS_REPLY_STRING ? (int)(m->len > 80 ? 80 : m->len) : 0,
-					       m->type == REDIS_REPLY_STRING ? m->str : "", id, rs_strerror(rc));
-				continue;
-			}
-			rc = rs_list_add(l, wire, (size_t)rc, idx);
-			if (rc == RS_ENOMEM) {
-				freeReplyObject(r);
-				snprintf(err, errlen, "out of memory loading order '%s'", id);
-				return rc;
-			}
-			if (rc == 0)
-				st->domains++;
-		}
-		freeReplyObject(r);
-	} while (strcmp(cursor, "0") != 0);
+	*kvp = NULL;
+	*npairs = 0;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements % 2)
+		return RS_EINVAL;
+	for (size_t i = 0; i < r->elements; i++)
+		if (r->element[i]->type != REDIS_REPLY_STRING || strlen(r->element[i]->str) != r->element[i]->len)
+			return RS_EINVAL;
+	kv = calloc(r->elements + 1, sizeof(*kv));
+	if (!kv)
+		return RS_ENOMEM;
+	for (size_t i = 0; i < r->elements; i++)
+		kv[i] = r->element[i]->str;
+	*kvp = kv;
+	*npairs = r->elements / 2;
 	return 0;
 }
 
-static int load_order(redisContext *c, const struct rs_conf *conf, struct rs_list *l, const char *id,
-		      struct rs_load_stats *st, char *err, size_t errlen)
+/* A reply for a key: NULL -> RS_EIO (connection), transient error -> RS_EIO,
+ * other error -> RS_EINVAL (the key is malformed), else 0. */
+static int reply_class(redisContext *c, const redisReply *r, const char *what, char *err, size_t errlen)
 {
-	char why[256];
-	struct rs_order *o;
-	uint32_t idx;
+	if (!r) {
+		snprintf(err, errlen, "Redis: %s: %s", what, c->errstr[0] ? c->errstr : "connection lost");
+		return RS_EIO;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		snprintf(err, errlen, "Redis: %s: %.200s", what, r->str);
+		return rs_redis_error_transient(r->str) ? RS_EIO : RS_EINVAL;
+	}
+	return 0;
+}
+
+static redisReply *get_reply(redisContext *c)
+{
+	void *r = NULL;
+
+	if (redisGetReply(c, &r) != REDIS_OK)
+		return NULL;
+	return r;
+}
+
+/* Log the first RS_LOAD_LOG_MAX problems of a load; count them all. */
+static void bad_key(struct rs_load_stats *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void bad_key(struct rs_load_stats *st, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (st->bad_keys++ + st->bad_orders >= RS_LOAD_LOG_MAX)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	rs_log(RS_LOG_WARN, "%s", msg);
+}
+
+static void read_dataset(const redisReply *r, struct rs_dataset *ds)
+{
 	const char **kv;
-	redisReply *r;
+	size_t n;
+
+	memset(ds, 0, sizeof(*ds));
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 0)
+		return; /* no key */
+	if (rs_hash_kv(r, &kv, &n) != 0) {
+		ds->present = true; /* wrong type or junk: valid stays false */
+		return;
+	}
+	rs_dataset_parse(kv, n, ds);
+	free(kv);
+}
+
+int rs_load_probe(redisContext *c, const struct rs_conf *conf, struct rs_probe *p, char *err, size_t errlen)
+{
+	redisReply *r[4] = { NULL, NULL, NULL, NULL };
+	int rc = 0;
+
+	memset(p, 0, sizeof(*p));
+	/* only commands the `resolver` ACL role has (doc/acl.md) */
+	redisAppendCommand(c, "HGETALL %sdataset", conf->prefix);
+	redisAppendCommand(c, "SSCAN %sorders 0 COUNT 1", conf->prefix);
+	redisAppendCommand(c, "XREVRANGE %schanges + - COUNT 1", conf->prefix);
+	redisAppendCommand(c, "PING");
+	for (int i = 0; i < 4; i++)
+		r[i] = get_reply(c);
+	for (int i = 0; i < 4 && rc == 0; i++)
+		if (reply_class(c, r[i], "probing the dataset", err, errlen) == RS_EIO)
+			rc = RS_EIO;
+	if (rc == 0) {
+		if (r[0]->type == REDIS_REPLY_ERROR) {
+			memset(&p->ds, 0, sizeof(p->ds));
+			p->ds.present = true;
+		} else {
+			read_dataset(r[0], &p->ds);
+		}
+		/* a key of another type counts as data too: it is not an empty Redis */
+		p->has_data = r[1]->type == REDIS_REPLY_ERROR || r[2]->type == REDIS_REPLY_ERROR ||
+			      (r[1]->type == REDIS_REPLY_ARRAY && r[1]->elements == 2 &&
+			       ((r[1]->element[0]->type == REDIS_REPLY_STRING && strcmp(r[1]->element[0]->str, "0") != 0) ||
+				(r[1]->element[1]->type == REDIS_REPLY_ARRAY && r[1]->element[1]->elements > 0))) ||
+			      (r[2]->type == REDIS_REPLY_ARRAY && r[2]->elements > 0);
+		if (r[2]->type == REDIS_REPLY_ARRAY && r[2]->elements == 1 && r[2]->element[0]->type == REDIS_REPLY_ARRAY &&
+		    r[2]->element[0]->elements >= 1 && r[2]->element[0]->element[0]->type == REDIS_REPLY_STRING &&
+		    r[2]->element[0]->element[0]->len < sizeof(p->newest_id))
+			snprintf(p->newest_id, sizeof(p->newest_id), "%s", r[2]->element[0]->element[0]->str);
+	}
+	for (int i = 0; i < 4; i++)
+		freeReplyObject(r[i]);
+	return rc;
+}
+
+/* Add the members of one SSCAN page of order id's domains. */
+static int add_domains(const redisReply *page, struct rs_list *l, const char *id, uint32_t idx,
+		       struct rs_load_stats *st, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < page->elements; i++) {
+		const redisReply *m = page->element[i];
+		uint8_t wire[RS_WIRE_MAX];
+		int rc = m->type == REDIS_REPLY_STRING ? rs_domain_wire(m->str, m->len, wire) : RS_EINVAL;
+		if (rc < 0) {
+			if (st->bad_domains++ < RS_LOAD_LOG_MAX)
+				rs_log(RS_LOG_WARN, "skipping malformed domain '%.*s' of order '%s': %s",
+				       m->type == REDIS_REPLY_STRING ? (int)(m->len > 80 ? 80 : m->len) : 0,
+				       m->type == REDIS_REPLY_STRING ? m->str : "", id, rs_strerror(rc));
+			continue;
+		}
+		rc = rs_list_add(l, wire, (size_t)rc, idx);
+		if (rc == RS_ENOMEM) {
+			snprintf(err, errlen, "out of memory loading order '%s'", id);
+			return rc;
+		}
+		if (rc == 0)
+			st->domains++;
+	}
+	return 0;
+}
+
+/* An order of a batch being loaded: its list index and its SSCAN cursor. */
+struct pending {
+	const char *id;
+	uint32_t idx;
+	bool loaded; /* the order parsed and is in the list */
+	char cursor[32];
+};
+
+/*
+ * The SSCAN reply for one order: 0 (cursor updated, "0" when done), RS_EIO /
+ * RS_ENOMEM, or a skipped malformed key (cursor set to "0").
+ */
+static int sscan_reply(redisContext *c, redisReply *r, const struct rs_conf *conf, struct rs_list *l,
+		       struct pending *p, struct rs_load_stats *st, char *err, size_t errlen)
+{
+	char what[300];
 	int rc;
 
-	r = cmd(c, err, errlen, "HGETALL", "HGETALL %sorder:%s", conf->prefix, id);
-	if (!r)
-		return RS_EIO;
-	if (r->type != REDIS_REPLY_ARRAY || r->elements % 2) {
-		freeReplyObject(r);
-		snprintf(err, errlen, "Redis: HGETALL %sorder:%s: unexpected reply", conf->prefix, id);
-		return RS_EPROTO;
-	}
-	kv = calloc(r->elements + 1, sizeof(*kv));
-	if (!kv) {
-		freeReplyObject(r);
-		snprintf(err, errlen, "out of memory");
-		return RS_ENOMEM;
-	}
-	for (size_t i = 0; i < r->elements; i++)
-		kv[i] = r->element[i]->type == REDIS_REPLY_STRING ? r->element[i]->str : "";
-	if (r->elements == 0) {
-		snprintf(why, sizeof(why), "order '%s' is in the orders set but %sorder:%s does not exist", id,
-			 conf->prefix, id);
+	snprintf(what, sizeof(what), "SSCAN %sorder:%s:domains", conf->prefix, p->id);
+	rc = reply_class(c, r, what, err, errlen);
+	snprintf(p->cursor, sizeof(p->cursor), "0");
+	if (rc == RS_EIO)
+		return rc;
+	if (rc == 0 && (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING ||
+			r->element[1]->type != REDIS_REPLY_ARRAY || r->element[0]->len >= sizeof(p->cursor))) {
+		snprintf(err, errlen, "%s: unexpected reply", what);
 		rc = RS_EINVAL;
-	} else {
-		rc = rs_order_parse(conf, id, kv, r->elements / 2, &o, why, sizeof(why));
 	}
+	if (rc == RS_EINVAL) {
+		bad_key(st, "skipping the domains of order '%s': %s", p->id, err);
+		return 0;
+	}
+	if (!p->loaded)
+		return 0; /* the order itself was skipped: its domains block nothing */
+	snprintf(p->cursor, sizeof(p->cursor), "%s", r->element[0]->str);
+	return add_domains(r->element[1], l, p->id, p->idx, st, err, errlen);
+}
+
+/* The HGETALL reply of one order: parse it into the list, or skip it. */
+static int order_reply(redisContext *c, redisReply *r, const struct rs_conf *conf, struct rs_list *l,
+		       struct pending *p, struct rs_load_stats *st, char *err, size_t errlen)
+{
+	char what[300], why[512];
+	struct rs_order *o = NULL;
+	const char **kv = NULL;
+	size_t n = 0;
+	int rc;
+
+	snprintf(what, sizeof(what), "HGETALL %sorder:%s", conf->prefix, p->id);
+	rc = reply_class(c, r, what, err, errlen);
+	if (rc == RS_EIO)
+		return rc;
+	if (rc == RS_EINVAL)
+		snprintf(why, sizeof(why), "order '%s': %s", p->id, err);
+	else if (r->type == REDIS_REPLY_ARRAY && r->elements == 0)
+		snprintf(why, sizeof(why), "order '%s' is in the orders set but %sorder:%s does not exist", p->id,
+			 conf->prefix, p->id);
+	else if ((rc = rs_hash_kv(r, &kv, &n)) == RS_ENOMEM)
+		return rc;
+	else if (rc)
+		snprintf(why, sizeof(why), "order '%s': %sorder:%s is not a hash of text fields", p->id, conf->prefix,
+			 p->id);
+	else
+		rc = rs_order_parse(conf, p->id, kv, n, &o, why, sizeof(why));
 	free(kv);
-	freeReplyObject(r);
+	if (rc == 0 && (r->type != REDIS_REPLY_ARRAY || r->elements == 0))
+		rc = RS_EINVAL;
 	if (rc) {
-		if (st->bad_orders++ < RS_LOAD_LOG_MAX)
+		if (st->bad_orders++ + st->bad_keys < RS_LOAD_LOG_MAX)
 			rs_log(RS_LOG_WARN, "skipping malformed order: %s", why);
 		return 0;
 	}
-	rc = rs_list_order_set(l, o, &idx);
+	if (o->warnings && st->bad_orders + st->bad_keys < RS_LOAD_LOG_MAX)
+		rs_log(RS_LOG_WARN, "%s", why); /* fields replaced or shortened: the order loads */
+	rc = rs_list_order_set(l, o, &p->idx);
 	if (rc) {
-		snprintf(err, errlen, "order '%s': %s", id, rs_strerror(rc));
+		snprintf(err, errlen, "order '%s': %s", p->id, rs_strerror(rc));
 		return rc;
 	}
+	p->loaded = true;
 	st->orders++;
-	return load_domains(c, conf, l, id, idx, st, err, errlen);
+	return 0;
+}
+
+#define LOAD_BATCH 256
+
+/* Load a batch of orders: HGETALL and the first SSCAN page of each in one
+ * round trip, then the further SSCAN pages of those that have more. */
+static int load_batch(redisContext *c, const struct rs_conf *conf, struct rs_list *l, struct pending *b, size_t n,
+		      struct rs_load_stats *st, char *err, size_t errlen)
+{
+	int rc = 0;
+	size_t more;
+
+	for (size_t i = 0; i < n; i++) {
+		redisAppendCommand(c, "HGETALL %sorder:%s", conf->prefix, b[i].id);
+		redisAppendCommand(c, "SSCAN %sorder:%s:domains 0 COUNT 1000", conf->prefix, b[i].id);
+	}
+	/* read every reply even after an error, so the connection stays in step */
+	for (size_t i = 0; i < n; i++) {
+		redisReply *h = get_reply(c), *s;
+		int r1 = h ? (rc ? 0 : order_reply(c, h, conf, l, &b[i], st, err, errlen)) : RS_EIO;
+		freeReplyObject(h);
+		if (r1 && !rc)
+			rc = r1;
+		if (!h) {
+			snprintf(err, errlen, "Redis: HGETALL: %s", c->errstr[0] ? c->errstr : "connection lost");
+			return RS_EIO;
+		}
+		s = get_reply(c);
+		if (!s) {
+			snprintf(err, errlen, "Redis: SSCAN: %s", c->errstr[0] ? c->errstr : "connection lost");
+			return RS_EIO;
+		}
+		r1 = rc ? 0 : sscan_reply(c, s, conf, l, &b[i], st, err, errlen);
+		freeReplyObject(s);
+		if (r1 && !rc)
+			rc = r1;
+	}
+	while (rc == 0) {
+		more = 0;
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(b[i].cursor, "0") != 0) {
+				redisAppendCommand(c, "SSCAN %sorder:%s:domains %s COUNT 10000", conf->prefix, b[i].id,
+						   b[i].cursor);
+				more++;
+			}
+		if (!more)
+			break;
+		for (size_t i = 0; i < n; i++) {
+			redisReply *s;
+			int r1;
+			if (strcmp(b[i].cursor, "0") == 0)
+				continue;
+			s = get_reply(c);
+			if (!s) {
+				snprintf(err, errlen, "Redis: SSCAN: %s", c->errstr[0] ? c->errstr : "connection lost");
+				return RS_EIO;
+			}
+			r1 = rc ? 0 : sscan_reply(c, s, conf, l, &b[i], st, err, errlen);
+			if (rc)
+				snprintf(b[i].cursor, sizeof(b[i].cursor), "0");
+			freeReplyObject(s);
+			if (r1 && !rc)
+				rc = r1;
+		}
+	}
+	return rc;
 }
 
 int rs_load_all(redisContext *c, const struct rs_conf *conf, struct rs_list *l, struct rs_load_stats *st,
 		char *err, size_t errlen)
 {
-	redisReply *r;
+	redisReply *r[4] = { NULL, NULL, NULL, NULL };
+	struct pending *b = NULL;
+	size_t nb = 0;
 	int rc = 0;
 
 	memset(st, 0, sizeof(*st));
 	strcpy(st->last_id, "0-0");
 	/* Note the stream position first: a change made during the load is then
 	 * applied again afterwards, which is harmless (changes are idempotent). */
-	r = cmd(c, err, errlen, "XREVRANGE", "XREVRANGE %schanges + - COUNT 1", conf->prefix);
-	if (!r)
-		return RS_EIO;
-	if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->type == REDIS_REPLY_ARRAY &&
-	    r->element[0]->elements >= 1 && r->element[0]->element[0]->type == REDIS_REPLY_STRING)
-		snprintf(st->last_id, sizeof(st->last_id), "%s", r->element[0]->element[0]->str);
-	freeReplyObject(r);
+	redisAppendCommand(c, "XREVRANGE %schanges + - COUNT 1", conf->prefix);
+	redisAppendCommand(c, "HGETALL %sdataset", conf->prefix);
+	redisAppendCommand(c, "SMEMBERS %sorders", conf->prefix);
+	redisAppendCommand(c, "SMEMBERS %sprotected", conf->prefix);
+	for (int i = 0; i < 4; i++)
+		r[i] = get_reply(c);
+	for (int i = 0; i < 4 && rc == 0; i++)
+		if (reply_class(c, r[i], i == 0 ? "XREVRANGE changes" : i == 1 ? "HGETALL dataset"
+								: i == 2 ? "SMEMBERS orders" : "SMEMBERS protected",
+				err, errlen) == RS_EIO)
+			rc = RS_EIO;
+	if (rc)
+		goto out;
 
-	r = cmd(c, err, errlen, "SMEMBERS orders", "SMEMBERS %sorders", conf->prefix);
-	if (!r)
-		return RS_EIO;
-	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && rc == 0; i++) {
-		redisReply *m = r->element[i];
-		if (m->type != REDIS_REPLY_STRING || !rs_order_id_ok(m->str) || strlen(m->str) != m->len) {
-			if (st->bad_orders++ < RS_LOAD_LOG_MAX)
-				rs_log(RS_LOG_WARN, "skipping malformed order id in %sorders", conf->prefix);
+	if (r[0]->type == REDIS_REPLY_ERROR) {
+		bad_key(st, "%schanges is not a stream (%.100s): the list cannot follow it", conf->prefix, r[0]->str);
+		st->has_data = true;
+	} else if (r[0]->type == REDIS_REPLY_ARRAY && r[0]->elements == 1 && r[0]->element[0]->type == REDIS_REPLY_ARRAY &&
+		   r[0]->element[0]->elements >= 1 && r[0]->element[0]->element[0]->type == REDIS_REPLY_STRING &&
+		   r[0]->element[0]->element[0]->len < sizeof(st->last_id)) {
+		snprintf(st->last_id, sizeof(st->last_id), "%s", r[0]->element[0]->element[0]->str);
+		st->has_data = true;
+	}
+	if (r[1]->type == REDIS_REPLY_ERROR) {
+		st->ds.present = true;
+		bad_key(st, "%sdataset is not a hash: %.100s", conf->prefix, r[1]->str);
+	} else {
+		read_dataset(r[1], &st->ds);
+	}
+	if (r[2]->type != REDIS_REPLY_ARRAY) {
+		snprintf(err, errlen, "%sorders is not a set (%.100s): nothing can be loaded", conf->prefix,
+			 r[2]->type == REDIS_REPLY_ERROR ? r[2]->str : "unexpected reply");
+		rc = RS_EPROTO;
+		goto out;
+	}
+	if (r[2]->elements)
+		st->has_data = true;
+	b = calloc(LOAD_BATCH, sizeof(*b));
+	if (!b) {
+		snprintf(err, errlen, "out of memory");
+		rc = RS_ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < r[2]->elements && rc == 0; i++) {
+		redisReply *m = r[2]->element[i];
+		if (m->type != REDIS_REPLY_STRING || strlen(m->str) != m->len || !rs_order_id_ok(m->str)) {
+			if (st->bad_orders++ + st->bad_keys < RS_LOAD_LOG_MAX)
+				rs_log(RS_LOG_WARN, "skipping malformed order id '%.*s' in %sorders",
+				       m->type == REDIS_REPLY_STRING ? (int)(m->len > 80 ? 80 : m->len) : 0,
+				       m->type == REDIS_REPLY_STRING ? m->str : "", conf->prefix);
 			continue;
 		}
-		rc = load_order(c, conf, l, m->str, st, err, errlen);
+		b[nb] = (struct pending){ .id = m->str };
+		if (++nb == LOAD_BATCH) {
+			rc = load_batch(c, conf, l, b, nb, st, err, errlen);
+			nb = 0;
+		}
 	}
-	freeReplyObject(r);
+	if (rc == 0 && nb)
+		rc = load_batch(c, conf, l, b, nb, st, err, errlen);
 	if (rc)
-		return rc;
+		goto out;
 
-	r = cmd(c, err, errlen, "SMEMBERS protected", "SMEMBERS %sprotected", conf->prefix);
-	if (!r)
-		return RS_EIO;
-	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
-		redisReply *m = r->element[i];
+	if (r[3]->type == REDIS_REPLY_ERROR)
+		bad_key(st, "%sprotected is not a set (%.100s): nothing is protected", conf->prefix, r[3]->str);
+	for (size_t i = 0; r[3]->type == REDIS_REPLY_ARRAY && i < r[3]->elements; i++) {
+		redisReply *m = r[3]->element[i];
 		uint8_t wire[RS_WIRE_MAX];
 		int n = m->type == REDIS_REPLY_STRING ? rs_domain_wire(m->str, m->len, wire) : RS_EINVAL;
 		if (n < 0) {
@@ -253,16 +483,19 @@ int rs_load_all(redisContext *c, const struct rs_conf *conf, struct rs_list *l, 
 		}
 		n = rs_list_protect(l, wire, (size_t)n, true);
 		if (n == RS_ENOMEM) {
-			freeReplyObject(r);
 			snprintf(err, errlen, "out of memory loading the protected set");
-			return n;
+			rc = n;
+			goto out;
 		}
 		if (n == 0)
 			st->protected_n++;
 	}
-	freeReplyObject(r);
-	if (st->bad_orders > RS_LOAD_LOG_MAX || st->bad_domains > RS_LOAD_LOG_MAX)
-		rs_log(RS_LOG_WARN, "skipped %zu malformed orders and %zu malformed domains in all", st->bad_orders,
-		       st->bad_domains);
-	return 0;
+	if (st->bad_orders + st->bad_keys > RS_LOAD_LOG_MAX || st->bad_domains > RS_LOAD_LOG_MAX)
+		rs_log(RS_LOG_WARN, "skipped %zu malformed orders, %zu malformed domains and %zu malformed keys in all",
+		       st->bad_orders, st->bad_domains, st->bad_keys);
+out:
+	free(b);
+	for (int i = 0; i < 4; i++)
+		freeReplyObject(r[i]);
+	return rc;
 }

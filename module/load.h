@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "conf.h"
+#include "dataset.h"
 #include "list.h"
 
 #define RS_LOAD_LOG_MAX 20
@@ -19,12 +20,23 @@
 
 struct redisContext;
 struct redisAsyncContext;
+struct redisReply;
 struct event_base;
 
 struct rs_load_stats {
 	size_t orders, domains, protected_n;
 	size_t bad_orders, bad_domains;
+	size_t bad_keys;                /* keys of the wrong type or unreadable (skipped) */
 	char last_id[RS_STREAM_ID_MAX]; /* newest changes id when the load began ("0-0": none) */
+	struct rs_dataset ds;           /* the dataset identity read with it */
+	bool has_data;                  /* Redis holds orders or a change stream at all */
+};
+
+/* What a cheap look at Redis says about the dataset (rs_load_probe). */
+struct rs_probe {
+	struct rs_dataset ds;
+	bool has_data;
+	char newest_id[RS_STREAM_ID_MAX]; /* the stream's newest entry ("" = none or not a stream) */
 };
 
 /*
@@ -47,11 +59,37 @@ struct redisAsyncContext *rs_redis_async_connect(const struct rs_endpoint *e, st
 
 /*
  * Load every order in force, its domains and the protected set into the empty
- * list l. 0, or RS_EIO/RS_EPROTO/RS_ENOMEM with a message in err (l may then
+ * list l, with the stream position and the dataset identity. Pipelined:
+ * about one round trip per 256 orders. Keys of the wrong type, error replies
+ * about a key and junk values are malformed data: skipped, logged (the first
+ * RS_LOAD_LOG_MAX) and counted; the rest loads. 0, or RS_EIO (connection lost
+ * or a transient server error), RS_EPROTO (the `orders` set itself is not a
+ * set: nothing can be loaded) or RS_ENOMEM, with a message in err (l may then
  * hold part of the list: the caller discards it).
  */
 int rs_load_all(struct redisContext *rc, const struct rs_conf *c, struct rs_list *l,
 		struct rs_load_stats *st, char *err, size_t errlen);
+
+/*
+ * Read the dataset identity, whether Redis holds any data (orders or a
+ * change stream) and the stream's newest id, in one round trip. 0, or RS_EIO (connection lost, or an
+ * error reply about the server's state such as LOADING or NOPERM).
+ */
+int rs_load_probe(struct redisContext *rc, const struct rs_conf *c, struct rs_probe *p, char *err, size_t errlen);
+
+/*
+ * Is an error reply about the server's state (LOADING, BUSY, NOPERM, ...:
+ * retry later, the data is not at fault) rather than about the data
+ * (WRONGTYPE and anything else: the key is malformed, skip it)?
+ */
+bool rs_redis_error_transient(const char *msg);
+
+/*
+ * The field/value pairs of an HGETALL reply as NUL-terminated strings in a new
+ * array (free it with free(); the strings point into r). RS_EINVAL when r is
+ * not a flat array of strings or a value holds a NUL octet; RS_ENOMEM.
+ */
+int rs_hash_kv(const struct redisReply *r, const char ***kv, size_t *npairs);
 
 /* Canonicalise the text name[0..len) and convert it to wire form: the wire
  * length, or a negative RS_ENAME_* code. */

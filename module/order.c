@@ -1,4 +1,7 @@
-/* order.c — parsing orders and expanding their answer texts (see order.h). */
+/*
+ * order.c — parsing orders: every field validated, bounded and stored once, and
+ * the answer texts (TXT, EDE variants) expanded then (see order.h).
+ */
 #include "order.h"
 
 #include <ctype.h>
@@ -8,10 +11,6 @@
 
 #include "rs_err.h"
 #include "text.h"
-
-/* Longest reason / justification kept in DNS texts: an answer with EDNS must
- * stay well inside a 1232-octet UDP payload. */
-#define RS_TEXT_MAX 300
 
 static const char *const action_names[] = { "sinkhole", "nxdomain", "nodata", "refused" };
 
@@ -32,6 +31,32 @@ bool rs_order_id_ok(const char *id)
 		if (*id <= ' ' || *id >= 0x7f)
 			return false;
 	return true;
+}
+
+bool rs_lang_ok(const char *v)
+{
+	size_t n = 0, first = 0, total = strlen(v);
+	bool alpha = true;
+
+	if (total == 0 || total > RS_LANG_MAX)
+		return false;
+	for (; *v; v++) {
+		if (*v == '-') {
+			if (n == 0 || (first == 0 && (!alpha || n == 1)))
+				return false;
+			if (first == 0)
+				first = n;
+			n = 0;
+		} else if (isalnum((unsigned char)*v) && ++n <= 8) {
+			if (first == 0 && !isalpha((unsigned char)*v))
+				alpha = false;
+		} else {
+			return false;
+		}
+	}
+	if (n == 0)
+		return false;
+	return first != 0 || (alpha && n >= 2);
 }
 
 bool rs_scope_includes(const char *scope, const char *j)
@@ -120,6 +145,7 @@ int rs_rfc3339_parse(const char *s, int64_t *out)
 	return 0;
 }
 
+
 static const char *kv_get(const char *const *kv, size_t npairs, const char *name)
 {
 	for (size_t i = 0; i < npairs; i++)
@@ -144,7 +170,8 @@ static const char *order_field(const char *name, size_t len, void *arg)
 	return NULL;
 }
 
-static char *trimmed_dup(const char *s)
+/* s without leading and trailing ASCII white space, malloc'd. */
+static char *trim_dup(const char *s)
 {
 	size_t n;
 
@@ -153,15 +180,137 @@ static char *trimmed_dup(const char *s)
 	n = strlen(s);
 	while (n > 0 && isspace((unsigned char)s[n - 1]))
 		n--;
-	n = rs_utf8_prefix(s, n, RS_TEXT_MAX);
 	return strndup(s, n);
 }
 
-/* The structured DNS error (draft-ietf-dnsop-structured-dns-error): minified
- * I-JSON with c (contact URIs), j (justification), o (organisation), l (lang). */
-static int build_json(struct rs_buf *b, const struct rs_conf *c, const struct rs_order *o)
+/*
+ * The scope as stored: "*" and ISO 3166-1 alpha-2 codes, upper-case, joined by
+ * one space, in the order given (separators: spaces, tabs, commas). NULL with
+ * *bad set when a token is anything else or there are too many.
+ */
+static char *scope_norm(const char *s, bool *bad)
 {
-	struct rs_buf j = { 0 };
+	struct rs_buf b = { 0 };
+	size_t ncodes = 0;
+
+	*bad = false;
+	while (*s) {
+		size_t n;
+		while (*s == ' ' || *s == '\t' || *s == ',')
+			s++;
+		n = strcspn(s, " \t,");
+		if (n == 0)
+			break;
+		if (++ncodes > RS_SCOPE_CODES_MAX ||
+		    !((n == 1 && *s == '*') || (n == 2 && isalpha((unsigned char)s[0]) && isalpha((unsigned char)s[1])))) {
+			*bad = true;
+			free(b.s);
+			return NULL;
+		}
+		if (b.len)
+			rs_buf_add(&b, " ", 1);
+		if (n == 1) {
+			rs_buf_add(&b, "*", 1);
+		} else {
+			char cc[2] = { (char)toupper((unsigned char)s[0]), (char)toupper((unsigned char)s[1]) };
+			rs_buf_add(&b, cc, 2);
+		}
+		s += n;
+	}
+	if (ncodes == 0 || b.oom) {
+		*bad = ncodes == 0;
+		free(b.s);
+		return NULL;
+	}
+	return b.s;
+}
+
+/* http:, https: or mailto: (any case), something after it, no space, bounded. */
+static bool url_ok(const char *u)
+{
+	size_t n = strlen(u), k;
+
+	if (n > RS_URL_MAX || strpbrk(u, " \"<>\\^`{|}"))
+		return false;
+	if (strncasecmp(u, "https://", 8) == 0)
+		k = 8;
+	else if (strncasecmp(u, "http://", 7) == 0)
+		k = 7;
+	else if (strncasecmp(u, "mailto:", 7) == 0)
+		k = 7;
+	else
+		return false;
+	return n > k;
+}
+
+/* A cleaned display text; sets RS_OW_CUT when it differs from the input. */
+static char *clean(struct rs_order *o, const char *s, size_t max)
+{
+	char *t = rs_text_clean(s ? s : "", max);
+	char *u = s ? trim_dup(s) : NULL;
+
+	if (t && s && (!u || strcmp(t, u) != 0))
+		o->warnings |= RS_OW_CUT;
+	free(u);
+	return t;
+}
+
+/* Store text as variant k of e (skipped when equal to the previous one). */
+static int ede_add(struct rs_ede *e, const char *text, size_t len)
+{
+	if (e->n > 0 && e->len[e->n - 1] == len && memcmp(e->text[e->n - 1], text, len) == 0)
+		return 0;
+	if (e->n == RS_EDE_NVAR || len > RS_EDE_MAX)
+		return RS_EINVAL;
+	if (!(e->text[e->n] = strndup(text, len)))
+		return RS_ENOMEM;
+	e->len[e->n++] = (uint16_t)len;
+	return 0;
+}
+
+static void ede_free(struct rs_ede *e)
+{
+	for (unsigned i = 0; i < e->n; i++)
+		free(e->text[i]);
+	e->n = 0;
+}
+
+/* The "c":[...] member (without a separator): the contacts, in order, while
+ * the member stays within RS_EDE_CONTACTS_MAX octets. */
+static void json_contacts(struct rs_buf *b, const struct rs_conf *c)
+{
+	size_t start = b->len, n = 0;
+
+	rs_buf_adds(b, "\"c\":[");
+	for (size_t i = 0; i < c->ncontacts; i++) {
+		size_t before = b->len;
+		if (n)
+			rs_buf_add(b, ",", 1);
+		rs_buf_json(b, c->contacts[i]);
+		if (b->oom)
+			return;
+		if (b->len - start + 1 > RS_EDE_CONTACTS_MAX) {
+			b->len = before;
+			b->s[b->len] = '\0';
+			break;
+		}
+		n++;
+	}
+	rs_buf_add(b, "]", 1);
+}
+
+/*
+ * The structured DNS error variants (draft-ietf-dnsop-structured-dns-error):
+ * minified I-JSON {"c":[contacts],"j":justification,"o":organisation,
+ * "l":language}, then without "j", then "c" alone, then "". "l" is present
+ * exactly when "j" or "o" is; "s" is never sent (it goes with EDE 17, not 16);
+ * "c" is omitted when no contact is configured. The full object is kept
+ * within RS_EDE_MAX octets by cutting the escaped "j".
+ */
+static int build_json(struct rs_ede *e, const struct rs_conf *c, const struct rs_order *o)
+{
+	struct rs_buf j = { 0 }, full = { 0 }, noj = { 0 }, conly = { 0 };
+	int rc = RS_ENOMEM;
 
 	rs_buf_adds(&j, "Order ");
 	rs_buf_adds(&j, o->reference);
@@ -173,25 +322,74 @@ static int build_json(struct rs_buf *b, const struct rs_conf *c, const struct rs
 		rs_buf_adds(&j, " ");
 		rs_buf_adds(&j, o->url);
 	}
-	rs_buf_add(b, "{", 1);
+	/* without j: {"c":[..],"o":..,"l":..} */
+	rs_buf_add(&noj, "{", 1);
 	if (c->ncontacts > 0) {
-		rs_buf_adds(b, "\"c\":[");
-		for (size_t i = 0; i < c->ncontacts; i++) {
-			if (i)
-				rs_buf_add(b, ",", 1);
-			rs_buf_json(b, c->contacts[i]);
-		}
-		rs_buf_adds(b, "],");
+		json_contacts(&noj, c);
+		rs_buf_add(&noj, ",", 1);
 	}
-	rs_buf_adds(b, "\"j\":");
-	rs_buf_json(b, j.oom ? "" : j.s);
-	rs_buf_adds(b, ",\"o\":");
-	rs_buf_json(b, o->authority);
-	rs_buf_adds(b, ",\"l\":");
-	rs_buf_json(b, o->lang);
-	rs_buf_add(b, "}", 1);
+	rs_buf_adds(&noj, "\"o\":");
+	rs_buf_json(&noj, o->authority);
+	rs_buf_adds(&noj, ",\"l\":");
+	rs_buf_json(&noj, o->lang);
+	rs_buf_add(&noj, "}", 1);
+	/* full: the same with "j" before "o", cut to fit RS_EDE_MAX */
+	rs_buf_add(&full, "{", 1);
+	if (c->ncontacts > 0) {
+		json_contacts(&full, c);
+		rs_buf_add(&full, ",", 1);
+	}
+	if (!j.oom && !noj.oom && noj.len + 6 + 2 <= RS_EDE_MAX) {
+		rs_buf_adds(&full, "\"j\":");
+		rs_buf_json_max(&full, j.s, RS_EDE_MAX - noj.len - 5);
+		rs_buf_add(&full, ",", 1);
+	}
+	rs_buf_adds(&full, "\"o\":");
+	rs_buf_json(&full, o->authority);
+	rs_buf_adds(&full, ",\"l\":");
+	rs_buf_json(&full, o->lang);
+	rs_buf_add(&full, "}", 1);
+	if (c->ncontacts > 0) {
+		rs_buf_add(&conly, "{", 1);
+		json_contacts(&conly, c);
+		rs_buf_add(&conly, "}", 1);
+	}
+	if (j.oom || full.oom || noj.oom || conly.oom)
+		goto out;
+	if ((rc = ede_add(e, full.s, full.len)) || (rc = ede_add(e, noj.s, noj.len)) ||
+	    (conly.s && (rc = ede_add(e, conly.s, conly.len))) || (rc = ede_add(e, "", 0)))
+		goto out;
+	rc = 0;
+out:
 	free(j.s);
-	return (b->oom || j.oom) ? RS_ENOMEM : 0;
+	free(full.s);
+	free(noj.s);
+	free(conly.s);
+	return rc;
+}
+
+/* Plain-text variants: the ede-text template (bounded), a short cut, "". */
+static int build_text(struct rs_ede *e, const struct rs_conf *c, const struct rs_order *o)
+{
+	struct rs_buf t = { 0 };
+	char *full = NULL, *shrt = NULL;
+	int rc = RS_ENOMEM;
+
+	if (rs_template_expand(&t, c->ede_text ? c->ede_text : "Blocked by order {reference} of {authority}",
+			       order_field, (void *)o))
+		goto out;
+	full = rs_text_clean(t.s, RS_EDE_MAX);
+	shrt = rs_text_clean(t.s, RS_EDE_SHORT);
+	if (!full || !shrt)
+		goto out;
+	if ((rc = ede_add(e, full, strlen(full))) || (rc = ede_add(e, shrt, strlen(shrt))) || (rc = ede_add(e, "", 0)))
+		goto out;
+	rc = 0;
+out:
+	free(t.s);
+	free(full);
+	free(shrt);
+	return rc;
 }
 
 int rs_order_parse(const struct rs_conf *c, const char *id, const char *const *kv, size_t npairs,
@@ -204,19 +402,25 @@ int rs_order_parse(const struct rs_conf *c, const char *id, const char *const *k
 	const char *expires = kv_get(kv, npairs, "expires");
 	const char *issued = kv_get(kv, npairs, "issued");
 	const char *lang = kv_get(kv, npairs, "lang");
-	struct rs_buf txt = { 0 }, ede = { 0 };
+	const char *url = kv_get(kv, npairs, "url");
+	const char *deflang = c->language && rs_lang_ok(c->language) ? c->language : "en";
+	struct rs_buf txt = { 0 };
 	struct rs_order *o;
+	bool badscope;
 	int act = -1;
 
 	*out = NULL;
+	if (errlen)
+		err[0] = '\0';
 #define BAD(...) do { snprintf(err, errlen, __VA_ARGS__); return RS_EINVAL; } while (0)
+#define BADO(...) do { snprintf(err, errlen, __VA_ARGS__); rs_order_free(o); return RS_EINVAL; } while (0)
 	if (!rs_order_id_ok(id))
 		BAD("order id is empty, too long or has spaces or control characters");
-	if (!authority || !*authority)
+	if (!authority)
 		BAD("order '%s': missing field 'authority'", id);
-	if (!reference || !*reference)
+	if (!reference)
 		BAD("order '%s': missing field 'reference'", id);
-	if (!scope || !*scope)
+	if (!scope)
 		BAD("order '%s': missing field 'scope'", id);
 	if (!action)
 		BAD("order '%s': missing field 'action'", id);
@@ -228,51 +432,94 @@ int rs_order_parse(const struct rs_conf *c, const char *id, const char *const *k
 	o = calloc(1, sizeof(*o));
 	if (!o)
 		BAD("out of memory");
-	if (expires && *expires && rs_rfc3339_parse(expires, &o->expires)) {
-		free(o);
-		BAD("order '%s': expires '%.40s' is not an RFC 3339 date", id, expires);
-	}
-	if (expires && *expires && o->expires == 0)
-		o->expires = 1; /* 1970-01-01T00:00:00Z: long expired, not "never" */
 	o->action = (uint8_t)act;
-	o->in_scope = rs_scope_includes(scope, c->jurisdiction);
-	o->id = strdup(id);
-	o->authority = trimmed_dup(authority);
-	o->reference = trimmed_dup(reference);
-	o->scope = trimmed_dup(scope);
-	o->reason = trimmed_dup(kv_get(kv, npairs, "reason") ? kv_get(kv, npairs, "reason") : "");
-	o->url = trimmed_dup(kv_get(kv, npairs, "url") ? kv_get(kv, npairs, "url") : "");
-	o->issued = trimmed_dup(issued ? issued : "");
-	o->expires_text = trimmed_dup(expires ? expires : "");
-	o->lang = strdup(lang && *lang ? lang : c->language ? c->language : "en");
-	if (!o->id || !o->authority || !o->reference || !o->scope || !o->reason || !o->url || !o->issued || !o->expires_text || !o->lang)
+	if (!(o->id = strdup(id)))
 		goto oom;
+
+	/* strict fields */
+	if (!(o->expires_text = trim_dup(expires ? expires : "")))
+		goto oom;
+	if (*o->expires_text &&
+	    (strlen(o->expires_text) > RS_DATE_MAX || rs_rfc3339_parse(o->expires_text, &o->expires)))
+		BADO("order '%s': expires '%.40s' is not an RFC 3339 date", id, o->expires_text);
+	if (*o->expires_text && o->expires == 0)
+		o->expires = 1; /* 1970-01-01T00:00:00Z: long expired, not "never" */
+	o->scope = scope_norm(scope, &badscope);
+	if (!o->scope && badscope)
+		BADO("order '%s': scope '%.40s' is not '*' or at most %d ISO 3166-1 alpha-2 codes", id, scope,
+		     RS_SCOPE_CODES_MAX);
+	if (!o->scope)
+		goto oom;
+	o->in_scope = rs_scope_includes(o->scope, c->jurisdiction);
+
+	/* display texts */
+	o->authority = clean(o, authority, RS_AUTHORITY_MAX);
+	o->reference = clean(o, reference, RS_REFERENCE_MAX);
+	o->reason = clean(o, kv_get(kv, npairs, "reason"), RS_REASON_MAX);
+	if (!o->authority || !o->reference || !o->reason)
+		goto oom;
+	if (!*o->authority)
+		BADO("order '%s': missing field 'authority'", id);
+	if (!*o->reference)
+		BADO("order '%s': missing field 'reference'", id);
+
+	/* replaced when invalid */
+	if (!(o->url = trim_dup(url ? url : "")) || !(o->issued = trim_dup(issued ? issued : "")) ||
+	    !(o->lang = trim_dup(lang ? lang : "")))
+		goto oom;
+	if (*o->url && !url_ok(o->url)) {
+		o->warnings |= RS_OW_URL;
+		o->url[0] = '\0';
+	}
+	if (*o->issued) {
+		int64_t t;
+		if (strlen(o->issued) > RS_DATE_MAX || rs_rfc3339_parse(o->issued, &t)) {
+			o->warnings |= RS_OW_ISSUED;
+			o->issued[0] = '\0';
+		}
+	}
+	if (!rs_lang_ok(o->lang)) {
+		if (*o->lang)
+			o->warnings |= RS_OW_LANG;
+		free(o->lang);
+		if (!(o->lang = strdup(deflang)))
+			goto oom;
+	}
+
+	/* answer texts */
 	if (rs_template_expand(&txt, c->txt_text ? c->txt_text : "{reference}", order_field, o))
 		goto oom;
-	o->txt_len = rs_utf8_prefix(txt.s, txt.len, 4 * 255); /* at most 4 character-strings */
-	txt.s[o->txt_len] = '\0';
-	o->txt = txt.s;
+	o->txt = rs_text_clean(txt.s, RS_TXT_MAX);
+	free(txt.s);
 	txt.s = NULL;
+	if (!o->txt)
+		goto oom;
+	o->txt_len = strlen(o->txt);
 	if (c->ede_format == RS_EDE_JSON) {
-		if (build_json(&ede, c, o))
+		if (build_json(&o->ede, c, o))
+			goto oom;
+		if (c->ede_json_clients == RS_EDE_CLIENTS_SDE && build_text(&o->ede_plain, c, o))
 			goto oom;
 	} else if (c->ede_format == RS_EDE_TEXT) {
-		if (rs_template_expand(&ede, c->ede_text ? c->ede_text : "{reference}", order_field, o))
+		if (build_text(&o->ede, c, o))
 			goto oom;
 	}
-	if (ede.s) {
-		o->ede = ede.s;
-		o->ede_len = ede.len;
-		ede.s = NULL;
+	if (o->warnings && errlen) {
+		snprintf(err, errlen, "order '%s':%s%s%s%s", id,
+			 o->warnings & RS_OW_LANG ? " lang is not a BCP 47 tag (using the resolver's language);" : "",
+			 o->warnings & RS_OW_URL ? " url is not an http(s) or mailto URL (dropped);" : "",
+			 o->warnings & RS_OW_ISSUED ? " issued is not an RFC 3339 date (dropped);" : "",
+			 o->warnings & RS_OW_CUT ? " a text was cleaned or shortened;" : "");
+		err[strlen(err) - 1] = '\0';
 	}
 	*out = o;
 	return 0;
 oom:
 	free(txt.s);
-	free(ede.s);
 	rs_order_free(o);
 	BAD("out of memory");
 #undef BAD
+#undef BADO
 }
 
 void rs_order_free(struct rs_order *o)
@@ -289,6 +536,7 @@ void rs_order_free(struct rs_order *o)
 	free(o->issued);
 	free(o->expires_text);
 	free(o->txt);
-	free(o->ede);
+	ede_free(&o->ede);
+	ede_free(&o->ede_plain);
 	free(o);
 }

@@ -2,10 +2,33 @@
  * order.h — a court or regulator order as the module uses it.
  *
  * An order is parsed from its Redis hash (order:<id>) once, when it is loaded or
- * changed; the texts of its answers (TXT, EDE) are expanded then, so the query
- * path formats nothing. A struct rs_order is immutable after rs_order_parse and
- * may be read by any thread; it is freed by the list's deferred reclamation
- * (list.h), never while a reader may hold it.
+ * changed: every field is validated and bounded then, and stored exactly as
+ * parsed, so that everything downstream (the evaluation of scope and expiry,
+ * the snapshot, which writes these fields back and re-parses them, the JSON,
+ * the warning page) sees the same value. rs_order_parse is idempotent on its
+ * own output: parsing the stored fields of a parsed order gives the same order.
+ * The texts of its answers (TXT, EDE variants) are expanded then too, so the
+ * query path formats nothing: it only picks a precomputed EDE variant that
+ * fits the client's buffer (answer.c).
+ *
+ * Fields and their limits (also in doc/redis-schema.md, "Orders"):
+ *  - strict (a bad value makes the order malformed: skipped, blocks nothing):
+ *    id (RS_ORDER_ID_MAX), authority and reference (required, non-empty after
+ *    cleaning), action, scope ('*' or ISO 3166-1 alpha-2 codes, at most
+ *    RS_SCOPE_CODES_MAX, stored upper-case and single-space separated),
+ *    expires (RFC 3339 or empty, at most RS_DATE_MAX octets);
+ *  - display texts, cleaned (rs_text_clean: control characters -> space,
+ *    invalid UTF-8 -> U+FFFD, trimmed) and cut at a character boundary:
+ *    authority RS_AUTHORITY_MAX, reference RS_REFERENCE_MAX, reason
+ *    RS_REASON_MAX;
+ *  - replaced when invalid (a warning, the order still loads): url (http:,
+ *    https: or mailto:, no spaces, at most RS_URL_MAX; else ""), issued (RFC
+ *    3339 or empty, at most RS_DATE_MAX; else ""), lang (BCP 47 syntax, at
+ *    most RS_LANG_MAX; else the resolver's `language`).
+ *
+ * A struct rs_order is immutable after rs_order_parse and may be read by any
+ * thread; it is freed by the list's deferred reclamation (list.h), never while
+ * a reader may hold it.
  */
 #ifndef RS_ORDER_H
 #define RS_ORDER_H
@@ -19,25 +42,62 @@
 enum rs_action { RS_ACT_SINKHOLE = 0, RS_ACT_NXDOMAIN, RS_ACT_NODATA, RS_ACT_REFUSED };
 
 #define RS_ORDER_ID_MAX 128
+#define RS_AUTHORITY_MAX 256
+#define RS_REFERENCE_MAX 128
+#define RS_REASON_MAX 512
+#define RS_URL_MAX 512
+#define RS_LANG_MAX 35
+#define RS_DATE_MAX 64          /* issued, expires (as text) */
+#define RS_SCOPE_CODES_MAX 300
+#define RS_TXT_MAX 1020         /* TXT answer: at most 4 character-strings */
+#define RS_EDE_MAX 1024         /* EDE EXTRA-TEXT, JSON escaping included */
+#define RS_EDE_SHORT 160        /* the shortened plain text variant */
+#define RS_EDE_CONTACTS_MAX 400 /* the JSON's "c":[...] part */
+
+/* o->warnings: fields replaced or shortened at parse time (the order loads). */
+#define RS_OW_LANG 0x01   /* lang invalid: the resolver's language used */
+#define RS_OW_URL 0x02    /* url invalid: "" */
+#define RS_OW_ISSUED 0x04 /* issued invalid: "" */
+#define RS_OW_CUT 0x08    /* a display text was cleaned or cut */
+
+/*
+ * The EDE 16 EXTRA-TEXT variants of an order, longest first; n == 0 means no
+ * EDE (ede-format: off). The last variant is always "" (EDE 16 without text),
+ * which fits any EDNS buffer. For the structured error (ede-format: json) the
+ * variants follow draft-ietf-dnsop-structured-dns-error: the full object
+ * (c, j, o, l), then without j, then c alone, then "". Each is NUL-terminated
+ * valid UTF-8 of len[i] <= RS_EDE_MAX octets.
+ */
+#define RS_EDE_NVAR 4
+struct rs_ede {
+	uint8_t n;
+	char *text[RS_EDE_NVAR];
+	uint16_t len[RS_EDE_NVAR];
+};
 
 struct rs_order {
 	char *id;
 	char *authority, *reference, *reason, *url, *lang, *scope;
-	char *issued;      /* as given (RFC 3339), or "" */
-	char *expires_text; /* as given, or "" */
+	char *issued;      /* RFC 3339 as given (trimmed), or "" */
+	char *expires_text; /* RFC 3339 as given (trimmed), or "" */
 	int64_t expires;   /* Unix seconds; 0 = never */
 	uint8_t action;    /* enum rs_action */
-	bool in_scope;     /* scope is '*' or lists the resolver's jurisdiction */
-	char *txt;         /* TXT answer text */
-	char *ede;         /* EDE 16 EXTRA-TEXT, or NULL when ede-format: off */
-	size_t txt_len, ede_len;
+	uint8_t warnings;  /* RS_OW_* */
+	bool in_scope;     /* the stored scope is '*' or lists the resolver's jurisdiction */
+	char *txt;         /* TXT answer text (<= RS_TXT_MAX octets) */
+	size_t txt_len;
+	struct rs_ede ede;       /* as ede-format says */
+	struct rs_ede ede_plain; /* ede-json-clients: sde-option: for clients without
+				  * the SDE option (the ede-text template); else n == 0 */
 };
 
 /*
  * Build an order from the field/value pairs kv[0..2*npairs) of order:<id>.
  * Required fields: authority, reference, scope, action; issued, expires,
  * reason, url, lang are optional. On a malformed order returns RS_EINVAL and
- * writes the reason ("order 'x': bad action 'y'") to err.
+ * writes the reason ("order 'x': bad action 'y'") to err. On success err holds
+ * "" or, when o->warnings is set, what was replaced ("order 'x': lang '...'
+ * is not a BCP 47 tag: using 'it'").
  */
 int rs_order_parse(const struct rs_conf *c, const char *id, const char *const *kv, size_t npairs,
 		   struct rs_order **out, char *err, size_t errlen);
@@ -50,6 +110,17 @@ static inline bool rs_order_applies(const struct rs_order *o, int64_t now)
 	return o->in_scope && (o->expires == 0 || now < o->expires);
 }
 
+/* Index of the longest variant of e of at most room octets (the last, "",
+ * when none fits). e->n must be > 0. */
+static inline unsigned rs_ede_pick(const struct rs_ede *e, size_t room)
+{
+	unsigned i = 0;
+
+	while (i + 1 < e->n && e->len[i] > room)
+		i++;
+	return i;
+}
+
 /* Parse an RFC 3339 date-time ("2026-01-31T12:00:00Z", offsets, fractions) or a
  * plain date ("2026-01-31", midnight UTC) into Unix seconds. 0 or RS_EINVAL. */
 int rs_rfc3339_parse(const char *s, int64_t *out);
@@ -57,6 +128,10 @@ int rs_rfc3339_parse(const char *s, int64_t *out);
 /* Does a space-separated scope ("*", "IT FR") include the jurisdiction
  * (NULL = none: only "*" applies)? Case-insensitive. */
 bool rs_scope_includes(const char *scope, const char *jurisdiction);
+
+/* Is tag a BCP 47 language tag by syntax (RS_LANG_MAX octets at most,
+ * alphanumeric subtags of 1-8 joined by '-', the first 2-3 or 4-8 letters)? */
+bool rs_lang_ok(const char *tag);
 
 /* Is id usable as an order id (1-128 printable ASCII octets, no space)? */
 bool rs_order_id_ok(const char *id);

@@ -21,10 +21,14 @@
 #include "config.h"
 
 #include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <hiredis/hiredis.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "dynlibmod/dynlibmod.h"
 #include "services/cache/dns.h"
@@ -34,10 +38,13 @@
 #include "util/log.h"
 #include "util/module.h"
 #include "util/net_help.h"
+#include "util/netevent.h"
 #include "util/regional.h"
+#include "util/ub_event.h"
 
 #include "answer.h"
 #include "conf.h"
+#include "ebr.h"
 #include "list.h"
 #include "load.h"
 #include "name.h"
@@ -62,6 +69,9 @@ struct rs_module {
 	struct rs_stats *stats;
 	struct module_env *env; /* daemon->env: its cache pointers are re-read for every purge */
 	bool reply_cb;          /* the inplace reply callback is registered */
+	size_t initial_bad;     /* records the initial load or snapshot skipped */
+	struct purge_door *door; /* cache purges run on a worker (see "cache purge") */
+	unsigned gen;           /* this module generation (one per init) */
 };
 
 static struct rs_list *list_of(const struct rs_module *m)
@@ -130,9 +140,11 @@ static double elapsed(const struct timespec *t0)
  * Redis down; the sync thread then catches up from its stream id), else a
  * full load from Redis, else an empty list that the sync thread fills once
  * Redis answers. Never fails: resolution must come up in any case.
- * last_id receives the list's stream position ("" = not from Redis).
+ * last_id receives the list's stream position ("" = not from Redis), dataset
+ * the identity of its dataset ("" = none).
  */
-static struct rs_list *initial_list(struct rs_module *m, char last_id[RS_STREAM_ID_MAX], bool *snapshot_due)
+static struct rs_list *initial_list(struct rs_module *m, char last_id[RS_STREAM_ID_MAX],
+				    char dataset[RS_DATASET_ID_LEN + 1], bool *snapshot_due)
 {
 	char err[512];
 	struct rs_load_stats st;
@@ -141,25 +153,28 @@ static struct rs_list *initial_list(struct rs_module *m, char last_id[RS_STREAM_
 	struct rs_list *l = NULL;
 	int r;
 
-	last_id[0] = '\0';
+	last_id[0] = dataset[0] = '\0';
 	*snapshot_due = true;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (m->conf.snapshot_file) {
-		r = rs_snapshot_read(m->conf.snapshot_file, &m->conf, &l, last_id, err, sizeof(err));
+		size_t skipped;
+		r = rs_snapshot_read(m->conf.snapshot_file, &m->conf, &l, last_id, dataset, &skipped, err, sizeof(err));
 		if (r == 0) {
 			struct rs_list_stats ls;
 			rs_list_stats(l, &ls);
 			log_info("redsink: loaded the snapshot %s in %.3f s: %zu orders, %zu domains, %zu protected "
-				 "(stream at %s)",
-				 m->conf.snapshot_file, elapsed(&t0), ls.orders, ls.domains, ls.protected_n, last_id);
-			*snapshot_due = false;
+				 "(stream at %s, dataset %s; %zu records skipped)",
+				 m->conf.snapshot_file, elapsed(&t0), ls.orders, ls.domains, ls.protected_n, last_id,
+				 *dataset ? dataset : "without identity", skipped);
+			*snapshot_due = skipped > 0; /* rewrite it without the bad records */
+			m->initial_bad = skipped;
 			return l;
 		}
 		if (r == RS_ENOENT)
 			log_info("redsink: no snapshot yet (%s)", err);
 		else
 			log_err("redsink: snapshot rejected: %s", err);
-		last_id[0] = '\0';
+		last_id[0] = dataset[0] = '\0';
 	}
 	if (rs_redis_connect(&m->conf.read, m->conf.redis_timeout_ms, &rc, err, sizeof(err))) {
 		log_err("redsink: %s: starting with an empty list; it is loaded when Redis answers", err);
@@ -169,10 +184,12 @@ static struct rs_list *initial_list(struct rs_module *m, char last_id[RS_STREAM_
 	if (l && rs_load_all(rc, &m->conf, l, &st, err, sizeof(err)) == 0) {
 		redisFree(rc);
 		snprintf(last_id, RS_STREAM_ID_MAX, "%s", st.last_id);
+		snprintf(dataset, RS_DATASET_ID_LEN + 1, "%s", st.ds.valid ? st.ds.id : "");
+		m->initial_bad = st.bad_orders + st.bad_domains + st.bad_keys;
 		log_info("redsink: loaded %zu orders, %zu domains, %zu protected from %s in %.3f s (skipped %zu "
-			 "malformed orders, %zu malformed domains; stream at %s)",
+			 "malformed orders, %zu malformed domains, %zu malformed keys; stream at %s, dataset %s)",
 			 st.orders, st.domains, st.protected_n, m->conf.read.addr, elapsed(&t0), st.bad_orders,
-			 st.bad_domains, st.last_id);
+			 st.bad_domains, st.bad_keys, st.last_id, *dataset ? dataset : "without identity");
 		return l;
 	}
 	redisFree(rc);
@@ -252,12 +269,12 @@ static void collect_rrset(struct lruhash_entry *e, void *arg)
  * Remove (not expire: serve-expired must not bring them back) every cached
  * message and RRset at or below a name that `match` blocks. Collect under a
  * read traversal, remove afterwards (removing inside the traversal would
- * deadlock on the table locks). Runs on the sync thread; the cache pointers are
- * read afresh each time (see doc/architecture.md for the reload caveat).
+ * deadlock on the table locks). Runs on a worker in its event loop (the purge
+ * door below), or on the sync thread before any worker has opened the door;
+ * the cache pointers are read afresh each time.
  */
-static void purge_caches(void *arg, const struct rs_list *match)
+static void purge_now(struct rs_module *m, const struct rs_list *match)
 {
-	struct rs_module *m = arg;
 	struct module_env *env = m->env;
 	struct purge_ctx p = { .match = match, .now = time(NULL) };
 	size_t nmsg;
@@ -287,10 +304,196 @@ static void purge_caches(void *arg, const struct rs_list *match)
 }
 
 /*
+ * The purge door: purges run in a worker's own event loop, never on the sync
+ * thread, because during a reload Unbound may delete and re-create the
+ * message and RRset caches (daemon_apply_cfg, when their size or slabs
+ * changed) before this module's deinit runs, and no module hook exists in
+ * that window. A worker's loop has exited before Unbound touches the caches,
+ * so a purge that runs inside one can never meet a cache being replaced.
+ *
+ * - On its first operate() of a module generation, each worker adds a
+ *   persistent read event on the door's pipe to its own event base
+ *   (ub_event on qs->env->worker_base).
+ * - The sync thread's purge hook (purge_caches) posts the job (the list to
+ *   match; the sync thread keeps it alive and unchanged because it waits),
+ *   writes one octet, and waits until a worker has run it. Any worker can
+ *   take it (the first to lock the door), so one busy or stopped worker does
+ *   not hold the purge up.
+ * - deinit closes the door first: a waiting sync thread gives up (the job is
+ *   "lost" and the next generation purges everything its list blocks once a
+ *   worker has opened its door), then the thread is joined.
+ * - Before any worker has opened the door in this generation (no query has
+ *   reached the module since the (re)start), the sync thread purges directly:
+ *   the one residual window, documented in doc/architecture.md.
+ * - The events are never deleted from their bases: by deinit Unbound has freed
+ *   the workers' bases (and with them their registrations); ub_event_free()
+ *   of the libevent flavour is a plain free() of our struct event.
+ */
+struct purge_waker {
+	struct purge_waker *next;
+	struct ub_event *ev;
+};
+
+struct purge_door {
+	int fd[2];
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	const struct rs_list *job; /* posted, not yet taken */
+	bool done;                 /* the posted job ran */
+	bool closed;               /* deinit: nothing runs any more */
+	_Atomic(struct purge_waker *) wakers;
+	atomic_bool everything;    /* the previous generation lost a purge: purge all once */
+};
+
+static unsigned generation;          /* main thread (init) */
+static __thread unsigned worker_gen; /* the generation whose door this thread opened */
+static atomic_bool purge_lost;       /* survives a reload (the library is pinned) */
+
+static void on_purge_wake(int fd, short bits, void *arg)
+{
+	struct rs_module *m = arg;
+	struct purge_door *d = m->door;
+	const struct rs_list *job;
+	char buf[64];
+
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	if (atomic_exchange(&d->everything, false)) {
+		rs_ebr_enter(); /* the live list: the sync thread may change it meanwhile */
+		purge_now(m, list_of(m));
+		rs_ebr_leave();
+	}
+	pthread_mutex_lock(&d->mu);
+	job = d->closed ? NULL : d->job;
+	d->job = NULL;
+	pthread_mutex_unlock(&d->mu);
+	if (!job)
+		return; /* another worker took it, or nothing was posted */
+	rs_ebr_enter();
+	purge_now(m, job);
+	rs_ebr_leave();
+	pthread_mutex_lock(&d->mu);
+	d->done = true;
+	pthread_cond_broadcast(&d->cv);
+	pthread_mutex_unlock(&d->mu);
+}
+
+/* Worker thread, first operate() of this generation: open the door on this
+ * worker's event loop. */
+static void purge_door_open(struct rs_module *m, struct module_env *env)
+{
+	struct purge_door *d = m->door;
+	struct purge_waker *w;
+
+	worker_gen = m->gen;
+	if (!d || !env->worker_base)
+		return;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return;
+	w->ev = ub_event_new(comm_base_internal(env->worker_base), d->fd[0], UB_EV_READ | UB_EV_PERSIST, on_purge_wake,
+			     m);
+	if (!w->ev || ub_event_add(w->ev, NULL) != 0) {
+		ub_event_free(w->ev);
+		free(w);
+		return;
+	}
+	w->next = atomic_load(&d->wakers);
+	while (!atomic_compare_exchange_weak(&d->wakers, &w->next, w))
+		;
+	if (atomic_load(&d->everything))
+		(void)!write(d->fd[1], "e", 1);
+}
+
+/* The sync thread's purge hook. */
+static void purge_caches(void *arg, const struct rs_list *match)
+{
+	struct rs_module *m = arg;
+	struct purge_door *d = m->door;
+
+	if (!d) {
+		purge_now(m, match);
+		return;
+	}
+	pthread_mutex_lock(&d->mu);
+	if (!d->closed && !atomic_load(&d->wakers)) {
+		pthread_mutex_unlock(&d->mu);
+		purge_now(m, match); /* no worker loop to run it yet (see above) */
+		return;
+	}
+	if (!d->closed) {
+		d->job = match;
+		d->done = false;
+		while (write(d->fd[1], "p", 1) < 0 && errno == EINTR)
+			;
+		while (!d->done && !d->closed)
+			pthread_cond_wait(&d->cv, &d->mu);
+		if (!d->done) {
+			d->job = NULL;
+			atomic_store(&purge_lost, true);
+		}
+	} else {
+		atomic_store(&purge_lost, true);
+	}
+	pthread_mutex_unlock(&d->mu);
+}
+
+static struct purge_door *purge_door_new(void)
+{
+	struct purge_door *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return NULL;
+	if (pipe2(d->fd, O_NONBLOCK | O_CLOEXEC) != 0) {
+		free(d);
+		return NULL;
+	}
+	pthread_mutex_init(&d->mu, NULL);
+	pthread_cond_init(&d->cv, NULL);
+	atomic_store(&d->everything, atomic_exchange(&purge_lost, false));
+	return d;
+}
+
+/* deinit: no worker loop runs any more; release a waiting sync thread. */
+static void purge_door_close(struct purge_door *d)
+{
+	if (!d)
+		return;
+	pthread_mutex_lock(&d->mu);
+	d->closed = true;
+	pthread_cond_broadcast(&d->cv);
+	pthread_mutex_unlock(&d->mu);
+	if (atomic_load(&d->everything))
+		atomic_store(&purge_lost, true); /* never ran: hand it on */
+}
+
+/* deinit, after the sync thread was joined. */
+static void purge_door_free(struct purge_door *d)
+{
+	struct purge_waker *w;
+
+	if (!d)
+		return;
+	while ((w = atomic_load(&d->wakers)) != NULL) {
+		atomic_store(&d->wakers, w->next);
+		ub_event_free(w->ev); /* a plain free(): the base is gone already */
+		free(w);
+	}
+	close(d->fd[0]);
+	close(d->fd[1]);
+	pthread_mutex_destroy(&d->mu);
+	pthread_cond_destroy(&d->cv);
+	free(d);
+}
+
+/*
  * Called by Unbound for every reply sent from the mesh, once per client
  * (aggregated clients included): count it when this module blocked the query.
  * Worker thread, hot path: a pointer test for unblocked replies; for blocked
- * ones one record into this thread's ring (stats.h). Blocked answers are never
+ * ones one record into this thread's ring (stats.h). The marker's order and
+ * entry are valid here: operate() left a read-side section open for them
+ * that only clear() closes (see op_leave), and the ring record stays valid
+ * because the sync thread observes the readers before it drains (list.h). Blocked answers are never
  * served from Unbound's cache, so there is no cache path to count.
  */
 static int on_reply(struct query_info *qinfo, struct module_qstate *qs, struct reply_info *rep, int rcode,
@@ -342,10 +545,10 @@ EXPORT int init(struct module_env *env, int id)
 		log_warn("redsink: cannot pin %s in memory (%s): a reload with a broken redsink.conf will stop Unbound",
 			 de->fname, dlerror());
 	{
-		char last_id[RS_STREAM_ID_MAX];
+		char last_id[RS_STREAM_ID_MAX], dataset[RS_DATASET_ID_LEN + 1];
 		bool snapshot_due;
 		struct rs_sync_hooks hooks = { purge_caches, m };
-		struct rs_list *l = initial_list(m, last_id, &snapshot_due);
+		struct rs_list *l = initial_list(m, last_id, dataset, &snapshot_due);
 		if (!l) {
 			log_err("redsink: out of memory");
 			rs_conf_free(&m->conf);
@@ -354,16 +557,25 @@ EXPORT int init(struct module_env *env, int id)
 		}
 		atomic_init(&m->list, l);
 		m->env = env;
+		m->gen = ++generation;
+		m->door = purge_door_new();
+		if (!m->door)
+			log_warn("redsink: cannot create the purge door: cache purges run on the sync thread, "
+				 "which is not safe during a reload that changes cache sizes");
 		m->stats = rs_stats_new(&m->conf);
 		if (m->stats && de->inplace_cb_register_wrapped((void *)on_reply, inplace_cb_reply, m, env, id))
 			m->reply_cb = true;
 		else
 			log_err("redsink: cannot register the reply callback: blocked answers are not counted");
-		if (rs_sync_start(&m->sync, &m->conf, &m->list, last_id, snapshot_due, &hooks,
+		if (rs_sync_start(&m->sync, &m->conf, &m->list, last_id, dataset, snapshot_due, &hooks,
 				  m->reply_cb ? m->stats : NULL) != 0)
 			log_err("redsink: cannot start the sync thread: the list will not follow Redis until restart");
+		rs_sync_note_bad(m->sync, m->initial_bad);
 	}
 	de->dyn_env = m;
+#ifdef RS_TEST_HOOKS
+	log_info("redsink: test hooks enabled (REDSINK_TEST_STALL); not for production");
+#endif
 	log_info("redsink: %s ready (configuration %s, resolver %s, jurisdiction %s)", RS_VERSION, path,
 		 m->conf.resolver_name, m->conf.jurisdiction ? m->conf.jurisdiction : "none (only scope '*')");
 	return 1;
@@ -379,7 +591,9 @@ EXPORT void deinit(struct module_env *env, int id)
 	de->dyn_env = NULL;
 	if (m->reply_cb)
 		de->inplace_cb_delete_wrapped(env, inplace_cb_reply, id);
+	purge_door_close(m->door); /* a sync thread waiting for a purge gives up */
 	rs_sync_stop(m->sync); /* joined before dlclose; drains and flushes the hits */
+	purge_door_free(m->door);
 	rs_stats_free(m->stats);
 	rs_list_free(atomic_load_explicit(&m->list, memory_order_relaxed));
 	last_good = m->conf; /* for the next init of a reload (see above) */
@@ -454,9 +668,17 @@ static void purge_answer(struct module_qstate *qs)
 	}
 }
 
+/* Priming and validator (DS/DNSKEY) queries: never answered by the module
+ * (no client can wait on them: mesh_state_find keys them apart). */
 static bool internal_state(const struct module_qstate *qs)
 {
-	return qs->qinfo.qclass != LDNS_RR_CLASS_IN || qs->is_priming || qs->is_valrec;
+	return qs->is_priming || qs->is_valrec;
+}
+
+/* Do clients (or internal callbacks) wait for this state's answer? */
+static bool has_clients(const struct module_qstate *qs)
+{
+	return qs->mesh_info && (qs->mesh_info->reply_list || qs->mesh_info->cb_list);
 }
 
 static void set_marker(struct module_qstate *qs, int id, int kind, const struct rs_match *mt)
@@ -484,21 +706,69 @@ static void blocked(struct module_qstate *qs, int id, struct rs_module *m, const
 	if (verbosity >= VERB_QUERY) {
 		char name[LDNS_MAX_DOMAINLEN * 4 + 1];
 		rs_wire_to_text(qs->qinfo.qname, qs->qinfo.qname_len, name, sizeof(name));
-		verbose(VERB_QUERY, "redsink: %s type %d blocked by order %s (%s)", name, qs->qinfo.qtype,
-			mt->order->id, rs_action_name(mt->order->action));
+		verbose(VERB_QUERY, "redsink: %s type %d class %d blocked by order %s (%s)", name, qs->qinfo.qtype,
+			qs->qinfo.qclass, mt->order->id, rs_action_name(mt->order->action));
 	}
 	set_marker(qs, id, RS_Q_BLOCKED, mt);
 	qs->ext_state[id] = module_finished;
 }
 
+/*
+ * Reclamation (ebr.h, list.h): a worker uses list pointers only inside a
+ * read-side section. operate() runs in one (op_enter/op_leave, a cleanup
+ * guard, so that every return leaves). A run that leaves a marker holding an
+ * order and an entry, which on_reply() reads after operate returned, keeps
+ * the section open until clear() of that query. With dynlib first in
+ * module-config that is synchronous: mesh_continue -> mesh_query_done ->
+ * reply callbacks -> mesh_state_delete -> clear, before the worker returns to
+ * its event loop; in other module orders the section lasts until the query
+ * ends, which delays reclamation but never frees under a reader.
+ */
+struct op_guard {
+	struct module_qstate *qs;
+	int id;
+	bool held; /* the marker held pointers when operate was entered */
+};
+
+static bool marker_holds(const struct module_qstate *qs, int id)
+{
+	const struct rs_qstate *q = qs->minfo[id];
+
+	return q && (q->order || q->entry);
+}
+
+static inline struct op_guard op_enter(struct module_qstate *qs, int id)
+{
+	struct rs_module *m = module_of(qs->env, id);
+
+	if (m && worker_gen != m->gen)
+		purge_door_open(m, qs->env); /* this worker's first query of this generation */
+	rs_ebr_enter();
+	return (struct op_guard){ qs, id, marker_holds(qs, id) };
+}
+
+static inline void op_leave(struct op_guard *g)
+{
+	bool held = marker_holds(g->qs, g->id);
+
+	if (held && !g->held)
+		return; /* the new marker keeps this section: clear() leaves it */
+	if (!held && g->held)
+		rs_ebr_leave(); /* the marker let go of its pointers: its section too */
+	rs_ebr_leave();
+}
+
 EXPORT void operate(struct module_qstate *qs, enum module_ev event, int id, struct outbound_entry *outbound)
 {
+	struct op_guard guard __attribute__((cleanup(op_leave))) = op_enter(qs, id);
 	struct rs_module *m = module_of(qs->env, id);
 	struct rs_qstate *q = qs->minfo[id];
 	struct rs_match mt;
 	time_t now = *qs->env->now;
 
 	if (event == module_event_new || event == module_event_pass) {
+		/* Every class: IN and ANY get the order's answer, other classes
+		 * REFUSED (answer.c; doc/architecture.md, "A query"). */
 		if (!m || q || internal_state(qs)) {
 			qs->ext_state[id] = module_wait_module;
 			return;
@@ -513,10 +783,18 @@ EXPORT void operate(struct module_qstate *qs, enum module_ev event, int id, stru
 	}
 	if (event == module_event_moddone) {
 		bool chain;
-		if (m && qs->qinfo.qclass == LDNS_RR_CLASS_IN && !qs->is_priming &&
-		    match_answer(qs, m, now, &mt, &chain) == RS_BLOCKED) {
+		/*
+		 * Any class (the answer of an ANY-class query holds IN records).
+		 * Replaced: a query this module passed on, and a state it never
+		 * saw (started by the iterator, e.g. the IN sub-query of a class
+		 * ANY query) that clients have joined meanwhile: a state with
+		 * waiting clients is never answered unfiltered. Other internal
+		 * states keep their answer (resolution of other domains must not
+		 * break on a blocked name server name); their cache entries go.
+		 */
+		if (m && !qs->is_priming && match_answer(qs, m, now, &mt, &chain) == RS_BLOCKED) {
 			purge_answer(qs);
-			if (q && q->kind == RS_Q_PASSED) {
+			if ((q && q->kind == RS_Q_PASSED) || (!q && !qs->is_valrec && has_clients(qs))) {
 				blocked(qs, id, m, &mt);
 				return;
 			}
@@ -537,11 +815,41 @@ EXPORT void inform_super(struct module_qstate *qs, int id, struct module_qstate 
 	/* redsink starts no sub-queries */
 }
 
+/*
+ * A module in front of this one may store the answer it got from here in
+ * Unbound's caches: dns64 (doc/architecture.md, "Module orders") calls
+ * dns_cache_store at its moddone and for the AAAA it synthesises from a
+ * blocked A. A blocked answer must never be served from there (no EDE, not
+ * counted, outliving the name's removal from the list; its RRsets' trust
+ * would keep the real ones out), so when a blocked query ends, its message
+ * and RRsets go from both caches. Only with a module in front (id > 0); worker
+ * thread, no cache lock held (mesh_state_cleanup).
+ */
+static void purge_front_store(struct module_qstate *qs, int id)
+{
+	const struct rs_qstate *q = qs->minfo[id];
+	struct reply_info *rep = qs->return_msg ? qs->return_msg->rep : NULL;
+
+	if (id == 0 || !q || q->kind != RS_Q_BLOCKED || !qs->env || !qs->env->msg_cache || !qs->env->rrset_cache)
+		return;
+	purge_msg(qs, &qs->qinfo);
+	for (size_t i = 0; rep && i < rep->rrset_count; i++) {
+		const struct ub_packed_rrset_key *k = rep->rrsets[i];
+		rrset_cache_remove(qs->env->rrset_cache, k->rk.dname, k->rk.dname_len, ntohs(k->rk.type),
+				   ntohs(k->rk.rrset_class), k->rk.flags);
+	}
+}
+
 EXPORT void clear(struct module_qstate *qs, int id)
 {
-	/* minfo lives in the query's region: nothing to free */
-	if (qs)
-		qs->minfo[id] = NULL;
+	/* minfo lives in the query's region: nothing to free; a marker that held
+	 * list pointers ends the section operate() left open for it */
+	if (!qs)
+		return;
+	purge_front_store(qs, id);
+	if (marker_holds(qs, id))
+		rs_ebr_leave();
+	qs->minfo[id] = NULL;
 }
 
 EXPORT size_t get_mem(struct module_env *env, int id)
@@ -551,6 +859,8 @@ EXPORT size_t get_mem(struct module_env *env, int id)
 
 	if (!m)
 		return 0;
+	rs_ebr_enter(); /* any thread: the list may be replaced meanwhile */
 	rs_list_stats(list_of(m), &st);
+	rs_ebr_leave();
 	return sizeof(*m) + st.mem_bytes;
 }

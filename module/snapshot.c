@@ -38,9 +38,9 @@ static void put_str(struct rs_buf *b, const char *s)
 {
 	size_t n = strlen(s);
 
-	if (n > 65535)
-		n = 65535;
-	put_le(b, n, 2);
+	if (n > UINT32_MAX)
+		n = UINT32_MAX; /* unreachable: order fields are bounded at parse time */
+	put_le(b, n, 4);
 	rs_buf_add(b, s, n);
 }
 
@@ -75,7 +75,8 @@ static int put_entry(const struct rs_entry *e, void *arg)
 	return 0;
 }
 
-int rs_snapshot_write(const char *path, const struct rs_list *l, const char *last_id, char *err, size_t errlen)
+int rs_snapshot_write(const char *path, const struct rs_list *l, const char *last_id, const char *dataset, char *err,
+		      size_t errlen)
 {
 	struct rs_buf b = { 0 };
 	uint32_t nidx = rs_list_order_count(l), norders = 0;
@@ -91,6 +92,7 @@ int rs_snapshot_write(const char *path, const struct rs_list *l, const char *las
 	}
 	rs_buf_add(&b, "", 0);
 	put_str(&b, last_id);
+	put_str(&b, dataset ? dataset : "");
 	for (uint32_t i = 0; i < nidx; i++)
 		pos[i] = rs_list_order_get(l, i) ? norders++ : UINT32_MAX;
 	put_le(&b, norders, 4);
@@ -196,40 +198,122 @@ static uint64_t get_le(struct rd *r, int n)
 	return v;
 }
 
-/* A string copied into buf (NUL-terminated; at most bufsz - 1 octets, else bad). */
-static const char *get_str(struct rd *r, char *buf, size_t bufsz)
+/* A string of the file (u16 length in version 1, u32 since) in a new
+ * NUL-terminated copy; NULL when the framing is broken (r->bad) or out of
+ * memory. *nul: the string holds a NUL octet (a bad record, not a bad file). */
+static char *get_str(struct rd *r, int lenw, bool *nul)
 {
-	size_t n = (size_t)get_le(r, 2);
+	size_t n = (size_t)get_le(r, lenw);
+	char *s;
 
-	if (r->bad || (size_t)(r->end - r->p) < n || n >= bufsz || memchr(r->p, 0, n)) {
+	if (r->bad || (size_t)(r->end - r->p) < n) {
 		r->bad = true;
-		buf[0] = '\0';
-		return buf;
+		return NULL;
 	}
-	memcpy(buf, r->p, n);
-	buf[n] = '\0';
+	if (nul && memchr(r->p, 0, n))
+		*nul = true;
+	s = malloc(n + 1);
+	if (!s) {
+		r->bad = true;
+		return NULL;
+	}
+	memcpy(s, r->p, n);
+	s[n] = '\0';
 	r->p += n;
-	return buf;
+	return s;
 }
 
-int rs_snapshot_read(const char *path, const struct rs_conf *c, struct rs_list **out,
-		     char last_id[RS_STREAM_ID_MAX], char *err, size_t errlen)
+/* Copy a string of at most cap - 1 octets into buf; anything else is bad. */
+static bool get_small(struct rd *r, int lenw, char *buf, size_t cap)
+{
+	bool nul = false;
+	char *s = get_str(r, lenw, &nul);
+	bool ok = s && !nul && strlen(s) < cap;
+
+	snprintf(buf, cap, "%s", ok ? s : "");
+	free(s);
+	return ok;
+}
+
+/* Read one order record into the list: 0 (loaded, or skipped with *pos =
+ * UINT32_MAX and the reason logged), RS_EINVAL (the framing is broken),
+ * RS_ENOMEM. */
+static int read_order(struct rd *r, int lenw, const struct rs_conf *c, struct rs_list *l, const char *path,
+		      uint32_t i, uint32_t *pos, size_t *skipped)
+{
+	char *strs[2 * 32 + 1] = { NULL };
+	const char *kv[2 * 32];
+	char why[512];
+	struct rs_order *o = NULL;
+	bool nul = false;
+	uint16_t nf;
+	int rc = 0;
+
+	*pos = UINT32_MAX;
+	strs[2 * 32] = get_str(r, lenw, &nul); /* id */
+	nf = (uint16_t)get_le(r, 2);
+	if (r->bad || nf > 32) {
+		r->bad = true;
+		rc = RS_EINVAL;
+		goto out;
+	}
+	for (uint16_t f = 0; f < 2 * nf; f++) {
+		strs[f] = get_str(r, lenw, &nul);
+		if (!strs[f]) {
+			rc = RS_EINVAL;
+			goto out;
+		}
+		kv[f] = strs[f];
+	}
+	if (nul)
+		snprintf(why, sizeof(why), "a field holds a NUL octet");
+	else if (rs_order_parse(c, strs[2 * 32], kv, nf, &o, why, sizeof(why)) == 0) {
+		rc = rs_list_order_set(l, o, pos);
+		if (rc)
+			*pos = UINT32_MAX;
+		goto out;
+	}
+	(*skipped)++;
+	rs_log(RS_LOG_WARN, "%s: skipping order record %u: %s", path, i, why);
+out:
+	for (size_t k = 0; k < sizeof(strs) / sizeof(strs[0]); k++)
+		free(strs[k]);
+	return rc == RS_ENOMEM || rc == RS_EINVAL ? rc : (rc ? RS_ENOMEM : 0);
+}
+
+/* Is wire exactly the wire form of a canonical domain (doc/redis-schema.md:
+ * lowercase letters, digits, '-', '_')? The list holds nothing else. */
+static bool wire_canonical(const uint8_t *wire, size_t wlen)
+{
+	char text[RS_NAME_MAX * 4 + 8];
+	uint8_t again[RS_WIRE_MAX];
+	size_t n = rs_wire_to_text(wire, wlen, text, sizeof(text));
+	int w = rs_domain_wire(text, n, again);
+
+	return w > 0 && (size_t)w == wlen && memcmp(again, wire, wlen) == 0;
+}
+
+int rs_snapshot_read(const char *path, const struct rs_conf *c, struct rs_list **out, char last_id[RS_STREAM_ID_MAX],
+		     char dataset[RS_DATASET_ID_LEN + 1], size_t *skipped, char *err, size_t errlen)
 {
 	struct rs_list *l = NULL;
 	uint8_t *data = NULL;
-	uint32_t *idx = NULL, norders = 0, nentries;
+	uint32_t *idx = NULL, norders = 0, nentries, version = 0;
 	struct stat st;
 	struct rd r;
-	size_t got = 0;
-	int fd, rc;
+	size_t got = 0, nskip = 0;
+	int fd, rc, lenw;
 
 	*out = NULL;
+	last_id[0] = dataset[0] = '\0';
+	if (skipped)
+		*skipped = 0;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
 		return errno == ENOENT ? RS_ENOENT : RS_EIO;
 	}
-	if (fstat(fd, &st) != 0 || (uint64_t)st.st_size > MAX_FILE) {
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > MAX_FILE) {
 		snprintf(err, errlen, "%s: not a regular file of sane size", path);
 		close(fd);
 		return RS_EINVAL;
@@ -256,10 +340,14 @@ int rs_snapshot_read(const char *path, const struct rs_conf *c, struct rs_list *
 		BAD("%s: not a redsink snapshot (bad magic)", path);
 	r = (struct rd){ data + 8, data + HDR_LEN, false };
 	{
-		uint32_t version = (uint32_t)get_le(&r, 4), hlen = (uint32_t)get_le(&r, 4);
-		uint64_t plen = get_le(&r, 8), sum = get_le(&r, 8);
-		if (version != RS_SNAPSHOT_VERSION)
-			BAD("%s: version %u, this module reads version %d", path, version, RS_SNAPSHOT_VERSION);
+		uint32_t hlen;
+		uint64_t plen, sum;
+		version = (uint32_t)get_le(&r, 4);
+		hlen = (uint32_t)get_le(&r, 4);
+		plen = get_le(&r, 8);
+		sum = get_le(&r, 8);
+		if (version != 1 && version != RS_SNAPSHOT_VERSION)
+			BAD("%s: version %u, this module reads versions 1 to %d", path, version, RS_SNAPSHOT_VERSION);
 		if (hlen != HDR_LEN)
 			BAD("%s: bad header length %u", path, hlen);
 		if (plen != got - HDR_LEN)
@@ -268,8 +356,18 @@ int rs_snapshot_read(const char *path, const struct rs_conf *c, struct rs_list *
 		if (fnv64(data + HDR_LEN, (size_t)plen) != sum)
 			BAD("%s: checksum mismatch (corrupted)", path);
 	}
+	lenw = version == 1 ? 2 : 4;
 	r = (struct rd){ data + HDR_LEN, data + got, false };
-	get_str(&r, last_id, RS_STREAM_ID_MAX);
+	if (!get_small(&r, lenw, last_id, RS_STREAM_ID_MAX)) {
+		if (r.bad)
+			BAD("%s: malformed stream id", path);
+		last_id[0] = '\0'; /* unusable position: the sync thread loads everything */
+	}
+	if (version >= 2 && !get_small(&r, lenw, dataset, RS_DATASET_ID_LEN + 1)) {
+		if (r.bad)
+			BAD("%s: malformed dataset identity", path);
+		dataset[0] = '\0';
+	}
 	norders = (uint32_t)get_le(&r, 4);
 	if (r.bad || norders > (size_t)(r.end - r.p) / 4)
 		BAD("%s: malformed order count", path);
@@ -278,26 +376,11 @@ int rs_snapshot_read(const char *path, const struct rs_conf *c, struct rs_list *
 	if (!idx || !l)
 		BAD("out of memory");
 	for (uint32_t i = 0; i < norders; i++) {
-		char id[RS_ORDER_ID_MAX + 1], why[256];
-		char vals[32][512];
-		const char *kv[32];
-		struct rs_order *o;
-		uint16_t nf;
-
-		get_str(&r, id, sizeof(id));
-		nf = (uint16_t)get_le(&r, 2);
-		if (r.bad || nf > 16)
-			BAD("%s: malformed order %u", path, i);
-		for (uint16_t f = 0; f < nf; f++) {
-			kv[2 * f] = get_str(&r, vals[2 * f], sizeof(vals[0]));
-			kv[2 * f + 1] = get_str(&r, vals[2 * f + 1], sizeof(vals[0]));
-		}
-		if (r.bad)
-			BAD("%s: malformed order %u", path, i);
-		if (rs_order_parse(c, id, kv, nf, &o, why, sizeof(why)) != 0)
-			BAD("%s: %s", path, why);
-		if (rs_list_order_set(l, o, &idx[i]) != 0)
-			BAD("%s: out of memory", path);
+		rc = read_order(&r, lenw, c, l, path, i, &idx[i], &nskip);
+		if (rc == RS_ENOMEM)
+			BAD("out of memory");
+		if (rc)
+			BAD("%s: malformed order record %u", path, i);
 	}
 	nentries = (uint32_t)get_le(&r, 4);
 	if (r.bad || nentries > (size_t)(r.end - r.p) / 5 || rs_list_reserve(l, nentries))
@@ -307,20 +390,31 @@ int rs_snapshot_read(const char *path, const struct rs_conf *c, struct rs_list *
 		const uint8_t *wire = r.p;
 		struct rs_qname q;
 		uint16_t nord;
+		bool name_ok;
 
-		if (r.bad || wlen < 2 || r.end - r.p < wlen)
+		if (r.bad || r.end - r.p < wlen)
 			BAD("%s: malformed entry %u", path, i);
 		r.p += wlen;
-		if (rs_qname_prepare(wire, wlen, &q) <= 0 || q.len != wlen)
-			BAD("%s: entry %u: bad name", path, i);
+		name_ok = wlen >= 2 && rs_qname_prepare(wire, wlen, &q) > 0 && q.len == wlen && wire_canonical(wire, wlen);
 		flags = (uint8_t)get_le(&r, 1);
 		nord = (uint16_t)get_le(&r, 2);
-		if ((flags & RS_ENT_PROTECTED) && rs_list_protect(l, wire, wlen, true) == RS_ENOMEM)
+		if (!name_ok) {
+			nskip++;
+			rs_log(RS_LOG_WARN, "%s: skipping entry %u: not a wire-format name", path, i);
+		} else if ((flags & RS_ENT_PROTECTED) && rs_list_protect(l, wire, wlen, true) == RS_ENOMEM) {
 			BAD("out of memory");
+		}
 		for (uint16_t k = 0; k < nord && !r.bad; k++) {
 			uint32_t p = (uint32_t)get_le(&r, 4);
-			if (p >= norders)
-				BAD("%s: entry %u: order position %u out of range", path, i, p);
+			if (!name_ok || r.bad)
+				continue;
+			if (p >= norders) {
+				nskip++;
+				rs_log(RS_LOG_WARN, "%s: entry %u: order position %u out of range: skipped", path, i, p);
+				continue;
+			}
+			if (idx[p] == UINT32_MAX)
+				continue; /* its order was skipped */
 			if (rs_list_add(l, wire, wlen, idx[p]) == RS_ENOMEM)
 				BAD("out of memory");
 		}
@@ -331,6 +425,8 @@ int rs_snapshot_read(const char *path, const struct rs_conf *c, struct rs_list *
 		BAD("%s: %zu octets of trailing garbage", path, (size_t)(r.end - r.p));
 	*out = l;
 	l = NULL;
+	if (skipped)
+		*skipped = nskip;
 	rc = 0;
 #undef BAD
 out:

@@ -499,9 +499,10 @@ void rs_hit_batch_free(struct rs_hit_batch *b)
 	b->n = 0;
 }
 
-void rs_stats_flushed(struct rs_stats *s, uint64_t hits)
+void rs_stats_flushed(struct rs_stats *s, uint64_t hits, uint64_t rejected)
 {
-	s->flushed += hits;
+	s->flushed += hits - rejected;
+	s->dropped += rejected;
 }
 
 void rs_stats_counters(struct rs_stats *s, struct rs_stats_counters *out)

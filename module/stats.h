@@ -14,9 +14,14 @@
  * failed flush gives them back with rs_stats_restore(). Pending memory is
  * bounded (stats-max-pending keys); hits beyond it are counted as dropped.
  *
- * Lifetime: a record holds pointers to an order and a list entry; both stay
- * valid until they have been retired for RS_LIST_GRACE_MS, and the sync
- * thread drains the rings before it reclaims anything (sync.c).
+ * Lifetime: a record holds pointers to an order and a list entry, written by
+ * a worker inside a read-side section (ebr.h; the blocked marker's section,
+ * see redsink.c) but read after the worker left it. So the sync thread
+ * reclaims in this order (sync.c on_tick, list.h): (1) rs_ebr_observe(),
+ * (2) rs_stats_drain(), which copies everything it needs out of the records,
+ * (3) free only what (1) found unreachable. A record the worker wrote before
+ * (1) saw it outside is visible to (2); one written later belongs to a section
+ * (1) saw, whose memory (3) keeps.
  */
 #ifndef RS_STATS_H
 #define RS_STATS_H
@@ -72,7 +77,10 @@ void rs_stats_drain(struct rs_stats *s);
 void rs_stats_take(struct rs_stats *s, struct rs_hit_batch *b);
 void rs_stats_restore(struct rs_stats *s, struct rs_hit_batch *b);
 void rs_hit_batch_free(struct rs_hit_batch *b);
-void rs_stats_flushed(struct rs_stats *s, uint64_t hits);
+/* A flush was answered: hits were sent, of which `rejected` were refused by
+ * Redis (the hits:<hour> key is not a hash): those are counted as dropped,
+ * never retried in a loop. */
+void rs_stats_flushed(struct rs_stats *s, uint64_t hits, uint64_t rejected);
 
 /* Any thread: a snapshot of the counters; by_country through a callback. */
 void rs_stats_counters(struct rs_stats *s, struct rs_stats_counters *out);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "apply.h"
+#include "ebr.h"
 #include "rs_err.h"
 #include "snapshot.h"
 
@@ -30,11 +31,14 @@
 #define WATCHDOG_MS (XREAD_BLOCK_MS + 4000)
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 30000
+#define PROBE_MS 5000 /* how often the dataset identity is checked */
 
+/* A whole list replaced by a resync, waiting like any retired memory (list.h). */
 struct retired_list {
 	struct retired_list *next;
 	struct rs_list *l;
 	int64_t when_ms;
+	uint64_t epoch; /* rs_ebr_tag() after it was unpublished */
 };
 
 struct rs_sync {
@@ -55,7 +59,20 @@ struct rs_sync {
 	int64_t rd_last_reply_ms;
 
 	char last_id[RS_STREAM_ID_MAX]; /* "" = need a full load */
+	char dataset[RS_DATASET_ID_LEN + 1]; /* identity of the dataset the list came from ("" = none) */
+	const char *alarm;  /* "" or why the list does not follow Redis: "vanished", "foreign", "malformed" */
+	bool paused;        /* in alarm: the stream is not followed until the dataset is ours again */
+	bool resume;        /* the stream must be checked again (XINFO) when the pending XREAD returns */
+	bool rd_busy;       /* an XREAD or XINFO is in flight on rd */
+	int64_t last_probe_ms;
+	struct rs_dataset probe; /* what the last judge_redis saw */
+	char probe_newest[RS_STREAM_ID_MAX]; /* and the stream's newest id */
+	bool alarm_by_load; /* the alarm was raised by a failed load: only a load clears it */
+	int retry_backoff;  /* a change that could not be applied: XREAD again after a delay */
+	int64_t retry_next_ms;
+	bool retry_due;
 	struct rs_apply ap;
+	size_t ap_bad_seen; /* ap.bad already added to info.bad */
 	bool dirty; /* changed since the last snapshot */
 	int64_t last_snapshot_ms, last_heartbeat_ms;
 	struct retired_list *retired;
@@ -133,23 +150,38 @@ static int fetch_order(void *arg, const char *id, struct rs_order **out)
 	redisAppendCommand(c, "HGETALL %sorder:%s", s->conf->prefix, id);
 	if (redisGetReply(c, (void **)&mem) != REDIS_OK || redisGetReply(c, (void **)&h) != REDIS_OK)
 		goto out;
-	if (mem->type != REDIS_REPLY_INTEGER || h->type != REDIS_REPLY_ARRAY || h->elements % 2) {
+	/* An error about the server's state is retried; any other error reply
+	 * or junk is a malformed order, skipped like any other (never retried
+	 * in a loop). */
+	if ((mem->type == REDIS_REPLY_ERROR && rs_redis_error_transient(mem->str)) ||
+	    (h->type == REDIS_REPLY_ERROR && rs_redis_error_transient(h->str))) {
+		rs_log(RS_LOG_WARN, "fetching order '%s': %s", id, mem->type == REDIS_REPLY_ERROR ? mem->str : h->str);
 		rc = RS_EIO;
 		goto out;
 	}
-	if (mem->integer == 0 || h->elements == 0) {
+	if (mem->type == REDIS_REPLY_ERROR) {
+		snprintf(why, sizeof(why), "order '%s': %sorders: %.100s", id, s->conf->prefix, mem->str);
+		rc = RS_EINVAL;
+	} else if (mem->type != REDIS_REPLY_INTEGER || mem->integer == 0 ||
+		   (h->type == REDIS_REPLY_ARRAY && h->elements == 0)) {
 		rc = RS_ENOENT;
 		goto out;
-	}
-	{
-		const char **kv = calloc(h->elements + 1, sizeof(*kv));
-		if (!kv) {
-			rc = RS_ENOMEM;
+	} else if (h->type == REDIS_REPLY_ERROR) {
+		snprintf(why, sizeof(why), "order '%s': %sorder:%s: %.100s", id, s->conf->prefix, id, h->str);
+		rc = RS_EINVAL;
+	} else {
+		const char **kv;
+		size_t n;
+		rc = rs_hash_kv(h, &kv, &n);
+		if (rc == RS_ENOMEM)
 			goto out;
-		}
-		for (size_t i = 0; i < h->elements; i++)
-			kv[i] = h->element[i]->type == REDIS_REPLY_STRING ? h->element[i]->str : "";
-		rc = rs_order_parse(s->conf, id, kv, h->elements / 2, out, why, sizeof(why));
+		if (rc)
+			snprintf(why, sizeof(why), "order '%s': %sorder:%s is not a hash of text fields", id,
+				 s->conf->prefix, id);
+		else
+			rc = rs_order_parse(s->conf, id, kv, n, out, why, sizeof(why));
+		if (rc == 0 && (*out)->warnings)
+			rs_log(RS_LOG_WARN, "%s", why); /* fields replaced or shortened: the order loads */
 		free(kv);
 	}
 	if (rc) {
@@ -177,17 +209,20 @@ static void retire_list(struct rs_sync *s, struct rs_list *l)
 		return; /* leak rather than free under a reader */
 	r->l = l;
 	r->when_ms = mono_ms();
+	r->epoch = rs_ebr_tag();
 	r->next = s->retired;
 	s->retired = r;
 }
 
-static void reclaim_lists(struct rs_sync *s, bool all)
+/* Free the replaced lists tagged below safe (rs_ebr_observe()) and older
+ * than the floor; all of them when no reader can exist any more (stop). */
+static void reclaim_lists(struct rs_sync *s, uint64_t safe, bool all)
 {
 	struct retired_list **pp = &s->retired, *r;
-	int64_t limit = mono_ms() - RS_LIST_GRACE_MS;
+	int64_t limit = mono_ms() - RS_LIST_FLOOR_MS;
 
 	while ((r = *pp) != NULL) {
-		if (all || r->when_ms <= limit) {
+		if (all || (r->when_ms <= limit && r->epoch < safe)) {
 			*pp = r->next;
 			rs_list_free(r->l);
 			free(r);
@@ -202,42 +237,156 @@ static void publish_list(struct rs_sync *s, struct rs_list *l)
 	struct rs_list *old = cur(s);
 
 	rs_list_set_quiescent(l, false);
+	rs_list_set_floor(l, RS_LIST_FLOOR_MS); /* every reader of the module uses ebr.h sections */
 	atomic_store_explicit(s->listp, l, memory_order_release);
 	s->ap.list = l;
 	retire_list(s, old);
 }
 
-/* Load everything from Redis into a new list and publish it. */
+/* ---- the dataset identity (dataset.h) ---- */
+
+static bool holding(struct rs_sync *s)
+{
+	struct rs_list_stats st;
+
+	rs_list_stats(cur(s), &st);
+	return st.orders > 0 || st.domains > 0 || st.protected_n > 0;
+}
+
+/* Enter (why != "") or leave (why == "") the alarm state; logged once per change. */
+static void set_alarm(struct rs_sync *s, const char *why, const char *detail)
+{
+	struct rs_list_stats st;
+
+	if (strcmp(s->alarm, why) == 0)
+		return;
+	rs_list_stats(cur(s), &st);
+	if (*why)
+		rs_log(RS_LOG_ERR,
+		       "dataset alarm (%s): %s; keeping the list of dataset %s (%zu orders, %zu domains) and not "
+		       "following Redis until the dataset is ours again or `redsink-ctl dataset new` supersedes it",
+		       why, detail, *s->dataset ? s->dataset : "(no identity)", st.orders, st.domains);
+	else
+		rs_log(RS_LOG_INFO, "dataset alarm cleared: %s", detail);
+	s->alarm = why;
+	s->paused = *why != '\0';
+	atomic_store_explicit(&s->info.dataset_alarm, *why != '\0', memory_order_relaxed);
+}
+
+/*
+ * Judge what Redis holds against the list: RS_DS_SAME / RS_DS_ADOPT (go on),
+ * or an alarm verdict (alarm set, stream paused), or -1 when Redis could not
+ * be asked (RS_EIO).
+ */
+static int judge_redis(struct rs_sync *s)
+{
+	struct rs_probe p;
+	char err[256], detail[300];
+	redisContext *c = fetch_conn(s);
+	enum rs_dataset_verdict v;
+
+	if (!c)
+		return -1;
+	if (rs_load_probe(c, s->conf, &p, err, sizeof(err))) {
+		rs_log(RS_LOG_WARN, "%s", err);
+		if (c->err) {
+			redisFree(s->fetch);
+			s->fetch = NULL;
+		}
+		return -1;
+	}
+	s->probe = p.ds;
+	snprintf(s->probe_newest, sizeof(s->probe_newest), "%s", p.newest_id);
+	v = rs_dataset_judge(s->dataset, holding(s), &p.ds, p.has_data);
+	if (v == RS_DS_SAME || v == RS_DS_ADOPT) {
+		if (*s->alarm && !s->alarm_by_load)
+			set_alarm(s, "", p.ds.valid ? p.ds.id : "Redis holds the dataset again");
+		return (int)v;
+	}
+	if (v == RS_DS_VANISHED)
+		snprintf(detail, sizeof(detail), "Redis %s has %s", s->conf->read.addr,
+			 p.has_data ? "data but no dataset identity" : "no dataset, no orders and no change stream");
+	else if (v == RS_DS_FOREIGN)
+		snprintf(detail, sizeof(detail), "Redis %s holds dataset %s, which does not supersede ours",
+			 s->conf->read.addr, p.ds.id);
+	else
+		snprintf(detail, sizeof(detail), "%sdataset at %s is not a well-formed identity", s->conf->prefix,
+			 s->conf->read.addr);
+	set_alarm(s, rs_dataset_verdict_name(v), detail);
+	return (int)v;
+}
+
+/*
+ * Load everything from Redis into a new list and publish it, unless what was
+ * loaded is a dataset the list must not adopt (dataset.h), or an unexplained
+ * emptying of the same dataset (every order gone at once while we hold
+ * some): then the list is kept and the alarm raised. RS_EIO, RS_ENOMEM,
+ * RS_EINVAL (alarm), 0.
+ */
 static int full_load(struct rs_sync *s)
 {
 	struct rs_load_stats st;
 	struct rs_list *l;
+	struct rs_list_stats held;
 	char err[512];
 	redisContext *c = fetch_conn(s);
 	int64_t t0 = mono_ms();
+	enum rs_dataset_verdict v;
+	int rc;
 
 	if (!c)
 		return RS_EIO;
 	l = rs_list_new(1 << 16);
 	if (!l)
 		return RS_ENOMEM;
-	if (rs_load_all(c, s->conf, l, &st, err, sizeof(err))) {
+	rc = rs_load_all(c, s->conf, l, &st, err, sizeof(err));
+	if (rc) {
 		rs_list_free(l);
-		rs_log(RS_LOG_ERR, "full reload from %s failed: %s", s->conf->read.addr, err);
+		rs_log(RS_LOG_ERR, "full reload from %s failed: %s: keeping the current list", s->conf->read.addr, err);
 		if (c->err) {
 			redisFree(s->fetch);
 			s->fetch = NULL;
 		}
-		return RS_EIO;
+		if (rc == RS_EPROTO) {
+			set_alarm(s, "malformed", err);
+			s->alarm_by_load = true;
+		}
+		return rc == RS_ENOMEM ? rc : RS_EIO;
 	}
+	rs_list_stats(cur(s), &held);
+	v = rs_dataset_judge(s->dataset, holding(s), &st.ds, st.has_data);
+	if (v == RS_DS_SAME && st.orders == 0 && held.orders > 0) {
+		rs_list_free(l);
+		set_alarm(s, "vanished", "every order is gone at once from Redis without a change in the stream");
+		return RS_EINVAL;
+	}
+	if (v != RS_DS_SAME && v != RS_DS_ADOPT) {
+		rs_list_free(l);
+		(void)judge_redis(s); /* raises the alarm with the details */
+		if (!*s->alarm)
+			set_alarm(s, rs_dataset_verdict_name(v), "the dataset changed during the load");
+		return RS_EINVAL;
+	}
+	if (v == RS_DS_ADOPT && *s->dataset && st.ds.valid)
+		rs_log(RS_LOG_WARN, "adopting dataset %s (generation %llu), which supersedes dataset %s", st.ds.id,
+		       (unsigned long long)st.ds.generation, s->dataset);
+	else if (!st.ds.valid && st.has_data)
+		rs_log(RS_LOG_WARN, "Redis %s has no dataset identity yet (redsink-ctl creates one with its next change)",
+		       s->conf->read.addr);
+	snprintf(s->dataset, sizeof(s->dataset), "%s", st.ds.valid ? st.ds.id : "");
+	s->alarm_by_load = false;
+	if (*s->alarm)
+		set_alarm(s, "", "a full load adopted what Redis holds");
 	publish_list(s, l);
 	snprintf(s->last_id, sizeof(s->last_id), "%s", st.last_id);
 	atomic_fetch_add_explicit(&s->info.resyncs, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&s->info.bad, (int64_t)(st.bad_orders + st.bad_domains), memory_order_relaxed);
 	atomic_store_explicit(&s->info.last_applied_ms, wall_ms(), memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->info.bad, (int64_t)st.bad_keys, memory_order_relaxed);
 	s->dirty = true;
-	rs_log(RS_LOG_INFO, "full load: %zu orders, %zu domains, %zu protected in %lld ms (stream at %s)", st.orders,
-	       st.domains, st.protected_n, (long long)(mono_ms() - t0), s->last_id);
+	rs_log(RS_LOG_INFO, "full load: %zu orders, %zu domains, %zu protected in %lld ms (stream at %s, dataset %s)",
+	       st.orders, st.domains, st.protected_n, (long long)(mono_ms() - t0), s->last_id,
+	       *s->dataset ? s->dataset : "without identity");
 	if (s->hooks.purge)
 		s->hooks.purge(s->hooks.arg, l);
 	return 0;
@@ -256,6 +405,7 @@ static void backoff(int *delay_ms, int64_t *next_ms)
 
 static void rd_connect(struct rs_sync *s);
 static void xread(struct rs_sync *s);
+static void restart_stream(struct rs_sync *s);
 
 static void rd_lost(struct rs_sync *s, const char *why)
 {
@@ -264,6 +414,7 @@ static void rd_lost(struct rs_sync *s, const char *why)
 		       s->conf->read.addr, why);
 	atomic_store_explicit(&s->info.link_up, 0, memory_order_relaxed);
 	s->rd = NULL;
+	s->rd_busy = s->resume = s->retry_due = false;
 	backoff(&s->rd_backoff, &s->rd_next_ms);
 }
 
@@ -305,13 +456,20 @@ static void on_xread(redisAsyncContext *ac, void *reply, void *priv)
 	if (!r || s->stopping || s->rd != ac)
 		return; /* disconnecting: the disconnect callback does the rest */
 	s->rd_last_reply_ms = mono_ms();
+	s->rd_busy = false;
 	if (r->type == REDIS_REPLY_ERROR) {
 		rs_log(RS_LOG_ERR, "XREAD %schanges: %s", s->conf->prefix, r->str);
-		redisAsyncDisconnect(ac);
+		redisAsyncDisconnect(ac); /* reconnects with backoff (reset only by a good XREAD) */
 		return;
 	}
 	atomic_store_explicit(&s->info.link_up, 1, memory_order_relaxed);
 	s->rd_backoff = 0;
+	if (s->paused)
+		return; /* in alarm: entries are not applied; the tick probes the dataset */
+	if (s->resume) {
+		restart_stream(s); /* the list changed under this XREAD: read again from where it stands */
+		return;
+	}
 	if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->type == REDIS_REPLY_ARRAY &&
 	    r->element[0]->elements == 2 && r->element[0]->element[1]->type == REDIS_REPLY_ARRAY) {
 		const redisReply *entries = r->element[0]->element[1];
@@ -322,28 +480,48 @@ static void on_xread(redisAsyncContext *ac, void *reply, void *priv)
 				continue;
 			rc = rs_apply_change(&s->ap, &ch);
 			if (rc == RS_EIO || rc == RS_ENOMEM) {
-				/* stop here; the same entry is read again on the next XREAD */
-				rs_log(RS_LOG_WARN, "change %s not applied yet: %s", ch.id, rs_strerror(rc));
+				/* stop here; the same entry is read again after a backoff */
+				if (s->retry_backoff == 0)
+					rs_log(RS_LOG_WARN, "change %s not applied yet: %s: retrying with backoff", ch.id,
+					       rs_strerror(rc));
+				backoff(&s->retry_backoff, &s->retry_next_ms);
+				s->retry_due = true;
 				break;
 			}
+			s->retry_backoff = 0;
 			snprintf(s->last_id, sizeof(s->last_id), "%s", ch.id);
 			progressed = true;
+			if (s->ap.dataset_changed)
+				break; /* what follows belongs to the dataset judged below */
 		}
 	}
 	if (progressed) {
 		atomic_store_explicit(&s->info.applied, (int64_t)s->ap.applied, memory_order_relaxed);
-		atomic_store_explicit(&s->info.bad, (int64_t)s->ap.bad, memory_order_relaxed);
+		atomic_fetch_add_explicit(&s->info.bad, (int64_t)(s->ap.bad - s->ap_bad_seen), memory_order_relaxed);
+		s->ap_bad_seen = s->ap.bad;
 		atomic_store_explicit(&s->info.last_applied_ms, wall_ms(), memory_order_relaxed);
 		s->dirty = true;
 		purge_changed(s);
 	}
-	xread(s);
+	if (s->ap.dataset_changed) {
+		s->ap.dataset_changed = false;
+		rs_log(RS_LOG_INFO, "change %s: the dataset identity changed: checking it", s->last_id);
+		if (judge_redis(s) == RS_DS_ADOPT && full_load(s) == RS_EIO) {
+			redisAsyncDisconnect(ac);
+			return;
+		}
+		if (s->paused)
+			return;
+	}
+	if (!s->retry_due)
+		xread(s);
 }
 
 static void xread(struct rs_sync *s)
 {
 	if (!s->rd || s->stopping)
 		return;
+	s->rd_busy = true;
 	redisAsyncCommand(s->rd, on_xread, NULL, "XREAD COUNT 1000 BLOCK %d STREAMS %schanges %s", XREAD_BLOCK_MS,
 			  s->conf->prefix, s->last_id[0] ? s->last_id : "0-0");
 }
@@ -352,9 +530,12 @@ static void xread(struct rs_sync *s)
  * After (re)connecting: can the stream still give us every entry after our id?
  * Trimming removes entries from the head: if our own entry is still there, so is
  * everything after it. If it is gone and newer entries were generated, some of
- * those may be gone too, so the whole list is reloaded (a full resync).
+ * those may be gone too. A stream whose newest id is older than ours was rolled
+ * back (a failover to a lagging replica, a restore from a backup): what we hold
+ * is not what Redis holds. Each case is a full resync; the reason is returned
+ * for the log, or NULL when the stream can be followed.
  */
-static bool stream_lost_entries(const redisReply *r, const char *last_id)
+static const char *stream_lost_entries(const redisReply *r, const char *last_id)
 {
 	const char *first = NULL, *maxdel = NULL, *lastgen = NULL;
 	long long length = -1, added = -1;
@@ -375,45 +556,125 @@ static bool stream_lost_entries(const redisReply *r, const char *last_id)
 			 v->element[0]->type == REDIS_REPLY_STRING)
 			first = v->element[0]->str;
 	}
-	if (maxdel && id_cmp(maxdel, last_id) > 0)
-		return true; /* entries after ours were deleted (XDEL) */
 	if (strcmp(last_id, "0-0") == 0)
-		return added >= 0 ? added > length : first != NULL; /* anything trimmed at all? */
-	if (lastgen && id_cmp(lastgen, last_id) <= 0)
-		return false; /* nothing new since our entry */
-	return !first || id_cmp(first, last_id) > 0; /* our entry is gone */
+		return (added >= 0 ? added > length : first != NULL) ? "the stream was trimmed" : NULL;
+	if (lastgen && id_cmp(lastgen, last_id) < 0)
+		return "rollback: the stream's newest id is older than the list's";
+	if (maxdel && id_cmp(maxdel, last_id) > 0)
+		return "entries after the list's position were deleted (XDEL)";
+	if (lastgen && id_cmp(lastgen, last_id) == 0)
+		return NULL; /* nothing new since our entry */
+	return (!first || id_cmp(first, last_id) > 0) ? "the stream was trimmed past the list's position" : NULL;
 }
 
 static void on_xinfo(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct rs_sync *s = ac->data;
 	redisReply *r = reply;
-	bool resync = s->last_id[0] == '\0';
+	const char *why = s->last_id[0] == '\0' ? "the list does not come from this Redis" : NULL;
+	int v;
 
 	if (!r || s->stopping || s->rd != ac)
 		return;
 	s->rd_last_reply_ms = mono_ms();
-	if (r->type == REDIS_REPLY_ERROR) {
-		/* no stream at all: fine if we never saw one */
-		if (strcmp(s->last_id, "0-0") != 0 && s->last_id[0])
-			resync = true;
-	} else if (r->type == REDIS_REPLY_ARRAY && !resync) {
-		resync = stream_lost_entries(r, s->last_id);
+	s->rd_busy = false;
+	if (s->resume) {
+		restart_stream(s); /* the list changed while this XINFO was in flight */
+		return;
 	}
-	if (resync) {
+	s->last_probe_ms = mono_ms();
+	v = judge_redis(s);
+	if (v < 0) {
+		redisAsyncDisconnect(ac);
+		return;
+	}
+	atomic_store_explicit(&s->info.link_up, 1, memory_order_relaxed);
+	if (v != RS_DS_SAME && v != RS_DS_ADOPT)
+		return; /* alarm: keep the list; the tick probes again */
+	if (v == RS_DS_ADOPT && *s->dataset)
+		why = "a new dataset supersedes the list's";
+	if (s->alarm_by_load)
+		why = "the last full load failed";
+	if (r->type == REDIS_REPLY_ERROR) {
+		if (strncmp(r->str, "WRONGTYPE", 9) == 0) {
+			rs_log(RS_LOG_ERR, "%schanges at %s is not a stream: keeping the current list", s->conf->prefix,
+			       s->conf->read.addr);
+			atomic_fetch_add_explicit(&s->info.bad, 1, memory_order_relaxed);
+			redisAsyncDisconnect(ac); /* retried with backoff */
+			return;
+		}
+		/* no stream at all: fine if we never saw one */
+		if (!why && strcmp(s->last_id, "0-0") != 0)
+			why = "the change stream is gone";
+	} else if (r->type == REDIS_REPLY_ARRAY && !why) {
+		why = stream_lost_entries(r, s->last_id);
+	}
+	if (why) {
 		if (s->last_id[0])
-			rs_log(RS_LOG_WARN, "the change stream no longer holds the entries after %s: reloading the whole list",
-			       s->last_id);
-		if (full_load(s) != 0) {
+			rs_log(RS_LOG_WARN, "full resync from %s: %s (list at %s)", s->conf->read.addr, why, s->last_id);
+		int rc = full_load(s);
+		if (rc == RS_EINVAL)
+			return; /* alarm raised: the list is kept */
+		if (rc != 0) {
 			redisAsyncDisconnect(ac);
 			return;
 		}
 	}
+	else if (v == RS_DS_ADOPT && s->probe.valid) {
+		/* the list has no identity yet but follows this stream: take it */
+		snprintf(s->dataset, sizeof(s->dataset), "%s", s->probe.id);
+		s->dirty = true;
+		rs_log(RS_LOG_INFO, "the list now carries the identity of dataset %s", s->dataset);
+	}
 	atomic_store_explicit(&s->info.link_up, 1, memory_order_relaxed);
-	if (s->rd_backoff || resync)
+	if (s->rd_backoff || why)
 		rs_log(RS_LOG_INFO, "following the change stream at %s from %s", s->conf->read.addr, s->last_id);
-	s->rd_backoff = 0;
 	xread(s);
+}
+
+/* Check the stream from where the list stands (XINFO, then XREAD), once no
+ * XREAD is in flight on rd (its reply is then dropped). */
+static void restart_stream(struct rs_sync *s)
+{
+	if (s->rd_busy) {
+		s->resume = true;
+		return;
+	}
+	s->resume = false;
+	s->rd_last_reply_ms = mono_ms();
+	s->rd_busy = true;
+	redisAsyncCommand(s->rd, on_xinfo, NULL, "XINFO STREAM %schanges", s->conf->prefix);
+}
+
+/*
+ * Every PROBE_MS: is Redis still holding our dataset? Catches a FLUSHALL, a
+ * replica that came back empty or a database swapped under a live connection,
+ * and, in alarm, notices when the dataset is ours again (or superseded).
+ */
+static void probe_tick(struct rs_sync *s)
+{
+	bool was_paused = s->paused, restarted = false;
+	int v;
+
+	s->last_probe_ms = mono_ms();
+	if (!s->rd || !atomic_load_explicit(&s->info.link_up, memory_order_relaxed))
+		return; /* (re)connecting judges anyway */
+	v = judge_redis(s);
+	if (v == RS_DS_SAME && !s->paused && *s->probe_newest && *s->last_id &&
+	    id_cmp(s->probe_newest, s->last_id) < 0) {
+		rs_log(RS_LOG_WARN, "full resync from %s: rollback: the stream's newest id %s is older than the list's %s",
+		       s->conf->read.addr, s->probe_newest, s->last_id);
+		if (full_load(s) == 0)
+			restart_stream(s), restarted = true;
+	} else if (v == RS_DS_ADOPT && *s->dataset) {
+		if (full_load(s) == 0)
+			restart_stream(s), restarted = true;
+	} else if (v == RS_DS_ADOPT && s->probe.valid) {
+		snprintf(s->dataset, sizeof(s->dataset), "%s", s->probe.id);
+		s->dirty = true;
+	}
+	if (was_paused && !s->paused && !restarted)
+		restart_stream(s);
 }
 
 static void rd_connect(struct rs_sync *s)
@@ -424,6 +685,7 @@ static void rd_connect(struct rs_sync *s)
 		return;
 	}
 	s->rd_last_reply_ms = mono_ms();
+	s->rd_busy = true;
 	redisAsyncCommand(s->rd, on_xinfo, NULL, "XINFO STREAM %schanges", s->conf->prefix);
 }
 
@@ -496,7 +758,9 @@ static void heartbeat(struct rs_sync *s)
 				       "malformed_skipped", bad,
 				       "resyncs", resyncs,
 				       "hits_pending", pending,
-				       "hits_dropped", dropped };
+				       "hits_dropped", dropped,
+				       "dataset", s->dataset,
+				       "dataset_alarm", s->alarm };
 		char now[32];
 		snprintf(now, sizeof(now), "%lld", (long long)(wall_ms() / 1000));
 		argv[7] = now;
@@ -516,6 +780,34 @@ static uint64_t batch_hits(const struct rs_hit_batch *b)
 	return n;
 }
 
+/*
+ * The hits an EXEC reply refused: a HINCRBY answered with an error (the
+ * hits:<hour> key is not a hash, or its field not an integer). Its elements
+ * follow the order queue_flush sent: per row a HINCRBY, and an EXPIRE after
+ * the first row of each hour.
+ */
+static uint64_t rejected_hits(struct rs_sync *s, const redisReply *r)
+{
+	const char *last_hour = "";
+	uint64_t n = 0;
+	size_t e = 0;
+
+	for (size_t i = 0; i < s->inflight.n && e < r->elements; i++) {
+		const struct rs_hit_row *row = &s->inflight.rows[i];
+		if (r->element[e++]->type == REDIS_REPLY_ERROR) {
+			if (n == 0)
+				rs_log(RS_LOG_WARN, "%shits:%s refused hit counts (%s): dropped", s->conf->prefix, row->hour,
+				       r->element[e - 1]->str);
+			n += row->count;
+		}
+		if (strcmp(last_hour, row->hour) != 0) {
+			e++; /* its EXPIRE */
+			last_hour = row->hour;
+		}
+	}
+	return n;
+}
+
 static void on_flush(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct rs_sync *s = ac->data;
@@ -523,7 +815,7 @@ static void on_flush(redisAsyncContext *ac, void *reply, void *priv)
 
 	s->flushing = false;
 	if (r && r->type == REDIS_REPLY_ARRAY) {
-		rs_stats_flushed(s->stats, batch_hits(&s->inflight));
+		rs_stats_flushed(s->stats, batch_hits(&s->inflight), rejected_hits(s, r));
 		rs_hit_batch_free(&s->inflight);
 		return;
 	}
@@ -596,7 +888,7 @@ static void final_flush(struct rs_sync *s)
 				break;
 			}
 			if (i == sent + 1 && r && r->type == REDIS_REPLY_ARRAY) {
-				rs_stats_flushed(s->stats, batch_hits(&s->inflight));
+				rs_stats_flushed(s->stats, batch_hits(&s->inflight), 0);
 				rs_hit_batch_free(&s->inflight);
 			}
 			freeReplyObject(r);
@@ -653,6 +945,8 @@ static void on_metrics(struct evhttp_request *req, void *arg)
 	  (long long)atomic_load_explicit(&s->info.resyncs, memory_order_relaxed));
 	G("redsink_malformed_skipped_total", "Malformed orders, domains and changes skipped.", "counter", "%lld",
 	  (long long)atomic_load_explicit(&s->info.bad, memory_order_relaxed));
+	G("redsink_dataset_alarm", "1 while the list is kept because Redis does not hold its dataset (vanished, "
+	  "foreign or malformed).", "gauge", "%d", atomic_load_explicit(&s->info.dataset_alarm, memory_order_relaxed));
 	evbuffer_add_printf(b, "# HELP redsink_blocked_answers_total Blocked answers, by action.\n"
 			       "# TYPE redsink_blocked_answers_total counter\n");
 	for (int a = 0; a <= RS_ACT_REFUSED; a++)
@@ -687,7 +981,7 @@ static void write_snapshot(struct rs_sync *s)
 
 	if (!s->conf->snapshot_file || !s->dirty || !s->last_id[0])
 		return;
-	if (rs_snapshot_write(s->conf->snapshot_file, cur(s), s->last_id, err, sizeof(err)) == 0)
+	if (rs_snapshot_write(s->conf->snapshot_file, cur(s), s->last_id, s->dataset, err, sizeof(err)) == 0)
 		s->dirty = false;
 	else
 		rs_log(RS_LOG_ERR, "snapshot not written: %s", err);
@@ -698,12 +992,13 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct rs_sync *s = arg;
 	int64_t now = mono_ms();
+	uint64_t safe;
 
 	if (s->stopping)
 		return;
 	if (!s->rd && now >= s->rd_next_ms)
 		rd_connect(s);
-	else if (s->rd && now - s->rd_last_reply_ms > WATCHDOG_MS) {
+	else if (s->rd && !s->paused && !s->retry_due && now - s->rd_last_reply_ms > WATCHDOG_MS) {
 		/* a silent connection (e.g. a dead peer without RST) */
 		redisAsyncContext *ac = s->rd;
 		rd_lost(s, "no reply");
@@ -716,22 +1011,34 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		else
 			s->last_heartbeat_ms = 0;
 	}
+	if (s->rd && s->retry_due && now >= s->retry_next_ms) {
+		s->retry_due = false;
+		s->rd_last_reply_ms = now;
+		xread(s);
+	}
+	if (now - s->last_probe_ms >= PROBE_MS)
+		probe_tick(s);
 	if (now - s->last_heartbeat_ms >= HEARTBEAT_MS) {
 		heartbeat(s);
 		s->last_heartbeat_ms = now;
 	}
 	if (now - s->last_snapshot_ms >= SNAPSHOT_MS)
 		write_snapshot(s);
+	/*
+	 * Reclamation, in this order (list.h, stats.h): (1) observe the readers,
+	 * (2) drain the rings, whose records point into the list, (3) free only
+	 * what (1) found unreachable.
+	 */
+	safe = rs_ebr_observe();
 	if (s->stats) {
-		/* drain before reclaiming: records point into the list (stats.h) */
 		rs_stats_drain(s->stats);
 		if (now - s->last_flush_ms >= (int64_t)s->conf->stats_flush_interval * 1000) {
 			flush_hits(s);
 			s->last_flush_ms = now;
 		}
 	}
-	rs_list_reclaim(cur(s));
-	reclaim_lists(s, false);
+	rs_list_reclaim_before(cur(s), safe);
+	reclaim_lists(s, safe, false);
 }
 
 static void on_wake(evutil_socket_t fd, short what, void *arg)
@@ -771,7 +1078,7 @@ static void *thread_main(void *arg)
 }
 
 int rs_sync_start(struct rs_sync **out, const struct rs_conf *c, _Atomic(struct rs_list *) *listp,
-		  const char *last_id, bool snapshot_due, const struct rs_sync_hooks *hooks,
+		  const char *last_id, const char *dataset, bool snapshot_due, const struct rs_sync_hooks *hooks,
 		  struct rs_stats *stats)
 {
 	struct rs_sync *s = calloc(1, sizeof(*s));
@@ -788,6 +1095,8 @@ int rs_sync_start(struct rs_sync **out, const struct rs_conf *c, _Atomic(struct 
 		s->hooks = *hooks;
 	s->wake[0] = s->wake[1] = -1;
 	snprintf(s->last_id, sizeof(s->last_id), "%s", last_id ? last_id : "");
+	snprintf(s->dataset, sizeof(s->dataset), "%s", dataset && rs_dataset_id_ok(dataset) ? dataset : "");
+	s->alarm = "";
 	s->dirty = snapshot_due;
 	if (rs_apply_init(&s->ap, cur(s), fetch_order, s))
 		goto err;
@@ -816,6 +1125,7 @@ int rs_sync_start(struct rs_sync **out, const struct rs_conf *c, _Atomic(struct 
 		}
 	}
 	rs_list_set_quiescent(cur(s), false);
+	rs_list_set_floor(cur(s), RS_LIST_FLOOR_MS);
 	if (pthread_create(&s->thread, NULL, thread_main, s) != 0) {
 		rs_list_set_quiescent(cur(s), true);
 		rc = RS_EIO;
@@ -858,9 +1168,15 @@ void rs_sync_stop(struct rs_sync *s)
 	if (s->fetch)
 		redisFree(s->fetch);
 	rs_apply_free(&s->ap);
-	reclaim_lists(s, true);
+	reclaim_lists(s, UINT64_MAX, true);
 	rs_list_set_quiescent(cur(s), true); /* no reader after deinit: free retired memory */
 	free(s);
+}
+
+void rs_sync_note_bad(struct rs_sync *s, size_t n)
+{
+	if (s)
+		atomic_fetch_add_explicit(&s->info.bad, (int64_t)n, memory_order_relaxed);
 }
 
 const struct rs_sync_info *rs_sync_info(const struct rs_sync *s)

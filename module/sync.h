@@ -51,16 +51,18 @@ struct rs_sync_info {
 	_Atomic int64_t resyncs;    /* full reloads */
 	_Atomic int64_t last_applied_ms; /* wall clock of the last applied change */
 	_Atomic int link_up;        /* the stream connection is up */
+	_Atomic int dataset_alarm;  /* the list is kept: Redis does not hold its dataset (dataset.h) */
 };
 
 /*
  * Start the thread. listp: the module's published list pointer (the thread
  * may replace the list on a full resync); last_id: where the list stands in
- * the stream ("" = the list is not from Redis: load it all when Redis is up).
+ * the stream ("" = the list is not from Redis: load it all when Redis is up);
+ * dataset: the identity of the dataset it came from ("" = none, dataset.h).
  * 0 or a negative code (the module then runs without live updates).
  */
 int rs_sync_start(struct rs_sync **out, const struct rs_conf *c, _Atomic(struct rs_list *) *listp,
-		  const char *last_id, bool snapshot_due, const struct rs_sync_hooks *hooks,
+		  const char *last_id, const char *dataset, bool snapshot_due, const struct rs_sync_hooks *hooks,
 		  struct rs_stats *stats);
 
 /* Stop and join the thread, write the snapshot if the list changed, free the
@@ -68,5 +70,8 @@ int rs_sync_start(struct rs_sync **out, const struct rs_conf *c, _Atomic(struct 
 void rs_sync_stop(struct rs_sync *s);
 
 const struct rs_sync_info *rs_sync_info(const struct rs_sync *s);
+
+/* Add n to the malformed counter (what init's own load skipped). Any thread. */
+void rs_sync_note_bad(struct rs_sync *s, size_t n);
 
 #endif

@@ -135,3 +135,78 @@ size_t rs_utf8_prefix(const char *str, size_t n, size_t max)
 	}
 	return i;
 }
+
+/* The JSON form of one character (the valid UTF-8 sequence or invalid octet
+ * at s, l octets): written to out (at least 8 octets), its length returned. */
+static size_t json_char(const unsigned char *s, size_t l, char *out)
+{
+	if (l == 0) {
+		memcpy(out, "\xef\xbf\xbd", 3); /* U+FFFD */
+		return 3;
+	}
+	if (*s == '"' || *s == '\\') {
+		out[0] = '\\';
+		out[1] = (char)*s;
+		return 2;
+	}
+	if (*s < 0x20 || *s == 0x7f)
+		return (size_t)snprintf(out, 8, "\\u%04x", *s);
+	memcpy(out, s, l);
+	return l;
+}
+
+void rs_buf_json_max(struct rs_buf *b, const char *str, size_t max)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t n = strlen(str), used = 2;
+
+	if (max < 2)
+		return;
+	rs_buf_add(b, "\"", 1);
+	while (n > 0) {
+		char one[8];
+		size_t l = utf8_seq(s, n), k = json_char(s, l, one);
+		if (used + k > max)
+			break;
+		rs_buf_add(b, one, k);
+		used += k;
+		l = l ? l : 1;
+		s += l;
+		n -= l;
+	}
+	rs_buf_add(b, "\"", 1);
+}
+
+char *rs_text_clean(const char *str, size_t max)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t n = strlen(str), a = 0, z;
+	struct rs_buf b = { 0 };
+
+	rs_buf_add(&b, "", 0);
+	while (n > 0) {
+		size_t l = utf8_seq(s, n);
+		if (l == 0) {
+			rs_buf_adds(&b, "\xef\xbf\xbd");
+			l = 1;
+		} else if (*s < 0x20 || *s == 0x7f || (l == 2 && s[0] == 0xc2 && s[1] < 0xa0)) {
+			rs_buf_add(&b, " ", 1); /* C0, DEL, C1 (U+0080..U+009F) */
+		} else {
+			rs_buf_add(&b, (const char *)s, l);
+		}
+		s += l;
+		n -= l;
+	}
+	if (b.oom) {
+		free(b.s);
+		return NULL;
+	}
+	while (b.s[a] == ' ')
+		a++;
+	z = rs_utf8_prefix(b.s + a, b.len - a, max);
+	while (z > 0 && b.s[a + z - 1] == ' ')
+		z--;
+	memmove(b.s, b.s + a, z);
+	b.s[z] = '\0';
+	return b.s;
+}

@@ -35,4 +35,19 @@ int rs_template_expand(struct rs_buf *b, const char *tmpl, rs_lookup_fn lookup, 
  * does not end inside a UTF-8 sequence. */
 size_t rs_utf8_prefix(const char *s, size_t n, size_t max);
 
+/*
+ * Append s as a JSON string literal of at most max octets, quotes included
+ * (max >= 2): the escaped text is cut after the last whole character (never
+ * inside an escape sequence or a UTF-8 sequence) that fits.
+ */
+void rs_buf_json_max(struct rs_buf *b, const char *s, size_t max);
+
+/*
+ * A display text as orders store it (malloc'd, NULL when out of memory):
+ * control characters (C0, DEL, C1) replaced by a space, invalid UTF-8 by
+ * U+FFFD, leading and trailing spaces removed, cut at a character boundary to
+ * at most max octets. Idempotent: rs_text_clean(rs_text_clean(s)) == the same.
+ */
+char *rs_text_clean(const char *s, size_t max);
+
 #endif

@@ -11,7 +11,8 @@ pkgs=(build-essential autoconf automake libtool pkg-config dpkg-dev quilt
       redis-server redis-tools nsd bind9-dnsutils dnsperf
       python3-pytest python3-dnspython python3-redis binutils
       libidn2-dev libpsl-dev mmdb-bin libmaxmind-db-writer-perl
-      chromium fonts-noto-cjk imagemagick curl)
+      chromium fonts-noto-cjk imagemagick curl
+      clang libclang-rt-14-dev)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,35 +1,153 @@
 #!/usr/bin/env bash
 # test.sh — set up everything that is missing, build, and run the whole test
-# suite: cmocka unit tests, then the integration tests (real redis-server, NSD
-# and Unbound with the module on loopback). Ends with "N passed, N failed" and
-# exits non-zero when anything failed.
+# suite: cmocka unit tests, the list's unit tests again under ThreadSanitizer
+# and AddressSanitizer, the integration tests (real redis-server, NSD and
+# Unbound with the module on loopback) as built and with ASan+UBSan, then the
+# optional runners other parts of the tree provide (scripts/replay.sh,
+# tests/fuzz/run.sh). Ends with "N passed, N failed" and exits non-zero when
+# anything failed.
+#
+# Nothing is counted that did not run in this invocation: the unit logs are
+# deleted before `make check`, a unit program that did not build (or left no
+# fresh log) counts as failed, and a step that fails outside any test counts
+# as one failure.
+#
+# For working on the suite itself (the defaults are what CI runs):
+#   RS_TEST_BUILD=build/x RS_TEST_ASAN_BUILD=build/x-asan   other build directories
+#   RS_TEST_STEPS="unit san"   only these steps (unit san integration hooks)
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
+bdir=$(realpath -m "${RS_TEST_BUILD:-build/redsink}")
+adir=$(realpath -m "${RS_TEST_ASAN_BUILD:-build/asan}")
+steps=" ${RS_TEST_STEPS:-unit san integration hooks} "
 
 scripts/deps.sh || { echo "test: setting up dependencies failed"; echo "0 passed, 1 failed"; exit 1; }
-scripts/build.sh || { echo "test: build failed"; echo "0 passed, 1 failed"; exit 1; }
-scripts/build.sh build/asan --enable-sanitizers || { echo "test: sanitizer build failed"; echo "0 passed, 1 failed"; exit 1; }
+scripts/build.sh "$bdir" || { echo "test: build failed"; echo "0 passed, 1 failed"; exit 1; }
+scripts/build.sh "$adir" --enable-sanitizers || { echo "test: sanitizer build failed"; echo "0 passed, 1 failed"; exit 1; }
 
 passed=0
 failed=0
 status=0
+jobs=$(nproc)
 
-# ---- unit tests (cmocka through automake's test driver) ----
-make -s -C build/redsink -j"$(nproc)" check >/dev/null 2>&1 || status=1
-for log in build/redsink/tests/unit/test_*.log; do
-	[ -f "$log" ] || continue
+count() { # label passed failed
+	echo "$1: $2 passed, $3 failed"
+	passed=$((passed + $2))
+	failed=$((failed + $3))
+	[ "$3" -eq 0 ] || status=1
+}
+
+# One cmocka program's log: "P F" (a program that crashed before cmocka's
+# summary, or whose log says nothing, counts as one failure).
+cmocka_counts() { # log trs
+	local log=$1 trs=$2 p f
 	p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test(s)\./\1/p' "$log" | tail -n1)
 	f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test(s), listed below:/\1/p' "$log" | tail -n1)
-	passed=$((passed + ${p:-0}))
-	failed=$((failed + ${f:-0}))
-	if grep -q '^FAIL\|^ERROR' "${log%.log}.trs" 2>/dev/null; then
-		status=1
-		[ -n "$f" ] || failed=$((failed + 1)) # crashed before cmocka's summary
-		echo "== $log"; cat "$log"
+	p=${p:-0}
+	f=${f:-0}
+	if [ -n "$trs" ] && grep -q '^:test-result: \(FAIL\|ERROR\)' "$trs" 2>/dev/null && [ "$f" -eq 0 ]; then
+		f=1
 	fi
-done
-echo "unit: $passed passed, $failed failed"
+	if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+		f=1
+	fi
+	echo "$p $f"
+}
+
+# ---- unit tests (cmocka through automake's test driver) ----
+unit_tests() {
+	local b=$bdir p=0 f=0 prog log lp lf progs rerun=()
+	# Stale results must never count: every log is made by this run.
+	rm -f "$b"/tests/unit/*.log "$b"/tests/unit/*.trs "$b"/test-suite.log
+	progs=$(make -s -C "$b" -f Makefile -f - print-unit-tests <<'MK' 2>/dev/null
+print-unit-tests:
+	@echo $(TESTS)
+MK
+)
+	# built PROG: it exists and is up to date (a failed compile leaves the
+	# previous binary behind: it must not run in place of the new one)
+	built() { [ -x "$b/$1" ] && make -s -C "$b" -q "$1" >/dev/null 2>&1; }
+	if [ -z "$progs" ]; then
+		echo "test: cannot list the unit test programs of $b"
+		count unit 0 1
+		return
+	fi
+	if ! make -s -C "$b" -k -j"$jobs" check >"$b/unit-check.out" 2>&1; then
+		echo "== make check failed:"
+		grep -v '^make\[[0-9]*\]: \(Entering\|Leaving\)' "$b/unit-check.out" | tail -n 40
+		# A program that did not build stops automake before any test runs:
+		# run the ones that did build, so that only the broken ones are lost.
+		for prog in $progs; do
+			built "$prog" && [ ! -f "$b/$prog.log" ] && rerun+=("$prog")
+		done
+		[ ${#rerun[@]} -eq 0 ] ||
+			make -s -C "$b" -k check-TESTS TESTS="${rerun[*]}" check_PROGRAMS="${rerun[*]}" \
+				>>"$b/unit-check.out" 2>&1
+	fi
+	for prog in $progs; do
+		log=$b/$prog.log
+		if ! built "$prog" || [ ! -f "$log" ]; then
+			echo "== $prog: not built or not run (counted as failed)"
+			f=$((f + 1))
+			continue
+		fi
+		read -r lp lf < <(cmocka_counts "$log" "$b/$prog.trs")
+		p=$((p + lp))
+		f=$((f + lf))
+		if [ "$lf" -ne 0 ]; then
+			echo "== $log"
+			cat "$log"
+		fi
+	done
+	count unit $p $f
+}
+[[ $steps != *" unit "* ]] || unit_tests
+
+# ---- the list's unit tests under ThreadSanitizer and AddressSanitizer ----
+# A small separate compile: tests/unit/test_list.c against the module's core
+# sources (only what it needs is linked from the archive), with -fsanitize.
+san_list() { # sanitizer (thread|address)
+	local san=$1 d=$bdir-san/$1 src obj objs=() lp lf
+	mkdir -p "$d"
+	rm -f "$d"/*.o "$d"/*.a "$d"/test_list "$d"/test_list.log
+	local cflags=(-std=gnu11 -g -O1 -fno-omit-frame-pointer -fsanitize="$san" -pthread
+		-I"$top/module" $(pkg-config --cflags hiredis libevent libmaxminddb cmocka))
+	for src in module/*.c; do
+		case $src in module/redsink.c | module/answer.c) continue ;; esac # need Unbound's headers
+		obj=$d/$(basename "${src%.c}").o
+		gcc "${cflags[@]}" -c "$src" -o "$obj" 2>>"$d/build.log" || { echo "== $san: $src did not compile"; tail -n 20 "$d/build.log"; count "unit test_list ($san)" 0 1; return; }
+		objs+=("$obj")
+	done
+	ar rcs "$d/librscore-$san.a" "${objs[@]}"
+	if ! gcc "${cflags[@]}" tests/unit/test_list.c "$d/librscore-$san.a" -o "$d/test_list" \
+		$(pkg-config --libs hiredis libevent libevent_pthreads libmaxminddb cmocka) -lm 2>>"$d/build.log"; then
+		echo "== $san: test_list did not build"
+		tail -n 20 "$d/build.log"
+		count "unit test_list ($san)" 0 1
+		return
+	fi
+	# TSan needs a non-randomised address space on kernels with high mmap
+	# entropy; setarch -R turns the randomisation off for this process only.
+	TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" \
+		ASAN_OPTIONS="detect_leaks=1:halt_on_error=1" \
+		setarch "$(uname -m)" -R "$d/test_list" >"$d/test_list.log" 2>&1
+	local rc=$?
+	read -r lp lf < <(cmocka_counts "$d/test_list.log" "")
+	if [ $rc -ne 0 ] && [ "$lf" -eq 0 ]; then lf=1; fi
+	if grep -q 'Sanitizer' "$d/test_list.log"; then
+		[ "$lf" -gt 0 ] || lf=1
+	fi
+	if [ "$lf" -ne 0 ]; then
+		echo "== $d/test_list.log (exit $rc)"
+		tail -n 80 "$d/test_list.log"
+	fi
+	count "unit test_list ($san)" "$lp" "$lf"
+}
+if [[ $steps == *" san "* ]]; then
+	san_list thread
+	san_list address
+fi
 
 # ---- integration tests: the module as built, then built with ASan+UBSan ----
 run_pytest() { # label, then extra environment assignments
@@ -38,7 +156,6 @@ run_pytest() { # label, then extra environment assignments
 	junit=$(mktemp)
 	env "$@" /usr/bin/python3 -m pytest -q -p no:cacheprovider --junitxml="$junit" tests/integration
 	rc=$?
-	[ $rc -eq 0 ] || status=1
 	read -r ip if_ < <(/usr/bin/python3 - "$junit" <<'PY'
 import sys, xml.etree.ElementTree as ET
 try:
@@ -53,14 +170,44 @@ print(t - f - sk, f)
 PY
 )
 	rm -f "$junit"
-	if [ $rc -ne 0 ] && [ "${if_:-0}" -eq 0 ]; then if_=1; fi # pytest failed outside any test
-	echo "$label: ${ip:-0} passed, ${if_:-0} failed"
-	passed=$((passed + ${ip:-0}))
-	failed=$((failed + ${if_:-0}))
+	ip=${ip:-0}
+	if_=${if_:-0}
+	if [ $rc -ne 0 ] && [ "$if_" -eq 0 ]; then if_=1; fi # pytest failed outside any test
+	[ $rc -eq 0 ] || status=1
+	count "$label" "$ip" "$if_"
 }
-run_pytest integration
-run_pytest "integration (ASan+UBSan)" REDSINK_MODULE="$top/build/asan/module/.libs/redsink.so" \
-	REDSINK_SANITIZE="$(gcc -print-file-name=libasan.so)"
+if [[ $steps == *" integration "* ]]; then
+	run_pytest integration REDSINK_MODULE="$bdir/module/.libs/redsink.so"
+	run_pytest "integration (ASan+UBSan)" REDSINK_MODULE="$adir/module/.libs/redsink.so" \
+		REDSINK_SANITIZE="$(gcc -print-file-name=libasan.so)"
+fi
+
+# ---- optional runners: each, when present, ends with "NAME: N passed, M failed" ----
+hook() { # label script
+	local label=$1 script=$2 out rc line hp hf
+	[ -f "$script" ] || return 0
+	out=$(mktemp)
+	bash "$script" 2>&1 | tee "$out"
+	rc=${PIPESTATUS[0]}
+	line=$(grep -E '^[A-Za-z0-9_ ()+-]+: [0-9]+ passed, [0-9]+ failed$' "$out" | tail -n1)
+	rm -f "$out"
+	if [ -z "$line" ]; then
+		echo "test: $script printed no \"N passed, M failed\" line (exit $rc)"
+		count "$label" 0 1
+		return
+	fi
+	hp=$(sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed$/\1/' <<<"$line")
+	hf=$(sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed$/\2/' <<<"$line")
+	if [ "$rc" -ne 0 ] && [ "$hf" -eq 0 ]; then
+		echo "test: $script exited $rc"
+		hf=1
+	fi
+	count "$label" "$hp" "$hf"
+}
+if [[ $steps == *" hooks "* ]]; then
+	hook replay scripts/replay.sh
+	hook fuzz tests/fuzz/run.sh
+fi
 
 echo "$passed passed, $failed failed"
 exit $status

@@ -18,6 +18,7 @@
 #include <stdio.h>
 
 #include "ctl_redis.h"
+#include "dataset.h"
 
 #define CTL_PREFIX_DEFAULT "redsink:"
 #define CTL_MAX_BATCH_DEFAULT 10000
@@ -150,6 +151,27 @@ void ctl_queue_changes(struct ctl *x, struct ctl_tx *t, const char *op, const ch
 void ctl_queue_change(struct ctl *x, struct ctl_tx *t, const char *op, const char *order, const char *domain,
 		      const char *why, const char *override);
 
+/* ---- the dataset identity (ctl_dataset.c, doc/dataset.md) ---- */
+
+struct ctl_dataset_cur {
+	struct rs_dataset d;  /* parsed (present / valid) */
+	bool wrongtype;       /* the key exists and is not a hash */
+	char why_bad[160];    /* what is wrong, when present and not valid */
+	char *id, *generation, *supersedes, *created, *by, *why; /* as stored ("" when unset) */
+};
+
+/* Read the `dataset` hash. 0, or the exit code after printing the failure. */
+int ctl_dataset_read(struct ctl *x, struct ctl_dataset_cur *c);
+void ctl_dataset_cur_clear(struct ctl_dataset_cur *c);
+/*
+ * Every write command calls this after ctl_open, before its transaction: it
+ * WATCHes the identity; when there is none and no resolver reports a dataset,
+ * it queues the new identity into the command's transaction (first use).
+ * 0, or the exit code after printing why nothing may be written (no identity
+ * while resolvers enforce one; an unreadable identity).
+ */
+int ctl_dataset_ensure(struct ctl *x);
+
 /* ---- the commands ---- */
 
 int cmd_order(struct ctl *x, int argc, char **argv);
@@ -162,5 +184,6 @@ int cmd_expire(struct ctl *x, int argc, char **argv);
 int cmd_status(struct ctl *x, int argc, char **argv);
 int cmd_export(struct ctl *x, int argc, char **argv);
 int cmd_log(struct ctl *x, int argc, char **argv);
+int cmd_dataset(struct ctl *x, int argc, char **argv);
 
 #endif

@@ -239,15 +239,17 @@ static const char status_usage[] =
 	"not sent a heartbeat for --stale seconds (default 15) is marked stale;\n"
 	"a heartbeat expires 30 s after the last one, so a stopped resolver disappears.\n";
 
+#define HB_NFIELDS 13
 struct hb {
 	char *name;
-	char *f[11];
+	char *f[HB_NFIELDS];
 };
 
 enum { HB_LAST_ID, HB_LAST_APPLIED, HB_SEEN, HB_ENTRIES, HB_ORDERS, HB_LINK, HB_VERSION, HB_JURIS, HB_APPLIED,
-       HB_BAD, HB_RESYNCS };
-static const char *const hb_fields[11] = { "last_id", "last_applied_at", "seen_at", "entries", "orders", "link",
-					   "version", "jurisdiction", "applied", "malformed_skipped", "resyncs" };
+       HB_BAD, HB_RESYNCS, HB_DATASET, HB_DATASET_ALARM };
+static const char *const hb_fields[HB_NFIELDS] = { "last_id", "last_applied_at", "seen_at", "entries", "orders",
+						   "link", "version", "jurisdiction", "applied", "malformed_skipped",
+						   "resyncs", "dataset", "dataset_alarm" };
 
 /* Count stream entries after id, up to cap (returns cap + 1 when more). */
 static long long entries_after(struct ctl *x, const char *key, const char *id, long long cap, int *ex)
@@ -309,7 +311,7 @@ static void hb_free(struct hb *h, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		free(h[i].name);
-		for (int j = 0; j < 11; j++)
+		for (int j = 0; j < HB_NFIELDS; j++)
 			free(h[i].f[j]);
 	}
 	free(h);
@@ -332,6 +334,7 @@ int cmd_status(struct ctl *x, int argc, char **argv)
 	struct hb *hbs = NULL;
 	size_t nhb = 0, cap = 0;
 	struct ctl_order o = { 0 };
+	struct ctl_dataset_cur ds = { 0 };
 	int64_t now = (int64_t)time(NULL);
 	int c, ex = 0;
 	redisReply *r;
@@ -386,9 +389,11 @@ int cmd_status(struct ctl *x, int argc, char **argv)
 	}
 	freeReplyObject(r);
 
+	if ((ex = ctl_dataset_read(x, &ds)))
+		return ex;
 	if (order) {
 		if ((ex = ctl_order_load(x, order, true, &o)))
-			return ex;
+			goto out;
 		if (!o.exists) {
 			warnx("no order '%s'", order);
 			ctl_order_clear(&o);
@@ -426,10 +431,10 @@ int cmd_status(struct ctl *x, int argc, char **argv)
 			memset(&hbs[nhb], 0, sizeof(hbs[nhb]));
 			hbs[nhb].name = strdup(key + strlen(x->prefix) + strlen("resolver:"));
 			for (size_t j = 0; j + 1 < h->elements; j += 2)
-				for (int f = 0; f < 11; f++)
+				for (int f = 0; f < HB_NFIELDS; f++)
 					if (strcmp(h->element[j]->str, hb_fields[f]) == 0 && !hbs[nhb].f[f])
 						hbs[nhb].f[f] = strdup(h->element[j + 1]->str);
-			for (int f = 0; f < 11; f++)
+			for (int f = 0; f < HB_NFIELDS; f++)
 				if (!hbs[nhb].f[f])
 					hbs[nhb].f[f] = strdup("");
 			nhb++;
@@ -450,7 +455,10 @@ int cmd_status(struct ctl *x, int argc, char **argv)
 		ctl_json_str(stdout, first_id);
 		printf(",\"last_id\":");
 		ctl_json_str(stdout, last_id);
-		printf("}");
+		printf("},\"dataset\":{\"present\":%s,\"valid\":%s,\"id\":", ds.d.present ? "true" : "false",
+		       ds.d.valid ? "true" : "false");
+		ctl_json_str(stdout, ds.d.valid ? ds.d.id : ds.id);
+		printf(",\"generation\":%llu}", (unsigned long long)ds.d.generation);
 		if (order) {
 			printf(",\"order\":{\"id\":");
 			ctl_json_str(stdout, order);
@@ -470,6 +478,10 @@ int cmd_status(struct ctl *x, int argc, char **argv)
 		if (last_id[0] && length > 0)
 			printf(", last %s at %s", last_id, ctl_fmt_id_time(last_id, tb));
 		printf("\n");
+		if (ds.d.valid)
+			printf("dataset: %s, generation %llu\n", ds.d.id, (unsigned long long)ds.d.generation);
+		else
+			printf("dataset: %s\n", ds.d.present ? "UNREADABLE identity (redsink-ctl dataset show)" : "no identity");
 		if (order) {
 			printf("order %s (%s, scope %s): ", order, ctl_order_state(&o), o.f[F_SCOPE]);
 			if (order_change[0])
@@ -526,7 +538,7 @@ int cmd_status(struct ctl *x, int argc, char **argv)
 					putchar(',');
 				printf("{\"name\":");
 				ctl_json_str(stdout, h->name);
-				for (int f = 0; f < 11; f++) {
+				for (int f = 0; f < HB_NFIELDS; f++) {
 					printf(",\"%s\":", hb_fields[f]);
 					ctl_json_str(stdout, h->f[f]);
 				}
@@ -550,9 +562,22 @@ int cmd_status(struct ctl *x, int argc, char **argv)
 			ctl_table_print(&t, stdout);
 		ctl_table_free(&t);
 	}
+	/* resolvers that keep their list because this Redis does not hold its dataset */
+	for (size_t i = 0; !json && i < nhb; i++) {
+		char held[80], alarm[80], name[200];
+		if (!hbs[i].f[HB_DATASET_ALARM][0])
+			continue;
+		ctl_show(hbs[i].f[HB_DATASET], strlen(hbs[i].f[HB_DATASET]), 40, held, sizeof(held));
+		ctl_show(hbs[i].f[HB_DATASET_ALARM], strlen(hbs[i].f[HB_DATASET_ALARM]), 20, alarm, sizeof(alarm));
+		ctl_show(hbs[i].name, strlen(hbs[i].name), 60, name, sizeof(name));
+		printf("DATASET ALARM: resolver %s: %s: it keeps enforcing dataset %s (see 'redsink-ctl dataset show', "
+		       "doc/dataset.md)\n",
+		       name, alarm, held[0] ? held : "(none)");
+	}
 out:
 	hb_free(hbs, nhb);
 	ctl_order_clear(&o);
+	ctl_dataset_cur_clear(&ds);
 	return ex;
 }
 
@@ -951,7 +976,7 @@ static const char log_usage[] =
 	"(--json: one JSON object per line).\n";
 
 struct entry_view {
-	const char *id, *op, *order, *domain, *by, *why, *override;
+	const char *id, *op, *order, *domain, *by, *why, *override, *dataset;
 };
 
 static void view_of(const redisReply *e, struct entry_view *v)
@@ -974,6 +999,8 @@ static void view_of(const redisReply *e, struct entry_view *v)
 			v->why = val;
 		else if (strcmp(k, "override") == 0)
 			v->override = val;
+		else if (strcmp(k, "dataset") == 0)
+			v->dataset = val;
 	}
 }
 
@@ -1055,6 +1082,10 @@ static void print_entry(const struct entry_view *v, bool json)
 			printf(",\"override\":");
 			ctl_json_str(stdout, v->override);
 		}
+		if (v->dataset) {
+			printf(",\"dataset\":");
+			ctl_json_str(stdout, v->dataset);
+		}
 		printf("}\n");
 		return;
 	}
@@ -1067,6 +1098,10 @@ static void print_entry(const struct entry_view *v, bool json)
 	if (v->domain && *v->domain) {
 		printf(" domain=");
 		log_value(v->domain);
+	}
+	if (v->dataset && *v->dataset) {
+		printf(" dataset=");
+		log_value(v->dataset);
 	}
 	printf(" by=");
 	log_value(v->by ? v->by : "");

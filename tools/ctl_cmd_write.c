@@ -227,7 +227,7 @@ static int order_write(struct ctl *x, int argc, char **argv, bool add)
 		if (!any)
 			return ctl_usage_error(x, "nothing to update: give at least one field option");
 	}
-	if ((ex = ctl_open(x)))
+	if ((ex = ctl_open(x)) || (ex = ctl_dataset_ensure(x)))
 		return ex;
 	r = ctl_cmd(&x->conn, "WATCH", "WATCH %s %s", ctl_key(x, k, "order:%s", id), ctl_key(x, k2, "orders"));
 	if (!r)
@@ -353,7 +353,7 @@ static int order_revoke(struct ctl *x, int argc, char **argv)
 		return ctl_usage_error(x, "'%.60s' is not an order ID", id);
 	if (!ctl_text_ok(why, CTL_TEXT_MAX, &complaint))
 		return ctl_usage_error(x, "--why %s", complaint);
-	if ((ex = ctl_open(x)))
+	if ((ex = ctl_open(x)) || (ex = ctl_dataset_ensure(x)))
 		return ex;
 	r = ctl_cmd(&x->conn, "WATCH", "WATCH %s %s", ctl_key(x, k, "order:%s", id), ctl_key(x, k2, "orders"));
 	if (!r)
@@ -736,7 +736,7 @@ static int push_or_withdraw(struct ctl *x, int argc, char **argv, bool withdraw)
 			goto out;
 		}
 	}
-	if ((ex = ctl_open(x)))
+	if ((ex = ctl_open(x)) || (ex = ctl_dataset_ensure(x)))
 		goto out;
 	ctl_key(x, kd, "order:%s:domains", id);
 	ctl_key(x, ko, "order:%s", id);
@@ -1159,7 +1159,7 @@ int cmd_protect(struct ctl *x, int argc, char **argv)
 			goto out;
 		}
 	}
-	if ((ex = ctl_open(x)))
+	if ((ex = ctl_open(x)) || (ex = ctl_dataset_ensure(x)))
 		goto out;
 	r = ctl_cmd(&x->conn, "WATCH", "WATCH %s", kp);
 	if (!r) {
@@ -1289,7 +1289,7 @@ int cmd_expire(struct ctl *x, int argc, char **argv)
 		return ctl_usage_error(x, "unexpected argument '%s'", argv[optind]);
 	if (!ctl_text_ok(why, CTL_TEXT_MAX, &complaint))
 		return ctl_usage_error(x, "--why %s", complaint);
-	if ((ex = ctl_open(x)))
+	if ((ex = ctl_open(x)) || (ex = ctl_dataset_ensure(x)))
 		return ex;
 	ctl_key(x, k, "orders");
 	r = ctl_cmd(&x->conn, "WATCH", "WATCH %s", k);

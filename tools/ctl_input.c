@@ -443,7 +443,7 @@ static int parse_csv(struct ctl_batch *b, const char *file, const char *buf, siz
 	int counts[3] = { 0, 0, 0 }, rc = 0;
 	const char *hs, *seps = ",;\t";
 	struct rs_buf names = { 0 };
-	bool inq = false;
+	bool inq = false, names_cut = false;
 
 	/* skip leading blank and comment lines, then the header picks the separator */
 	for (;;) {
@@ -464,7 +464,7 @@ static int parse_csv(struct ctl_batch *b, const char *file, const char *buf, siz
 	for (size_t i = 0; i < hl; i++) {
 		if (hs[i] == '"')
 			inq = !inq;
-		else if (!inq && strchr(seps, hs[i]))
+		else if (!inq && hs[i] != '\0' && strchr(seps, hs[i])) /* strchr finds the NUL too */
 			counts[strchr(seps, hs[i]) - seps]++;
 	}
 	c.delim = counts[1] > counts[0] && counts[1] >= counts[2] ? ';' : counts[2] > counts[0] ? '\t' : ',';
@@ -483,17 +483,25 @@ static int parse_csv(struct ctl_batch *b, const char *file, const char *buf, siz
 			if (col == (size_t)-1 && (b->column ? (strlen(b->column) == fl - s && strncasecmp(f + s, b->column, fl - s) == 0)
 							     : known_column(f + s, fl - s)))
 				col = i;
-			if (names.len)
-				rs_buf_adds(&names, ", ");
-			rs_buf_add(&names, f + s, fl - s > 40 ? 40 : fl - s);
+			if (names.len < 300) { /* shown escaped, like every input in a diagnostic */
+				char shown[200];
+				if (names.len)
+					rs_buf_adds(&names, ", ");
+				rs_buf_adds(&names, ctl_show(f + s, fl - s, 40, shown, sizeof(shown)));
+			} else if (!names_cut) {
+				rs_buf_adds(&names, ", ...");
+				names_cut = true;
+			}
 			ncols++;
 			if (more == 0)
 				break;
 		}
 		if (col == (size_t)-1) {
-			char msg[600];
+			char msg[800], wanted[200];
+			if (b->column)
+				ctl_show(b->column, strlen(b->column), 40, wanted, sizeof(wanted));
 			snprintf(msg, sizeof(msg), "no %s%s%s column in the CSV header (columns: %s); choose one with --column",
-				 b->column ? "'" : "domain", b->column ? b->column : "", b->column ? "'" : "",
+				 b->column ? "'" : "domain", b->column ? wanted : "", b->column ? "'" : "",
 				 names.s ? names.s : "");
 			ctl_batch_diag(b, file, hline, true, NULL, 0, msg);
 			free(names.s);
@@ -844,7 +852,7 @@ static bool tok_is(const struct rpz_tok *t, const char *w)
 static bool is_ttl(const struct rpz_tok *t)
 {
 	for (size_t i = 0; i < t->n; i++)
-		if (!strchr("0123456789smhdwSMHDW", t->s[i]))
+		if (t->s[i] == '\0' || !strchr("0123456789smhdwSMHDW", t->s[i]))
 			return false;
 	return t->n > 0 && t->s[0] >= '0' && t->s[0] <= '9';
 }
@@ -923,13 +931,14 @@ static int parse_rpz(struct ctl_batch *b, const char *file, const char *buf, siz
 			continue;
 		if (t[0].n > 0 && t[0].s[0] == '$') {
 			if (tok_is(&t[0], "$ORIGIN") && nt >= 2) {
-				if (t[1].s[t[1].n - 1] == '.')
-					snprintf(origin, sizeof(origin), "%.*s", (int)t[1].n, t[1].s);
-				else {
+				int n = t[1].n < sizeof(origin) ? (int)t[1].n : (int)sizeof(origin);
+				if (t[1].s[t[1].n - 1] == '.') {
+					if ((size_t)snprintf(origin, sizeof(origin), "%.*s", n, t[1].s) >= sizeof(origin))
+						ctl_batch_diag(b, file, start, true, t[1].s, t[1].n, "origin too long");
+				} else {
 					char rel[sizeof(origin)];
 					snprintf(rel, sizeof(rel), "%s", origin);
-					if ((size_t)snprintf(origin, sizeof(origin), "%.*s.%s", (int)(t[1].n & 0xff), t[1].s,
-							     rel) >= sizeof(origin))
+					if ((size_t)snprintf(origin, sizeof(origin), "%.*s.%s", n, t[1].s, rel) >= sizeof(origin))
 						ctl_batch_diag(b, file, start, true, t[1].s, t[1].n, "origin too long");
 				}
 			} else if (!tok_is(&t[0], "$TTL")) {
@@ -975,8 +984,9 @@ static int parse_rpz(struct ctl_batch *b, const char *file, const char *buf, siz
 				if (rl > ol + 1 && strcasecmp(owner + rl - ol, origin) == 0 && owner[rl - ol - 1] == '.') {
 					rl -= ol + 1;
 				} else {
-					char msg[400];
-					snprintf(msg, sizeof(msg), "not under the zone's origin '%s'", origin);
+					char msg[400], shown[200];
+					snprintf(msg, sizeof(msg), "not under the zone's origin '%s'", /* escaped */
+						 ctl_show(origin, strlen(origin), 80, shown, sizeof(shown)));
 					ctl_batch_diag(b, file, start, true, owner, rl, msg);
 					continue;
 				}

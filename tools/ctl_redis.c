@@ -286,6 +286,7 @@ int ctl_connect(struct ctl_conn *x)
 
 void ctl_disconnect(struct ctl_conn *x)
 {
+	ctl_tx_pre_clear(x);
 	if (x->c)
 		redisFree(x->c);
 	x->c = NULL;
@@ -329,6 +330,45 @@ void ctl_tx_begin(struct ctl_tx *t, struct ctl_conn *x)
 	t->x = x;
 	redisAppendCommand(x->c, "MULTI");
 	t->pending = 1;
+	for (int i = 0; i < x->npre; i++) {
+		size_t lens[64];
+		for (int j = 0; j < x->pre_argc[i]; j++)
+			lens[j] = strlen(x->pre_argv[i][j]);
+		ctl_tx_argv(t, x->pre_argc[i], (const char **)x->pre_argv[i], lens);
+	}
+	t->npre = x->npre;
+}
+
+int ctl_tx_pre_add(struct ctl_conn *x, int argc, const char *const *argv)
+{
+	char **v;
+
+	if (x->npre == CTL_TX_PRE_MAX || argc < 1 || argc > 64)
+		return RS_EFULL;
+	v = calloc((size_t)argc + 1, sizeof(*v));
+	if (!v)
+		return RS_ENOMEM;
+	for (int i = 0; i < argc; i++)
+		if (!(v[i] = strdup(argv[i]))) {
+			while (i-- > 0)
+				free(v[i]);
+			free(v);
+			return RS_ENOMEM;
+		}
+	x->pre_argv[x->npre] = v;
+	x->pre_argc[x->npre++] = argc;
+	return 0;
+}
+
+void ctl_tx_pre_clear(struct ctl_conn *x)
+{
+	for (int i = 0; i < x->npre; i++) {
+		for (int j = 0; j < x->pre_argc[i]; j++)
+			free(x->pre_argv[i][j]);
+		free(x->pre_argv[i]);
+		x->pre_argv[i] = NULL;
+	}
+	x->npre = 0;
 }
 
 int ctl_tx_drain(struct ctl_tx *t)
@@ -405,6 +445,14 @@ int ctl_tx_exec(struct ctl_tx *t, redisReply **reply)
 			freeReplyObject(r);
 			return RS_EPROTO;
 		}
+	/* the caller sees only the replies to its own commands */
+	if (t->npre > 0 && r->elements >= (size_t)t->npre) {
+		for (int i = 0; i < t->npre; i++)
+			freeReplyObject(r->element[i]);
+		memmove(r->element, r->element + t->npre, (r->elements - (size_t)t->npre) * sizeof(*r->element));
+		r->elements -= (size_t)t->npre;
+		ctl_tx_pre_clear(t->x); /* done: the next transaction need not repeat them */
+	}
 	*reply = r;
 	return 0;
 }

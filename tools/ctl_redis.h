@@ -38,6 +38,8 @@ enum ctl_exit {
 	CTL_EXIT_REDIS = 4,   /* Redis unreachable, authentication failed, permission denied */
 };
 
+#define CTL_TX_PRE_MAX 2
+
 struct redisContext;
 struct redisReply;
 
@@ -48,6 +50,11 @@ struct ctl_conn {
 	int timeout_ms;
 	int exit;       /* CTL_EXIT_* of the last failure */
 	char err[1024]; /* its message */
+	/* Commands queued first in the next transaction, right after MULTI (the
+	 * dataset identity a first write creates: ctl_dataset.c); copies. */
+	int npre;
+	int pre_argc[CTL_TX_PRE_MAX];
+	char **pre_argv[CTL_TX_PRE_MAX];
 };
 
 /*
@@ -94,6 +101,7 @@ struct ctl_tx {
 	struct ctl_conn *x;
 	size_t pending; /* replies not read yet */
 	size_t queued;  /* commands queued (MULTI excluded) */
+	int npre;       /* of which the first npre came from ctl_tx_pre_add */
 	bool failed;    /* a command was refused while queueing */
 	char first_err[512];
 	int first_exit;
@@ -113,5 +121,14 @@ int ctl_tx_drain(struct ctl_tx *t);
 int ctl_tx_exec(struct ctl_tx *t, struct redisReply **reply);
 /* Give up a transaction begun with ctl_tx_begin (DISCARD) and UNWATCH. */
 void ctl_tx_discard(struct ctl_tx *t);
+
+/*
+ * Queue a command (copied) to go first into the next transaction begun on x,
+ * right after MULTI. ctl_tx_exec removes their replies from the array it
+ * returns (callers index only their own commands) and forgets them once the
+ * transaction succeeded. 0 or RS_EFULL / RS_ENOMEM.
+ */
+int ctl_tx_pre_add(struct ctl_conn *x, int argc, const char *const *argv);
+void ctl_tx_pre_clear(struct ctl_conn *x);
 
 #endif

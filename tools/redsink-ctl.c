@@ -47,6 +47,9 @@ static const char main_usage[] =
 	"  status [ORDER] [--json]                every resolver's heartbeat; with ORDER, who applied it\n"
 	"  export --rpz|--csv|--json [-o FILE]    the list as an RPZ zone, or for audits\n"
 	"  log [--order ID] [--domain D] [--since T] ...  the audit trail\n"
+	"Dataset:\n"
+	"  dataset show [--json]                  the dataset identity, and which one each resolver holds\n"
+	"  dataset new --why TEXT [--supersedes ID...]  start a new dataset (Redis lost its data, start over)\n"
 	"\n"
 	"Common options (before or after the command):\n"
 	"  --redis URL       redis://[USER@]HOST[:PORT][/DB], HOST:PORT or unix:/PATH\n"
@@ -712,6 +715,7 @@ static const struct {
 	{ "order", cmd_order },	      { "push", cmd_push },	{ "withdraw", cmd_withdraw },
 	{ "protect", cmd_protect },   { "expire", cmd_expire }, { "status", cmd_status },
 	{ "export", cmd_export },     { "log", cmd_log },
+	{ "dataset", cmd_dataset },
 };
 
 static const char *default_by(void)

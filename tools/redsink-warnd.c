@@ -389,7 +389,20 @@ static void send_text(struct evhttp_request *req, int code, const char *reason, 
 
 static void health(struct server *sv, struct evhttp_request *req)
 {
-	if (wd_sync_list(sv->sync))
+	char alarm[600], text[700];
+
+	if (wd_sync_dataset_alarm(sv->sync, alarm, sizeof(alarm))) {
+		/*
+		 * 200: the pages are still served from the kept list, and every
+		 * redsink-warnd of the fleet is in the same alarm (a load balancer
+		 * must not drop them all). Monitoring sees the body, which is not
+		 * "ok", and the header. The operator must act (doc/dataset.md).
+		 */
+		snprintf(text, sizeof(text), "dataset alarm: %s\n", alarm);
+		evhttp_add_header(evhttp_request_get_output_headers(req), "X-Redsink-Dataset-Alarm",
+				  alarm[0] == 'v' ? "vanished" : alarm[0] == 'f' ? "foreign" : "malformed");
+		send_text(req, 200, "OK", text);
+	} else if (wd_sync_list(sv->sync))
 		send_text(req, 200, "OK", "ok\n");
 	else
 		send_text(req, 503, "Service Unavailable", "unavailable: no list loaded from Redis yet\n");

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "apply.h"
+#include "dataset.h"
 #include "load.h"
 #include "rs_err.h"
 
@@ -25,6 +26,9 @@
 #define WATCHDOG_MS (XREAD_BLOCK_MS + 4000)
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 30000
+#define DATASET_CHECK_MS 2000 /* how often the identity is checked while idle or in alarm */
+#define LOAD_ALARM 1          /* Redis does not hold our dataset: the list is kept, not followed */
+#define CHECK_RELOAD 2        /* Redis holds a dataset we adopt: reload */
 
 struct old_list {
 	struct old_list *next;
@@ -50,6 +54,14 @@ struct wd_sync {
 	struct rs_apply ap;
 	struct old_list *old;
 	bool stopping, down_logged;
+
+	/* the dataset identity (doc/dataset.md) */
+	char held[RS_DATASET_ID_LEN + 1]; /* dataset of the published list; "" none */
+	int64_t next_check_ms;
+	char alarm_key[2 * RS_DATASET_ID_LEN + 16]; /* the alarm last logged: verdict + ids */
+	atomic_int alarm;                           /* an alarm verdict, or RS_DS_SAME (none) */
+	pthread_mutex_t alarm_mu;                   /* guards alarm_text (read by the HTTP thread) */
+	char alarm_text[400];
 };
 
 static int64_t mono_ms(void)
@@ -166,8 +178,107 @@ static void publish(struct wd_sync *s, struct rs_list *l)
 	}
 }
 
+/* ---- the dataset identity ---- */
+
+static bool is_alarm(enum rs_dataset_verdict v)
+{
+	return v == RS_DS_VANISHED || v == RS_DS_FOREIGN || v == RS_DS_MALFORMED;
+}
+
+static bool holding(struct wd_sync *s)
+{
+	struct rs_list_stats st;
+
+	if (!cur(s))
+		return false;
+	rs_list_stats(cur(s), &st);
+	return st.orders > 0 || st.domains > 0 || st.protected_n > 0;
+}
+
+/* Enter (or stay in) alarm v: the list is kept; logged once per state. */
+static void set_alarm(struct wd_sync *s, enum rs_dataset_verdict v, const struct rs_dataset *d)
+{
+	char key[sizeof(s->alarm_key)], text[300];
+	const char *held = s->held[0] ? s->held : "(a list without identity)";
+	struct rs_list_stats st = { 0 };
+
+	snprintf(key, sizeof(key), "%d %s %s", (int)v, s->held, d->valid ? d->id : "");
+	if (cur(s))
+		rs_list_stats(cur(s), &st);
+	if (v == RS_DS_VANISHED)
+		snprintf(text, sizeof(text), "vanished: Redis %s no longer holds dataset %s (%s)", s->conf->read.addr,
+			 held, d->present ? "no identity" : "no identity and no data");
+	else if (v == RS_DS_FOREIGN)
+		snprintf(text, sizeof(text), "foreign: Redis %s holds dataset %s, which does not supersede ours (%s)",
+			 s->conf->read.addr, d->id, held);
+	else
+		snprintf(text, sizeof(text), "malformed: the dataset identity %sdataset in Redis %s is unreadable (ours: %s)",
+			 s->conf->prefix, s->conf->read.addr, held);
+	pthread_mutex_lock(&s->alarm_mu);
+	snprintf(s->alarm_text, sizeof(s->alarm_text), "%s; keeping %zu orders, %zu domains", text, st.orders,
+		 st.domains);
+	pthread_mutex_unlock(&s->alarm_mu);
+	atomic_store_explicit(&s->alarm, (int)v, memory_order_release);
+	if (strcmp(key, s->alarm_key) != 0) {
+		rs_log(RS_LOG_ERR,
+		       "dataset alarm: %s: keeping the current list (%zu orders, %zu domains) and not following this "
+		       "Redis; if what it holds now is right, run 'redsink-ctl dataset new --why TEXT%s%s' "
+		       "(doc/dataset.md)",
+		       text, st.orders, st.domains, s->held[0] ? " --supersedes " : "", s->held);
+		snprintf(s->alarm_key, sizeof(s->alarm_key), "%s", key);
+	}
+}
+
+static void clear_alarm(struct wd_sync *s)
+{
+	if (atomic_load_explicit(&s->alarm, memory_order_relaxed) == RS_DS_SAME)
+		return;
+	atomic_store_explicit(&s->alarm, RS_DS_SAME, memory_order_release);
+	s->alarm_key[0] = '\0';
+	rs_log(RS_LOG_INFO, "dataset alarm cleared: Redis %s holds our dataset again, or one that supersedes it",
+	       s->conf->read.addr);
+}
+
+/*
+ * What to do about the identity Redis holds now (d, has_data), as the stream
+ * is followed: 0 keep following; reload (a deliberate successor, or a first
+ * identity: CHECK_RELOAD); LOAD_ALARM stop following and keep the list
+ * (alarm set).
+ */
+static int dataset_action(struct wd_sync *s, const struct rs_dataset *d, bool has_data)
+{
+	enum rs_dataset_verdict v = rs_dataset_judge(s->held, holding(s), d, has_data);
+
+	if (is_alarm(v)) {
+		set_alarm(s, v, d);
+		return LOAD_ALARM;
+	}
+	if (v == RS_DS_ADOPT && d->valid && strcmp(d->id, s->held) != 0)
+		return CHECK_RELOAD;
+	return 0;
+}
+
+/* A cheap look at the identity (rs_load_probe): dataset_action's answer, or
+ * RS_EIO when Redis cannot be asked. */
+static int dataset_check(struct wd_sync *s)
+{
+	char err[512];
+	struct rs_probe p;
+	redisContext *c = fetch_conn(s, err, sizeof(err));
+
+	s->next_check_ms = mono_ms() + DATASET_CHECK_MS;
+	if (!c)
+		return RS_EIO;
+	if (rs_load_probe(c, s->conf, &p, err, sizeof(err))) {
+		fetch_drop(s);
+		return RS_EIO;
+	}
+	return dataset_action(s, &p.ds, p.has_data);
+}
+
 /* Load everything into a new list and publish it; s->last_id becomes the
- * stream id the load reflects. */
+ * stream id the load reflects. LOAD_ALARM when Redis does not hold the
+ * dataset of our list (rs_dataset_judge): the list is kept, the alarm set. */
 static int full_load(struct wd_sync *s)
 {
 	struct rs_load_stats st;
@@ -192,11 +303,29 @@ static int full_load(struct wd_sync *s)
 		fetch_drop(s);
 		return RS_EIO;
 	}
+	s->down_logged = false;
+	s->next_check_ms = mono_ms() + DATASET_CHECK_MS;
+	{
+		enum rs_dataset_verdict v = rs_dataset_judge(s->held, holding(s), &st.ds, st.has_data);
+		if (is_alarm(v)) {
+			rs_list_free(l);
+			set_alarm(s, v, &st.ds);
+			return LOAD_ALARM;
+		}
+		if (v == RS_DS_ADOPT && s->held[0] && st.ds.valid)
+			rs_log(RS_LOG_WARN, "adopting dataset %s (generation %llu), which supersedes ours (%s)", st.ds.id,
+			       (unsigned long long)st.ds.generation, s->held);
+		else if (v == RS_DS_ADOPT && !st.ds.valid && st.has_data && holding(s))
+			rs_log(RS_LOG_WARN, "Redis %s has no dataset identity (from before identities): following it; "
+			       "the first redsink-ctl write creates one", s->conf->read.addr);
+		clear_alarm(s);
+		snprintf(s->held, sizeof(s->held), "%s", st.ds.valid ? st.ds.id : "");
+	}
 	publish(s, l);
 	snprintf(s->last_id, sizeof(s->last_id), "%s", st.last_id);
-	s->down_logged = false;
-	rs_log(RS_LOG_INFO, "loaded %zu orders, %zu domains, %zu protected from %s in %lld ms (stream at %s)",
-	       st.orders, st.domains, st.protected_n, s->conf->read.addr, (long long)(mono_ms() - t0), s->last_id);
+	rs_log(RS_LOG_INFO, "loaded %zu orders, %zu domains, %zu protected from %s in %lld ms (stream at %s, dataset %s)",
+	       st.orders, st.domains, st.protected_n, s->conf->read.addr, (long long)(mono_ms() - t0), s->last_id,
+	       s->held[0] ? s->held : "-");
 	return 0;
 }
 
@@ -215,6 +344,26 @@ static void lost(struct wd_sync *s, const char *why)
 	if (s->backoff_ms > BACKOFF_MAX_MS)
 		s->backoff_ms = BACKOFF_MAX_MS;
 	s->next_ms = mono_ms() + s->backoff_ms;
+}
+
+/* Drop the stream connection on purpose: reconnect (and reload) after
+ * delay_ms; why: logged as a lost link, or NULL (a dataset decision). */
+static void stop_following(struct wd_sync *s, int delay_ms, const char *why)
+{
+	redisAsyncContext *ac = s->rd;
+
+	if (why) {
+		lost(s, why);
+	} else {
+		atomic_store_explicit(&s->link_up, 0, memory_order_relaxed);
+		s->rd = NULL;
+		s->next_ms = mono_ms() + delay_ms;
+	}
+	/* Freed now, not after the pending XREAD BLOCK returns: the thread may be
+	 * stopped before that. Inside one of its callbacks hiredis defers the free
+	 * until the callback returns. s->rd != ac now: on_disconnect does nothing. */
+	if (ac)
+		redisAsyncFree(ac);
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
@@ -253,6 +402,14 @@ static void on_xread(redisAsyncContext *ac, void *reply, void *priv)
 	if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->type == REDIS_REPLY_ARRAY &&
 	    r->element[0]->elements == 2 && r->element[0]->element[1]->type == REDIS_REPLY_ARRAY) {
 		const redisReply *entries = r->element[0]->element[1];
+		/* Is this still our dataset? (A flushed Redis refilled by other
+		 * writers, a `dataset new`: never mix another dataset's changes
+		 * into our list.) */
+		int act = entries->elements ? dataset_check(s) : 0;
+		if (act != 0) {
+			stop_following(s, act == CHECK_RELOAD ? 0 : DATASET_CHECK_MS, act < 0 ? "probe failed" : NULL);
+			return;
+		}
 		for (size_t i = 0; i < entries->elements; i++) {
 			struct rs_change ch;
 			int rc;
@@ -290,7 +447,26 @@ static void rd_connect(struct wd_sync *s)
 	const struct rs_endpoint *e = &s->conf->read;
 	redisAsyncContext *ac;
 
-	if (full_load(s) != 0) {
+	int rc;
+
+	if (atomic_load_explicit(&s->alarm, memory_order_relaxed) != RS_DS_SAME) {
+		/* in alarm: a cheap look first, the full load only when it may succeed */
+		rc = dataset_check(s);
+		if (rc == LOAD_ALARM) {
+			s->next_ms = mono_ms() + DATASET_CHECK_MS;
+			return;
+		}
+		if (rc == RS_EIO) {
+			lost(s, "cannot read the dataset identity");
+			return;
+		}
+	}
+	rc = full_load(s);
+	if (rc == LOAD_ALARM) {
+		s->next_ms = mono_ms() + DATASET_CHECK_MS;
+		return;
+	}
+	if (rc != 0) {
 		lost(s, "full load failed");
 		return;
 	}
@@ -315,6 +491,11 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		return;
 	if (!s->rd && now >= s->next_ms) {
 		rd_connect(s);
+	} else if (s->rd && atomic_load_explicit(&s->link_up, memory_order_relaxed) && now >= s->next_check_ms) {
+		/* a Redis flushed or replaced under an open connection sends no change */
+		int act = dataset_check(s);
+		if (act == CHECK_RELOAD || act == LOAD_ALARM)
+			stop_following(s, act == CHECK_RELOAD ? 0 : DATASET_CHECK_MS, NULL);
 	} else if (s->rd && now - s->last_reply_ms > WATCHDOG_MS) {
 		/* a silent connection (a dead peer without RST, a stuck server) */
 		redisAsyncContext *ac = s->rd;
@@ -369,6 +550,8 @@ int wd_sync_start(struct wd_sync **out, const struct rs_conf *c)
 	strcpy(s->last_id, "0-0");
 	atomic_init(&s->list, NULL);
 	atomic_init(&s->link_up, 0);
+	atomic_init(&s->alarm, RS_DS_SAME);
+	pthread_mutex_init(&s->alarm_mu, NULL);
 	if (rs_apply_init(&s->ap, NULL, fetch_order, s))
 		goto err;
 	if (pipe2(s->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
@@ -400,6 +583,7 @@ err:
 	if (s->wake[1] >= 0)
 		close(s->wake[1]);
 	rs_apply_free(&s->ap);
+	pthread_mutex_destroy(&s->alarm_mu);
 	free(s);
 	return rc;
 }
@@ -420,6 +604,7 @@ void wd_sync_stop(struct wd_sync *s)
 	rs_apply_free(&s->ap);
 	reclaim_old(s, true);
 	rs_list_free(cur(s));
+	pthread_mutex_destroy(&s->alarm_mu);
 	free(s);
 }
 
@@ -431,4 +616,16 @@ const struct rs_list *wd_sync_list(const struct wd_sync *s)
 bool wd_sync_link_up(const struct wd_sync *s)
 {
 	return atomic_load_explicit(&((struct wd_sync *)s)->link_up, memory_order_relaxed) != 0;
+}
+
+bool wd_sync_dataset_alarm(const struct wd_sync *cs, char *buf, size_t len)
+{
+	struct wd_sync *s = (struct wd_sync *)cs;
+
+	if (atomic_load_explicit(&s->alarm, memory_order_acquire) == RS_DS_SAME)
+		return false;
+	pthread_mutex_lock(&s->alarm_mu);
+	snprintf(buf, len, "%s", s->alarm_text);
+	pthread_mutex_unlock(&s->alarm_mu);
+	return true;
 }

@@ -11,6 +11,14 @@
  * period. Unlike the module's sync thread it writes nothing to Redis (no
  * resolver heartbeat: redsink-warnd is not a resolver).
  *
+ * Dataset identity (doc/dataset.md): the list remembers the dataset it was
+ * loaded from. Every full load, every batch of changes and, while idle, a
+ * check every 2 s compare it with what Redis holds (rs_dataset_judge): a
+ * Redis that lost the dataset, holds another one or an unreadable identity
+ * is not followed; the list stays, the alarm is logged once and shown on
+ * /healthz, and the identity is checked every 2 s until Redis holds our
+ * dataset again or one that supersedes it (then the list is reloaded).
+ *
  * Faults: Redis down at start or later is retried with exponential backoff
  * (0.25 s to 30 s); the last list stays in use meanwhile. Until the first
  * load the list is NULL (the server then answers "unavailable").
@@ -39,5 +47,14 @@ const struct rs_list *wd_sync_list(const struct wd_sync *s);
 
 /* Is the change-stream connection up? */
 bool wd_sync_link_up(const struct wd_sync *s);
+
+/*
+ * Is there a dataset alarm (doc/dataset.md): Redis no longer holds the
+ * dataset our list came from (vanished), holds another one that does not
+ * supersede it (foreign), or an unreadable identity (malformed)? Then the
+ * list is kept and the stream is not followed; buf receives one line saying
+ * which ("vanished: ..."). Any thread.
+ */
+bool wd_sync_dataset_alarm(const struct wd_sync *s, char *buf, size_t len);
 
 #endif

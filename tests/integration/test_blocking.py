@@ -7,6 +7,7 @@ with dynlib loading module/.libs/redsink.so; queried with dnspython.
 import subprocess
 import time
 
+import dns.flags
 import dns.rcode
 import pytest
 
@@ -268,3 +269,35 @@ def test_reload_with_a_broken_config_keeps_the_running_one(redis, make_unbound, 
     conf.write_text(good.replace("ttl: 60", "ttl: 30"))
     ub.reload()                      # a good file again: it takes effect
     assert rs.rrs(ub.query("pirate.example", "A")) == [("pirate.example.", "A", 30, rs.SINK4)]
+
+
+@pytest.mark.parametrize("case", ["short", "two", "cap", "utf8"])
+def test_txt_is_split_into_255_octet_strings_and_capped(redis, make_unbound, tmp_path, case):
+    """txt-text: cut into character-strings of at most 255 octets, at most 1020
+    octets in all (four strings), never in the middle of a UTF-8 character."""
+    reason = {"short": "r" * 40, "two": "r" * 200, "cap": "r" * 200, "utf8": "\u00e9" * 100}[case]
+    template = {"short": "{reason}", "two": "{reason}|{reason}", "cap": "|".join(["{reason}"] * 6),
+                "utf8": "a" + "{reason}" * 6}[case]
+    rs.put_order(redis.client(), "o", ["pirate.example"], reason=reason)
+    ub = rs.start_resolver(make_unbound, redis, tmp_path, {"txt_text": f'"{template}"'})
+    r = ub.query("www.pirate.example", "TXT")
+    assert r.rcode() == dns.rcode.NOERROR
+    rdatas = [rd for rrset in r.answer for rd in rrset]
+    assert len(rdatas) == 1, rs.rrs(r)
+    strings = list(rdatas[0].strings)
+    full = template.replace("{reason}", reason).encode()
+    want_len = {"short": 40, "two": 401, "cap": 1020, "utf8": 1019}[case]
+    got = b"".join(strings)
+    assert len(got) == want_len and got == full[:want_len]
+    got.decode("utf-8")                                   # whole characters only
+    assert all(len(x) == 255 for x in strings[:-1]) and 0 < len(strings[-1]) <= 255
+    assert len(strings) == -(-want_len // 255)
+    # the same text over TCP; without EDNS over UDP too when it fits in 512
+    # octets, else a truncated reply (TC) that sends the client to TCP
+    r2 = ub.query("www.pirate.example", "TXT", tcp=True)
+    assert [list(rd.strings) for rrset in r2.answer for rd in rrset] == [strings]
+    r2 = ub.query("www.pirate.example", "TXT", use_edns=False)
+    if case in ("short", "two"):
+        assert [list(rd.strings) for rrset in r2.answer for rd in rrset] == [strings]
+    else:
+        assert r2.flags & dns.flags.TC and not r2.answer

@@ -52,13 +52,14 @@ ACL_ROLES = {
 
 
 def ctl_binary():
-    """The tool to test: $REDSINK_CTL, the ASan build when the module under test is
-    the ASan one (scripts/test.sh's second pass), else build/redsink's."""
+    """The tool to test: $REDSINK_CTL, else the one of the build $REDSINK_MODULE
+    comes from (scripts/test.sh's second pass: build/asan), else build/redsink's."""
     if os.environ.get("REDSINK_CTL"):
         return os.environ["REDSINK_CTL"]
-    asan = REPO_ROOT / "build" / "asan" / "tools" / "redsink-ctl"
-    if "/build/asan/" in os.environ.get("REDSINK_MODULE", "") and asan.exists():
-        return str(asan)
+    if os.environ.get("REDSINK_MODULE"):     # the tool of the build the module comes from
+        b = Path(os.environ["REDSINK_MODULE"]).resolve().parents[2] / "tools" / "redsink-ctl"
+        if b.exists():
+            return str(b)
     return str(REPO_ROOT / "build" / "redsink" / "tools" / "redsink-ctl")
 
 
@@ -366,12 +367,25 @@ def test_acl_roles(redis, make_unbound, tmp_path):
     pwfile = tmp_path / "resolver.pw"
     pwfile.write_text(PW["resolver"] + "\n")
     ub = rs.start_resolver(make_unbound, redis, tmp_path, {"read_redis_user": "resolver",
-                                                           "read_redis_password_file": str(pwfile)})
+                                                           "read_redis_password_file": str(pwfile),
+                                                           "stats_flush_interval": "1"})
     assert rs.first_a(ub, "www.pirate.example") == rs.SINK4
     ok(ctl(redis, "push", "o1", input="a1.example\n", env=reg))
     rs.wait_for(lambda: rs.first_a(ub, "a1.example"), rs.SINK4)
     rs.wait_for(lambda: "test-resolver" in ctl(redis, "status", env=ops).stdout, True, timeout=10)
+    # ... and writes its hit counts (HINCRBY, EXPIRE in MULTI/EXEC) as that user:
+    # wait for the flush and check it landed, not just that nothing was refused yet
+    c = redis.client()
+
+    def hits():
+        return {f: int(n) for k in c.scan_iter(rs.PREFIX + "hits:*") for f, n in c.hgetall(k).items()}
+    rs.wait_for(hits, {"o1|pirate.example|ZZ": 1, "o1|a1.example|ZZ": 1}, timeout=5, step=0.2)
+    assert all(0 < c.ttl(k) for k in c.scan_iter(rs.PREFIX + "hits:*"))
+    time.sleep(2.5)                           # two more flushes: nothing refused, nothing twice
+    assert hits() == {"o1|pirate.example|ZZ": 1, "o1|a1.example|ZZ": 1}
     assert "NOPERM" not in ub.log() + ub.stderr()
+    assert "could not be written" not in ub.log() and "writing hit counts" not in ub.log()
+    c.delete(*c.keys(rs.PREFIX + "hits:*"))
     # the operator reads everything redsink-ctl shows
     for args in (["status", "o1"], ["log", "--order", "o1"], ["export", "--rpz"], ["order", "list", "--all"],
                  ["order", "show", "o1", "--domains"], ["protect", "list"]):

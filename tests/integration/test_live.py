@@ -11,7 +11,9 @@ import time
 
 import pytest
 
+import harness
 import rs
+from test_stats import metrics
 
 REAL = {"pirate.example": "198.51.100.20", "www.pirate.example": "198.51.100.21",
         "a1.example": "198.51.100.61", "a2.example": "198.51.100.62", "a3.example": "198.51.100.63",
@@ -191,6 +193,41 @@ def test_redis_lost_and_back_under_queries(redis, make_unbound, tmp_path):
     assert "lost the change stream" in ub.log()
 
 
+def test_redis_that_stops_answering(redis, make_unbound, tmp_path):
+    """A Redis that stops answering without closing (SIGSTOP: the sockets stay
+    open, nothing replies): resolution goes on from the list, the silent link is
+    given up (watchdog), and after SIGCONT the changes made meanwhile apply."""
+    c = redis.client()
+    rs.put_order(c, "o1", ["pirate.example"])
+    ub = rs.start_resolver(make_unbound, redis, tmp_path)
+    loop = QueryLoop(ub)
+    loop.start()
+    stopped = False
+    try:
+        time.sleep(0.5)
+        redis.proc.send_signal(signal.SIGSTOP)       # only the redis-server this test started
+        stopped = True
+        before = loop.count
+        time.sleep(7)                                # past the watchdog (XREAD block + 4 s)
+        during = loop.count - before
+        assert "no reply" in ub.log()
+        redis.proc.send_signal(signal.SIGCONT)
+        stopped = False
+        t0 = time.monotonic()
+        c = redis.client()
+        rs.add_domains(c, "o1", ["a1.example"])
+        rs.wait_for(lambda: rs.first_a(ub, "a1.example"), rs.SINK4, timeout=35, step=0.1)
+        print(f"applied {time.monotonic() - t0:.1f} s after SIGCONT")
+        time.sleep(0.3)
+    finally:
+        if stopped:
+            redis.proc.send_signal(signal.SIGCONT)
+        loop.stop()
+    assert during > 100, during                      # answered while Redis was silent
+    assert loop.failed == [], loop.failed[:10]
+    assert loop.wrong == [], loop.wrong[:10]
+
+
 def test_start_with_redis_down_from_snapshot(redis, make_unbound, tmp_path):
     c = redis.client()
     snap = tmp_path / "redsink.snap"
@@ -199,11 +236,16 @@ def test_start_with_redis_down_from_snapshot(redis, make_unbound, tmp_path):
     rs.protect(c, "good.pirate2.example")
     rs.put_order(c, "o3", ["pirate2.example"])
     ub = rs.start_resolver(make_unbound, redis, tmp_path, {"snapshot_file": str(snap)})
+    rs.wait_for(lambda: snap.exists(), True, timeout=7, step=0.1)     # after the full load
+    before = snap.read_bytes()
     rs.add_domains(c, "o1", ["a2.example"])
     rs.wait_for(lambda: rs.first_a(ub, "a2.example"), rs.SINK4)
-    time.sleep(6)                       # the snapshot is written at most every 5 s
-    ub.stop()
-    assert snap.exists()
+    # the periodic writer (at most every 5 s after a change) rewrites it ...
+    rs.wait_for(lambda: snap.read_bytes() != before, True, timeout=7, step=0.1)
+    # ... and nothing else may: SIGKILL, so the clean stop's final write never happens
+    ub.proc.kill()
+    ub.proc.wait(timeout=10)
+    ub.stop()                           # bookkeeping only: the process is gone
     redis.stop()
     ub.start()
     assert rs.first_a(ub, "www.pirate.example") == rs.SINK4
@@ -239,11 +281,46 @@ def test_damaged_snapshot_is_rejected(redis, make_unbound, tmp_path, damage):
     assert "snapshot rejected" in ub.log()
 
 
-def test_stream_trimmed_past_the_resolver_means_full_resync(redis, make_unbound, tmp_path):
+def test_rejected_snapshot_then_full_load_from_redis(redis, make_unbound, tmp_path):
+    """A damaged snapshot with Redis up: rejected whole, then the list comes from Redis
+    (including what changed while the resolver was down), and a good snapshot is written."""
     c = redis.client()
     snap = tmp_path / "redsink.snap"
     rs.put_order(c, "o1", ["pirate.example"])
     ub = rs.start_resolver(make_unbound, redis, tmp_path, {"snapshot_file": str(snap)})
+    rs.wait_for(lambda: snap.exists(), True, timeout=7, step=0.1)
+    ub.stop()
+    data = bytearray(snap.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    snap.write_bytes(bytes(data))
+    rs.add_domains(c, "o1", ["a1.example"])
+    rs.put_order(c, "o2", ["a2.example"], action="nxdomain")
+    ub.start()
+    assert "snapshot rejected" in ub.log()
+    rs.wait_for(lambda: rs.first_a(ub, "a2.example"), "NXDOMAIN", timeout=3)
+    assert rs.first_a(ub, "www.pirate.example") == rs.SINK4
+    assert rs.first_a(ub, "a1.example") == rs.SINK4
+    assert rs.first_a(ub, "ok.example") == REAL["ok.example"]
+    # the rejected file is replaced by a good one holding the list from Redis
+    rs.wait_for(lambda: snap.read_bytes() != bytes(data), True, timeout=7, step=0.1)
+    ub.proc.kill()
+    ub.proc.wait(timeout=10)
+    ub.stop()
+    redis.stop()
+    ub.start()
+    log = ub.log().split("start of service")[-2]        # the last run and this start
+    assert "snapshot rejected" not in log and "loaded the snapshot" in log
+    assert rs.first_a(ub, "a1.example") == rs.SINK4
+    assert rs.first_a(ub, "a2.example") == "NXDOMAIN"
+
+
+def test_stream_trimmed_past_the_resolver_means_full_resync(redis, make_unbound, tmp_path):
+    c = redis.client()
+    snap = tmp_path / "redsink.snap"
+    rs.put_order(c, "o1", ["pirate.example"])
+    port = harness.free_port()
+    ub = rs.start_resolver(make_unbound, redis, tmp_path, {"snapshot_file": str(snap),
+                                                           "metrics_listen": f"127.0.0.1:{port}"})
     time.sleep(1)
     ub.stop()                                   # the snapshot holds the stream id
     rs.add_domains(c, "o1", ["a1.example"])
@@ -252,7 +329,9 @@ def test_stream_trimmed_past_the_resolver_means_full_resync(redis, make_unbound,
     ub.start()
     rs.wait_for(lambda: rs.first_a(ub, "a1.example"), rs.SINK4, timeout=3)
     assert rs.first_a(ub, "pirate.example") == REAL["pirate.example"]
-    assert "reloading the whole list" in ub.log()
+    assert "full resync" in ub.log()
+    m = metrics(port)
+    assert m["redsink_resyncs_total"] == 1 and m["redsink_list_entries"] == 1
 
 
 def test_reloads_under_queries(live):
@@ -267,6 +346,7 @@ def test_reloads_under_queries(live):
         rs.wait_for(lambda: rs.first_a(ub, "a1.example"), rs.SINK4)
     finally:
         loop.stop()
-    assert loop.wrong == []
+    assert loop.failed == [], loop.failed[:10]       # every query answered, through every reload
+    assert loop.wrong == [], loop.wrong[:10]
     assert loop.count > 20
     assert ub.running()

@@ -4,7 +4,7 @@ import subprocess
 
 import harness
 import rs
-from test_stats import ask, hits
+from test_stats import ask, assert_counted, hits
 
 
 def mkgeo(tmp_path, rows):
@@ -25,8 +25,8 @@ def test_regions_from_the_geoip_database(redis, make_unbound, tmp_path):
     for src, n in (("127.0.0.2", 4), ("127.0.0.3", 2), ("127.0.0.4", 1), ("127.0.0.5", 3)):
         for _ in range(n):
             ask(ub, "www.pirate.example", src)
-    rs.wait_for(lambda: hits(c), {"o1|pirate.example|KR-11": 4, "o1|pirate.example|IT-25": 2,
-                                  "o1|pirate.example|FR": 1, "o1|pirate.example|ZZ": 3}, timeout=5, step=0.2)
+    assert_counted(lambda: hits(c), {"o1|pirate.example|KR-11": 4, "o1|pirate.example|IT-25": 2,
+                                     "o1|pirate.example|FR": 1, "o1|pirate.example|ZZ": 3})
 
 
 def test_country_only_when_subdivisions_are_off(redis, make_unbound, tmp_path):
@@ -36,6 +36,6 @@ def test_country_only_when_subdivisions_are_off(redis, make_unbound, tmp_path):
     ub = rs.start_resolver(make_unbound, redis, tmp_path, {"stats_flush_interval": "1", "geoip_database": str(db),
                                                            "geoip_subdivision_field": "none"})
     ask(ub, "pirate.example", "127.0.0.2")
-    rs.wait_for(lambda: hits(c), {"o1|pirate.example|KR": 1}, timeout=5, step=0.2)
+    assert_counted(lambda: hits(c), {"o1|pirate.example|KR": 1})
 
 

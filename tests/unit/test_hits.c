@@ -108,7 +108,7 @@ static void test_record_drain_take_restore(void **state)
 	assert_int_equal(sc.pending, 6);
 	rs_stats_take(s, &b);
 	assert_int_equal(b.n, 2);
-	rs_stats_flushed(s, 6);
+	rs_stats_flushed(s, 6, 0);
 	rs_hit_batch_free(&b);
 	rs_stats_counters(s, &sc);
 	assert_int_equal(sc.flushed, 6);

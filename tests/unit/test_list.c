@@ -1,5 +1,13 @@
-/* test_list.c — matching semantics and the list's add/remove/protect/orders. */
+/*
+ * test_list.c — matching semantics and the list's add/remove/protect/orders,
+ * and lock-free readers running while the writer grows, rehashes, replaces
+ * and shrinks the table (scripts/test.sh also builds this file with
+ * -fsanitize=thread and -fsanitize=address to check the memory ordering and
+ * the deferred reclamation).
+ */
+#include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -239,6 +247,110 @@ static void test_scale_and_memory(void **state)
 	rs_list_free(l);
 }
 
+/*
+ * Readers during growth: reader threads match names while the writer adds
+ * enough names to rehash the table several times, replaces entries (a second
+ * order on a name), deletes and shrinks again. A name listed before the
+ * readers start must be BLOCKED on every lookup, a name never listed must
+ * PASS; churned names may be either but must never crash or read freed
+ * memory (TSan/ASan builds). Retired memory is only reclaimed after the
+ * readers are gone, as the grace period guarantees in the module.
+ */
+enum { MT_READERS = 3, MT_STABLE = 64, MT_CHURN = 60000 };
+
+struct mt_shared {
+	struct rs_list *l;
+	atomic_bool stop;
+	atomic_long lookups;
+	atomic_long wrong;
+};
+
+static void mt_name(char *buf, size_t len, const char *kind, int i)
+{
+	snprintf(buf, len, "%s%d.example", kind, i);
+}
+
+static void *mt_reader(void *arg)
+{
+	struct mt_shared *sh = arg;
+	char name[64];
+	long n = 0;
+
+	while (!atomic_load(&sh->stop)) {
+		for (int i = 0; i < MT_STABLE; i++) {
+			const char *id = NULL;
+
+			mt_name(name, sizeof(name), "www.stable", i);
+			if (match(sh->l, name, &id) != RS_BLOCKED || strcmp(id, "stable") != 0)
+				atomic_fetch_add(&sh->wrong, 1);
+			mt_name(name, sizeof(name), "never", i);
+			if (match(sh->l, name, NULL) != RS_PASS)
+				atomic_fetch_add(&sh->wrong, 1);
+			mt_name(name, sizeof(name), "churn", (int)(n * 7919 % MT_CHURN));
+			(void)match(sh->l, name, NULL); /* either answer; must not crash */
+			n += 3;
+		}
+	}
+	atomic_fetch_add(&sh->lookups, n);
+	return NULL;
+}
+
+static void test_readers_during_growth(void **state)
+{
+	struct mt_shared sh = { .l = rs_list_new(0) }; /* undersized: grows many times */
+	uint32_t stable = add_order(sh.l, "stable", "*", ""), churn = add_order(sh.l, "churn", "*", "");
+	uint32_t other = add_order(sh.l, "other", "*", "");
+	pthread_t th[MT_READERS];
+	struct rs_list_stats st;
+	char name[64];
+	size_t slots_before;
+
+	for (int i = 0; i < MT_STABLE; i++) {
+		mt_name(name, sizeof(name), "stable", i);
+		assert_int_equal(add(sh.l, name, stable), 0);
+	}
+	rs_list_stats(sh.l, &st);
+	slots_before = st.slots;
+	rs_list_set_quiescent(sh.l, false); /* readers exist from now on */
+	for (int i = 0; i < MT_READERS; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, mt_reader, &sh), 0);
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < MT_CHURN; i++) { /* growth: several rehashes */
+			mt_name(name, sizeof(name), "churn", i);
+			assert_int_equal(add(sh.l, name, churn), 0);
+		}
+		for (int i = 0; i < MT_CHURN; i += 3) { /* copy-on-write replacement */
+			mt_name(name, sizeof(name), "churn", i);
+			assert_int_equal(add(sh.l, name, other), 0);
+		}
+		for (int i = 0; i < MT_STABLE; i += 2) { /* a stable name gains and loses an order */
+			mt_name(name, sizeof(name), "stable", i);
+			assert_int_equal(add(sh.l, name, other), 0);
+			assert_int_equal(del(sh.l, name, other), 0);
+		}
+		for (int i = 0; i < MT_CHURN; i++) { /* tombstones, then shrink */
+			mt_name(name, sizeof(name), "churn", i);
+			assert_int_equal(del(sh.l, name, churn), 0);
+			if (i % 3 == 0)
+				assert_int_equal(del(sh.l, name, other), 0);
+		}
+	}
+	rs_list_stats(sh.l, &st);
+	atomic_store(&sh.stop, true);
+	for (int i = 0; i < MT_READERS; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	assert_true(st.retired > 0); /* nothing was freed under the readers */
+	assert_int_equal(st.domains, MT_STABLE);
+	assert_true(atomic_load(&sh.lookups) > 0);
+	assert_int_equal(atomic_load(&sh.wrong), 0);
+	printf("readers: %ld lookups during growth (%zu -> %zu slots at the end)\n", atomic_load(&sh.lookups),
+	       slots_before, st.slots);
+	rs_list_set_quiescent(sh.l, true); /* readers gone: frees the retired memory */
+	rs_list_stats(sh.l, &st);
+	assert_int_equal(st.retired, 0);
+	rs_list_free(sh.l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -247,6 +359,7 @@ int main(void)
 		cmocka_unit_test(test_scope_and_expiry),
 		cmocka_unit_test(test_del_and_orders),
 		cmocka_unit_test(test_scale_and_memory),
+		cmocka_unit_test(test_readers_during_growth),
 	};
 	return cmocka_run_group_tests_name("list", tests, NULL, NULL);
 }

@@ -62,11 +62,20 @@ static void test_parse_and_texts(void **state)
 	assert_true(rs_order_applies(o, 1800000000));
 	assert_false(rs_order_applies(o, 4200000000LL));
 	assert_string_equal(o->lang, "it");
-	assert_string_equal(o->txt, "Order \"quoted\"\n ref (AGCOM) https://agcom.example/o/1 {unknown}");
-	assert_string_equal(o->ede,
+	/* control characters become spaces at parse time, trailing ones go */
+	assert_string_equal(o->reference, "\"quoted\"  ref");
+	assert_string_equal(o->reason, "Diritto d'autore \xe2\x80\x94");
+	assert_true(o->warnings & RS_OW_CUT);
+	assert_string_equal(o->txt, "Order \"quoted\"  ref (AGCOM) https://agcom.example/o/1 {unknown}");
+	assert_int_equal(o->ede.n, 4);
+	assert_string_equal(o->ede.text[0],
 			    "{\"c\":[\"mailto:a@isp.example\",\"tel:+39061\"],"
-			    "\"j\":\"Order \\\"quoted\\\"\\u000a ref: Diritto d'autore \xe2\x80\x94 \\u0001 https://agcom.example/o/1\","
+			    "\"j\":\"Order \\\"quoted\\\"  ref: Diritto d'autore \xe2\x80\x94 https://agcom.example/o/1\","
 			    "\"o\":\"AGCOM\",\"l\":\"it\"}");
+	assert_string_equal(o->ede.text[1], "{\"c\":[\"mailto:a@isp.example\",\"tel:+39061\"],\"o\":\"AGCOM\",\"l\":\"it\"}");
+	assert_string_equal(o->ede.text[2], "{\"c\":[\"mailto:a@isp.example\",\"tel:+39061\"]}");
+	assert_string_equal(o->ede.text[3], "");
+	assert_int_equal(o->ede_plain.n, 0);
 	rs_order_free(o);
 }
 
@@ -109,6 +118,218 @@ static void test_json_escape(void **state)
 	assert_int_equal(rs_utf8_prefix("ab\xc3\xa9", 4, 4), 4);
 }
 
+
+/* The fields of a parsed order as a Redis hash would hold them. */
+static void fields_of(const struct rs_order *o, const char *kv[18])
+{
+	const char *v[18] = { "authority", o->authority, "reference", o->reference, "scope", o->scope,
+			      "action", rs_action_name(o->action), "expires", o->expires_text, "issued", o->issued,
+			      "reason", o->reason, "url", o->url, "lang", o->lang };
+	memcpy(kv, v, sizeof(v));
+}
+
+static void assert_same_order(const struct rs_order *a, const struct rs_order *b)
+{
+	assert_string_equal(a->id, b->id);
+	assert_string_equal(a->authority, b->authority);
+	assert_string_equal(a->reference, b->reference);
+	assert_string_equal(a->scope, b->scope);
+	assert_string_equal(a->reason, b->reason);
+	assert_string_equal(a->url, b->url);
+	assert_string_equal(a->lang, b->lang);
+	assert_string_equal(a->issued, b->issued);
+	assert_string_equal(a->expires_text, b->expires_text);
+	assert_true(a->expires == b->expires);
+	assert_int_equal(a->action, b->action);
+	assert_int_equal(a->in_scope, b->in_scope);
+	assert_string_equal(a->txt, b->txt);
+	assert_int_equal(a->ede.n, b->ede.n);
+	for (unsigned i = 0; i < a->ede.n; i++)
+		assert_string_equal(a->ede.text[i], b->ede.text[i]);
+	assert_int_equal(a->ede_plain.n, b->ede_plain.n);
+	for (unsigned i = 0; i < a->ede_plain.n; i++)
+		assert_string_equal(a->ede_plain.text[i], b->ede_plain.text[i]);
+}
+
+/* parse(fields of parse(x)) == parse(x); returns the first parse. */
+static struct rs_order *parse_twice(const struct rs_conf *c, const char *const *kv, size_t n)
+{
+	struct rs_order *o, *o2;
+	const char *kv2[18];
+	char err[512];
+
+	assert_int_equal(rs_order_parse(c, "idem", kv, n, &o, err, sizeof(err)), 0);
+	fields_of(o, kv2);
+	assert_int_equal(rs_order_parse(c, "idem", kv2, 9, &o2, err, sizeof(err)), 0);
+	assert_same_order(o, o2);
+	assert_int_equal(o2->warnings & ~RS_OW_CUT, 0); /* nothing left to replace */
+	rs_order_free(o2);
+	return o;
+}
+
+static char *rep(char ch, size_t n)
+{
+	char *s = malloc(n + 1);
+
+	assert_non_null(s);
+	memset(s, ch, n);
+	s[n] = '\0';
+	return s;
+}
+
+/* The JSON object parses as far as this test needs: balanced, quoted keys,
+ * no raw control characters; returns whether key ("\"j\":") is present. */
+static bool has_key(const char *json, const char *key)
+{
+	return strstr(json, key) != NULL;
+}
+
+static void test_limits_and_idempotence(void **state)
+{
+	char *big = rep('x', 70000), *q300 = rep('"', 300), *a300 = rep('a', 300);
+	char *lang35 = strdup("de-DE-1901-abcdefgh-abcdefgh-abcdef"); /* 35 octets */
+	char *scope301;
+	const char *kv[18] = { "authority", q300, "reference", a300, "scope", "it, fr\tDE", "action", "sinkhole",
+			       "reason", a300, "url", "https://x.example/", "lang", big, "issued", "yesterday",
+			       "expires", " 2099-01-01 " };
+	struct rs_order *o;
+	char err[512];
+
+	o = parse_twice(&conf, kv, 9);
+	assert_string_equal(o->scope, "IT FR DE");
+	assert_true(o->in_scope);
+	assert_int_equal(strlen(o->authority), RS_AUTHORITY_MAX);
+	assert_int_equal(strlen(o->reference), RS_REFERENCE_MAX);
+	assert_string_equal(o->lang, "it"); /* invalid: the resolver's language */
+	assert_string_equal(o->issued, "");
+	assert_string_equal(o->expires_text, "2099-01-01");
+	assert_true(o->warnings & RS_OW_LANG);
+	assert_true(o->warnings & RS_OW_ISSUED);
+	assert_true(o->warnings & RS_OW_CUT);
+	for (unsigned i = 0; i < o->ede.n; i++)
+		assert_true(o->ede.len[i] <= RS_EDE_MAX && strlen(o->ede.text[i]) == o->ede.len[i]);
+	assert_true(has_key(o->ede.text[0], "\"j\":") && has_key(o->ede.text[0], "\"l\":"));
+	assert_false(has_key(o->ede.text[1], "\"j\":"));
+	assert_true(has_key(o->ede.text[1], "\"o\":") && has_key(o->ede.text[1], "\"l\":"));
+	assert_false(has_key(o->ede.text[2], "\"o\":") || has_key(o->ede.text[2], "\"l\":"));
+	assert_true(o->txt_len <= RS_TXT_MAX);
+	rs_order_free(o);
+
+	/* valid lang of 35 octets is kept; 36 is not */
+	kv[13] = lang35;
+	o = parse_twice(&conf, kv, 9);
+	assert_string_equal(o->lang, lang35);
+	rs_order_free(o);
+	assert_true(rs_lang_ok("pt-BR") && rs_lang_ok("zh-Hant-TW") && rs_lang_ok("sr-Latn"));
+	assert_false(rs_lang_ok("e") || rs_lang_ok("1a") || rs_lang_ok("en--us") || rs_lang_ok("en-") ||
+		     rs_lang_ok("abcdefghi") || rs_lang_ok("en_US") || rs_lang_ok("de-DE-1901-abcdefgh-abcdefgh-abcdefg"));
+
+	/* bad url, mailto url */
+	kv[11] = "javascript:alert(1)";
+	o = parse_twice(&conf, kv, 9);
+	assert_string_equal(o->url, "");
+	assert_true(o->warnings & RS_OW_URL);
+	rs_order_free(o);
+	kv[11] = "mailto:court@example.org";
+	o = parse_twice(&conf, kv, 9);
+	assert_string_equal(o->url, "mailto:court@example.org");
+	rs_order_free(o);
+
+	/* scope: strict, evaluated from the stored value */
+	kv[5] = "XX";
+	o = parse_twice(&conf, kv, 9);
+	assert_false(o->in_scope);
+	rs_order_free(o);
+	scope301 = malloc(301 * 3 + 1);
+	scope301[0] = '\0';
+	for (int i = 0; i < 300; i++)
+		strcat(scope301, "XX ");
+	strcat(scope301, "IT");
+	kv[5] = scope301;
+	assert_int_equal(rs_order_parse(&conf, "o", kv, 9, &o, err, sizeof(err)), RS_EINVAL);
+	assert_null(o);
+	scope301[3] = '\0'; /* "XX " */
+	strcat(scope301, "IT");
+	o = parse_twice(&conf, kv, 9);
+	assert_true(o->in_scope);
+	rs_order_free(o);
+	kv[5] = "IT ITA";
+	assert_int_equal(rs_order_parse(&conf, "o", kv, 9, &o, err, sizeof(err)), RS_EINVAL);
+	assert_string_equal(err, "order 'o': scope 'IT ITA' is not '*' or at most 300 ISO 3166-1 alpha-2 codes");
+	kv[5] = " , ";
+	assert_int_equal(rs_order_parse(&conf, "o", kv, 9, &o, err, sizeof(err)), RS_EINVAL);
+	kv[5] = "*";
+
+	/* expires: strict, bounded */
+	kv[17] = big;
+	assert_int_equal(rs_order_parse(&conf, "o", kv, 9, &o, err, sizeof(err)), RS_EINVAL);
+	kv[17] = "";
+	/* authority that is only control characters: missing */
+	kv[1] = "\x01\x02 ";
+	assert_int_equal(rs_order_parse(&conf, "o", kv, 9, &o, err, sizeof(err)), RS_EINVAL);
+	assert_string_equal(err, "order 'o': missing field 'authority'");
+	free(big);
+	free(q300);
+	free(a300);
+	free(lang35);
+	free(scope301);
+}
+
+static void test_text_clean(void **state)
+{
+	char *t = rs_text_clean("  a\tb\xc2\x85" "c\xff \x7f ", 100);
+
+	assert_string_equal(t, "a b c\xef\xbf\xbd");
+	free(t);
+	t = rs_text_clean("ab\xc3\xa9", 3); /* never inside a character */
+	assert_string_equal(t, "ab");
+	free(t);
+	t = rs_text_clean("abc  def", 4); /* no trailing space after a cut */
+	assert_string_equal(t, "abc");
+	free(t);
+}
+
+static void test_json_max(void **state)
+{
+	struct rs_buf b = { 0 };
+
+	rs_buf_json_max(&b, "ab\"cd", 5); /* "ab" + \" would exceed */
+	assert_string_equal(b.s, "\"ab\"");
+	b.len = 0;
+	rs_buf_json_max(&b, "ab\"cd", 6);
+	assert_string_equal(b.s, "\"ab\\\"\"");
+	b.len = 0;
+	rs_buf_json_max(&b, "\xc3\xa9\xc3\xa9", 5);
+	assert_string_equal(b.s, "\"\xc3\xa9\"");
+	free(b.s);
+}
+
+static void test_ede_modes(void **state)
+{
+	struct rs_conf c = conf;
+	const char *kv[] = { "authority", "AGCOM", "reference", "R1", "scope", "*", "action", "nxdomain" };
+	struct rs_order *o;
+
+	c.ncontacts = 0;
+	c.ede_json_clients = RS_EDE_CLIENTS_SDE;
+	c.ede_text = "Blocked: {reference}";
+	o = parse_twice(&c, kv, 4);
+	assert_int_equal(o->ede.n, 3); /* no contacts: full, without j, "" */
+	assert_string_equal(o->ede.text[0], "{\"j\":\"Order R1\",\"o\":\"AGCOM\",\"l\":\"it\"}");
+	assert_string_equal(o->ede.text[1], "{\"o\":\"AGCOM\",\"l\":\"it\"}");
+	assert_int_equal(o->ede_plain.n, 2); /* full == short: deduplicated */
+	assert_string_equal(o->ede_plain.text[0], "Blocked: R1");
+	assert_string_equal(o->ede_plain.text[1], "");
+	assert_int_equal(rs_ede_pick(&o->ede, 1000), 0);
+	assert_int_equal(rs_ede_pick(&o->ede, 30), 1);
+	assert_int_equal(rs_ede_pick(&o->ede, 10), 2);
+	rs_order_free(o);
+	c.ede_format = RS_EDE_OFF;
+	o = parse_twice(&c, kv, 4);
+	assert_int_equal(o->ede.n, 0);
+	rs_order_free(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -117,6 +338,10 @@ int main(void)
 		cmocka_unit_test(test_parse_and_texts),
 		cmocka_unit_test(test_parse_errors),
 		cmocka_unit_test(test_json_escape),
+		cmocka_unit_test(test_limits_and_idempotence),
+		cmocka_unit_test(test_text_clean),
+		cmocka_unit_test(test_json_max),
+		cmocka_unit_test(test_ede_modes),
 	};
 	return cmocka_run_group_tests_name("order", tests, NULL, NULL);
 }

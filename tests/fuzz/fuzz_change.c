@@ -1,0 +1,154 @@
+/*
+ * fuzz_change.c — stream entries (module/apply.c): rs_change_parse on reply
+ * trees built by hiredis' own reader from the input's RESP octets, then
+ * rs_apply_change of every parsed entry on a small list.
+ *
+ * Input: RESP2 octets (what Redis sends for XREAD/XRANGE), any number of
+ * replies back to back; parsing stops at the first protocol error. Every
+ * array node of every reply is tried as a stream entry [id, [field, value,
+ * ...]], so an XREAD reply [[stream, [[id, fields], ...]]] yields its entries
+ * and the fuzzer also gets to nest arrays (hiredis 0.14 caps nesting at 7).
+ *
+ * The fetch function returns, for an order id, a fixed valid order with that
+ * id, except ids beginning "enoent", "einval" or "eio", which return that
+ * error (the order is not in force / malformed / Redis unreachable).
+ *
+ * Invariants checked:
+ *  - rs_change_parse leaves id, op, order and domain NUL-terminated inside
+ *    their arrays; an entry it rejects (false) has no id;
+ *  - rs_apply_change returns 0, RS_EIO (only when fetch said so) or RS_ENOMEM;
+ *  - after an applied "add" of a valid name and an order that fetch
+ *    returns, the name matches (blocked, or protected); after "protect" it
+ *    is protected; after "revoke" the order is gone; after "order" the order
+ *    is present (or, for "enoent...", gone).
+ */
+#include "fuzz_common.h"
+
+#include <hiredis/hiredis.h>
+
+#include "apply.h"
+#include "fuzz_order_check.h"
+#include "list.h"
+#include "load.h"
+#include "name.h"
+
+#define MAX_ENTRIES 256
+
+static struct rs_conf conf;
+static size_t entries;
+
+static int fetch(void *arg, const char *id, struct rs_order **out)
+{
+	const char *kv[] = { "authority", "AGCOM", "reference", "1/25", "scope", "*", "action", "nxdomain" };
+	char err[256];
+
+	*out = NULL;
+	if (strncmp(id, "enoent", 6) == 0)
+		return RS_ENOENT;
+	if (strncmp(id, "einval", 6) == 0)
+		return RS_EINVAL;
+	if (strncmp(id, "eio", 3) == 0)
+		return RS_EIO;
+	FZ_CHECK(rs_order_parse(&conf, id, kv, 4, out, err, sizeof(err)) == 0);
+	return 0;
+}
+
+static bool terminated(const char *s, size_t cap)
+{
+	return memchr(s, '\0', cap) != NULL;
+}
+
+static void check_after(struct rs_apply *a, const struct rs_change *ch, int rc)
+{
+	uint8_t wire[RS_WIRE_MAX];
+	struct rs_qname q;
+	struct rs_match m;
+	int wl;
+
+	FZ_CHECK(rc == 0 || rc == RS_EIO || rc == RS_ENOMEM);
+	if (rc == RS_EIO)
+		FZ_CHECK(strncmp(ch->order, "eio", 3) == 0);
+	if (rc != 0 || ch->truncated)
+		return;
+	if (strcmp(ch->op, "revoke") == 0 && rs_order_id_ok(ch->order))
+		FZ_CHECK(rs_list_order_find(a->list, ch->order) < 0);
+	if (strcmp(ch->op, "order") == 0 && rs_order_id_ok(ch->order)) {
+		if (strncmp(ch->order, "enoent", 6) == 0)
+			FZ_CHECK(rs_list_order_find(a->list, ch->order) < 0);
+		else if (strncmp(ch->order, "einval", 6) != 0)
+			FZ_CHECK(rs_list_order_find(a->list, ch->order) >= 0);
+	}
+	wl = rs_domain_wire(ch->domain, strlen(ch->domain), wire);
+	if (wl < 0 || rs_qname_prepare(wire, (size_t)wl, &q) < 0)
+		return;
+	if (strcmp(ch->op, "protect") == 0)
+		FZ_CHECK(rs_list_match(a->list, &q, 1700000000, &m) == RS_PROTECTED);
+	if (strcmp(ch->op, "add") == 0 && rs_order_id_ok(ch->order) && strncmp(ch->order, "enoent", 6) != 0 &&
+	    strncmp(ch->order, "einval", 6) != 0) {
+		enum rs_verdict v = rs_list_match(a->list, &q, 1700000000, &m);
+		FZ_CHECK(v == RS_BLOCKED || v == RS_PROTECTED);
+		if (v == RS_BLOCKED)
+			FZ_CHECK(m.order != NULL && m.entry != NULL);
+	}
+}
+
+static void walk(struct rs_apply *a, const redisReply *r, int depth)
+{
+	struct rs_change ch;
+	bool ok;
+
+	if (r->type != REDIS_REPLY_ARRAY || entries >= MAX_ENTRIES)
+		return;
+	entries++;
+	ok = rs_change_parse(r, &ch);
+	FZ_CHECK(terminated(ch.id, sizeof(ch.id)) && terminated(ch.op, sizeof(ch.op)) &&
+		 terminated(ch.order, sizeof(ch.order)) && terminated(ch.domain, sizeof(ch.domain)));
+	if (!ok) {
+		FZ_CHECK(ch.id[0] == '\0');
+	} else {
+		int rc = rs_apply_change(a, &ch);
+		check_after(a, &ch, rc);
+	}
+	for (size_t i = 0; i < r->elements; i++)
+		walk(a, r->element[i], depth + 1);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	redisReader *rd;
+	struct rs_list *l;
+	struct rs_apply a;
+	void *reply;
+
+	fz_quiet();
+	conf.ede_format = RS_EDE_JSON;
+	conf.language = "en";
+	entries = 0;
+	l = rs_list_new(16);
+	if (!l)
+		return 0;
+	if (rs_apply_init(&a, l, fetch, NULL) != 0) {
+		rs_list_free(l);
+		return 0;
+	}
+	rd = redisReaderCreate();
+	if (!rd)
+		goto out;
+	if (redisReaderFeed(rd, (const char *)data, size) == REDIS_OK) {
+		for (int n = 0; n < 64; n++) {
+			reply = NULL;
+			if (redisReaderGetReply(rd, &reply) != REDIS_OK || !reply)
+				break;
+			walk(&a, reply, 0);
+			freeReplyObject(reply);
+		}
+	}
+	redisReaderFree(rd);
+	if (a.bad + a.applied > 0)
+		FZ_CHECK(a.bad + a.applied <= entries);
+	(void)rs_apply_reset(&a);
+out:
+	rs_apply_free(&a);
+	rs_list_free(l);
+	return 0;
+}

@@ -1,0 +1,186 @@
+/*
+ * fuzz_order_check.h — the invariants every parsed order must hold, shared by
+ * the harnesses that produce orders (order, conf, change, snapshot).
+ *
+ * What is checked is what the answer path and the snapshot rely on
+ * (module/answer.c, module/snapshot.c, the limits of order.h):
+ *  - the TXT text fits the TXT rdata buffer of 4 character-strings:
+ *    txt_len <= 1020, strlen(txt) == txt_len, and the encoding into
+ *    255-octet strings (as answer.c's txt_rdata does) stays within 4 * 256;
+ *  - the EDE variants: none exactly when ede-format is off; otherwise each
+ *    is NUL-terminated valid UTF-8 with len[i] == strlen(text[i]) <=
+ *    RS_EDE_MAX (FUZZ_EDE_MAX), longest first, the last one ""; with
+ *    ede-format json every non-empty variant is one JSON object of strings
+ *    and arrays of strings (a structured DNS error);
+ *  - every field is a NUL-terminated string within its documented limit;
+ *    lang is a BCP 47 tag; an expiring order has expires != 0;
+ *  - parsing the stored fields again gives the same order (order.h: "idempotent
+ *    on its own output"), which is what a snapshot round trip does.
+ */
+#ifndef FUZZ_ORDER_CHECK_H
+#define FUZZ_ORDER_CHECK_H
+
+#include "fuzz_common.h"
+#include "order.h"
+
+#ifndef FUZZ_TXT_MAX
+#define FUZZ_TXT_MAX RS_TXT_MAX
+#endif
+#ifndef FUZZ_EDE_MAX
+#define FUZZ_EDE_MAX RS_EDE_MAX
+#endif
+
+/* A minimal JSON reader for what build_json emits: an object whose values are
+ * strings or arrays of strings. Returns the position after the value, or NULL. */
+static const char *fz_json_string(const char *p)
+{
+	if (*p++ != '"')
+		return NULL;
+	while (*p && *p != '"') {
+		if ((unsigned char)*p < 0x20)
+			return NULL;
+		if (*p == '\\') {
+			p++;
+			if (*p == 'u') {
+				for (int i = 1; i <= 4; i++)
+					if (!strchr("0123456789abcdefABCDEF", p[i]) || !p[i])
+						return NULL;
+				p += 5;
+				continue;
+			}
+			if (!*p || !strchr("\"\\/bfnrt", *p))
+				return NULL;
+		}
+		p++;
+	}
+	return *p == '"' ? p + 1 : NULL;
+}
+
+static bool fz_json_object(const char *p)
+{
+	if (*p++ != '{')
+		return false;
+	if (*p == '}')
+		return p[1] == '\0';
+	for (;;) {
+		if (!(p = fz_json_string(p)) || *p++ != ':')
+			return false;
+		if (*p == '[') {
+			p++;
+			if (*p != ']') {
+				for (;;) {
+					if (!(p = fz_json_string(p)))
+						return false;
+					if (*p == ',') {
+						p++;
+						continue;
+					}
+					break;
+				}
+			}
+			if (*p++ != ']')
+				return false;
+		} else if (!(p = fz_json_string(p))) {
+			return false;
+		}
+		if (*p == ',') {
+			p++;
+			continue;
+		}
+		return *p == '}' && p[1] == '\0';
+	}
+}
+
+static void fz_check_ede(const struct rs_ede *e, bool json)
+{
+	FZ_CHECK(e->n <= RS_EDE_NVAR);
+	for (unsigned i = 0; i < e->n; i++) {
+		FZ_CHECK(e->text[i] != NULL);
+		FZ_CHECK(e->len[i] == strlen(e->text[i]));
+		FZ_CHECK(e->len[i] <= FUZZ_EDE_MAX);
+		FZ_CHECK(fz_utf8_ok(e->text[i], e->len[i]));
+		if (i > 0)
+			FZ_CHECK(e->len[i] <= e->len[i - 1]);
+		if (json && e->len[i] > 0)
+			FZ_CHECK(fz_json_object(e->text[i]));
+	}
+	if (e->n > 0) {
+		FZ_CHECK(e->len[e->n - 1] == 0);
+		FZ_CHECK(rs_ede_pick(e, 0) == e->n - 1u);
+		FZ_CHECK(e->len[rs_ede_pick(e, 512)] <= 512 || rs_ede_pick(e, 512) == e->n - 1u);
+	}
+}
+
+static void fz_check_order_fields(const struct rs_conf *c, const struct rs_order *o)
+{
+	size_t enc = 0, n;
+
+	FZ_CHECK(o != NULL);
+	FZ_CHECK(o->id && o->authority && o->reference && o->scope && o->reason && o->url && o->lang &&
+		 o->issued && o->expires_text);
+	FZ_CHECK(rs_order_id_ok(o->id));
+	FZ_CHECK(*o->authority && strlen(o->authority) <= RS_AUTHORITY_MAX);
+	FZ_CHECK(*o->reference && strlen(o->reference) <= RS_REFERENCE_MAX);
+	FZ_CHECK(strlen(o->reason) <= RS_REASON_MAX);
+	FZ_CHECK(strlen(o->url) <= RS_URL_MAX);
+	FZ_CHECK(strlen(o->issued) <= RS_DATE_MAX && strlen(o->expires_text) <= RS_DATE_MAX);
+	FZ_CHECK(rs_lang_ok(o->lang));
+	FZ_CHECK(fz_utf8_ok(o->authority, strlen(o->authority)) && fz_utf8_ok(o->reference, strlen(o->reference)) &&
+		 fz_utf8_ok(o->reason, strlen(o->reason)));
+	FZ_CHECK(o->action <= RS_ACT_REFUSED);
+	FZ_CHECK(*o->expires_text == '\0' || o->expires != 0);
+	FZ_CHECK(o->in_scope == rs_scope_includes(o->scope, c->jurisdiction));
+	/* TXT */
+	FZ_CHECK(o->txt != NULL);
+	FZ_CHECK(o->txt_len <= FUZZ_TXT_MAX);
+	FZ_CHECK(strlen(o->txt) == o->txt_len);
+	n = o->txt_len;
+	do { /* as answer.c's txt_rdata */
+		size_t k = n > 255 ? 255 : n;
+		enc += 1 + k;
+		n -= k;
+	} while (n > 0);
+	FZ_CHECK(enc <= 4 * 256);
+	/* EDE */
+	if (c->ede_format == RS_EDE_OFF)
+		FZ_CHECK(o->ede.n == 0);
+	else
+		FZ_CHECK(o->ede.n >= 1);
+	fz_check_ede(&o->ede, c->ede_format == RS_EDE_JSON);
+	fz_check_ede(&o->ede_plain, false);
+}
+
+static bool fz_ede_same(const struct rs_ede *a, const struct rs_ede *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (unsigned i = 0; i < a->n; i++)
+		if (a->len[i] != b->len[i] || strcmp(a->text[i], b->text[i]) != 0)
+			return false;
+	return true;
+}
+
+/* Check o, then parse its stored fields again (as the snapshot does) and
+ * check that the result is the same order. */
+static void fz_check_order(const struct rs_conf *c, const struct rs_order *o)
+{
+	const char *kv[] = { "authority", o->authority, "reference", o->reference, "scope", o->scope,
+			     "action", rs_action_name(o->action), "expires", o->expires_text,
+			     "issued", o->issued, "reason", o->reason, "url", o->url, "lang", o->lang };
+	struct rs_order *p = NULL;
+	char err[512];
+
+	fz_check_order_fields(c, o);
+	FZ_CHECK(rs_order_parse(c, o->id, kv, sizeof(kv) / sizeof(kv[0]) / 2, &p, err, sizeof(err)) == 0);
+	FZ_CHECK(strcmp(p->id, o->id) == 0 && strcmp(p->authority, o->authority) == 0 &&
+		 strcmp(p->reference, o->reference) == 0 && strcmp(p->scope, o->scope) == 0 &&
+		 strcmp(p->reason, o->reason) == 0 && strcmp(p->url, o->url) == 0 &&
+		 strcmp(p->lang, o->lang) == 0 && strcmp(p->issued, o->issued) == 0 &&
+		 strcmp(p->expires_text, o->expires_text) == 0);
+	FZ_CHECK(p->expires == o->expires && p->action == o->action && p->in_scope == o->in_scope);
+	FZ_CHECK(p->txt_len == o->txt_len && strcmp(p->txt, o->txt) == 0);
+	FZ_CHECK(fz_ede_same(&p->ede, &o->ede) && fz_ede_same(&p->ede_plain, &o->ede_plain));
+	rs_order_free(p);
+}
+
+#endif

@@ -1,0 +1,195 @@
+/*
+ * fuzz_snapshot.c — the snapshot reader (module/snapshot.c, rs_snapshot_read),
+ * and the write/read round trip of whatever it accepted.
+ *
+ * Input: one mode octet, then the rest.
+ *   mode bit 0 set    the rest is the whole file (header included): this
+ *                     fuzzes the header checks (magic, version, lengths,
+ *                     checksum);
+ *   mode bit 0 clear  the rest is the payload: the harness writes a valid
+ *                     header for it (bit 1: version 1, else the current
+ *                     version) with the right length and FNV-1a checksum, so
+ *                     the fuzzer reaches the record parser instead of
+ *                     failing the checksum.
+ * The file is read from a memory file (fz_memfile).
+ *
+ * Invariants checked:
+ *  - a read either fails with a message and no list, or returns a list with
+ *    last_id and dataset NUL-terminated; every order in it holds
+ *    fz_check_order; every listed name is in canonical wire form (else it
+ *    could never match a query);
+ *  - round trip: the list written with rs_snapshot_write (to a private
+ *    directory under /dev/shm or $TMPDIR) reads back with the same stream id,
+ *    dataset, numbers of domains, protected names and orders, no record
+ *    skipped, and the same verdict for every listed name.
+ * tests/fuzz/seed_snapshot.c writes the valid seeds with rs_snapshot_write.
+ */
+#include "fuzz_common.h"
+
+#include <errno.h>
+#include <sys/stat.h>
+
+#include "fuzz_order_check.h"
+#include "list.h"
+#include "snapshot.h"
+
+#define HDR_LEN 32
+
+static struct rs_conf conf;
+static char dir[256], tmpfile_path[300];
+
+static uint64_t fnv64(const uint8_t *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	while (n--)
+		h = (h ^ *p++) * 0x100000001b3ULL;
+	return h;
+}
+
+static void init_once(void)
+{
+	const char *base;
+
+	if (dir[0])
+		return;
+	conf.ede_format = RS_EDE_JSON;
+	conf.language = "en";
+	conf.jurisdiction = "IT";
+	base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	snprintf(dir, sizeof(dir), "%s/redsink-fuzz-snapshot-XXXXXX", base);
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		abort();
+	}
+	snprintf(tmpfile_path, sizeof(tmpfile_path), "%s/snap", dir);
+}
+
+struct cmp {
+	const struct rs_list *a, *b;
+};
+
+/* The same verdict for one listed name in both lists. */
+static int same_verdict(const struct rs_entry *e, void *arg)
+{
+	const struct cmp *c = arg;
+	struct rs_qname q;
+	struct rs_match ma, mb;
+	enum rs_verdict va, vb;
+
+	if (rs_qname_prepare(rs_entry_wire(e), e->wlen, &q) < 0)
+		return 0;
+	va = rs_list_match(c->a, &q, 1700000000, &ma);
+	vb = rs_list_match(c->b, &q, 1700000000, &mb);
+	FZ_CHECK(va == vb);
+	if (va == RS_BLOCKED)
+		FZ_CHECK(strcmp(ma.order->id, mb.order->id) == 0);
+	return 0;
+}
+
+/* A listed name is in the list's canonical wire form (lowercase, labels of
+ * [a-z0-9-_]): anything else can never match a query (queries are lowercased
+ * before the lookup), so a name read that way is silently not blocked. */
+static int canonical_entry(const struct rs_entry *e, void *arg)
+{
+	char text[4 * RS_WIRE_MAX + 2], canon[RS_NAME_MAX + 1];
+	uint8_t wire[RS_WIRE_MAX];
+	size_t tl = rs_wire_to_text(rs_entry_wire(e), e->wlen, text, sizeof(text));
+	int n = rs_name_canon(text, tl, canon);
+
+#ifdef FUZZ_KNOWN_SNAPSHOT_NONCANON /* a campaign that looks past this known finding */
+	return 0;
+#endif
+	if (n < 0 || rs_name_to_wire(canon, (size_t)n, wire) != e->wlen ||
+	    memcmp(wire, rs_entry_wire(e), e->wlen) != 0) {
+		fprintf(stderr, "snapshot: listed name '%s' is not canonical\n", text);
+		FZ_CHECK(!"every listed name is canonical");
+	}
+	return 0;
+}
+
+static void check_list(const struct rs_list *l)
+{
+	uint32_t n = rs_list_order_count(l);
+
+	rs_list_foreach(l, canonical_entry, NULL);
+
+	for (uint32_t i = 0; i < n; i++) {
+		const struct rs_order *o = rs_list_order_get(l, i);
+		if (o)
+			fz_check_order(&conf, o);
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char last_id[RS_STREAM_ID_MAX], dataset[RS_DATASET_ID_LEN + 1], err[512];
+	char last_id2[RS_STREAM_ID_MAX], dataset2[RS_DATASET_ID_LEN + 1];
+	struct rs_list *l = NULL, *l2 = NULL;
+	struct rs_list_stats s1, s2;
+	const char *path;
+	uint8_t *file = NULL;
+	size_t skipped = 0, skipped2 = 0;
+	int rc;
+
+	if (size < 1)
+		return 0;
+	fz_quiet();
+	init_once();
+	if (data[0] & 1) {
+		path = fz_memfile(data + 1, size - 1);
+	} else {
+		size_t plen = size - 1;
+		uint32_t version = (data[0] & 2) ? 1 : RS_SNAPSHOT_VERSION;
+		uint64_t sum = fnv64(data + 1, plen);
+		file = malloc(HDR_LEN + plen);
+		if (!file)
+			return 0;
+		memcpy(file, "RSSNAP\r\n", 8);
+		for (int i = 0; i < 4; i++) {
+			file[8 + i] = (uint8_t)(version >> (8 * i));
+			file[12 + i] = (uint8_t)(HDR_LEN >> (8 * i));
+		}
+		for (int i = 0; i < 8; i++) {
+			file[16 + i] = (uint8_t)((uint64_t)plen >> (8 * i));
+			file[24 + i] = (uint8_t)(sum >> (8 * i));
+		}
+		memcpy(file + HDR_LEN, data + 1, plen);
+		path = fz_memfile(file, HDR_LEN + plen);
+		free(file);
+	}
+	if (!path)
+		return 0;
+	err[0] = '\0';
+	rc = rs_snapshot_read(path, &conf, &l, last_id, dataset, &skipped, err, sizeof(err));
+	if (rc != 0) {
+		FZ_CHECK(l == NULL);
+		FZ_CHECK(memchr(err, '\0', sizeof(err)) && err[0] != '\0');
+		return 0;
+	}
+	FZ_CHECK(l != NULL);
+	FZ_CHECK(memchr(last_id, '\0', sizeof(last_id)) && memchr(dataset, '\0', sizeof(dataset)));
+	check_list(l);
+
+	/* Round trip. */
+	rc = rs_snapshot_write(tmpfile_path, l, last_id, dataset, err, sizeof(err));
+	FZ_CHECK(rc == 0);
+	rc = rs_snapshot_read(tmpfile_path, &conf, &l2, last_id2, dataset2, &skipped2, err, sizeof(err));
+	if (rc != 0)
+		fprintf(stderr, "round trip: %s\n", err);
+	FZ_CHECK(rc == 0);
+	FZ_CHECK(skipped2 == 0);
+	FZ_CHECK(strcmp(last_id, last_id2) == 0 && strcmp(dataset, dataset2) == 0);
+	rs_list_stats(l, &s1);
+	rs_list_stats(l2, &s2);
+	FZ_CHECK(s1.domains == s2.domains && s1.protected_n == s2.protected_n && s1.orders == s2.orders);
+	{
+		struct cmp c = { l, l2 }, d = { l2, l };
+		rs_list_foreach(l, same_verdict, &c);
+		rs_list_foreach(l2, same_verdict, &d);
+	}
+	unlink(tmpfile_path);
+	rs_list_free(l2);
+	rs_list_free(l);
+	return 0;
+}

@@ -1,0 +1,209 @@
+/*
+ * fuzz_warnd.c — what redsink-warnd does with a request before it reaches a
+ * page, a header or Redis (tools/warnd_text.c, tools/warnd_page.c):
+ * the request target (as evhttp parses it) and the Host header
+ * (wd_host_parse), Accept-Language (wd_accept_language, wd_lang_choose,
+ * wd_templates_choose), regions and counter fields, dates, URLs, HTML
+ * escaping, template sections and page rendering.
+ *
+ * The request line itself is parsed by libevent's evhttp (not our code);
+ * warnd only reads the target through evhttp_uri_*, so the harness parses
+ * the target with evhttp_uri_parse_with_flags and takes its host the way
+ * request_host() in redsink-warnd.c does.
+ *
+ * Input: NUL-separated strings, missing ones are NULL:
+ *   0 request target   1 Host header   2 Accept-Language   3 country
+ *   4 subdivision      5 a template    6 order id   7 reason   8 url
+ *   9 issued date
+ *
+ * Invariants checked:
+ *  - wd_host_parse: WD_HOST_NAME gives a canonical name (rs_name_canon of it
+ *    is itself), every other kind gives "";
+ *  - wd_accept_language: at most max ranges, q in 1..1000, highest first,
+ *    tags of 1..WD_TAG_MAX octets, lowercase letters, digits, '-' or "*";
+ *  - wd_templates_choose never returns NULL, and the page it returns exists;
+ *  - a page rendered from a template of placeholders only holds none of
+ *    < > " ' except from the template, and is valid UTF-8 (values escaped);
+ *    wd_html_escape output has no raw < > " ' and is valid UTF-8;
+ *  - wd_url_ok accepts only http(s):// (any case), <= 2048 octets, no space or < > " \ ` { } | ^;
+ *  - wd_region: "ZZ", "CC" or "CC-SUB" (upper case), NUL-terminated;
+ *    wd_date_part: "" or YYYY-MM-DD.
+ */
+#include "fuzz_common.h"
+
+#include <ctype.h>
+#include <event2/http.h>
+
+#include "name.h"
+#include "text.h"
+#include "warnd_page.h"
+#include "warnd_text.h"
+
+#define NSTR 10
+
+static const char *host_of_target(const char *target, int flags, char *buf, size_t bufsz)
+{
+	struct evhttp_uri *u = evhttp_uri_parse_with_flags(target, (unsigned)flags);
+	const char *h;
+
+	buf[0] = '\0';
+	if (!u)
+		return NULL;
+	h = evhttp_uri_get_host(u);
+	if (h)
+		snprintf(buf, bufsz, "%s", h);
+	(void)evhttp_uri_get_path(u);
+	evhttp_uri_free(u);
+	return buf[0] ? buf : NULL;
+}
+
+static void check_host(const char *raw)
+{
+	char canon[RS_NAME_MAX + 1], again[RS_NAME_MAX + 1];
+	enum wd_host k = wd_host_parse(raw, canon);
+
+	FZ_CHECK(k >= WD_HOST_NONE && k <= WD_HOST_BAD);
+	FZ_CHECK(memchr(canon, '\0', sizeof(canon)) != NULL);
+	if (k == WD_HOST_NAME) {
+		int n = rs_name_canon(canon, strlen(canon), again);
+		FZ_CHECK(n > 0 && (size_t)n == strlen(canon) && strcmp(again, canon) == 0);
+	} else {
+		FZ_CHECK(canon[0] == '\0');
+	}
+	if (!raw || !*raw)
+		FZ_CHECK(k == WD_HOST_NONE);
+}
+
+static void check_accept_language(const char *hdr)
+{
+	struct wd_lang_pref p[WD_PREFS_MAX];
+	int n = wd_accept_language(hdr, p, WD_PREFS_MAX);
+
+	FZ_CHECK(n >= 0 && n <= WD_PREFS_MAX);
+	for (int i = 0; i < n; i++) {
+		size_t len = strnlen(p[i].tag, sizeof(p[i].tag));
+		FZ_CHECK(len >= 1 && len <= WD_TAG_MAX);
+		FZ_CHECK(p[i].q >= 1 && p[i].q <= 1000);
+		if (i > 0)
+			FZ_CHECK(p[i].q <= p[i - 1].q);
+		if (strcmp(p[i].tag, "*") != 0)
+			for (size_t k = 0; k < len; k++)
+				FZ_CHECK(islower((unsigned char)p[i].tag[k]) || isdigit((unsigned char)p[i].tag[k]) ||
+					 p[i].tag[k] == '-');
+	}
+	/* a small max is respected */
+	FZ_CHECK(wd_accept_language(hdr, p, 1) <= 1);
+}
+
+static void check_escaped(const char *s, size_t n)
+{
+	FZ_CHECK(fz_utf8_ok(s, n));
+	for (size_t i = 0; i < n; i++)
+		FZ_CHECK(s[i] != '<' && s[i] != '>' && s[i] != '"' && s[i] != '\'' && s[i] != '\0');
+}
+
+static void check_region(const char *cc, const char *sub)
+{
+	char r[WD_REGION_MAX];
+	size_t n;
+
+	memset(r, 'x', sizeof(r));
+	wd_region(cc, sub, r);
+	FZ_CHECK(memchr(r, '\0', sizeof(r)) != NULL);
+	n = strlen(r);
+	FZ_CHECK(n == 2 || (n >= 4 && n <= 6 && r[2] == '-'));
+	FZ_CHECK(isupper((unsigned char)r[0]) && isupper((unsigned char)r[1]));
+	for (size_t i = 3; i < n; i++)
+		FZ_CHECK(isupper((unsigned char)r[i]) || isdigit((unsigned char)r[i]));
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static char en_b[] = "<p>{domain} {listed} {order} {authority} {reference} {issued} {expires} {reason} "
+			     "{reason_lang} {url} {scope} {lang} {unavailable}</p>";
+	static char en_n[] = "{?unavailable}down{/unavailable}{!unavailable}{domain}{/unavailable}";
+	static char it_b[] = "it {domain}", ptbr_n[] = "pt-br {domain}";
+	static char vals_only[] = "{domain}|{listed}|{order}|{authority}|{reference}|{issued}|{expires}|"
+				  "{reason}|{reason_lang}|{url}|{scope}|{unavailable}";
+	static struct wd_tmpl tt[3] = {
+		{ "en", { en_b, en_n } }, { "it", { it_b, NULL } }, { "pt-br", { NULL, ptbr_n } }
+	};
+	struct wd_templates ts = { "/nonexistent", tt, 3, &tt[0] };
+	char *s[NSTR] = { NULL }, *store, hostbuf[1024], date[11];
+	struct wd_page_vals v = { 0 };
+	struct rs_buf out = { 0 }, esc = { 0 };
+	size_t n;
+
+	fz_quiet();
+	n = fz_split(data, size, s, NSTR, &store);
+	if (n == 0) {
+		free(store);
+		return 0;
+	}
+	/* request target and Host, as request_host() does */
+	for (int flags = 0; flags <= 1; flags++) {
+		const char *h = host_of_target(s[0], flags ? EVHTTP_URI_NONCONFORMANT : 0, hostbuf, sizeof(hostbuf));
+		check_host(h ? h : s[1]);
+	}
+	check_host(s[0]);
+	check_host(s[1]);
+	check_host(NULL);
+	if (s[2])
+		check_accept_language(s[2]);
+	for (int kind = 0; kind <= 1; kind++) {
+		const struct wd_tmpl *t = wd_templates_choose(&ts, (enum wd_page_kind)kind, s[2], s[3]);
+		FZ_CHECK(t != NULL && t->page[kind] != NULL);
+	}
+	(void)wd_country_lang(s[3] ? s[3] : "");
+	check_region(s[3], s[4]);
+	if (s[9]) {
+		memset(date, 'x', sizeof(date));
+		wd_date_part(s[9], date);
+		FZ_CHECK(date[0] == '\0' || (strlen(date) == 10 && date[4] == '-' && date[7] == '-'));
+	}
+	if (s[8] && wd_url_ok(s[8])) {
+		FZ_CHECK(strncasecmp(s[8], "http://", 7) == 0 || strncasecmp(s[8], "https://", 8) == 0);
+		FZ_CHECK(strlen(s[8]) <= 2048 && !strpbrk(s[8], " <>\"\\`{}|^"));
+	}
+	{
+		char field[600];
+		int r = wd_views_field(field, sizeof(field), s[6] ? s[6] : "", s[1] ? s[1] : "", "IT");
+		FZ_CHECK(r == RS_EFULL || (r >= 0 && (size_t)r == strlen(field)));
+	}
+	/* escaping */
+	for (size_t i = 0; i < n; i++) {
+		esc.len = 0;
+		wd_html_escape(&esc, s[i], strlen(s[i]));
+		if (esc.s)
+			check_escaped(esc.s, esc.len);
+	}
+	free(esc.s);
+	/* a page of values only: nothing from a value can open a tag or close an attribute */
+	{
+		struct wd_tmpl t = { "en", { vals_only, vals_only } };
+		v.domain = s[1];
+		v.listed = s[0];
+		v.order = s[6];
+		v.authority = s[7];
+		v.reference = s[2];
+		v.reason = s[7];
+		v.url = s[8];
+		v.issued = s[9];
+		v.expires = s[4];
+		v.scope = s[3];
+		v.reason_lang = s[4];
+		v.unavailable = s[5];
+		FZ_CHECK(wd_page_render(&t, WD_PAGE_BLOCKED, &v, &out) == 0);
+		check_escaped(out.s, out.len);
+		free(out.s);
+		out = (struct rs_buf){ 0 };
+	}
+	/* a fuzzed template (trusted in real life; must still not crash) */
+	if (s[5]) {
+		struct wd_tmpl t = { "en", { s[5], s[5] } };
+		(void)wd_page_render(&t, WD_PAGE_NEUTRAL, &v, &out);
+		free(out.s);
+	}
+	free(store);
+	return 0;
+}

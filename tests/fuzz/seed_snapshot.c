@@ -1,0 +1,108 @@
+/*
+ * seed_snapshot.c — writes the valid seeds of tests/fuzz/corpus/snapshot/
+ * with the module's own rs_snapshot_write, in the harness's input format
+ * (fuzz_snapshot.c: a mode octet, then the payload or the whole file).
+ *
+ * Usage (run.sh does not need it; rerun after a format change):
+ *   build/fuzz/bin/seed_snapshot tests/fuzz/corpus/snapshot
+ */
+#include "fuzz_common.h"
+
+#include <errno.h>
+
+#include "list.h"
+#include "load.h"
+#include "snapshot.h"
+
+static struct rs_conf conf = { .ede_format = RS_EDE_JSON, .language = "en", .jurisdiction = "IT" };
+
+static uint32_t add_order(struct rs_list *l, const char *id, const char *const *kv, size_t npairs)
+{
+	struct rs_order *o;
+	char err[256];
+	uint32_t idx;
+
+	if (rs_order_parse(&conf, id, kv, npairs, &o, err, sizeof(err)) || rs_list_order_set(l, o, &idx)) {
+		fprintf(stderr, "order %s: %s\n", id, err);
+		exit(1);
+	}
+	return idx;
+}
+
+static void add_name(struct rs_list *l, const char *name, uint32_t idx, bool protect)
+{
+	uint8_t wire[RS_WIRE_MAX];
+	int wl = rs_domain_wire(name, strlen(name), wire);
+
+	if (wl < 0 || (protect ? rs_list_protect(l, wire, (size_t)wl, true) : rs_list_add(l, wire, (size_t)wl, idx))) {
+		fprintf(stderr, "name %s\n", name);
+		exit(1);
+	}
+}
+
+/* Write l, then store it as seed "<dir>/<name>" (payload form) and
+ * "<dir>/<name>-file" (whole-file form). */
+static void emit(const char *dir, const char *name, struct rs_list *l, const char *last_id, const char *ds)
+{
+	char path[512], tmp[512], err[256];
+	static uint8_t buf[1 << 20];
+	FILE *f;
+	size_t n;
+
+	snprintf(tmp, sizeof(tmp), "%s/.tmp-snapshot", dir);
+	if (rs_snapshot_write(tmp, l, last_id, ds, err, sizeof(err))) {
+		fprintf(stderr, "write: %s\n", err);
+		exit(1);
+	}
+	f = fopen(tmp, "rb");
+	n = fread(buf + 1, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	unlink(tmp);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "wb");
+	buf[32] = 0; /* mode 0: payload follows (the header is rebuilt) */
+	fwrite(buf + 32, 1, n + 1 - 32, f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/%s-file", dir, name);
+	f = fopen(path, "wb");
+	buf[0] = 1; /* mode 1: the whole file */
+	fwrite(buf, 1, n + 1, f);
+	fclose(f);
+}
+
+int main(int argc, char **argv)
+{
+	static const char *const k1[] = { "authority", "AGCOM", "reference", "42/25/CSP", "scope", "IT FR",
+					   "action", "sinkhole", "issued", "2025-01-31", "expires",
+					   "2030-01-01T00:00:00Z", "reason", "Copyright", "url",
+					   "https://agcom.it/o/42", "lang", "it" };
+	static const char *const k2[] = { "authority", "Court", "reference", "R-1", "scope", "*", "action",
+					   "nxdomain" };
+	static const char *const k3[] = { "authority", "Court", "reference", "R-2", "scope", "DE", "action",
+					   "refused", "expires", "2001-01-01" };
+	struct rs_list *l;
+	uint32_t a, b, c;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: seed_snapshot DIR\n");
+		return 2;
+	}
+	fz_quiet();
+	l = rs_list_new(16);
+	emit(argv[1], "empty", l, "0-0", "");
+	a = add_order(l, "agcom-42", k1, 9);
+	add_name(l, "pirate.example", a, false);
+	add_name(l, "www.pirate.example", a, false);
+	emit(argv[1], "one-order", l, "1700000000000-0", "0123456789abcdef0123456789abcdef");
+	b = add_order(l, "court-1", k2, 4);
+	c = add_order(l, "court-2", k3, 5);
+	add_name(l, "pirate.example", b, false);
+	add_name(l, "other.example", c, false);
+	add_name(l, "ok.pirate.example", 0, true);
+	add_name(l, "a_b-c.d0.example", b, false);
+	emit(argv[1], "three-orders", l, "1700000000000-5", "0123456789abcdef0123456789abcdef");
+	rs_list_order_remove(l, "court-1");
+	emit(argv[1], "removed-order", l, "1700000000001-0", "");
+	rs_list_free(l);
+	return 0;
+}
