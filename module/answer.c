@@ -118,6 +118,8 @@ static size_t rrs_size(const struct reply_info *rep)
 	return n;
 }
 
+#define EDE_OPTS_MARGIN 32
+
 /*
  * The EDE text for the clients waiting on this query (see answer.h): the
  * smallest EDNS buffer among them decides the variant, the SDE option (when
@@ -154,7 +156,9 @@ static const char *ede_for_clients(struct module_qstate *qs, const struct rs_con
 		e = &o->ede_plain;
 	if (e->n == 0)
 		return NULL;
-	fixed = head + opt + client_opts;
+	/* + a margin for options a module in front of this one may still add
+	 * (subnetcache appends ECS, up to 24 octets, at its moddone) */
+	fixed = head + opt + client_opts + EDE_OPTS_MARGIN;
 	if (udp >= fixed + body) {
 		v = rs_ede_pick(e, udp - fixed - body);
 	} else {

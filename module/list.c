@@ -510,6 +510,11 @@ static uint64_t id_hash(const char *id)
 
 	for (; *id; id++)
 		h = (h ^ (uint8_t)*id) * 0x100000001b3ULL;
+	/* FNV's low bits cluster for ids that differ only at the end ("o1",
+	 * "o2", ...): mix them in before they index a linear-probing table */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
 	return h;
 }
 

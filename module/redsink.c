@@ -89,6 +89,18 @@ static struct rs_list *list_of(const struct rs_module *m)
 static struct rs_conf last_good;
 static bool have_last_good;
 
+/*
+ * The list the module was enforcing, handed from deinit to the next init of a
+ * reload as a snapshot image (snapshot.h; parsed again with the new
+ * configuration). A reload must never trade the list for whatever Redis holds
+ * at that instant (an emptied or foreign Redis, a broken `orders` key): the
+ * next generation starts from this list, with its stream position and
+ * dataset identity, and its sync thread judges Redis as on any reconnect.
+ * Main thread only.
+ */
+static uint8_t *handover;
+static size_t handover_len;
+
 /* Per-query marker in qstate->minfo[id]. For a blocked query it keeps the
  * order and the listed entry for counting (valid for the query's lifetime,
  * see list.h on reclamation). */
@@ -156,6 +168,26 @@ static struct rs_list *initial_list(struct rs_module *m, char last_id[RS_STREAM_
 	last_id[0] = dataset[0] = '\0';
 	*snapshot_due = true;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (handover) {
+		size_t skipped;
+		r = rs_snapshot_decode(handover, handover_len, "the list handed over by the reload", &m->conf, &l, last_id,
+				       dataset, &skipped, err, sizeof(err));
+		free(handover);
+		handover = NULL;
+		if (r == 0) {
+			struct rs_list_stats ls;
+			rs_list_stats(l, &ls);
+			log_info("redsink: kept the running list over the reload: %zu orders, %zu domains, %zu protected "
+				 "(stream at %s, dataset %s)",
+				 ls.orders, ls.domains, ls.protected_n, *last_id ? last_id : "-",
+				 *dataset ? dataset : "without identity");
+			*snapshot_due = false;
+			m->initial_bad = skipped;
+			return l;
+		}
+		log_err("redsink: %s", err);
+		last_id[0] = dataset[0] = '\0';
+	}
 	if (m->conf.snapshot_file) {
 		size_t skipped;
 		r = rs_snapshot_read(m->conf.snapshot_file, &m->conf, &l, last_id, dataset, &skipped, err, sizeof(err));
@@ -323,8 +355,11 @@ static void purge_now(struct rs_module *m, const struct rs_list *match)
  *   "lost" and the next generation purges everything its list blocks once a
  *   worker has opened its door), then the thread is joined.
  * - Before any worker has opened the door in this generation (no query has
- *   reached the module since the (re)start), the sync thread purges directly:
- *   the one residual window, documented in doc/architecture.md.
+ *   reached the module since the (re)start), nothing can run the purge: it
+ *   is remembered, and the first worker to open the door purges everything
+ *   the list blocks. Until then only cache hits are served, from caches
+ *   that a reload emptied (unless `reload_keep_cache`): the one residual
+ *   window, documented in doc/architecture.md.
  * - The events are never deleted from their bases: by deinit Unbound has freed
  *   the workers' bases (and with them their registrations); ub_event_free()
  *   of the libevent flavour is a plain free() of our struct event.
@@ -417,8 +452,11 @@ static void purge_caches(void *arg, const struct rs_list *match)
 	}
 	pthread_mutex_lock(&d->mu);
 	if (!d->closed && !atomic_load(&d->wakers)) {
+		/* No worker loop to run it yet: never on this thread (a reload may
+		 * be replacing the caches right now). The first worker to open
+		 * the door purges everything the list blocks (see above). */
+		atomic_store(&d->everything, true);
 		pthread_mutex_unlock(&d->mu);
-		purge_now(m, match); /* no worker loop to run it yet (see above) */
 		return;
 	}
 	if (!d->closed) {
@@ -592,10 +630,18 @@ EXPORT void deinit(struct module_env *env, int id)
 	if (m->reply_cb)
 		de->inplace_cb_delete_wrapped(env, inplace_cb_reply, id);
 	purge_door_close(m->door); /* a sync thread waiting for a purge gives up */
-	rs_sync_stop(m->sync); /* joined before dlclose; drains and flushes the hits */
+	{
+		char last_id[RS_STREAM_ID_MAX] = "", dataset[RS_DATASET_ID_LEN + 1] = "";
+		struct rs_list *l = atomic_load_explicit(&m->list, memory_order_relaxed);
+		rs_sync_stop(m->sync, last_id, dataset); /* joined before dlclose; drains and flushes the hits */
+		free(handover);
+		handover = NULL;
+		if (rs_snapshot_encode(l, last_id, dataset, &handover, &handover_len))
+			log_err("redsink: out of memory keeping the list for a reload");
+		rs_list_free(l);
+	}
 	purge_door_free(m->door);
 	rs_stats_free(m->stats);
-	rs_list_free(atomic_load_explicit(&m->list, memory_order_relaxed));
 	last_good = m->conf; /* for the next init of a reload (see above) */
 	have_last_good = true;
 	free(m);

@@ -75,22 +75,21 @@ static int put_entry(const struct rs_entry *e, void *arg)
 	return 0;
 }
 
-int rs_snapshot_write(const char *path, const struct rs_list *l, const char *last_id, const char *dataset, char *err,
-		      size_t errlen)
+int rs_snapshot_encode(const struct rs_list *l, const char *last_id, const char *dataset, uint8_t **out,
+		       size_t *outlen)
 {
 	struct rs_buf b = { 0 };
 	uint32_t nidx = rs_list_order_count(l), norders = 0;
 	uint32_t *pos = malloc((nidx + 1) * sizeof(*pos));
 	struct wctx w = { &b, pos, nidx, 0 };
-	char tmp[4096];
-	uint8_t hdr[HDR_LEN];
-	int fd = -1, rc = RS_EIO;
+	uint8_t *hdr;
+	uint64_t plen;
 
-	if (!pos) {
-		snprintf(err, errlen, "out of memory");
+	*out = NULL;
+	*outlen = 0;
+	if (!pos)
 		return RS_ENOMEM;
-	}
-	rs_buf_add(&b, "", 0);
+	rs_buf_add(&b, (const char[HDR_LEN]){ 0 }, HDR_LEN); /* the header, filled in below */
 	put_str(&b, last_id);
 	put_str(&b, dataset ? dataset : "");
 	for (uint32_t i = 0; i < nidx; i++)
@@ -118,17 +117,35 @@ int rs_snapshot_write(const char *path, const struct rs_list *l, const char *las
 	free(pos);
 	if (b.oom) {
 		free(b.s);
-		snprintf(err, errlen, "out of memory");
 		return RS_ENOMEM;
 	}
+	hdr = (uint8_t *)b.s;
+	plen = b.len - HDR_LEN;
 	memcpy(hdr, magic, 8);
 	for (int i = 0; i < 4; i++) {
 		hdr[8 + i] = (uint8_t)(RS_SNAPSHOT_VERSION >> (8 * i));
 		hdr[12 + i] = (uint8_t)(HDR_LEN >> (8 * i));
 	}
 	for (int i = 0; i < 8; i++) {
-		hdr[16 + i] = (uint8_t)((uint64_t)b.len >> (8 * i));
-		hdr[24 + i] = (uint8_t)(fnv64((const uint8_t *)b.s, b.len) >> (8 * i));
+		hdr[16 + i] = (uint8_t)(plen >> (8 * i));
+		hdr[24 + i] = (uint8_t)(fnv64(hdr + HDR_LEN, (size_t)plen) >> (8 * i));
+	}
+	*out = hdr;
+	*outlen = b.len;
+	return 0;
+}
+
+int rs_snapshot_write(const char *path, const struct rs_list *l, const char *last_id, const char *dataset, char *err,
+		      size_t errlen)
+{
+	uint8_t *img;
+	size_t len;
+	char tmp[4096];
+	int fd = -1, rc = RS_EIO;
+
+	if (rs_snapshot_encode(l, last_id, dataset, &img, &len)) {
+		snprintf(err, errlen, "out of memory");
+		return RS_ENOMEM;
 	}
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp)) {
 		snprintf(err, errlen, "%s: path too long", path);
@@ -139,22 +156,15 @@ int rs_snapshot_write(const char *path, const struct rs_list *l, const char *las
 		snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
 		goto out;
 	}
-	{
-		const char *parts[2] = { (const char *)hdr, b.s };
-		size_t lens[2] = { HDR_LEN, b.len };
-		for (int p = 0; p < 2; p++) {
-			size_t off = 0;
-			while (off < lens[p]) {
-				ssize_t n = write(fd, parts[p] + off, lens[p] - off);
-				if (n < 0 && errno == EINTR)
-					continue;
-				if (n <= 0) {
-					snprintf(err, errlen, "writing %s: %s", tmp, n < 0 ? strerror(errno) : "short write");
-					goto out_unlink;
-				}
-				off += (size_t)n;
-			}
+	for (size_t off = 0; off < len;) {
+		ssize_t n = write(fd, img + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			snprintf(err, errlen, "writing %s: %s", tmp, n < 0 ? strerror(errno) : "short write");
+			goto out_unlink;
 		}
+		off += (size_t)n;
 	}
 	if (fsync(fd) != 0) {
 		snprintf(err, errlen, "fsync %s: %s", tmp, strerror(errno));
@@ -173,7 +183,7 @@ out_unlink:
 out:
 	if (fd >= 0)
 		close(fd);
-	free(b.s);
+	free(img);
 	return rc;
 }
 
@@ -296,13 +306,10 @@ static bool wire_canonical(const uint8_t *wire, size_t wlen)
 int rs_snapshot_read(const char *path, const struct rs_conf *c, struct rs_list **out, char last_id[RS_STREAM_ID_MAX],
 		     char dataset[RS_DATASET_ID_LEN + 1], size_t *skipped, char *err, size_t errlen)
 {
-	struct rs_list *l = NULL;
 	uint8_t *data = NULL;
-	uint32_t *idx = NULL, norders = 0, nentries, version = 0;
 	struct stat st;
-	struct rd r;
-	size_t got = 0, nskip = 0;
-	int fd, rc, lenw;
+	size_t got = 0;
+	int fd, rc;
 
 	*out = NULL;
 	last_id[0] = dataset[0] = '\0';
@@ -333,6 +340,25 @@ int rs_snapshot_read(const char *path, const struct rs_conf *c, struct rs_list *
 		got += (size_t)n;
 	}
 	close(fd);
+	rc = rs_snapshot_decode(data, got, path, c, out, last_id, dataset, skipped, err, errlen);
+	free(data);
+	return rc;
+}
+
+int rs_snapshot_decode(const uint8_t *data, size_t got, const char *path, const struct rs_conf *c, struct rs_list **out,
+		       char last_id[RS_STREAM_ID_MAX], char dataset[RS_DATASET_ID_LEN + 1], size_t *skipped, char *err,
+		       size_t errlen)
+{
+	struct rs_list *l = NULL;
+	uint32_t *idx = NULL, norders = 0, nentries, version = 0;
+	struct rd r;
+	size_t nskip = 0;
+	int rc, lenw;
+
+	*out = NULL;
+	last_id[0] = dataset[0] = '\0';
+	if (skipped)
+		*skipped = 0;
 #define BAD(...) do { snprintf(err, errlen, __VA_ARGS__); rc = RS_EINVAL; goto out; } while (0)
 	if (got < HDR_LEN)
 		BAD("%s: truncated (%zu octets, no complete header)", path, got);
@@ -432,6 +458,5 @@ int rs_snapshot_read(const char *path, const struct rs_conf *c, struct rs_list *
 out:
 	rs_list_free(l);
 	free(idx);
-	free(data);
 	return rc;
 }

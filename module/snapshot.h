@@ -36,6 +36,18 @@
 int rs_snapshot_write(const char *path, const struct rs_list *l, const char *last_id, const char *dataset, char *err,
 		      size_t errlen);
 
+/* The file's image (header and payload) in a new buffer (free() it). 0 or
+ * RS_ENOMEM. rs_snapshot_write writes it; a reload hands it to the next init
+ * in memory (redsink.c). */
+int rs_snapshot_encode(const struct rs_list *l, const char *last_id, const char *dataset, uint8_t **out,
+		       size_t *outlen);
+
+/* Decode an image (as read from a file, or from rs_snapshot_encode) of len
+ * octets; `what` names it in messages. As rs_snapshot_read. */
+int rs_snapshot_decode(const uint8_t *data, size_t len, const char *what, const struct rs_conf *c, struct rs_list **out,
+		       char last_id[RS_STREAM_ID_MAX], char dataset[RS_DATASET_ID_LEN + 1], size_t *skipped, char *err,
+		       size_t errlen);
+
 /* Read path (version 1 or 2) into a new list (quiescent), last_id and dataset
  * ("" when the file has none); *skipped (may be NULL) counts the records
  * skipped. 0, RS_ENOENT (no file), or another error with the reason in err

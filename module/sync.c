@@ -260,6 +260,7 @@ static void set_alarm(struct rs_sync *s, const char *why, const char *detail)
 
 	if (strcmp(s->alarm, why) == 0)
 		return;
+	s->alarm_by_load = false; /* the caller sets it again for an alarm only a load may clear */
 	rs_list_stats(cur(s), &st);
 	if (*why)
 		rs_log(RS_LOG_ERR,
@@ -358,6 +359,7 @@ static int full_load(struct rs_sync *s)
 	if (v == RS_DS_SAME && st.orders == 0 && held.orders > 0) {
 		rs_list_free(l);
 		set_alarm(s, "vanished", "every order is gone at once from Redis without a change in the stream");
+		s->alarm_by_load = true; /* cleared by a load that finds orders, or a superseding dataset */
 		return RS_EINVAL;
 	}
 	if (v != RS_DS_SAME && v != RS_DS_ADOPT) {
@@ -471,8 +473,26 @@ static void on_xread(redisAsyncContext *ac, void *reply, void *priv)
 		return;
 	}
 	if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->type == REDIS_REPLY_ARRAY &&
-	    r->element[0]->elements == 2 && r->element[0]->element[1]->type == REDIS_REPLY_ARRAY) {
+	    r->element[0]->elements == 2 && r->element[0]->element[1]->type == REDIS_REPLY_ARRAY &&
+	    r->element[0]->element[1]->elements > 0) {
 		const redisReply *entries = r->element[0]->element[1];
+		/* Whose entries are these? A database swapped or flushed under
+		 * this connection must not feed another dataset's changes into
+		 * the list (an `order` entry for an order that dataset lacks
+		 * would revoke ours): one pipelined look before each batch. */
+		int v = judge_redis(s);
+		if (v < 0) {
+			backoff(&s->retry_backoff, &s->retry_next_ms);
+			s->retry_due = true;
+			return;
+		}
+		if (s->paused)
+			return;
+		if (v == RS_DS_ADOPT && *s->dataset) {
+			if (full_load(s) == 0 || !s->paused)
+				restart_stream(s);
+			return;
+		}
 		for (size_t i = 0; i < entries->elements; i++) {
 			struct rs_change ch;
 			int rc;
@@ -519,8 +539,9 @@ static void on_xread(redisAsyncContext *ac, void *reply, void *priv)
 
 static void xread(struct rs_sync *s)
 {
-	if (!s->rd || s->stopping)
-		return;
+	if (!s->rd || s->stopping || s->rd_busy)
+		return; /* one command at a time on rd: its callback issues the next */
+	s->retry_due = false;
 	s->rd_busy = true;
 	redisAsyncCommand(s->rd, on_xread, NULL, "XREAD COUNT 1000 BLOCK %d STREAMS %schanges %s", XREAD_BLOCK_MS,
 			  s->conf->prefix, s->last_id[0] ? s->last_id : "0-0");
@@ -567,6 +588,30 @@ static const char *stream_lost_entries(const redisReply *r, const char *last_id)
 	return (!first || id_cmp(first, last_id) > 0) ? "the stream was trimmed past the list's position" : NULL;
 }
 
+/* Does the stream still hold the entry at id? 1, 0, or -1 (ask again later).
+ * XREVRANGE: the `resolver` ACL role has it (doc/acl.md). */
+static int entry_exists(struct rs_sync *s, const char *id)
+{
+	redisContext *c = fetch_conn(s);
+	redisReply *r;
+	int rc;
+
+	if (!c)
+		return -1;
+	r = redisCommand(c, "XREVRANGE %schanges %s %s COUNT 1", s->conf->prefix, id, id);
+	if (!r) {
+		redisFree(s->fetch);
+		s->fetch = NULL;
+		return -1;
+	}
+	if (r->type == REDIS_REPLY_ARRAY)
+		rc = r->elements > 0;
+	else
+		rc = r->type == REDIS_REPLY_ERROR && !rs_redis_error_transient(r->str) ? 0 : -1;
+	freeReplyObject(r);
+	return rc;
+}
+
 static void on_xinfo(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct rs_sync *s = ac->data;
@@ -608,6 +653,16 @@ static void on_xinfo(redisAsyncContext *ac, void *reply, void *priv)
 			why = "the change stream is gone";
 	} else if (r->type == REDIS_REPLY_ARRAY && !why) {
 		why = stream_lost_entries(r, s->last_id);
+		if (!why && strcmp(s->last_id, "0-0") != 0) {
+			int e = entry_exists(s, s->last_id);
+			if (e < 0) {
+				redisAsyncDisconnect(ac);
+				return;
+			}
+			if (e == 0)
+				why = "divergent history: the stream does not hold the list's own entry (a failover to a "
+				      "replica that missed it?)";
+		}
 	}
 	if (why) {
 		if (s->last_id[0])
@@ -641,6 +696,7 @@ static void restart_stream(struct rs_sync *s)
 		return;
 	}
 	s->resume = false;
+	s->retry_due = false;
 	s->rd_last_reply_ms = mono_ms();
 	s->rd_busy = true;
 	redisAsyncCommand(s->rd, on_xinfo, NULL, "XINFO STREAM %schanges", s->conf->prefix);
@@ -660,7 +716,11 @@ static void probe_tick(struct rs_sync *s)
 	if (!s->rd || !atomic_load_explicit(&s->info.link_up, memory_order_relaxed))
 		return; /* (re)connecting judges anyway */
 	v = judge_redis(s);
-	if (v == RS_DS_SAME && !s->paused && *s->probe_newest && *s->last_id &&
+	if ((v == RS_DS_SAME || v == RS_DS_ADOPT) && s->alarm_by_load) {
+		/* the last load failed or found every order gone: try again */
+		if (full_load(s) == 0)
+			restart_stream(s), restarted = true;
+	} else if (v == RS_DS_SAME && !s->paused && *s->probe_newest && *s->last_id &&
 	    id_cmp(s->probe_newest, s->last_id) < 0) {
 		rs_log(RS_LOG_WARN, "full resync from %s: rollback: the stream's newest id %s is older than the list's %s",
 		       s->conf->read.addr, s->probe_newest, s->last_id);
@@ -670,8 +730,7 @@ static void probe_tick(struct rs_sync *s)
 		if (full_load(s) == 0)
 			restart_stream(s), restarted = true;
 	} else if (v == RS_DS_ADOPT && s->probe.valid) {
-		snprintf(s->dataset, sizeof(s->dataset), "%s", s->probe.id);
-		s->dirty = true;
+		restart_stream(s), restarted = true; /* the XINFO path checks the stream before taking the identity */
 	}
 	if (was_paused && !s->paused && !restarted)
 		restart_stream(s);
@@ -1151,7 +1210,7 @@ err:
 	return rc;
 }
 
-void rs_sync_stop(struct rs_sync *s)
+void rs_sync_stop(struct rs_sync *s, char last_id[RS_STREAM_ID_MAX], char dataset[RS_DATASET_ID_LEN + 1])
 {
 	if (!s)
 		return;
@@ -1170,6 +1229,10 @@ void rs_sync_stop(struct rs_sync *s)
 	rs_apply_free(&s->ap);
 	reclaim_lists(s, UINT64_MAX, true);
 	rs_list_set_quiescent(cur(s), true); /* no reader after deinit: free retired memory */
+	if (last_id)
+		snprintf(last_id, RS_STREAM_ID_MAX, "%s", s->last_id);
+	if (dataset)
+		snprintf(dataset, RS_DATASET_ID_LEN + 1, "%s", s->dataset);
 	free(s);
 }
 

@@ -66,8 +66,9 @@ int rs_sync_start(struct rs_sync **out, const struct rs_conf *c, _Atomic(struct 
 		  struct rs_stats *stats);
 
 /* Stop and join the thread, write the snapshot if the list changed, free the
- * retired lists. The current list stays with the caller. */
-void rs_sync_stop(struct rs_sync *s);
+ * retired lists. The current list stays with the caller; last_id and dataset
+ * (may be NULL) receive where it stands in the stream and its identity. */
+void rs_sync_stop(struct rs_sync *s, char last_id[RS_STREAM_ID_MAX], char dataset[RS_DATASET_ID_LEN + 1]);
 
 const struct rs_sync_info *rs_sync_info(const struct rs_sync *s);
 

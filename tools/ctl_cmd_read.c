@@ -648,14 +648,23 @@ static void csv_field(FILE *f, const char *s, bool last, bool text)
 	fputs(last ? "\r\n" : ",", f);
 }
 
-/* Would the module accept this order (order.c, rs_order_parse)? */
+/* Would the module accept this order? Asked of the module's own parser
+ * (order.c, rs_order_parse), so the two can never disagree. */
 static bool order_valid(const struct ctl_order *o)
 {
-	bool action = false;
+	static const struct rs_conf conf = { .language = "en" };
+	const char *kv[2 * F_COUNT];
+	struct rs_order *parsed;
+	char why[256];
+	bool ok;
 
-	for (int a = 0; a <= RS_ACT_REFUSED; a++)
-		action |= strcmp(o->f[F_ACTION], rs_action_name(a)) == 0;
-	return action && *o->f[F_AUTHORITY] && *o->f[F_REFERENCE] && *o->f[F_SCOPE] && !o->bad_expires;
+	for (int i = 0; i < F_COUNT; i++) {
+		kv[2 * i] = ctl_order_fields[i];
+		kv[2 * i + 1] = o->f[i] ? o->f[i] : "";
+	}
+	ok = rs_order_parse(&conf, o->id, kv, F_COUNT, &parsed, why, sizeof(why)) == 0;
+	rs_order_free(ok ? parsed : NULL);
+	return ok;
 }
 
 /*

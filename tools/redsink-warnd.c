@@ -51,6 +51,7 @@
 
 #include "conf.h"
 #include "list.h"
+#include "ebr.h"
 #include "load.h"
 #include "name.h"
 #include "order.h"
@@ -524,6 +525,9 @@ static void on_request(struct evhttp_request *req, void *arg)
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
 
+	/* the list, its orders and entries are read inside one section: the
+	 * sync thread frees nothing this request may still hold (ebr.h) */
+	rs_ebr_enter();
 	if (path && strcmp(path, "/healthz") == 0)
 		health(sv, req);
 	else if (path && strcmp(path, "/favicon.ico") == 0)
@@ -532,6 +536,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 		send_text(req, 200, "OK", "User-agent: *\nDisallow: /\n");
 	else
 		page(sv, req);
+	rs_ebr_leave();
 }
 
 /* A TLS client: reset at once (see redsink-warnd(8), "HTTPS"). */

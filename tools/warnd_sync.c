@@ -18,6 +18,7 @@
 
 #include "apply.h"
 #include "dataset.h"
+#include "ebr.h"
 #include "load.h"
 #include "rs_err.h"
 
@@ -34,6 +35,7 @@ struct old_list {
 	struct old_list *next;
 	struct rs_list *l;
 	int64_t when_ms;
+	uint64_t epoch; /* rs_ebr_tag() when it was replaced */
 };
 
 struct wd_sync {
@@ -144,13 +146,16 @@ out:
 
 /* ---- lists ---- */
 
-static void reclaim_old(struct wd_sync *s, bool all)
+/* Free the replaced lists no reader can hold any more (the HTTP thread reads
+ * inside rs_ebr_enter/leave: redsink-warnd.c on_request) and older than the
+ * floor; all of them at stop. */
+static void reclaim_old(struct wd_sync *s, uint64_t safe, bool all)
 {
 	struct old_list **pp = &s->old, *o;
-	int64_t limit = mono_ms() - RS_LIST_GRACE_MS;
+	int64_t limit = mono_ms() - RS_LIST_FLOOR_MS;
 
 	while ((o = *pp) != NULL) {
-		if (all || o->when_ms <= limit) {
+		if (all || (o->when_ms <= limit && o->epoch < safe)) {
 			*pp = o->next;
 			rs_list_free(o->l);
 			free(o);
@@ -165,6 +170,7 @@ static void publish(struct wd_sync *s, struct rs_list *l)
 	struct rs_list *old = cur(s);
 
 	rs_list_set_quiescent(l, false); /* the HTTP thread reads it from now on */
+	rs_list_set_floor(l, RS_LIST_FLOOR_MS); /* its reads are ebr.h sections */
 	atomic_store_explicit(&s->list, l, memory_order_release);
 	s->ap.list = l;
 	if (old) {
@@ -173,6 +179,7 @@ static void publish(struct wd_sync *s, struct rs_list *l)
 			return; /* leak it rather than free it under a reader */
 		o->l = old;
 		o->when_ms = mono_ms();
+		o->epoch = rs_ebr_tag();
 		o->next = s->old;
 		s->old = o;
 	}
@@ -502,9 +509,12 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		lost(s, "no reply");
 		redisAsyncFree(ac);
 	}
-	if (cur(s))
-		rs_list_reclaim(cur(s));
-	reclaim_old(s, false);
+	{
+		uint64_t safe = rs_ebr_observe();
+		if (cur(s))
+			rs_list_reclaim_before(cur(s), safe);
+		reclaim_old(s, safe, false);
+	}
 }
 
 static void on_wake(evutil_socket_t fd, short what, void *arg)
@@ -602,7 +612,7 @@ void wd_sync_stop(struct wd_sync *s)
 	close(s->wake[1]);
 	fetch_drop(s);
 	rs_apply_free(&s->ap);
-	reclaim_old(s, true);
+	reclaim_old(s, 0, true);
 	rs_list_free(cur(s));
 	pthread_mutex_destroy(&s->alarm_mu);
 	free(s);

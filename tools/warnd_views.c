@@ -229,7 +229,14 @@ static void on_hincrby(redisAsyncContext *ac, void *reply, void *priv)
 	struct wd_views *v = b->v;
 	redisReply *r = reply;
 
-	if (!r || r->type == REDIS_REPLY_ERROR) {
+	if (r && r->type == REDIS_REPLY_ERROR && !rs_redis_error_transient(r->str)) {
+		/* the key is not a hash (or the field not a number): malformed data,
+		 * never retried in a loop; counted as dropped */
+		if (!v->drop_logged)
+			rs_log(RS_LOG_WARN, "page views: HINCRBY %s: %s: dropped", c->key, r->str);
+		v->drop_logged = true;
+		v->dropped += (uint64_t)c->n;
+	} else if (!r || r->type == REDIS_REPLY_ERROR) {
 		if (r)
 			rs_log(RS_LOG_WARN, "page views: HINCRBY %s: %s", c->key, r->str);
 		add(v, c->key, c->field, c->n); /* sent again with the next batch */

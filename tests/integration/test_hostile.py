@@ -176,19 +176,23 @@ def test_protected_set(env, case):
     restarts(ub, c, snap)
 
 
-STREAM_OPS = ["add", "del", "order", "revoke", "protect", "unprotect", "dataset", "bogus"]
+# op -> the fields it needs (doc/redis-schema.md, "The change stream")
+STREAM_OPS = {"add": ("op", "order", "domain"), "del": ("op", "order", "domain"), "order": ("op", "order"),
+              "revoke": ("op", "order"), "protect": ("op", "domain"), "unprotect": ("op", "domain"),
+              "dataset": ("op",), "bogus": ("op",)}
 
 
 def test_stream_entries_with_fields_missing_or_oversized(env):
     c, ub, snap = env
     x = P + "changes"
-    good = {"order": "good", "domain": "pirate.example"}
-    for op in STREAM_OPS:
-        full = {"op": op, **good}
+    target = {"order": "victim", "domain": "a5.example"}     # valid leftovers touch the victim only
+    for op, needed in STREAM_OPS.items():
+        full = {"op": op, **target}
         for field in ("op", "order", "domain"):
-            missing = {k: v for k, v in full.items() if k != field}
-            if missing:
-                c.xadd(x, missing)
+            if field in needed:
+                missing = {k: v for k, v in full.items() if k != field}
+                if missing:
+                    c.xadd(x, missing)
             for big in (MB, JUNK, "x" * 300):
                 c.xadd(x, {**full, field: big})
     c.xadd(x, {"op": "add", "order": "good", "domain": "pirate.example", JUNK: MB})
@@ -356,7 +360,29 @@ def test_a_foreign_or_broken_identity_is_not_adopted(fleet_env, case):
     assert alarm_metric(port) == 0
 
 
-def test_a_rollback_forces_a_resync(fleet_env, redis):
+def test_a_reload_keeps_the_list_whatever_redis_holds(redis, make_unbound, tmp_path):
+    """No snapshot file: the list is handed from one generation to the next in memory."""
+    c = redis.client()
+    seed(c)
+    ub = rs.start_resolver(make_unbound, redis, tmp_path)
+    healthy(ub, c)
+    c.flushall()
+    ub.reload()
+    time.sleep(1)
+    enforced(ub)
+    assert "kept the running list over the reload" in ub.log()
+    assert "dataset alarm (vanished)" in ub.log()
+    seed(c)                                             # restored: followed again
+    next_change_applies(ub, c, timeout=8)
+    c.delete(P + "orders")
+    c.set(P + "orders", "x")
+    ub.reload()
+    time.sleep(1)
+    enforced(ub)
+
+
+@pytest.mark.parametrize("then_write", [False, True])
+def test_a_rollback_forces_a_resync(fleet_env, redis, then_write):
     c, ub, port, snap = fleet_env
     # remember the state, then change it
     old = [(i, f) for i, f in c.xrange(P + "changes")]
@@ -376,10 +402,21 @@ def test_a_rollback_forces_a_resync(fleet_env, redis):
         seed_without_stream.sadd(P + f"order:{oid}:domains", *doms)
     for i, f in old:
         seed_without_stream.xadd(P + "changes", f, id=i)
+    if then_write:
+        # the restored primary took a write: its stream goes past the resolver's
+        # position, but without the resolver's own last entries
+        seed_without_stream.hset(P + "order:later", mapping={"authority": "T", "reference": "R2", "scope": "*",
+                                                             "action": "sinkhole"})
+        seed_without_stream.sadd(P + "orders", "later")
+        seed_without_stream.sadd(P + "order:later:domains", "a4.example")
+        seed_without_stream.xadd(P + "changes", {"op": "order", "order": "later", "domain": ""},
+                                 id=f"{int(time.time() * 1000) + 60000}-0")
     seed_without_stream.execute()
     rs.wait_for(lambda: rs.first_a(ub, "a2.example"), REAL["a2.example"], timeout=12, step=0.25)
     enforced(ub)
-    assert "rollback" in ub.log()
+    assert "rollback" in ub.log() or "divergent history" in ub.log()
+    if then_write:
+        assert rs.first_a(ub, "a4.example") == rs.SINK4
     next_change_applies(ub, c)
 
 
