@@ -364,19 +364,54 @@ static int alabel_check(const char *a, size_t n, bool from_idna, char *u, size_t
 	return rc;
 }
 
-static void add_warn(struct ctl_name_res *r, const char *w)
+/* Cut s before a UTF-8 sequence that a bounded snprintf left incomplete. */
+static void utf8_cut_tail(char *s)
+{
+	size_t n = strlen(s), i = n, need;
+
+	while (i > 0 && n - i < 4 && ((unsigned char)s[i - 1] & 0xc0) == 0x80)
+		i--;
+	if (i == 0 || ((unsigned char)s[i - 1] & 0x80) == 0)
+		return;
+	i--; /* the lead octet */
+	need = ((unsigned char)s[i] & 0xe0) == 0xc0 ? 2 : ((unsigned char)s[i] & 0xf0) == 0xe0 ? 3
+	     : ((unsigned char)s[i] & 0xf8) == 0xf0 ? 4 : 1;
+	if (n - i < need)
+		s[i] = '\0';
+}
+
+static void add_warn(struct ctl_name_res *r, const char *msg)
 {
 	size_t n = strlen(r->warn);
+	char w[CTL_MSG_MAX];
 
-	if (n)
-		snprintf(r->warn + n, sizeof(r->warn) - n, "; %s", w);
-	else
+	snprintf(w, sizeof(w), "%s", msg);
+	utf8_cut_tail(w); /* msg itself may have been cut to fit */
+	if (n == 0)
 		snprintf(r->warn, sizeof(r->warn), "%s", w);
+	else if (n + 2 + strlen(w) < sizeof(r->warn)) { /* whole warnings only */
+		memcpy(r->warn + n, "; ", 2);
+		memcpy(r->warn + n + 2, w, strlen(w) + 1);
+	}
+	else if (n + 5 < sizeof(r->warn) && (n < 5 || strcmp(r->warn + n - 5, "; ...") != 0))
+		snprintf(r->warn + n, sizeof(r->warn) - n, "; ...");
+}
+
+static int canon(const char *in, size_t len, unsigned flags, struct ctl_name_res *r);
+
+int ctl_name_canon(const char *in, size_t len, unsigned flags, struct ctl_name_res *r)
+{
+	int rc = canon(in, len, flags, r);
+
+	/* messages quote labels; one cut to fit its buffer must not end mid-character */
+	utf8_cut_tail(r->warn);
+	utf8_cut_tail(r->err);
+	return rc;
 }
 
 /* ---- the whole name ---- */
 
-int ctl_name_canon(const char *in, size_t len, unsigned flags, struct ctl_name_res *r)
+static int canon(const char *in, size_t len, unsigned flags, struct ctl_name_res *r)
 {
 	const unsigned char *s = (const unsigned char *)in;
 	const char *h;

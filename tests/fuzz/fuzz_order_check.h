@@ -32,7 +32,7 @@
 
 /* A minimal JSON reader for what build_json emits: an object whose values are
  * strings or arrays of strings. Returns the position after the value, or NULL. */
-static const char *fz_json_string(const char *p)
+static inline const char *fz_json_string(const char *p)
 {
 	if (*p++ != '"')
 		return NULL;
@@ -56,7 +56,7 @@ static const char *fz_json_string(const char *p)
 	return *p == '"' ? p + 1 : NULL;
 }
 
-static bool fz_json_object(const char *p)
+static inline bool fz_json_object(const char *p)
 {
 	if (*p++ != '{')
 		return false;
@@ -91,7 +91,7 @@ static bool fz_json_object(const char *p)
 	}
 }
 
-static void fz_check_ede(const struct rs_ede *e, bool json)
+static inline void fz_check_ede(const struct rs_ede *e, bool json)
 {
 	FZ_CHECK(e->n <= RS_EDE_NVAR);
 	for (unsigned i = 0; i < e->n; i++) {
@@ -111,7 +111,7 @@ static void fz_check_ede(const struct rs_ede *e, bool json)
 	}
 }
 
-static void fz_check_order_fields(const struct rs_conf *c, const struct rs_order *o)
+static inline void fz_check_order_fields(const struct rs_conf *c, const struct rs_order *o)
 {
 	size_t enc = 0, n;
 
@@ -150,7 +150,7 @@ static void fz_check_order_fields(const struct rs_conf *c, const struct rs_order
 	fz_check_ede(&o->ede_plain, false);
 }
 
-static bool fz_ede_same(const struct rs_ede *a, const struct rs_ede *b)
+static inline bool fz_ede_same(const struct rs_ede *a, const struct rs_ede *b)
 {
 	if (a->n != b->n)
 		return false;
@@ -162,7 +162,7 @@ static bool fz_ede_same(const struct rs_ede *a, const struct rs_ede *b)
 
 /* Check o, then parse its stored fields again (as the snapshot does) and
  * check that the result is the same order. */
-static void fz_check_order(const struct rs_conf *c, const struct rs_order *o)
+static inline void fz_check_order(const struct rs_conf *c, const struct rs_order *o)
 {
 	const char *kv[] = { "authority", o->authority, "reference", o->reference, "scope", o->scope,
 			     "action", rs_action_name(o->action), "expires", o->expires_text,

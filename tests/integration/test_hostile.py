@@ -44,6 +44,18 @@ def seed(c):
     rs.put_order(c, "victim", ["a5.example"])
 
 
+def bulk_orders(c, prefix, n, domains_of):
+    """n sinkhole orders <prefix><i>, each listing domains_of(i); written in batches."""
+    p = c.pipeline(transaction=False)
+    for i in range(n):
+        p.hset(P + f"order:{prefix}{i}", mapping={"authority": "A", "reference": f"R{i}", "scope": "*",
+                                                    "action": "sinkhole"})
+        p.sadd(P + f"order:{prefix}{i}:domains", *domains_of(i))
+        if i % 5000 == 4999 or i == n - 1:
+            p.sadd(P + "orders", *[f"{prefix}{k}" for k in range(i - i % 5000, i + 1)])
+            p.execute()
+
+
 def alive(ub):
     assert ub.running(), "Unbound died"
     assert rs.first_a(ub, "ok.example") == REAL["ok.example"]
@@ -227,13 +239,7 @@ def test_keys_deleted_in_the_middle_of_a_load(redis, make_unbound, tmp_path):
     import threading
     c = redis.client()
     seed(c)
-    p = c.pipeline(transaction=False)
-    for i in range(3000):
-        p.hset(P + f"order:bulk{i}", mapping={"authority": "A", "reference": f"R{i}", "scope": "*",
-                                                "action": "sinkhole"})
-        p.sadd(P + "orders", f"bulk{i}")
-        p.sadd(P + f"order:bulk{i}:domains", *[f"n{j}.bulk{i}.test" for j in range(20)])
-    p.execute()
+    bulk_orders(c, "bulk", 3000, lambda i: [f"n{j}.bulk{i}.example" for j in range(20)])
     stop = threading.Event()
 
     def deleter():
@@ -424,14 +430,7 @@ def test_many_orders_load(redis, make_unbound, tmp_path):
     """100,000 orders (one domain each) load: order lookups are O(1)."""
     c = redis.client()
     seed(c)
-    p = c.pipeline(transaction=False)
-    for i in range(100000):
-        p.hset(P + f"order:m{i}", mapping={"authority": "A", "reference": f"R{i}", "scope": "*",
-                                             "action": "sinkhole"})
-        p.sadd(P + f"order:m{i}:domains", f"m{i}.many.example")
-        if i % 5000 == 4999:
-            p.sadd(P + "orders", *[f"m{k}" for k in range(i - 4999, i + 1)])
-            p.execute()
+    bulk_orders(c, "m", 100000, lambda i: [f"m{i}.many.example"])
     ub = rs.start_resolver(make_unbound, redis, tmp_path, timeout=60)
     healthy(ub, c)
     r = ub.query("m99999.many.example", "A")

@@ -128,7 +128,7 @@ def test_metrics_endpoint(counted, redis):
     rs.add_domains(c, "o1", ["a1.example"])
     rs.protect(c, "good.pirate2.example")
     c.xadd(rs.PREFIX + "changes", {"op": "add", "order": "o1", "domain": "bad..name", "by": "test"})
-    rs.wait_for(lambda: metrics(port)[f'redsink_last_applied_change_info{{id="{last_id()}"}}'], 1.0,
+    rs.wait_for(lambda: metrics(port).get(f'redsink_last_applied_change_info{{id="{last_id()}"}}'), 1.0,
                 timeout=3, step=0.1)
     # blocked answers: 4 sinkholes and 1 NXDOMAIN
     for _ in range(4):
