@@ -385,6 +385,7 @@ static int full_load(struct rs_sync *s)
 	atomic_fetch_add_explicit(&s->info.bad, (int64_t)(st.bad_orders + st.bad_domains), memory_order_relaxed);
 	atomic_store_explicit(&s->info.last_applied_ms, wall_ms(), memory_order_relaxed);
 	atomic_fetch_add_explicit(&s->info.bad, (int64_t)st.bad_keys, memory_order_relaxed);
+	s->last_heartbeat_ms = 0;
 	s->dirty = true;
 	rs_log(RS_LOG_INFO, "full load: %zu orders, %zu domains, %zu protected in %lld ms (stream at %s, dataset %s)",
 	       st.orders, st.domains, st.protected_n, (long long)(mono_ms() - t0), s->last_id,
@@ -521,6 +522,7 @@ static void on_xread(redisAsyncContext *ac, void *reply, void *priv)
 		s->ap_bad_seen = s->ap.bad;
 		atomic_store_explicit(&s->info.last_applied_ms, wall_ms(), memory_order_relaxed);
 		s->dirty = true;
+		s->last_heartbeat_ms = 0; /* tell the fleet at the next tick, not in up to 5 s */
 		purge_changed(s);
 	}
 	if (s->ap.dataset_changed) {
@@ -1156,6 +1158,8 @@ int rs_sync_start(struct rs_sync **out, const struct rs_conf *c, _Atomic(struct 
 	snprintf(s->last_id, sizeof(s->last_id), "%s", last_id ? last_id : "");
 	snprintf(s->dataset, sizeof(s->dataset), "%s", dataset && rs_dataset_id_ok(dataset) ? dataset : "");
 	s->alarm = "";
+	if (s->last_id[0]) /* init loaded the list (Redis, snapshot or a reload's hand-over) */
+		atomic_store_explicit(&s->info.last_applied_ms, wall_ms(), memory_order_relaxed);
 	s->dirty = snapshot_due;
 	if (rs_apply_init(&s->ap, cur(s), fetch_order, s))
 		goto err;

@@ -150,6 +150,12 @@ void ctl_queue_changes(struct ctl *x, struct ctl_tx *t, const char *op, const ch
 /* Queue one entry (no domain for order/revoke: pass ""). */
 void ctl_queue_change(struct ctl *x, struct ctl_tx *t, const char *op, const char *order, const char *domain,
 		      const char *why, const char *override);
+/* The same with extra field/value pairs extra[0..nextra) (nextra even, at most
+ * 2 + 4 * F_COUNT strings): the field names and old/new values of an `order` entry. */
+void ctl_queue_change_extra(struct ctl *x, struct ctl_tx *t, const char *op, const char *order, const char *domain,
+			    const char *why, const char *override, const char *const *extra, size_t nextra);
+/* The ops of the change stream (doc/redis-schema.md), NULL terminated. */
+extern const char *const ctl_stream_ops[];
 
 /* ---- the dataset identity (ctl_dataset.c, doc/dataset.md) ---- */
 

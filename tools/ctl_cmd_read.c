@@ -120,8 +120,9 @@ int cmd_order_show(struct ctl *x, int argc, char **argv)
 		if (o.bad_expires)
 			printf("warning: expires is not a date: resolvers skip this order\n");
 		for (size_t i = 0; i < nd; i++) {
-			char shown[1200];
-			printf("  %s\n", ctl_show(d[i], strlen(d[i]), 300, shown, sizeof(shown)));
+			char shown[1200], disp[CTL_DNAME_MAX];
+			const char *name = ctl_name_display(d[i], disp, sizeof(disp));
+			printf("  %s\n", ctl_show(name, strlen(name), 300, shown, sizeof(shown)));
 		}
 	}
 	ctl_free_strings(d, nd);
@@ -236,8 +237,11 @@ static const char status_usage[] =
 	"seen. With ORDER, the compliance report: for each resolver, whether it has\n"
 	"applied the order's latest change (and so enforces it), whether the order is\n"
 	"in its jurisdiction, and when it last applied a change. A resolver that has\n"
-	"not sent a heartbeat for --stale seconds (default 15) is marked stale;\n"
-	"a heartbeat expires 30 s after the last one, so a stopped resolver disappears.\n";
+	"not sent a heartbeat for --stale seconds (default 12, about two heartbeat\n"
+	"periods) is shown as stale (\"last seen N s ago\"), not as linked; a heartbeat\n"
+	"expires 30 s after the last one, so a stopped resolver then disappears.\n"
+	"With ORDER, exits 1 when no resolver has sent a heartbeat (nobody is known to\n"
+	"enforce the order).\n";
 
 #define HB_NFIELDS 13
 struct hb {
@@ -307,6 +311,26 @@ static int order_last_change(struct ctl *x, const char *key, const char *id, cha
 	}
 }
 
+/* Heartbeat fields that are numbers (JSON numbers, null when absent or not a number). */
+static bool hb_numeric(int f)
+{
+	return f == HB_LAST_APPLIED || f == HB_SEEN || f == HB_ENTRIES || f == HB_ORDERS || f == HB_APPLIED ||
+	       f == HB_BAD || f == HB_RESYNCS;
+}
+
+static void json_int_or_null(const char *s)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (!*s || *end || errno)
+		fputs("null", stdout);
+	else
+		printf("%lld", v);
+}
+
 static void hb_free(struct hb *h, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -326,7 +350,7 @@ int cmd_status(struct ctl *x, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	bool json = false;
-	long stale = 15;
+	long stale = 12;
 	const char *order = NULL;
 	char kc[CTL_KEY_MAX], pat[CTL_KEY_MAX], cursor[32] = "0", first_id[64] = "", last_id[64] = "";
 	char order_change[64] = "", tb[40], tb2[40];
@@ -467,10 +491,17 @@ int cmd_status(struct ctl *x, int argc, char **argv)
 			printf(",\"scope\":");
 			ctl_json_str(stdout, o.f[F_SCOPE]);
 			printf(",\"last_change\":");
-			ctl_json_str(stdout, order_change);
+			if (order_change[0])
+				ctl_json_str(stdout, order_change);
+			else
+				fputs("null", stdout);
 			printf(",\"last_change_at\":");
-			ctl_json_str(stdout, order_change[0] ? ctl_fmt_id_time(order_change, tb) : "");
-			printf("}");
+			if (order_change[0])
+				ctl_json_str(stdout, ctl_fmt_id_time(order_change, tb));
+			else
+				fputs("null", stdout);
+			printf(",\"in_force\":%s,\"expired\":%s,\"domains\":%lld}", o.in_force ? "true" : "false",
+			       o.expired ? "true" : "false", o.ndomains);
 		}
 		printf(",\"resolvers\":[");
 	} else {
@@ -493,6 +524,11 @@ int cmd_status(struct ctl *x, int argc, char **argv)
 		if (nhb == 0)
 			printf("no resolver has sent a heartbeat in the last 30 s\n");
 	}
+	if (order && nhb == 0) {
+		/* a compliance report with nobody to report on is not a success */
+		warnx("order %s: no resolver has sent a heartbeat in the last 30 s: nobody is known to enforce it", order);
+		ex = CTL_EXIT_ERROR;
+	}
 	{
 		struct ctl_table t = { 0 };
 		if (!json && nhb > 0) {
@@ -512,8 +548,15 @@ int cmd_status(struct ctl *x, int argc, char **argv)
 			long long lag = entries_after(x, kc, h->f[HB_LAST_ID], 100000, &ex);
 			char lagbuf[48], seenbuf[48], appbuf[80];
 			const char *applied = "", *link = h->f[HB_LINK][0] ? h->f[HB_LINK] : "?";
+			char linkbuf[64];
+			bool loaded = applied_at > 0 || h->f[HB_LAST_ID][0];
 			if (lag < 0)
 				break;
+			if (is_stale) {
+				/* no heartbeat for two periods: its own "link up" is old news */
+				snprintf(linkbuf, sizeof(linkbuf), "STALE: last seen %lld s ago", (long long)(now - seen));
+				link = linkbuf;
+			}
 			if (lag > 100000)
 				snprintf(lagbuf, sizeof(lagbuf), ">100000");
 			else
@@ -522,8 +565,10 @@ int cmd_status(struct ctl *x, int argc, char **argv)
 				snprintf(lagbuf, sizeof(lagbuf), "resync");
 			if (order) {
 				bool in_scope = rs_scope_includes(o.f[F_SCOPE], h->f[HB_JURIS][0] ? h->f[HB_JURIS] : NULL);
-				bool done = !order_change[0] || (h->f[HB_LAST_ID][0] && ctl_id_cmp(h->f[HB_LAST_ID], order_change) >= 0);
-				applied = !done ? "NOT YET APPLIED"
+				bool done = loaded && (!order_change[0] || (h->f[HB_LAST_ID][0] &&
+									     ctl_id_cmp(h->f[HB_LAST_ID], order_change) >= 0));
+				applied = !loaded ? "NOT YET LOADED"
+					  : !done ? "NOT YET APPLIED"
 					  : !o.in_force ? "applied: revoked"
 					  : o.expired ? "applied: expired"
 					  : !in_scope ? "applied: not in scope"
@@ -532,18 +577,32 @@ int cmd_status(struct ctl *x, int argc, char **argv)
 			ctl_fmt_age(seen, now, seenbuf);
 			if (is_stale)
 				strncat(seenbuf, " (stale)", sizeof(seenbuf) - strlen(seenbuf) - 1);
-			snprintf(appbuf, sizeof(appbuf), "%s (%s)", ctl_fmt_time(applied_at, tb), ctl_fmt_age(applied_at, now, tb2));
+			if (applied_at > 0)
+				snprintf(appbuf, sizeof(appbuf), "%s (%s)", ctl_fmt_time(applied_at, tb),
+					 ctl_fmt_age(applied_at, now, tb2));
+			else /* a module that loaded its list reports the load: 0 is "still loading" */
+				snprintf(appbuf, sizeof(appbuf), "- (%s)", loaded ? "not reported" : "list not loaded yet");
 			if (json) {
 				if (i)
 					putchar(',');
 				printf("{\"name\":");
 				ctl_json_str(stdout, h->name);
 				for (int f = 0; f < HB_NFIELDS; f++) {
-					printf(",\"%s\":", hb_fields[f]);
-					ctl_json_str(stdout, h->f[f]);
+					printf(",\"%s\":", f == HB_LINK ? "reported_link" : hb_fields[f]);
+					if (hb_numeric(f))
+						json_int_or_null(h->f[f]);
+					else
+						ctl_json_str(stdout, h->f[f]);
 				}
-				printf(",\"lag\":%lld,\"resync_needed\":%s,\"stale\":%s", lag, trimmed ? "true" : "false",
-				       is_stale ? "true" : "false");
+				printf(",\"link\":");
+				ctl_json_str(stdout, is_stale ? "stale" : h->f[HB_LINK]);
+				printf(",\"lag\":");
+				if (lag > 100000)
+					fputs("null", stdout);
+				else
+					printf("%lld", lag);
+				printf(",\"seen_ago\":%lld,\"resync_needed\":%s,\"stale\":%s", (long long)(now - seen),
+				       trimmed ? "true" : "false", is_stale ? "true" : "false");
 				if (order)
 					printf(",\"order_applied\":%s,\"order_status\":\"%s\"",
 					       strncmp(applied, "applied", 7) == 0 ? "true" : "false", applied);
@@ -818,7 +877,9 @@ int cmd_export(struct ctl *x, int argc, char **argv)
 		snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", out, (long)getpid());
 		f = fopen(tmp, "w");
 		if (!f) {
-			warnx("%s: %s", tmp, strerror(errno));
+			/* name the user's path: the temporary file is ours */
+			warnx("%s: %s", out, strerror(errno));
+			f = stdout;
 			ex = CTL_EXIT_ERROR;
 			goto out;
 		}
@@ -936,14 +997,19 @@ int cmd_export(struct ctl *x, int argc, char **argv)
 		fputs("]}\n", f);
 	}
 	if (out) {
-		if (fflush(f) || ferror(f) || fsync(fileno(f)) || fclose(f)) {
-			warnx("%s: %s", tmp, strerror(errno));
-			unlink(tmp);
-			ex = CTL_EXIT_ERROR;
-			f = stdout;
-			goto out;
+		bool bad = fflush(f) || ferror(f) || fsync(fileno(f));
+		int err = errno;
+		if (fclose(f) && !bad) {
+			bad = true;
+			err = errno;
 		}
 		f = stdout;
+		if (bad) {
+			warnx("%s: %s", out, strerror(err));
+			unlink(tmp);
+			ex = CTL_EXIT_ERROR;
+			goto out;
+		}
 		if (rename(tmp, out)) {
 			warnx("%s: %s", out, strerror(errno));
 			unlink(tmp);
@@ -986,6 +1052,8 @@ static const char log_usage[] =
 
 struct entry_view {
 	const char *id, *op, *order, *domain, *by, *why, *override, *dataset;
+	const char *fields;       /* op order: the fields set or changed ("scope,action") */
+	const redisReply *all;    /* every field, for old.FIELD / new.FIELD */
 };
 
 static void view_of(const redisReply *e, struct entry_view *v)
@@ -994,6 +1062,7 @@ static void view_of(const redisReply *e, struct entry_view *v)
 
 	memset(v, 0, sizeof(*v));
 	v->id = e->element[0]->str;
+	v->all = f;
 	for (size_t j = 0; f->type == REDIS_REPLY_ARRAY && j + 1 < f->elements; j += 2) {
 		const char *k = f->element[j]->str, *val = f->element[j + 1]->str;
 		if (strcmp(k, "op") == 0)
@@ -1010,7 +1079,35 @@ static void view_of(const redisReply *e, struct entry_view *v)
 			v->override = val;
 		else if (strcmp(k, "dataset") == 0)
 			v->dataset = val;
+		else if (strcmp(k, "fields") == 0)
+			v->fields = val;
 	}
+}
+
+/* The value of field `which`.`name` (old.scope) in the entry, or NULL. */
+static const char *entry_extra(const struct entry_view *v, const char *which, const char *name, size_t nlen)
+{
+	size_t wl = strlen(which);
+
+	for (size_t j = 0; v->all && v->all->type == REDIS_REPLY_ARRAY && j + 1 < v->all->elements; j += 2) {
+		const char *k = v->all->element[j]->str;
+		if (strncmp(k, which, wl) == 0 && k[wl] == '.' && strlen(k + wl + 1) == nlen &&
+		    strncmp(k + wl + 1, name, nlen) == 0)
+			return v->all->element[j + 1]->str;
+	}
+	return NULL;
+}
+
+/* The next name of a comma-separated list at *cur (its length in *len), or NULL at the end. */
+static const char *next_field(const char **cur, size_t *len)
+{
+	const char *s = *cur;
+
+	if (!s || !*s)
+		return NULL;
+	*len = strcspn(s, ",");
+	*cur = s[*len] ? s + *len + 1 : s + *len;
+	return s;
 }
 
 struct log_filter {
@@ -1095,6 +1192,40 @@ static void print_entry(const struct entry_view *v, bool json)
 			printf(",\"dataset\":");
 			ctl_json_str(stdout, v->dataset);
 		}
+		if (v->fields) {
+			/* "fields":["scope"],"old":{"scope":"IT"},"new":{"scope":"FR"} */
+			static const char *const which[2] = { "old", "new" };
+			const char *cur = v->fields, *name;
+			size_t nlen;
+			printf(",\"fields\":[");
+			while ((name = next_field(&cur, &nlen))) {
+				char buf[64];
+				snprintf(buf, sizeof(buf), "%.*s", (int)(nlen < 63 ? nlen : 63), name);
+				if (name != v->fields)
+					putchar(',');
+				ctl_json_str(stdout, buf);
+			}
+			putchar(']');
+			for (int w = 0; w < 2; w++) {
+				bool first = true;
+				printf(",\"%s\":{", which[w]);
+				cur = v->fields;
+				while ((name = next_field(&cur, &nlen))) {
+					const char *val = entry_extra(v, which[w], name, nlen);
+					char buf[64];
+					if (!val)
+						continue;
+					snprintf(buf, sizeof(buf), "%.*s", (int)(nlen < 63 ? nlen : 63), name);
+					if (!first)
+						putchar(',');
+					first = false;
+					ctl_json_str(stdout, buf);
+					putchar(':');
+					ctl_json_str(stdout, val);
+				}
+				putchar('}');
+			}
+		}
 		printf("}\n");
 		return;
 	}
@@ -1121,6 +1252,27 @@ static void print_entry(const struct entry_view *v, bool json)
 	if (v->override) {
 		printf(" override=");
 		log_value(v->override);
+	}
+	if (v->fields) {
+		/* fields=scope,action old.scope=IT new.scope="IT FR" ... */
+		const char *cur = v->fields, *name;
+		size_t nlen;
+		printf(" fields=");
+		log_value(v->fields);
+		while ((name = next_field(&cur, &nlen))) {
+			static const char *const which[2] = { "old", "new" };
+			for (int w = 0; w < 2; w++) {
+				const char *val = entry_extra(v, which[w], name, nlen);
+				char buf[64];
+				if (!val)
+					continue;
+				snprintf(buf, sizeof(buf), "%.*s", (int)(nlen < 63 ? nlen : 63), name);
+				printf(" %s.", which[w]);
+				log_value(buf);
+				putchar('=');
+				log_value(val);
+			}
+		}
 	}
 	putchar('\n');
 }
@@ -1155,17 +1307,26 @@ int cmd_log(struct ctl *x, int argc, char **argv)
 			fl.order = optarg;
 			break;
 		case O_DOMAIN: {
-			if (rs_name_canon(optarg, strlen(optarg), dom) < 0)
-				return ctl_usage_error(x, "--domain: '%s' is not a canonical domain name (A-labels)", optarg);
+			if (ctl_name_arg(optarg, dom) < 0)
+				return ctl_usage_error(x, "--domain: '%s' is not a domain name", optarg);
 			fl.domain = dom;
 			break;
 		}
 		case O_BY_FILTER:
 			fl.by = optarg;
 			break;
-		case O_OP:
+		case O_OP: {
+			size_t i;
+			for (i = 0; ctl_stream_ops[i] && strcmp(optarg, ctl_stream_ops[i]) != 0; i++)
+				;
+			if (!ctl_stream_ops[i]) {
+				char shown[200];
+				return ctl_usage_error(x, "--op: '%s' is not an op (order, revoke, add, del, protect, "
+						       "unprotect, dataset)", ctl_show(optarg, strlen(optarg), 40, shown, sizeof(shown)));
+			}
 			fl.op = optarg;
 			break;
+		}
 		case O_SINCE:
 			if (ctl_parse_when(optarg, now, &since))
 				return ctl_usage_error(x, "--since: '%s' is not a time", optarg);

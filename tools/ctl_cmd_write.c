@@ -50,7 +50,8 @@ static const char order_add_usage[] =
 	"  --reference TEXT  case or decision number (required)\n"
 	"  --scope SCOPE     '*' (every jurisdiction) or ISO 3166-1 codes: IT, \"IT SM VA\" (required)\n"
 	"  --action ACTION   sinkhole (default), nxdomain, nodata or refused\n"
-	"  --issued DATE     RFC 3339 date-time or YYYY-MM-DD\n"
+	"  --issued DATE     RFC 3339 date-time or YYYY-MM-DD (default for add: now);\n"
+	"                    dates are stored in UTC (2026-05-01T10:00:00Z)\n"
 	"  --expires DATE    when the order stops applying (default: never)\n"
 	"  --reason TEXT     the reason shown to users (EDE, warning page)\n"
 	"  --url URL         more information (http:// or https://)\n"
@@ -142,9 +143,13 @@ static const char *check_field(int f, const char *v, char *out)
 	}
 	case F_ISSUED:
 	case F_EXPIRES: {
+		/* stored normalised, UTC: 2026-05-01T12:00:00+02:00 -> 2026-05-01T10:00:00Z */
 		int64_t t;
+		char buf[32];
 		if (*v && rs_rfc3339_parse(v, &t))
 			return "is not an RFC 3339 date-time (2026-05-01T00:00:00Z) or a date (2026-05-01)";
+		if (*v && t > 0)
+			snprintf(out, CTL_TEXT_MAX + 1, "%s", ctl_fmt_time(t, buf));
 		return NULL;
 	}
 	case F_URL:
@@ -184,6 +189,10 @@ static int order_write(struct ctl *x, int argc, char **argv, bool add)
 	redisReply *r;
 	int c, ex, argcc = 0, rc;
 	int64_t issued = 0, expires = 0;
+	char fields[F_COUNT * 12] = "", names[F_COUNT * 2][24], *oldv[F_COUNT] = { NULL };
+	const char *extra[4 * F_COUNT];
+	size_t nextra = 0, nnames = 0;
+	bool issued_default = false; /* order add without --issued: now */
 
 	x->usage = order_add_usage;
 	while ((c = ctl_getopt(x, argc, argv, "", order_field_opts, &ex)) != -1) {
@@ -192,8 +201,11 @@ static int order_write(struct ctl *x, int argc, char **argv, bool add)
 		if (c >= O_FIELD && c < O_FIELD + F_COUNT) {
 			int f = c - O_FIELD;
 			complaint = check_field(f, optarg, val[f]);
-			if (complaint)
-				return ctl_usage_error(x, "--%s: '%.60s' %s", ctl_order_fields[f], optarg, complaint);
+			if (complaint) {
+				char shown[600]; /* control characters escaped, never echoed raw */
+				return ctl_usage_error(x, "--%s: '%s' %s", ctl_order_fields[f],
+						       ctl_show(optarg, strlen(optarg), 60, shown, sizeof(shown)), complaint);
+			}
 			given[f] = true;
 		} else if (c == O_WHY) {
 			why = optarg;
@@ -214,6 +226,12 @@ static int order_write(struct ctl *x, int argc, char **argv, bool add)
 		if (!given[F_ACTION]) {
 			strcpy(val[F_ACTION], "sinkhole");
 			given[F_ACTION] = true;
+		}
+		if (!given[F_ISSUED] || !*val[F_ISSUED]) { /* the warning page shows a date: default to now */
+			char tb[32];
+			snprintf(val[F_ISSUED], sizeof(val[F_ISSUED]), "%s", ctl_fmt_time((int64_t)time(NULL), tb));
+			given[F_ISSUED] = true;
+			issued_default = true;
 		}
 		for (int f = 0; f < F_COUNT; f++)
 			if (!given[f]) {
@@ -269,7 +287,7 @@ static int order_write(struct ctl *x, int argc, char **argv, bool add)
 		rs_rfc3339_parse(val[F_ISSUED], &issued);
 	if (*val[F_EXPIRES])
 		rs_rfc3339_parse(val[F_EXPIRES], &expires);
-	if (*val[F_ISSUED] && *val[F_EXPIRES] && expires <= issued) {
+	if (*val[F_ISSUED] && *val[F_EXPIRES] && expires <= issued && !issued_default) {
 		ctl_order_clear(&o);
 		return ctl_usage_error(x, "--expires %s is not after --issued %s", val[F_EXPIRES], val[F_ISSUED]);
 	}
@@ -284,10 +302,31 @@ static int order_write(struct ctl *x, int argc, char **argv, bool add)
 	}
 	argvv[argcc++] = "HSET";
 	argvv[argcc++] = ctl_key(x, k, "order:%s", id);
+	/*
+	 * The stream entry records what changed (doc/redis-schema.md): `fields`
+	 * lists the fields set ("scope,action"), `new.FIELD` each new value and,
+	 * for an update, `old.FIELD` the value it replaced; empty fields of a new
+	 * order are not listed.
+	 */
 	for (int f = 0; f < F_COUNT; f++)
 		if (given[f] && (add || strcmp(val[f], o.f[f]) != 0)) {
 			argvv[argcc++] = ctl_order_fields[f];
 			argvv[argcc++] = val[f];
+			if (add && !*val[f])
+				continue;
+			if (fields[0])
+				strcat(fields, ",");
+			strcat(fields, ctl_order_fields[f]);
+			snprintf(names[nnames], sizeof(names[nnames]), "new.%s", ctl_order_fields[f]);
+			extra[nextra++] = names[nnames++];
+			extra[nextra++] = val[f];
+			if (!add) {
+				snprintf(names[nnames], sizeof(names[nnames]), "old.%s", ctl_order_fields[f]);
+				extra[nextra++] = names[nnames++];
+				extra[nextra++] = oldv[f] = strdup(o.f[f]);
+				if (!oldv[f])
+					errx(CTL_EXIT_ERROR, "out of memory");
+			}
 		}
 	ctl_order_clear(&o);
 	if (argcc == 2) {
@@ -306,8 +345,15 @@ static int order_write(struct ctl *x, int argc, char **argv, bool add)
 		size_t sl[3] = { 4, strlen(sadd[1]), strlen(id) };
 		ctl_tx_argv(&t, 3, sadd, sl);
 	}
-	ctl_queue_change(x, &t, "order", id, "", why, NULL);
+	{
+		const char *fx[2 + 4 * F_COUNT] = { "fields", fields };
+		for (size_t i = 0; i < nextra; i++)
+			fx[2 + i] = extra[i];
+		ctl_queue_change_extra(x, &t, "order", id, "", why, NULL, fx, 2 + nextra);
+	}
 	rc = ctl_tx_exec(&t, &r);
+	for (int f = 0; f < F_COUNT; f++)
+		free(oldv[f]);
 	if (rc == CTL_TX_CONFLICT) {
 		warnx("order '%s' was changed by someone else meanwhile: nothing written; run the command again", id);
 		return CTL_EXIT_ERROR;
@@ -315,8 +361,9 @@ static int order_write(struct ctl *x, int argc, char **argv, bool add)
 	if (rc)
 		return ctl_redis_failed(x);
 	if (!x->quiet)
-		printf("order %s %s (change %s)\n", id, add ? "created" : "updated",
-		       r->element[r->elements - 1]->type == REDIS_REPLY_STRING ? r->element[r->elements - 1]->str : "?");
+		printf("order %s %s (change %s)%s%s\n", id, add ? "created" : "updated",
+		       r->element[r->elements - 1]->type == REDIS_REPLY_STRING ? r->element[r->elements - 1]->str : "?",
+		       add ? "" : ": ", add ? "" : fields);
 	freeReplyObject(r);
 	return 0;
 }
@@ -830,7 +877,8 @@ static int push_or_withdraw(struct ctl *x, int argc, char **argv, bool withdraw)
 		print_diags(&b, stderr, !dry, true, "redsink-ctl: ");
 		for (size_t i = 0; i < b.n; i++) {
 			const struct ctl_item *it = &b.items[i];
-			const char *which;
+			char disp[CTL_DNAME_MAX]; /* "münchen.example (xn--...)" where people read */
+			const char *which, *shown = ctl_name_display(it->name, disp, sizeof(disp));
 			int hit;
 			switch (st[i]) {
 			case ST_NEW:
@@ -838,16 +886,16 @@ static int push_or_withdraw(struct ctl *x, int argc, char **argv, bool withdraw)
 					break;
 				if (ovr[i]) {
 					hit = ctl_prot_check(&prot, it->name, &which);
-					printf("%c %s  (override: %s%s%s%s%s)\n", withdraw ? '-' : '+', it->name,
+					printf("%c %s  (override: %s%s%s%s%s)\n", withdraw ? '-' : '+', shown,
 					       hit ? prot_text(hit) : "", hit ? " '" : "", hit ? which : "", hit ? "'" : "",
 					       (ovr[i] & 2) ? (hit ? "; a public suffix" : "a public suffix") : "");
 				} else {
-					printf("%c %s\n", withdraw ? '-' : '+', it->name);
+					printf("%c %s\n", withdraw ? '-' : '+', shown);
 				}
 				break;
 			case ST_PRESENT:
 				if (dry)
-					printf("= %s  %s\n", it->name, withdraw ? "not listed by this order" : "already listed");
+					printf("= %s  %s\n", shown, withdraw ? "not listed by this order" : "already listed");
 				else if (withdraw)
 					warnx("%s:%u: warning: '%s' is not listed by order '%s'", it->file, it->line, it->name, id);
 				break;
@@ -1247,7 +1295,8 @@ static const char expire_usage[] =
 	"domains for good. Run it from cron or a systemd timer (redsink-ctl(1), EXPIRY).\n"
 	"\n"
 	"  -n, --dry-run   list the orders that would be revoked\n"
-	"  --now TIME      pretend it is TIME (RFC 3339, or -1d / +2h relative to now)\n"
+	"  --now TIME      pretend it is TIME (RFC 3339, or -1d / +2h relative to now);\n"
+	"                  a time in the future only with --dry-run\n"
 	"  --why TEXT      added to the recorded reason\n";
 
 int cmd_expire(struct ctl *x, int argc, char **argv)
@@ -1259,8 +1308,8 @@ int cmd_expire(struct ctl *x, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	char k[CTL_KEY_MAX], ko[CTL_KEY_MAX], tbuf[32];
-	const char *why = "", *complaint;
-	int64_t now = (int64_t)time(NULL);
+	const char *why = "", *complaint, *now_arg = "";
+	int64_t real_now = (int64_t)time(NULL), now = real_now;
 	bool dry = false;
 	char **ids = NULL;
 	size_t nids = 0, nexp = 0;
@@ -1279,6 +1328,7 @@ int cmd_expire(struct ctl *x, int argc, char **argv)
 		case O_NOW:
 			if (ctl_parse_when(optarg, now, &now))
 				return ctl_usage_error(x, "--now: '%s' is not a time", optarg);
+			now_arg = optarg;
 			break;
 		case O_WHY:
 			why = optarg;
@@ -1287,6 +1337,14 @@ int cmd_expire(struct ctl *x, int argc, char **argv)
 	}
 	if (optind < argc)
 		return ctl_usage_error(x, "unexpected argument '%s'", argv[optind]);
+	/*
+	 * A revocation is for good: revoking at a time still to come would end
+	 * orders that are in force. A future --now only previews (--dry-run); a
+	 * past one merely revokes fewer orders, each of which has really expired.
+	 */
+	if (now > real_now && !dry)
+		return ctl_usage_error(x, "--now %s is in the future: orders still in force would be revoked for good "
+				       "(use --dry-run to preview)", now_arg);
 	if (!ctl_text_ok(why, CTL_TEXT_MAX, &complaint))
 		return ctl_usage_error(x, "--why %s", complaint);
 	if ((ex = ctl_open(x)) || (ex = ctl_dataset_ensure(x)))
@@ -1321,7 +1379,8 @@ int cmd_expire(struct ctl *x, int argc, char **argv)
 	}
 	if (nexp == 0 || dry) {
 		for (size_t i = 0; i < nexp; i++)
-			printf("would revoke order %s (expired at %s): %lld domains\n", orders[i].id,
+			printf("would revoke order %s (%s at %s): %lld domains\n", orders[i].id,
+			       orders[i].expires <= real_now ? "expired" : "expires",
 			       ctl_fmt_time(orders[i].expires, tbuf), orders[i].ndomains);
 		if (!x->quiet && nexp == 0)
 			printf("no expired orders\n");

@@ -272,11 +272,59 @@ static bool has_suffix(const char *s, const char *suf)
 	return n >= m && strcasecmp(s + n - m, suf) == 0;
 }
 
+/* The first line of buf[0..len) that is neither blank nor a comment: its
+ * text from the first non-blank octet, without the line end; false if none. */
+static bool first_line(const char *p, const char *end, const char **ls, size_t *ll)
+{
+	while (p < end) {
+		const char *e = memchr(p, '\n', (size_t)(end - p)), *q = p;
+		size_t n = e ? (size_t)(e - p) : (size_t)(end - p);
+		while (q < p + n && (*q == ' ' || *q == '\t' || *q == '\r'))
+			q++;
+		if (q < p + n && *q != '#') {
+			*ls = q;
+			*ll = (size_t)(p + n - q);
+			while (*ll > 0 && q[*ll - 1] == '\r')
+				(*ll)--;
+			return true;
+		}
+		p = e ? e + 1 : end;
+	}
+	return false;
+}
+
+/*
+ * A .txt or .list file is a plain list unless it is a table: what Excel saves
+ * as "Unicode text" or "Text (tab delimited)" — TAB-separated columns, whose
+ * first row is a header. A table: the first line has a TAB between two
+ * non-blank fields (before any '#'), or is a single known column header.
+ */
+static bool txt_is_table(const char *p, const char *end)
+{
+	const char *ls, *hash, *tab;
+	size_t ll;
+
+	if (!first_line(p, end, &ls, &ll))
+		return false;
+	if ((hash = memchr(ls, '#', ll)) != NULL)
+		ll = (size_t)(hash - ls);
+	tab = memchr(ls, '\t', ll);
+	if (tab) {
+		for (const char *q = tab; q < ls + ll; q++)
+			if (*q != ' ' && *q != '\t')
+				return true;
+		return false; /* "name<TAB># comment" or trailing white space */
+	}
+	return known_column(ls, ll);
+}
+
 enum ctl_format ctl_detect(const char *file, const char *buf, size_t len)
 {
 	const char *p = buf, *end = buf + len;
 	int lines = 0;
 
+	if (len >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0)
+		p += 3;
 	if (file && strcmp(file, "-") != 0) {
 		if (has_suffix(file, ".csv") || has_suffix(file, ".tsv"))
 			return CTL_FMT_CSV;
@@ -285,10 +333,8 @@ enum ctl_format ctl_detect(const char *file, const char *buf, size_t len)
 		if (has_suffix(file, ".rpz") || has_suffix(file, ".zone"))
 			return CTL_FMT_RPZ;
 		if (has_suffix(file, ".txt") || has_suffix(file, ".list"))
-			return CTL_FMT_PLAIN;
+			return txt_is_table(p, end) ? CTL_FMT_CSV : CTL_FMT_PLAIN;
 	}
-	if (len >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0)
-		p += 3;
 	while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
 		p++;
 	if (p < end && (*p == '{' || *p == '['))
@@ -443,7 +489,7 @@ static int parse_csv(struct ctl_batch *b, const char *file, const char *buf, siz
 	int counts[3] = { 0, 0, 0 }, rc = 0;
 	const char *hs, *seps = ",;\t";
 	struct rs_buf names = { 0 };
-	bool inq = false, names_cut = false;
+	bool inq = false, names_cut = false, data_row = false;
 
 	/* skip leading blank and comment lines, then the header picks the separator */
 	for (;;) {
@@ -467,7 +513,9 @@ static int parse_csv(struct ctl_batch *b, const char *file, const char *buf, siz
 		else if (!inq && hs[i] != '\0' && strchr(seps, hs[i])) /* strchr finds the NUL too */
 			counts[strchr(seps, hs[i]) - seps]++;
 	}
-	c.delim = counts[1] > counts[0] && counts[1] >= counts[2] ? ';' : counts[2] > counts[0] ? '\t' : ',';
+	/* on a tie TAB wins: Excel's tab-delimited text does not quote a comma */
+	c.delim = counts[1] > counts[0] && counts[1] >= counts[2] ? ';'
+		: counts[2] > 0 && counts[2] >= counts[0] ? '\t' : ',';
 	{
 		uint32_t hline = c.line;
 		for (size_t i = 0;; i++) {
@@ -480,6 +528,10 @@ static int parse_csv(struct ctl_batch *b, const char *file, const char *buf, siz
 				break;
 			if (i == 0 && fl >= 3 && memcmp(f, "\xef\xbb\xbf", 3) == 0)
 				s = 3;
+			if (i == 0 && fl > s) { /* a list without a header row? */
+				struct ctl_name_res r;
+				data_row = ctl_name_canon(f + s, fl - s, CTL_NO_REDUCE, &r) == 0 && strchr(r.name, '.');
+			}
 			if (col == (size_t)-1 && (b->column ? (strlen(b->column) == fl - s && strncasecmp(f + s, b->column, fl - s) == 0)
 							     : known_column(f + s, fl - s)))
 				col = i;
@@ -500,9 +552,10 @@ static int parse_csv(struct ctl_batch *b, const char *file, const char *buf, siz
 			char msg[800], wanted[200];
 			if (b->column)
 				ctl_show(b->column, strlen(b->column), 40, wanted, sizeof(wanted));
-			snprintf(msg, sizeof(msg), "no %s%s%s column in the CSV header (columns: %s); choose one with --column",
+			snprintf(msg, sizeof(msg), "no %s%s%s column in the %s header (columns: %s); choose one with --column%s",
 				 b->column ? "'" : "domain", b->column ? wanted : "", b->column ? "'" : "",
-				 names.s ? names.s : "");
+				 c.delim == '\t' ? "tab-separated" : "CSV", names.s ? names.s : "",
+				 data_row ? ", or add a header row naming the column 'domain': the first row looks like data" : "");
 			ctl_batch_diag(b, file, hline, true, NULL, 0, msg);
 			free(names.s);
 			free(c.field.s);
@@ -875,6 +928,7 @@ static int parse_rpz(struct ctl_batch *b, const char *file, const char *buf, siz
 	const char *ls;
 	uint32_t line = 0;
 	int rc = 0;
+	bool soa_at = false; /* an SOA owned by '@' while the origin was unknown */
 
 	if (b->origin) {
 		snprintf(origin, sizeof(origin), "%s%s", b->origin, b->origin[0] && b->origin[strlen(b->origin) - 1] == '.' ? "" : ".");
@@ -969,13 +1023,17 @@ static int parse_rpz(struct ctl_batch *b, const char *file, const char *buf, siz
 		bool apex = false;
 		if (strcmp(owner, "@") == 0) {
 			apex = true;
+			if (tok_is(&t[k], "SOA"))
+				soa_at = true; /* an SOA, but its owner names no origin */
 		} else if (owner[rl - 1] == '.') {
 			if (!origin[0] && tok_is(&t[k], "SOA")) {
 				snprintf(origin, sizeof(origin), "%s", owner);
 				apex = true;
 			} else if (!origin[0]) {
 				ctl_batch_diag(b, file, start, true, owner, rl,
-					       "absolute name, but the zone's origin is unknown (no $ORIGIN or SOA): use --origin");
+					       soa_at ? "absolute name, but the zone's origin is unknown (the SOA's owner is '@' "
+							"and there is no $ORIGIN): give the zone's name with --origin"
+						      : "absolute name, but the zone's origin is unknown (no $ORIGIN or SOA): use --origin");
 				continue;
 			} else if (strcasecmp(owner, origin) == 0) {
 				apex = true;
@@ -1039,13 +1097,76 @@ static int parse_rpz(struct ctl_batch *b, const char *file, const char *buf, siz
 
 /* ---- encodings ---- */
 
-/* UTF-16 with a BOM → a new UTF-8 buffer (line numbers are kept). */
-static int from_utf16(const char *buf, size_t len, char **out, size_t *outlen)
+/*
+ * What a file is encoded in, from its first octets. Spreadsheets save
+ * "Unicode text" as UTF-16LE with a BOM; other tools write UTF-16 without
+ * one (recognised by its NUL octets: every other octet of ASCII text is 0),
+ * or UTF-32. Files that are no text at all (a workbook, a PDF, NULs all
+ * through) are named, so that the user knows to save the file again.
+ */
+struct encoding {
+	const char *iconv; /* NULL: UTF-8 */
+	size_t skip;       /* octets of byte-order mark */
+	size_t unit;       /* octets per code unit */
+	const char *note;  /* a warning, or NULL */
+	const char *reject; /* the whole file is refused with this, or NULL */
+};
+
+#define SAVE_AS "save it as 'CSV UTF-8' or 'Unicode text' (UTF-16), or convert it to UTF-8"
+
+static void sniff_encoding(const char *buf, size_t len, struct encoding *en)
 {
-	const char *enc = (unsigned char)buf[0] == 0xff ? "UTF-16LE" : "UTF-16BE";
-	iconv_t cd = iconv_open("UTF-8", enc);
-	char *in = (char *)buf + 2, *o, *res;
-	size_t inl = len - 2, cap = inl * 2 + 16, ol = cap;
+	const unsigned char *u = (const unsigned char *)buf;
+	size_t n = len < 65536 ? len : 65536, z_even = 0, z_odd = 0;
+
+	memset(en, 0, sizeof(*en));
+	if (len >= 4 && memcmp(u, "\xff\xfe\0\0", 4) == 0) {
+		*en = (struct encoding){ "UTF-32LE", 4, 4, "UTF-32 file converted to UTF-8", NULL };
+	} else if (len >= 4 && memcmp(u, "\0\0\xfe\xff", 4) == 0) {
+		*en = (struct encoding){ "UTF-32BE", 4, 4, "UTF-32 file converted to UTF-8", NULL };
+	} else if (len >= 2 && u[0] == 0xff && u[1] == 0xfe) {
+		*en = (struct encoding){ "UTF-16LE", 2, 2, "UTF-16 file converted to UTF-8", NULL };
+	} else if (len >= 2 && u[0] == 0xfe && u[1] == 0xff) {
+		*en = (struct encoding){ "UTF-16BE", 2, 2, "UTF-16 file converted to UTF-8", NULL };
+	} else if (len >= 4 && memcmp(u, "PK\3\4", 4) == 0) {
+		en->reject = "a ZIP archive (an Excel .xlsx or OpenDocument workbook?), not a text file: " SAVE_AS;
+	} else if (len >= 8 && memcmp(u, "\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", 8) == 0) {
+		en->reject = "an Excel 97-2003 workbook (.xls) or another OLE document, not a text file: " SAVE_AS;
+	} else if (len >= 5 && memcmp(u, "%PDF-", 5) == 0) {
+		en->reject = "a PDF document, not a text file: copy the names into a text file";
+	} else {
+		n &= ~(size_t)1;
+		for (size_t i = 0; i < n; i++)
+			if (u[i] == 0)
+				(i & 1) ? z_odd++ : z_even++;
+		/* UTF-16 without a BOM: many NULs, nearly all at odd (LE) or even (BE)
+		 * offsets; a stray NUL is left to the line it is on */
+		if (z_odd * 4 >= n / 2 && z_odd > 0 && z_even * 50 <= z_odd) {
+			*en = (struct encoding){ "UTF-16LE", 0, 2,
+						 "no byte-order mark, but every other octet is NUL: read as UTF-16LE", NULL };
+		} else if (z_even * 4 >= n / 2 && z_even > 0 && z_odd * 50 <= z_even) {
+			*en = (struct encoding){ "UTF-16BE", 0, 2,
+						 "no byte-order mark, but every other octet is NUL: read as UTF-16BE", NULL };
+		} else if ((z_even + z_odd) * 8 >= n && n > 0) {
+			en->reject = "NUL octets all through: not UTF-8 or UTF-16 text (UTF-32 without a byte-order mark, "
+				     "a spreadsheet, a document?): " SAVE_AS;
+		}
+		if (en->iconv && (len & 1)) {
+			en->iconv = NULL;
+			en->note = NULL;
+			en->reject = "looks like UTF-16 without a byte-order mark, but has an odd number of octets "
+				     "(cut short?): " SAVE_AS;
+		}
+	}
+}
+
+/* buf[en->skip..len) in en->iconv → a new UTF-8 buffer (line numbers are
+ * kept; a code unit that cannot be converted becomes U+FFFD). */
+static int to_utf8(const char *buf, size_t len, const struct encoding *en, char **out, size_t *outlen)
+{
+	iconv_t cd = iconv_open("UTF-8", en->iconv);
+	char *in = (char *)buf + en->skip, *o, *res;
+	size_t inl = len - en->skip, cap = inl * 2 + 16, ol = cap;
 
 	if (cd == (iconv_t)-1)
 		return RS_EINVAL;
@@ -1061,8 +1182,8 @@ static int from_utf16(const char *buf, size_t len, char **out, size_t *outlen)
 					break;
 				memcpy(o, "\xef\xbf\xbd", 3);
 				o += 3, ol -= 3;
-				in += 2;
-				inl = inl >= 2 ? inl - 2 : 0;
+				in += en->unit < inl ? en->unit : inl;
+				inl = inl >= en->unit ? inl - en->unit : 0;
 				continue;
 			}
 			break;
@@ -1074,26 +1195,78 @@ static int from_utf16(const char *buf, size_t len, char **out, size_t *outlen)
 	return 0;
 }
 
+/* Offset of the first octet of buf[0..len) that is not valid UTF-8, or len. */
+static size_t utf8_invalid_at(const char *buf, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)buf;
+	size_t i = 0;
+
+	while (i < len) {
+		size_t l;
+		uint32_t c;
+		if (s[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if (s[i] >= 0xc2 && s[i] <= 0xdf)
+			l = 2, c = s[i] & 0x1f;
+		else if (s[i] >= 0xe0 && s[i] <= 0xef)
+			l = 3, c = s[i] & 0x0f;
+		else if (s[i] >= 0xf0 && s[i] <= 0xf4)
+			l = 4, c = s[i] & 0x07;
+		else
+			return i;
+		if (len - i < l)
+			return i;
+		for (size_t k = 1; k < l; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return i;
+			c = (c << 6) | (s[i + k] & 0x3f);
+		}
+		if ((l == 3 && c < 0x800) || (l == 4 && (c < 0x10000 || c > 0x10ffff)) || (c >= 0xd800 && c <= 0xdfff))
+			return i;
+		i += l;
+	}
+	return len;
+}
+
+/* The line (1-based; LF, CRLF or CR ends) of offset off in buf. */
+static uint32_t line_of(const char *buf, size_t off)
+{
+	uint32_t line = 1;
+
+	for (size_t i = 0; i < off; i++)
+		if (buf[i] == '\n' || (buf[i] == '\r' && buf[i + 1] != '\n'))
+			line++;
+	return line;
+}
+
 int ctl_parse(struct ctl_batch *b, const char *file, const char *buf, size_t len, enum ctl_format fmt)
 {
+	struct encoding en;
 	char *conv = NULL;
-	size_t first;
+	size_t first, bad;
 	int rc;
 
-	if (len >= 2 && (((unsigned char)buf[0] == 0xff && (unsigned char)buf[1] == 0xfe) ||
-			 ((unsigned char)buf[0] == 0xfe && (unsigned char)buf[1] == 0xff))) {
+	sniff_encoding(buf, len, &en);
+	if (en.reject) {
+		ctl_batch_diag(b, file, 1, true, NULL, 0, en.reject);
+		return RS_EINVAL;
+	}
+	if (en.iconv) {
 		size_t n;
-		rc = from_utf16(buf, len, &conv, &n);
+		rc = to_utf8(buf, len, &en, &conv, &n);
 		if (rc) {
-			ctl_batch_diag(b, file, 1, true, NULL, 0, "cannot convert this UTF-16 file: save it as UTF-8");
+			ctl_batch_diag(b, file, 1, true, NULL, 0, "cannot convert this file from UTF-16/32: save it as UTF-8");
 			return rc;
 		}
-		ctl_batch_diag(b, file, 1, false, NULL, 0, "UTF-16 file converted to UTF-8");
+		ctl_batch_diag(b, file, 1, false, NULL, 0, en.note);
 		buf = conv;
 		len = n;
 	}
 	if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
 		buf += 3, len -= 3;
+	bad = utf8_invalid_at(buf, len);
 	if (fmt == CTL_FMT_AUTO)
 		fmt = ctl_detect(file, buf, len);
 	first = b->n;
@@ -1102,6 +1275,16 @@ int ctl_parse(struct ctl_batch *b, const char *file, const char *buf, size_t len
 	case CTL_FMT_JSON: rc = parse_json(b, file, buf, len); break;
 	case CTL_FMT_RPZ: rc = parse_rpz(b, file, buf, len); break;
 	default: rc = parse_plain(b, file, buf, len); break;
+	}
+	if (rc == 0 && bad < len) {
+		/* the lines were read (and those with the octets rejected, each with
+		 * its reason), but a file in another encoding is not half-read */
+		char msg[300];
+		snprintf(msg, sizeof(msg),
+			 "the file is not UTF-8 or UTF-16 (invalid UTF-8 from this line on; saved as ANSI, "
+			 "Windows-1252 or Latin-1?): %s", SAVE_AS);
+		ctl_batch_diag(b, file, line_of(buf, bad), true, NULL, 0, msg);
+		rc = RS_EINVAL;
 	}
 	if (rc == RS_EINVAL && b->n > first) {
 		/* the file as a whole is unreadable: none of its names count */

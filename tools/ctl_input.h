@@ -14,8 +14,12 @@
  *          domains relative to the zone origin ($ORIGIN, the SOA owner, or the
  *          caller's origin); "*.x" with "x" is one domain; rpz-passthru rules
  *          and IP / NS triggers are noted and ignored.
- * Every format: a UTF-8 BOM is skipped, UTF-16 with a BOM is converted, CRLF
- * and CR line ends are accepted. Each name goes through ctl_name_canon.
+ * Every format: a UTF-8 BOM is skipped; UTF-16 and UTF-32 with a BOM, and
+ * UTF-16 without one (recognised by its NULs), are converted; a file that is
+ * neither UTF-8 nor UTF-16 (invalid UTF-8, a workbook, NULs all through) is
+ * refused as a whole with a hint; CRLF and CR line ends are accepted. A .txt
+ * or .list file with TAB-separated columns (Excel's "Unicode text") is read
+ * as csv. Each name goes through ctl_name_canon.
  *
  * A batch keeps each distinct canonical name once (with the file and line it
  * first came from) and a diagnostic for every line that was rejected (an
@@ -81,8 +85,9 @@ void ctl_batch_free(struct ctl_batch *b);
 /*
  * Parse buf[0..len) (the contents of file) in format fmt (CTL_FMT_AUTO:
  * detect) into b. 0, RS_EINVAL when the file as a whole cannot be read in
- * that format (JSON syntax, CSV without a domain column; the reason is a
- * diagnostic, and none of the file's names are kept), or RS_ENOMEM.
+ * that format (not UTF-8/16 text, JSON syntax, CSV without a domain column;
+ * the reason is a diagnostic, and none of the file's names are kept), or
+ * RS_ENOMEM.
  */
 int ctl_parse(struct ctl_batch *b, const char *file, const char *buf, size_t len, enum ctl_format fmt);
 
@@ -98,8 +103,9 @@ void ctl_batch_diag(struct ctl_batch *b, const char *file, uint32_t line, bool e
 /* Index of name in b->items, or -1. */
 long ctl_batch_find(const struct ctl_batch *b, const char *name);
 
-/* The format a file is in: by its name (.csv, .tsv, .json, .rpz, .zone),
- * else by its contents. Never CTL_FMT_AUTO. */
+/* The format a file is in: by its name (.csv, .tsv, .json, .rpz, .zone; .txt
+ * and .list are plain unless their first line has TAB-separated columns or is
+ * a known column header), else by its contents. Never CTL_FMT_AUTO. */
 enum ctl_format ctl_detect(const char *file, const char *buf, size_t len);
 
 /* "plain", "csv", "json", "rpz", "auto"; and back (-1 when unknown). */

@@ -574,3 +574,96 @@ static int canon(const char *in, size_t len, unsigned flags, struct ctl_name_res
 	}
 	return 0;
 }
+
+/* ---- the Unicode form, for people to read ---- */
+
+/* Does the U-label u hold only characters that show as themselves (no
+ * control, invisible, joiner or bidirectional format character)? */
+static bool shows_plain(const char *u)
+{
+	const unsigned char *p = (const unsigned char *)u;
+	size_t n = strlen(u), i = 0;
+
+	while (i < n) {
+		uint32_t cp;
+		size_t k = utf8_next(p + i, n - i, &cp);
+		if (k == 0 || cp < 0x20 || cp == 0x7f || cp_invisible(cp))
+			return false;
+		i += k;
+	}
+	return true;
+}
+
+bool ctl_name_unicode(const char *name, char *out, size_t outsz)
+{
+	char canon_name[RS_NAME_MAX + 1], u[CTL_UNAME_MAX], msg[CTL_MSG_MAX];
+	const char *lab, *tld;
+	size_t o = 0;
+	bool any = false, ascii_tld;
+
+	if (outsz == 0)
+		return false;
+	snprintf(out, outsz, "%s", name);
+	/* only canonical names: lowercase A-labels, as stored */
+	if (!strstr(name, "xn--") || rs_name_canon(name, strlen(name), canon_name) < 0 ||
+	    strcmp(canon_name, name) != 0)
+		return false;
+	tld = strrchr(name, '.');
+	tld = tld ? tld + 1 : name;
+	ascii_tld = strncmp(tld, "xn--", 4) != 0;
+	for (lab = name; *lab;) {
+		size_t n = strcspn(lab, "."), pl = n;
+		const char *piece = lab;
+		char ul[256];
+
+		if (n >= 4 && strncmp(lab, "xn--", 4) == 0) {
+			/* valid IDNA2008 (round-trips), not confusable, nothing hidden */
+			if (alabel_check(lab, n, false, ul, sizeof(ul), msg, sizeof(msg)) != 0 ||
+			    check_label_scripts(ul, strlen(ul), ascii_tld, msg, sizeof(msg)) != 0 || !shows_plain(ul))
+				return false;
+			piece = ul;
+			pl = strlen(ul);
+			any = true;
+		}
+		if (o + pl + 2 > sizeof(u))
+			return false;
+		memcpy(u + o, piece, pl);
+		o += pl;
+		lab += n;
+		if (*lab == '.') {
+			u[o++] = '.';
+			lab++;
+		}
+	}
+	u[o] = '\0';
+	if (!any || o + 1 > outsz)
+		return false;
+	memcpy(out, u, o + 1);
+	return true;
+}
+
+const char *ctl_name_display(const char *name, char *out, size_t outsz)
+{
+	char u[CTL_UNAME_MAX];
+
+	if (outsz == 0)
+		return out;
+	if (ctl_name_unicode(name, u, sizeof(u)) && (size_t)snprintf(out, outsz, "%s (%s)", u, name) < outsz)
+		return out;
+	snprintf(out, outsz, "%s", name);
+	return out;
+}
+
+int ctl_name_arg(const char *s, char out[RS_NAME_MAX + 1])
+{
+	struct ctl_name_res r;
+	int rc = ctl_name_canon(s, strlen(s), CTL_NO_REDUCE | CTL_ALLOW_CONFUSABLE, &r);
+
+	out[0] = '\0';
+	if (rc == CTL_NAME_BLANK)
+		return RS_ENAME_EMPTY;
+	if (rc < 0)
+		return rc;
+	memcpy(out, r.name, strlen(r.name) + 1);
+	return 0;
+}

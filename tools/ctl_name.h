@@ -82,4 +82,38 @@ char *ctl_show(const char *s, size_t len, size_t max, char *out, size_t outsz);
 /* Is s an IPv4 or IPv6 address, optionally with a /prefix? */
 bool ctl_is_ip(const char *s, size_t len);
 
+/*
+ * The other direction, for people to read. A canonical name (module/name.h:
+ * lowercase A-labels) is shown to a user who typed "münchen.example" as
+ * "münchen.example", not "xn--mnchen-3ya.example".
+ *
+ * ctl_name_unicode writes the Unicode form of name into out (outsz octets,
+ * CTL_UNAME_MAX is always enough): every xn-- label decoded with libidn2 —
+ * but only when every xn-- label of the name is a valid IDNA2008 A-label
+ * (it round-trips), its U-label neither mixes scripts nor is made of
+ * Cyrillic or Greek letters that look Latin (what ctl_name_canon rejects
+ * without CTL_ALLOW_CONFUSABLE: such a name would read as another one), and
+ * it holds no control, invisible or bidirectional format character.
+ * Otherwise, and for anything that is not a canonical name, out is a copy of
+ * name (cut to fit). Returns true when out differs from name.
+ *
+ * ctl_name_display writes "münchen.example (xn--mnchen-3ya.example)" into out
+ * (CTL_DNAME_MAX is always enough), or just name when it has no Unicode
+ * form. Returns out. Both are pure and thread-safe; the result is valid UTF-8
+ * but not escaped for HTML, JSON or a terminal (the caller does that).
+ */
+#define CTL_UNAME_MAX 1024
+#define CTL_DNAME_MAX (CTL_UNAME_MAX + RS_NAME_MAX + 4)
+bool ctl_name_unicode(const char *name, char *out, size_t outsz);
+const char *ctl_name_display(const char *name, char *out, size_t outsz);
+
+/*
+ * A name given on the command line to look something up (log --domain, ...):
+ * Unicode or A-labels, as push accepts it, but no URL or wildcard reduction
+ * and confusable labels allowed (looking up is harmless). 0 with the
+ * canonical name in out (RS_NAME_MAX + 1 octets), else a negative
+ * CTL_NAME_* / RS_ENAME_* code.
+ */
+int ctl_name_arg(const char *s, char out[RS_NAME_MAX + 1]);
+
 #endif

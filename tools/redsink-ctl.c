@@ -86,11 +86,19 @@ static const struct option common_opts[] = {
 int ctl_usage_error(struct ctl *x, const char *fmt, ...)
 {
 	va_list ap;
+	char msg[4096];
 
+	fprintf(stderr, "redsink-ctl: %s%s", x->cmd && *x->cmd ? x->cmd : "", x->cmd && *x->cmd ? ": " : "");
 	va_start(ap, fmt);
-	vwarnx(fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "Try 'redsink-ctl %s --help'.\n", x->cmd ? x->cmd : "");
+	/* the message may quote what was typed: never echo a control character raw */
+	for (const unsigned char *p = (const unsigned char *)msg; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			fprintf(stderr, "\\x%02x", *p);
+		else
+			fputc(*p, stderr);
+	fprintf(stderr, "\nTry 'redsink-ctl %s%s--help'.\n", x->cmd ? x->cmd : "", x->cmd && *x->cmd ? " " : "");
 	return CTL_EXIT_USAGE;
 }
 
@@ -136,6 +144,7 @@ int ctl_getopt(struct ctl *x, int argc, char **argv, const char *shortopts, cons
 	static const struct option *merged_for;
 	static char shorts[96];
 	static char **last_argv;
+	static char pname[80];
 	int c;
 
 	if (merged_for != own || last_argv != argv) {
@@ -149,6 +158,10 @@ int ctl_getopt(struct ctl *x, int argc, char **argv, const char *shortopts, cons
 		merged_for = own;
 		last_argv = argv;
 		optind = 0;
+		/* getopt's own messages start with argv[0]: make them
+		 * "redsink-ctl: push: unrecognized option '--x'" */
+		snprintf(pname, sizeof(pname), "redsink-ctl: %s", x->cmd && *x->cmd ? x->cmd : argv[0]);
+		argv[0] = pname;
 	}
 	for (;;) {
 		c = getopt_long(argc, argv, shorts, merged, NULL);
@@ -203,7 +216,8 @@ int ctl_open(struct ctl *x)
 	if (x->connected)
 		return 0;
 	if (!*x->by || !ctl_text_ok(x->by, CTL_BY_MAX, &why)) {
-		warnx("--by: '%s' %s", x->by, *x->by ? why : "is empty");
+		char shown[600];
+		warnx("--by: '%s' %s", ctl_show(x->by, strlen(x->by), 60, shown, sizeof(shown)), *x->by ? why : "is empty");
 		return CTL_EXIT_USAGE;
 	}
 	if (ctl_url_parse(url, x->url_from_argv, &x->conn.ep, err, sizeof(err))) {
@@ -294,6 +308,8 @@ int ctl_order_load(struct ctl *x, const char *id, bool with_count, struct ctl_or
 	}
 	return 0;
 }
+
+const char *const ctl_stream_ops[] = { "order", "revoke", "add", "del", "protect", "unprotect", "dataset", NULL };
 
 /* ---- validation ---- */
 
@@ -654,12 +670,26 @@ static const char change_script[] =
 void ctl_queue_change(struct ctl *x, struct ctl_tx *t, const char *op, const char *order, const char *domain,
 		      const char *why, const char *override)
 {
-	char k[CTL_KEY_MAX];
-	const char *argv[15] = { "XADD", ctl_key(x, k, "changes"), "*", "op", op, "order", order, "domain", domain,
-				 "by", x->by, "why", why, "override", override };
-	size_t lens[15];
-	int argc = override && *override ? 15 : 13;
+	ctl_queue_change_extra(x, t, op, order, domain, why, override, NULL, 0);
+}
 
+void ctl_queue_change_extra(struct ctl *x, struct ctl_tx *t, const char *op, const char *order, const char *domain,
+			    const char *why, const char *override, const char *const *extra, size_t nextra)
+{
+	char k[CTL_KEY_MAX];
+	const char *argv[15 + 2 * (1 + 2 * F_COUNT)] = { "XADD", ctl_key(x, k, "changes"), "*", "op", op, "order", order,
+							 "domain", domain, "by", x->by, "why", why };
+	size_t lens[sizeof(argv) / sizeof(argv[0])];
+	int argc = 13;
+
+	if (override && *override) {
+		argv[argc++] = "override";
+		argv[argc++] = override;
+	}
+	for (size_t i = 0; i + 1 < nextra && (size_t)argc + 2 <= sizeof(argv) / sizeof(argv[0]); i += 2) {
+		argv[argc++] = extra[i];
+		argv[argc++] = extra[i + 1];
+	}
 	for (int i = 0; i < argc; i++)
 		lens[i] = strlen(argv[i]);
 	ctl_tx_argv(t, argc, argv, lens);
@@ -743,7 +773,9 @@ int main(int argc, char **argv)
 	x.usage = main_usage;
 	x.cmd = "";
 
-	/* common options before the command */
+	/* common options before the command; getopt's messages name argv[0] */
+	if (argc > 0)
+		argv[0] = (char *)"redsink-ctl";
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "+qh", common_opts, NULL)) != -1) {
 		if (c == 'h') {
@@ -765,7 +797,8 @@ int main(int argc, char **argv)
 	if (strcmp(argv[optind], "help") == 0) { /* "help order add" is "order add --help" */
 		static char *hargv[4];
 		int n = 0;
-		if (optind + 1 >= argc) {
+		if (optind + 1 >= argc || strcmp(argv[optind + 1], "--help") == 0 ||
+		    strcmp(argv[optind + 1], "-h") == 0) {
 			fputs(main_usage, stdout);
 			return 0;
 		}

@@ -8,7 +8,8 @@
  * (getopt_long; --help on each command), reads exactly the hour keys inside
  * the window (generated names, HGETALL pipelined; never KEYS or SCAN), the
  * reference and authority of the orders it shows (HMGET), and hands the
- * records to stats_core.c (aggregation, privacy suppression), stats_out.c
+ * records to stats_core.c (the one suppressed table of hour cells every
+ * output is derived from: see PRIVACY in the man page), stats_out.c
  * (table, CSV, JSON) and stats_html.c (the HTML report). The man page
  * redsink-stats(1) is the reference.
  *
@@ -53,7 +54,7 @@ static const char *const cmd_names[NCMD] = { "top", "series", "regions", "export
 
 enum {
 	O_REDIS = 256, O_PASSFILE, O_PASSWORD, O_USER, O_DB, O_PREFIX, O_TIMEOUT, O_SOURCE, O_FROM, O_TO, O_LAST,
-	O_BY, O_ORDER, O_DOMAIN, O_REGION, O_GRAN, O_PERREGION, O_MIN, O_FORMAT, O_CSV, O_JSON, O_HTML,
+	O_BY, O_ORDER, O_DOMAIN, O_REGION, O_GRAN, O_PERREGION, O_MIN, O_NOSUPP, O_FORMAT, O_CSV, O_JSON, O_HTML,
 };
 
 #define C(x) (1u << (x))
@@ -79,6 +80,7 @@ static const struct optrow {
 	{ { "domain", required_argument, NULL, O_DOMAIN }, ALL },
 	{ { "region", required_argument, NULL, O_REGION }, ALL },
 	{ { "min-count", required_argument, NULL, O_MIN }, ALL },
+	{ { "no-suppression", no_argument, NULL, O_NOSUPP }, ALL },
 	{ { "quiet", no_argument, NULL, 'q' }, ALL },
 	{ { "help", no_argument, NULL, 'h' }, ALL },
 	{ { "by", required_argument, NULL, O_BY }, C(CMD_TOP) | C(CMD_REGIONS) },
@@ -106,6 +108,7 @@ struct args {
 	size_t limit;
 	bool limit_set;
 	uint64_t min;
+	bool min_set, no_supp;
 	int fmt;
 	bool fmt_set;
 	const char *html, *output;
@@ -158,7 +161,9 @@ static const char common_help[] =
 	"  --domain NAME      only this listed domain (Unicode names are converted to A-labels)\n"
 	"  --region R         a country (IT: IT and IT-*) or a subdivision (IT-25); ZZ = unknown\n"
 	"Privacy:\n"
-	"  --min-count N      suppress cells below N (default 10; 0 = off)\n"
+	"  --min-count N      withhold hour cells below N (default 10; at least 2)\n"
+	"  --no-suppression   show every count, small ones included (warned and recorded\n"
+	"                     in the output; only for data that is not about people)\n"
 	"Redis:\n"
 	"  --redis ADDR       host:port, [v6]:port or unix:/path ($REDSINK_REDIS; 127.0.0.1:6379)\n"
 	"  --password-file F  read the password from the first line of F ($REDSINK_PASSWORD)\n"
@@ -182,7 +187,8 @@ static void help_main(FILE *f)
 		   "  export    the raw hourly counts of a window as CSV or JSON\n"
 		   "  report    a self-contained HTML page with charts and tables\n\n"
 		   "'redsink-stats COMMAND --help' lists a command's options; see redsink-stats(1).\n"
-		   "Counts below --min-count (default 10) are suppressed in every output.\n");
+		   "Hourly counts below --min-count (default 10) are withheld in every output, and every\n"
+		   "figure is a sum of published hourly counts (see PRIVACY in the man page).\n");
 }
 
 static void help_cmd(int cmd)
@@ -330,9 +336,16 @@ static void parse_args(int argc, char **argv, struct args *a)
 			break;
 		case O_MIN:
 			if (!parse_uint(optarg, (uint64_t)INT64_MAX, &v))
-				usage_err(a->cmd, "--min-count '%s': expected a number (0 = no suppression)", optarg);
+				usage_err(a->cmd, "--min-count '%s': expected a number, at least 2", optarg);
+			/* A minimum of 0 or 1 suppresses nothing: turning suppression
+			 * off must be explicit, not a side effect of a number. */
+			if (v < 2)
+				usage_err(a->cmd, "--min-count %s would suppress nothing: use --no-suppression to "
+					  "turn suppression off", optarg);
 			a->min = v;
+			a->min_set = true;
 			break;
+		case O_NOSUPP: a->no_supp = true; break;
 		case O_FORMAT:
 		case O_CSV:
 		case O_JSON: {
@@ -374,6 +387,10 @@ static void parse_args(int argc, char **argv, struct args *a)
 	}
 	if (a->cmd == CMD_REPORT && !a->html)
 		usage_err(a->cmd, "report needs --html FILE");
+	if (a->no_supp && a->min_set)
+		usage_err(a->cmd, "--no-suppression and --min-count exclude each other");
+	if (a->no_supp)
+		a->min = 0;
 	if (!a->limit_set)
 		a->limit = a->cmd == CMD_TOP ? 10 : a->cmd == CMD_REPORT ? 15 : 0;
 }
@@ -614,6 +631,8 @@ struct ctx {
 	struct st_data d;
 	struct st_orders orders;
 	char *order_label; /* "ID (reference, authority)" with --order */
+	struct st_table fine; /* hour cells of the window, unfiltered, suppressed */
+	int64_t now_h;     /* the current hour: later ones are the future */
 };
 
 static const char *source_words(const struct args *a)
@@ -623,9 +642,9 @@ static const char *source_words(const struct args *a)
 
 static void table_build(struct ctx *x, const struct st_spec *sp, struct st_table *t)
 {
-	if (st_aggregate(&x->d, &x->w, sp, t))
+	/* Every output from the one suppressed table of hour cells: see st_derive. */
+	if (st_derive(&x->fine, &x->d, &x->f, &x->w, sp, t))
 		errx(1, "out of memory");
-	st_suppress(t, x->a->min, &x->d.str);
 }
 
 /* Render t (suppressed and sorted) to the output; 0 or the exit status 1. */
@@ -708,7 +727,7 @@ static int auto_gran(const struct ctx *x)
 
 static int cmd_series(struct ctx *x)
 {
-	struct st_spec sp = { .gran = auto_gran(x), .fill = true };
+	struct st_spec sp = { .gran = auto_gran(x), .fill = true, .fill_to = x->now_h + 1 };
 	/* Days: how many of their hours are inside the window (the first and
 	 * last day of a window that does not start at midnight are partial). */
 	struct st_col cols[3] = { { ST_C_TIME, 0, sp.gran == ST_G_DAY ? "day" : "hour" }, { ST_C_HITS, 0, "hits" },
@@ -764,7 +783,7 @@ static int cmd_export(struct ctx *x)
 static int cmd_report(struct ctx *x)
 {
 	struct args *a = x->a;
-	struct st_spec sp_time = { .gran = auto_gran(x), .fill = true };
+	struct st_spec sp_time = { .gran = auto_gran(x), .fill = true, .fill_to = x->now_h + 1 };
 	struct st_spec sp_reg = { .dim = { ST_D_REGION } }, sp_dom = { .dim = { ST_D_DOMAIN } };
 	struct st_spec sp_ord = { .dim = { ST_D_ORDER } };
 	struct st_table tt, tr, td, to;
@@ -794,13 +813,7 @@ static int cmd_report(struct ctx *x)
 	rc = st_html_report(o.f, &r);
 	rc = out_close(&o, rc);
 	if (rc == 0 && !a->quiet) {
-		size_t n_min = tt.n_min + tr.n_min + td.n_min + to.n_min;
-		size_t n_compl = tt.n_compl + tr.n_compl + td.n_compl + to.n_compl;
-		if (a->min > 1)
-			snprintf(stmt, sizeof(stmt), "%zu cells below %llu suppressed and %zu more withheld across the report",
-				 n_min, (unsigned long long)a->min, n_compl);
-		else
-			snprintf(stmt, sizeof(stmt), "suppression off");
+		st_supp_statement(&tt, stmt, sizeof(stmt));
 		if (o.path)
 			warnx("wrote %s (privacy: %s)", o.path, stmt);
 	}
@@ -877,7 +890,9 @@ int main(int argc, char **argv)
 	x.f.region = a.region[0] ? a.region : NULL;
 
 	c = connect_redis(&a);
-	fetch_hits(c, &a, &x.w, &x.f, &x.d);
+	/* All the window's hits, unfiltered: suppression is decided on the whole
+	 * window, so a filter cannot change which cells are withheld. */
+	fetch_hits(c, &a, &x.w, NULL, &x.d);
 	fetch_orders(c, &a, &x.d, &x.orders);
 	if (a.order)
 		x.order_label = order_label(c, &a);
@@ -886,7 +901,14 @@ int main(int argc, char **argv)
 		warnx("skipped %zu malformed counter field%s (the first: %s)", x.d.malformed,
 		      x.d.malformed == 1 ? "" : "s", x.d.first_bad[0] ? x.d.first_bad : "not a string");
 
+	if (a.min == 0)
+		warnx("warning: --no-suppression: small-count suppression is OFF; every count is shown, "
+		      "and the output says so");
+	x.now_h = (int64_t)time(NULL) / 3600;
+	if (st_fine_build(&x.d, &x.w, a.min, &x.fine))
+		errx(1, "out of memory");
 	rc = run[a.cmd](&x);
+	st_table_free(&x.fine);
 
 	orders_free(&x.orders);
 	st_data_free(&x.d);

@@ -70,6 +70,11 @@
 
 #define PROG "redsink-warnd"
 #define MAX_LISTEN 16
+#define SEE_HELP "see " PROG " --help or man 8 " PROG
+/* /healthz says "degraded" once the change stream has been down this long
+ * with a list loaded (a reconnect, or the first XREAD after a load, is not) */
+#define DEGRADED_AFTER_MS 3000
+#define HEALTH_POLL_MS 500
 #define CSP "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; " \
 	    "form-action 'none'; frame-ancestors 'none'"
 
@@ -363,7 +368,40 @@ struct server {
 	struct evconnlistener *tls[MAX_LISTEN];
 	size_t ntls;
 	uint64_t requests, blocked, failed;
+
+	/* the last time the list was known current (HTTP thread only): the
+	 * change stream was up, or a new list was published; see health() */
+	struct event *health_ev;
+	const struct rs_list *seen_list; /* compared, never dereferenced */
+	int64_t contact_ms;              /* CLOCK_MONOTONIC */
+	time_t contact_wall;
 };
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Note a contact with Redis: the stream is followed, or another list was
+ * published (a full load). Called every HEALTH_POLL_MS and by health(). */
+static void health_observe(struct server *sv)
+{
+	const struct rs_list *l = wd_sync_list(sv->sync);
+
+	if (wd_sync_link_up(sv->sync) || l != sv->seen_list) {
+		sv->contact_ms = mono_ms();
+		sv->contact_wall = time(NULL);
+	}
+	sv->seen_list = l;
+}
+
+static void on_health_tick(evutil_socket_t fd, short what, void *arg)
+{
+	health_observe(arg);
+}
 
 static void common_headers(struct evhttp_request *req, const char *type)
 {
@@ -388,10 +426,22 @@ static void send_text(struct evhttp_request *req, int code, const char *reason, 
 		evbuffer_free(b);
 }
 
+/*
+ * /healthz: 503 "unavailable" before the first list; "ok" while the list
+ * follows Redis; 200 but "degraded: ..." while a list is served that may be
+ * stale (Redis unreachable for DEGRADED_AFTER_MS or more) or during a dataset
+ * alarm. Degraded stays 200: every server of the fleet sees the same Redis,
+ * and a load balancer must keep sending users to the page. The header
+ * X-Redsink-Health (ok, degraded, unavailable) is for monitoring.
+ */
 static void health(struct server *sv, struct evhttp_request *req)
 {
-	char alarm[600], text[700];
+	struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
+	char alarm[600], text[700], when[32];
+	int64_t down_ms;
 
+	health_observe(sv);
+	down_ms = mono_ms() - sv->contact_ms;
 	if (wd_sync_dataset_alarm(sv->sync, alarm, sizeof(alarm))) {
 		/*
 		 * 200: the pages are still served from the kept list, and every
@@ -400,13 +450,43 @@ static void health(struct server *sv, struct evhttp_request *req)
 		 * "ok", and the header. The operator must act (doc/dataset.md).
 		 */
 		snprintf(text, sizeof(text), "dataset alarm: %s\n", alarm);
-		evhttp_add_header(evhttp_request_get_output_headers(req), "X-Redsink-Dataset-Alarm",
+		evhttp_add_header(oh, "X-Redsink-Dataset-Alarm",
 				  alarm[0] == 'v' ? "vanished" : alarm[0] == 'f' ? "foreign" : "malformed");
+		evhttp_add_header(oh, "X-Redsink-Health", "degraded");
 		send_text(req, 200, "OK", text);
-	} else if (wd_sync_list(sv->sync))
+	} else if (wd_sync_list(sv->sync) && !wd_sync_link_up(sv->sync) && down_ms >= DEGRADED_AFTER_MS) {
+		/* no client learns the Redis address here: the page is public */
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&sv->contact_wall));
+		snprintf(text, sizeof(text), "degraded: Redis unreachable for %lld s; list from %s, may be stale\n",
+			 (long long)(down_ms / 1000), when);
+		evhttp_add_header(oh, "X-Redsink-Health", "degraded");
+		send_text(req, 200, "OK", text);
+	} else if (wd_sync_list(sv->sync)) {
+		evhttp_add_header(oh, "X-Redsink-Health", "ok");
 		send_text(req, 200, "OK", "ok\n");
-	else
+	} else {
+		evhttp_add_header(oh, "X-Redsink-Health", "unavailable");
 		send_text(req, 503, "Service Unavailable", "unavailable: no list loaded from Redis yet\n");
+	}
+}
+
+/* The methods that get the page (redsink-warnd(8), ANSWERS). GET and
+ * HEAD are the page's own; POST, PUT, DELETE, OPTIONS and PATCH get it too,
+ * so that a form or a script sent to a blocked site shows the reason. */
+static bool page_method(enum evhttp_cmd_type cmd)
+{
+	switch (cmd) {
+	case EVHTTP_REQ_GET:
+	case EVHTTP_REQ_HEAD:
+	case EVHTTP_REQ_POST:
+	case EVHTTP_REQ_PUT:
+	case EVHTTP_REQ_DELETE:
+	case EVHTTP_REQ_OPTIONS:
+	case EVHTTP_REQ_PATCH:
+		return true;
+	default:
+		return false;
+	}
 }
 
 /* The request's host: the authority of an absolute-form target wins over the
@@ -525,6 +605,11 @@ static void on_request(struct evhttp_request *req, void *arg)
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
 
+	if (!page_method(evhttp_request_get_command(req))) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+		send_text(req, 405, "Method Not Allowed", "method not allowed\n");
+		return;
+	}
 	/* the list, its orders and entries are read inside one section: the
 	 * sync thread frees nothing this request may still hold (ebr.h) */
 	rs_ebr_enter();
@@ -580,13 +665,44 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 /* ---- process ---- */
 
+#define SHORTOPTS ":l:t:r:w:P:j:T:L:g:u:p:fdsvhV"
+
+/*
+ * getopt_long failed (ch '?' or ':', opterr 0): one line naming the option,
+ * then exit EX_USAGE. optopt is the bad letter of a short option, 0 for an
+ * unknown or ambiguous long one, the option's val when a long option lacks its
+ * value or has one it does not take; arg (argv[optind - 1]) is the long option
+ * as typed, or the short one's cluster when the letter was its last.
+ */
+static void bad_option(int ch, const char *arg) __attribute__((noreturn));
+static void bad_option(int ch, const char *arg)
+{
+	bool letter = optopt > 0 && optopt < 128 && isprint(optopt);
+	int n = (int)strcspn(arg, "="), matches = 0;
+
+	for (const struct option *o = longopts; o->name && n > 2; o++)
+		matches += strncmp(o->name, arg + 2, (size_t)n - 2) == 0;
+	if (ch == '?' && letter && !strchr(SHORTOPTS, optopt))
+		fprintf(stderr, PROG ": unknown option '-%c' (" SEE_HELP ")\n", optopt);
+	else if (arg[0] == '-' && arg[1] == '-')
+		fprintf(stderr, PROG ": %s option '%.*s' (" SEE_HELP ")\n",
+			ch == ':' ? "missing value for" : optopt ? "no value allowed for" :
+			matches > 1 ? "ambiguous" : "unknown", n, arg);
+	else if (letter)
+		fprintf(stderr, PROG ": missing value for option '-%c' (" SEE_HELP ")\n", optopt);
+	else
+		fprintf(stderr, PROG ": bad option '%s' (" SEE_HELP ")\n", arg);
+	exit(EX_USAGE);
+}
+
 static void parse_args(int argc, char **argv, struct opts *o)
 {
 	int ch;
 	double fl;
 	char *end;
 
-	while ((ch = getopt_long(argc, argv, "l:t:r:w:P:j:T:L:g:u:p:fdsvhV", longopts, NULL)) != -1) {
+	opterr = 0; /* one line of our own, not getopt's and the whole help */
+	while ((ch = getopt_long(argc, argv, SHORTOPTS, longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'l':
 			if (o->nlisten == MAX_LISTEN)
@@ -640,11 +756,11 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case 1012: o->check = true; break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': printf(PROG " %s\n", PACKAGE_VERSION); exit(0);
-		default: usage(stderr); exit(EX_USAGE);
+		default: bad_option(ch, argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
-		errx(EX_USAGE, "unexpected argument '%s' (see --help)", argv[optind]);
+		errx(EX_USAGE, "unexpected argument '%s' (" SEE_HELP ")", argv[optind]);
 }
 
 /* Log (to syslog once detached) and exit. */
@@ -801,8 +917,9 @@ int main(int argc, char **argv)
 	evhttp_set_max_headers_size(sv.http, o.max_header);
 	evhttp_set_max_body_size(sv.http, o.max_body);
 	evhttp_set_timeout(sv.http, o.idle_timeout);
-	evhttp_set_allowed_methods(sv.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
-						    EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+	/* every method reaches on_request, which answers 405 to those without a
+	 * page (libevent would answer 501 itself, also to unknown methods) */
+	evhttp_set_allowed_methods(sv.http, 0xffff);
 	evhttp_set_default_content_type(sv.http, "text/html; charset=utf-8");
 	evhttp_set_gencb(sv.http, on_request, &sv);
 	sv.conns = wd_conns_new(sv.base, sv.http, (size_t)o.max_conns, o.conn_timeout);
@@ -839,6 +956,14 @@ int main(int argc, char **argv)
 		logmsg(RS_LOG_ERR, "cannot start: out of memory or threads");
 		return EX_OSERR;
 	}
+	sv.contact_ms = mono_ms();
+	sv.contact_wall = time(NULL);
+	sv.health_ev = event_new(sv.base, -1, EV_PERSIST, on_health_tick, &sv);
+	if (!sv.health_ev ||
+	    event_add(sv.health_ev, &(struct timeval){ .tv_usec = HEALTH_POLL_MS * 1000 })) {
+		logmsg(RS_LOG_ERR, "cannot start: out of memory");
+		return EX_OSERR;
+	}
 	logmsg(RS_LOG_INFO, "serving %d HTTP and %zu TLS-reset addresses; list from %s; %zu template languages",
 	       nhttp, sv.ntls, sv.rc.read.addr, sv.tmpl.n);
 
@@ -848,6 +973,7 @@ int main(int argc, char **argv)
 		evconnlistener_free(sv.tls[i]);
 	evhttp_free(sv.http); /* closes every connection */
 	wd_conns_free(sv.conns);
+	event_free(sv.health_ev);
 	wd_views_close(sv.views); /* logs what could not be written */
 	wd_sync_stop(sv.sync);
 	for (int i = 0; i < 3; i++)

@@ -479,7 +479,8 @@ int st_aggregate(const struct st_data *d, const struct st_window *w, const struc
 		int64_t step = spec->gran == ST_G_DAY ? 24 : 1;
 		for (int i = 0; i < ST_DIMS; i++)
 			k[i] = ST_NONE;
-		for (int64_t b = st_bucket(w->h0, spec->gran); b < w->h1; b += step)
+		int64_t end = spec->fill_to && spec->fill_to < w->h1 ? spec->fill_to : w->h1;
+		for (int64_t b = st_bucket(w->h0, spec->gran); b < end; b += step)
 			if (!cell_get(&m, t, b, k))
 				goto oom;
 	}
@@ -633,6 +634,199 @@ void st_suppress(struct st_table *t, uint64_t min, const struct st_strtab *s)
 		else
 			t->n_compl++;
 	}
+}
+
+/* ---- the finest table ---- */
+
+enum { FD_HOUR, FD_DAY, FD_ORDER, FD_DOMAIN, FD_REGION, FD_COUNTRY, FD_N };
+
+/* Region id -> country id, from the records (ST_NONE for other strings). */
+static uint32_t *country_map(const struct st_data *d)
+{
+	uint32_t *m = malloc(((size_t)d->str.n + 1) * sizeof(*m));
+
+	if (!m)
+		return NULL;
+	for (uint32_t i = 0; i <= d->str.n; i++)
+		m[i] = ST_NONE;
+	for (size_t r = 0; r < d->n; r++)
+		m[d->rec[r].region] = d->rec[r].country;
+	return m;
+}
+
+/* The entry of hour cell c in breakdown fd (a number to compare). */
+static int64_t fine_key(const struct st_cell *c, int fd, const uint32_t *ctry)
+{
+	switch (fd) {
+	case FD_HOUR: return c->t;
+	case FD_DAY: return st_bucket(c->t, ST_G_DAY);
+	case FD_ORDER: return c->k[0];
+	case FD_DOMAIN: return c->k[1];
+	case FD_REGION: return c->k[2];
+	}
+	return ctry[c->k[2]];
+}
+
+/*
+ * One pass of complementary suppression over breakdown fd: when every
+ * withheld cell falls in one entry, withhold the smallest shown cell outside
+ * it. true when a cell was withheld.
+ */
+static bool complement_pass(struct st_table *t, int fd, const uint32_t *ctry, const struct st_strtab *s)
+{
+	struct st_cell *best = NULL;
+	bool any = false;
+	int64_t entry = 0;
+
+	for (size_t i = 0; i < t->n; i++) {
+		if (t->c[i].supp == ST_SHOWN || t->c[i].count == 0)
+			continue;
+		if (any && fine_key(&t->c[i], fd, ctry) != entry)
+			return false; /* two entries or more: nothing to do */
+		entry = fine_key(&t->c[i], fd, ctry);
+		any = true;
+	}
+	if (!any)
+		return false;
+	for (size_t i = 0; i < t->n; i++) {
+		struct st_cell *c = &t->c[i];
+		if (c->supp != ST_SHOWN || c->count == 0 || fine_key(c, fd, ctry) == entry)
+			continue;
+		if (!best || c->count < best->count || (c->count == best->count && cmp_time_names(c, best, s) < 0))
+			best = c;
+	}
+	if (!best)
+		return false; /* the breakdown has a single entry: its total is the grand total */
+	best->supp = ST_SUPP_COMPL;
+	return true;
+}
+
+int st_fine_build(const struct st_data *d, const struct st_window *w, uint64_t min, struct st_table *fine)
+{
+	struct st_spec sp = { .gran = ST_G_HOUR, .dim = { ST_D_ORDER, ST_D_DOMAIN, ST_D_REGION } };
+	uint32_t *ctry;
+	bool changed;
+
+	if (st_aggregate(d, w, &sp, fine))
+		return RS_ENOMEM;
+	ctry = country_map(d);
+	if (!ctry) {
+		st_table_free(fine);
+		return RS_ENOMEM;
+	}
+	fine->min_count = min;
+	for (size_t i = 0; i < fine->n; i++)
+		fine->c[i].supp = fine->c[i].count > 0 && fine->c[i].count < min ? ST_SUPP_MIN : ST_SHOWN;
+	/* Each pass only adds withheld cells, so this ends (at worst all withheld). */
+	do {
+		changed = false;
+		for (int fd = 0; fd < FD_N; fd++)
+			changed |= complement_pass(fine, fd, ctry, &d->str);
+	} while (changed);
+	fine->total_shown = 0;
+	for (size_t i = 0; i < fine->n; i++) {
+		if (fine->c[i].supp == ST_SHOWN)
+			fine->total_shown += fine->c[i].count;
+		else if (fine->c[i].supp == ST_SUPP_MIN)
+			fine->n_min++;
+		else
+			fine->n_compl++;
+	}
+	fine->fine_min = fine->n_min;
+	fine->fine_compl = fine->n_compl;
+	free(ctry);
+	return 0;
+}
+
+int st_derive(const struct st_table *fine, const struct st_data *d, const struct st_filter *f,
+	      const struct st_window *w, const struct st_spec *spec, struct st_table *t)
+{
+	struct cellmap m = { NULL, 0 };
+	uint32_t k[ST_DIMS];
+	uint8_t *has_min = NULL; /* per output cell: a withheld hour cell below the minimum */
+	size_t hm_cap = 0;
+	uint32_t *ctry = country_map(d);
+
+	memset(t, 0, sizeof(*t));
+	t->spec = *spec;
+	t->min_count = fine->min_count;
+	if (!ctry)
+		return RS_ENOMEM;
+	if (spec->gran && spec->fill && spec->dim[0] == ST_D_NONE) {
+		int64_t step = spec->gran == ST_G_DAY ? 24 : 1;
+		int64_t end = spec->fill_to && spec->fill_to < w->h1 ? spec->fill_to : w->h1;
+		for (int i = 0; i < ST_DIMS; i++)
+			k[i] = ST_NONE;
+		for (int64_t b = st_bucket(w->h0, spec->gran); b < end; b += step)
+			if (!cell_get(&m, t, b, k))
+				goto oom;
+	}
+	for (size_t i = 0; i < fine->n; i++) {
+		const struct st_cell *fc = &fine->c[i];
+		const char *order = st_str(&d->str, fc->k[0]), *region = st_str(&d->str, fc->k[2]);
+		struct st_cell *c;
+		bool end = false;
+		size_t ci;
+		if (fc->t < w->h0 || fc->t >= w->h1 || fc->count == 0)
+			continue;
+		if (f && ((f->order && strcmp(f->order, order) != 0) ||
+			  (f->domain && strcmp(f->domain, st_str(&d->str, fc->k[1])) != 0) ||
+			  (f->region && !st_region_match(f->region, region))))
+			continue;
+		for (int j = 0; j < ST_DIMS; j++) {
+			end = end || spec->dim[j] == ST_D_NONE;
+			if (end)
+				k[j] = ST_NONE;
+			else if (spec->dim[j] == ST_D_COUNTRY)
+				k[j] = ctry[fc->k[2]];
+			else
+				k[j] = fc->k[spec->dim[j] - ST_D_ORDER];
+		}
+		c = cell_get(&m, t, spec->gran ? st_bucket(fc->t, spec->gran) : 0, k);
+		if (!c)
+			goto oom;
+		ci = (size_t)(c - t->c);
+		if (ci >= hm_cap) {
+			uint8_t *p = realloc(has_min, t->cap);
+			if (!p)
+				goto oom;
+			memset(p + hm_cap, 0, t->cap - hm_cap);
+			has_min = p;
+			hm_cap = t->cap;
+		}
+		if (fc->supp == ST_SHOWN) {
+			c->count += fc->count;
+		} else {
+			c->withheld++;
+			if (fc->supp == ST_SUPP_MIN) {
+				has_min[ci] = 1;
+				t->fine_min++;
+			} else {
+				t->fine_compl++;
+			}
+		}
+	}
+	for (size_t i = 0; i < t->n; i++) {
+		struct st_cell *c = &t->c[i];
+		if (c->count == 0 && c->withheld)
+			c->supp = i < hm_cap && has_min[i] ? ST_SUPP_MIN : ST_SUPP_COMPL;
+		if (c->supp == ST_SHOWN)
+			t->total_shown += c->count;
+		else if (c->supp == ST_SUPP_MIN)
+			t->n_min++;
+		else
+			t->n_compl++;
+	}
+	free(has_min);
+	free(ctry);
+	free(m.slot);
+	return 0;
+oom:
+	free(has_min);
+	free(ctry);
+	free(m.slot);
+	st_table_free(t);
+	return RS_ENOMEM;
 }
 
 /* ---- Redis endpoint ---- */

@@ -5,11 +5,14 @@
  * an output, and the privacy suppression of small cells.
  *
  * Data flow: redsink-stats reads the hour keys of the window (HGETALL,
- * pipelined) and feeds every field to st_data_add(), which validates it,
- * applies the filter and stores one record (strings interned). An output then
- * aggregates the records into a table of cells (st_aggregate), suppresses the
- * small cells (st_suppress) and sorts them (st_sort_*), and stats_out.c or
- * stats_html.c renders the table.
+ * pipelined) and feeds every field to st_data_add(), which validates it and
+ * stores one record (strings interned; the tool passes no filter, so that
+ * suppression is decided on the whole window). st_fine_build aggregates the
+ * records into the one table of hour cells (hour, order, domain, region) and
+ * suppresses it; every output is then derived from that table (st_derive:
+ * filter, add up the shown hour cells) and sorted (st_sort_*), and
+ * stats_out.c or stats_html.c renders it. st_aggregate and st_suppress, the
+ * per-table building blocks, remain for tests and other callers.
  *
  * Times are whole UTC hours counted from the Unix epoch ("hour numbers",
  * Unix time / 3600); a day bucket starts at a multiple of 24 of them.
@@ -167,6 +170,8 @@ struct st_spec {
 	int dim[ST_DIMS];  /* enum st_dim, ST_D_NONE after the last */
 	int group;         /* the first `group` dims form a suppression group (0: one group) */
 	bool fill;         /* with gran and no dims: a cell for every bucket of the window */
+	int64_t fill_to;   /* with fill: no empty bucket starting at or after this hour (the future is
+			    * absent, not zero); 0: the end of the window */
 };
 
 struct st_cell {
@@ -174,6 +179,7 @@ struct st_cell {
 	uint32_t k[ST_DIMS];  /* string ids (ST_NONE for unused dims) */
 	uint64_t count;
 	uint8_t supp;         /* enum st_supp */
+	uint32_t withheld;    /* st_derive: hour cells withheld inside this cell (not in count) */
 };
 
 struct st_table {
@@ -183,6 +189,7 @@ struct st_table {
 	uint64_t total_shown;  /* sum of the cells shown (st_suppress) */
 	size_t n_min, n_compl; /* cells suppressed below the minimum, and complementary */
 	uint64_t min_count;    /* the minimum applied */
+	size_t fine_min, fine_compl; /* st_derive: hour cells withheld inside this table */
 };
 
 /* Short name of a dimension ("order", "domain", "region", "country"). */
@@ -210,6 +217,39 @@ int st_aggregate(const struct st_data *d, const struct st_window *w, const struc
  * s is d->str (names break ties).
  */
 void st_suppress(struct st_table *t, uint64_t min, const struct st_strtab *s);
+
+/*
+ * The finest table and the figures derived from it: how every command of
+ * redsink-stats suppresses (see PRIVACY in redsink-stats(1)).
+ *
+ * st_fine_build aggregates all records of d inside w (unfiltered) into hour
+ * cells (hour, order, domain, region) and suppresses them:
+ *  - primary: every hour cell with 0 < count < min (ST_SUPP_MIN); an hour
+ *    cell does not depend on the window, the filters or the command, so the
+ *    same cell is withheld in every output that covers its hour;
+ *  - complementary: for each breakdown a user can ask for (hour, day, order,
+ *    domain, region, country), the withheld cells must not all fall in one
+ *    entry of it; when they do, the smallest shown cell outside that entry
+ *    (ties: by time, then names) is withheld too (ST_SUPP_COMPL), repeated
+ *    until every breakdown holds. So a true total learnt elsewhere, minus the
+ *    published total, never gives the count of a single entry of a breakdown.
+ * min 0 disables both. 0 or RS_ENOMEM (fine is then empty).
+ *
+ * st_derive builds the table of an output from fine: the hour cells that pass
+ * filter f (NULL: all), added into cells by spec. A cell's count is the sum of
+ * its SHOWN hour cells only, so every published figure, in every command,
+ * filter and format over the same window, is a sum of published hour cells
+ * and no difference of published figures contains a withheld one. A cell
+ * with withheld hour cells and nothing shown is marked suppressed
+ * (ST_SUPP_MIN when one of them is below the minimum, else ST_SUPP_COMPL);
+ * one with a shown part shows that part. total_shown, n_min, n_compl count
+ * the output cells, fine_min and fine_compl the hour cells withheld inside
+ * the table. With spec.fill, buckets up to spec.fill_to (or the window's end)
+ * are present even when empty. 0 or RS_ENOMEM.
+ */
+int st_fine_build(const struct st_data *d, const struct st_window *w, uint64_t min, struct st_table *fine);
+int st_derive(const struct st_table *fine, const struct st_data *d, const struct st_filter *f,
+	      const struct st_window *w, const struct st_spec *spec, struct st_table *t);
 
 /* Sort for a listing by time: time, then dims by name. */
 void st_sort_time(struct st_table *t, const struct st_strtab *s);

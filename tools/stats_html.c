@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ctl_name.h"
 #include "rs_err.h"
 #include "text.h"
 
@@ -171,6 +172,16 @@ static void bucket_title(FILE *out, const struct st_table *t, const struct st_ce
 	fputs("</title>", out);
 }
 
+/* The name of string dimension 0 of cell c as people read it: a domain
+ * with a Unicode form as "münchen.example (xn--mnchen-3ya.example)". */
+static const char *dim0_display(const struct st_table *t, const struct st_strtab *s, const struct st_cell *c,
+				char *buf, size_t len)
+{
+	const char *name = st_str(s, c->k[0]);
+
+	return t->spec.dim[0] == ST_D_DOMAIN ? ctl_name_display(name, buf, len) : name;
+}
+
 int st_svg_time(FILE *out, const struct st_table *t, const struct st_window *win, const char *id, const char *label)
 {
 	const int W = 960, H = 300, ml = 76, mr = 16, mt = 14, mb = 44;
@@ -288,7 +299,8 @@ int st_svg_bars(FILE *out, const struct st_table *t, const struct st_strtab *s, 
 	}
 	for (size_t i = 0; i < rows; i++) {
 		const struct st_cell *c = &t->c[i];
-		const char *name = st_str(s, c->k[0]);
+		char dname[CTL_DNAME_MAX];
+		const char *name = dim0_display(t, s, c, dname, sizeof(dname));
 		int y = mt + (int)i * rh;
 		fprintf(out, "<g class=\"row\"><title>");
 		st_html_esc(out, name);
@@ -452,7 +464,8 @@ static void section_ranked(FILE *out, const struct st_report *r, const struct st
 			fprintf(out, "<tr><td class=\"n rank\">%zu</td><td class=\"name\">", ++rank);
 		else
 			fputs("<tr><td class=\"n rank\">&#8211;</td><td class=\"name\">", out);
-		st_html_esc(out, st_str(r->s, c->k[0]));
+		char dname[CTL_DNAME_MAX];
+		st_html_esc(out, dim0_display(t, r->s, c, dname, sizeof(dname)));
 		fputs("</td>", out);
 		if (order) {
 			const struct st_orders *o = r->meta->orders;
@@ -521,8 +534,9 @@ int st_html_report(FILE *out, const struct st_report *r)
 			fputs(" ", out);
 		}
 		if (m->filter->domain) {
+			char dname[CTL_DNAME_MAX];
 			fputs("domain ", out);
-			st_html_esc(out, m->filter->domain);
+			st_html_esc(out, ctl_name_display(m->filter->domain, dname, sizeof(dname)));
 			fputs(" ", out);
 		}
 		if (m->filter->region) {
@@ -536,19 +550,22 @@ int st_html_report(FILE *out, const struct st_report *r)
 	fprintf(out, "<dt>Minimum count</dt><dd>%llu</dd>\n<dt>Generated</dt><dd>%s by redsink-stats %s</dd>\n</dl>\n",
 		(unsigned long long)min, gen, r->version);
 	fputs("<p class=\"privacy\" id=\"privacy\">", out);
-	if (min <= 1)
-		fputs("Privacy: suppression is off (minimum count 0): every count is shown.", out);
-	else if (n_min == 0)
-		fprintf(out, "Privacy: a count from 1 to %llu would not be shown (&#8220;&lt;%llu&#8221;) in any chart or "
-			     "table; no count in this report is that small, so nothing is suppressed.",
-			(unsigned long long)(min - 1), (unsigned long long)min);
-	else
-		fprintf(out, "Privacy: in every chart and table a count from 1 to %llu is not shown (&#8220;&lt;%llu&#8221;): "
-			     "%zu cell%s suppressed in this report. When a table would have exactly one such cell, its "
-			     "smallest other count is withheld too (&#8220;withheld&#8221;: %zu in this report), so that no "
-			     "suppressed count can be worked out from a total. Totals count shown cells only.",
-			(unsigned long long)(min - 1), (unsigned long long)min, n_min, n_min == 1 ? " was" : "s were",
-			n_compl);
+	if (min <= 1) {
+		fputs("<strong>Warning: small-count suppression is OFF</strong> (--no-suppression): every count is "
+		      "shown, small ones included. Do not publish this report if the counts can be about people.", out);
+	} else if (r->time->fine_min + r->time->fine_compl + n_min + n_compl == 0) {
+		fprintf(out, "Privacy: a count from 1 to %llu in one hour, order, domain and region would not be shown; "
+			     "no count in this report is that small, so nothing is withheld.",
+			(unsigned long long)(min - 1));
+	} else {
+		fprintf(out, "Privacy: every figure in this report is a sum of published hourly counts (per hour, order, "
+			     "domain and region). An hourly count from 1 to %llu is withheld (%zu in this report), and "
+			     "%zu more are withheld so that no withheld count can be worked out from a total; a row with "
+			     "nothing published shows &#8220;&lt;%llu&#8221; or &#8220;withheld&#8221; (%zu row%s). Totals "
+			     "count published cells only.",
+			(unsigned long long)(min - 1), r->time->fine_min, r->time->fine_compl, (unsigned long long)min,
+			n_min + n_compl, n_min + n_compl == 1 ? "" : "s");
+	}
 	fputs("</p>\n</header>\n", out);
 
 	/* Every table covers the same hits: the largest total of shown cells is

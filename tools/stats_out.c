@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctl_name.h"
 #include "rs_err.h"
 #include "text.h"
 
@@ -15,22 +16,37 @@
 void st_supp_statement(const struct st_table *t, char *buf, size_t len)
 {
 	unsigned long long min = (unsigned long long)t->min_count;
-	size_t o;
+	size_t fine = t->fine_min + t->fine_compl, o;
 
 	if (min <= 1) {
-		snprintf(buf, len, "suppression off (minimum count %llu): every count is shown", min);
+		snprintf(buf, len, "SUPPRESSION OFF (--no-suppression): every count is shown, small ones included");
 		return;
 	}
-	if (t->n_min == 0) {
-		snprintf(buf, len, "no cell below %llu: nothing suppressed", min);
+	if (fine == 0 && t->n_min == 0 && t->n_compl == 0) {
+		snprintf(buf, len, "no hour cell below %llu: nothing suppressed", min);
 		return;
 	}
-	o = (size_t)snprintf(buf, len, "%zu cell%s below %llu suppressed", t->n_min, t->n_min == 1 ? "" : "s", min);
-	if (o < len && t->n_compl)
-		o += (size_t)snprintf(buf + o, len - o, ", and %zu more withheld so that %s cannot be worked out from a total",
-				      t->n_compl, t->n_min == 1 ? "it" : "they");
+	/* Tables built by st_suppress alone (no hour cells) speak of their cells. */
+	if (fine == 0) {
+		o = (size_t)snprintf(buf, len, "%zu cell%s below %llu suppressed", t->n_min, t->n_min == 1 ? "" : "s", min);
+		if (o < len && t->n_compl)
+			o += (size_t)snprintf(buf + o, len - o,
+					      ", and %zu more withheld so that %s cannot be worked out from a total", t->n_compl,
+					      t->n_min == 1 ? "it" : "they");
+		if (o < len)
+			snprintf(buf + o, len - o, "; totals count shown cells only");
+		return;
+	}
+	o = (size_t)snprintf(buf, len, "%zu hour cell%s below %llu withheld", t->fine_min, t->fine_min == 1 ? "" : "s",
+			     min);
+	if (o < len && t->fine_compl)
+		o += (size_t)snprintf(buf + o, len - o, ", and %zu more withheld so that none can be worked out from a total",
+				      t->fine_compl);
+	if (o < len && (t->n_min || t->n_compl))
+		o += (size_t)snprintf(buf + o, len - o, "; %zu row%s without a count", t->n_min + t->n_compl,
+				      t->n_min + t->n_compl == 1 ? "" : "s");
 	if (o < len)
-		snprintf(buf + o, len - o, "; totals count shown cells only");
+		snprintf(buf + o, len - o, "; every figure is a sum of published hour cells only");
 }
 
 const char *st_supp_marker(const struct st_table *t, const struct st_cell *c, char *buf, size_t len)
@@ -255,8 +271,11 @@ static void filter_text(const struct st_filter *f, char *buf, size_t len)
 		return;
 	if (f->order && o < len)
 		o += (size_t)snprintf(buf + o, len - o, "%sorder %s", o ? ", " : "", f->order);
-	if (f->domain && o < len)
-		o += (size_t)snprintf(buf + o, len - o, "%sdomain %s", o ? ", " : "", f->domain);
+	if (f->domain && o < len) {
+		char dname[CTL_DNAME_MAX];
+		o += (size_t)snprintf(buf + o, len - o, "%sdomain %s", o ? ", " : "",
+				      ctl_name_display(f->domain, dname, sizeof(dname)));
+	}
 	if (f->region && o < len)
 		snprintf(buf + o, len - o, "%sregion %s%s", o ? ", " : "", f->region,
 			 strlen(f->region) == 2 ? " (with its subdivisions)" : "");
@@ -267,7 +286,7 @@ static void filter_text(const struct st_filter *f, char *buf, size_t len)
 static int render_table(FILE *out, const struct st_meta *m, const struct st_table *t, const struct st_strtab *s,
 			const struct st_col *cols, size_t ncols, const struct rowplan *p)
 {
-	char from[32], to[32], buf[64], stmt[320], filt[700];
+	char from[32], to[32], buf[64], stmt[320], filt[CTL_DNAME_MAX + 400], dname[CTL_DNAME_MAX];
 	char **cell = NULL;
 	size_t *width = calloc(ncols, sizeof(*width));
 	int rc = 0;
@@ -286,6 +305,8 @@ static int render_table(FILE *out, const struct st_meta *m, const struct st_tabl
 		fprintf(out, "order: %s\n", safe ? safe : "");
 		free(safe);
 	}
+	if (t->min_count <= 1)
+		fprintf(out, "WARNING: small-count suppression is OFF (--no-suppression): small counts are shown\n");
 	fputc('\n', out);
 	if (p->n == 0) {
 		fprintf(out, "no hits in this window\n");
@@ -302,6 +323,9 @@ static int render_table(FILE *out, const struct st_meta *m, const struct st_tabl
 		const struct st_cell *c = &t->c[p->idx[r]];
 		for (size_t j = 0; j < ncols; j++) {
 			const char *v = col_text(m, t, s, &cols[j], c, p->rank[r], buf, sizeof(buf));
+			/* People read the table: an IDN as "münchen.example (xn--...)". */
+			if (v && cols[j].kind == ST_C_DIM && t->spec.dim[cols[j].arg] == ST_D_DOMAIN)
+				v = ctl_name_display(v, dname, sizeof(dname));
 			if (!v && cols[j].kind == ST_C_HITS)
 				v = st_supp_marker(t, c, buf, sizeof(buf));
 			if (!v)
@@ -387,6 +411,8 @@ static int render_csv(FILE *out, const struct st_meta *m, const struct st_table 
 			snprintf(note, sizeof(note), "suppressed: below %llu", (unsigned long long)t->min_count);
 		else if (c->supp == ST_SUPP_COMPL)
 			snprintf(note, sizeof(note), "withheld: complementary suppression");
+		else if (t->min_count <= 1)
+			snprintf(note, sizeof(note), "suppression off (--no-suppression)");
 		else
 			note[0] = '\0';
 		st_csv_field(out, note);
@@ -431,7 +457,8 @@ static int render_json(FILE *out, const struct st_meta *m, const struct st_table
 	}
 	if (t->spec.gran)
 		fprintf(out, ",\n  \"granularity\": \"%s\"", t->spec.gran == ST_G_DAY ? "day" : "hour");
-	fprintf(out, ",\n  \"min_count\": %llu,\n  \"rows\": [", (unsigned long long)t->min_count);
+	fprintf(out, ",\n  \"min_count\": %llu,\n  \"suppression_off\": %s,\n  \"rows\": [",
+		(unsigned long long)t->min_count, t->min_count <= 1 ? "true" : "false");
 	for (size_t r = 0; r < p->n; r++) {
 		const struct st_cell *c = &t->c[p->idx[r]];
 		fputs(r ? ",\n    {" : "\n    {", out);
@@ -457,9 +484,11 @@ static int render_json(FILE *out, const struct st_meta *m, const struct st_table
 	fprintf(out, "%s],\n  \"rows_not_shown\": %zu,\n  \"total_shown\": %llu,\n", p->n ? "\n  " : "",
 		p->omitted, (unsigned long long)t->total_shown);
 	st_supp_statement(t, stmt, sizeof(stmt));
-	fprintf(out, "  \"suppression\": {\"min_count\": %llu, \"below_minimum\": %zu, \"complementary\": %zu, "
+	fprintf(out, "  \"suppression\": {\"min_count\": %llu, \"off\": %s, \"below_minimum\": %zu, "
+		     "\"complementary\": %zu, \"hour_cells_below_minimum\": %zu, \"hour_cells_complementary\": %zu, "
 		     "\"statement\": ",
-		(unsigned long long)t->min_count, t->n_min, t->n_compl);
+		(unsigned long long)t->min_count, t->min_count <= 1 ? "true" : "false", t->n_min, t->n_compl,
+		t->fine_min, t->fine_compl);
 	json_str(out, stmt);
 	fprintf(out, "},\n  \"malformed_fields_skipped\": %zu", m->malformed);
 	if (order_dim && m->orders) {

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ctl_name.h"
 #include "rs_err.h"
 
 const char *const wd_placeholders[] = { "domain", "listed", "order", "authority", "reference", "issued",
@@ -268,10 +269,13 @@ int wd_page_render(const struct wd_tmpl *t, enum wd_page_kind kind, const struct
 {
 	struct render r = { .n = 0 };
 	struct rs_buf body = { 0 };
+	char domain[CTL_DNAME_MAX], listed[CTL_DNAME_MAX];
 	int rc;
 
-	put(&r, "domain", v->domain);
-	put(&r, "listed", v->listed);
+	/* internationalised names as the user typed them, with the stored A-label
+	 * form beside them: "münchen.example (xn--mnchen-3ya.example)" */
+	put(&r, "domain", v->domain ? ctl_name_display(v->domain, domain, sizeof(domain)) : NULL);
+	put(&r, "listed", v->listed ? ctl_name_display(v->listed, listed, sizeof(listed)) : NULL);
 	put(&r, "order", v->order);
 	put(&r, "authority", v->authority);
 	put(&r, "reference", v->reference);

@@ -60,7 +60,9 @@ const struct wd_tmpl *wd_templates_find(const struct wd_templates *ts, const cha
 const struct wd_tmpl *wd_templates_choose(const struct wd_templates *ts, enum wd_page_kind kind,
 					  const char *accept_language, const char *country);
 
-/* The values of a page; NULL means "". None of them is trusted. */
+/* The values of a page; NULL means "". None of them is trusted. A domain or
+ * listed name with valid, non-confusable xn-- labels is shown in both forms,
+ * "münchen.example (xn--mnchen-3ya.example)" (ctl_name_display). */
 struct wd_page_vals {
 	const char *domain;      /* the host asked for (canonical), or the raw Host */
 	const char *listed;      /* the listed domain that blocks it */

@@ -514,13 +514,20 @@ def test_expire_revokes_orders_past_their_date(redis, make_unbound, tmp_path):
     ub = rs.start_resolver(make_unbound, redis, tmp_path)
     assert rs.first_a(ub, "a1.example") == rs.SINK4
     p = ok(ctl(redis, "expire", "--dry-run", "--now", "2099-06-01"))
-    assert "would revoke order short (expired at 2099-01-01T00:00:00Z): 1 domains" in p.stdout
+    assert "would revoke order short (expires at 2099-01-01T00:00:00Z): 1 domains" in p.stdout
     assert redis.client().sismember(rs.PREFIX + "orders", "short")
     assert "no expired orders" in ok(ctl(redis, "expire")).stdout
-    p = ok(ctl(redis, "expire", "--now", "2099-06-01", "--by", "cron"))
+    # a future --now only previews: it would end an order still in force for good
+    p = ctl(redis, "expire", "--now", "2099-06-01", "--by", "cron")
+    assert p.returncode == 2 and "in the future" in p.stderr
+    assert redis.client().sismember(rs.PREFIX + "orders", "short")
+    # the order really expires: expire revokes it, recording its real expiry
+    past = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
+    ok(ctl(redis, "order", "update", "short", "--issued", "2000-01-01", "--expires", past))
+    p = ok(ctl(redis, "expire", "--by", "cron"))
     assert "revoked order short" in p.stdout
     e = stream(redis)[-1]
-    assert (e["op"], e["order"], e["by"], e["why"]) == ("revoke", "short", "cron", "expired at 2099-01-01T00:00:00Z")
+    assert (e["op"], e["order"], e["by"], e["why"]) == ("revoke", "short", "cron", f"expired at {past}")
     rs.wait_for(lambda: rs.first_a(ub, "a1.example"), REAL["a1.example"])
     assert rs.first_a(ub, "a2.example") == rs.SINK4
 
@@ -574,7 +581,7 @@ def test_unicode_and_hostile_input_end_to_end(redis):
     p = ctl(redis, "push", "o1", "--dry-run", input=data)
     assert p.returncode == 1
     out = p.stdout.splitlines()
-    assert out[0] == "+ xn--bcher-kva.example" and out[1] == "+ example-a1.com"
+    assert out[0] == "+ b\u00fccher.example (xn--bcher-kva.example)" and out[1] == "+ example-a1.com"
     assert "! <stdin>:3: error: 'pаypal.com': label 'pаypal' mixes scripts (Latin + Cyrillic): confusable" in out
     assert any(ln.startswith("! <stdin>:4: error: 'xxxx") and "far too long" in ln for ln in out)
     assert any("<stdin>:5: error: 'a\\u{202e}b.example'" in ln for ln in out)

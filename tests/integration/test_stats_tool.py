@@ -164,24 +164,57 @@ def region_ok(pattern, region):
     return region == pattern or (len(pattern) == 2 and region.startswith(pattern + "-"))
 
 
-def model(recs, key, minc=10, glen=0, fill=None):
-    """Cells {key: count} -> {key: count or "min" or "compl"}, the tool's suppression rules.
-    key(rec) gives (time, name, ...); the group is the first glen names."""
+def fine_model(recs, minc=10, window=(H0, H1)):
+    """The tool's finest table: (hour, order, domain, region) -> count, and the
+    state of each hour cell ("shown", "min", "compl"), with the complementary
+    rule of redsink-stats(1) PRIVACY: for each breakdown (hour, day, order,
+    domain, region, country) the withheld cells may not all fall in one entry;
+    if they do, the smallest shown cell outside it (ties: time, names) is
+    withheld too, until every breakdown holds."""
     cells = {}
     for r in recs:
-        k = key(r)
-        cells[k] = cells.get(k, 0) + r[4]
+        if window[0] <= r[0] < window[1]:
+            cells[r[:4]] = cells.get(r[:4], 0) + r[4]
+    st = {k: ("min" if 0 < n < minc else "shown") for k, n in cells.items()}
+    entry = [lambda k: k[0], lambda k: k[0] // 24, lambda k: k[1], lambda k: k[2], lambda k: k[3],
+             lambda k: k[3][:2]]
+    changed = True
+    while changed:
+        changed = False
+        for f in entry:
+            ents = {f(k) for k in cells if st[k] != "shown"}
+            if len(ents) != 1:
+                continue
+            e = ents.pop()
+            cand = [k for k in cells if st[k] == "shown" and f(k) != e]
+            if cand:
+                st[min(cand, key=lambda k: (cells[k], k))] = "compl"
+                changed = True
+    return cells, st
+
+
+def model(recs, key, minc=10, glen=0, fill=None, pred=None, window=(H0, H1)):
+    """Cells {key: count} -> {key: count or "min" or "compl"}, the tool's
+    suppression rules: every figure is the sum of the shown hour cells of
+    fine_model (computed on all of recs in the window, before the filter
+    pred); a cell with withheld hour cells and nothing shown is "min" (one of
+    them below the minimum) or "compl". key(rec) gives (time, name, ...); the
+    group is the first glen names."""
+    fine, st = fine_model(recs, minc, window)
+    cells, withheld = {}, {}
+    for k, n in fine.items():
+        r = k + (n,)
+        if pred and not pred(r):
+            continue
+        kk = key(r)
+        cells.setdefault(kk, 0)
+        if st[k] == "shown":
+            cells[kk] += n
+        else:
+            withheld[kk] = withheld.get(kk) == "min" or st[k] == "min"
     for k in fill or ():
         cells.setdefault(k, 0)
-    state = {k: ("min" if 0 < n < minc else n) for k, n in cells.items()}
-    groups = {}
-    for k in cells:
-        groups.setdefault(k[1:1 + glen], []).append(k)
-    for ks in groups.values():
-        if sum(state[k] == "min" for k in ks) == 1:
-            cand = [k for k in ks if state[k] != "min" and cells[k] > 0]
-            if cand:
-                state[min(cand, key=lambda k: (cells[k], k))] = "compl"
+    state = {k: (("min" if withheld[k] else "compl") if n == 0 and k in withheld else n) for k, n in cells.items()}
     return state, cells
 
 
@@ -294,8 +327,7 @@ def test_top_domains_overall_per_region_and_filtered(redis, data):
 
     # a country matches its subdivisions; a subdivision only itself
     for pattern in ("IT", "IT-25", "ZZ", "KR"):
-        sub = [r for r in recs if region_ok(pattern, r[3])]
-        state, _ = model(sub, lambda r: (0, r[2]))
+        state, _ = model(recs, lambda r: (0, r[2]), pred=lambda r: region_ok(pattern, r[3]))
         doc = jrun(redis, "top", "--by", "domain", "--region", pattern.lower(), "--limit", "0", *WINDOW)
         assert doc["filter"]["region"] == pattern
         check_json_rows(doc, state, ranked(state), ["domain"])
@@ -317,8 +349,8 @@ def check_json_rows_grouped(doc, state):
 def test_series_hour_and_day(redis, data):
     recs = records(data)
     # per hour for one order: every hour of the window, empty ones as 0
-    sub = [r for r in recs if r[1] == "KCSC-77"]
-    state, cells = model(sub, lambda r: (r[0],), fill=[(h,) for h in range(H0, H1)])
+    state, cells = model(recs, lambda r: (r[0],), fill=[(h,) for h in range(H0, H1)],
+                         pred=lambda r: r[1] == "KCSC-77")
     doc = jrun(redis, "series", "--order", "KCSC-77", *WINDOW, "--granularity", "hour")
     assert [r["hour"] for r in doc["rows"]] == [hiso(h) for h in range(H0, H1)]
     for row, h in zip(doc["rows"], range(H0, H1)):
@@ -330,8 +362,8 @@ def test_series_hour_and_day(redis, data):
 
     # per day over a window that starts and ends at noon: partial first and last days
     h0, h1 = H0 + 12, H0 + 60
-    sub = [r for r in recs if r[2] == "toonkor.example" and h0 <= r[0] < h1]
-    state, _ = model(sub, lambda r: (r[0] - r[0] % 24,))
+    state, _ = model(recs, lambda r: (r[0] - r[0] % 24,), pred=lambda r: r[2] == "toonkor.example",
+                     window=(h0, h1))
     doc = jrun(redis, "series", "--domain", "TOONKOR.example.", "--from", hiso(h0), "--to", hiso(h1),
                "--granularity", "day")
     assert doc["granularity"] == "day" and doc["filter"]["domain"] == "toonkor.example"
@@ -357,8 +389,7 @@ def test_regions_match_redis(redis, data):
     for flt, pred in ((("--order", "RG-1234"), lambda r: r[1] == "RG-1234"),
                       (("--domain", "films4u.example"), lambda r: r[2] == "films4u.example"),
                       ((), lambda r: True)):
-        sub = [r for r in recs if pred(r)]
-        state, cells = model(sub, lambda r: (0, r[3]))
+        state, cells = model(recs, lambda r: (0, r[3]), pred=pred)
         doc = jrun(redis, "regions", *flt, *WINDOW)
         check_json_rows(doc, state, ranked(state), ["region"])
         check_csv_rows(crun(redis, "regions", *flt, *WINDOW), doc, ["region"])
@@ -367,14 +398,17 @@ def test_regions_match_redis(redis, data):
         top = jrun(redis, "top", "--by", "region", "--limit", "0", *flt, *WINDOW)
         assert [(r["region"], r["hits"]) for r in top["rows"]] == [(r["region"], r["hits"]) for r in doc["rows"]]
         # countries add up their subdivisions
-        cstate, _ = model(sub, lambda r: (0, r[3][:2]))
+        cstate, _ = model(recs, lambda r: (0, r[3][:2]), pred=pred)
         cdoc = jrun(redis, "regions", "--by", "country", *flt, *WINDOW)
         check_json_rows(cdoc, cstate, ranked(cstate), ["country"])
-    # by hand, one region: what Redis holds for IT-21 of RG-1234 is what regions says
-    raw = sum(int(v) for h in range(H0, H1) for f, v in data.hgetall(PREFIX + "hits:" + hkey(h)).items()
-              if f.startswith("RG-1234|") and f.endswith("|IT-21"))
+    # by hand, one region: what Redis holds for IT-21 of RG-1234, less its
+    # withheld hours, is what regions says; without suppression, all of it
+    raw = [int(v) for h in range(H0, H1) for f, v in data.hgetall(PREFIX + "hits:" + hkey(h)).items()
+           if f.startswith("RG-1234|") and f.endswith("|IT-21")]
     doc = jrun(redis, "regions", "--order", "RG-1234", *WINDOW)
-    assert {r["region"]: r["hits"] for r in doc["rows"]}["IT-21"] == raw
+    assert sum(n for n in raw if n >= 10) >= {r["region"]: r["hits"] for r in doc["rows"]}["IT-21"] > 0
+    doc = jrun(redis, "regions", "--order", "RG-1234", "--no-suppression", *WINDOW)
+    assert {r["region"]: r["hits"] for r in doc["rows"]}["IT-21"] == sum(raw)
 
 
 def test_export_csv_and_json(redis, data):
@@ -392,7 +426,7 @@ def test_export_csv_and_json(redis, data):
                 "suppressed: below 10" if v == "min" else "withheld: complementary suppression")
         else:
             assert int(r["hits"]) == v and r["note"] == ""
-    assert "privacy: " in p.stderr and "cells below 10 suppressed" in p.stderr
+    assert "privacy: " in p.stderr and "hour cells below 10 withheld" in p.stderr
     # there are small cells in this data set: suppression is exercised
     assert sum(v == "min" for v in state.values()) > 100
 
@@ -401,10 +435,11 @@ def test_export_csv_and_json(redis, data):
     check_json_rows(doc, state, keys, ["order", "domain", "region"])
     assert set(doc["orders"]) == set(ORDERS)
     # the same with no suppression: every count, and they add up to what Redis holds
-    doc = json.loads(run(redis, "export", "--json", "--min-count", "0", *WINDOW).stdout)
+    doc = json.loads(run(redis, "export", "--json", "--no-suppression", *WINDOW).stdout)
     assert all(r["suppressed"] is False for r in doc["rows"])
     assert doc["total_shown"] == sum(r[4] for r in recs)
-    assert doc["suppression"]["statement"] == "suppression off (minimum count 0): every count is shown"
+    assert doc["suppression"]["statement"] == ("SUPPRESSION OFF (--no-suppression): every count is shown, "
+                                               "small ones included")
 
 
 def test_complementary_suppression_in_every_output(redis, tmp_path):
@@ -421,19 +456,20 @@ def test_complementary_suppression_in_every_output(redis, tmp_path):
         {"region": "DE", "hits": None, "suppressed": True, "suppression": "complementary"},
         {"region": "FR", "hits": None, "suppressed": True, "suppression": "below_minimum"}]
     assert doc["total_shown"] == 50
-    assert doc["suppression"]["statement"] == ("1 cell below 10 suppressed, and 1 more withheld so that it "
-                                               "cannot be worked out from a total; totals count shown cells only")
+    assert doc["suppression"]["statement"] == (
+        "1 hour cell below 10 withheld, and 1 more withheld so that none can be worked out from a total; "
+        "2 rows without a count; every figure is a sum of published hour cells only")
     table = run(redis, "regions", *args).stdout
     assert re.search(r"^DE\s+withheld$", table, re.M) and re.search(r"^FR\s+<10$", table, re.M)
     assert "total of shown cells: 50" in table and not re.search(r"\s(20|3)$", table, re.M)
     rows = crun(redis, "regions", *args)
     assert [(r["region"], r["hits"], r["note"]) for r in rows] == [
         ("IT", "50", ""), ("DE", "", "withheld: complementary suppression"), ("FR", "", "suppressed: below 10")]
-    # a higher minimum suppresses more; 0 shows everything
+    # a higher minimum suppresses more; --no-suppression shows everything
     doc = jrun(redis, "regions", *args, "--min-count", "21")
     assert [r["suppressed"] for r in doc["rows"]] == [False, True, True]
     assert doc["suppression"]["below_minimum"] == 2 and doc["suppression"]["complementary"] == 0
-    doc = jrun(redis, "regions", *args, "--min-count", "0")
+    doc = jrun(redis, "regions", *args, "--no-suppression")
     assert [(r["region"], r["hits"]) for r in doc["rows"]] == [("IT", 50), ("DE", 20), ("FR", 3)]
     # the report shows neither 3 nor 20 for this order's regions
     out = tmp_path / "solo.html"
@@ -444,14 +480,170 @@ def test_complementary_suppression_in_every_output(redis, tmp_path):
     assert "DE: 20" not in html and ">20</td>" not in html and "FR: 3" not in html and ">3</td>" not in html
 
 
+# ---------------------------------------------------------------------------
+# Issue 11: differencing attacks, explicit --no-suppression, no future hours
+# ---------------------------------------------------------------------------
+
+def attack_data(c):
+    """Order A: 100, 80, 60 hits in three hours (IT-25); order B: 5 hits in the
+    second hour, in region IT-21 (the only hits there)."""
+    for oid in ("A", "B"):
+        c.hset(PREFIX + "order:" + oid, mapping={"authority": "X", "reference": oid, "scope": "IT",
+                                                 "action": "sinkhole"})
+    for i, n in enumerate((100, 80, 60)):
+        c.hincrby(PREFIX + "hits:" + hkey(H0 + i), "A|a.example|IT-25", n)
+    c.hincrby(PREFIX + "hits:" + hkey(H0 + 1), "B|b.example|IT-21", 5)
+
+
+def test_series_minus_one_order_reveals_nothing(redis):
+    """Issue 11: `series` minus `series --order A` gave B's withheld 5."""
+    attack_data(redis.client())
+    win = ("--from", hiso(H0), "--to", hiso(H0 + 3), "--granularity", "hour")
+    top = jrun(redis, "top", *win[:4])
+    assert {r["order"]: r["hits"] for r in top["rows"]}["B"] is None  # B is withheld...
+    every = jrun(redis, "series", *win)["rows"]
+    only_a = jrun(redis, "series", "--order", "A", *win)["rows"]
+    only_b = jrun(redis, "series", "--order", "B", *win)["rows"]
+    assert [r["hour"] for r in every] == [r["hour"] for r in only_a] == [hiso(H0 + i) for i in range(3)]
+    for e, a, b in zip(every, only_a, only_b):
+        # ... and no hour of the series gives it back by difference
+        assert e["suppressed"] == a["suppressed"]
+        if e["hits"] is not None:
+            assert e["hits"] - a["hits"] == 0 and b["hits"] in (0, None)
+    # nor the totals: every published total is the same
+    assert top["total_shown"] == sum(r["hits"] or 0 for r in every) == sum(r["hits"] or 0 for r in only_a)
+    # the same in CSV and in the table
+    ce = crun(redis, "series", *win)
+    ca = crun(redis, "series", "--order", "A", *win)
+    assert [r["hits"] for r in ce] == [r["hits"] for r in ca]
+    te = run(redis, "series", *win).stdout
+    ta = run(redis, "series", "--order", "A", *win).stdout
+    assert [l.split()[-1] for l in te.splitlines() if l.startswith("2026-")] == \
+        [l.split()[-1] for l in ta.splitlines() if l.startswith("2026-")]
+
+
+def test_country_minus_regions_reveals_nothing(redis):
+    """Issue 11: `top --by country` minus `top --by region` gave IT-21's withheld 5."""
+    attack_data(redis.client())
+    win = ("--from", hiso(H0), "--to", hiso(H0 + 3), "--limit", "0")
+    regions = jrun(redis, "top", "--by", "region", *win)
+    countries = jrun(redis, "top", "--by", "country", *win)
+    byreg = {r["region"]: r["hits"] for r in regions["rows"]}
+    assert byreg["IT-21"] is None
+    published = sum(v for k, v in byreg.items() if k.startswith("IT") and v is not None)
+    assert {r["country"]: r["hits"] for r in countries["rows"]}["IT"] == published
+    assert regions["total_shown"] == countries["total_shown"]
+    # the regions command too
+    assert jrun(redis, "regions", "--by", "country", *win[:4])["rows"][0]["hits"] == published
+
+
+def test_every_figure_is_a_sum_of_published_hour_cells(redis, data):
+    """Whatever the command, breakdown or filter over one window, each figure is
+    the sum of the published cells of `export` it covers: differences of
+    published figures can only ever give published cells."""
+    cells = {}
+    for r in jrun(redis, "export", *WINDOW)["rows"]:
+        cells[(hnum(r["hour"]), r["order"], r["domain"], r["region"])] = r["hits"]
+    assert any(v is None for v in cells.values())
+
+    def expect(key, pred=lambda k: True):
+        out = {}
+        for k, v in cells.items():
+            if pred(k):
+                out[key(k)] = out.get(key(k), 0) + (v or 0)
+        return out
+
+    for by, key in (("order", lambda k: k[1]), ("domain", lambda k: k[2]), ("region", lambda k: k[3]),
+                    ("country", lambda k: k[3][:2])):
+        want = expect(key)
+        for r in jrun(redis, "top", "--by", by, "--limit", "0", *WINDOW)["rows"]:
+            assert (r["hits"] or 0) == want[r[by]], (by, r)
+    for flt, pred in ((("--order", "KCSC-77"), lambda k: k[1] == "KCSC-77"),
+                      (("--region", "IT"), lambda k: k[3][:2] == "IT"), ((), lambda k: True)):
+        want = expect(lambda k: k[0], pred)
+        for r in jrun(redis, "series", "--granularity", "hour", *flt, *WINDOW)["rows"]:
+            assert (r["hits"] or 0) == want.get(hnum(r["hour"]), 0), (flt, r)
+        want = expect(lambda k: k[3], pred)
+        for r in jrun(redis, "regions", *flt, *WINDOW)["rows"]:
+            assert (r["hits"] or 0) == want[r["region"]], (flt, r)
+
+
+def test_no_suppression_is_explicit_and_recorded(redis, tmp_path):
+    attack_data(redis.client())
+    win = ("--from", hiso(H0), "--to", hiso(H0 + 3))
+    # --min-count 0 no longer turns suppression off silently
+    p = run(redis, "top", "--min-count", "0", *win, rc=2)
+    assert "--no-suppression" in p.stderr
+    # --no-suppression: a warning on stderr, even with -q, and a record in every output
+    p = run(redis, "top", "--no-suppression", "-q", *win)
+    assert "small-count suppression is OFF" in p.stderr
+    assert "WARNING: small-count suppression is OFF" in p.stdout
+    assert re.search(r"\bB\b.*\s5$", p.stdout, re.M)
+    doc = jrun(redis, "top", "--no-suppression", *win)
+    assert doc["suppression_off"] is True and doc["suppression"]["off"] is True and doc["min_count"] == 0
+    assert {r["order"]: r["hits"] for r in doc["rows"]} == {"A": 240, "B": 5}
+    assert jrun(redis, "top", *win)["suppression_off"] is False
+    rows = crun(redis, "series", "--no-suppression", *win)
+    assert rows and all(r["note"] == "suppression off (--no-suppression)" for r in rows)
+    assert all(r["note"] == "" for r in crun(redis, "series", *win) if r["hits"])
+    out = tmp_path / "r.html"
+    run(redis, "report", "--html", out, "--no-suppression", *win)
+    html = out.read_text()
+    assert "<strong>Warning: small-count suppression is OFF</strong>" in html
+    run(redis, "report", "--html", out, *win)
+    assert "suppression is OFF" not in out.read_text()
+
+
+def test_series_has_no_future_hours(redis):
+    """Issue 11: hours (and days) after the current one were listed as 0."""
+    c = redis.client()
+    now = int(datetime.datetime.now(datetime.timezone.utc).timestamp()) // 3600
+    c.hincrby(PREFIX + "hits:" + hkey(now - 1), "O|now.example|IT", 20)
+    win = ("--from", hiso(now - 3), "--to", hiso(now + 5), "--granularity", "hour")
+    doc = jrun(redis, "series", *win)
+    after = int(datetime.datetime.now(datetime.timezone.utc).timestamp()) // 3600
+    hours = [hnum(r["hour"]) for r in doc["rows"]]
+    assert hours[0] == now - 3 and hours[-1] in (now, after) and hours == list(range(now - 3, hours[-1] + 1))
+    assert doc["window"]["hours"] == 8  # the window asked for, stated as such
+    assert [r["hits"] for r in doc["rows"]][2] == 20
+    rows = crun(redis, "series", *win)
+    assert [hnum(r["hour"]) for r in rows] == hours
+    table = run(redis, "series", *win).stdout
+    assert hiso(now + 2) not in table and hiso(now + 4) not in table and hiso(now) in table
+    # per day: a future day is absent, today is there
+    today = now - now % 24
+    doc = jrun(redis, "series", "--from", day(today - 24), "--to", day(today + 72), "--granularity", "day")
+    assert [r["day"] for r in doc["rows"]][:2] == [day(today - 24), day(today)]
+    assert all(hnum(r["day"] + "T00:00:00Z") <= after for r in doc["rows"])
+
+
+def test_idn_domains_shown_in_both_forms(redis, data, tmp_path):
+    """Issue 11: a user who typed bücher.example reads it, not only its A-label,
+    in the table and the HTML report; CSV and JSON keep the A-label (data)."""
+    both = "b\u00fccher.example (xn--bcher-kva.example)"
+    table = run(redis, "top", "--by", "domain", "--limit", "0", *WINDOW).stdout
+    assert re.search(r"^\s+\d+\s+" + re.escape(both) + r"\s+\d+$", table, re.M), table
+    table = run(redis, "series", "--domain", "b\u00fccher.example", *WINDOW).stdout
+    assert "filter: domain " + both in table
+    doc = jrun(redis, "top", "--by", "domain", "--limit", "0", *WINDOW)
+    assert "xn--bcher-kva.example" in [r["domain"] for r in doc["rows"]]
+    assert all("(" not in r["domain"] for r in doc["rows"])
+    assert "xn--bcher-kva.example" in [r["domain"] for r in crun(redis, "top", "--by", "domain", *WINDOW)]
+    out = tmp_path / "r.html"
+    run(redis, "report", "--html", out, "--limit", "0", *WINDOW)
+    html = out.read_text()
+    assert '<td class="name">' + both + "</td>" in html
+    assert "<title>" + both + ": " in html  # the bar's tooltip
+
+
 def test_views_source_prefix_and_db(redis):
     c = redis.client(db=3)
     c.hincrby("rs2:views:" + hkey(H0 + 2), "RG-1234|calcio-live.example|IT-25", 41)
-    c.hincrby("rs2:views:" + hkey(H0 + 3), "RG-1234|calcio-live.example|IT-25", 2)
+    c.hincrby("rs2:views:" + hkey(H0 + 3), "RG-1234|calcio-live.example|IT-25", 12)
     c.hincrby("rs2:hits:" + hkey(H0 + 2), "RG-1234|calcio-live.example|IT-25", 999)
     doc = jrun(redis, "top", "--source", "views", "--prefix", "rs2:", "--db", "3", *WINDOW)
     assert doc["source"] == "views" and doc["title"] == "Warning-page views by order"
-    assert doc["rows"] == [{"rank": 1, "order": "RG-1234", "reference": None, "authority": None, "hits": 43,
+    assert doc["rows"] == [{"rank": 1, "order": "RG-1234", "reference": None, "authority": None, "hits": 53,
                             "suppressed": False}]
     doc = jrun(redis, "top", "--prefix", "rs2:", "--db", "3", *WINDOW)
     assert doc["rows"][0]["hits"] == 999
@@ -574,6 +766,9 @@ def test_redis_access_and_exit_codes(redis, data, tmp_path):
     (("top", "--order", "a|b"), "--order 'a|b'"),
     (("top", "--domain", "a..b"), "--domain 'a..b'"),
     (("top", "--min-count", "-1"), "--min-count '-1'"),
+    (("top", "--min-count", "0"), "--min-count 0 would suppress nothing: use --no-suppression"),
+    (("series", "--min-count", "1"), "--min-count 1 would suppress nothing: use --no-suppression"),
+    (("top", "--min-count", "5", "--no-suppression"), "--no-suppression and --min-count exclude each other"),
     (("top", "--csv", "--json"), "more than one output format"),
     (("top", "extra"), "unexpected argument 'extra'"),
     (("top", "--redis", "nowhere"), "is not host:port"),
@@ -646,7 +841,7 @@ def test_html_report_renders_in_chromium(redis, data, tmp_path):
                           ("orders", lambda r: (0, r[1]))):
         state, _ = model(recs, key)
         got = table_cells(html, "table-" + table_id)
-        want = [(htmllib.escape(k[1]), fmt_cell(state[k])) for k in ranked(state)][:15]
+        want = [(htmllib.escape(display(k[1])), fmt_cell(state[k])) for k in ranked(state)][:15]
         assert [(name, hits) for name, hits in got] == want, table_id
     state, _ = model(recs, lambda r: (r[0] - r[0] % 24,), fill=[(h,) for h in range(H0, H1, 24)])
     assert table_cells(html, "table-time") == [(day(k[0]), fmt_cell(state[k])) for k in sorted(state)]
@@ -675,6 +870,11 @@ def test_html_report_renders_in_chromium(redis, data, tmp_path):
     keep = os.environ.get("REDSINK_STATS_KEEP")
     if keep:  # for a person to look at
         shutil.copy(shot, keep)
+
+
+def display(name):
+    """A domain as the table and HTML outputs show it (the data's one IDN)."""
+    return "b\u00fccher.example (xn--bcher-kva.example)" if name == "xn--bcher-kva.example" else name
 
 
 def fmt_cell(v):

@@ -846,3 +846,75 @@ def test_browser_shows_the_order(blocked, redis, make_unbound, make_warnd, tmp_p
     if keep:
         for png in shots.values():
             shutil.copy(png, Path(keep) / png.name)
+
+
+# ---------------------------------------------------------------------------
+# Issue 11: methods, bad options, a degraded /healthz
+# ---------------------------------------------------------------------------
+
+def test_methods_without_a_page_get_405_with_allow(blocked, redis, make_warnd):
+    """405 + Allow (as redsink-warnd(8) says), not libevent's 501, for TRACE,
+    CONNECT and methods nobody registered; the page's methods are unchanged."""
+    w = make_warnd(redis)
+    for method in ["TRACE", "PROPFIND", "FOO", "BREW"]:
+        out = raw(w.port, f"{method} / HTTP/1.1\r\nHost: pirate.example\r\nConnection: close\r\n\r\n".encode())
+        head = out.split(b"\r\n\r\n", 1)[0].decode()
+        assert head.startswith("HTTP/1.1 405 "), (method, head)
+        assert re.search(r"(?mi)^Allow: GET, HEAD\r?$", head), (method, head)
+    out = raw(w.port, b"CONNECT pirate.example:443 HTTP/1.1\r\nHost: pirate.example:443\r\n\r\n")
+    assert out.startswith((b"HTTP/1.1 405 ", b"HTTP/1.1 400 ")), out[:200]     # never 501
+    for method in ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]:
+        assert get(w.port, "pirate.example", method=method)[0] == 451, method
+    assert w.running()
+
+
+def test_unknown_option_is_one_line(tmp_path):
+    for args, named in [(["--no-such-option"], "'--no-such-option'"), (["--bogus=3"], "'--bogus'"),
+                        (["-x"], "'-x'"), (["--listen"], "'--listen'"), (["--re"], "'--re'"),
+                        (["--daemon=1"], "'--daemon'"), (["--foreground", "-zf"], "'-z'")]:
+        r = run_warnd(*args)
+        assert r.returncode == 64, (args, r)
+        assert r.stdout == "" and len(r.stderr.splitlines()) == 1, (args, r.stderr)
+        assert r.stderr.startswith("redsink-warnd: ") and named in r.stderr, (args, r.stderr)
+        assert "see redsink-warnd --help or man 8 redsink-warnd" in r.stderr, r.stderr
+    assert "ambiguous" in run_warnd("--re").stderr
+    r = run_warnd("--foreground", "extra")
+    assert r.returncode == 64 and len(r.stderr.splitlines()) == 1 and "'extra'" in r.stderr
+
+
+def test_healthz_degraded_while_redis_is_down(blocked, redis, make_warnd):
+    """A list is served while Redis is away: still 200 (users keep reaching
+    the page), but the body and X-Redsink-Health say it may be stale."""
+    w = make_warnd(redis)
+    st, h, body = get(w.port, path="/healthz")
+    assert (st, body) == (200, "ok\n")
+    before = time.time()
+    redis.stop()
+    st, h, body = wait_until(lambda: (lambda r: r if r[2].startswith("degraded:") else None)(
+        get(w.port, path="/healthz")), timeout=10)
+    assert st == 200 and h["x-redsink-health"] == "degraded", (st, h, body)
+    m = re.fullmatch(r"degraded: Redis unreachable for (\d+) s; list from "
+                     r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ), may be stale\n", body)
+    assert m, body
+    assert 3 <= int(m.group(1)) <= 12, body
+    t = time.mktime(time.strptime(m.group(2), "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+    assert before - 5 <= t <= before + 2, (before, body)
+    assert "127.0.0.1" not in body and str(redis.port) not in body      # a public page: no Redis address
+    time.sleep(1.2)
+    n2 = int(re.search(r"for (\d+) s", get(w.port, path="/healthz")[2]).group(1))
+    assert n2 > int(m.group(1))                                           # counts up
+    assert get(w.port, "pirate.example")[0] == 451                       # the list still serves
+    assert h.get("x-redsink-health") == "degraded"
+    redis.start()
+    rs.put_order(redis.client(), "o1", ["pirate.example"])
+    wait_until(lambda: not get(w.port, path="/healthz")[2].startswith("degraded:"), timeout=10)
+    assert get(w.port, path="/healthz")[1]["x-redsink-health"] in ("ok", "degraded")
+    w2 = make_warnd(redis)
+    assert get(w2.port, path="/healthz")[1]["x-redsink-health"] == "ok"
+
+
+def test_healthz_unavailable_header(redis, make_warnd):
+    redis.stop()
+    w = make_warnd(redis, wait_list=False)
+    st, h, body = get(w.port, path="/healthz")
+    assert st == 503 and h["x-redsink-health"] == "unavailable" and body.startswith("unavailable:")

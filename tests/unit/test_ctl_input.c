@@ -3,6 +3,7 @@
  * lines, mixed scripts, broken quoting and syntax, empty files. Every
  * diagnostic is asserted with its file, line and exact text. */
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -165,6 +166,113 @@ static void test_utf16(void **state)
 	names_are(want, 2);
 	diag_is(0, "u16.txt", 1, false, "UTF-16 file converted to UTF-8");
 	assert_int_equal(b.items[1].line, 2);
+}
+
+/* UTF-8 s (BMP only) as UTF-16: big-endian or not, with a BOM or not. */
+static size_t utf16(const char *s, bool be, bool bom, char *out)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = 0;
+
+	if (bom) {
+		out[n++] = (char)(be ? 0xfe : 0xff);
+		out[n++] = (char)(be ? 0xff : 0xfe);
+	}
+	while (*p) {
+		unsigned cp = *p++;
+		if (cp >= 0xe0) {
+			cp = (cp & 0x0f) << 12 | (unsigned)(p[0] & 0x3f) << 6 | (p[1] & 0x3f);
+			p += 2;
+		} else if (cp >= 0xc0) {
+			cp = (cp & 0x1f) << 6 | (p[0] & 0x3f);
+			p++;
+		}
+		out[n++] = (char)(be ? cp >> 8 : cp & 0xff);
+		out[n++] = (char)(be ? cp & 0xff : cp >> 8);
+	}
+	return n;
+}
+
+/* Excel's "Unicode text" saved as .txt (issue 11): UTF-16LE with a BOM, TAB
+ * separated columns, CRLF; a header row names the domain column. */
+static void test_excel_unicode_text(void **state)
+{
+	static const char *const want[] = { "xn--mnchen-stream-wob.example", "pirate.example" };
+	static const char *const sheet = "Dominio\tOrdine\tNote\r\n"
+					 "m\xc3\xbc" "nchen-stream.example\t12/2026\tlive, calcio\r\n"
+					 "pirate.example\t12/2026\t\r\n";
+	char buf[512];
+	size_t n = utf16(sheet, false, true, buf);
+
+	assert_int_equal(parse_len("lista.txt", buf, n, CTL_FMT_AUTO), 0);
+	names_are(want, 2);
+	assert_int_equal(b.nerrors, 0);
+	assert_int_equal(b.ndiags, 1);
+	diag_is(0, "lista.txt", 1, false, "UTF-16 file converted to UTF-8");
+	assert_int_equal(b.items[1].line, 3);
+
+	/* big-endian without a BOM: recognised by its NULs */
+	ctl_batch_free(&b);
+	ctl_batch_init(&b);
+	n = utf16(sheet, true, false, buf);
+	assert_int_equal(parse_len("be.txt", buf, n, CTL_FMT_AUTO), 0);
+	names_are(want, 2);
+	diag_is(0, "be.txt", 1, false, "no byte-order mark, but every other octet is NUL: read as UTF-16BE");
+
+	/* no header row: the columns are named, and the hint says what is missing */
+	ctl_batch_free(&b);
+	ctl_batch_init(&b);
+	n = utf16("m\xc3\xbcnchen-stream.example\t12/2026\r\n", false, false, buf);
+	assert_int_equal(parse_len("nh.txt", buf, n, CTL_FMT_AUTO), RS_EINVAL);
+	diag_is(0, "nh.txt", 1, false, "no byte-order mark, but every other octet is NUL: read as UTF-16LE");
+	diag_is(1, "nh.txt", 1, true,
+		"no domain column in the tab-separated header (columns: m\xc3\xbcnchen-stream.example, 12/2026); "
+		"choose one with --column, or add a header row naming the column 'domain': the first row looks "
+		"like data");
+	assert_int_equal(b.n, 0);
+
+	/* a plain .txt list stays a list, even with a TAB before a comment */
+	ctl_batch_free(&b);
+	ctl_batch_init(&b);
+	assert_int_equal(parse("p.txt", "a1.example\t# first\na2.example\n", CTL_FMT_AUTO), 0);
+	assert_int_equal(b.n, 2);
+	assert_int_equal(ctl_detect("x.txt", "domain\r\nx.example\r\n", 20), CTL_FMT_CSV);
+	assert_int_equal(ctl_detect("x.txt", "x.example\ty\n", 12), CTL_FMT_CSV);
+	assert_int_equal(ctl_detect("x.txt", "x.example, y.example\n", 21), CTL_FMT_PLAIN);
+}
+
+/* Files that are neither UTF-8 nor UTF-16 are refused as a whole, saying what
+ * they look like and how to save them. */
+static void test_not_text(void **state)
+{
+	static const char utf32[] = "\xff\xfe\0\0a\0\0\0.\0\0\0e\0\0\0x\0\0\0\n\0\0\0";
+	static const char nobom32[] = "a\0\0\0.\0\0\0e\0\0\0x\0\0\0\n\0\0\0";
+	char buf[128];
+	size_t n = utf16("a1.example\n", false, false, buf);
+
+	assert_int_equal(parse_len("odd.txt", buf, n - 1, CTL_FMT_AUTO), RS_EINVAL);
+	diag_is(0, "odd.txt", 1, true,
+		"looks like UTF-16 without a byte-order mark, but has an odd number of octets (cut short?): "
+		"save it as 'CSV UTF-8' or 'Unicode text' (UTF-16), or convert it to UTF-8");
+	assert_int_equal(parse_len("w.txt", "PK\3\4\x14\0\6\0", 8, CTL_FMT_AUTO), RS_EINVAL);
+	diag_is(1, "w.txt", 1, true,
+		"a ZIP archive (an Excel .xlsx or OpenDocument workbook?), not a text file: save it as 'CSV UTF-8' "
+		"or 'Unicode text' (UTF-16), or convert it to UTF-8");
+	assert_int_equal(parse_len("n32.txt", nobom32, sizeof(nobom32) - 1, CTL_FMT_AUTO), RS_EINVAL);
+	assert_non_null(strstr(b.diags[2].text, "NUL octets all through: not UTF-8 or UTF-16 text"));
+	assert_int_equal(b.n, 0);
+	/* UTF-32 with its BOM is converted */
+	assert_int_equal(parse_len("u32.txt", utf32, sizeof(utf32) - 1, CTL_FMT_AUTO), 0);
+	diag_is(3, "u32.txt", 1, false, "UTF-32 file converted to UTF-8");
+	assert_string_equal(b.items[0].name, "a.ex");
+
+	/* Latin-1 / Windows-1252 ("ANSI"): each line says why, the file is refused */
+	assert_int_equal(parse("l1.txt", "a1.example\nm\xfcnchen.example\na2.example\n", CTL_FMT_AUTO), RS_EINVAL);
+	diag_is(4, "l1.txt", 2, true, "'m\\xfcnchen.example': invalid UTF-8 at octet 2");
+	diag_is(5, "l1.txt", 2, true,
+		"the file is not UTF-8 or UTF-16 (invalid UTF-8 from this line on; saved as ANSI, Windows-1252 or "
+		"Latin-1?): save it as 'CSV UTF-8' or 'Unicode text' (UTF-16), or convert it to UTF-8");
+	assert_int_equal(b.n, 1); /* only u32.txt's name */
 }
 
 /* ---- CSV ---- */
@@ -344,11 +452,30 @@ static void test_rpz_origin(void **state)
 	names_are(want, 2);
 	diag_is(0, "n.zone", 2, true,
 		"'a3.example.rpz.test.': absolute name, but the zone's origin is unknown (no $ORIGIN or SOA): use --origin");
+	/* an SOA owned by '@' (issue 11): relative names are read, and an absolute
+	 * one is not blamed on a missing SOA */
+	assert_int_equal(parse("at.zone",
+			       "$TTL 300\n"
+			       "@ IN SOA localhost. root.localhost. ( 1 3600 600 86400 300 )\n"
+			       "  IN NS localhost.\n"
+			       "a5.example CNAME .\n"
+			       "a6.example.rpz.test. CNAME .\n",
+			       CTL_FMT_AUTO),
+			 0);
+	assert_int_equal(b.n, 3);
+	assert_string_equal(b.items[2].name, "a5.example");
+	diag_is(1, "at.zone", 5, true,
+		"'a6.example.rpz.test.': absolute name, but the zone's origin is unknown (the SOA's owner is '@' and "
+		"there is no $ORIGIN): give the zone's name with --origin");
+	b.origin = "rpz.test";
+	assert_int_equal(parse("at2.zone", "@ SOA a. b. 1 2 3 4 5\na7.example.rpz.test. CNAME .\n", CTL_FMT_AUTO), 0);
+	assert_string_equal(b.items[3].name, "a7.example");
+	b.origin = NULL;
 	/* the caller's origin */
 	b.origin = "rpz.test";
 	assert_int_equal(parse("o.zone", "a4.example.rpz.test. CNAME .\n$INCLUDE other.zone\n", CTL_FMT_RPZ), 0);
-	assert_string_equal(b.items[2].name, "a4.example");
-	diag_is(1, "o.zone", 2, true, "'$INCLUDE': directive not supported");
+	assert_string_equal(b.items[4].name, "a4.example");
+	diag_is(2, "o.zone", 2, true, "'$INCLUDE': directive not supported");
 }
 
 /* ---- detection and files ---- */
@@ -415,6 +542,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_plain_empty_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plain_mixed_scripts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_utf16, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_excel_unicode_text, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_not_text, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_csv, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_csv_semicolon_and_column, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_csv_no_column, setup, teardown),

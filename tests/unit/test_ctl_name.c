@@ -209,6 +209,54 @@ static void test_show(void **state)
 	assert_string_equal(ctl_show("abcdef", 6, 80, out, 4), "abc");
 }
 
+/* The Unicode form shown to people (issue 11): both forms where people read,
+ * but never a confusable, invalid or non-canonical one. */
+static void test_unicode_display(void **state)
+{
+	char u[CTL_UNAME_MAX], d[CTL_DNAME_MAX], small[8], n[RS_NAME_MAX + 1];
+
+	(void)state;
+	assert_true(ctl_name_unicode("xn--mnchen-stream-wob.example", u, sizeof(u)));
+	assert_string_equal(u, "m\xc3\xbcnchen-stream.example");
+	assert_string_equal(ctl_name_display("xn--mnchen-stream-wob.example", d, sizeof(d)),
+			    "m\xc3\xbcnchen-stream.example (xn--mnchen-stream-wob.example)");
+	assert_true(ctl_name_unicode("xn--vv4b11d.xn--3e0b707e", u, sizeof(u)));
+	assert_string_equal(u, "\xec\x98\x88\xec\x8b\x9c.\xed\x95\x9c\xea\xb5\xad");
+	assert_true(ctl_name_unicode("www.xn--hxargifdar.gr", u, sizeof(u)));
+	/* plain names, and what must stay an A-label */
+	assert_false(ctl_name_unicode("pirate.example", u, sizeof(u)));
+	assert_string_equal(u, "pirate.example");
+	assert_string_equal(ctl_name_display("pirate.example", d, sizeof(d)), "pirate.example");
+	assert_false(ctl_name_unicode("xn--80ak6aa92e.com", u, sizeof(u))); /* whole-script "apple" */
+	assert_string_equal(u, "xn--80ak6aa92e.com");
+	assert_string_equal(ctl_name_display("xn--80ak6aa92e.com", d, sizeof(d)), "xn--80ak6aa92e.com");
+	assert_false(ctl_name_unicode("xn--pple-43d.com", u, sizeof(u)));    /* mixed scripts */
+	assert_false(ctl_name_unicode("xn--ls8h.la", u, sizeof(u)));         /* emoji: not IDNA2008 */
+	assert_false(ctl_name_unicode("xn--zz.example", u, sizeof(u)));      /* bad punycode */
+	assert_false(ctl_name_unicode("xn--pirate-.example", u, sizeof(u))); /* decodes to ASCII */
+	assert_false(ctl_name_unicode("XN--MNCHEN-STREAM-WOB.example", u, sizeof(u))); /* not canonical */
+	assert_false(ctl_name_unicode("xn--mnchen-stream-wob.example.", u, sizeof(u)));
+	assert_false(ctl_name_unicode("<b>xn--mnchen-stream-wob.example", u, sizeof(u)));
+	assert_false(ctl_name_unicode("xn--mnchen-stream-wob.xn--zz.example", u, sizeof(u))); /* all or none */
+	assert_string_equal(u, "xn--mnchen-stream-wob.xn--zz.example");
+	/* a buffer too small keeps (a cut copy of) the name, never half a character */
+	assert_false(ctl_name_unicode("xn--mnchen-stream-wob.example", small, sizeof(small)));
+	assert_string_equal(small, "xn--mnc");
+	assert_string_equal(ctl_name_display("xn--mnchen-stream-wob.example", small, sizeof(small)), "xn--mnc");
+
+	/* looking a name up: Unicode like push, no reduction */
+	assert_int_equal(ctl_name_arg("M\xc3\xbcnchen-Stream.example", n), 0);
+	assert_string_equal(n, "xn--mnchen-stream-wob.example");
+	assert_int_equal(ctl_name_arg("xn--mnchen-stream-wob.example.", n), 0);
+	assert_string_equal(n, "xn--mnchen-stream-wob.example");
+	assert_int_equal(ctl_name_arg("\xd0\xb0pple.com", n), 0); /* confusable: still searchable */
+	assert_string_equal(n, "xn--pple-43d.com");
+	assert_int_equal(ctl_name_arg("*.x.example", n), CTL_NAME_WILDCARD);
+	assert_int_equal(ctl_name_arg("https://x.example/", n), CTL_NAME_URL);
+	assert_int_equal(ctl_name_arg(" ", n), RS_ENAME_EMPTY);
+	assert_string_equal(n, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -222,6 +270,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_bytes),
 		cmocka_unit_test(test_idna_rejections),
 		cmocka_unit_test(test_show),
+		cmocka_unit_test(test_unicode_display),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

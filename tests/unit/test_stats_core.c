@@ -556,6 +556,111 @@ static void test_suppress_groups(void **state)
 	st_data_free(&d);
 }
 
+/*
+ * The two attacks of issue 11 on the figures of st_fine_build/st_derive: the
+ * hourly series of everything minus the series of order A, and the total of
+ * country IT minus its regions, must not give the 5 hits of order B (in
+ * region IT-21, one hour) that are withheld.
+ */
+static void test_fine_differencing(void **state)
+{
+	static const char *const rows[][3] = {
+		{ "2026-11-20T00", "A|a.example|IT-25", "100" },
+		{ "2026-11-20T01", "A|a.example|IT-25", "80" },
+		{ "2026-11-20T02", "A|a.example|IT-25", "60" },
+		{ "2026-11-20T01", "B|b.example|IT-21", "5" },
+	};
+	struct st_data d = { 0 };
+	struct st_window w = { H("2026-11-20T00:00:00Z"), H("2026-11-20T06:00:00Z") };
+	struct st_spec hourly = { .gran = ST_G_HOUR, .fill = true, .fill_to = H("2026-11-20T04:00:00Z") };
+	struct st_spec by_order = { .dim = { ST_D_ORDER } }, by_region = { .dim = { ST_D_REGION } };
+	struct st_spec by_country = { .dim = { ST_D_COUNTRY } };
+	struct st_filter only_a = { .order = "A" };
+	struct st_table fine, all, a, ord, reg, ctry;
+	uint64_t regions_shown = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		assert_int_equal(add(&d, rows[i][0], rows[i][1], rows[i][2], NULL), 0);
+	assert_int_equal(st_fine_build(&d, &w, 10, &fine), 0);
+	/* B's cell below 10; all withheld cells in one hour: the smallest shown
+	 * cell of another hour (A at 02, 60) is withheld too */
+	assert_int_equal(fine.n_min, 1);
+	assert_int_equal(fine.n_compl, 1);
+	assert_true(fine.total_shown == 180);
+
+	assert_int_equal(st_derive(&fine, &d, NULL, &w, &hourly, &all), 0);
+	assert_int_equal(st_derive(&fine, &d, &only_a, &w, &hourly, &a), 0);
+	st_sort_time(&all, &d.str);
+	st_sort_time(&a, &d.str);
+	/* hours 00..03: the future (fill_to) is absent, not zero */
+	assert_int_equal(all.n, 4);
+	assert_int_equal(a.n, 4);
+	for (size_t i = 0; i < all.n; i++) {
+		assert_true(all.c[i].t == a.c[i].t);
+		assert_int_equal(all.c[i].supp, a.c[i].supp);
+		/* everything minus A is 0 in every hour: B's 5 is in neither */
+		assert_true(all.c[i].count == a.c[i].count);
+	}
+	assert_true(all.c[1].count == 80 && all.c[1].supp == ST_SHOWN && all.c[1].withheld == 1);
+	assert_int_equal(all.c[2].supp, ST_SUPP_COMPL);
+	assert_true(all.c[3].count == 0 && all.c[3].supp == ST_SHOWN);
+	assert_true(all.total_shown == 180 && all.fine_min == 1 && all.fine_compl == 1);
+	assert_true(a.fine_min == 0 && a.fine_compl == 1);
+
+	assert_int_equal(st_derive(&fine, &d, NULL, &w, &by_order, &ord), 0);
+	assert_int_equal(find(&ord, &d.str, "B", NULL)->supp, ST_SUPP_MIN);
+	assert_true(find(&ord, &d.str, "A", NULL)->count == 180);
+
+	assert_int_equal(st_derive(&fine, &d, NULL, &w, &by_region, &reg), 0);
+	assert_int_equal(st_derive(&fine, &d, NULL, &w, &by_country, &ctry), 0);
+	assert_int_equal(find(&reg, &d.str, "IT-21", NULL)->supp, ST_SUPP_MIN);
+	for (size_t i = 0; i < reg.n; i++)
+		if (reg.c[i].supp == ST_SHOWN)
+			regions_shown += reg.c[i].count;
+	/* the country is the sum of its published regions, not the raw 245 */
+	assert_true(find(&ctry, &d.str, "IT", NULL)->count == regions_shown);
+	assert_true(regions_shown == 180);
+
+	/* no suppression: everything, and the same for every command */
+	st_table_free(&fine);
+	st_table_free(&ctry);
+	assert_int_equal(st_fine_build(&d, &w, 0, &fine), 0);
+	assert_true(fine.total_shown == 245 && fine.n_min == 0 && fine.n_compl == 0);
+	assert_int_equal(st_derive(&fine, &d, NULL, &w, &by_country, &ctry), 0);
+	assert_true(ctry.c[0].count == 245 && ctry.min_count == 0);
+
+	st_table_free(&fine);
+	st_table_free(&all);
+	st_table_free(&a);
+	st_table_free(&ord);
+	st_table_free(&reg);
+	st_table_free(&ctry);
+	st_data_free(&d);
+}
+
+/* Complementary suppression spreads withheld cells over two entries of every breakdown that has two. */
+static void test_fine_complement_every_breakdown(void **state)
+{
+	struct st_data d = { 0 };
+	struct st_window w = { H("2026-11-20T00:00:00Z"), H("2026-11-22T00:00:00Z") };
+	struct st_table fine;
+
+	(void)state;
+	fill(&d);
+	assert_int_equal(st_fine_build(&d, &w, 10, &fine), 0);
+	/* below 10: tiny@20T00 (3) and ZZ@21T05 (4): two hours, days, domains,
+	 * regions, countries, but both of order RG-1: the smallest shown cell of
+	 * another order (KC-7, KR, 12) is withheld */
+	assert_int_equal(fine.n_min, 2);
+	assert_int_equal(fine.n_compl, 1);
+	for (size_t i = 0; i < fine.n; i++)
+		if (fine.c[i].supp == ST_SUPP_COMPL)
+			assert_string_equal(st_str(&d.str, fine.c[i].k[2]), "KR");
+	st_table_free(&fine);
+	st_data_free(&d);
+}
+
 static void test_sort_rank(void **state)
 {
 	static const char *const names[] = { "e.example", "b.example", "c.example", "a.example", "d.example",
@@ -640,6 +745,8 @@ int main(void)
 		cmocka_unit_test(test_suppress_two_need_no_complement),
 		cmocka_unit_test(test_suppress_ties_and_lonely_cell),
 		cmocka_unit_test(test_suppress_groups),
+		cmocka_unit_test(test_fine_differencing),
+		cmocka_unit_test(test_fine_complement_every_breakdown),
 		cmocka_unit_test(test_sort_rank),
 		cmocka_unit_test(test_dims),
 		cmocka_unit_test(test_endpoint),

@@ -351,7 +351,7 @@ static void test_report_without_suppression_or_hits(void **state)
 	out = open_memstream(&buf, &len);
 	assert_int_equal(st_html_report(out, &r), 0);
 	fclose(out);
-	assert_non_null(strstr(buf, "no count in this report is that small, so nothing is suppressed"));
+	assert_non_null(strstr(buf, "no count in this report is that small, so nothing is withheld"));
 	assert_non_null(strstr(buf, "warning-page views (views:&lt;hour&gt; keys)"));
 	assert_int_equal(count(buf, "No hits in this window."), 4);
 	assert_non_null(strstr(buf, "id=\"chart-time\""));

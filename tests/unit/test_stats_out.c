@@ -133,10 +133,17 @@ static void test_statement(void **state)
 	t.n_min = 0;
 	t.n_compl = 0;
 	st_supp_statement(&t, buf, sizeof(buf));
-	assert_string_equal(buf, "no cell below 10: nothing suppressed");
+	assert_string_equal(buf, "no hour cell below 10: nothing suppressed");
+	/* a table derived from hour cells (st_derive) speaks of them */
+	t.fine_min = 4;
+	t.fine_compl = 1;
+	t.n_min = 1;
+	st_supp_statement(&t, buf, sizeof(buf));
+	assert_string_equal(buf, "4 hour cells below 10 withheld, and 1 more withheld so that none can be worked out "
+				 "from a total; 1 row without a count; every figure is a sum of published hour cells only");
 	t.min_count = 0;
 	st_supp_statement(&t, buf, sizeof(buf));
-	assert_string_equal(buf, "suppression off (minimum count 0): every count is shown");
+	assert_string_equal(buf, "SUPPRESSION OFF (--no-suppression): every count is shown, small ones included");
 }
 
 static void test_table(void **state)
@@ -222,7 +229,7 @@ static void test_json(void **state)
 	assert_non_null(strstr(s, "{\"rank\": null, \"domain\": \"mid.example\", \"hits\": null, \"suppressed\": true, "
 				  "\"suppression\": \"complementary\"}"));
 	assert_non_null(strstr(s, "\"total_shown\": 465"));
-	assert_non_null(strstr(s, "\"suppression\": {\"min_count\": 10, \"below_minimum\": 1, \"complementary\": 1"));
+	assert_non_null(strstr(s, "\"suppression\": {\"min_count\": 10, \"off\": false, \"below_minimum\": 1, \"complementary\": 1"));
 	assert_non_null(strstr(s, "\"filter\": {\"order\": null, \"domain\": null, \"region\": null}"));
 	assert_null(strstr(s, ": 7"));
 	assert_null(strstr(s, ": 25"));

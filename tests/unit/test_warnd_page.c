@@ -157,6 +157,55 @@ static void test_shipped_templates(void **state)
 	wd_templates_free(&ts);
 }
 
+/* Internationalised names (issue 11): the user who typed münchen-stream.example
+ * reads that name, with the stored A-label beside it; a confusable or invalid
+ * A-label, or a raw Host, stays as it is; everything is still escaped. */
+static void test_idn_names(void **state)
+{
+	struct wd_templates ts;
+	char err[256], *page;
+	const struct wd_tmpl *t;
+
+	assert_int_equal(wd_templates_load(WD_SHIPPED_TEMPLATES, "en", &ts, err, sizeof(err)), 0);
+	t = wd_templates_find(&ts, "en", 2, WD_PAGE_BLOCKED);
+	assert_non_null(t);
+	{
+		struct wd_page_vals v = hostile;
+		v.domain = "www.xn--mnchen-stream-wob.example";
+		v.listed = "xn--mnchen-stream-wob.example";
+		page = render(t, WD_PAGE_BLOCKED, &v);
+		assert_expanded(page);
+		assert_non_null(strstr(page, "<strong class=\"domain\">www.m\xc3\xbcnchen-stream.example "
+					     "(www.xn--mnchen-stream-wob.example)</strong>"));
+		assert_non_null(strstr(page, "<dd class=\"domain\">m\xc3\xbcnchen-stream.example "
+					     "(xn--mnchen-stream-wob.example)</dd>"));
+		free(page);
+		/* whole-script confusable ("apple" in Cyrillic), bad punycode, a raw Host */
+		v.domain = "xn--80ak6aa92e.com";
+		v.listed = "xn--zz.example";
+		page = render(t, WD_PAGE_BLOCKED, &v);
+		assert_non_null(strstr(page, "<strong class=\"domain\">xn--80ak6aa92e.com</strong>"));
+		assert_non_null(strstr(page, "<dd class=\"domain\">xn--zz.example</dd>"));
+		free(page);
+		v.domain = "<i>xn--mnchen-stream-wob.example";
+		page = render(t, WD_PAGE_NEUTRAL, &v);
+		assert_null(strstr(page, "<i>"));
+		assert_non_null(strstr(page, "&lt;i&gt;xn--mnchen-stream-wob.example"));
+		free(page);
+	}
+	/* the Korean page: a Korean name reads in Hangul */
+	t = wd_templates_find(&ts, "ko", 2, WD_PAGE_NEUTRAL);
+	assert_non_null(t);
+	{
+		struct wd_page_vals v = { .domain = "xn--vv4b11d.xn--3e0b707e" };
+		page = render(t, WD_PAGE_NEUTRAL, &v);
+		assert_non_null(strstr(page, "\xec\x98\x88\xec\x8b\x9c.\xed\x95\x9c\xea\xb5\xad "
+					     "(xn--vv4b11d.xn--3e0b707e)"));
+		free(page);
+	}
+	wd_templates_free(&ts);
+}
+
 static void test_load_directory(void **state)
 {
 	struct wd_templates ts;
@@ -255,6 +304,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_placeholders_documented),
 		cmocka_unit_test(test_shipped_templates),
+		cmocka_unit_test(test_idn_names),
 		cmocka_unit_test(test_load_directory),
 		cmocka_unit_test(test_load_errors),
 	};
