@@ -57,7 +57,11 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
+#ifdef REDSINK_VERSION
+#define RS_VERSION REDSINK_VERSION /* configure.ac's AC_INIT (Makefile.am) */
+#else
 #define RS_VERSION "0.1.0"
+#endif
 
 /* Module-wide state: dynlibmod_env.dyn_env. */
 struct rs_module {

@@ -22,7 +22,11 @@
 #include "rs_err.h"
 #include "snapshot.h"
 
+#ifdef REDSINK_VERSION
+#define RS_VERSION_STR REDSINK_VERSION /* configure.ac's AC_INIT (Makefile.am) */
+#else
 #define RS_VERSION_STR "0.1.0"
+#endif
 #define TICK_MS 250
 #define HEARTBEAT_MS 5000
 #define HEARTBEAT_TTL_S 30

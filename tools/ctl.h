@@ -191,5 +191,7 @@ int cmd_status(struct ctl *x, int argc, char **argv);
 int cmd_export(struct ctl *x, int argc, char **argv);
 int cmd_log(struct ctl *x, int argc, char **argv);
 int cmd_dataset(struct ctl *x, int argc, char **argv);
+int cmd_check(struct ctl *x, int argc, char **argv);
+int cmd_validate(struct ctl *x, int argc, char **argv);
 
 #endif

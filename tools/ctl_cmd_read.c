@@ -10,6 +10,7 @@
 #include <err.h>
 #include <errno.h>
 #include <hiredis/hiredis.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -24,7 +25,7 @@
 #include "rs_err.h"
 
 enum { O_JSON = 500, O_DOMAINS, O_ALL, O_RPZ, O_CSV, O_ORIGIN, O_JURIS, O_SINK4, O_SINK6, O_ORDER, O_DOMAIN,
-       O_BY_FILTER, O_OP, O_SINCE, O_UNTIL, O_LIMIT, O_STALE, O_TTL };
+       O_BY_FILTER, O_OP, O_SINCE, O_UNTIL, O_LIMIT, O_STALE, O_TTL, O_CHECK, O_FOLLOW };
 
 /* ---- order show / list ---- */
 
@@ -229,7 +230,7 @@ int cmd_order_list(struct ctl *x, int argc, char **argv)
 /* ---- status ---- */
 
 static const char status_usage[] =
-	"Usage: redsink-ctl status [ORDER] [--json] [--stale SECONDS]\n"
+	"Usage: redsink-ctl status [ORDER] [--json] [--stale SECONDS] [--check]\n"
 	"\n"
 	"The fleet: every resolver's heartbeat (resolver:<name>) with its name,\n"
 	"jurisdiction, link to Redis, the last change it applied and how far it is\n"
@@ -241,7 +242,14 @@ static const char status_usage[] =
 	"periods) is shown as stale (\"last seen N s ago\"), not as linked; a heartbeat\n"
 	"expires 30 s after the last one, so a stopped resolver then disappears.\n"
 	"With ORDER, exits 1 when no resolver has sent a heartbeat (nobody is known to\n"
-	"enforce the order).\n";
+	"enforce the order).\n"
+	"\n"
+	"  --check  for monitoring: exit 1 (and say why on stderr) unless the fleet is\n"
+	"           healthy: at least one resolver, none stale, none in a dataset alarm,\n"
+	"           none with a list still loading, a resync pending or a change older\n"
+	"           than --stale seconds not yet applied; with ORDER also: the order is\n"
+	"           in force and every resolver has applied its latest change (so every\n"
+	"           resolver in its scope enforces it). 0 when healthy; 2, 4 errors.\n";
 
 #define HB_NFIELDS 13
 struct hb {
@@ -341,15 +349,69 @@ static void hb_free(struct hb *h, size_t n)
 	free(h);
 }
 
+/*
+ * What keeps a resolver from being healthy (status --check), or NULL. lag is
+ * the number of stream entries after its position; a lag is a problem only
+ * when the oldest entry it has not applied is older than stale seconds (a
+ * push in progress is not an alarm). The text is in a static buffer.
+ */
+static const char *resolver_problem(struct ctl *x, const char *kc, const struct hb *h, bool is_stale, bool trimmed,
+				    bool loaded, long long lag, long stale, int64_t now, const char *applied,
+				    bool with_order)
+{
+	static char buf[200];
+
+	if (is_stale) {
+		snprintf(buf, sizeof(buf), "stale: no heartbeat for %lld s", (long long)(now - atoll(h->f[HB_SEEN])));
+		return buf;
+	}
+	if (h->f[HB_DATASET_ALARM][0]) {
+		char a[80];
+		ctl_show(h->f[HB_DATASET_ALARM], strlen(h->f[HB_DATASET_ALARM]), 20, a, sizeof(a));
+		snprintf(buf, sizeof(buf), "dataset alarm '%s' (redsink-ctl dataset show)", a);
+		return buf;
+	}
+	if (!loaded)
+		return "its list is not loaded yet";
+	if (trimmed)
+		return "resync pending: its position is older than the stream's first entry";
+	if (lag > 100000) {
+		snprintf(buf, sizeof(buf), "lagging: more than 100000 changes not applied");
+		return buf;
+	}
+	if (lag > 0) {
+		char start[80];
+		redisReply *r;
+		int64_t oldest = now;
+		snprintf(start, sizeof(start), "(%s", h->f[HB_LAST_ID][0] ? h->f[HB_LAST_ID] : "0-0");
+		r = ctl_cmd(&x->conn, "XRANGE", "XRANGE %s %s + COUNT 1", kc, start);
+		if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 1)
+			oldest = atoll(r->element[0]->element[0]->str) / 1000;
+		freeReplyObject(r);
+		if (now - oldest > stale) {
+			snprintf(buf, sizeof(buf), "lagging: %lld changes not applied, the oldest %lld s old", lag,
+				 (long long)(now - oldest));
+			return buf;
+		}
+	}
+	if (with_order && strncmp(applied, "applied", 7) != 0) {
+		snprintf(buf, sizeof(buf), "has not applied the order's latest change (%s)", applied);
+		return buf;
+	}
+	return NULL;
+}
+
 int cmd_status(struct ctl *x, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, O_JSON },
 		{ "stale", required_argument, NULL, O_STALE },
 		{ "order", required_argument, NULL, O_ORDER },
+		{ "check", no_argument, NULL, O_CHECK },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool json = false;
+	bool json = false, check = false, healthy = false;
+	size_t nbad = 0;
 	long stale = 12;
 	const char *order = NULL;
 	char kc[CTL_KEY_MAX], pat[CTL_KEY_MAX], cursor[32] = "0", first_id[64] = "", last_id[64] = "";
@@ -371,6 +433,8 @@ int cmd_status(struct ctl *x, int argc, char **argv)
 			json = true;
 		else if (c == O_ORDER)
 			order = optarg;
+		else if (c == O_CHECK)
+			check = true;
 		else if (c == O_STALE) {
 			char *end;
 			stale = strtol(optarg, &end, 10);
@@ -550,6 +614,7 @@ int cmd_status(struct ctl *x, int argc, char **argv)
 			const char *applied = "", *link = h->f[HB_LINK][0] ? h->f[HB_LINK] : "?";
 			char linkbuf[64];
 			bool loaded = applied_at > 0 || h->f[HB_LAST_ID][0];
+			const char *problem = NULL;
 			if (lag < 0)
 				break;
 			if (is_stale) {
@@ -573,6 +638,15 @@ int cmd_status(struct ctl *x, int argc, char **argv)
 					  : o.expired ? "applied: expired"
 					  : !in_scope ? "applied: not in scope"
 					  : "applied: enforced";
+			}
+			problem = resolver_problem(x, kc, h, is_stale, trimmed, loaded, lag, stale, now, applied, order != NULL);
+			if (problem) {
+				nbad++;
+				if (check) {
+					char name[200];
+					ctl_show(h->name, strlen(h->name), 60, name, sizeof(name));
+					warnx("status --check: resolver %s: %s", name, problem);
+				}
 			}
 			ctl_fmt_age(seen, now, seenbuf);
 			if (is_stale)
@@ -606,6 +680,11 @@ int cmd_status(struct ctl *x, int argc, char **argv)
 				if (order)
 					printf(",\"order_applied\":%s,\"order_status\":\"%s\"",
 					       strncmp(applied, "applied", 7) == 0 ? "true" : "false", applied);
+				printf(",\"healthy\":%s,\"problem\":", problem ? "false" : "true");
+				if (problem)
+					ctl_json_str(stdout, problem);
+				else
+					fputs("null", stdout);
 				putchar('}');
 			} else if (order) {
 				ctl_table_row(&t, 7, h->name, h->f[HB_JURIS][0] ? h->f[HB_JURIS] : "-", link, seenbuf,
@@ -615,11 +694,23 @@ int cmd_status(struct ctl *x, int argc, char **argv)
 					      h->f[HB_LAST_ID], lagbuf, h->f[HB_ENTRIES], h->f[HB_ORDERS], appbuf);
 			}
 		}
+		healthy = nbad == 0 && nhb > 0 && (!order || (o.in_force && !o.expired));
 		if (json)
-			puts("]}");
+			printf("],\"healthy\":%s}\n", healthy ? "true" : "false");
 		else
 			ctl_table_print(&t, stdout);
 		ctl_table_free(&t);
+	}
+	if (check && !healthy && (ex == 0 || ex == CTL_EXIT_ERROR)) {
+		if (nhb == 0)
+			warnx("status --check: no resolver has sent a heartbeat in the last 30 s");
+		if (order && !o.in_force)
+			warnx("status --check: order %s is not in force (%s)", order, ctl_order_state(&o));
+		else if (order && o.expired)
+			warnx("status --check: order %s has expired", order);
+		if (nbad)
+			warnx("status --check: %zu of %zu resolvers not healthy", nbad, nhb);
+		ex = CTL_EXIT_ERROR; /* not compliant */
 	}
 	/* resolvers that keep their list because this Redis does not hold its dataset */
 	for (size_t i = 0; !json && i < nhb; i++) {
@@ -1040,6 +1131,7 @@ out:
 static const char log_usage[] =
 	"Usage: redsink-ctl log [--order ID] [--domain NAME] [--by WHO] [--op OP]\n"
 	"                       [--since TIME] [--until TIME] [--limit N] [--json]\n"
+	"                       [--follow]\n"
 	"\n"
 	"The audit trail: the change stream's entries (who changed what, when and\n"
 	"why), oldest first. --domain matches the name and the names below it.\n"
@@ -1048,7 +1140,11 @@ static const char log_usage[] =
 	"by author (it does not set who you are).\n"
 	"\n"
 	"Output: one line per entry: TIME ID op=OP order=ID domain=NAME by=WHO why=\"...\"\n"
-	"(--json: one JSON object per line).\n";
+	"(--json: one JSON object per line).\n"
+	"\n"
+	"--follow (-f): after the entries so far, print new entries as they arrive\n"
+	"(XREAD BLOCK, the same filters) until interrupted (SIGINT, SIGTERM: exit 0)\n"
+	"or the connection is lost (exit 4). Not with --until.\n";
 
 struct entry_view {
 	const char *id, *op, *order, *domain, *by, *why, *override, *dataset;
@@ -1277,6 +1373,57 @@ static void print_entry(const struct entry_view *v, bool json)
 	putchar('\n');
 }
 
+static volatile sig_atomic_t follow_stop;
+
+static void on_follow_signal(int sig)
+{
+	(void)sig;
+	follow_stop = 1;
+}
+
+/* Print the entries after id that match fl as they arrive, until a signal. */
+static int follow(struct ctl *x, const char *key, const char *id, const struct log_filter *fl, bool json)
+{
+	struct sigaction sa = { 0 };
+	char last[64];
+	int block = x->timeout_ms > 2000 ? 1000 : x->timeout_ms / 2 > 0 ? x->timeout_ms / 2 : 1;
+
+	sa.sa_handler = on_follow_signal; /* no SA_RESTART: a blocked read returns */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	snprintf(last, sizeof(last), "%s", id);
+	while (!follow_stop) {
+		redisReply *r = redisCommand(x->conn.c, "XREAD COUNT 1000 BLOCK %d STREAMS %s %s", block, key, last);
+		if (follow_stop) {
+			freeReplyObject(r);
+			break;
+		}
+		if (!r || r->type == REDIS_REPLY_ERROR) {
+			ctl_fail(&x->conn, "XREAD", r ? r->str : NULL);
+			freeReplyObject(r);
+			return ctl_redis_failed(x);
+		}
+		if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->type == REDIS_REPLY_ARRAY &&
+		    r->element[0]->elements == 2) {
+			const redisReply *es = r->element[0]->element[1];
+			for (size_t i = 0; i < es->elements; i++) {
+				struct entry_view v;
+				view_of(es->element[i], &v);
+				if (matches(fl, &v))
+					print_entry(&v, json);
+				snprintf(last, sizeof(last), "%s", es->element[i]->element[0]->str);
+			}
+		}
+		freeReplyObject(r);
+		if (fflush(stdout) || ferror(stdout)) {
+			warnx("standard output: %s", strerror(errno));
+			return CTL_EXIT_ERROR;
+		}
+	}
+	return 0;
+}
+
 int cmd_log(struct ctl *x, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -1288,10 +1435,12 @@ int cmd_log(struct ctl *x, int argc, char **argv)
 		{ "until", required_argument, NULL, O_UNTIL },
 		{ "limit", required_argument, NULL, O_LIMIT },
 		{ "json", no_argument, NULL, O_JSON },
+		{ "follow", no_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct log_filter fl = { 0 };
-	bool json = false, by_filter = false;
+	bool json = false, by_filter = false, follow_on = false;
+	char tail[64] = "0-0";
 	long limit = 0;
 	int64_t now = (int64_t)time(NULL), since = 0, until = 0;
 	char k[CTL_KEY_MAX], start[64] = "-", end[64] = "+", dom[RS_NAME_MAX + 1];
@@ -1299,10 +1448,13 @@ int cmd_log(struct ctl *x, int argc, char **argv)
 	const char *by_before = x->by;
 
 	x->usage = log_usage;
-	while ((c = ctl_getopt(x, argc, argv, "", opts, &ex)) != -1) {
+	while ((c = ctl_getopt(x, argc, argv, "f", opts, &ex)) != -1) {
 		switch (c) {
 		case CTL_OPT_EXIT:
 			return ex;
+		case 'f':
+			follow_on = true;
+			break;
 		case O_ORDER:
 			fl.order = optarg;
 			break;
@@ -1359,10 +1511,24 @@ int cmd_log(struct ctl *x, int argc, char **argv)
 		return ctl_usage_error(x, "unexpected argument '%s'", argv[optind]);
 	if (since && until && until <= since)
 		return ctl_usage_error(x, "--until is not after --since");
+	if (follow_on && until)
+		return ctl_usage_error(x, "--follow and --until exclude each other");
 	if ((ex = ctl_open(x)))
 		return ex;
 	ctl_key(x, k, "changes");
-	if (limit) {
+	if (follow_on) {
+		/* the history up to the newest entry now, then what comes after it */
+		redisReply *r = ctl_cmd(&x->conn, "XREVRANGE", "XREVRANGE %s + - COUNT 1", k);
+		if (!r)
+			return ctl_redis_failed(x);
+		if (r->type == REDIS_REPLY_ARRAY && r->elements == 1)
+			snprintf(tail, sizeof(tail), "%s", r->element[0]->element[0]->str);
+		freeReplyObject(r);
+		snprintf(end, sizeof(end), "%s", tail);
+	}
+	if (follow_on && strcmp(tail, "0-0") == 0) {
+		/* an empty stream: nothing before */
+	} else if (limit) {
 		/* newest first, keep the limit, print oldest first */
 		redisReply **keep = calloc((size_t)limit, sizeof(*keep));
 		struct entry_view *views = calloc((size_t)limit, sizeof(*views));
@@ -1401,8 +1567,9 @@ int cmd_log(struct ctl *x, int argc, char **argv)
 		free(pages);
 		free(keep);
 		free(views);
-		return ex;
-	}
+		if (ex)
+			return ex;
+	} else {
 	for (;;) {
 		redisReply *r = ctl_cmd(&x->conn, "XRANGE", "XRANGE %s %s %s COUNT 10000", k, start, end);
 		size_t m;
@@ -1421,9 +1588,10 @@ int cmd_log(struct ctl *x, int argc, char **argv)
 		if (m < 10000)
 			break;
 	}
+	}
 	if (fflush(stdout) || ferror(stdout)) {
 		warnx("standard output: %s", strerror(errno));
 		return CTL_EXIT_ERROR;
 	}
-	return 0;
+	return follow_on ? follow(x, k, tail, &fl, json) : 0;
 }

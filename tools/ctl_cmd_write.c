@@ -33,7 +33,7 @@ static const char order_usage[] =
 	"  order update ID [FIELDS]\n"
 	"  order show ID [--domains] [--json]\n"
 	"  order list [--all] [--json]\n"
-	"  order revoke ID [--why TEXT] [--dry-run]\n"
+	"  order revoke ID [--why TEXT] [--dry-run] [--json]\n"
 	"\n"
 	"redsink-ctl order SUBCOMMAND --help describes each.\n";
 
@@ -61,7 +61,7 @@ static const char order_add_usage[] =
 	"ID: 1-128 printable ASCII characters, no space and no ':'.\n";
 
 static const char order_revoke_usage[] =
-	"Usage: redsink-ctl order revoke ID [--why TEXT] [--dry-run]\n"
+	"Usage: redsink-ctl order revoke ID [--why TEXT] [--dry-run] [--json]\n"
 	"\n"
 	"Withdraw an order and, with it, all its domains, in one atomic change: the id\n"
 	"leaves the orders in force and one `revoke` entry tells every resolver to\n"
@@ -70,7 +70,8 @@ static const char order_revoke_usage[] =
 	"or pushed to again: create a new one.\n"
 	"\n"
 	"  --why TEXT   recorded in the change stream with --by\n"
-	"  -n, --dry-run  say what would be revoked, write nothing\n";
+	"  -n, --dry-run  say what would be revoked, write nothing\n"
+	"  --json         the receipt (or the dry run) as one JSON object (typed values)\n";
 
 enum { O_FIELD = 300, O_WHY = O_FIELD + F_COUNT, O_DRY_RUN, O_DOMAINS, O_JSON };
 
@@ -368,17 +369,51 @@ static int order_write(struct ctl *x, int argc, char **argv, bool add)
 	return 0;
 }
 
+/* A string, or null when s is NULL or empty. */
+static void json_str_or_null(const char *s)
+{
+	if (s && *s)
+		ctl_json_str(stdout, s);
+	else
+		fputs("null", stdout);
+}
+
+/*
+ * What order revoke did (or would do), for --json: the shape of the push and
+ * withdraw receipts (order, op, dry_run, written, counts, change ids, exit).
+ */
+static void print_revoke_receipt(const struct ctl_order *o, bool dry, const char *why, const char *change)
+{
+	char tbuf[32];
+
+	printf("{\"order\":");
+	ctl_json_str(stdout, o->id);
+	printf(",\"op\":\"revoke\",\"dry_run\":%s,\"written\":%s,\"authority\":", dry ? "true" : "false",
+	       change ? "true" : "false");
+	ctl_json_str(stdout, o->f[F_AUTHORITY]);
+	printf(",\"reference\":");
+	ctl_json_str(stdout, o->f[F_REFERENCE]);
+	printf(",\"expires\":"); /* RFC 3339 UTC; as stored when it is not a date */
+	json_str_or_null(o->expires ? ctl_fmt_time(o->expires, tbuf) : o->f[F_EXPIRES]);
+	printf(",\"domains\":%lld,\"why\":", o->ndomains < 0 ? 0 : o->ndomains);
+	ctl_json_str(stdout, why);
+	printf(",\"change\":");
+	json_str_or_null(change);
+	printf(",\"exit\":0}\n");
+}
+
 static int order_revoke(struct ctl *x, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "why", required_argument, NULL, O_WHY },
 		{ "reason", required_argument, NULL, O_WHY },
 		{ "dry-run", no_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, O_JSON },
 		{ NULL, 0, NULL, 0 },
 	};
 	char k[CTL_KEY_MAX], k2[CTL_KEY_MAX];
 	const char *why = "", *id, *complaint;
-	bool dry = false;
+	bool dry = false, json = false;
 	struct ctl_order o;
 	struct ctl_tx t;
 	redisReply *r;
@@ -392,6 +427,8 @@ static int order_revoke(struct ctl *x, int argc, char **argv)
 			why = optarg;
 		else if (c == 'n')
 			dry = true;
+		else if (c == O_JSON)
+			json = true;
 	}
 	if (optind + 1 != argc)
 		return ctl_usage_error(x, "expected one order ID");
@@ -414,8 +451,11 @@ static int order_revoke(struct ctl *x, int argc, char **argv)
 		return CTL_EXIT_ERROR;
 	}
 	if (dry) {
-		printf("would revoke order %s (%s, %s): %lld domains would no longer be blocked\n", id,
-		       o.f[F_AUTHORITY], o.f[F_REFERENCE], o.ndomains);
+		if (json)
+			print_revoke_receipt(&o, true, why, NULL);
+		else
+			printf("would revoke order %s (%s, %s): %lld domains would no longer be blocked\n", id,
+			       o.f[F_AUTHORITY], o.f[F_REFERENCE], o.ndomains);
 		ctl_order_clear(&o);
 		r = ctl_cmd(&x->conn, "UNWATCH", "UNWATCH");
 		freeReplyObject(r);
@@ -438,7 +478,10 @@ static int order_revoke(struct ctl *x, int argc, char **argv)
 		ctl_order_clear(&o);
 		return ctl_redis_failed(x);
 	}
-	if (!x->quiet)
+	if (json)
+		print_revoke_receipt(&o, false, why,
+				     r->element[1]->type == REDIS_REPLY_STRING ? r->element[1]->str : NULL);
+	else if (!x->quiet)
 		printf("order %s revoked (change %s): its %lld domains are no longer blocked by it\n", id,
 		       r->element[1]->type == REDIS_REPLY_STRING ? r->element[1]->str : "?", o.ndomains);
 	freeReplyObject(r);
@@ -587,11 +630,35 @@ static const char push_usage[] =
 	"  --max-batch N            most new names in one push (default $REDSINK_MAX_BATCH,\n"
 	"                           else 10000; 0 = no limit)\n"
 	"  --skip-invalid           write the valid names even if some lines are rejected\n"
-	"  --psl-file FILE          public suffix list to use (default: libpsl's newest)\n";
+	"  --psl-file FILE          public suffix list to use (default: libpsl's newest)\n"
+	"  --offline                with --dry-run: check the files without Redis (as\n"
+	"                           'redsink-ctl validate'); never connects\n"
+	"  --json                   the receipt (or the dry run, or the offline report)\n"
+	"                           as one JSON object, typed values\n";
+
+static const char validate_usage[] =
+	"Usage: redsink-ctl validate [OPTIONS] [FILE...]\n"
+	"\n"
+	"Check a ticket or list file with no Redis at all (never connects): the checks\n"
+	"of 'push --dry-run' that need no Redis. Parsing (format detection, file:line\n"
+	"diagnostics), canonicalisation (Unicode to A-labels, URLs and '*.' reduced),\n"
+	"confusable and mixed-script labels, IP addresses, public suffixes and the\n"
+	"batch size (counting every name as new). Not checked, because they need\n"
+	"Redis, and said so in the report: the protected list, the names already\n"
+	"listed, and whether the order exists, is in force and has not expired.\n"
+	"Same as 'push ORDER --dry-run --offline FILE...'.\n"
+	"\n"
+	"  --format, --column, --origin, --allow-confusable, --allow-public-suffix,\n"
+	"  --max-batch, --skip-invalid, --psl-file   as for push\n"
+	"  --json                   the report as one JSON object (typed values)\n"
+	"\n"
+	"Exit status: 0 the file would pass these checks, 1 lines rejected (unless\n"
+	"--skip-invalid) or the file is unreadable, 2 usage, 3 refused by a safety\n"
+	"check (public suffix, batch size).\n";
 
 enum {
 	O_FORMAT = 400, O_COLUMN, O_ORIGIN, O_OVERRIDE_PROT, O_ALLOW_PSL, O_ALLOW_CONF, O_MAX_BATCH, O_SKIP_INVALID,
-	O_PSL_FILE, O_FILE, O_NOW
+	O_PSL_FILE, O_FILE, O_NOW, O_OFFLINE, O_PJSON
 };
 
 enum item_state {
@@ -667,7 +734,148 @@ static const char *prot_text(int hit)
 	return "";
 }
 
-static int push_or_withdraw(struct ctl *x, int argc, char **argv, bool withdraw)
+/* The checks that need Redis, which an offline check skips. */
+static const char *const offline_skipped[] = { "order", "protected", "already-listed" };
+
+/*
+ * The offline check of a batch (validate, push --dry-run --offline): what
+ * push --dry-run says without Redis. Nothing here connects. Returns the exit
+ * code push --dry-run would give for these checks.
+ */
+static int offline_report(struct ctl *x, const struct ctl_batch *b, const struct psl_ctx_st *psl, const char *id,
+			  bool withdraw, bool allow_psl, long max_batch, bool skip_invalid, bool json)
+{
+	size_t npsl = 0, novr = 0;
+	bool over, invalid = b->nerrors > 0 && !skip_invalid;
+	int ex;
+
+	for (size_t i = 0; !withdraw && i < b->n; i++)
+		if (ctl_is_public_suffix(psl, b->items[i].name))
+			allow_psl ? novr++ : npsl++;
+	over = !withdraw && max_batch > 0 && (long)(b->n - npsl) > max_batch;
+	ex = npsl || over ? CTL_EXIT_REFUSED : invalid ? CTL_EXIT_ERROR : CTL_EXIT_OK;
+	if (json) {
+		char uni[CTL_UNAME_MAX];
+		printf("{\"offline\":true,\"order\":");
+		if (id)
+			ctl_json_str(stdout, id);
+		else
+			fputs("null", stdout);
+		printf(",\"names\":[");
+		for (size_t i = 0; i < b->n; i++) {
+			const struct ctl_item *it = &b->items[i];
+			bool ps = !withdraw && ctl_is_public_suffix(psl, it->name);
+			printf("%s{\"name\":", i ? "," : "");
+			ctl_json_str(stdout, it->name);
+			printf(",\"unicode\":");
+			if (ctl_name_unicode(it->name, uni, sizeof(uni)))
+				ctl_json_str(stdout, uni);
+			else
+				fputs("null", stdout);
+			printf(",\"file\":");
+			ctl_json_str(stdout, it->file);
+			printf(",\"line\":%u,\"status\":\"%s\"}", it->line,
+			       !ps ? "ok" : allow_psl ? "public suffix (allowed)" : "refused: public suffix");
+		}
+		printf("],\"diagnostics\":[");
+		for (size_t i = 0; i < b->ndiags; i++) {
+			printf("%s{\"file\":", i ? "," : "");
+			ctl_json_str(stdout, b->diags[i].file);
+			printf(",\"line\":%u,\"severity\":\"%s\",\"text\":", b->diags[i].line,
+			       b->diags[i].error ? "error" : "warning");
+			ctl_json_str(stdout, b->diags[i].text);
+			putchar('}');
+		}
+		printf("],\"accepted\":%zu,\"rejected\":%zu,\"warnings\":%zu,\"public_suffixes\":%zu,"
+		       "\"over_max_batch\":%s,\"max_batch\":%ld,\"skipped_checks\":[",
+		       b->n - npsl, b->nerrors, b->nwarnings, npsl, over ? "true" : "false", max_batch);
+		for (size_t i = 0; i < sizeof(offline_skipped) / sizeof(offline_skipped[0]); i++)
+			printf("%s\"%s\"", i ? "," : "", offline_skipped[i]);
+		printf("],\"ok\":%s,\"exit\":%d}\n", ex == 0 ? "true" : "false", ex);
+		return ex;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		const struct ctl_item *it = &b->items[i];
+		char disp[CTL_DNAME_MAX];
+		const char *shown = ctl_name_display(it->name, disp, sizeof(disp));
+		bool ps = !withdraw && ctl_is_public_suffix(psl, it->name);
+		if (ps && !allow_psl)
+			printf("! %s:%u: refused: '%s' is a public suffix: blocking it blocks every domain registered "
+			       "under it\n", it->file, it->line, it->name);
+		else
+			printf("%c %s%s\n", withdraw ? '-' : '+', shown, ps ? "  (override: a public suffix)" : "");
+	}
+	print_diags(b, stdout, true, true, "! ");
+	if (over)
+		printf("! the batch would block up to %zu new names at once, more than the limit of %ld "
+		       "(--max-batch N or $REDSINK_MAX_BATCH to allow more)\n", b->n - npsl, max_batch);
+	printf("offline check%s%s: %zu names accepted, %zu refused, %zu rejected lines, %zu warnings; "
+	       "not checked (they need Redis): the order (exists, in force, not expired), protected names, "
+	       "names already listed; nothing written\n",
+	       id ? ", order " : "", id ? id : "", b->n - npsl, npsl + (over ? 1 : 0), b->nerrors, b->nwarnings);
+	(void)x;
+	return ex;
+}
+
+/* What a push or withdraw did (or would do), for --json. */
+struct receipt {
+	const char *id;
+	bool withdraw, dry, written, over;
+	size_t nnew, npresent, nprot, npsl, novr;
+	const char *first_change, *last_change; /* NULL: none */
+};
+
+/* The receipt of push / withdraw as one JSON object (typed values). */
+static void print_receipt(const struct receipt *rc, const struct ctl_batch *b, const uint8_t *st, int ex)
+{
+	static const char *const state[] = { "new", "present", "refused: protected", "refused: public suffix" };
+	char uni[CTL_UNAME_MAX];
+
+	printf("{\"order\":");
+	ctl_json_str(stdout, rc->id);
+	printf(",\"op\":\"%s\",\"dry_run\":%s,\"written\":%s,\"%s\":%zu,\"%s\":%zu,\"protected\":%zu,"
+	       "\"public_suffixes\":%zu,\"over_max_batch\":%s,\"overrides\":%zu,\"rejected\":%zu,\"warnings\":%zu,"
+	       "\"first_change\":",
+	       rc->withdraw ? "withdraw" : "push", rc->dry ? "true" : "false", rc->written ? "true" : "false",
+	       rc->withdraw ? "withdrawn" : "added", rc->written || rc->dry ? rc->nnew : 0,
+	       rc->withdraw ? "not_listed" : "already_present", rc->npresent, rc->nprot, rc->npsl,
+	       rc->over ? "true" : "false", rc->novr, b->nerrors, b->nwarnings);
+	if (rc->first_change)
+		ctl_json_str(stdout, rc->first_change);
+	else
+		fputs("null", stdout);
+	printf(",\"last_change\":");
+	if (rc->last_change)
+		ctl_json_str(stdout, rc->last_change);
+	else
+		fputs("null", stdout);
+	printf(",\"names\":[");
+	for (size_t i = 0; st && i < b->n; i++) {
+		printf("%s{\"name\":", i ? "," : "");
+		ctl_json_str(stdout, b->items[i].name);
+		printf(",\"unicode\":");
+		if (ctl_name_unicode(b->items[i].name, uni, sizeof(uni)))
+			ctl_json_str(stdout, uni);
+		else
+			fputs("null", stdout);
+		printf(",\"file\":");
+		ctl_json_str(stdout, b->items[i].file);
+		printf(",\"line\":%u,\"status\":\"%s\"}", b->items[i].line,
+		       st[i] == ST_PRESENT && rc->withdraw ? "not listed" : state[st[i]]);
+	}
+	printf("],\"diagnostics\":[");
+	for (size_t i = 0; i < b->ndiags; i++) {
+		printf("%s{\"file\":", i ? "," : "");
+		ctl_json_str(stdout, b->diags[i].file);
+		printf(",\"line\":%u,\"severity\":\"%s\",\"text\":", b->diags[i].line,
+		       b->diags[i].error ? "error" : "warning");
+		ctl_json_str(stdout, b->diags[i].text);
+		putchar('}');
+	}
+	printf("],\"exit\":%d}\n", ex);
+}
+
+static int push_or_withdraw(struct ctl *x, int argc, char **argv, bool withdraw, bool validate)
 {
 	static const struct option opts[] = {
 		{ "dry-run", no_argument, NULL, 'n' },
@@ -682,10 +890,13 @@ static int push_or_withdraw(struct ctl *x, int argc, char **argv, bool withdraw)
 		{ "max-batch", required_argument, NULL, O_MAX_BATCH },
 		{ "skip-invalid", no_argument, NULL, O_SKIP_INVALID },
 		{ "psl-file", required_argument, NULL, O_PSL_FILE },
+		{ "offline", no_argument, NULL, O_OFFLINE },
+		{ "json", no_argument, NULL, O_PJSON },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct input_opts io = { CTL_FMT_AUTO, NULL, NULL, 0 };
-	bool dry = false, override_prot = false, allow_psl = false, skip_invalid = false, first = true;
+	bool offline = validate, json = false;
+	bool dry = validate, override_prot = false, allow_psl = false, skip_invalid = false, first = true;
 	const char *why = "", *id, *complaint, *psl_file = NULL, *env;
 	const struct psl_ctx_st *psl = NULL;
 	long max_batch = CTL_MAX_BATCH_DEFAULT;
@@ -699,7 +910,7 @@ static int push_or_withdraw(struct ctl *x, int argc, char **argv, bool withdraw)
 	int c, ex = 0, rc;
 	redisReply *r;
 
-	x->usage = push_usage;
+	x->usage = validate ? validate_usage : push_usage;
 	env = getenv("REDSINK_MAX_BATCH");
 	if (env && *env) {
 		char *end;
@@ -750,13 +961,25 @@ static int push_or_withdraw(struct ctl *x, int argc, char **argv, bool withdraw)
 		case O_PSL_FILE:
 			psl_file = optarg;
 			break;
+		case O_OFFLINE:
+			offline = true;
+			break;
+		case O_PJSON:
+			json = true;
+			break;
 		}
 	}
-	if (optind >= argc)
-		return ctl_usage_error(x, "expected an order ID, then files");
-	id = argv[optind++];
-	if (!rs_order_id_ok(id))
-		return ctl_usage_error(x, "'%.60s' is not an order ID", id);
+	if (offline && !dry)
+		return ctl_usage_error(x, "--offline checks without writing: it needs --dry-run (or use 'validate')");
+	if (validate) {
+		id = NULL;
+	} else {
+		if (optind >= argc)
+			return ctl_usage_error(x, "expected an order ID, then files");
+		id = argv[optind++];
+		if (!rs_order_id_ok(id))
+			return ctl_usage_error(x, "'%.60s' is not an order ID", id);
+	}
 	if (!ctl_text_ok(why, CTL_TEXT_MAX, &complaint))
 		return ctl_usage_error(x, "--why/--reason %s", complaint);
 	if ((override_prot || allow_psl) && !*why)
@@ -768,13 +991,13 @@ static int push_or_withdraw(struct ctl *x, int argc, char **argv, bool withdraw)
 	ctl_batch_init(&b);
 	if ((ex = read_inputs(x, &b, &io, argv + optind, argc - optind)))
 		goto out;
-	if (b.n == 0) {
+	if (b.n == 0 && !offline) {
 		print_diags(&b, stderr, true, true, "redsink-ctl: ");
 		warnx("no domain names in the input: nothing to %s", withdraw ? "withdraw" : "push");
 		ex = CTL_EXIT_ERROR;
 		goto out;
 	}
-	if (!withdraw) {
+	if (!withdraw || offline) {
 		char err[300];
 		psl = ctl_psl_open(psl_file, err, sizeof(err));
 		if (!psl) {
@@ -782,6 +1005,15 @@ static int push_or_withdraw(struct ctl *x, int argc, char **argv, bool withdraw)
 			ex = CTL_EXIT_ERROR;
 			goto out;
 		}
+	}
+	if (offline) {
+		/* no Redis at all: what can be checked without it, and what was not */
+		ex = offline_report(x, &b, psl, id, withdraw, allow_psl, max_batch, skip_invalid, json);
+		if (b.n == 0 && ex == 0) {
+			warnx("no domain names in the input");
+			ex = CTL_EXIT_ERROR;
+		}
+		goto out;
 	}
 	if ((ex = ctl_open(x)) || (ex = ctl_dataset_ensure(x)))
 		goto out;
@@ -874,6 +1106,17 @@ static int push_or_withdraw(struct ctl *x, int argc, char **argv, bool withdraw)
 		FILE *diff = dry ? stdout : stderr;
 		const char *pre = dry ? "! " : "redsink-ctl: ";
 
+		if (json && (dry || refused || invalid)) {
+			struct receipt rcp = { id, withdraw, dry, false, over, nnew, npresent, nprot, npsl, novr, NULL, NULL };
+			print_diags(&b, stderr, true, true, "redsink-ctl: ");
+			ex = refused ? CTL_EXIT_REFUSED : invalid ? CTL_EXIT_ERROR : 0;
+			if (refused && !dry)
+				warnx("push refused, nothing written (see the receipt)");
+			else if (invalid && !dry)
+				warnx("%zu line%s rejected: nothing written", b.nerrors, b.nerrors == 1 ? "" : "s");
+			print_receipt(&rcp, &b, st, ex);
+			goto unwatch;
+		}
 		print_diags(&b, stderr, !dry, true, "redsink-ctl: ");
 		for (size_t i = 0; i < b.n; i++) {
 			const struct ctl_item *it = &b.items[i];
@@ -944,6 +1187,11 @@ static int push_or_withdraw(struct ctl *x, int argc, char **argv, bool withdraw)
 			goto unwatch;
 		}
 	}
+	if (nnew == 0 && json) {
+		struct receipt rcp = { id, withdraw, false, false, false, 0, npresent, 0, 0, 0, NULL, NULL };
+		print_receipt(&rcp, &b, st, 0);
+		goto unwatch;
+	}
 	if (nnew == 0) {
 		if (!x->quiet)
 			printf("order %s: nothing to %s (%zu %s)\n", id, withdraw ? "withdraw" : "add", npresent,
@@ -1012,7 +1260,15 @@ static int push_or_withdraw(struct ctl *x, int argc, char **argv, bool withdraw)
 			ex = ctl_redis_failed(x);
 			goto out;
 		}
-		if (!x->quiet) {
+		if (json) {
+			size_t sets = (nn + CTL_CHUNK - 1) / CTL_CHUNK;
+			const redisReply *last = r->element[r->elements - 1];
+			struct receipt rcp = { id, withdraw, false, true, false, nnew, npresent, 0, 0, novr, NULL, NULL };
+			rcp.first_change = r->elements > sets && r->element[sets]->type == REDIS_REPLY_STRING
+						   ? r->element[sets]->str : NULL;
+			rcp.last_change = last->type == REDIS_REPLY_STRING ? last->str : rcp.first_change;
+			print_receipt(&rcp, &b, st, 0);
+		} else if (!x->quiet) {
 			size_t sets = (nn + CTL_CHUNK - 1) / CTL_CHUNK;
 			const char *firstid = r->elements > sets && r->element[sets]->type == REDIS_REPLY_STRING
 						      ? r->element[sets]->str : "?";
@@ -1044,12 +1300,17 @@ out:
 
 int cmd_push(struct ctl *x, int argc, char **argv)
 {
-	return push_or_withdraw(x, argc, argv, false);
+	return push_or_withdraw(x, argc, argv, false, false);
+}
+
+int cmd_validate(struct ctl *x, int argc, char **argv)
+{
+	return push_or_withdraw(x, argc, argv, false, true);
 }
 
 int cmd_withdraw(struct ctl *x, int argc, char **argv)
 {
-	return push_or_withdraw(x, argc, argv, true);
+	return push_or_withdraw(x, argc, argv, true, false);
 }
 
 /* ---- protect ---- */
@@ -1287,7 +1548,7 @@ out:
 /* ---- expire ---- */
 
 static const char expire_usage[] =
-	"Usage: redsink-ctl expire [--dry-run] [--now TIME] [--why TEXT]\n"
+	"Usage: redsink-ctl expire [--dry-run] [--now TIME] [--why TEXT] [--json]\n"
 	"\n"
 	"Revoke every order in force whose `expires` date has passed, as 'order\n"
 	"revoke' does, in one transaction (entries: op revoke, why \"expired at DATE\").\n"
@@ -1297,7 +1558,59 @@ static const char expire_usage[] =
 	"  -n, --dry-run   list the orders that would be revoked\n"
 	"  --now TIME      pretend it is TIME (RFC 3339, or -1d / +2h relative to now);\n"
 	"                  a time in the future only with --dry-run\n"
-	"  --why TEXT      added to the recorded reason\n";
+	"  --why TEXT      added to the recorded reason\n"
+	"  --json          the receipt (or the dry run) as one JSON object (typed values)\n";
+
+/* The reason an expired order's `revoke` entry records. */
+static const char *expired_why(const struct ctl_order *o, const char *why, char *buf, size_t len)
+{
+	char tbuf[32];
+
+	snprintf(buf, len, "expired at %s%s%s", ctl_fmt_time(o->expires, tbuf), *why ? ": " : "", why);
+	return buf;
+}
+
+/*
+ * What expire did (or would do), for --json, in the shape of the push and
+ * withdraw receipts: op, dry_run, written, the count, one row per order (with
+ * its change id once written), first_change / last_change, exit. r: the
+ * transaction's reply (SREM, XADD per order), or NULL when nothing was written.
+ */
+static void print_expire_receipt(const struct ctl_order *orders, size_t n, bool dry, int64_t now, int64_t real_now,
+				 const char *why, const redisReply *r)
+{
+	char tbuf[32], why_buf[CTL_TEXT_MAX + 64];
+	const char *first = NULL, *last = NULL;
+
+	printf("{\"op\":\"expire\",\"dry_run\":%s,\"written\":%s,\"now\":\"%s\",\"revoked\":%zu,\"orders\":[",
+	       dry ? "true" : "false", r ? "true" : "false", ctl_fmt_time(now, tbuf), n);
+	for (size_t i = 0; i < n; i++) {
+		const redisReply *e = r && r->elements > 2 * i + 1 ? r->element[2 * i + 1] : NULL;
+		const char *change = e && e->type == REDIS_REPLY_STRING ? e->str : NULL;
+		if (change) {
+			first = first ? first : change;
+			last = change;
+		}
+		printf("%s{\"order\":", i ? "," : "");
+		ctl_json_str(stdout, orders[i].id);
+		printf(",\"authority\":");
+		ctl_json_str(stdout, orders[i].f[F_AUTHORITY]);
+		printf(",\"reference\":");
+		ctl_json_str(stdout, orders[i].f[F_REFERENCE]);
+		printf(",\"expires\":\"%s\",\"expired\":%s,\"domains\":%lld,\"why\":",
+		       ctl_fmt_time(orders[i].expires, tbuf), orders[i].expires <= real_now ? "true" : "false",
+		       orders[i].ndomains < 0 ? 0 : orders[i].ndomains);
+		ctl_json_str(stdout, expired_why(&orders[i], why, why_buf, sizeof(why_buf)));
+		printf(",\"change\":");
+		json_str_or_null(change);
+		putchar('}');
+	}
+	printf("],\"first_change\":");
+	json_str_or_null(first);
+	printf(",\"last_change\":");
+	json_str_or_null(last);
+	printf(",\"exit\":0}\n");
+}
 
 int cmd_expire(struct ctl *x, int argc, char **argv)
 {
@@ -1305,12 +1618,13 @@ int cmd_expire(struct ctl *x, int argc, char **argv)
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "now", required_argument, NULL, O_NOW },
 		{ "why", required_argument, NULL, O_WHY },
+		{ "json", no_argument, NULL, O_PJSON },
 		{ NULL, 0, NULL, 0 },
 	};
 	char k[CTL_KEY_MAX], ko[CTL_KEY_MAX], tbuf[32];
 	const char *why = "", *complaint, *now_arg = "";
 	int64_t real_now = (int64_t)time(NULL), now = real_now;
-	bool dry = false;
+	bool dry = false, json = false;
 	char **ids = NULL;
 	size_t nids = 0, nexp = 0;
 	int c, ex = 0, rc;
@@ -1332,6 +1646,9 @@ int cmd_expire(struct ctl *x, int argc, char **argv)
 			break;
 		case O_WHY:
 			why = optarg;
+			break;
+		case O_PJSON:
+			json = true;
 			break;
 		}
 	}
@@ -1378,11 +1695,13 @@ int cmd_expire(struct ctl *x, int argc, char **argv)
 			ctl_order_clear(o);
 	}
 	if (nexp == 0 || dry) {
-		for (size_t i = 0; i < nexp; i++)
+		if (json)
+			print_expire_receipt(orders, nexp, dry, now, real_now, why, NULL);
+		for (size_t i = 0; !json && i < nexp; i++)
 			printf("would revoke order %s (%s at %s): %lld domains\n", orders[i].id,
 			       orders[i].expires <= real_now ? "expired" : "expires",
 			       ctl_fmt_time(orders[i].expires, tbuf), orders[i].ndomains);
-		if (!x->quiet && nexp == 0)
+		if (!json && !x->quiet && nexp == 0)
 			printf("no expired orders\n");
 		r = ctl_cmd(&x->conn, "UNWATCH", "UNWATCH");
 		freeReplyObject(r);
@@ -1396,9 +1715,8 @@ int cmd_expire(struct ctl *x, int argc, char **argv)
 			const char *srem[3] = { "SREM", k, orders[i].id };
 			size_t sl[3] = { 4, strlen(k), strlen(orders[i].id) };
 			ctl_tx_argv(&t, 3, srem, sl);
-			snprintf(why_buf, sizeof(why_buf), "expired at %s%s%s", ctl_fmt_time(orders[i].expires, tbuf),
-				 *why ? ": " : "", why);
-			ctl_queue_change(x, &t, "revoke", orders[i].id, "", why_buf, NULL);
+			ctl_queue_change(x, &t, "revoke", orders[i].id, "", expired_why(&orders[i], why, why_buf,
+											 sizeof(why_buf)), NULL);
 		}
 		rc = ctl_tx_exec(&t, &r);
 		if (rc == CTL_TX_CONFLICT) {
@@ -1410,8 +1728,10 @@ int cmd_expire(struct ctl *x, int argc, char **argv)
 			ex = ctl_redis_failed(x);
 			goto out;
 		}
+		if (json)
+			print_expire_receipt(orders, nexp, false, now, real_now, why, r);
 		freeReplyObject(r);
-		if (!x->quiet)
+		if (!json && !x->quiet)
 			for (size_t i = 0; i < nexp; i++)
 				printf("revoked order %s (expired at %s): %lld domains no longer blocked\n", orders[i].id,
 				       ctl_fmt_time(orders[i].expires, tbuf), orders[i].ndomains);

@@ -10,221 +10,29 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "cli.h"
 #include "load.h"
 #include "rs_err.h"
 
 #define TX_DRAIN_EVERY 256
 #define EXEC_TIMEOUT_MS 300000 /* a million-domain EXEC takes seconds, not minutes */
 
+/* The endpoint syntax, environment and credential files are the tools' one
+ * interface (cli.c); these names stay for the callers in redsink-ctl. */
 void ctl_endpoint_free(struct rs_endpoint *e)
 {
-	free(e->addr);
-	free(e->host);
-	free(e->unix_path);
-	free(e->user);
-	if (e->password) {
-		memset(e->password, 0, strlen(e->password));
-		free(e->password);
-	}
-	free(e->password_file);
-	memset(e, 0, sizeof(*e));
-}
-
-static int parse_db(const char *s, int *db)
-{
-	char *end;
-	long v;
-
-	if (!*s)
-		return 0;
-	v = strtol(s, &end, 10);
-	if (*end || v < 0 || v > 1000000)
-		return RS_EINVAL;
-	*db = (int)v;
-	return 0;
+	cli_endpoint_free(e);
 }
 
 int ctl_url_parse(const char *url, bool from_argv, struct rs_endpoint *e, char *err, size_t errlen)
 {
-	char *copy = strdup(url), *p, *at, *slash, *colon, *host;
-	char addr[600];
-	int rc = RS_EINVAL;
-
-	memset(e, 0, sizeof(*e));
-	if (!copy) {
-		snprintf(err, errlen, "out of memory");
-		return RS_ENOMEM;
-	}
-	p = copy;
-	if (strncasecmp(p, "rediss://", 9) == 0) {
-		snprintf(err, errlen, "'%s': TLS (rediss://) is not supported; use a TLS tunnel or a unix socket", url);
-		goto out;
-	}
-	if (strncasecmp(p, "unix:", 5) == 0 || p[0] == '/') {
-		char *q;
-		if (strncasecmp(p, "unix:", 5) == 0)
-			p += 5;
-		while (p[0] == '/' && p[1] == '/')
-			p++;
-		q = strchr(p, '?');
-		if (q) {
-			*q++ = '\0';
-			if (strncmp(q, "db=", 3) != 0 || parse_db(q + 3, &e->db)) {
-				snprintf(err, errlen, "'%s': expected unix:/path or unix:/path?db=N", url);
-				goto out;
-			}
-		}
-		if (p[0] != '/') {
-			snprintf(err, errlen, "'%s': a unix socket path must be absolute", url);
-			goto out;
-		}
-		e->unix_path = strdup(p);
-		snprintf(addr, sizeof(addr), "unix:%s", p);
-		e->addr = strdup(addr);
-		rc = e->unix_path && e->addr ? 0 : RS_ENOMEM;
-		goto out;
-	}
-	if (strncasecmp(p, "redis://", 8) == 0)
-		p += 8;
-	else if (strstr(p, "://")) {
-		snprintf(err, errlen, "'%s': expected redis://host:port/db, host:port or unix:/path", url);
-		goto out;
-	}
-	slash = strchr(p, '/');
-	if (slash) {
-		*slash = '\0';
-		if (parse_db(slash + 1, &e->db)) {
-			snprintf(err, errlen, "'%s': the database after '/' must be a number", url);
-			goto out;
-		}
-	}
-	at = strrchr(p, '@');
-	if (at) {
-		*at = '\0';
-		colon = strchr(p, ':');
-		if (colon) {
-			*colon = '\0';
-			if (from_argv) {
-				snprintf(err, errlen,
-					 "a password in --redis is visible to every user of this machine (ps): put it in "
-					 "a file (--auth-file, $REDSINK_REDIS_AUTH_FILE) or $REDSINK_REDIS_PASSWORD");
-				goto out;
-			}
-			e->password = strdup(colon + 1);
-		}
-		if (*p)
-			e->user = strdup(p);
-		p = at + 1;
-	}
-	host = p;
-	e->port = 6379;
-	if (*p == '[') {
-		char *close = strchr(p, ']');
-		if (!close) {
-			snprintf(err, errlen, "'%s': missing ']' after an IPv6 address", url);
-			goto out;
-		}
-		*close = '\0';
-		host = p + 1;
-		p = close + 1;
-		if (*p && *p != ':') {
-			snprintf(err, errlen, "'%s': unexpected text after ']'", url);
-			goto out;
-		}
-		colon = *p == ':' ? p : NULL;
-	} else {
-		colon = strrchr(p, ':');
-		if (colon && strchr(p, ':') != colon) {
-			snprintf(err, errlen, "'%s': write an IPv6 address in brackets: [::1]:6379", url);
-			goto out;
-		}
-		if (colon)
-			*colon = '\0';
-	}
-	if (colon) {
-		char *end;
-		long port = strtol(colon + 1, &end, 10);
-		if (*end || port < 1 || port > 65535 || colon[1] == '\0') {
-			snprintf(err, errlen, "'%s': bad port", url);
-			goto out;
-		}
-		e->port = (int)port;
-	}
-	if (!*host) {
-		snprintf(err, errlen, "'%s': no host", url);
-		goto out;
-	}
-	e->host = strdup(host);
-	snprintf(addr, sizeof(addr), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, e->port);
-	e->addr = strdup(addr);
-	rc = e->host && e->addr ? 0 : RS_ENOMEM;
-out:
-	free(copy);
-	if (rc)
-		ctl_endpoint_free(e);
-	return rc;
+	return cli_endpoint_parse(url, from_argv, e, err, errlen);
 }
 
 int ctl_credentials(struct rs_endpoint *e, const char *auth_file, char *err, size_t errlen, char *warn,
 		    size_t warnlen)
 {
-	const char *envpw = getenv("REDSINK_REDIS_PASSWORD");
-	const char *envuser = getenv("REDSINK_REDIS_USER");
-	char line[1024];
-
-	warn[0] = '\0';
-	if (!auth_file)
-		auth_file = getenv("REDSINK_REDIS_AUTH_FILE");
-	if (auth_file && *auth_file) {
-		FILE *f = fopen(auth_file, "r");
-		struct stat st;
-		char *sp, *pw;
-		size_t n;
-		if (!f) {
-			snprintf(err, errlen, "auth file %s: %s", auth_file, strerror(errno));
-			return RS_EIO;
-		}
-		if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077))
-			snprintf(warn, warnlen, "auth file %s can be read by other users: chmod 600 %s", auth_file,
-				 auth_file);
-		if (!fgets(line, sizeof(line), f))
-			line[0] = '\0';
-		fclose(f);
-		n = strcspn(line, "\r\n");
-		line[n] = '\0';
-		while (n > 0 && (line[n - 1] == ' ' || line[n - 1] == '\t'))
-			line[--n] = '\0';
-		if (n == 0) {
-			snprintf(err, errlen, "auth file %s: the first line is empty (want PASSWORD or USER PASSWORD)",
-				 auth_file);
-			return RS_EINVAL;
-		}
-		sp = strpbrk(line, " \t");
-		pw = line;
-		if (sp) {
-			*sp = '\0';
-			pw = sp + 1;
-			while (*pw == ' ' || *pw == '\t')
-				pw++;
-			if (!e->user && !envuser)
-				e->user = strdup(line);
-		}
-		free(e->password);
-		e->password = strdup(pw);
-		memset(line, 0, sizeof(line));
-	}
-	if (envpw && *envpw) {
-		free(e->password);
-		e->password = strdup(envpw);
-	}
-	if (envuser && *envuser && !e->user)
-		e->user = strdup(envuser);
-	if (e->user && !e->password) {
-		snprintf(err, errlen,
-			 "ACL user '%s' given without a password: set REDSINK_REDIS_PASSWORD or an auth file", e->user);
-		return RS_EINVAL;
-	}
-	return 0;
+	return cli_credentials(e, auth_file, err, errlen, warn, warnlen);
 }
 
 int ctl_error_exit(const char *s)

@@ -2,12 +2,14 @@
  * ctl_redis.h — redsink-ctl's side of Redis: where to connect, with which
  * credentials, what a failure means, and batches written in one MULTI/EXEC.
  *
- * Connection: "redis://[user@]host[:port][/db]", "host[:port]", "[v6]:port",
- * "unix:/path[?db=N]" or "/path". A password is never taken from the command
- * line (anyone can read it with ps): it comes from $REDSINK_REDIS_PASSWORD or
- * a file ($REDSINK_REDIS_AUTH_FILE or --auth-file: "PASSWORD" or
- * "USER PASSWORD" on the first line); the ACL user from the URL, that file or
- * $REDSINK_REDIS_USER.
+ * Connection: the endpoint syntax, environment and credential files are the
+ * tools' one interface (cli.h; ctl_url_parse and ctl_credentials are its
+ * cli_endpoint_parse and cli_credentials): "redis://[user@]host[:port][/db]",
+ * "host[:port]", "[v6]:port", "unix:/path[?db=N]" or "/path". A password is
+ * never taken from the command line (anyone can read it with ps): it comes
+ * from --auth-file, $REDSINK_REDIS_PASSWORD or $REDSINK_REDIS_AUTH_FILE (mode
+ * 600, "PASSWORD" or "USER PASSWORD" on the first line); the ACL user from
+ * --user, the URL, $REDSINK_REDIS_USER or that file.
  *
  * Failures are classified into exit codes (CTL_EXIT_*): Redis unreachable, a
  * failed AUTH, a missing ACL permission (NOPERM), a read-only replica are
@@ -28,14 +30,17 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "cli.h"
 #include "conf.h"
 
+/* The tools' one exit-code scheme (cli.h), by redsink-ctl's names. */
 enum ctl_exit {
-	CTL_EXIT_OK = 0,
-	CTL_EXIT_ERROR = 1,   /* invalid input, unknown order, a conflict, ... */
-	CTL_EXIT_USAGE = 2,   /* bad command line */
-	CTL_EXIT_REFUSED = 3, /* refused by a safety check (protected, public suffix, batch size) */
-	CTL_EXIT_REDIS = 4,   /* Redis unreachable, authentication failed, permission denied */
+	CTL_EXIT_OK = CLI_EXIT_OK,
+	CTL_EXIT_ERROR = CLI_EXIT_ERROR,     /* invalid input, unknown order, a conflict, ... */
+	CTL_EXIT_USAGE = CLI_EXIT_USAGE,     /* bad command line */
+	CTL_EXIT_REFUSED = CLI_EXIT_REFUSED, /* refused by a safety check (protected, public suffix, batch size) */
+	CTL_EXIT_REDIS = CLI_EXIT_REDIS,     /* Redis unreachable, authentication failed, permission denied */
+	CTL_EXIT_DATA = CLI_EXIT_DATA,       /* input data invalid */
 };
 
 #define CTL_TX_PRE_MAX 2

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "ctl_name.h"
 #include "order.h"
 #include "rs_config.h"
@@ -37,16 +38,19 @@ static const char main_usage[] =
 	"  order update ID [--FIELD VALUE...]     change an order's fields\n"
 	"  order show ID [--domains] [--json]     one order\n"
 	"  order list [--all] [--json]            the orders in force\n"
-	"  order revoke ID [--why TEXT]           withdraw an order and all its domains\n"
+	"  order revoke ID [--why TEXT] [--json]  withdraw an order and all its domains\n"
 	"Domains:\n"
 	"  push ORDER [FILE...]                   block the names in FILEs (or stdin) under ORDER\n"
 	"  withdraw ORDER [FILE...]               unblock them\n"
+	"  validate [FILE...]                     check a list or ticket offline (no Redis)\n"
 	"  protect add|remove|list [NAME...]      the never-block list\n"
-	"  expire [--dry-run]                     revoke the orders whose expiry date has passed\n"
+	"  expire [--dry-run] [--json]            revoke the orders whose expiry date has passed\n"
 	"Reports:\n"
-	"  status [ORDER] [--json]                every resolver's heartbeat; with ORDER, who applied it\n"
+	"  check NAME... [--json]                 is NAME blocked here, by which order and entry, or why not\n"
+	"  status [ORDER] [--json] [--check]      every resolver's heartbeat; with ORDER, who applied it;\n"
+	"                                         --check: exit 1 unless healthy/compliant (monitoring)\n"
 	"  export --rpz|--csv|--json [-o FILE]    the list as an RPZ zone, or for audits\n"
-	"  log [--order ID] [--domain D] [--since T] ...  the audit trail\n"
+	"  log [--order ID] [--domain D] [--since T] [--follow] ...  the audit trail\n"
 	"Dataset:\n"
 	"  dataset show [--json]                  the dataset identity, and which one each resolver holds\n"
 	"  dataset new --why TEXT [--supersedes ID...]  start a new dataset (Redis lost its data, start over)\n"
@@ -55,21 +59,27 @@ static const char main_usage[] =
 	"  --redis URL       redis://[USER@]HOST[:PORT][/DB], HOST:PORT or unix:/PATH\n"
 	"                    (default $REDSINK_REDIS, else 127.0.0.1:6379)\n"
 	"  --prefix P        key prefix (default $REDSINK_PREFIX, else redsink:)\n"
-	"  --auth-file FILE  first line \"PASSWORD\" or \"USER PASSWORD\" (default\n"
-	"                    $REDSINK_REDIS_AUTH_FILE); or $REDSINK_REDIS_USER and\n"
-	"                    $REDSINK_REDIS_PASSWORD. Never a password on the command line.\n"
+	"  --user NAME       Redis ACL user (default $REDSINK_REDIS_USER)\n"
+	"  --auth-file FILE  mode 600, first line \"PASSWORD\" or \"USER PASSWORD\" (default\n"
+	"                    $REDSINK_REDIS_AUTH_FILE; or $REDSINK_REDIS_PASSWORD).\n"
+	"                    Never a password on the command line.\n"
+	"  --db N            Redis database number (default 0, or the URL's /DB)\n"
 	"  --timeout MS      connect and command timeout (default 5000)\n"
 	"  --by NAME         who makes the change (default $USER)\n"
 	"  -q, --quiet       no progress bar and no summary\n"
 	"  -h, --help        this help; redsink-ctl COMMAND --help for a command\n"
+	"  --version         print the version and exit\n"
 	"\n"
-	"Exit status: 0 done, 1 error, 2 usage, 3 refused by a safety check,\n"
-	"4 Redis unreachable, authentication failed or permission denied.\n"
+	CLI_EXIT_TEXT
 	"See redsink-ctl(1).\n";
 
 /* ---- options ---- */
 
-enum { O_REDIS = 1000, O_PREFIX, O_AUTH_FILE, O_TIMEOUT, O_BY, O_VERSION };
+enum { O_REDIS = 1000, O_PREFIX, O_AUTH_FILE, O_TIMEOUT, O_BY, O_VERSION, O_USER, O_DB, O_PASSWORD_FILE };
+
+/* --user and --db of the common options (cli.h), applied by ctl_open */
+static const char *opt_user;
+static int opt_db = -1;
 
 static const struct option common_opts[] = {
 	{ "redis", required_argument, NULL, O_REDIS },
@@ -80,6 +90,11 @@ static const struct option common_opts[] = {
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, O_VERSION },
+	{ "user", required_argument, NULL, O_USER },
+	{ "db", required_argument, NULL, O_DB },
+	/* deprecated spellings of --auth-file (redsink-stats, redsink-warnd) */
+	{ "password-file", required_argument, NULL, O_PASSWORD_FILE },
+	{ "redis-password-file", required_argument, NULL, O_PASSWORD_FILE },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -98,7 +113,8 @@ int ctl_usage_error(struct ctl *x, const char *fmt, ...)
 			fprintf(stderr, "\\x%02x", *p);
 		else
 			fputc(*p, stderr);
-	fprintf(stderr, "\nTry 'redsink-ctl %s%s--help'.\n", x->cmd ? x->cmd : "", x->cmd && *x->cmd ? " " : "");
+	/* one line, as the other tools write it */
+	fprintf(stderr, " (see 'redsink-ctl %s%s--help')\n", x->cmd ? x->cmd : "", x->cmd && *x->cmd ? " " : "");
 	return CTL_EXIT_USAGE;
 }
 
@@ -116,8 +132,20 @@ static int common_opt(struct ctl *x, int c, const char *arg)
 	case O_PREFIX:
 		x->prefix = arg;
 		return 0;
+	case O_PASSWORD_FILE:
+		cli_deprecated("redsink-ctl", "--password-file", "--auth-file");
+		/* fall through */
 	case O_AUTH_FILE:
 		x->auth_file = arg;
+		return 0;
+	case O_USER:
+		opt_user = arg;
+		return 0;
+	case O_DB:
+		v = strtol(arg, &end, 10);
+		if (*end || end == arg || v < 0 || v > 1000000)
+			return ctl_usage_error(x, "--db: '%s' is not a database number", arg);
+		opt_db = (int)v;
 		return 0;
 	case O_TIMEOUT:
 		v = strtol(arg, &end, 10);
@@ -132,7 +160,7 @@ static int common_opt(struct ctl *x, int c, const char *arg)
 		x->quiet = true;
 		return 0;
 	case O_VERSION:
-		printf("redsink-ctl %s\n", PACKAGE_VERSION);
+		cli_version("redsink-ctl");
 		return -1;
 	}
 	return CTL_EXIT_USAGE;
@@ -144,7 +172,6 @@ int ctl_getopt(struct ctl *x, int argc, char **argv, const char *shortopts, cons
 	static const struct option *merged_for;
 	static char shorts[96];
 	static char **last_argv;
-	static char pname[80];
 	int c;
 
 	if (merged_for != own || last_argv != argv) {
@@ -154,14 +181,13 @@ int ctl_getopt(struct ctl *x, int argc, char **argv, const char *shortopts, cons
 		for (const struct option *o = common_opts; o->name; o++)
 			merged[n++] = *o;
 		memset(&merged[n], 0, sizeof(merged[n]));
-		snprintf(shorts, sizeof(shorts), "%sqh", shortopts ? shortopts : "");
+		/* ':' first: a missing value is ':', and getopt prints nothing
+		 * (opterr 0): the message is one line of ours (cli_bad_option) */
+		snprintf(shorts, sizeof(shorts), ":%sqh", shortopts ? shortopts : "");
 		merged_for = own;
 		last_argv = argv;
 		optind = 0;
-		/* getopt's own messages start with argv[0]: make them
-		 * "redsink-ctl: push: unrecognized option '--x'" */
-		snprintf(pname, sizeof(pname), "redsink-ctl: %s", x->cmd && *x->cmd ? x->cmd : argv[0]);
-		argv[0] = pname;
+		opterr = 0;
 	}
 	for (;;) {
 		c = getopt_long(argc, argv, shorts, merged, NULL);
@@ -170,8 +196,8 @@ int ctl_getopt(struct ctl *x, int argc, char **argv, const char *shortopts, cons
 			*exitp = 0;
 			return CTL_OPT_EXIT;
 		}
-		if (c == '?') {
-			fprintf(stderr, "Try 'redsink-ctl %s --help'.\n", x->cmd ? x->cmd : "");
+		if (c == '?' || c == ':') {
+			cli_bad_option("redsink-ctl", x->cmd, c, argv[optind - 1], shorts, merged);
 			*exitp = CTL_EXIT_USAGE;
 			return CTL_OPT_EXIT;
 		}
@@ -223,6 +249,15 @@ int ctl_open(struct ctl *x)
 	if (ctl_url_parse(url, x->url_from_argv, &x->conn.ep, err, sizeof(err))) {
 		warnx("%s%s", x->url_from_argv ? "--redis: " : x->url ? "$REDSINK_REDIS: " : "", err);
 		return CTL_EXIT_USAGE;
+	}
+	if (opt_db >= 0)
+		x->conn.ep.db = opt_db;
+	if (opt_user) {
+		free(x->conn.ep.user);
+		if (!(x->conn.ep.user = strdup(opt_user))) {
+			warnx("out of memory");
+			return CTL_EXIT_ERROR;
+		}
 	}
 	if (ctl_credentials(&x->conn.ep, x->auth_file, err, sizeof(err), warn, sizeof(warn))) {
 		warnx("%s", err);
@@ -746,6 +781,8 @@ static const struct {
 	{ "protect", cmd_protect },   { "expire", cmd_expire }, { "status", cmd_status },
 	{ "export", cmd_export },     { "log", cmd_log },
 	{ "dataset", cmd_dataset },
+	{ "check", cmd_check },
+	{ "validate", cmd_validate },
 };
 
 static const char *default_by(void)
@@ -773,17 +810,16 @@ int main(int argc, char **argv)
 	x.usage = main_usage;
 	x.cmd = "";
 
-	/* common options before the command; getopt's messages name argv[0] */
-	if (argc > 0)
-		argv[0] = (char *)"redsink-ctl";
+	/* common options before the command; a bad one is one line of ours */
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "+qh", common_opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:qh", common_opts, NULL)) != -1) {
 		if (c == 'h') {
 			fputs(main_usage, stdout);
 			return 0;
 		}
-		if (c == '?') {
-			fprintf(stderr, "Try 'redsink-ctl --help'.\n");
+		if (c == '?' || c == ':') {
+			cli_bad_option("redsink-ctl", NULL, c, argv[optind - 1], "+:qh", common_opts);
 			return CTL_EXIT_USAGE;
 		}
 		rc = common_opt(&x, c, optarg);
@@ -826,7 +862,5 @@ int main(int argc, char **argv)
 			ctl_endpoint_free(&x.conn.ep);
 			return rc;
 		}
-	warnx("unknown command '%s'", argv[optind]);
-	fprintf(stderr, "Try 'redsink-ctl --help'.\n");
-	return CTL_EXIT_USAGE;
+	return ctl_usage_error(&x, "unknown command '%.60s'", argv[optind]);
 }

@@ -13,8 +13,8 @@
  * (table, CSV, JSON) and stats_html.c (the HTML report). The man page
  * redsink-stats(1) is the reference.
  *
- * Exit status: 0 success, 1 error (output not written, out of memory),
- * 2 usage, 4 Redis unreachable or authentication refused.
+ * Options and exit codes are the tools' one interface (cli.h): the common
+ * options may come before or after the command word.
  */
 #define _GNU_SOURCE /* asprintf */
 #include "rs_config.h"
@@ -33,6 +33,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "load.h"
 #include "name.h"
 #include "order.h"
@@ -41,10 +42,9 @@
 #include "stats_html.h"
 #include "stats_out.h"
 
-#define EXIT_USAGE 2
-#define EXIT_REDIS 4
+#define EXIT_USAGE CLI_EXIT_USAGE
+#define EXIT_REDIS CLI_EXIT_REDIS
 #define PIPELINE 128          /* HGETALLs in flight */
-#define DEFAULT_REDIS "127.0.0.1:6379"
 #define DEFAULT_TIMEOUT_MS 10000
 #define AUTO_HOURLY_MAX 48    /* windows up to this many hours are shown per hour */
 
@@ -53,7 +53,7 @@ enum cmd { CMD_TOP, CMD_SERIES, CMD_REGIONS, CMD_EXPORT, CMD_REPORT, NCMD };
 static const char *const cmd_names[NCMD] = { "top", "series", "regions", "export", "report" };
 
 enum {
-	O_REDIS = 256, O_PASSFILE, O_PASSWORD, O_USER, O_DB, O_PREFIX, O_TIMEOUT, O_SOURCE, O_FROM, O_TO, O_LAST,
+	O_PASSWORD = 256, O_SOURCE, O_FROM, O_TO, O_LAST,
 	O_BY, O_ORDER, O_DOMAIN, O_REGION, O_GRAN, O_PERREGION, O_MIN, O_NOSUPP, O_FORMAT, O_CSV, O_JSON, O_HTML,
 };
 
@@ -65,13 +65,7 @@ static const struct optrow {
 	struct option o;
 	unsigned cmds;
 } optrows[] = {
-	{ { "redis", required_argument, NULL, O_REDIS }, ALL },
-	{ { "password-file", required_argument, NULL, O_PASSFILE }, ALL },
 	{ { "password", required_argument, NULL, O_PASSWORD }, ALL },
-	{ { "user", required_argument, NULL, O_USER }, ALL },
-	{ { "db", required_argument, NULL, O_DB }, ALL },
-	{ { "prefix", required_argument, NULL, O_PREFIX }, ALL },
-	{ { "timeout", required_argument, NULL, O_TIMEOUT }, ALL },
 	{ { "source", required_argument, NULL, O_SOURCE }, ALL },
 	{ { "from", required_argument, NULL, O_FROM }, ALL },
 	{ { "to", required_argument, NULL, O_TO }, ALL },
@@ -85,7 +79,7 @@ static const struct optrow {
 	{ { "help", no_argument, NULL, 'h' }, ALL },
 	{ { "by", required_argument, NULL, O_BY }, C(CMD_TOP) | C(CMD_REGIONS) },
 	{ { "per-region", no_argument, NULL, O_PERREGION }, C(CMD_TOP) },
-	{ { "limit", required_argument, NULL, 'n' }, C(CMD_TOP) | C(CMD_REGIONS) | C(CMD_REPORT) },
+	{ { "limit", required_argument, NULL, 'l' }, C(CMD_TOP) | C(CMD_REGIONS) | C(CMD_REPORT) },
 	{ { "granularity", required_argument, NULL, O_GRAN }, C(CMD_SERIES) | C(CMD_REPORT) },
 	{ { "format", required_argument, NULL, O_FORMAT }, C(CMD_TOP) | C(CMD_SERIES) | C(CMD_REGIONS) | C(CMD_EXPORT) },
 	{ { "csv", no_argument, NULL, O_CSV }, C(CMD_TOP) | C(CMD_SERIES) | C(CMD_REGIONS) | C(CMD_EXPORT) },
@@ -97,8 +91,8 @@ static const struct optrow {
 
 struct args {
 	int cmd;
-	const char *redis, *passfile, *user, *prefix, *source;
-	int db, timeout_ms;
+	struct cli_common cc;    /* --redis, --prefix, --user, --auth-file, --db, --timeout */
+	const char *prefix, *source;
 	const char *from, *to, *last;
 	int by;                  /* enum st_dim, ST_D_NONE: the command's default */
 	bool per_region;
@@ -122,7 +116,7 @@ static const char *const synopsis[NCMD] = {
 	"Most-hit orders, domains, regions or countries over the window, overall or per region.\n"
 	"  --by DIM           what to rank: order (default), domain, region or country\n"
 	"  --per-region       rank within each region: the top N of every region\n"
-	"  -n, --limit N      rows (per region with --per-region); 0 = all; default 10\n",
+	"  -l, --limit N      rows (per region with --per-region); 0 = all; default 10\n",
 
 	"series [--granularity hour|day] [--format table|csv|json]\n"
 	"Hits per hour or per day over the window, for an order, a domain, a region (filters) or all.\n"
@@ -131,7 +125,7 @@ static const char *const synopsis[NCMD] = {
 	"regions [--by region|country] [--limit N] [--format table|csv|json]\n"
 	"Hits by region (ISO 3166-2 subdivision or country; ZZ = unknown) for an order or domain.\n"
 	"  --by region|country  regions as counted (default), or added up per country\n"
-	"  -n, --limit N      rows; 0 = all (default)\n",
+	"  -l, --limit N      rows; 0 = all (default)\n",
 
 	"export --csv|--json\n"
 	"The hourly counts of the window, one row per hour, order, domain and region, for analysis\n"
@@ -143,7 +137,7 @@ static const char *const synopsis[NCMD] = {
 	"orders, each with its table (inline CSS and SVG, no script, no external asset).\n"
 	"  --html FILE        where to write the page ('-': standard output)\n"
 	"  --granularity G    of the time chart: hour or day (default: hour up to 48 hours)\n"
-	"  -n, --limit N      rows of the top domains and orders; 0 = all; default 15\n",
+	"  -l, --limit N      rows of the top domains and orders; 0 = all; default 15\n",
 };
 
 static const char output_help[] =
@@ -164,21 +158,17 @@ static const char common_help[] =
 	"  --min-count N      withhold hour cells below N (default 10; at least 2)\n"
 	"  --no-suppression   show every count, small ones included (warned and recorded\n"
 	"                     in the output; only for data that is not about people)\n"
-	"Redis:\n"
-	"  --redis ADDR       host:port, [v6]:port or unix:/path ($REDSINK_REDIS; 127.0.0.1:6379)\n"
-	"  --password-file F  read the password from the first line of F ($REDSINK_PASSWORD)\n"
-	"  --user NAME        ACL user\n"
-	"  --db N             database number (default 0)\n"
-	"  --prefix P         key prefix (default redsink:)\n"
+	"Other:\n"
 	"  --source dns|views blocked DNS answers (hits: keys, default) or warning-page views\n"
-	"  --timeout MS       connect and command timeout in milliseconds (default 10000)\n"
 	"  -q, --quiet        no notes on standard error\n"
-	"Exit status: 0 ok, 1 error, 2 usage, 4 Redis unreachable or authentication refused.\n"
+	"Common options (before or after the command; --timeout default 10000):\n"
+	CLI_REDIS_HELP
+	CLI_EXIT_TEXT
 	"See redsink-stats(1).\n";
 
 static void help_main(FILE *f)
 {
-	fprintf(f, "usage: redsink-stats COMMAND [options]\n"
+	fprintf(f, "usage: redsink-stats [options] COMMAND [options]\n"
 		   "Hit statistics of redsink's court-ordered blocks, from the hourly counters in Redis.\n\n"
 		   "Commands:\n"
 		   "  top       most-hit orders, domains or regions over a time window\n"
@@ -188,7 +178,8 @@ static void help_main(FILE *f)
 		   "  report    a self-contained HTML page with charts and tables\n\n"
 		   "'redsink-stats COMMAND --help' lists a command's options; see redsink-stats(1).\n"
 		   "Hourly counts below --min-count (default 10) are withheld in every output, and every\n"
-		   "figure is a sum of published hourly counts (see PRIVACY in the man page).\n");
+		   "figure is a sum of published hourly counts (see PRIVACY in the man page).\n\n"
+		   "Common options (before or after the command):\n" CLI_REDIS_HELP CLI_EXIT_TEXT);
 }
 
 static void help_cmd(int cmd)
@@ -200,14 +191,13 @@ static void __attribute__((noreturn, format(printf, 2, 3))) usage_err(int cmd, c
 {
 	va_list ap;
 
+	/* one line: "redsink-stats: top: MESSAGE (usage: ...; see 'redsink-stats top --help')" */
+	fprintf(stderr, "redsink-stats: %s%s", cmd >= 0 ? cmd_names[cmd] : "", cmd >= 0 ? ": " : "");
 	va_start(ap, fmt);
-	vwarnx(fmt, ap);
+	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	if (cmd >= 0)
-		fprintf(stderr, "usage: redsink-stats %.*s\n(see 'redsink-stats %s --help')\n",
-			(int)strcspn(synopsis[cmd], "\n"), synopsis[cmd], cmd_names[cmd]);
-	else
-		fprintf(stderr, "usage: redsink-stats top|series|regions|export|report [options] (see --help)\n");
+	fprintf(stderr, " (usage: redsink-stats [options] %s%s[options]; see 'redsink-stats %s%s--help')\n",
+		cmd >= 0 ? cmd_names[cmd] : "COMMAND", " ", cmd >= 0 ? cmd_names[cmd] : "", cmd >= 0 ? " " : "");
 	exit(EXIT_USAGE);
 }
 
@@ -248,16 +238,27 @@ static int canon_domain(const char *in, char out[RS_NAME_MAX + 1])
 
 static void parse_args(int argc, char **argv, struct args *a)
 {
-	struct option longopts[NOPTS + 1];
+	struct option longopts[NOPTS + CLI_NCOMMON + 1];
 	uint64_t v;
 	int c;
 
 	memset(longopts, 0, sizeof(longopts));
 	for (size_t i = 0; i < NOPTS; i++)
 		longopts[i] = optrows[i].o;
+	for (size_t i = 0; i < CLI_NCOMMON; i++)
+		longopts[NOPTS + i] = cli_common_options[i];
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":hqn:o:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":hqn:l:o:", longopts, NULL)) != -1) {
+		if (c >= CLI_O_REDIS && c < CLI_O_LAST && c != CLI_O_JSON) {
+			if (cli_common_option(&a->cc, c, optarg))
+				exit(EXIT_USAGE); /* the message is printed */
+			continue;
+		}
+		if (c == CLI_O_JSON)
+			c = O_JSON;
+		if (c == 'n')
+			usage_err(a->cmd, "-n is --dry-run in the redsink tools; the row limit is -l or --limit");
 		const char *name = NULL;
 		for (size_t i = 0; i < NOPTS; i++) {
 			if (optrows[i].o.val == c) {
@@ -271,22 +272,9 @@ static void parse_args(int argc, char **argv, struct args *a)
 			help_cmd(a->cmd);
 			exit(0);
 		case 'q': a->quiet = true; break;
-		case O_REDIS: a->redis = optarg; break;
-		case O_PASSFILE: a->passfile = optarg; break;
 		case O_PASSWORD:
-			usage_err(a->cmd, "no password on the command line: use --password-file or REDSINK_PASSWORD");
-		case O_USER: a->user = optarg; break;
-		case O_DB:
-			if (!parse_uint(optarg, INT_MAX, &v))
-				usage_err(a->cmd, "--db '%s': expected a database number", optarg);
-			a->db = (int)v;
-			break;
-		case O_PREFIX: a->prefix = optarg; break;
-		case O_TIMEOUT:
-			if (!parse_uint(optarg, 3600000, &v) || v == 0)
-				usage_err(a->cmd, "--timeout '%s': expected milliseconds, 1..3600000", optarg);
-			a->timeout_ms = (int)v;
-			break;
+			usage_err(a->cmd, "no password on the command line: use --auth-file or REDSINK_REDIS_PASSWORD "
+					  "(formerly --password-file or REDSINK_PASSWORD)");
 		case O_SOURCE:
 			if (strcmp(optarg, "dns") && strcmp(optarg, "views"))
 				usage_err(a->cmd, "--source '%s': expected dns or views", optarg);
@@ -328,7 +316,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 			else
 				usage_err(a->cmd, "--granularity '%s': expected hour or day", optarg);
 			break;
-		case 'n':
+		case 'l':
 			if (!parse_uint(optarg, 1000000, &v))
 				usage_err(a->cmd, "--limit '%s': expected a number of rows (0 = all)", optarg);
 			a->limit = (size_t)v;
@@ -374,6 +362,15 @@ static void parse_args(int argc, char **argv, struct args *a)
 	if (optind < argc)
 		usage_err(a->cmd, "unexpected argument '%s'", argv[optind]);
 
+	a->prefix = a->cc.prefix;
+	{ /* a bad endpoint is a usage error, found before any connection */
+		struct rs_endpoint e;
+		char msg[600];
+		if (cli_endpoint_parse(a->cc.redis ? a->cc.redis : CLI_DEFAULT_REDIS, a->cc.redis_from_argv, &e, msg,
+				       sizeof(msg)))
+			usage_err(a->cmd, "%s%s", a->cc.redis_from_argv ? "--redis: " : "$REDSINK_REDIS: ", msg);
+		cli_endpoint_free(&e);
+	}
 	/* Per-command checks and defaults. */
 	if (a->cmd == CMD_TOP && a->per_region && (a->by == ST_D_REGION || a->by == ST_D_COUNTRY))
 		usage_err(a->cmd, "--per-region ranks orders or domains, not --by %s", st_dim_name(a->by));
@@ -397,57 +394,26 @@ static void parse_args(int argc, char **argv, struct args *a)
 
 /* ---- Redis ---- */
 
-static char *read_password(const char *path)
-{
-	char buf[1024];
-	FILE *f = fopen(path, "r");
-	char *p;
-
-	if (!f)
-		err(1, "--password-file %s", path);
-	if (!fgets(buf, sizeof(buf), f))
-		buf[0] = '\0';
-	fclose(f);
-	buf[strcspn(buf, "\r\n")] = '\0';
-	if (!buf[0])
-		errx(1, "--password-file %s: the first line must be the password", path);
-	p = strdup(buf);
-	memset(buf, 0, sizeof(buf));
-	if (!p)
-		err(1, "out of memory");
-	return p;
-}
-
 static const char *redis_addr; /* the address in use, for messages */
 
 static redisContext *connect_redis(const struct args *a)
 {
-	const char *addr = a->redis ? a->redis : getenv("REDSINK_REDIS");
-	const char *envpw = getenv("REDSINK_PASSWORD");
+	static char addr[600];
 	struct rs_endpoint e;
 	redisContext *c;
 	char msg[512];
+	int rc = cli_endpoint(&a->cc, &e);
 
-	if (!addr || !*addr)
-		addr = DEFAULT_REDIS;
+	if (rc)
+		exit(rc);
+	snprintf(addr, sizeof(addr), "%s", e.addr);
 	redis_addr = addr;
-	if (st_endpoint_parse(addr, &e, msg, sizeof(msg)))
-		usage_err(a->cmd, "%s %s", a->redis ? "--redis" : "REDSINK_REDIS", msg);
-	e.db = a->db;
-	if (a->user && !(e.user = strdup(a->user)))
-		err(1, "out of memory");
-	if (a->passfile)
-		e.password = read_password(a->passfile);
-	else if (envpw && *envpw && !(e.password = strdup(envpw)))
-		err(1, "out of memory");
-	if (a->user && !e.password)
-		usage_err(a->cmd, "--user needs a password (--password-file or REDSINK_PASSWORD)");
-	if (rs_redis_connect(&e, a->timeout_ms, &c, msg, sizeof(msg))) {
-		st_endpoint_free(&e);
+	if (rs_redis_connect(&e, a->cc.timeout_ms, &c, msg, sizeof(msg))) {
+		cli_endpoint_free(&e);
 		warnx("%s", msg);
 		exit(EXIT_REDIS);
 	}
-	st_endpoint_free(&e);
+	cli_endpoint_free(&e);
 	return c;
 }
 
@@ -847,41 +813,90 @@ static char *order_label(redisContext *c, const struct args *a)
 	return label;
 }
 
+/*
+ * Where the command word is: the first argument that is neither an option
+ * nor an option's value (a common option may come before the command). -1
+ * when there is none.
+ */
+static int find_command(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *s = argv[i];
+		if (strcmp(s, "--") == 0)
+			return i + 1 < argc ? i + 1 : -1;
+		if (s[0] != '-' || s[1] == '\0')
+			return i;
+		if (s[1] == '-') { /* --name or --name=value: skip a separate value */
+			size_t n = strcspn(s + 2, "=");
+			if (s[2 + n] == '=')
+				continue;
+			for (size_t j = 0; j < NOPTS + CLI_NCOMMON; j++) {
+				const struct option *o = j < NOPTS ? &optrows[j].o : &cli_common_options[j - NOPTS];
+				if (strlen(o->name) == n && strncmp(o->name, s + 2, n) == 0) {
+					if (o->has_arg == required_argument)
+						i++;
+					break;
+				}
+			}
+		} else if (strchr("nlo", s[1]) && s[2] == '\0') { /* -l N, -o FILE */
+			i++;
+		}
+	}
+	return -1;
+}
+
+/* No command word: --help, --version, or a usage error. */
+static int no_command(int argc, char **argv)
+{
+	struct cli_common cc;
+
+	cli_common_init(&cc, "redsink-stats", DEFAULT_TIMEOUT_MS);
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			help_main(stdout);
+			return 0;
+		}
+		if (strcmp(argv[i], "--version") == 0)
+			cli_common_option(&cc, CLI_O_VERSION, NULL);
+	}
+	usage_err(-1, "no command given (top, series, regions, export or report)");
+}
+
 int main(int argc, char **argv)
 {
 	static int (*const run[NCMD])(struct ctx *) = { cmd_top, cmd_series, cmd_regions, cmd_export, cmd_report };
 	struct args a = {
-		.cmd = -1, .prefix = "redsink:", .source = "dns", .timeout_ms = DEFAULT_TIMEOUT_MS, .min = 10,
+		.cmd = -1, .prefix = "redsink:", .source = "dns", .min = 10,
 	};
 	struct ctx x = { .a = &a };
 	redisContext *c;
 	char msg[256];
-	int rc;
+	int rc, k;
 
-	if (argc < 2)
-		usage_err(-1, "no command given");
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
-		if (argc > 2 && strcmp(argv[1], "help") == 0) {
-			for (int i = 0; i < NCMD; i++) {
-				if (strcmp(argv[2], cmd_names[i]) == 0) {
-					help_cmd(i);
-					return 0;
-				}
+	cli_common_init(&a.cc, "redsink-stats", DEFAULT_TIMEOUT_MS);
+	if (argc > 0)
+		argv[0] = (char *)"redsink-stats";
+	k = find_command(argc, argv);
+	if (k < 0)
+		return no_command(argc, argv);
+	if (strcmp(argv[k], "help") == 0) {
+		for (int i = 0; k + 1 < argc && i < NCMD; i++) {
+			if (strcmp(argv[k + 1], cmd_names[i]) == 0) {
+				help_cmd(i);
+				return 0;
 			}
 		}
 		help_main(stdout);
 		return 0;
 	}
-	if (strcmp(argv[1], "--version") == 0) {
-		printf("redsink-stats %s\n", PACKAGE_VERSION);
-		return 0;
-	}
 	for (int i = 0; i < NCMD; i++)
-		if (strcmp(argv[1], cmd_names[i]) == 0)
+		if (strcmp(argv[k], cmd_names[i]) == 0)
 			a.cmd = i;
 	if (a.cmd < 0)
-		usage_err(-1, "unknown command '%s'", argv[1]);
-	parse_args(argc - 1, argv + 1, &a);
+		usage_err(-1, "unknown command '%s'", argv[k]);
+	/* the command word out; the options before and after it stay in order */
+	memmove(&argv[k], &argv[k + 1], (size_t)(argc - k) * sizeof(argv[0]));
+	parse_args(argc - 1, argv, &a);
 
 	if (st_window_resolve(a.from, a.to, a.last, (int64_t)time(NULL), &x.w, msg, sizeof(msg)))
 		usage_err(a.cmd, "%s", msg);

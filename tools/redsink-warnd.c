@@ -45,10 +45,10 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <syslog.h>
-#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "conf.h"
 #include "list.h"
 #include "ebr.h"
@@ -69,6 +69,14 @@
 #endif
 
 #define PROG "redsink-warnd"
+/* The tools' one exit-code scheme (cli.h) under the names this file used
+ * when it followed sysexits(3) (64 usage, 66 no input, ...: before issue 11). */
+#define EX_USAGE CLI_EXIT_USAGE
+#define EX_CONFIG CLI_EXIT_DATA
+#define EX_NOINPUT CLI_EXIT_ERROR
+#define EX_NOUSER CLI_EXIT_ERROR
+#define EX_OSERR CLI_EXIT_ERROR
+#define EX_CANTCREAT CLI_EXIT_ERROR
 #define MAX_LISTEN 16
 #define SEE_HELP "see " PROG " --help or man 8 " PROG
 /* /healthz says "degraded" once the change stream has been down this long
@@ -103,6 +111,9 @@ static const struct option longopts[] = {
 	{ "redis-user", required_argument, NULL, 1001 },
 	{ "redis-password-file", required_argument, NULL, 1002 },
 	{ "redis-timeout", required_argument, NULL, 1003 },
+	{ "auth-file", required_argument, NULL, 1013 },
+	{ "db", required_argument, NULL, 1000 },
+	{ "timeout", required_argument, NULL, 1003 },
 	{ "prefix", required_argument, NULL, 'P' },
 	{ "jurisdiction", required_argument, NULL, 'j' },
 	{ "templates", required_argument, NULL, 'T' },
@@ -141,13 +152,16 @@ static void usage(FILE *f)
 		"  -l, --listen ADDR:PORT     HTTP address (repeatable; default 0.0.0.0:80 and [::]:80)\n"
 		"  -t, --tls-reset ADDR:PORT  accept TLS connections and reset them at once (repeatable)\n"
 		"Redis:\n"
-		"  -r, --redis ADDR           host:port or unix:/path of the list (default 127.0.0.1:6379)\n"
-		"  -w, --write-redis ADDR     where page views are counted (default: --redis)\n"
-		"      --redis-db N           database index (default 0)\n"
-		"      --redis-user USER      ACL user\n"
-		"      --redis-password-file FILE  first line is the password (else $REDSINK_REDIS_PASSWORD)\n"
-		"      --redis-timeout MS     connect and command timeout (default 1000)\n"
-		"  -P, --prefix PREFIX        key prefix (default redsink:)\n"
+		"  -r, --redis URL            redis://[USER@]HOST[:PORT][/DB], HOST:PORT, [V6]:PORT or\n"
+		"                             unix:/PATH of the list ($REDSINK_REDIS, else 127.0.0.1:6379)\n"
+		"  -w, --write-redis URL      where page views are counted (default: --redis)\n"
+		"      --db N                 database index (default 0; also --redis-db)\n"
+		"      --redis-user USER      Redis ACL user (default $REDSINK_REDIS_USER; --user is the\n"
+		"                             process user here)\n"
+		"      --auth-file FILE       mode 600, first line \"PASSWORD\" or \"USER PASSWORD\" (default\n"
+		"                             $REDSINK_REDIS_AUTH_FILE; or $REDSINK_REDIS_PASSWORD)\n"
+		"      --timeout MS           connect and command timeout (default 1000; also --redis-timeout)\n"
+		"  -P, --prefix PREFIX        key prefix ($REDSINK_PREFIX, else redsink:)\n"
 		"  -j, --jurisdiction CC      orders scoped to CC apply too (default: only scope *)\n"
 		"Pages:\n"
 		"  -T, --templates DIR        template directory (default " WD_TEMPLATE_DIR ")\n"
@@ -173,8 +187,10 @@ static void usage(FILE *f)
 		"  -h, --help                 this text\n"
 		"  -V, --version              the version\n"
 		"\n"
-		"Exit status: 0 stopped by SIGTERM/SIGINT or --check passed, 64 usage,\n"
-		"66 unreadable file, 67 unknown user, 71 cannot listen or fork, 78 bad templates.\n");
+		"Exit status 0: stopped by SIGTERM/SIGINT, or --check passed.\n"
+		CLI_EXIT_TEXT
+		"(Here 1 is also an unreadable file, an unknown --user, cannot listen or fork;\n"
+		"5 bad templates. Redis down is not an exit: /healthz says degraded.)\n");
 }
 
 /* ---- logging ---- */
@@ -222,69 +238,13 @@ static long num(const char *opt, const char *v, long min, long max)
 	return n;
 }
 
-/* "host:port", "[v6]:port" or "unix:/path" into e (owned strings). */
+/* An endpoint in the tools' one syntax (cli.h) into e (owned strings). */
 static void endpoint(const char *opt, const char *v, struct rs_endpoint *e)
 {
-	const char *colon;
+	char msg[600];
 
-	memset(e, 0, sizeof(*e));
-	if (!(e->addr = strdup(v)))
-		err(EX_OSERR, "strdup");
-	if (strncmp(v, "unix:", 5) == 0) {
-		if (v[5] != '/')
-			errx(EX_USAGE, "--%s: '%s': a unix socket needs an absolute path (unix:/path)", opt, v);
-		if (!(e->unix_path = strdup(v + 5)))
-			err(EX_OSERR, "strdup");
-		return;
-	}
-	colon = strrchr(v, ':');
-	if (!colon || colon == v)
-		errx(EX_USAGE, "--%s: '%s' is not host:port or unix:/path", opt, v);
-	e->port = (int)num(opt, colon + 1, 1, 65535);
-	if (v[0] == '[') {
-		if (colon[-1] != ']')
-			errx(EX_USAGE, "--%s: '%s' is not [address]:port", opt, v);
-		e->host = strndup(v + 1, (size_t)(colon - v - 2));
-	} else {
-		e->host = strndup(v, (size_t)(colon - v));
-	}
-	if (!e->host)
-		err(EX_OSERR, "strndup");
-}
-
-static void endpoint_free(struct rs_endpoint *e)
-{
-	free(e->addr);
-	free(e->host);
-	free(e->unix_path);
-	free(e->user);
-	if (e->password) {
-		explicit_bzero(e->password, strlen(e->password));
-		free(e->password);
-	}
-	memset(e, 0, sizeof(*e));
-}
-
-static char *read_password(const char *path)
-{
-	char buf[1024];
-	FILE *f = fopen(path, "r");
-	size_t n;
-	char *pw;
-
-	if (!f)
-		err(EX_NOINPUT, "--redis-password-file %s", path);
-	if (!fgets(buf, sizeof(buf), f))
-		buf[0] = '\0';
-	fclose(f);
-	n = strcspn(buf, "\r\n");
-	buf[n] = '\0';
-	if (n == 0)
-		errx(EX_NOINPUT, "--redis-password-file %s: the first line must be the password", path);
-	if (!(pw = strdup(buf)))
-		err(EX_OSERR, "strdup");
-	explicit_bzero(buf, sizeof(buf));
-	return pw;
+	if (cli_endpoint_parse(v, true, e, msg, sizeof(msg)))
+		errx(EX_USAGE, "--%s: %s (" SEE_HELP ")", opt, msg);
 }
 
 /* ---- sockets ---- */
@@ -714,11 +674,21 @@ static void parse_args(int argc, char **argv, struct opts *o)
 				errx(EX_USAGE, "--tls-reset: at most %d addresses", MAX_LISTEN);
 			o->tls[o->ntls++] = optarg;
 			break;
-		case 'r': o->redis = optarg; break;
-		case 'w': o->write_redis = optarg; break;
+		case 'r': /* checked here: a bad endpoint is a usage error before anything else */
+		case 'w': {
+			struct rs_endpoint e;
+			endpoint(ch == 'r' ? "redis" : "write-redis", optarg, &e);
+			cli_endpoint_free(&e);
+			*(ch == 'r' ? &o->redis : &o->write_redis) = optarg;
+			break;
+		}
 		case 1000: o->redis_db = (int)num("redis-db", optarg, 0, 65535); break;
 		case 1001: o->redis_user = optarg; break;
-		case 1002: o->password_file = optarg; break;
+		case 1002:
+			cli_deprecated(PROG, "--redis-password-file", "--auth-file");
+			o->password_file = optarg;
+			break;
+		case 1013: o->password_file = optarg; break;
 		case 1003: o->redis_timeout_ms = (int)num("redis-timeout", optarg, 10, 60000); break;
 		case 'P':
 			if (!*optarg || strpbrk(optarg, " \t\r\n"))
@@ -755,7 +725,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case 'v': o->verbose = true; break;
 		case 1012: o->check = true; break;
 		case 'h': usage(stdout); exit(0);
-		case 'V': printf(PROG " %s\n", PACKAGE_VERSION); exit(0);
+		case 'V': cli_version(PROG); exit(0);
 		default: bad_option(ch, argv[optind - 1]);
 		}
 	}
@@ -819,7 +789,7 @@ static void daemonize(void)
 int main(int argc, char **argv)
 {
 	struct opts o = {
-		.redis = "127.0.0.1:6379", .prefix = "redsink:", .redis_timeout_ms = 1000,
+		.redis = "127.0.0.1:6379", .prefix = "redsink:", .redis_timeout_ms = 1000, .redis_db = -1,
 		.templates = WD_TEMPLATE_DIR, .lang = "en", .retention_days = 90, .flush_ms = 10000,
 		.max_header = 8192, .max_body = 4096, .idle_timeout = 5, .conn_timeout = 15,
 		.max_conns = 1024, .max_counters = 100000,
@@ -829,10 +799,14 @@ int main(int argc, char **argv)
 	struct passwd *pw = NULL;
 	int http_fd[MAX_LISTEN], tls_fd[MAX_LISTEN], nhttp = 0;
 	char e[512], tdir[PATH_MAX];
-	const char *pw_env;
+	char pw_warn[300];
 	struct event *sigs[3];
 	static const int signums[3] = { SIGTERM, SIGINT, SIGHUP };
 
+	if (getenv("REDSINK_REDIS") && *getenv("REDSINK_REDIS"))
+		o.redis = getenv("REDSINK_REDIS");
+	if (getenv("REDSINK_PREFIX") && *getenv("REDSINK_PREFIX"))
+		o.prefix = getenv("REDSINK_PREFIX");
 	parse_args(argc, argv, &o);
 	rs_log_hook = rs_hook;
 
@@ -857,14 +831,21 @@ int main(int argc, char **argv)
 	 * the same database and credentials */
 	endpoint("redis", o.redis, &sv.rc.read);
 	endpoint("write-redis", o.write_redis ? o.write_redis : o.redis, &sv.rc.write);
-	sv.rc.read.db = sv.rc.write.db = o.redis_db;
-	if (o.redis_user && (!(sv.rc.read.user = strdup(o.redis_user)) || !(sv.rc.write.user = strdup(o.redis_user))))
-		err(EX_OSERR, "strdup");
-	if (o.password_file)
-		sv.rc.read.password = read_password(o.password_file);
-	else if ((pw_env = getenv("REDSINK_REDIS_PASSWORD")) && *pw_env)
-		sv.rc.read.password = strdup(pw_env);
-	if (sv.rc.read.password && !(sv.rc.write.password = strdup(sv.rc.read.password)))
+	if (o.redis_db >= 0)
+		sv.rc.read.db = sv.rc.write.db = o.redis_db;
+	if (o.redis_user) {
+		free(sv.rc.read.user);
+		if (!(sv.rc.read.user = strdup(o.redis_user)))
+			err(EX_OSERR, "strdup");
+	}
+	if (cli_credentials(&sv.rc.read, o.password_file, e, sizeof(e), pw_warn, sizeof(pw_warn)))
+		errx(CLI_EXIT_REDIS, "%s", e);
+	if (pw_warn[0])
+		warnx("warning: %s", pw_warn);
+	free(sv.rc.write.user);
+	sv.rc.write.user = NULL;
+	if ((sv.rc.read.user && !(sv.rc.write.user = strdup(sv.rc.read.user))) ||
+	    (sv.rc.read.password && !(sv.rc.write.password = strdup(sv.rc.read.password))))
 		err(EX_OSERR, "strdup");
 	sv.rc.prefix = (char *)o.prefix;
 	sv.rc.redis_timeout_ms = o.redis_timeout_ms;
@@ -983,8 +964,8 @@ int main(int argc, char **argv)
 	wd_templates_free(&sv.tmpl);
 	if (o.pidfile)
 		unlink(o.pidfile); /* may fail after dropping privileges: harmless */
-	endpoint_free(&sv.rc.read);
-	endpoint_free(&sv.rc.write);
+	cli_endpoint_free(&sv.rc.read);
+	cli_endpoint_free(&sv.rc.write);
 	free(sv.rc.jurisdiction);
 	return 0;
 }

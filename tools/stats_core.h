@@ -260,14 +260,7 @@ void st_sort_rank(struct st_table *t, const struct st_strtab *s);
 
 void st_table_free(struct st_table *t);
 
-/* ---- Redis endpoint ---- */
-
-/*
- * Fill e (zeroed first; strings owned, free with st_endpoint_free) from
- * "host:port", "[v6]:port" or "unix:/path". RS_EINVAL with a message in err,
- * or RS_ENOMEM.
- */
-int st_endpoint_parse(const char *v, struct rs_endpoint *e, char *err, size_t errlen);
-void st_endpoint_free(struct rs_endpoint *e);
+/* The Redis endpoint (host:port, [v6]:port, unix:/path, redis://...) is
+ * parsed by the tools' one interface: cli_endpoint_parse in cli.h. */
 
 #endif

@@ -168,3 +168,81 @@ def test_dates_are_stored_in_utc_and_issued_defaults_to_now(redis):
     issued = order_hash(redis, "o2")["issued"]
     got = int(time.mktime(time.strptime(issued, "%Y-%m-%dT%H:%M:%SZ"))) - time.timezone
     assert issued.endswith("Z") and t0 - 2 <= got <= int(time.time()) + 2, issued
+
+
+# ---- 6. --json of expire and order revoke (one interface) ---------------------
+
+def test_expire_json_lists_orders_with_rfc3339_expiry_and_numeric_counts(redis):
+    add_order(redis, "o1", "--expires", "2099-01-01")
+    ok(push(redis, "o1", ["a1.example", "a2.example"]))
+    add_order(redis, "o2", "--issued", "2020-01-01")
+    ok(push(redis, "o2", ["b1.example"]))
+    ok(ctl(redis, "order", "update", "o2", "--expires", "2021-03-04T05:06:07+01:00"))
+    add_order(redis, "o3")          # never expires
+    n = len(stream(redis))
+    # the dry run: what would be revoked at a pretended (future) time, nothing written
+    j = json.loads(ok(ctl(redis, "expire", "--dry-run", "--now", "+100000d", "--json")).stdout)
+    assert (j["op"], j["dry_run"], j["written"], j["exit"]) == ("expire", True, False, 0), j
+    assert j["revoked"] == 2 and isinstance(j["revoked"], int)
+    assert j["first_change"] is None and j["last_change"] is None
+    assert j["now"].endswith("Z") and j["now"] > "2099-01-01T00:00:00Z", j["now"]
+    rows = {o["order"]: o for o in j["orders"]}
+    assert set(rows) == {"o1", "o2"}, j
+    assert rows["o1"]["expires"] == "2099-01-01T00:00:00Z" and rows["o1"]["expired"] is False
+    assert rows["o2"]["expires"] == "2021-03-04T04:06:07Z" and rows["o2"]["expired"] is True
+    assert rows["o1"]["domains"] == 2 and rows["o2"]["domains"] == 1
+    assert all(o["change"] is None for o in j["orders"])
+    assert rows["o2"]["why"] == "expired at 2021-03-04T04:06:07Z"
+    assert rows["o1"]["authority"] == "Tribunale di Milano" and rows["o1"]["reference"] == "RG o1/2026"
+    assert len(stream(redis)) == n and redis.client().sismember(rs.PREFIX + "orders", "o2")
+    # for real: only o2 has expired; the receipt names the change written
+    j = json.loads(ok(ctl(redis, "expire", "--why", "cron", "--json")).stdout)
+    assert (j["dry_run"], j["written"], j["revoked"]) == (False, True, 1), j
+    assert [o["order"] for o in j["orders"]] == ["o2"]
+    ids = [i for i, _ in redis.client().xrange(rs.PREFIX + "changes")]
+    assert len(ids) == n + 1
+    assert j["orders"][0]["change"] == ids[-1] == j["first_change"] == j["last_change"]
+    assert j["orders"][0]["why"] == "expired at 2021-03-04T04:06:07Z: cron"
+    assert stream(redis)[-1]["why"] == "expired at 2021-03-04T04:06:07Z: cron"
+    assert not redis.client().sismember(rs.PREFIX + "orders", "o2")
+    # nothing left to expire: still one object, with an empty list
+    j = json.loads(ok(ctl(redis, "expire", "--json")).stdout)
+    assert (j["revoked"], j["orders"], j["written"]) == (0, [], False), j
+
+
+def test_order_revoke_json_receipt(redis):
+    add_order(redis, "o1", "--expires", "2099-01-01")
+    ok(push(redis, "o1", ["a1.example", "a2.example", "a3.example"]))
+    n = len(stream(redis))
+    j = json.loads(ok(ctl(redis, "order", "revoke", "o1", "--dry-run", "--json", "--why", "settled")).stdout)
+    assert j == {"order": "o1", "op": "revoke", "dry_run": True, "written": False,
+                 "authority": "Tribunale di Milano", "reference": "RG o1/2026", "expires": "2099-01-01T00:00:00Z",
+                 "domains": 3, "why": "settled", "change": None, "exit": 0}, j
+    assert len(stream(redis)) == n
+    j = json.loads(ok(ctl(redis, "order", "revoke", "o1", "--json", "--why", "settled", "-q")).stdout)
+    ids = [i for i, _ in redis.client().xrange(rs.PREFIX + "changes")]
+    assert (j["dry_run"], j["written"], j["domains"], j["change"]) == (False, True, 3, ids[-1]), j
+    assert stream(redis)[-1]["op"] == "revoke" and not redis.client().sismember(rs.PREFIX + "orders", "o1")
+    # an order without expiry: null, not "" nor "-"
+    add_order(redis, "o2")
+    j = json.loads(ok(ctl(redis, "order", "revoke", "o2", "--dry-run", "--json")).stdout)
+    assert j["expires"] is None and j["domains"] == 0 and j["why"] == "", j
+    # an error is a message on standard error, nothing on standard output
+    p = ctl(redis, "order", "revoke", "o1", "--json")
+    assert p.returncode == 1 and p.stdout == "" and "already revoked" in p.stderr, p
+
+
+def test_a_bad_option_is_one_line_naming_program_command_and_option(redis):
+    for args, cmd, what in ((["push", "--bogus"], "push: ", "unrecognized option '--bogus'"),
+                            (["order", "revoke", "--bogus=1"], "order revoke: ", "unrecognized option '--bogus'"),
+                            (["expire", "-z"], "expire: ", "unrecognized option '-z'"),
+                            (["expire", "--json=yes"], "expire: ", "no value allowed for option '--json'"),
+                            (["export", "-o"], "export: ", "missing value for option '-o'"),
+                            (["--redis"], "", "missing value for option '--redis'"),
+                            (["--bogus", "status"], "", "unrecognized option '--bogus'"),
+                            (["status", "--x\x01y"], "status: ", "unrecognized option '--x\\x01y'"),
+                            (["bogus"], "", "unknown command 'bogus'")):
+        p = ctl(redis, *args)
+        assert p.returncode == 2, (args, p.stderr)
+        assert p.stderr.splitlines() == [f"redsink-ctl: {cmd}{what} (see 'redsink-ctl {cmd.rstrip(': ')}"
+                                         f"{' ' if cmd else ''}--help')"], (args, p.stderr)

@@ -96,7 +96,7 @@ def test_the_order_of_files_does_not_matter_either(tmp_path):
 
 
 def assert_refused(r, db, *messages):
-    assert r.returncode == 65, (r.returncode, r.stderr)
+    assert r.returncode == 5, (r.returncode, r.stderr)
     for m in messages:
         assert m in r.stderr, (m, r.stderr)
     assert "nothing written" in r.stderr.splitlines()[-1], r.stderr
@@ -131,7 +131,7 @@ def test_bad_input_keeps_the_old_database(tmp_path):
     before = db.read_bytes()
     r, _ = mkgeo(tmp_path, ["10.0.0.0/8,FR", "10.0.0.0/8,IT", "10.0.0.300/32,IT", "10.2.0.0/16,ITA",
                             "10.3.0.0/16,IT,IT-25,x"])
-    assert r.returncode == 65 and "4 errors; nothing written" in r.stderr, r.stderr
+    assert r.returncode == 5 and "4 errors; nothing written" in r.stderr, r.stderr
     for line in range(2, 6):
         assert f"plan.csv:{line}:" in r.stderr, (line, r.stderr)
     assert db.read_bytes() == before and lookup(db, "10.0.0.1") == ("IT", None)
@@ -145,14 +145,15 @@ def test_count_is_singular_for_one_network(tmp_path):
 
 
 def test_exit_codes(tmp_path):
+    """The tools' one exit-code scheme (issue 11; sysexits 64/65/66/73 before)."""
     r = subprocess.run([str(MKGEO), "--no-such-option"], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 64 and "no-such-option" in r.stderr and "--help" in r.stderr
+    assert r.returncode == 2 and "no-such-option" in r.stderr and "--help" in r.stderr
     assert len(r.stderr.splitlines()) == 1 and "man redsink-mkgeo" in r.stderr, r.stderr
     r = subprocess.run([str(MKGEO), "-o", str(tmp_path / "x.mmdb"), str(tmp_path / "missing.csv")],
                        capture_output=True, text=True, timeout=60)
-    assert r.returncode == 66 and "missing.csv" in r.stderr
+    assert r.returncode == 1 and "missing.csv" in r.stderr
     r, _ = mkgeo(tmp_path, ["10.0.0.0/8,IT"], out="no/such/dir/x.mmdb")
-    assert r.returncode == 73 and "no/such/dir/x.mmdb" in r.stderr
+    assert r.returncode == 1 and "no/such/dir/x.mmdb" in r.stderr
     r = subprocess.run([str(MKGEO), "--help"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "longest prefix wins" in r.stdout
 
@@ -170,5 +171,5 @@ def test_man_page_example(tmp_path):
         got = lookup(db, ip)
         assert got is not None, ip
         assert (got[1] if path.startswith("subdivisions") else got[0]) == value, (ip, path, got)
-    for code in ("0", "64", "65", "66", "73"):
+    for code in ("0", "1", "2", "5"):  # the tools' one scheme (issue 11)
         assert re.search(rf"^\.TP\n{code}\n", man, re.M), code

@@ -730,6 +730,7 @@ def test_redis_access_and_exit_codes(redis, data, tmp_path):
     c.execute_command("ACL", "SETUSER", "nohmget", "on", ">s3cret", "~redsink:*", "+hgetall")
     pw = tmp_path / "pw"
     pw.write_text("s3cret\n")
+    pw.chmod(0o600)  # issue 11: a credential file others can read is refused
     doc = jrun(redis, "top", "--user", "researcher", "--password-file", pw, *WINDOW)
     assert len(doc["rows"]) == len(ORDERS)
     jrun(redis, "top", "--user", "researcher", *WINDOW, env={"REDSINK_PASSWORD": "s3cret"})
@@ -746,7 +747,8 @@ def test_redis_access_and_exit_codes(redis, data, tmp_path):
     # never on the command line
     p = run(redis, "top", "--password", "s3cret", rc=2)
     assert "--password-file or REDSINK_PASSWORD" in p.stderr
-    run(redis, "top", "--password-file", tmp_path / "missing", rc=1)
+    # issue 11: a credential problem is exit 4 in every tool (was 1 here)
+    run(redis, "top", "--password-file", tmp_path / "missing", rc=4)
     redis.client(password="s3cret").config_set("requirepass", "")
 
 
@@ -771,7 +773,9 @@ def test_redis_access_and_exit_codes(redis, data, tmp_path):
     (("top", "--min-count", "5", "--no-suppression"), "--no-suppression and --min-count exclude each other"),
     (("top", "--csv", "--json"), "more than one output format"),
     (("top", "extra"), "unexpected argument 'extra'"),
-    (("top", "--redis", "nowhere"), "is not host:port"),
+    # issue 11: the endpoint syntax of every tool; "nowhere" is a host (port 6379) as in redsink-ctl
+    (("top", "--redis", "ftp://nowhere"), "expected redis://host:port/db"),
+    (("--last", "24h", "top", "--redis", "[::1"), "missing ']'"),
     (("regions", "--by", "domain"), "regions --by takes region or country"),
 ])
 def test_usage_errors(redis, args, msg):

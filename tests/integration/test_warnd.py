@@ -737,30 +737,31 @@ def run_warnd(*args, timeout=10):
 
 
 def test_command_line(tmp_path):
+    """Exit codes are the tools' one scheme (issue 11; sysexits before): 2 usage, 1 error, 5 bad data."""
     r = run_warnd("--help")
     assert r.returncode == 0 and "--listen ADDR:PORT" in r.stdout and "--tls-reset" in r.stdout
     assert run_warnd("--version").stdout.startswith("redsink-warnd ")
-    assert run_warnd("--no-such-option").returncode == 64
-    assert run_warnd("--retention", "0").returncode == 64
+    assert run_warnd("--no-such-option").returncode == 2
+    assert run_warnd("--retention", "0").returncode == 2
     r = run_warnd("--templates", str(tmp_path / "none"))
-    assert r.returncode == 66 and str(tmp_path / "none") in r.stderr
+    assert r.returncode == 1 and str(tmp_path / "none") in r.stderr
     (tmp_path / "t").mkdir()
     (tmp_path / "t" / "ko.html").write_text("<p>{reference}</p>")
     r = run_warnd("--templates", str(tmp_path / "t"))
-    assert r.returncode == 78 and "needs both en.html and neutral-en.html" in r.stderr
+    assert r.returncode == 5 and "needs both en.html and neutral-en.html" in r.stderr
     r = run_warnd("--templates", str(TEMPLATES), "--check")
     assert r.returncode == 0 and "2 template languages" in r.stdout
     r = run_warnd("--templates", str(TEMPLATES), "--user", "no-such-user-here", "--listen", "127.0.0.1:1")
-    assert r.returncode == 67
+    assert r.returncode == 1
     r = run_warnd("--templates", str(TEMPLATES), "--geoip", str(tmp_path / "missing.mmdb"))
-    assert r.returncode == 66
+    assert r.returncode == 1
     port = harness.free_port()
     with socket.socket() as busy:
         busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         busy.bind(("127.0.0.1", port))
         busy.listen()
         r = run_warnd("--templates", str(TEMPLATES), "--listen", f"127.0.0.1:{port}")
-    assert r.returncode == 71 and "in use" in r.stderr
+    assert r.returncode == 1 and "in use" in r.stderr
 
 
 def test_daemon_drops_privileges(blocked, redis, tmp_path):
@@ -873,13 +874,13 @@ def test_unknown_option_is_one_line(tmp_path):
                         (["-x"], "'-x'"), (["--listen"], "'--listen'"), (["--re"], "'--re'"),
                         (["--daemon=1"], "'--daemon'"), (["--foreground", "-zf"], "'-z'")]:
         r = run_warnd(*args)
-        assert r.returncode == 64, (args, r)
+        assert r.returncode == 2, (args, r)
         assert r.stdout == "" and len(r.stderr.splitlines()) == 1, (args, r.stderr)
         assert r.stderr.startswith("redsink-warnd: ") and named in r.stderr, (args, r.stderr)
         assert "see redsink-warnd --help or man 8 redsink-warnd" in r.stderr, r.stderr
     assert "ambiguous" in run_warnd("--re").stderr
     r = run_warnd("--foreground", "extra")
-    assert r.returncode == 64 and len(r.stderr.splitlines()) == 1 and "'extra'" in r.stderr
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1 and "'extra'" in r.stderr
 
 
 def test_healthz_degraded_while_redis_is_down(blocked, redis, make_warnd):

@@ -696,37 +696,6 @@ static void test_dims(void **state)
 	assert_string_equal(st_dim_name(ST_D_NONE), "");
 }
 
-static void test_endpoint(void **state)
-{
-	struct rs_endpoint e;
-	char err[256];
-
-	(void)state;
-	assert_int_equal(st_endpoint_parse("127.0.0.1:6380", &e, err, sizeof(err)), 0);
-	assert_string_equal(e.host, "127.0.0.1");
-	assert_int_equal(e.port, 6380);
-	assert_null(e.unix_path);
-	assert_string_equal(e.addr, "127.0.0.1:6380");
-	st_endpoint_free(&e);
-	assert_int_equal(st_endpoint_parse("[::1]:6379", &e, err, sizeof(err)), 0);
-	assert_string_equal(e.host, "::1");
-	assert_int_equal(e.port, 6379);
-	st_endpoint_free(&e);
-	assert_int_equal(st_endpoint_parse("unix:/run/redis.sock", &e, err, sizeof(err)), 0);
-	assert_string_equal(e.unix_path, "/run/redis.sock");
-	assert_null(e.host);
-	st_endpoint_free(&e);
-	assert_int_equal(st_endpoint_parse("unix:run/redis.sock", &e, err, sizeof(err)), RS_EINVAL);
-	assert_non_null(strstr(err, "absolute path"));
-	assert_int_equal(st_endpoint_parse("localhost", &e, err, sizeof(err)), RS_EINVAL);
-	assert_non_null(strstr(err, "not host:port"));
-	assert_int_equal(st_endpoint_parse("localhost:0", &e, err, sizeof(err)), RS_EINVAL);
-	assert_non_null(strstr(err, "1..65535"));
-	assert_int_equal(st_endpoint_parse("localhost:65536", &e, err, sizeof(err)), RS_EINVAL);
-	assert_int_equal(st_endpoint_parse(":6379", &e, err, sizeof(err)), RS_EINVAL);
-	assert_int_equal(st_endpoint_parse("[::1:6379", &e, err, sizeof(err)), RS_EINVAL);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -749,7 +718,6 @@ int main(void)
 		cmocka_unit_test(test_fine_complement_every_breakdown),
 		cmocka_unit_test(test_sort_rank),
 		cmocka_unit_test(test_dims),
-		cmocka_unit_test(test_endpoint),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
