@@ -101,8 +101,8 @@ for _ in $(seq 100); do
 done
 
 # ---- the warning page ----
-build/redsink/tools/redsink-warnd --listen "127.0.0.1:$http_port" --redis "127.0.0.1:$redis_port" \
-	--templates "$top/tools/templates" 2>"$d/warnd.log" &
+build/redsink/tools/warnd/redsink-warnd --listen "127.0.0.1:$http_port" --redis "127.0.0.1:$redis_port" \
+	--templates "$top/tools/warnd/templates" 2>"$d/warnd.log" &
 pids+=($!)
 for _ in $(seq 50); do
 	curl -fs "http://127.0.0.1:$http_port/healthz" >/dev/null 2>&1 && break

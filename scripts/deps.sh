@@ -12,7 +12,7 @@ pkgs=(build-essential autoconf automake libtool pkg-config dpkg-dev quilt
       python3-pytest python3-dnspython python3-redis binutils
       libidn2-dev libpsl-dev mmdb-bin libmaxmind-db-writer-perl
       chromium fonts-noto-cjk imagemagick curl
-      clang libclang-rt-14-dev)
+      clang libclang-rt-14-dev llvm)
 
 missing=()
 for p in "${pkgs[@]}"; do

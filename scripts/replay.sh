@@ -106,7 +106,7 @@ if [ -z "${REPLAY_NO_BUILD:-}" ]; then # REPLAY_NO_BUILD=1: use the module as it
 	"$top/scripts/build.sh" "$out" || fail_setup "building the module in $out failed"
 fi
 [ -f "$so" ] || fail_setup "no module at $so"
-ctl=$out/tools/redsink-ctl
+ctl=$out/tools/ctl/redsink-ctl
 [ -x "$ctl" ] || fail_setup "no redsink-ctl at $ctl"
 
 # ---- testbound, linked with --export-dynamic ----

@@ -59,20 +59,25 @@ cmocka_counts() { # log trs
 unit_tests() {
 	local b=$bdir p=0 f=0 prog log lp lf progs rerun=()
 	# Stale results must never count: every log is made by this run.
-	rm -f "$b"/tests/unit/*.log "$b"/tests/unit/*.trs "$b"/test-suite.log
+	rm -f "$b"/tests/unit/*/*.log "$b"/tests/unit/*/*.trs "$b"/test-suite.log
 	progs=$(make -s -C "$b" -f Makefile -f - print-unit-tests <<'MK' 2>/dev/null
 print-unit-tests:
 	@echo $(TESTS)
 MK
 )
-	# built PROG: it exists and is up to date (a failed compile leaves the
-	# previous binary behind: it must not run in place of the new one)
-	built() { [ -x "$b/$1" ] && make -s -C "$b" -q "$1" >/dev/null 2>&1; }
+	# built PROG: it was linked by this run. A failed compile would leave the
+	# previous binary behind, so every test binary is removed first and only
+	# what links now exists. (Not `make -q`: automake's config-header stamp
+	# makes it report every program out of date after a fresh configure.)
+	built() { [ -x "$b/$1" ]; }
 	if [ -z "$progs" ]; then
 		echo "test: cannot list the unit test programs of $b"
 		count unit 0 1
 		return
 	fi
+	for prog in $progs; do
+		rm -f "$b/$prog"
+	done
 	if ! make -s -C "$b" -k -j"$jobs" check >"$b/unit-check.out" 2>&1; then
 		echo "== make check failed:"
 		grep -v '^make\[[0-9]*\]: \(Entering\|Leaving\)' "$b/unit-check.out" | tail -n 40
@@ -105,22 +110,22 @@ MK
 [[ $steps != *" unit "* ]] || unit_tests
 
 # ---- the list's unit tests under ThreadSanitizer and AddressSanitizer ----
-# A small separate compile: tests/unit/test_list.c against the module's core
-# sources (only what it needs is linked from the archive), with -fsanitize.
+# A small separate compile: tests/unit/lib/test_list.c against the shared core's
+# sources (lib/librscore; only what it needs is linked from the archive), with -fsanitize.
 san_list() { # sanitizer (thread|address)
 	local san=$1 d=$bdir-san/$1 src obj objs=() lp lf
 	mkdir -p "$d"
 	rm -f "$d"/*.o "$d"/*.a "$d"/test_list "$d"/test_list.log
 	local cflags=(-std=gnu11 -g -O1 -fno-omit-frame-pointer -fsanitize="$san" -pthread
-		-I"$top/module" $(pkg-config --cflags hiredis libevent libmaxminddb cmocka))
-	for src in module/*.c; do
-		case $src in module/redsink.c | module/answer.c) continue ;; esac # need Unbound's headers
+		-I"$top/lib" $(pkg-config --cflags hiredis libevent libmaxminddb cmocka))
+	for src in lib/*.c; do
+		case $src in lib/cli.c | lib/ctl_name.c) continue ;; esac # lib/libtoolcore.la: only the tools use them
 		obj=$d/$(basename "${src%.c}").o
 		gcc "${cflags[@]}" -c "$src" -o "$obj" 2>>"$d/build.log" || { echo "== $san: $src did not compile"; tail -n 20 "$d/build.log"; count "unit test_list ($san)" 0 1; return; }
 		objs+=("$obj")
 	done
 	ar rcs "$d/librscore-$san.a" "${objs[@]}"
-	if ! gcc "${cflags[@]}" tests/unit/test_list.c "$d/librscore-$san.a" -o "$d/test_list" \
+	if ! gcc "${cflags[@]}" tests/unit/lib/test_list.c "$d/librscore-$san.a" -o "$d/test_list" \
 		$(pkg-config --libs hiredis libevent libevent_pthreads libmaxminddb cmocka) -lm 2>>"$d/build.log"; then
 		echo "== $san: test_list did not build"
 		tail -n 20 "$d/build.log"

@@ -100,7 +100,8 @@ def main(args):
         rows = annotate(f, False)
         txt = subprocess.run(["callgrind_annotate", "--auto=no", str(f)], capture_output=True, text=True).stdout
         total = int(re.search(r"([\d,]+)\s+(?:\([^)]*\)\s+)?PROGRAM TOTALS", txt).group(1).replace(",", ""))
-        self_rows = [r for r in rows if r[1].startswith("module/") or "/module/" in r[1]]
+        # the module's own code: module/ and the shared core it links (lib/)
+        self_rows = [r for r in rows if re.search(r"(?:^|/)(?:module|lib)/[^/]+\.[ch]$", r[1])]
         module_self = sum(r[0] for r in self_rows)
         incl = annotate(f, True)
         operate = next((r[0] for r in incl if r[2] == "operate"), 0)

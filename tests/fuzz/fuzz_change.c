@@ -1,5 +1,5 @@
 /*
- * fuzz_change.c — stream entries (module/apply.c): rs_change_parse on reply
+ * fuzz_change.c — stream entries (lib/apply.c): rs_change_parse on reply
  * trees built by hiredis' own reader from the input's RESP octets, then
  * rs_apply_change of every parsed entry on a small list.
  *

@@ -1,5 +1,5 @@
 /*
- * fuzz_conf.c — the redsink.conf parser (module/conf.c, rs_conf_load).
+ * fuzz_conf.c — the redsink.conf parser (lib/conf.c, rs_conf_load).
  *
  * Input: the whole file. It is read through a memory file (fz_memfile). An
  * input that names a path under /dev, /proc or /sys is skipped: the

@@ -1,7 +1,7 @@
 /*
- * fuzz_ctl_input.c — the input formats of redsink-ctl (tools/ctl_input.c:
+ * fuzz_ctl_input.c — the input formats of redsink-ctl (tools/ctl/ctl_input.c:
  * plain lists, CSV, Piracy-Shield JSON, RPZ; UTF-8/UTF-16 BOMs, line ends)
- * and the name canonicalisation under them (tools/ctl_name.c, libidn2).
+ * and the name canonicalisation under them (lib/ctl_name.c, libidn2).
  *
  * Input: one option octet, then the file's contents.
  *   bits 0-2  format: 0 auto (detected from the contents), 1 plain, 2 csv,

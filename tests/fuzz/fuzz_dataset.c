@@ -1,5 +1,5 @@
 /*
- * fuzz_dataset.c — the dataset identity read from Redis (module/dataset.c):
+ * fuzz_dataset.c — the dataset identity read from Redis (lib/dataset.c):
  * rs_dataset_parse on fuzzed field/value pairs (what HGETALL of the
  * `dataset` key returns), then rs_dataset_judge against held identities.
  *

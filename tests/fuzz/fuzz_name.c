@@ -1,5 +1,5 @@
 /*
- * fuzz_name.c — name canonicalisation and wire forms (module/name.c).
+ * fuzz_name.c — name canonicalisation and wire forms (lib/name.c).
  *
  * Input: any octets. They are tried as a text name (rs_name_canon, then
  * rs_name_to_wire and back with rs_wire_to_text) and as a wire name

@@ -1,6 +1,6 @@
 /*
- * fuzz_order.c — order parsing and the answer texts (module/order.c,
- * module/text.c): rs_order_parse with fuzzed field/value pairs and a
+ * fuzz_order.c — order parsing and the answer texts (lib/order.c,
+ * lib/text.c): rs_order_parse with fuzzed field/value pairs and a
  * configuration chosen by the input, then the invariants of
  * fuzz_order_check.h (TXT and EDE sizes, JSON well-formed, UTF-8).
  *

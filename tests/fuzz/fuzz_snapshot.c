@@ -47,6 +47,12 @@ static uint64_t fnv64(const uint8_t *p, size_t n)
 	return h;
 }
 
+static void cleanup(void)
+{
+	unlink(tmpfile_path);
+	rmdir(dir);
+}
+
 static void init_once(void)
 {
 	const char *base;
@@ -63,6 +69,7 @@ static void init_once(void)
 		abort();
 	}
 	snprintf(tmpfile_path, sizeof(tmpfile_path), "%s/snap", dir);
+	atexit(cleanup);
 }
 
 struct cmp {

@@ -1,6 +1,6 @@
 /*
  * fuzz_warnd.c — what redsink-warnd does with a request before it reaches a
- * page, a header or Redis (tools/warnd_text.c, tools/warnd_page.c):
+ * page, a header or Redis (tools/warnd/warnd_text.c, tools/warnd/warnd_page.c):
  * the request target (as evhttp parses it) and the Host header
  * (wd_host_parse), Accept-Language (wd_accept_language, wd_lang_choose,
  * wd_templates_choose), regions and counter fields, dates, URLs, HTML

@@ -59,19 +59,39 @@ if ! pkg_cflags=$(pkg-config --cflags $pkgs) || ! pkg_libs=$(pkg-config --libs $
 	exit 1
 fi
 san="-fsanitize=address,undefined -fno-sanitize-recover=all"
-cflags="-g -O1 -std=gnu11 -fno-omit-frame-pointer -Wall -Wno-unused-parameter $san
-	-I$top/module -I$top/tools -I$top/tests/fuzz $pkg_cflags"
 
-# The code under test, compiled once with coverage instrumentation and put
-# in one archive: each harness links only the objects it uses.
-srcs="module/name.c module/list.c module/order.c module/conf.c module/text.c module/load.c
-	module/apply.c module/snapshot.c module/rs_err.c
-	tools/ctl_name.c tools/ctl_input.c tools/warnd_text.c tools/warnd_page.c"
-for opt in module/dataset.c module/ebr.c; do # newer files, when present
-	[ -f "$top/$opt" ] && srcs="$srcs $opt"
+# The code under test, found by file name anywhere in the tree (outside
+# build/, tests/ and .git/), so that the harnesses follow the sources when
+# they move between directories.
+tree_find() { # find arguments, applied to the source tree only
+	find "$top" \( -path "$top/build" -o -path "$top/tests" -o -path "$top/.git" \
+		-o -path "$top/autom4te.cache" \) -prune -o "$@" -print
+}
+incs=()
+while IFS= read -r d; do
+	incs+=("-I$d")
+done < <(tree_find -name '*.h' | xargs -r -n1 dirname | sort -u)
+srcs=""
+for base in name.c list.c order.c conf.c text.c load.c apply.c snapshot.c rs_err.c dataset.c ebr.c \
+	ctl_name.c ctl_input.c warnd_text.c warnd_page.c; do
+	f=$(tree_find -name "$base" | head -n1)
+	case $base in
+	dataset.c | ebr.c) [ -n "$f" ] || continue ;; # newer files, when present
+	esac
+	if [ -z "$f" ]; then
+		echo "fuzz: cannot find $base in the source tree" >&2
+		fail=${#harnesses[@]}
+		failed=("${harnesses[@]}")
+		summary
+		exit 1
+	fi
+	srcs="$srcs ${f#"$top"/}"
 done
+cflags="-g -O1 -std=gnu11 -fno-omit-frame-pointer -Wall -Wno-unused-parameter $san
+	${incs[*]} -I$top/tests/fuzz $pkg_cflags"
+
 mkdir -p "$out/obj" "$out/bin"
-headers_newest=$(ls -t "$top"/module/*.h "$top"/tools/*.h "$top"/tests/fuzz/*.h | head -1)
+headers_newest=$( (tree_find -name '*.h'; ls "$top"/tests/fuzz/*.h) | xargs ls -t | head -1)
 objs=()
 pids=()
 buildfail=0

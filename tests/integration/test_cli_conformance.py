@@ -29,14 +29,18 @@ REPO = harness.REPO_ROOT
 VERSION = re.search(r"AC_INIT\(\[redsink\],\s*\[([^\]]+)\]", (REPO / "configure.ac").read_text()).group(1)
 
 
+# each tool's folder under tools/ (sources, man page) and under the build's tools/
+TOOL_DIR = {"redsink-ctl": "ctl", "redsink-stats": "stats", "redsink-warnd": "warnd", "redsink-mkgeo": "mkgeo"}
+
+
 def tool(name):
     if name == "redsink-mkgeo":
-        return str(REPO / "tools" / "redsink-mkgeo")
+        return str(REPO / "tools" / "mkgeo" / "redsink-mkgeo")
     if os.environ.get("REDSINK_MODULE"):
-        b = Path(os.environ["REDSINK_MODULE"]).resolve().parents[2] / "tools" / name
+        b = Path(os.environ["REDSINK_MODULE"]).resolve().parents[2] / "tools" / TOOL_DIR[name] / name
         if b.exists():
             return str(b)
-    return str(REPO / "build" / "redsink" / "tools" / name)
+    return str(REPO / "build" / "redsink" / "tools" / TOOL_DIR[name] / name)
 
 
 def run(name, *args, env=None, input=None, timeout=60):
@@ -275,7 +279,7 @@ EXIT_WORDS = [r"^\.TP\n0\nok$", r"^\.TP\n1\nan error, or not compliant$", r"^\.T
 
 @pytest.mark.parametrize("page", ["redsink-ctl.1", "redsink-stats.1", "redsink-warnd.8", "redsink-mkgeo.1"])
 def test_exit_codes_documented_in_the_same_words(page):
-    man = (REPO / "tools" / page).read_text()
+    man = (REPO / "tools" / TOOL_DIR[page.rsplit(".", 1)[0]] / page).read_text()
     section = man.split(".SH EXIT STATUS\n", 1)[1].split("\n.SH ", 1)[0]
     for pat in EXIT_WORDS:
         assert re.search(pat, section, re.M), (page, pat)
@@ -296,7 +300,7 @@ cw redsink-stats top --li
 cw redsink-warnd --auth
 cw redsink-mkgeo --vers
 """
-    path = os.pathsep.join([str(Path(tool("redsink-ctl")).parent), str(REPO / "tools"), os.environ["PATH"]])
+    path = os.pathsep.join([str(Path(tool(t)).parent) for t in TOOL_DIR] + [os.environ["PATH"]])
     p = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60,
                        env={**os.environ, "PATH": path})
     assert p.returncode == 0, p.stderr

@@ -57,10 +57,10 @@ def ctl_binary():
     if os.environ.get("REDSINK_CTL"):
         return os.environ["REDSINK_CTL"]
     if os.environ.get("REDSINK_MODULE"):     # the tool of the build the module comes from
-        b = Path(os.environ["REDSINK_MODULE"]).resolve().parents[2] / "tools" / "redsink-ctl"
+        b = Path(os.environ["REDSINK_MODULE"]).resolve().parents[2] / "tools" / "ctl" / "redsink-ctl"
         if b.exists():
             return str(b)
-    return str(REPO_ROOT / "build" / "redsink" / "tools" / "redsink-ctl")
+    return str(REPO_ROOT / "build" / "redsink" / "tools" / "ctl" / "redsink-ctl")
 
 
 def ctl(redis, *args, input=None, env=None, user="tester", timeout=120):

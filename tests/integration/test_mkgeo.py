@@ -15,8 +15,8 @@ import pytest
 
 import harness
 
-MKGEO = harness.REPO_ROOT / "tools" / "redsink-mkgeo"
-MAN = harness.REPO_ROOT / "tools" / "redsink-mkgeo.1"
+MKGEO = harness.REPO_ROOT / "tools" / "mkgeo" / "redsink-mkgeo"
+MAN = harness.REPO_ROOT / "tools" / "mkgeo" / "redsink-mkgeo.1"
 MMDBLOOKUP = "/usr/bin/mmdblookup"
 
 

@@ -1,4 +1,4 @@
-"""Hit regions from a MaxMind-format database built with tools/redsink-mkgeo."""
+"""Hit regions from a MaxMind-format database built with tools/mkgeo/redsink-mkgeo."""
 
 import subprocess
 
@@ -9,11 +9,11 @@ from test_stats import ask, assert_counted, hits
 
 def mkgeo(tmp_path, rows):
     """A MaxMind-format database from prefix,country[,subdivision] rows, built with
-    tools/redsink-mkgeo (the same tool ISPs use for their address plan)."""
+    tools/mkgeo/redsink-mkgeo (the same tool ISPs use for their address plan)."""
     csv = tmp_path / "plan.csv"
     csv.write_text("".join(",".join(r) + "\n" for r in rows))
     db = tmp_path / "plan.mmdb"
-    subprocess.run([str(harness.REPO_ROOT / "tools" / "redsink-mkgeo"), "-o", str(db), str(csv)], check=True)
+    subprocess.run([str(harness.REPO_ROOT / "tools" / "mkgeo" / "redsink-mkgeo"), "-o", str(db), str(csv)], check=True)
     return db
 
 

@@ -7,7 +7,7 @@ exit codes; and the HTML report rendered by headless Chromium.
 
 The tool is $REDSINK_STATS; else the redsink-stats of the build $REDSINK_MODULE
 comes from (so the ASan run of scripts/test.sh tests the ASan build); else
-build/redsink/tools/redsink-stats.
+build/redsink/tools/stats/redsink-stats.
 """
 
 import csv
@@ -81,10 +81,10 @@ def stats_binary():
     if os.environ.get("REDSINK_STATS"):
         return os.environ["REDSINK_STATS"]
     if os.environ.get("REDSINK_MODULE"):
-        b = Path(os.environ["REDSINK_MODULE"]).resolve().parents[2] / "tools" / "redsink-stats"
+        b = Path(os.environ["REDSINK_MODULE"]).resolve().parents[2] / "tools" / "stats" / "redsink-stats"
         if b.exists():
             return str(b)
-    return str(harness.REPO_ROOT / "build" / "redsink" / "tools" / "redsink-stats")
+    return str(harness.REPO_ROOT / "build" / "redsink" / "tools" / "stats" / "redsink-stats")
 
 
 def run(redis, *args, rc=0, env=None, url=None):

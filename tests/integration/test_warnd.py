@@ -1,9 +1,9 @@
 """redsink-warnd: the warning page on the sinkhole address (issue 7).
 
-Every test runs the real server (build/redsink/tools/redsink-warnd; see
+Every test runs the real server (build/redsink/tools/warnd/redsink-warnd; see
 warnd_binary() for the sanitizer build) in the foreground on a free loopback port against a private
 Redis, and talks HTTP to it. Region tests use a MaxMind DB built with
-tools/redsink-mkgeo that maps 127.0.0.2 to KR and 127.0.0.3 to IT-25; the
+tools/mkgeo/redsink-mkgeo that maps 127.0.0.2 to KR and 127.0.0.3 to IT-25; the
 client binds to those addresses so the server sees different peers. The
 browser test resolves the blocked name through Unbound with redsink.so and
 loads the page in headless Chromium.
@@ -26,8 +26,8 @@ import harness
 import rs
 
 REPO = harness.REPO_ROOT
-TEMPLATES = REPO / "tools" / "templates"
-MKGEO = REPO / "tools" / "redsink-mkgeo"
+TEMPLATES = REPO / "tools" / "warnd" / "templates"
+MKGEO = REPO / "tools" / "mkgeo" / "redsink-mkgeo"
 CHROMIUM = "/usr/bin/chromium"
 CONVERT = "/usr/bin/convert"
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
@@ -41,10 +41,10 @@ def warnd_binary():
     if os.environ.get("REDSINK_WARND"):
         return os.environ["REDSINK_WARND"]
     if os.environ.get("REDSINK_MODULE"):
-        b = Path(os.environ["REDSINK_MODULE"]).resolve().parents[2] / "tools" / "redsink-warnd"
+        b = Path(os.environ["REDSINK_MODULE"]).resolve().parents[2] / "tools" / "warnd" / "redsink-warnd"
         if b.exists():
             return str(b)
-    return str(REPO / "build" / "redsink" / "tools" / "redsink-warnd")
+    return str(REPO / "build" / "redsink" / "tools" / "warnd" / "redsink-warnd")
 
 
 # ---------------------------------------------------------------------------
@@ -862,7 +862,8 @@ def test_methods_without_a_page_get_405_with_allow(blocked, redis, make_warnd):
         head = out.split(b"\r\n\r\n", 1)[0].decode()
         assert head.startswith("HTTP/1.1 405 "), (method, head)
         assert re.search(r"(?mi)^Allow: GET, HEAD\r?$", head), (method, head)
-    out = raw(w.port, b"CONNECT pirate.example:443 HTTP/1.1\r\nHost: pirate.example:443\r\n\r\n")
+    out = raw(w.port, b"CONNECT pirate.example:443 HTTP/1.1\r\nHost: pirate.example:443\r\n"
+                      b"Connection: close\r\n\r\n")
     assert out.startswith((b"HTTP/1.1 405 ", b"HTTP/1.1 400 ")), out[:200]     # never 501
     for method in ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]:
         assert get(w.port, "pirate.example", method=method)[0] == 451, method
