@@ -669,6 +669,30 @@ enum item_state {
 };
 
 /* Membership of every name of b in set key (SMISMEMBER, pipelined). in[i] = 1 when a member. */
+/* Queue `cmd key name...` (SADD / SREM) on t, CTL_CHUNK names per command. */
+static void queue_members(struct ctl_tx *t, const char *cmd, const char *key, const char *const *names, size_t nn)
+{
+	const char **argv = malloc((CTL_CHUNK + 2) * sizeof(*argv));
+	size_t *lens = malloc((CTL_CHUNK + 2) * sizeof(*lens));
+
+	if (!argv || !lens)
+		errx(CTL_EXIT_ERROR, "out of memory");
+	argv[0] = cmd;
+	argv[1] = key;
+	lens[0] = strlen(cmd);
+	lens[1] = strlen(key);
+	for (size_t i = 0; i < nn; i += CTL_CHUNK) {
+		size_t m = nn - i < CTL_CHUNK ? nn - i : CTL_CHUNK;
+		for (size_t j = 0; j < m; j++) {
+			argv[2 + j] = names[i + j];
+			lens[2 + j] = strlen(names[i + j]);
+		}
+		ctl_tx_argv(t, (int)m + 2, argv, lens);
+	}
+	free(argv);
+	free(lens);
+}
+
 static int members(struct ctl *x, const char *key, const struct ctl_batch *b, uint8_t *in, const char *label)
 {
 	const char **argv = malloc((CTL_CHUNK + 2) * sizeof(*argv));
@@ -1203,12 +1227,9 @@ static int push_or_withdraw(struct ctl *x, int argc, char **argv, bool withdraw,
 	{
 		struct ctl_tx t;
 		struct ctl_progress p;
-		const char **argvv = malloc((CTL_CHUNK + 2) * sizeof(*argvv));
-		size_t *lens = malloc((CTL_CHUNK + 2) * sizeof(*lens)), nn = 0, done = 0;
+		size_t nn = 0, done = 0;
 		static const char *const ovr_text[] = { "", "protected", "public-suffix", "protected,public-suffix" };
 
-		if (!argvv || !lens)
-			errx(CTL_EXIT_ERROR, "out of memory");
 		ctl_progress_start(x, &p, withdraw ? "withdrawing" : "pushing", nnew);
 		ctl_tx_begin(&t, &x->conn);
 		/* names grouped by override (0 first): each group has its own `override` field */
@@ -1216,18 +1237,7 @@ static int push_or_withdraw(struct ctl *x, int argc, char **argv, bool withdraw,
 			for (size_t i = 0; i < b.n; i++)
 				if (st[i] == ST_NEW && ovr[i] == g)
 					names[nn++] = b.items[i].name;
-		for (size_t i = 0; i < nn; i += CTL_CHUNK) {
-			size_t m = nn - i < CTL_CHUNK ? nn - i : CTL_CHUNK;
-			argvv[0] = withdraw ? "SREM" : "SADD";
-			argvv[1] = kd;
-			lens[0] = 4;
-			lens[1] = strlen(kd);
-			for (size_t j = 0; j < m; j++) {
-				argvv[2 + j] = names[i + j];
-				lens[2 + j] = strlen(names[i + j]);
-			}
-			ctl_tx_argv(&t, (int)m + 2, argvv, lens);
-		}
+		queue_members(&t, withdraw ? "SREM" : "SADD", kd, names, nn);
 		for (int g = 0, at = 0; g < 4; g++) {
 			size_t cnt = 0;
 			for (size_t i = 0; i < b.n; i++)
@@ -1241,8 +1251,6 @@ static int push_or_withdraw(struct ctl *x, int argc, char **argv, bool withdraw,
 			}
 			at += (int)cnt;
 		}
-		free(argvv);
-		free(lens);
 		ctl_progress_end(&p);
 		if (x->tty)
 			fprintf(stderr, "committing %zu changes...", nnew);
@@ -1503,26 +1511,9 @@ int cmd_protect(struct ctl *x, int argc, char **argv)
 	}
 	{
 		struct ctl_tx t;
-		const char **argvv = malloc((CTL_CHUNK + 2) * sizeof(*argvv));
-		size_t *lens = malloc((CTL_CHUNK + 2) * sizeof(*lens));
-		if (!argvv || !lens)
-			errx(CTL_EXIT_ERROR, "out of memory");
 		ctl_tx_begin(&t, &x->conn);
-		for (size_t i = 0; i < nn; i += CTL_CHUNK) {
-			size_t m = nn - i < CTL_CHUNK ? nn - i : CTL_CHUNK;
-			argvv[0] = add ? "SADD" : "SREM";
-			argvv[1] = kp;
-			lens[0] = 4;
-			lens[1] = strlen(kp);
-			for (size_t j = 0; j < m; j++) {
-				argvv[2 + j] = names[i + j];
-				lens[2 + j] = strlen(names[i + j]);
-			}
-			ctl_tx_argv(&t, (int)m + 2, argvv, lens);
-		}
+		queue_members(&t, add ? "SADD" : "SREM", kp, names, nn);
 		ctl_queue_changes(x, &t, add ? "protect" : "unprotect", "", names, nn, why, NULL, &first);
-		free(argvv);
-		free(lens);
 		rc = ctl_tx_exec(&t, &r);
 		if (rc == CTL_TX_CONFLICT) {
 			warnx("the protected list changed meanwhile: nothing written; run the command again");
