@@ -401,7 +401,23 @@ static const char *resolver_problem(struct ctl *x, const char *kc, const struct 
 	return NULL;
 }
 
-int cmd_status(struct ctl *x, int argc, char **argv)
+/* Everything one status run works with, shared by its steps. */
+struct status {
+	struct ctl *x;
+	bool json, check;
+	long stale;
+	const char *order; /* NULL: the fleet */
+	char kc[CTL_KEY_MAX], first_id[64], last_id[64], order_change[64];
+	long long length;
+	struct hb *hbs;
+	size_t nhb, nbad;
+	struct ctl_order o;
+	struct ctl_dataset_cur ds;
+	int64_t now;
+};
+
+/* Parse the options and the order ID; -1 to go on, or the exit code of the command. */
+static int status_options(struct status *s, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, O_JSON },
@@ -410,50 +426,40 @@ int cmd_status(struct ctl *x, int argc, char **argv)
 		{ "check", no_argument, NULL, O_CHECK },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool json = false, check = false, healthy = false;
-	size_t nbad = 0;
-	long stale = 12;
-	const char *order = NULL;
-	char kc[CTL_KEY_MAX], pat[CTL_KEY_MAX], cursor[32] = "0", first_id[64] = "", last_id[64] = "";
-	char order_change[64] = "", tb[40], tb2[40];
-	long long length = 0;
-	struct hb *hbs = NULL;
-	size_t nhb = 0, cap = 0;
-	struct ctl_order o = { 0 };
-	struct ctl_dataset_cur ds = { 0 };
-	int64_t now = (int64_t)time(NULL);
+	struct ctl *x = s->x;
 	int c, ex = 0;
-	redisReply *r;
 
-	x->usage = status_usage;
 	while ((c = ctl_getopt(x, argc, argv, "", opts, &ex)) != -1) {
 		if (c == CTL_OPT_EXIT)
 			return ex;
 		if (c == O_JSON)
-			json = true;
+			s->json = true;
 		else if (c == O_ORDER)
-			order = optarg;
+			s->order = optarg;
 		else if (c == O_CHECK)
-			check = true;
+			s->check = true;
 		else if (c == O_STALE) {
 			char *end;
-			stale = strtol(optarg, &end, 10);
-			if (*end || stale < 1)
+			s->stale = strtol(optarg, &end, 10);
+			if (*end || s->stale < 1)
 				return ctl_usage_error(x, "--stale: '%s' is not a number of seconds", optarg);
 		}
 	}
-	if (optind < argc && !order)
-		order = argv[optind++];
+	if (optind < argc && !s->order)
+		s->order = argv[optind++];
 	if (optind < argc)
 		return ctl_usage_error(x, "unexpected argument '%s'", argv[optind]);
-	if (order && !rs_order_id_ok(order))
-		return ctl_usage_error(x, "'%.60s' is not an order ID", order);
-	if ((ex = ctl_open(x)))
-		return ex;
-	ctl_key(x, kc, "changes");
+	if (s->order && !rs_order_id_ok(s->order))
+		return ctl_usage_error(x, "'%.60s' is not an order ID", s->order);
+	return -1;
+}
 
-	/* the stream */
-	r = redisCommand(x->conn.c, "XINFO STREAM %s", kc);
+/* The change stream: its length and first and last IDs (none when it does not exist). */
+static int status_stream(struct status *s)
+{
+	struct ctl *x = s->x;
+	redisReply *r = redisCommand(x->conn.c, "XINFO STREAM %s", s->kc);
+
 	if (!r) {
 		ctl_fail(&x->conn, "XINFO STREAM", NULL);
 		return ctl_redis_failed(x);
@@ -468,266 +474,348 @@ int cmd_status(struct ctl *x, int argc, char **argv)
 			const char *k = r->element[i]->str;
 			redisReply *v = r->element[i + 1];
 			if (strcmp(k, "length") == 0)
-				length = v->integer;
+				s->length = v->integer;
 			else if (strcmp(k, "last-generated-id") == 0)
-				snprintf(last_id, sizeof(last_id), "%s", v->str);
+				snprintf(s->last_id, sizeof(s->last_id), "%s", v->str);
 			else if (strcmp(k, "first-entry") == 0 && v->type == REDIS_REPLY_ARRAY && v->elements == 2)
-				snprintf(first_id, sizeof(first_id), "%s", v->element[0]->str);
+				snprintf(s->first_id, sizeof(s->first_id), "%s", v->element[0]->str);
 		}
 	}
 	freeReplyObject(r);
+	return 0;
+}
 
-	if ((ex = ctl_dataset_read(x, &ds)))
+/* The order asked about, and the ID of its latest change in the stream. */
+static int status_order(struct status *s)
+{
+	int ex;
+
+	if ((ex = ctl_order_load(s->x, s->order, true, &s->o)))
 		return ex;
-	if (order) {
-		if ((ex = ctl_order_load(x, order, true, &o)))
-			goto out;
-		if (!o.exists) {
-			warnx("no order '%s'", order);
-			ctl_order_clear(&o);
-			return CTL_EXIT_ERROR;
-		}
-		if ((ex = order_last_change(x, kc, order, order_change, sizeof(order_change))))
-			goto out;
+	if (!s->o.exists) {
+		warnx("no order '%s'", s->order);
+		return CTL_EXIT_ERROR;
 	}
+	return order_last_change(s->x, s->kc, s->order, s->order_change, sizeof(s->order_change));
+}
 
-	/* the heartbeats */
+/* Keep one resolver's heartbeat hash (every field present, "" when absent). */
+static void status_add_heartbeat(struct status *s, const char *key, const redisReply *h, size_t *cap)
+{
+	struct hb *hb;
+
+	if (s->nhb == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		struct hb *nv = realloc(s->hbs, *cap * sizeof(*nv));
+		if (!nv)
+			errx(CTL_EXIT_ERROR, "out of memory");
+		s->hbs = nv;
+	}
+	hb = &s->hbs[s->nhb];
+	memset(hb, 0, sizeof(*hb));
+	hb->name = strdup(key + strlen(s->x->prefix) + strlen("resolver:"));
+	for (size_t j = 0; j + 1 < h->elements; j += 2)
+		for (int f = 0; f < HB_NFIELDS; f++)
+			if (strcmp(h->element[j]->str, hb_fields[f]) == 0 && !hb->f[f])
+				hb->f[f] = strdup(h->element[j + 1]->str);
+	for (int f = 0; f < HB_NFIELDS; f++)
+		if (!hb->f[f])
+			hb->f[f] = strdup("");
+	s->nhb++;
+}
+
+/* The heartbeats of every resolver, sorted by name. */
+static int status_heartbeats(struct status *s)
+{
+	struct ctl *x = s->x;
+	char pat[CTL_KEY_MAX], cursor[32] = "0";
+	size_t cap = 0;
+	redisReply *r;
+
 	ctl_key(x, pat, "resolver:*");
 	do {
 		r = ctl_cmd(&x->conn, "SCAN", "SCAN %s MATCH %s COUNT 1000", cursor, pat);
-		if (!r) {
-			ex = ctl_redis_failed(x);
-			goto out;
-		}
+		if (!r)
+			return ctl_redis_failed(x);
 		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
 		for (size_t i = 0; i < r->element[1]->elements; i++) {
 			const char *key = r->element[1]->element[i]->str;
 			redisReply *h = ctl_cmd(&x->conn, "HGETALL", "HGETALL %s", key);
 			if (!h)
 				continue; /* not a hash, or gone meanwhile */
-			if (h->elements == 0) {
-				freeReplyObject(h);
-				continue;
-			}
-			if (nhb == cap) {
-				cap = cap ? cap * 2 : 16;
-				struct hb *nv = realloc(hbs, cap * sizeof(*nv));
-				if (!nv)
-					errx(CTL_EXIT_ERROR, "out of memory");
-				hbs = nv;
-			}
-			memset(&hbs[nhb], 0, sizeof(hbs[nhb]));
-			hbs[nhb].name = strdup(key + strlen(x->prefix) + strlen("resolver:"));
-			for (size_t j = 0; j + 1 < h->elements; j += 2)
-				for (int f = 0; f < HB_NFIELDS; f++)
-					if (strcmp(h->element[j]->str, hb_fields[f]) == 0 && !hbs[nhb].f[f])
-						hbs[nhb].f[f] = strdup(h->element[j + 1]->str);
-			for (int f = 0; f < HB_NFIELDS; f++)
-				if (!hbs[nhb].f[f])
-					hbs[nhb].f[f] = strdup("");
-			nhb++;
+			if (h->elements > 0)
+				status_add_heartbeat(s, key, h, &cap);
 			freeReplyObject(h);
 		}
 		freeReplyObject(r);
 	} while (strcmp(cursor, "0") != 0);
-	/* sort by name */
-	for (size_t i = 1; i < nhb; i++)
-		for (size_t j = i; j > 0 && strcmp(hbs[j - 1].name, hbs[j].name) > 0; j--) {
-			struct hb tmp = hbs[j];
-			hbs[j] = hbs[j - 1];
-			hbs[j - 1] = tmp;
+	for (size_t i = 1; i < s->nhb; i++)
+		for (size_t j = i; j > 0 && strcmp(s->hbs[j - 1].name, s->hbs[j].name) > 0; j--) {
+			struct hb tmp = s->hbs[j];
+			s->hbs[j] = s->hbs[j - 1];
+			s->hbs[j - 1] = tmp;
 		}
+	return 0;
+}
 
-	if (json) {
-		printf("{\"stream\":{\"length\":%lld,\"first_id\":", length);
-		ctl_json_str(stdout, first_id);
+/* The stream, the dataset and the order: the opening of the JSON object, or the text lines above the table. */
+static void status_print_head(const struct status *s)
+{
+	const struct ctl_order *o = &s->o;
+	char tb[40];
+
+	if (s->json) {
+		printf("{\"stream\":{\"length\":%lld,\"first_id\":", s->length);
+		ctl_json_str(stdout, s->first_id);
 		printf(",\"last_id\":");
-		ctl_json_str(stdout, last_id);
-		printf("},\"dataset\":{\"present\":%s,\"valid\":%s,\"id\":", ds.d.present ? "true" : "false",
-		       ds.d.valid ? "true" : "false");
-		ctl_json_str(stdout, ds.d.valid ? ds.d.id : ds.id);
-		printf(",\"generation\":%llu}", (unsigned long long)ds.d.generation);
-		if (order) {
+		ctl_json_str(stdout, s->last_id);
+		printf("},\"dataset\":{\"present\":%s,\"valid\":%s,\"id\":", s->ds.d.present ? "true" : "false",
+		       s->ds.d.valid ? "true" : "false");
+		ctl_json_str(stdout, s->ds.d.valid ? s->ds.d.id : s->ds.id);
+		printf(",\"generation\":%llu}", (unsigned long long)s->ds.d.generation);
+		if (s->order) {
 			printf(",\"order\":{\"id\":");
-			ctl_json_str(stdout, order);
+			ctl_json_str(stdout, s->order);
 			printf(",\"state\":");
-			ctl_json_str(stdout, ctl_order_state(&o));
+			ctl_json_str(stdout, ctl_order_state(o));
 			printf(",\"scope\":");
-			ctl_json_str(stdout, o.f[F_SCOPE]);
+			ctl_json_str(stdout, o->f[F_SCOPE]);
 			printf(",\"last_change\":");
-			if (order_change[0])
-				ctl_json_str(stdout, order_change);
+			if (s->order_change[0])
+				ctl_json_str(stdout, s->order_change);
 			else
 				fputs("null", stdout);
 			printf(",\"last_change_at\":");
-			if (order_change[0])
-				ctl_json_str(stdout, ctl_fmt_id_time(order_change, tb));
+			if (s->order_change[0])
+				ctl_json_str(stdout, ctl_fmt_id_time(s->order_change, tb));
 			else
 				fputs("null", stdout);
-			printf(",\"in_force\":%s,\"expired\":%s,\"domains\":%lld}", o.in_force ? "true" : "false",
-			       o.expired ? "true" : "false", o.ndomains);
+			printf(",\"in_force\":%s,\"expired\":%s,\"domains\":%lld}", o->in_force ? "true" : "false",
+			       o->expired ? "true" : "false", o->ndomains);
 		}
 		printf(",\"resolvers\":[");
-	} else {
-		printf("change stream: %lld entries", length);
-		if (last_id[0] && length > 0)
-			printf(", last %s at %s", last_id, ctl_fmt_id_time(last_id, tb));
-		printf("\n");
-		if (ds.d.valid)
-			printf("dataset: %s, generation %llu\n", ds.d.id, (unsigned long long)ds.d.generation);
+		return;
+	}
+	printf("change stream: %lld entries", s->length);
+	if (s->last_id[0] && s->length > 0)
+		printf(", last %s at %s", s->last_id, ctl_fmt_id_time(s->last_id, tb));
+	printf("\n");
+	if (s->ds.d.valid)
+		printf("dataset: %s, generation %llu\n", s->ds.d.id, (unsigned long long)s->ds.d.generation);
+	else
+		printf("dataset: %s\n", s->ds.d.present ? "UNREADABLE identity (redsink-ctl dataset show)" : "no identity");
+	if (s->order) {
+		printf("order %s (%s, scope %s): ", s->order, ctl_order_state(o), o->f[F_SCOPE]);
+		if (s->order_change[0])
+			printf("last change %s at %s\n", s->order_change, ctl_fmt_id_time(s->order_change, tb));
 		else
-			printf("dataset: %s\n", ds.d.present ? "UNREADABLE identity (redsink-ctl dataset show)" : "no identity");
-		if (order) {
-			printf("order %s (%s, scope %s): ", order, ctl_order_state(&o), o.f[F_SCOPE]);
-			if (order_change[0])
-				printf("last change %s at %s\n", order_change, ctl_fmt_id_time(order_change, tb));
-			else
-				printf("no change in the stream (older than its first entry %s)\n",
-				       first_id[0] ? first_id : "-");
-		}
-		if (nhb == 0)
-			printf("no resolver has sent a heartbeat in the last 30 s\n");
+			printf("no change in the stream (older than its first entry %s)\n",
+			       s->first_id[0] ? s->first_id : "-");
 	}
-	if (order && nhb == 0) {
-		/* a compliance report with nobody to report on is not a success */
-		warnx("order %s: no resolver has sent a heartbeat in the last 30 s: nobody is known to enforce it", order);
-		ex = CTL_EXIT_ERROR;
-	}
-	{
-		struct ctl_table t = { 0 };
-		if (!json && nhb > 0) {
-			if (order)
-				ctl_table_row(&t, 7, "RESOLVER", "JURISDICTION", "LINK", "SEEN", "ORDER", "LAST APPLIED",
-					      "LAST CHANGE");
-			else
-				ctl_table_row(&t, 9, "RESOLVER", "JURISDICTION", "LINK", "SEEN", "LAST CHANGE", "LAG",
-					      "ENTRIES", "ORDERS", "LAST APPLIED");
-		}
-		for (size_t i = 0; i < nhb; i++) {
-			struct hb *h = &hbs[i];
-			int64_t seen = atoll(h->f[HB_SEEN]), applied_at = atoll(h->f[HB_LAST_APPLIED]);
-			bool is_stale = now - seen > stale;
-			bool trimmed = first_id[0] && h->f[HB_LAST_ID][0] && ctl_id_cmp(h->f[HB_LAST_ID], first_id) < 0 &&
-				       length > 0;
-			long long lag = entries_after(x, kc, h->f[HB_LAST_ID], 100000, &ex);
-			char lagbuf[48], seenbuf[48], appbuf[80];
-			const char *applied = "", *link = h->f[HB_LINK][0] ? h->f[HB_LINK] : "?";
-			char linkbuf[64];
-			bool loaded = applied_at > 0 || h->f[HB_LAST_ID][0];
-			const char *problem = NULL;
-			if (lag < 0)
-				break;
-			if (is_stale) {
-				/* no heartbeat for two periods: its own "link up" is old news */
-				snprintf(linkbuf, sizeof(linkbuf), "STALE: last seen %lld s ago", (long long)(now - seen));
-				link = linkbuf;
-			}
-			if (lag > 100000)
-				snprintf(lagbuf, sizeof(lagbuf), ">100000");
-			else
-				snprintf(lagbuf, sizeof(lagbuf), "%lld", lag);
-			if (trimmed)
-				snprintf(lagbuf, sizeof(lagbuf), "resync");
-			if (order) {
-				bool in_scope = rs_scope_includes(o.f[F_SCOPE], h->f[HB_JURIS][0] ? h->f[HB_JURIS] : NULL);
-				bool done = loaded && (!order_change[0] || (h->f[HB_LAST_ID][0] &&
-									     ctl_id_cmp(h->f[HB_LAST_ID], order_change) >= 0));
-				applied = !loaded ? "NOT YET LOADED"
-					  : !done ? "NOT YET APPLIED"
-					  : !o.in_force ? "applied: revoked"
-					  : o.expired ? "applied: expired"
-					  : !in_scope ? "applied: not in scope"
-					  : "applied: enforced";
-			}
-			problem = resolver_problem(x, kc, h, is_stale, trimmed, loaded, lag, stale, now, applied, order != NULL);
-			if (problem) {
-				nbad++;
-				if (check) {
-					char name[200];
-					ctl_show(h->name, strlen(h->name), 60, name, sizeof(name));
-					warnx("status --check: resolver %s: %s", name, problem);
-				}
-			}
-			ctl_fmt_age(seen, now, seenbuf);
-			if (is_stale)
-				strncat(seenbuf, " (stale)", sizeof(seenbuf) - strlen(seenbuf) - 1);
-			if (applied_at > 0)
-				snprintf(appbuf, sizeof(appbuf), "%s (%s)", ctl_fmt_time(applied_at, tb),
-					 ctl_fmt_age(applied_at, now, tb2));
-			else /* a module that loaded its list reports the load: 0 is "still loading" */
-				snprintf(appbuf, sizeof(appbuf), "- (%s)", loaded ? "not reported" : "list not loaded yet");
-			if (json) {
-				if (i)
-					putchar(',');
-				printf("{\"name\":");
-				ctl_json_str(stdout, h->name);
-				for (int f = 0; f < HB_NFIELDS; f++) {
-					printf(",\"%s\":", f == HB_LINK ? "reported_link" : hb_fields[f]);
-					if (hb_numeric(f))
-						json_int_or_null(h->f[f]);
-					else
-						ctl_json_str(stdout, h->f[f]);
-				}
-				printf(",\"link\":");
-				ctl_json_str(stdout, is_stale ? "stale" : h->f[HB_LINK]);
-				printf(",\"lag\":");
-				if (lag > 100000)
-					fputs("null", stdout);
-				else
-					printf("%lld", lag);
-				printf(",\"seen_ago\":%lld,\"resync_needed\":%s,\"stale\":%s", (long long)(now - seen),
-				       trimmed ? "true" : "false", is_stale ? "true" : "false");
-				if (order)
-					printf(",\"order_applied\":%s,\"order_status\":\"%s\"",
-					       strncmp(applied, "applied", 7) == 0 ? "true" : "false", applied);
-				printf(",\"healthy\":%s,\"problem\":", problem ? "false" : "true");
-				if (problem)
-					ctl_json_str(stdout, problem);
-				else
-					fputs("null", stdout);
-				putchar('}');
-			} else if (order) {
-				ctl_table_row(&t, 7, h->name, h->f[HB_JURIS][0] ? h->f[HB_JURIS] : "-", link, seenbuf,
-					      applied, appbuf, h->f[HB_LAST_ID]);
-			} else {
-				ctl_table_row(&t, 9, h->name, h->f[HB_JURIS][0] ? h->f[HB_JURIS] : "-", link, seenbuf,
-					      h->f[HB_LAST_ID], lagbuf, h->f[HB_ENTRIES], h->f[HB_ORDERS], appbuf);
-			}
-		}
-		healthy = nbad == 0 && nhb > 0 && (!order || (o.in_force && !o.expired));
-		if (json)
-			printf("],\"healthy\":%s}\n", healthy ? "true" : "false");
+	if (s->nhb == 0)
+		printf("no resolver has sent a heartbeat in the last 30 s\n");
+}
+
+/* What one resolver has done with the order asked about: "applied: ..." or NOT YET .... */
+static const char *status_applied(const struct status *s, const struct hb *h, bool loaded)
+{
+	bool in_scope = rs_scope_includes(s->o.f[F_SCOPE], h->f[HB_JURIS][0] ? h->f[HB_JURIS] : NULL);
+	bool done = loaded && (!s->order_change[0] ||
+			       (h->f[HB_LAST_ID][0] && ctl_id_cmp(h->f[HB_LAST_ID], s->order_change) >= 0));
+
+	return !loaded		  ? "NOT YET LOADED"
+	       : !done		  ? "NOT YET APPLIED"
+	       : !s->o.in_force	  ? "applied: revoked"
+	       : s->o.expired	  ? "applied: expired"
+	       : !in_scope	  ? "applied: not in scope"
+				  : "applied: enforced";
+}
+
+/* One resolver as a JSON object (its heartbeat fields, then what status makes of them). */
+static void status_print_json_resolver(const struct status *s, size_t i, bool is_stale, bool trimmed, long long lag,
+				       const char *applied, const char *problem)
+{
+	const struct hb *h = &s->hbs[i];
+
+	if (i)
+		putchar(',');
+	printf("{\"name\":");
+	ctl_json_str(stdout, h->name);
+	for (int f = 0; f < HB_NFIELDS; f++) {
+		printf(",\"%s\":", f == HB_LINK ? "reported_link" : hb_fields[f]);
+		if (hb_numeric(f))
+			json_int_or_null(h->f[f]);
 		else
-			ctl_table_print(&t, stdout);
-		ctl_table_free(&t);
+			ctl_json_str(stdout, h->f[f]);
 	}
-	if (check && !healthy && (ex == 0 || ex == CTL_EXIT_ERROR)) {
-		if (nhb == 0)
-			warnx("status --check: no resolver has sent a heartbeat in the last 30 s");
-		if (order && !o.in_force)
-			warnx("status --check: order %s is not in force (%s)", order, ctl_order_state(&o));
-		else if (order && o.expired)
-			warnx("status --check: order %s has expired", order);
-		if (nbad)
-			warnx("status --check: %zu of %zu resolvers not healthy", nbad, nhb);
-		ex = CTL_EXIT_ERROR; /* not compliant */
+	printf(",\"link\":");
+	ctl_json_str(stdout, is_stale ? "stale" : h->f[HB_LINK]);
+	printf(",\"lag\":");
+	if (lag > 100000)
+		fputs("null", stdout);
+	else
+		printf("%lld", lag);
+	printf(",\"seen_ago\":%lld,\"resync_needed\":%s,\"stale\":%s", (long long)(s->now - atoll(h->f[HB_SEEN])),
+	       trimmed ? "true" : "false", is_stale ? "true" : "false");
+	if (s->order)
+		printf(",\"order_applied\":%s,\"order_status\":\"%s\"",
+		       strncmp(applied, "applied", 7) == 0 ? "true" : "false", applied);
+	printf(",\"healthy\":%s,\"problem\":", problem ? "false" : "true");
+	if (problem)
+		ctl_json_str(stdout, problem);
+	else
+		fputs("null", stdout);
+	putchar('}');
+}
+
+/* Judge and show resolver i (a JSON object or a table row); false when Redis failed (*ex set). */
+static bool status_resolver(struct status *s, size_t i, struct ctl_table *t, int *ex)
+{
+	struct hb *h = &s->hbs[i];
+	int64_t seen = atoll(h->f[HB_SEEN]), applied_at = atoll(h->f[HB_LAST_APPLIED]);
+	bool is_stale = s->now - seen > s->stale;
+	bool trimmed = s->first_id[0] && h->f[HB_LAST_ID][0] && ctl_id_cmp(h->f[HB_LAST_ID], s->first_id) < 0 &&
+		       s->length > 0;
+	long long lag = entries_after(s->x, s->kc, h->f[HB_LAST_ID], 100000, ex);
+	char lagbuf[48], seenbuf[48], appbuf[80], linkbuf[64], tb[40], tb2[40];
+	const char *applied = "", *link = h->f[HB_LINK][0] ? h->f[HB_LINK] : "?";
+	bool loaded = applied_at > 0 || h->f[HB_LAST_ID][0];
+	const char *problem;
+
+	if (lag < 0)
+		return false;
+	if (is_stale) {
+		/* no heartbeat for two periods: its own "link up" is old news */
+		snprintf(linkbuf, sizeof(linkbuf), "STALE: last seen %lld s ago", (long long)(s->now - seen));
+		link = linkbuf;
 	}
-	/* resolvers that keep their list because this Redis does not hold its dataset */
-	for (size_t i = 0; !json && i < nhb; i++) {
+	if (lag > 100000)
+		snprintf(lagbuf, sizeof(lagbuf), ">100000");
+	else
+		snprintf(lagbuf, sizeof(lagbuf), "%lld", lag);
+	if (trimmed)
+		snprintf(lagbuf, sizeof(lagbuf), "resync");
+	if (s->order)
+		applied = status_applied(s, h, loaded);
+	problem = resolver_problem(s->x, s->kc, h, is_stale, trimmed, loaded, lag, s->stale, s->now, applied,
+				   s->order != NULL);
+	if (problem) {
+		s->nbad++;
+		if (s->check) {
+			char name[200];
+			ctl_show(h->name, strlen(h->name), 60, name, sizeof(name));
+			warnx("status --check: resolver %s: %s", name, problem);
+		}
+	}
+	ctl_fmt_age(seen, s->now, seenbuf);
+	if (is_stale)
+		strncat(seenbuf, " (stale)", sizeof(seenbuf) - strlen(seenbuf) - 1);
+	if (applied_at > 0)
+		snprintf(appbuf, sizeof(appbuf), "%s (%s)", ctl_fmt_time(applied_at, tb),
+			 ctl_fmt_age(applied_at, s->now, tb2));
+	else /* a module that loaded its list reports the load: 0 is "still loading" */
+		snprintf(appbuf, sizeof(appbuf), "- (%s)", loaded ? "not reported" : "list not loaded yet");
+	if (s->json)
+		status_print_json_resolver(s, i, is_stale, trimmed, lag, applied, problem);
+	else if (s->order)
+		ctl_table_row(t, 7, h->name, h->f[HB_JURIS][0] ? h->f[HB_JURIS] : "-", link, seenbuf, applied, appbuf,
+			      h->f[HB_LAST_ID]);
+	else
+		ctl_table_row(t, 9, h->name, h->f[HB_JURIS][0] ? h->f[HB_JURIS] : "-", link, seenbuf, h->f[HB_LAST_ID],
+			      lagbuf, h->f[HB_ENTRIES], h->f[HB_ORDERS], appbuf);
+	return true;
+}
+
+/* Every resolver, then the verdict; returns whether the fleet (and the order) is healthy. */
+static bool status_resolvers(struct status *s, int *ex)
+{
+	struct ctl_table t = { 0 };
+	bool healthy;
+
+	if (!s->json && s->nhb > 0) {
+		if (s->order)
+			ctl_table_row(&t, 7, "RESOLVER", "JURISDICTION", "LINK", "SEEN", "ORDER", "LAST APPLIED",
+				      "LAST CHANGE");
+		else
+			ctl_table_row(&t, 9, "RESOLVER", "JURISDICTION", "LINK", "SEEN", "LAST CHANGE", "LAG", "ENTRIES",
+				      "ORDERS", "LAST APPLIED");
+	}
+	for (size_t i = 0; i < s->nhb; i++)
+		if (!status_resolver(s, i, &t, ex))
+			break;
+	healthy = s->nbad == 0 && s->nhb > 0 && (!s->order || (s->o.in_force && !s->o.expired));
+	if (s->json)
+		printf("],\"healthy\":%s}\n", healthy ? "true" : "false");
+	else
+		ctl_table_print(&t, stdout);
+	ctl_table_free(&t);
+	return healthy;
+}
+
+/* status --check: say why the fleet or the order is not compliant. */
+static void status_not_compliant(const struct status *s)
+{
+	if (s->nhb == 0)
+		warnx("status --check: no resolver has sent a heartbeat in the last 30 s");
+	if (s->order && !s->o.in_force)
+		warnx("status --check: order %s is not in force (%s)", s->order, ctl_order_state(&s->o));
+	else if (s->order && s->o.expired)
+		warnx("status --check: order %s has expired", s->order);
+	if (s->nbad)
+		warnx("status --check: %zu of %zu resolvers not healthy", s->nbad, s->nhb);
+}
+
+/* Resolvers that keep their list because this Redis does not hold its dataset. */
+static void status_print_dataset_alarms(const struct status *s)
+{
+	for (size_t i = 0; i < s->nhb; i++) {
+		const struct hb *h = &s->hbs[i];
 		char held[80], alarm[80], name[200];
-		if (!hbs[i].f[HB_DATASET_ALARM][0])
+		if (!h->f[HB_DATASET_ALARM][0])
 			continue;
-		ctl_show(hbs[i].f[HB_DATASET], strlen(hbs[i].f[HB_DATASET]), 40, held, sizeof(held));
-		ctl_show(hbs[i].f[HB_DATASET_ALARM], strlen(hbs[i].f[HB_DATASET_ALARM]), 20, alarm, sizeof(alarm));
-		ctl_show(hbs[i].name, strlen(hbs[i].name), 60, name, sizeof(name));
+		ctl_show(h->f[HB_DATASET], strlen(h->f[HB_DATASET]), 40, held, sizeof(held));
+		ctl_show(h->f[HB_DATASET_ALARM], strlen(h->f[HB_DATASET_ALARM]), 20, alarm, sizeof(alarm));
+		ctl_show(h->name, strlen(h->name), 60, name, sizeof(name));
 		printf("DATASET ALARM: resolver %s: %s: it keeps enforcing dataset %s (see 'redsink-ctl dataset show', "
 		       "doc/dataset.md)\n",
 		       name, alarm, held[0] ? held : "(none)");
 	}
+}
+
+int cmd_status(struct ctl *x, int argc, char **argv)
+{
+	struct status s = { .x = x, .stale = 12, .now = (int64_t)time(NULL) };
+	bool healthy;
+	int ex;
+
+	x->usage = status_usage;
+	if ((ex = status_options(&s, argc, argv)) >= 0)
+		return ex;
+	if ((ex = ctl_open(x)))
+		return ex;
+	ctl_key(x, s.kc, "changes");
+	if ((ex = status_stream(&s)) || (ex = ctl_dataset_read(x, &s.ds)))
+		return ex;
+	if ((s.order && (ex = status_order(&s))) || (ex = status_heartbeats(&s)))
+		goto out;
+	status_print_head(&s);
+	if (s.order && s.nhb == 0) {
+		/* a compliance report with nobody to report on is not a success */
+		warnx("order %s: no resolver has sent a heartbeat in the last 30 s: nobody is known to enforce it",
+		      s.order);
+		ex = CTL_EXIT_ERROR;
+	}
+	healthy = status_resolvers(&s, &ex);
+	if (s.check && !healthy && (ex == 0 || ex == CTL_EXIT_ERROR)) {
+		status_not_compliant(&s);
+		ex = CTL_EXIT_ERROR; /* not compliant */
+	}
+	if (!s.json)
+		status_print_dataset_alarms(&s);
 out:
-	hb_free(hbs, nhb);
-	ctl_order_clear(&o);
-	ctl_dataset_cur_clear(&ds);
+	hb_free(s.hbs, s.nhb);
+	ctl_order_clear(&s.o);
+	ctl_dataset_cur_clear(&s.ds);
 	return ex;
 }
 
@@ -844,7 +932,22 @@ static size_t canon_members(char **v, size_t n, const char *where)
 	return k;
 }
 
-int cmd_export(struct ctl *x, int argc, char **argv)
+/* Everything one export run works with, shared by its steps. */
+struct export {
+	struct ctl *x;
+	int fmt; /* O_RPZ, O_CSV or O_JSON */
+	const char *out, *origin, *juris, *sink4, *sink6;
+	long ttl;
+	char juris_uc[3], tmp[4200];
+	char **ids, **prot;
+	size_t nids, nprot, nx;
+	struct xorder *xo; /* the orders exported, nx of them */
+	FILE *f;
+	int64_t now;
+};
+
+/* Parse the options; -1 to go on, or the exit code of the command. */
+static int export_options(struct export *e, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "rpz", no_argument, NULL, O_RPZ },
@@ -858,17 +961,10 @@ int cmd_export(struct ctl *x, int argc, char **argv)
 		{ "ttl", required_argument, NULL, O_TTL },
 		{ NULL, 0, NULL, 0 },
 	};
-	int fmt = 0, c, ex = 0;
-	const char *out = NULL, *origin = "rpz.redsink.", *juris = NULL, *sink4 = NULL, *sink6 = NULL;
-	long ttl = 60;
-	char k[CTL_KEY_MAX], tmp[4200] = "", tb[40], juris_uc[3] = "";
-	char **ids = NULL, **prot = NULL;
-	size_t nids = 0, nprot = 0, nx = 0;
-	struct xorder *xo = NULL;
-	FILE *f = stdout;
-	int64_t now = (int64_t)time(NULL);
+	struct ctl *x = e->x;
+	const char *juris;
+	int c, ex = 0;
 
-	x->usage = export_usage;
 	while ((c = ctl_getopt(x, argc, argv, "o:", opts, &ex)) != -1) {
 		switch (c) {
 		case CTL_OPT_EXIT:
@@ -876,253 +972,339 @@ int cmd_export(struct ctl *x, int argc, char **argv)
 		case O_RPZ:
 		case O_CSV:
 		case O_JSON:
-			if (fmt && fmt != c)
+			if (e->fmt && e->fmt != c)
 				return ctl_usage_error(x, "choose one of --rpz, --csv, --json");
-			fmt = c;
+			e->fmt = c;
 			break;
 		case 'o':
-			out = optarg;
+			e->out = optarg;
 			break;
 		case O_ORIGIN:
-			origin = optarg;
+			e->origin = optarg;
 			break;
 		case O_JURIS:
 			juris = optarg;
 			if (strlen(juris) != 2 || !((juris[0] | 0x20) >= 'a' && (juris[0] | 0x20) <= 'z') ||
 			    !((juris[1] | 0x20) >= 'a' && (juris[1] | 0x20) <= 'z'))
 				return ctl_usage_error(x, "--jurisdiction: '%s' is not an ISO 3166-1 alpha-2 code", juris);
-			juris_uc[0] = (char)(juris[0] & ~0x20);
-			juris_uc[1] = (char)(juris[1] & ~0x20);
-			juris = juris_uc;
+			e->juris_uc[0] = (char)(juris[0] & ~0x20);
+			e->juris_uc[1] = (char)(juris[1] & ~0x20);
+			e->juris = e->juris_uc;
 			break;
 		case O_SINK4: {
 			unsigned char a[16];
 			if (inet_pton(AF_INET, optarg, a) != 1)
 				return ctl_usage_error(x, "--sinkhole-ipv4: '%s' is not an IPv4 address", optarg);
-			sink4 = optarg;
+			e->sink4 = optarg;
 			break;
 		}
 		case O_SINK6: {
 			unsigned char a[16];
 			if (inet_pton(AF_INET6, optarg, a) != 1)
 				return ctl_usage_error(x, "--sinkhole-ipv6: '%s' is not an IPv6 address", optarg);
-			sink6 = optarg;
+			e->sink6 = optarg;
 			break;
 		}
 		case O_TTL: {
 			char *end;
-			ttl = strtol(optarg, &end, 10);
-			if (*end || ttl < 0 || ttl > 86400)
+			e->ttl = strtol(optarg, &end, 10);
+			if (*end || e->ttl < 0 || e->ttl > 86400)
 				return ctl_usage_error(x, "--ttl: '%s' is not a number of seconds", optarg);
 			break;
 		}
 		}
 	}
-	if (!fmt)
+	if (!e->fmt)
 		return ctl_usage_error(x, "choose --rpz, --csv or --json");
 	if (optind < argc)
 		return ctl_usage_error(x, "unexpected argument '%s'", argv[optind]);
-	if (fmt == O_RPZ) {
+	if (e->fmt == O_RPZ) {
 		char canon[RS_NAME_MAX + 1];
-		if (rs_name_canon(origin, strlen(origin), canon) < 0)
-			return ctl_usage_error(x, "--origin: '%s' is not a domain name", origin);
+		if (rs_name_canon(e->origin, strlen(e->origin), canon) < 0)
+			return ctl_usage_error(x, "--origin: '%s' is not a domain name", e->origin);
 	}
-	if ((ex = ctl_open(x)))
+	return -1;
+}
+
+/* Load order ids[i] into xo[nx] with its domains when the export includes it (nx grows), else leave it out. */
+static int export_load_order(struct export *e, size_t i)
+{
+	struct ctl *x = e->x;
+	struct xorder *xo = &e->xo[e->nx];
+	const char *id = e->ids[i];
+	char k[CTL_KEY_MAX];
+	bool in_scope;
+	int ex;
+
+	if (!rs_order_id_ok(id)) {
+		char shown[200];
+		warnx("warning: orders: skipping '%s': not an order id", ctl_show(id, strlen(id), 60, shown, sizeof(shown)));
+		return 0;
+	}
+	if ((ex = ctl_order_load(x, id, false, &xo->o)))
 		return ex;
-	if ((ex = ctl_set_members(x, ctl_key(x, k, "orders"), &ids, &nids)))
+	in_scope = e->juris ? rs_scope_includes(xo->o.f[F_SCOPE], e->juris)
+			    : e->fmt != O_RPZ || strcmp(xo->o.f[F_SCOPE], "*") == 0;
+	if (e->fmt == O_RPZ && xo->o.exists && !order_valid(&xo->o)) {
+		warnx("warning: order '%s' is malformed (resolvers skip it): left out", id);
+		ctl_order_clear(&xo->o);
+		return 0;
+	}
+	if (!xo->o.exists || !in_scope || (e->fmt == O_RPZ && (xo->o.expired || xo->o.bad_expires))) {
+		ctl_order_clear(&xo->o);
+		return 0;
+	}
+	if ((ex = ctl_set_members(x, ctl_key(x, k, "order:%s:domains", id), &xo->domains, &xo->nd))) {
+		ctl_order_clear(&xo->o);
 		return ex;
-	if ((ex = ctl_set_members(x, ctl_key(x, k, "protected"), &prot, &nprot)))
-		goto out;
-	nprot = canon_members(prot, nprot, "protected");
-	xo = calloc(nids ? nids : 1, sizeof(*xo));
-	if (!xo)
+	}
+	xo->nd = canon_members(xo->domains, xo->nd, k);
+	e->nx++;
+	return 0;
+}
+
+/* Read the protected names and the orders to export (with their domains). */
+static int export_load(struct export *e)
+{
+	struct ctl *x = e->x;
+	char k[CTL_KEY_MAX];
+	int ex;
+
+	if ((ex = ctl_set_members(x, ctl_key(x, k, "orders"), &e->ids, &e->nids)))
+		return ex;
+	if ((ex = ctl_set_members(x, ctl_key(x, k, "protected"), &e->prot, &e->nprot)))
+		return ex;
+	e->nprot = canon_members(e->prot, e->nprot, "protected");
+	e->xo = calloc(e->nids ? e->nids : 1, sizeof(*e->xo));
+	if (!e->xo)
 		errx(CTL_EXIT_ERROR, "out of memory");
-	for (size_t i = 0; i < nids; i++) {
-		struct xorder *e = &xo[nx];
-		bool in_scope;
-		if (!rs_order_id_ok(ids[i])) {
-			char shown[200];
-			warnx("warning: orders: skipping '%s': not an order id", ctl_show(ids[i], strlen(ids[i]), 60, shown, sizeof(shown)));
+	for (size_t i = 0; i < e->nids; i++)
+		if ((ex = export_load_order(e, i)))
+			return ex;
+	return 0;
+}
+
+/* With -o, open the temporary file the export is written to (renamed over FILE when complete). */
+static int export_open_output(struct export *e)
+{
+	if (!e->out)
+		return 0;
+	snprintf(e->tmp, sizeof(e->tmp), "%s.tmp.%ld", e->out, (long)getpid());
+	e->f = fopen(e->tmp, "w");
+	if (!e->f) {
+		/* name the user's path: the temporary file is ours */
+		warnx("%s: %s", e->out, strerror(errno));
+		e->f = stdout;
+		return CTL_EXIT_ERROR;
+	}
+	return 0;
+}
+
+/* The RPZ records of domain d (and *.d) for an order with action act. */
+static void export_rpz_domain(const struct export *e, const struct xorder *xo, const char *d, int act)
+{
+	FILE *f = e->f;
+
+	for (int w = 0; w < 2; w++) {
+		const char *pre = w ? "*." : "";
+		if (act == RS_ACT_NODATA) {
+			fprintf(f, "%s%s CNAME *.\n", pre, d);
+		} else if (act == RS_ACT_SINKHOLE && (e->sink4 || e->sink6)) {
+			if (e->sink4)
+				fprintf(f, "%s%s A %s\n", pre, d, e->sink4);
+			if (e->sink6)
+				fprintf(f, "%s%s AAAA %s\n", pre, d, e->sink6);
+			fprintf(f, "%s%s TXT ", pre, d);
+			char txt[CTL_TEXT_MAX + 40];
+			snprintf(txt, sizeof(txt), "Order %s", xo->o.f[F_REFERENCE]);
+			zone_txt(f, txt);
+			fputc('\n', f);
+		} else {
+			fprintf(f, "%s%s CNAME .\n", pre, d);
+		}
+	}
+}
+
+/* One order in the RPZ: a comment, then its domains not protected nor listed by an earlier order. */
+static void export_rpz_order(const struct export *e, const struct xorder *xo, const struct ctl_prot *pi,
+			     struct ctl_strmap *seen, bool *warned, size_t *nrec, size_t *nskipped)
+{
+	FILE *f = e->f;
+	int act = RS_ACT_SINKHOLE;
+	char sa[400], sr[400];
+
+	for (int a = 0; a <= RS_ACT_REFUSED; a++)
+		if (strcmp(xo->o.f[F_ACTION], rs_action_name(a)) == 0)
+			act = a;
+	fprintf(f, "; order %s: %s, %s (%s)\n", xo->o.id,
+		ctl_show(xo->o.f[F_AUTHORITY], strlen(xo->o.f[F_AUTHORITY]), 80, sa, sizeof(sa)),
+		ctl_show(xo->o.f[F_REFERENCE], strlen(xo->o.f[F_REFERENCE]), 80, sr, sizeof(sr)), rs_action_name(act));
+	if (act == RS_ACT_REFUSED)
+		fprintf(f, "; refused has no RPZ action: NXDOMAIN instead\n");
+	if (act == RS_ACT_SINKHOLE && !e->sink4 && !e->sink6) {
+		fprintf(f, "; no --sinkhole-ipv4/-ipv6 given: NXDOMAIN instead of the sinkhole\n");
+		if (!*warned)
+			warnx("warning: sinkhole orders exported as NXDOMAIN: give --sinkhole-ipv4 / --sinkhole-ipv6");
+		*warned = true;
+	}
+	for (size_t j = 0; j < xo->nd; j++) {
+		const char *d = xo->domains[j], *which;
+		if (ctl_prot_check(pi, d, &which) == CTL_PROT_SAME || ctl_prot_check(pi, d, &which) == CTL_PROT_BELOW) {
+			(*nskipped)++;
 			continue;
 		}
-		if ((ex = ctl_order_load(x, ids[i], false, &e->o)))
-			goto out;
-		in_scope = juris ? rs_scope_includes(e->o.f[F_SCOPE], juris) : fmt != O_RPZ || strcmp(e->o.f[F_SCOPE], "*") == 0;
-		if (fmt == O_RPZ && e->o.exists && !order_valid(&e->o)) {
-			warnx("warning: order '%s' is malformed (resolvers skip it): left out", ids[i]);
-			ctl_order_clear(&e->o);
-			continue;
-		}
-		if (!e->o.exists || !in_scope || (fmt == O_RPZ && (e->o.expired || e->o.bad_expires))) {
-			ctl_order_clear(&e->o);
-			continue;
-		}
-		if ((ex = ctl_set_members(x, ctl_key(x, k, "order:%s:domains", ids[i]), &e->domains, &e->nd))) {
-			ctl_order_clear(&e->o);
-			goto out;
-		}
-		e->nd = canon_members(e->domains, e->nd, k);
-		nx++;
+		if (ctl_strmap_put(seen, d, NULL) != 1)
+			continue; /* listed by an earlier order: its action wins */
+		export_rpz_domain(e, xo, d, act);
+		(*nrec)++;
 	}
-	if (out) {
-		snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", out, (long)getpid());
-		f = fopen(tmp, "w");
-		if (!f) {
-			/* name the user's path: the temporary file is ours */
-			warnx("%s: %s", out, strerror(errno));
-			f = stdout;
-			ex = CTL_EXIT_ERROR;
-			goto out;
+}
+
+/* --rpz: the zone, protected names as rpz-passthru first, then every order. */
+static void export_rpz(const struct export *e)
+{
+	struct ctl *x = e->x;
+	FILE *f = e->f;
+	struct ctl_prot pi;
+	struct ctl_strmap *seen = ctl_strmap_new();
+	size_t nrec = 0, nskipped = 0;
+	bool warned = false;
+	char tb[40];
+
+	if (!seen || ctl_prot_init(&pi))
+		errx(CTL_EXIT_ERROR, "out of memory");
+	for (size_t i = 0; i < e->nprot; i++)
+		ctl_prot_add(&pi, e->prot[i]);
+	fprintf(f, "; redsink RPZ export: generated %s by redsink-ctl from Redis %s (prefix %s)\n",
+		ctl_fmt_time(e->now, tb), x->conn.ep.addr, x->prefix);
+	fprintf(f, "; orders applying %s%s, not expired: %zu; protected names: %zu\n",
+		e->juris ? "in " : "everywhere (scope '*')", e->juris ? e->juris : "", e->nx, e->nprot);
+	fprintf(f, "$ORIGIN %s%s\n$TTL %ld\n", e->origin, e->origin[strlen(e->origin) - 1] == '.' ? "" : ".", e->ttl);
+	fprintf(f, "@ SOA localhost. hostmaster.localhost. %lld 3600 600 86400 %ld\n", (long long)e->now, e->ttl);
+	fprintf(f, "@ NS localhost.\n");
+	if (e->nprot)
+		fprintf(f, "; protected: never blocked\n");
+	for (size_t i = 0; i < e->nprot; i++)
+		fprintf(f, "%s CNAME rpz-passthru.\n*.%s CNAME rpz-passthru.\n", e->prot[i], e->prot[i]);
+	for (size_t i = 0; i < e->nx; i++)
+		export_rpz_order(e, &e->xo[i], &pi, seen, &warned, &nrec, &nskipped);
+	fprintf(f, "; %zu domains; %zu left out (at or below a protected name)\n", nrec, nskipped);
+	ctl_strmap_free(seen);
+	ctl_prot_free(&pi);
+}
+
+/* --csv: one row per order and domain. */
+static void export_csv(const struct export *e)
+{
+	static const char *const head[] = { "order", "domain", "authority", "reference", "issued", "expires",
+					    "scope", "action", "state" };
+	FILE *f = e->f;
+
+	for (int i = 0; i < 9; i++)
+		csv_field(f, head[i], i == 8, false);
+	for (size_t i = 0; i < e->nx; i++)
+		for (size_t j = 0; j < e->xo[i].nd; j++) {
+			const struct ctl_order *o = &e->xo[i].o;
+			csv_field(f, o->id, false, true);
+			csv_field(f, e->xo[i].domains[j], false, false);
+			csv_field(f, o->f[F_AUTHORITY], false, true);
+			csv_field(f, o->f[F_REFERENCE], false, true);
+			csv_field(f, o->f[F_ISSUED], false, true);
+			csv_field(f, o->f[F_EXPIRES], false, true);
+			csv_field(f, o->f[F_SCOPE], false, true);
+			csv_field(f, o->f[F_ACTION], false, true);
+			csv_field(f, ctl_order_state(o), true, false);
 		}
+}
+
+/* --json: one object with the orders (and their domains) and the protected names. */
+static void export_json(struct export *e)
+{
+	FILE *f = e->f;
+	char tb[40];
+
+	fprintf(f, "{\"generated\":\"%s\",\"prefix\":", ctl_fmt_time(e->now, tb));
+	ctl_json_str(f, e->x->prefix);
+	fprintf(f, ",\"jurisdiction\":");
+	if (e->juris)
+		ctl_json_str(f, e->juris);
+	else
+		fputs("null", f);
+	fputs(",\"orders\":[", f);
+	for (size_t i = 0; i < e->nx; i++) {
+		if (i)
+			fputc(',', f);
+		e->xo[i].o.ndomains = (long long)e->xo[i].nd;
+		json_order(f, &e->xo[i].o, e->xo[i].domains, e->xo[i].nd, true);
 	}
-	if (fmt == O_RPZ) {
-		struct ctl_prot pi;
-		struct ctl_strmap *seen = ctl_strmap_new();
-		size_t nrec = 0, nskipped = 0;
-		bool warned = false;
-		if (!seen || ctl_prot_init(&pi))
-			errx(CTL_EXIT_ERROR, "out of memory");
-		for (size_t i = 0; i < nprot; i++)
-			ctl_prot_add(&pi, prot[i]);
-		fprintf(f, "; redsink RPZ export: generated %s by redsink-ctl from Redis %s (prefix %s)\n",
-			ctl_fmt_time(now, tb), x->conn.ep.addr, x->prefix);
-		fprintf(f, "; orders applying %s%s, not expired: %zu; protected names: %zu\n",
-			juris ? "in " : "everywhere (scope '*')", juris ? juris : "", nx, nprot);
-		fprintf(f, "$ORIGIN %s%s\n$TTL %ld\n", origin, origin[strlen(origin) - 1] == '.' ? "" : ".", ttl);
-		fprintf(f, "@ SOA localhost. hostmaster.localhost. %lld 3600 600 86400 %ld\n", (long long)now, ttl);
-		fprintf(f, "@ NS localhost.\n");
-		if (nprot)
-			fprintf(f, "; protected: never blocked\n");
-		for (size_t i = 0; i < nprot; i++)
-			fprintf(f, "%s CNAME rpz-passthru.\n*.%s CNAME rpz-passthru.\n", prot[i], prot[i]);
-		for (size_t i = 0; i < nx; i++) {
-			struct xorder *e = &xo[i];
-			int act = RS_ACT_SINKHOLE;
-			for (int a = 0; a <= RS_ACT_REFUSED; a++)
-				if (strcmp(e->o.f[F_ACTION], rs_action_name(a)) == 0)
-					act = a;
-			char sa[400], sr[400];
-			fprintf(f, "; order %s: %s, %s (%s)\n", e->o.id,
-				ctl_show(e->o.f[F_AUTHORITY], strlen(e->o.f[F_AUTHORITY]), 80, sa, sizeof(sa)),
-				ctl_show(e->o.f[F_REFERENCE], strlen(e->o.f[F_REFERENCE]), 80, sr, sizeof(sr)),
-				rs_action_name(act));
-			if (act == RS_ACT_REFUSED)
-				fprintf(f, "; refused has no RPZ action: NXDOMAIN instead\n");
-			if (act == RS_ACT_SINKHOLE && !sink4 && !sink6) {
-				fprintf(f, "; no --sinkhole-ipv4/-ipv6 given: NXDOMAIN instead of the sinkhole\n");
-				if (!warned)
-					warnx("warning: sinkhole orders exported as NXDOMAIN: give --sinkhole-ipv4 / --sinkhole-ipv6");
-				warned = true;
-			}
-			for (size_t j = 0; j < e->nd; j++) {
-				const char *d = e->domains[j], *which;
-				if (ctl_prot_check(&pi, d, &which) == CTL_PROT_SAME || ctl_prot_check(&pi, d, &which) == CTL_PROT_BELOW) {
-					nskipped++;
-					continue;
-				}
-				if (ctl_strmap_put(seen, d, NULL) != 1)
-					continue; /* listed by an earlier order: its action wins */
-				for (int w = 0; w < 2; w++) {
-					const char *pre = w ? "*." : "";
-					if (act == RS_ACT_NODATA) {
-						fprintf(f, "%s%s CNAME *.\n", pre, d);
-					} else if (act == RS_ACT_SINKHOLE && (sink4 || sink6)) {
-						if (sink4)
-							fprintf(f, "%s%s A %s\n", pre, d, sink4);
-						if (sink6)
-							fprintf(f, "%s%s AAAA %s\n", pre, d, sink6);
-						fprintf(f, "%s%s TXT ", pre, d);
-						char txt[CTL_TEXT_MAX + 40];
-						snprintf(txt, sizeof(txt), "Order %s", e->o.f[F_REFERENCE]);
-						zone_txt(f, txt);
-						fputc('\n', f);
-					} else {
-						fprintf(f, "%s%s CNAME .\n", pre, d);
-					}
-				}
-				nrec++;
-			}
-		}
-		fprintf(f, "; %zu domains; %zu left out (at or below a protected name)\n", nrec, nskipped);
-		ctl_strmap_free(seen);
-		ctl_prot_free(&pi);
-	} else if (fmt == O_CSV) {
-		static const char *const head[] = { "order", "domain", "authority", "reference", "issued", "expires",
-						    "scope", "action", "state" };
-		for (int i = 0; i < 9; i++)
-			csv_field(f, head[i], i == 8, false);
-		for (size_t i = 0; i < nx; i++)
-			for (size_t j = 0; j < xo[i].nd; j++) {
-				const struct ctl_order *o = &xo[i].o;
-				csv_field(f, o->id, false, true);
-				csv_field(f, xo[i].domains[j], false, false);
-				csv_field(f, o->f[F_AUTHORITY], false, true);
-				csv_field(f, o->f[F_REFERENCE], false, true);
-				csv_field(f, o->f[F_ISSUED], false, true);
-				csv_field(f, o->f[F_EXPIRES], false, true);
-				csv_field(f, o->f[F_SCOPE], false, true);
-				csv_field(f, o->f[F_ACTION], false, true);
-				csv_field(f, ctl_order_state(o), true, false);
-			}
-	} else {
-		fprintf(f, "{\"generated\":\"%s\",\"prefix\":", ctl_fmt_time(now, tb));
-		ctl_json_str(f, x->prefix);
-		fprintf(f, ",\"jurisdiction\":");
-		if (juris)
-			ctl_json_str(f, juris);
-		else
-			fputs("null", f);
-		fputs(",\"orders\":[", f);
-		for (size_t i = 0; i < nx; i++) {
-			if (i)
-				fputc(',', f);
-			xo[i].o.ndomains = (long long)xo[i].nd;
-			json_order(f, &xo[i].o, xo[i].domains, xo[i].nd, true);
-		}
-		fputs("],\"protected\":[", f);
-		for (size_t i = 0; i < nprot; i++) {
-			if (i)
-				fputc(',', f);
-			ctl_json_str(f, prot[i]);
-		}
-		fputs("]}\n", f);
+	fputs("],\"protected\":[", f);
+	for (size_t i = 0; i < e->nprot; i++) {
+		if (i)
+			fputc(',', f);
+		ctl_json_str(f, e->prot[i]);
 	}
-	if (out) {
-		bool bad = fflush(f) || ferror(f) || fsync(fileno(f));
+	fputs("]}\n", f);
+}
+
+/* Make the export durable: flush, fsync and rename the temporary file over FILE (or flush stdout). */
+static int export_finish_output(struct export *e)
+{
+	if (e->out) {
+		bool bad = fflush(e->f) || ferror(e->f) || fsync(fileno(e->f));
 		int err = errno;
-		if (fclose(f) && !bad) {
+		if (fclose(e->f) && !bad) {
 			bad = true;
 			err = errno;
 		}
-		f = stdout;
+		e->f = stdout;
 		if (bad) {
-			warnx("%s: %s", out, strerror(err));
-			unlink(tmp);
-			ex = CTL_EXIT_ERROR;
-			goto out;
+			warnx("%s: %s", e->out, strerror(err));
+			unlink(e->tmp);
+			return CTL_EXIT_ERROR;
 		}
-		if (rename(tmp, out)) {
-			warnx("%s: %s", out, strerror(errno));
-			unlink(tmp);
-			ex = CTL_EXIT_ERROR;
-			goto out;
+		if (rename(e->tmp, e->out)) {
+			warnx("%s: %s", e->out, strerror(errno));
+			unlink(e->tmp);
+			return CTL_EXIT_ERROR;
 		}
 	} else if (fflush(stdout) || ferror(stdout)) {
 		warnx("standard output: %s", strerror(errno));
-		ex = CTL_EXIT_ERROR;
+		return CTL_EXIT_ERROR;
 	}
+	return 0;
+}
+
+int cmd_export(struct ctl *x, int argc, char **argv)
+{
+	struct export e = { .x = x, .origin = "rpz.redsink.", .ttl = 60, .f = stdout, .now = (int64_t)time(NULL) };
+	int ex;
+
+	x->usage = export_usage;
+	if ((ex = export_options(&e, argc, argv)) >= 0)
+		return ex;
+	if ((ex = ctl_open(x)))
+		return ex;
+	if ((ex = export_load(&e)) || (ex = export_open_output(&e)))
+		goto out;
+	if (e.fmt == O_RPZ)
+		export_rpz(&e);
+	else if (e.fmt == O_CSV)
+		export_csv(&e);
+	else
+		export_json(&e);
+	ex = export_finish_output(&e);
 out:
-	if (f != stdout) {
-		fclose(f);
-		unlink(tmp);
+	if (e.f != stdout) {
+		fclose(e.f);
+		unlink(e.tmp);
 	}
-	for (size_t i = 0; i < nx; i++) {
-		ctl_order_clear(&xo[i].o);
-		ctl_free_strings(xo[i].domains, xo[i].nd);
+	for (size_t i = 0; i < e.nx; i++) {
+		ctl_order_clear(&e.xo[i].o);
+		ctl_free_strings(e.xo[i].domains, e.xo[i].nd);
 	}
-	free(xo);
-	ctl_free_strings(ids, nids);
-	ctl_free_strings(prot, nprot);
+	free(e.xo);
+	ctl_free_strings(e.ids, e.nids);
+	ctl_free_strings(e.prot, e.nprot);
 	return ex;
 }
 

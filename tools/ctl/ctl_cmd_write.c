@@ -899,7 +899,25 @@ static void print_receipt(const struct receipt *rc, const struct ctl_batch *b, c
 	printf("],\"exit\":%d}\n", ex);
 }
 
-static int push_or_withdraw(struct ctl *x, int argc, char **argv, bool withdraw, bool validate)
+/* Everything one push / withdraw / validate run works with, shared by its steps. */
+struct pw {
+	struct ctl *x;
+	bool withdraw, validate, offline, json, dry, override_prot, allow_psl, skip_invalid, first;
+	const char *why, *id, *psl_file;
+	const struct psl_ctx_st *psl;
+	long max_batch;
+	struct input_opts io;
+	char k[CTL_KEY_MAX], kd[CTL_KEY_MAX], ko[CTL_KEY_MAX], kp[CTL_KEY_MAX];
+	struct ctl_batch b;
+	struct ctl_prot prot;
+	struct ctl_order o;
+	uint8_t *st, *in, *ovr; /* per name: item_state, listed by the order, override bits (1 prot, 2 psl) */
+	const char **names;
+	size_t nnew, npresent, nprot, npsl, novr;
+};
+
+/* Parse the options and the order ID; -1 to go on, or the exit code of the command. */
+static int pw_options(struct pw *p, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "dry-run", no_argument, NULL, 'n' },
@@ -918,28 +936,15 @@ static int push_or_withdraw(struct ctl *x, int argc, char **argv, bool withdraw,
 		{ "json", no_argument, NULL, O_PJSON },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct input_opts io = { CTL_FMT_AUTO, NULL, NULL, 0 };
-	bool offline = validate, json = false;
-	bool dry = validate, override_prot = false, allow_psl = false, skip_invalid = false, first = true;
-	const char *why = "", *id, *complaint, *psl_file = NULL, *env;
-	const struct psl_ctx_st *psl = NULL;
-	long max_batch = CTL_MAX_BATCH_DEFAULT;
-	char k[CTL_KEY_MAX], kd[CTL_KEY_MAX], ko[CTL_KEY_MAX], kp[CTL_KEY_MAX];
-	struct ctl_batch b;
-	struct ctl_prot prot = { 0 };
-	struct ctl_order o = { 0 };
-	uint8_t *st = NULL, *in = NULL, *ovr = NULL;
-	size_t nnew = 0, npresent = 0, nprot = 0, npsl = 0, novr = 0;
-	const char **names = NULL;
-	int c, ex = 0, rc;
-	redisReply *r;
+	struct ctl *x = p->x;
+	const char *complaint, *env;
+	int c, rc, ex = 0;
 
-	x->usage = validate ? validate_usage : push_usage;
 	env = getenv("REDSINK_MAX_BATCH");
 	if (env && *env) {
 		char *end;
-		max_batch = strtol(env, &end, 10);
-		if (*end || max_batch < 0)
+		p->max_batch = strtol(env, &end, 10);
+		if (*end || p->max_batch < 0)
 			return ctl_usage_error(x, "$REDSINK_MAX_BATCH: '%s' is not a number", env);
 	}
 	while ((c = ctl_getopt(x, argc, argv, "n", opts, &ex)) != -1) {
@@ -947,362 +952,441 @@ static int push_or_withdraw(struct ctl *x, int argc, char **argv, bool withdraw,
 		case CTL_OPT_EXIT:
 			return ex;
 		case 'n':
-			dry = true;
+			p->dry = true;
 			break;
 		case O_FORMAT:
 			if ((rc = ctl_format_parse(optarg)) < 0)
 				return ctl_usage_error(x, "--format: '%s' is not auto, plain, csv, json or rpz", optarg);
-			io.fmt = (enum ctl_format)rc;
+			p->io.fmt = (enum ctl_format)rc;
 			break;
 		case O_COLUMN:
-			io.column = optarg;
+			p->io.column = optarg;
 			break;
 		case O_ORIGIN:
-			io.origin = optarg;
+			p->io.origin = optarg;
 			break;
 		case O_WHY:
-			why = optarg;
+			p->why = optarg;
 			break;
 		case O_OVERRIDE_PROT:
-			override_prot = true;
+			p->override_prot = true;
 			break;
 		case O_ALLOW_PSL:
-			allow_psl = true;
+			p->allow_psl = true;
 			break;
 		case O_ALLOW_CONF:
-			io.name_flags |= CTL_ALLOW_CONFUSABLE;
+			p->io.name_flags |= CTL_ALLOW_CONFUSABLE;
 			break;
 		case O_MAX_BATCH: {
 			char *end;
-			max_batch = strtol(optarg, &end, 10);
-			if (*end || max_batch < 0)
+			p->max_batch = strtol(optarg, &end, 10);
+			if (*end || p->max_batch < 0)
 				return ctl_usage_error(x, "--max-batch: '%s' is not a number", optarg);
 			break;
 		}
 		case O_SKIP_INVALID:
-			skip_invalid = true;
+			p->skip_invalid = true;
 			break;
 		case O_PSL_FILE:
-			psl_file = optarg;
+			p->psl_file = optarg;
 			break;
 		case O_OFFLINE:
-			offline = true;
+			p->offline = true;
 			break;
 		case O_PJSON:
-			json = true;
+			p->json = true;
 			break;
 		}
 	}
-	if (offline && !dry)
+	if (p->offline && !p->dry)
 		return ctl_usage_error(x, "--offline checks without writing: it needs --dry-run (or use 'validate')");
-	if (validate) {
-		id = NULL;
-	} else {
+	if (!p->validate) {
 		if (optind >= argc)
 			return ctl_usage_error(x, "expected an order ID, then files");
-		id = argv[optind++];
-		if (!rs_order_id_ok(id))
-			return ctl_usage_error(x, "'%.60s' is not an order ID", id);
+		p->id = argv[optind++];
+		if (!rs_order_id_ok(p->id))
+			return ctl_usage_error(x, "'%.60s' is not an order ID", p->id);
 	}
-	if (!ctl_text_ok(why, CTL_TEXT_MAX, &complaint))
+	if (!ctl_text_ok(p->why, CTL_TEXT_MAX, &complaint))
 		return ctl_usage_error(x, "--why/--reason %s", complaint);
-	if ((override_prot || allow_psl) && !*why)
+	if ((p->override_prot || p->allow_psl) && !*p->why)
 		return ctl_usage_error(x, "--%s needs --reason TEXT: the reason is recorded with the change",
-				       override_prot ? "override-protected" : "allow-public-suffix");
-	if (withdraw && (override_prot || allow_psl))
+				       p->override_prot ? "override-protected" : "allow-public-suffix");
+	if (p->withdraw && (p->override_prot || p->allow_psl))
 		return ctl_usage_error(x, "--override-protected and --allow-public-suffix are for push");
+	return -1;
+}
 
-	ctl_batch_init(&b);
-	if ((ex = read_inputs(x, &b, &io, argv + optind, argc - optind)))
-		goto out;
-	if (b.n == 0 && !offline) {
-		print_diags(&b, stderr, true, true, "redsink-ctl: ");
-		warnx("no domain names in the input: nothing to %s", withdraw ? "withdraw" : "push");
-		ex = CTL_EXIT_ERROR;
-		goto out;
+/* Read the input files, refuse an empty batch, and open the public suffix list when needed. */
+static int pw_read(struct pw *p, char **files, int nfiles)
+{
+	char err[300];
+	int ex;
+
+	if ((ex = read_inputs(p->x, &p->b, &p->io, files, nfiles)))
+		return ex;
+	if (p->b.n == 0 && !p->offline) {
+		print_diags(&p->b, stderr, true, true, "redsink-ctl: ");
+		warnx("no domain names in the input: nothing to %s", p->withdraw ? "withdraw" : "push");
+		return CTL_EXIT_ERROR;
 	}
-	if (!withdraw || offline) {
-		char err[300];
-		psl = ctl_psl_open(psl_file, err, sizeof(err));
-		if (!psl) {
+	if (!p->withdraw || p->offline) {
+		p->psl = ctl_psl_open(p->psl_file, err, sizeof(err));
+		if (!p->psl) {
 			warnx("%s", err);
-			ex = CTL_EXIT_ERROR;
-			goto out;
+			return CTL_EXIT_ERROR;
 		}
 	}
-	if (offline) {
-		/* no Redis at all: what can be checked without it, and what was not */
-		ex = offline_report(x, &b, psl, id, withdraw, allow_psl, max_batch, skip_invalid, json);
-		if (b.n == 0 && ex == 0) {
-			warnx("no domain names in the input");
-			ex = CTL_EXIT_ERROR;
-		}
-		goto out;
+	return 0;
+}
+
+/* No Redis at all: what can be checked without it, and what was not. */
+static int pw_offline(struct pw *p)
+{
+	int ex = offline_report(p->x, &p->b, p->psl, p->id, p->withdraw, p->allow_psl, p->max_batch, p->skip_invalid,
+				p->json);
+
+	if (p->b.n == 0 && ex == 0) {
+		warnx("no domain names in the input");
+		ex = CTL_EXIT_ERROR;
 	}
+	return ex;
+}
+
+/* Connect, WATCH the order, its set and the protected list, and check the order takes changes. */
+static int pw_watch_order(struct pw *p)
+{
+	struct ctl *x = p->x;
+	redisReply *r;
+	int ex;
+
 	if ((ex = ctl_open(x)) || (ex = ctl_dataset_ensure(x)))
-		goto out;
-	ctl_key(x, kd, "order:%s:domains", id);
-	ctl_key(x, ko, "order:%s", id);
-	ctl_key(x, k, "orders");
-	ctl_key(x, kp, "protected");
-	r = ctl_cmd(&x->conn, "WATCH", "WATCH %s %s %s %s", k, ko, kd, kp);
-	if (!r) {
-		ex = ctl_redis_failed(x);
-		goto out;
-	}
+		return ex;
+	ctl_key(x, p->kd, "order:%s:domains", p->id);
+	ctl_key(x, p->ko, "order:%s", p->id);
+	ctl_key(x, p->k, "orders");
+	ctl_key(x, p->kp, "protected");
+	r = ctl_cmd(&x->conn, "WATCH", "WATCH %s %s %s %s", p->k, p->ko, p->kd, p->kp);
+	if (!r)
+		return ctl_redis_failed(x);
 	freeReplyObject(r);
-	if ((ex = ctl_order_load(x, id, false, &o)))
-		goto out;
-	if (!o.exists || !o.in_force) {
-		warnx(o.exists ? "order '%s' was revoked: nothing %s" : "no order '%s': create it first with 'redsink-ctl order add' (nothing %s)",
-		      id, withdraw ? "withdrawn" : "pushed");
-		ex = CTL_EXIT_ERROR;
-		goto out;
+	if ((ex = ctl_order_load(x, p->id, false, &p->o)))
+		return ex;
+	if (!p->o.exists || !p->o.in_force) {
+		warnx(p->o.exists ? "order '%s' was revoked: nothing %s"
+				  : "no order '%s': create it first with 'redsink-ctl order add' (nothing %s)",
+		      p->id, p->withdraw ? "withdrawn" : "pushed");
+		return CTL_EXIT_ERROR;
 	}
-	if (!withdraw && o.expired) {
-		warnx("order '%s' expired at %s: nothing pushed (extend it with 'redsink-ctl order update --expires')", id,
-		      o.f[F_EXPIRES]);
-		ex = CTL_EXIT_ERROR;
-		goto out;
+	if (!p->withdraw && p->o.expired) {
+		warnx("order '%s' expired at %s: nothing pushed (extend it with 'redsink-ctl order update --expires')",
+		      p->id, p->o.f[F_EXPIRES]);
+		return CTL_EXIT_ERROR;
 	}
+	return 0;
+}
 
-	st = calloc(b.n, 1);
-	in = calloc(b.n, 1);
-	ovr = calloc(b.n, 1);
-	names = malloc(b.n * sizeof(*names));
-	if (!st || !in || !ovr || !names)
+/* Safety of a push: mark protected names and public suffixes refused, or overridden. */
+static int pw_check_safety(struct pw *p)
+{
+	char **pm;
+	size_t npm;
+	int ex;
+
+	if ((ex = ctl_set_members(p->x, p->kp, &pm, &npm)))
+		return ex;
+	if (ctl_prot_init(&p->prot))
 		errx(CTL_EXIT_ERROR, "out of memory");
-
-	/* safety: protected names and public suffixes */
-	if (!withdraw) {
-		char **pm;
-		size_t npm;
-		if ((ex = ctl_set_members(x, kp, &pm, &npm)))
-			goto out;
-		if (ctl_prot_init(&prot))
+	for (size_t i = 0; i < npm; i++)
+		if (ctl_prot_add(&p->prot, pm[i]))
 			errx(CTL_EXIT_ERROR, "out of memory");
-		for (size_t i = 0; i < npm; i++)
-			if (ctl_prot_add(&prot, pm[i]))
-				errx(CTL_EXIT_ERROR, "out of memory");
-		ctl_free_strings(pm, npm);
-		for (size_t i = 0; i < b.n; i++) {
-			const char *which;
-			if (ctl_prot_check(&prot, b.items[i].name, &which) != CTL_PROT_NONE) {
-				if (override_prot) {
-					ovr[i] |= 1;
-				} else {
-					st[i] = ST_PROTECTED;
-					nprot++;
-					continue;
-				}
+	ctl_free_strings(pm, npm);
+	for (size_t i = 0; i < p->b.n; i++) {
+		const char *which;
+		if (ctl_prot_check(&p->prot, p->b.items[i].name, &which) != CTL_PROT_NONE) {
+			if (p->override_prot) {
+				p->ovr[i] |= 1;
+			} else {
+				p->st[i] = ST_PROTECTED;
+				p->nprot++;
+				continue;
 			}
-			if (ctl_is_public_suffix(psl, b.items[i].name)) {
-				if (allow_psl) {
-					ovr[i] |= 2;
-				} else {
-					st[i] = ST_PSL;
-					npsl++;
-				}
+		}
+		if (ctl_is_public_suffix(p->psl, p->b.items[i].name)) {
+			if (p->allow_psl) {
+				p->ovr[i] |= 2;
+			} else {
+				p->st[i] = ST_PSL;
+				p->npsl++;
 			}
 		}
 	}
-	if ((ex = members(x, kd, &b, in, "checking")))
-		goto out;
-	for (size_t i = 0; i < b.n; i++) {
-		if (st[i] == ST_PROTECTED || st[i] == ST_PSL)
+	return 0;
+}
+
+/* Give every name its state: refused, new (to add / remove) or present (nothing to do). */
+static int pw_classify(struct pw *p)
+{
+	const struct ctl_batch *b = &p->b;
+	int ex;
+
+	p->st = calloc(b->n, 1);
+	p->in = calloc(b->n, 1);
+	p->ovr = calloc(b->n, 1);
+	p->names = malloc(b->n * sizeof(*p->names));
+	if (!p->st || !p->in || !p->ovr || !p->names)
+		errx(CTL_EXIT_ERROR, "out of memory");
+	if (!p->withdraw && (ex = pw_check_safety(p)))
+		return ex;
+	if ((ex = members(p->x, p->kd, b, p->in, "checking")))
+		return ex;
+	for (size_t i = 0; i < b->n; i++) {
+		if (p->st[i] == ST_PROTECTED || p->st[i] == ST_PSL)
 			continue;
-		if (withdraw ? !in[i] : in[i]) {
-			st[i] = ST_PRESENT;
-			npresent++;
+		if (p->withdraw ? !p->in[i] : p->in[i]) {
+			p->st[i] = ST_PRESENT;
+			p->npresent++;
 		} else {
-			st[i] = ST_NEW;
-			nnew++;
-			if (ovr[i])
-				novr++;
+			p->st[i] = ST_NEW;
+			p->nnew++;
+			if (p->ovr[i])
+				p->novr++;
 		}
 	}
+	return 0;
+}
 
-	/* report */
-	{
-		bool over = !withdraw && max_batch > 0 && (long)nnew > max_batch;
-		bool refused = nprot > 0 || npsl > 0 || over;
-		bool invalid = b.nerrors > 0 && !skip_invalid;
-		FILE *diff = dry ? stdout : stderr;
-		const char *pre = dry ? "! " : "redsink-ctl: ";
-
-		if (json && (dry || refused || invalid)) {
-			struct receipt rcp = { id, withdraw, dry, false, over, nnew, npresent, nprot, npsl, novr, NULL, NULL };
-			print_diags(&b, stderr, true, true, "redsink-ctl: ");
-			ex = refused ? CTL_EXIT_REFUSED : invalid ? CTL_EXIT_ERROR : 0;
-			if (refused && !dry)
-				warnx("push refused, nothing written (see the receipt)");
-			else if (invalid && !dry)
-				warnx("%zu line%s rejected: nothing written", b.nerrors, b.nerrors == 1 ? "" : "s");
-			print_receipt(&rcp, &b, st, ex);
-			goto unwatch;
-		}
-		print_diags(&b, stderr, !dry, true, "redsink-ctl: ");
-		for (size_t i = 0; i < b.n; i++) {
-			const struct ctl_item *it = &b.items[i];
-			char disp[CTL_DNAME_MAX]; /* "münchen.example (xn--...)" where people read */
-			const char *which, *shown = ctl_name_display(it->name, disp, sizeof(disp));
-			int hit;
-			switch (st[i]) {
-			case ST_NEW:
-				if (!dry)
-					break;
-				if (ovr[i]) {
-					hit = ctl_prot_check(&prot, it->name, &which);
-					printf("%c %s  (override: %s%s%s%s%s)\n", withdraw ? '-' : '+', shown,
-					       hit ? prot_text(hit) : "", hit ? " '" : "", hit ? which : "", hit ? "'" : "",
-					       (ovr[i] & 2) ? (hit ? "; a public suffix" : "a public suffix") : "");
-				} else {
-					printf("%c %s\n", withdraw ? '-' : '+', shown);
-				}
+/* One line per name for people: the dry-run diff, and the refusals and warnings. */
+static void pw_print_names(const struct pw *p, FILE *diff, const char *pre)
+{
+	for (size_t i = 0; i < p->b.n; i++) {
+		const struct ctl_item *it = &p->b.items[i];
+		char disp[CTL_DNAME_MAX]; /* "münchen.example (xn--...)" where people read */
+		const char *which, *shown = ctl_name_display(it->name, disp, sizeof(disp));
+		int hit;
+		switch (p->st[i]) {
+		case ST_NEW:
+			if (!p->dry)
 				break;
-			case ST_PRESENT:
-				if (dry)
-					printf("= %s  %s\n", shown, withdraw ? "not listed by this order" : "already listed");
-				else if (withdraw)
-					warnx("%s:%u: warning: '%s' is not listed by order '%s'", it->file, it->line, it->name, id);
-				break;
-			case ST_PROTECTED:
-				hit = ctl_prot_check(&prot, it->name, &which);
-				fprintf(diff, "%s%s:%u: refused: '%s' %s%s%s%s\n", pre, it->file, it->line, it->name,
-					prot_text(hit), hit == CTL_PROT_SAME ? "" : " '", hit == CTL_PROT_SAME ? "" : which,
-					hit == CTL_PROT_SAME ? "" : "'");
-				break;
-			case ST_PSL:
-				fprintf(diff, "%s%s:%u: refused: '%s' is a public suffix: blocking it blocks every "
-					      "domain registered under it\n",
-					pre, it->file, it->line, it->name);
-				break;
+			if (p->ovr[i]) {
+				hit = ctl_prot_check(&p->prot, it->name, &which);
+				printf("%c %s  (override: %s%s%s%s%s)\n", p->withdraw ? '-' : '+', shown,
+				       hit ? prot_text(hit) : "", hit ? " '" : "", hit ? which : "", hit ? "'" : "",
+				       (p->ovr[i] & 2) ? (hit ? "; a public suffix" : "a public suffix") : "");
+			} else {
+				printf("%c %s\n", p->withdraw ? '-' : '+', shown);
 			}
+			break;
+		case ST_PRESENT:
+			if (p->dry)
+				printf("= %s  %s\n", shown, p->withdraw ? "not listed by this order" : "already listed");
+			else if (p->withdraw)
+				warnx("%s:%u: warning: '%s' is not listed by order '%s'", it->file, it->line, it->name,
+				      p->id);
+			break;
+		case ST_PROTECTED:
+			hit = ctl_prot_check(&p->prot, it->name, &which);
+			fprintf(diff, "%s%s:%u: refused: '%s' %s%s%s%s\n", pre, it->file, it->line, it->name,
+				prot_text(hit), hit == CTL_PROT_SAME ? "" : " '", hit == CTL_PROT_SAME ? "" : which,
+				hit == CTL_PROT_SAME ? "" : "'");
+			break;
+		case ST_PSL:
+			fprintf(diff, "%s%s:%u: refused: '%s' is a public suffix: blocking it blocks every "
+				      "domain registered under it\n",
+				pre, it->file, it->line, it->name);
+			break;
 		}
-		if (dry)
-			print_diags(&b, stdout, true, false, "! ");
+	}
+}
+
+/* Report what the batch does; true when nothing is to be written (dry run, refused, invalid, nothing new). */
+static bool pw_report(const struct pw *p, int *ex)
+{
+	const struct ctl_batch *b = &p->b;
+	bool over = !p->withdraw && p->max_batch > 0 && (long)p->nnew > p->max_batch;
+	bool refused = p->nprot > 0 || p->npsl > 0 || over;
+	bool invalid = b->nerrors > 0 && !p->skip_invalid;
+	FILE *diff = p->dry ? stdout : stderr;
+	const char *pre = p->dry ? "! " : "redsink-ctl: ";
+
+	*ex = 0;
+	if (p->json && (p->dry || refused || invalid)) {
+		struct receipt rcp = { p->id, p->withdraw, p->dry, false, over, p->nnew, p->npresent, p->nprot, p->npsl,
+				       p->novr, NULL, NULL };
+		print_diags(b, stderr, true, true, "redsink-ctl: ");
+		*ex = refused ? CTL_EXIT_REFUSED : invalid ? CTL_EXIT_ERROR : 0;
+		if (refused && !p->dry)
+			warnx("push refused, nothing written (see the receipt)");
+		else if (invalid && !p->dry)
+			warnx("%zu line%s rejected: nothing written", b->nerrors, b->nerrors == 1 ? "" : "s");
+		print_receipt(&rcp, b, p->st, *ex);
+		return true;
+	}
+	print_diags(b, stderr, !p->dry, true, "redsink-ctl: ");
+	pw_print_names(p, diff, pre);
+	if (p->dry)
+		print_diags(b, stdout, true, false, "! ");
+	if (over)
+		fprintf(diff, "%sthe batch would block %zu new names at once, more than the limit of %ld "
+			      "(--max-batch N or $REDSINK_MAX_BATCH to allow more)\n",
+			pre, p->nnew, p->max_batch);
+	if (p->dry) {
+		printf("dry run, order %s: %zu to %s, %zu %s, %zu refused, %zu rejected; nothing written\n", p->id,
+		       p->nnew, p->withdraw ? "withdraw" : "add", p->npresent,
+		       p->withdraw ? "not listed" : "already present", p->nprot + p->npsl + (over ? 1 : 0), b->nerrors);
+		*ex = refused ? CTL_EXIT_REFUSED : invalid ? CTL_EXIT_ERROR : 0;
+		return true;
+	}
+	if (refused) {
+		char why_refused[400] = "";
+		if (p->nprot)
+			strcat(why_refused, "; protected names (--override-protected --reason TEXT to push them anyway)");
+		if (p->npsl)
+			strcat(why_refused, "; public suffixes (--allow-public-suffix --reason TEXT)");
 		if (over)
-			fprintf(diff, "%sthe batch would block %zu new names at once, more than the limit of %ld "
-				      "(--max-batch N or $REDSINK_MAX_BATCH to allow more)\n",
-				pre, nnew, max_batch);
-		if (dry) {
-			printf("dry run, order %s: %zu to %s, %zu %s, %zu refused, %zu rejected; nothing written\n", id,
-			       nnew, withdraw ? "withdraw" : "add", npresent, withdraw ? "not listed" : "already present",
-			       nprot + npsl + (over ? 1 : 0), b.nerrors);
-			ex = refused ? CTL_EXIT_REFUSED : invalid ? CTL_EXIT_ERROR : 0;
-			goto unwatch;
-		}
-		if (refused) {
-			char why_refused[400] = "";
-			if (nprot)
-				strcat(why_refused, "; protected names (--override-protected --reason TEXT to push them anyway)");
-			if (npsl)
-				strcat(why_refused, "; public suffixes (--allow-public-suffix --reason TEXT)");
-			if (over)
-				strcat(why_refused, "; too many names at once (--max-batch N)");
-			warnx("push refused, nothing written: %s", why_refused + 2);
-			ex = CTL_EXIT_REFUSED;
-			goto unwatch;
-		}
-		if (invalid) {
-			warnx("%zu line%s rejected: nothing written (fix them, or --skip-invalid to %s the others)",
-			      b.nerrors, b.nerrors == 1 ? "" : "s", withdraw ? "withdraw" : "push");
-			ex = CTL_EXIT_ERROR;
-			goto unwatch;
-		}
+			strcat(why_refused, "; too many names at once (--max-batch N)");
+		warnx("push refused, nothing written: %s", why_refused + 2);
+		*ex = CTL_EXIT_REFUSED;
+		return true;
 	}
-	if (nnew == 0 && json) {
-		struct receipt rcp = { id, withdraw, false, false, false, 0, npresent, 0, 0, 0, NULL, NULL };
-		print_receipt(&rcp, &b, st, 0);
-		goto unwatch;
+	if (invalid) {
+		warnx("%zu line%s rejected: nothing written (fix them, or --skip-invalid to %s the others)", b->nerrors,
+		      b->nerrors == 1 ? "" : "s", p->withdraw ? "withdraw" : "push");
+		*ex = CTL_EXIT_ERROR;
+		return true;
 	}
-	if (nnew == 0) {
-		if (!x->quiet)
-			printf("order %s: nothing to %s (%zu %s)\n", id, withdraw ? "withdraw" : "add", npresent,
-			       withdraw ? "not listed" : "already listed");
-		goto unwatch;
+	if (p->nnew == 0 && p->json) {
+		struct receipt rcp = { p->id, p->withdraw, false, false, false, 0, p->npresent, 0, 0, 0, NULL, NULL };
+		print_receipt(&rcp, b, p->st, 0);
+		return true;
 	}
+	if (p->nnew == 0) {
+		if (!p->x->quiet)
+			printf("order %s: nothing to %s (%zu %s)\n", p->id, p->withdraw ? "withdraw" : "add", p->npresent,
+			       p->withdraw ? "not listed" : "already listed");
+		return true;
+	}
+	return false;
+}
 
-	/* write: the set change and the stream entries, in one MULTI/EXEC */
-	{
-		struct ctl_tx t;
-		struct ctl_progress p;
-		size_t nn = 0, done = 0;
-		static const char *const ovr_text[] = { "", "protected", "public-suffix", "protected,public-suffix" };
+/* Queue the set change and its stream entries, grouped by override; returns how many names were queued. */
+static size_t pw_queue(struct pw *p, struct ctl_tx *t)
+{
+	static const char *const ovr_text[] = { "", "protected", "public-suffix", "protected,public-suffix" };
+	struct ctl_progress prog;
+	size_t nn = 0, done = 0;
 
-		ctl_progress_start(x, &p, withdraw ? "withdrawing" : "pushing", nnew);
-		ctl_tx_begin(&t, &x->conn);
-		/* names grouped by override (0 first): each group has its own `override` field */
-		for (int g = 0; g < 4; g++)
-			for (size_t i = 0; i < b.n; i++)
-				if (st[i] == ST_NEW && ovr[i] == g)
-					names[nn++] = b.items[i].name;
-		queue_members(&t, withdraw ? "SREM" : "SADD", kd, names, nn);
-		for (int g = 0, at = 0; g < 4; g++) {
-			size_t cnt = 0;
-			for (size_t i = 0; i < b.n; i++)
-				cnt += st[i] == ST_NEW && ovr[i] == g;
-			for (size_t i = 0; i < cnt; i += CTL_CHUNK) {
-				size_t m = cnt - i < CTL_CHUNK ? cnt - i : CTL_CHUNK;
-				ctl_queue_changes(x, &t, withdraw ? "del" : "add", id, names + at + i, m, why,
-						  ovr_text[g], &first);
-				done += m;
-				ctl_progress_set(&p, done);
-			}
-			at += (int)cnt;
+	ctl_progress_start(p->x, &prog, p->withdraw ? "withdrawing" : "pushing", p->nnew);
+	/* names grouped by override (0 first): each group has its own `override` field */
+	for (int g = 0; g < 4; g++)
+		for (size_t i = 0; i < p->b.n; i++)
+			if (p->st[i] == ST_NEW && p->ovr[i] == g)
+				p->names[nn++] = p->b.items[i].name;
+	queue_members(t, p->withdraw ? "SREM" : "SADD", p->kd, p->names, nn);
+	for (int g = 0, at = 0; g < 4; g++) {
+		size_t cnt = 0;
+		for (size_t i = 0; i < p->b.n; i++)
+			cnt += p->st[i] == ST_NEW && p->ovr[i] == g;
+		for (size_t i = 0; i < cnt; i += CTL_CHUNK) {
+			size_t m = cnt - i < CTL_CHUNK ? cnt - i : CTL_CHUNK;
+			ctl_queue_changes(p->x, t, p->withdraw ? "del" : "add", p->id, p->names + at + i, m, p->why,
+					  ovr_text[g], &p->first);
+			done += m;
+			ctl_progress_set(&prog, done);
 		}
-		ctl_progress_end(&p);
-		if (x->tty)
-			fprintf(stderr, "committing %zu changes...", nnew);
-		rc = ctl_tx_exec(&t, &r);
-		if (x->tty)
-			fprintf(stderr, "\r\033[K");
-		if (rc == CTL_TX_CONFLICT) {
-			warnx("order '%s' or the protected list changed while the batch was being checked: nothing "
-			      "written; run the command again",
-			      id);
-			ex = CTL_EXIT_ERROR;
-			goto out;
-		}
-		if (rc) {
-			ex = ctl_redis_failed(x);
-			goto out;
-		}
-		if (json) {
-			size_t sets = (nn + CTL_CHUNK - 1) / CTL_CHUNK;
-			const redisReply *last = r->element[r->elements - 1];
-			struct receipt rcp = { id, withdraw, false, true, false, nnew, npresent, 0, 0, novr, NULL, NULL };
-			rcp.first_change = r->elements > sets && r->element[sets]->type == REDIS_REPLY_STRING
-						   ? r->element[sets]->str : NULL;
-			rcp.last_change = last->type == REDIS_REPLY_STRING ? last->str : rcp.first_change;
-			print_receipt(&rcp, &b, st, 0);
-		} else if (!x->quiet) {
-			size_t sets = (nn + CTL_CHUNK - 1) / CTL_CHUNK;
-			const char *firstid = r->elements > sets && r->element[sets]->type == REDIS_REPLY_STRING
-						      ? r->element[sets]->str : "?";
-			const redisReply *last = r->element[r->elements - 1];
-			printf("order %s: %zu %s, %zu %s%s%s (changes %s .. %s)\n", id, nnew,
-			       withdraw ? "withdrawn" : "added", npresent, withdraw ? "not listed" : "already present",
-			       novr ? ", overrides recorded: " : "", novr ? (override_prot ? "protected" : "public-suffix") : "",
-			       firstid, last->type == REDIS_REPLY_STRING ? last->str : firstid);
-			if (b.nerrors)
-				printf("order %s: %zu rejected lines skipped (--skip-invalid)\n", id, b.nerrors);
-		}
-		freeReplyObject(r);
+		at += (int)cnt;
 	}
-	goto out;
-unwatch:
-	r = ctl_cmd(&x->conn, "UNWATCH", "UNWATCH");
+	ctl_progress_end(&prog);
+	return nn;
+}
+
+/* The receipt of a written batch: JSON, or one line with the first and last change IDs. */
+static void pw_print_written(const struct pw *p, const redisReply *r, size_t nn)
+{
+	size_t sets = (nn + CTL_CHUNK - 1) / CTL_CHUNK;
+	const redisReply *last = r->element[r->elements - 1];
+
+	if (p->json) {
+		struct receipt rcp = { p->id, p->withdraw, false, true, false, p->nnew, p->npresent, 0, 0, p->novr, NULL,
+				       NULL };
+		rcp.first_change = r->elements > sets && r->element[sets]->type == REDIS_REPLY_STRING
+					   ? r->element[sets]->str : NULL;
+		rcp.last_change = last->type == REDIS_REPLY_STRING ? last->str : rcp.first_change;
+		print_receipt(&rcp, &p->b, p->st, 0);
+	} else if (!p->x->quiet) {
+		const char *firstid = r->elements > sets && r->element[sets]->type == REDIS_REPLY_STRING
+					      ? r->element[sets]->str : "?";
+		printf("order %s: %zu %s, %zu %s%s%s (changes %s .. %s)\n", p->id, p->nnew,
+		       p->withdraw ? "withdrawn" : "added", p->npresent, p->withdraw ? "not listed" : "already present",
+		       p->novr ? ", overrides recorded: " : "",
+		       p->novr ? (p->override_prot ? "protected" : "public-suffix") : "", firstid,
+		       last->type == REDIS_REPLY_STRING ? last->str : firstid);
+		if (p->b.nerrors)
+			printf("order %s: %zu rejected lines skipped (--skip-invalid)\n", p->id, p->b.nerrors);
+	}
+}
+
+/* Write: the set change and the stream entries, in one MULTI/EXEC under the WATCH. */
+static int pw_write(struct pw *p)
+{
+	struct ctl *x = p->x;
+	struct ctl_tx t;
+	redisReply *r;
+	size_t nn;
+	int rc;
+
+	ctl_tx_begin(&t, &x->conn);
+	nn = pw_queue(p, &t);
+	if (x->tty)
+		fprintf(stderr, "committing %zu changes...", p->nnew);
+	rc = ctl_tx_exec(&t, &r);
+	if (x->tty)
+		fprintf(stderr, "\r\033[K");
+	if (rc == CTL_TX_CONFLICT) {
+		warnx("order '%s' or the protected list changed while the batch was being checked: nothing "
+		      "written; run the command again",
+		      p->id);
+		return CTL_EXIT_ERROR;
+	}
+	if (rc)
+		return ctl_redis_failed(x);
+	pw_print_written(p, r, nn);
 	freeReplyObject(r);
+	return 0;
+}
+
+static int push_or_withdraw(struct ctl *x, int argc, char **argv, bool withdraw, bool validate)
+{
+	struct pw p = { .x = x, .withdraw = withdraw, .validate = validate, .offline = validate, .dry = validate,
+			.first = true, .why = "", .max_batch = CTL_MAX_BATCH_DEFAULT,
+			.io = { CTL_FMT_AUTO, NULL, NULL, 0 } };
+	int ex;
+
+	x->usage = validate ? validate_usage : push_usage;
+	if ((ex = pw_options(&p, argc, argv)) >= 0)
+		return ex;
+	ctl_batch_init(&p.b);
+	if ((ex = pw_read(&p, argv + optind, argc - optind)))
+		goto out;
+	if (p.offline) {
+		ex = pw_offline(&p);
+		goto out;
+	}
+	if ((ex = pw_watch_order(&p)) || (ex = pw_classify(&p)))
+		goto out;
+	if (pw_report(&p, &ex))
+		freeReplyObject(ctl_cmd(&x->conn, "UNWATCH", "UNWATCH"));
+	else
+		ex = pw_write(&p);
 out:
-	ctl_order_clear(&o);
-	ctl_prot_free(&prot);
-	ctl_psl_close(psl);
-	ctl_batch_free(&b);
-	free(st);
-	free(in);
-	free(ovr);
-	free(names);
+	ctl_order_clear(&p.o);
+	ctl_prot_free(&p.prot);
+	ctl_psl_close(p.psl);
+	ctl_batch_free(&p.b);
+	free(p.st);
+	free(p.in);
+	free(p.ovr);
+	free(p.names);
 	return ex;
 }
 
@@ -1341,7 +1425,23 @@ static const char protect_usage[] =
 	"  -n, --dry-run              say what would change, write nothing\n"
 	"  --json                     protect list: a JSON array\n";
 
-int cmd_protect(struct ctl *x, int argc, char **argv)
+/* Everything one protect add / remove / list run works with, shared by its steps. */
+struct protect {
+	struct ctl *x;
+	const char *sub, *why, *files[64];
+	bool add, dry, allow_psl, json, first;
+	enum ctl_format fmt;
+	int nfiles, nnames;
+	char **cmdline_names; /* the names given as arguments */
+	char kp[CTL_KEY_MAX];
+	struct ctl_batch b;
+	uint8_t *in;	    /* per name: in the protected set */
+	const char **names; /* the nn names to change */
+	size_t nn;
+};
+
+/* Parse the subcommand and the options; -1 to go on, or the exit code of the command. */
+static int protect_options(struct protect *p, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "why", required_argument, NULL, O_WHY },
@@ -1353,18 +1453,10 @@ int cmd_protect(struct ctl *x, int argc, char **argv)
 		{ "json", no_argument, NULL, O_JSON },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *sub = argc > 1 ? argv[1] : NULL, *why = "", *complaint, *files[64];
-	char kp[CTL_KEY_MAX];
-	bool add, dry = false, allow_psl = false, json = false, first = true;
-	enum ctl_format fmt = CTL_FMT_AUTO;
-	int nfiles = 0, c, ex = 0, rc;
-	struct ctl_batch b;
-	uint8_t *in = NULL;
-	const char **names = NULL;
-	size_t nn = 0;
-	redisReply *r;
+	struct ctl *x = p->x;
+	const char *sub = argc > 1 ? argv[1] : NULL;
+	int c, ex = 0, rc;
 
-	x->usage = protect_usage;
 	if (!sub || strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
 		fputs(protect_usage, sub ? stdout : stderr);
 		return sub ? 0 : CTL_EXIT_USAGE;
@@ -1372,167 +1464,225 @@ int cmd_protect(struct ctl *x, int argc, char **argv)
 	if (strcmp(sub, "add") && strcmp(sub, "remove") && strcmp(sub, "list"))
 		return ctl_usage_error(x, "unknown subcommand 'protect %.40s'", sub);
 	x->cmd = strcmp(sub, "add") == 0 ? "protect add" : strcmp(sub, "remove") == 0 ? "protect remove" : "protect list";
-	add = strcmp(sub, "add") == 0;
+	p->sub = sub;
+	p->add = strcmp(sub, "add") == 0;
 	argc--, argv++;
 	while ((c = ctl_getopt(x, argc, argv, "n", opts, &ex)) != -1) {
 		switch (c) {
 		case CTL_OPT_EXIT:
 			return ex;
 		case O_WHY:
-			why = optarg;
+			p->why = optarg;
 			break;
 		case O_FILE:
-			if (nfiles == 64)
+			if (p->nfiles == 64)
 				return ctl_usage_error(x, "too many --file options");
-			files[nfiles++] = optarg;
+			p->files[p->nfiles++] = optarg;
 			break;
 		case O_FORMAT:
 			if ((rc = ctl_format_parse(optarg)) < 0)
 				return ctl_usage_error(x, "--format: '%s' is not auto, plain, csv, json or rpz", optarg);
-			fmt = (enum ctl_format)rc;
+			p->fmt = (enum ctl_format)rc;
 			break;
 		case O_ALLOW_PSL:
-			allow_psl = true;
+			p->allow_psl = true;
 			break;
 		case 'n':
-			dry = true;
+			p->dry = true;
 			break;
 		case O_JSON:
-			json = true;
+			p->json = true;
 			break;
 		}
 	}
-	ctl_key(x, kp, "protected");
-	if (strcmp(sub, "list") == 0) {
-		char **m;
-		size_t n;
-		if (optind < argc)
-			return ctl_usage_error(x, "protect list takes no names");
-		if ((ex = ctl_open(x)) || (ex = ctl_set_members(x, kp, &m, &n)))
-			return ex;
-		if (json) {
-			putchar('[');
-			for (size_t i = 0; i < n; i++) {
-				if (i)
-					putchar(',');
-				ctl_json_str(stdout, m[i]);
-			}
-			puts("]");
-		} else {
-			for (size_t i = 0; i < n; i++)
-				puts(m[i]);
-		}
-		ctl_free_strings(m, n);
-		return 0;
-	}
-	if (!ctl_text_ok(why, CTL_TEXT_MAX, &complaint))
-		return ctl_usage_error(x, "--why %s", complaint);
-	if (!add && !*why)
-		return ctl_usage_error(x, "protect remove needs --why TEXT: names may become blockable again");
-	if (allow_psl && !*why)
-		return ctl_usage_error(x, "--allow-public-suffix needs --why TEXT");
-	if (optind >= argc && nfiles == 0)
-		return ctl_usage_error(x, "expected names or --file FILE");
+	p->cmdline_names = argv + optind;
+	p->nnames = argc - optind;
+	return -1;
+}
 
-	ctl_batch_init(&b);
-	for (int i = optind; i < argc; i++)
-		if (ctl_batch_add(&b, "<command line>", (uint32_t)(i - optind + 1), argv[i], strlen(argv[i])))
+/* protect list: the protected names, one a line or as a JSON array. */
+static int protect_list(struct protect *p)
+{
+	char **m;
+	size_t n;
+	int ex;
+
+	if (p->nnames > 0)
+		return ctl_usage_error(p->x, "protect list takes no names");
+	if ((ex = ctl_open(p->x)) || (ex = ctl_set_members(p->x, p->kp, &m, &n)))
+		return ex;
+	if (p->json) {
+		putchar('[');
+		for (size_t i = 0; i < n; i++) {
+			if (i)
+				putchar(',');
+			ctl_json_str(stdout, m[i]);
+		}
+		puts("]");
+	} else {
+		for (size_t i = 0; i < n; i++)
+			puts(m[i]);
+	}
+	ctl_free_strings(m, n);
+	return 0;
+}
+
+/* The reason and the names a change needs; -1 to go on, or the exit code of the command. */
+static int protect_check_args(struct protect *p)
+{
+	const char *complaint;
+
+	if (!ctl_text_ok(p->why, CTL_TEXT_MAX, &complaint))
+		return ctl_usage_error(p->x, "--why %s", complaint);
+	if (!p->add && !*p->why)
+		return ctl_usage_error(p->x, "protect remove needs --why TEXT: names may become blockable again");
+	if (p->allow_psl && !*p->why)
+		return ctl_usage_error(p->x, "--allow-public-suffix needs --why TEXT");
+	if (p->nnames == 0 && p->nfiles == 0)
+		return ctl_usage_error(p->x, "expected names or --file FILE");
+	return -1;
+}
+
+/* Read the names of the command line and of the --file inputs; any rejected name stops the change. */
+static int protect_read(struct protect *p)
+{
+	struct ctl_batch *b = &p->b;
+	int ex;
+
+	for (int i = 0; i < p->nnames; i++)
+		if (ctl_batch_add(b, "<command line>", (uint32_t)(i + 1), p->cmdline_names[i],
+				  strlen(p->cmdline_names[i])))
 			errx(CTL_EXIT_ERROR, "out of memory");
-	if (nfiles) {
-		struct input_opts io = { fmt, NULL, NULL, 0 };
-		if ((ex = read_inputs(x, &b, &io, (char **)files, nfiles)))
-			goto out;
+	if (p->nfiles) {
+		struct input_opts io = { p->fmt, NULL, NULL, 0 };
+		if ((ex = read_inputs(p->x, b, &io, (char **)p->files, p->nfiles)))
+			return ex;
 	}
-	print_diags(&b, stderr, true, true, "redsink-ctl: ");
-	if (b.nerrors) {
-		warnx("%zu name%s rejected: nothing written", b.nerrors, b.nerrors == 1 ? "" : "s");
-		ex = CTL_EXIT_ERROR;
-		goto out;
+	print_diags(b, stderr, true, true, "redsink-ctl: ");
+	if (b->nerrors) {
+		warnx("%zu name%s rejected: nothing written", b->nerrors, b->nerrors == 1 ? "" : "s");
+		return CTL_EXIT_ERROR;
 	}
-	if (b.n == 0) {
+	if (b->n == 0) {
 		warnx("no names given");
-		ex = CTL_EXIT_ERROR;
-		goto out;
+		return CTL_EXIT_ERROR;
 	}
-	if (add && !allow_psl) {
-		char err[300];
-		const struct psl_ctx_st *psl = ctl_psl_open(NULL, err, sizeof(err));
-		size_t bad = 0;
-		if (!psl) {
-			warnx("%s", err);
-			ex = CTL_EXIT_ERROR;
-			goto out;
-		}
-		for (size_t i = 0; i < b.n; i++)
-			if (ctl_is_public_suffix(psl, b.items[i].name)) {
-				warnx("%s:%u: refused: '%s' is a public suffix: protecting it would stop every order for "
-				      "the domains below it (--allow-public-suffix --why TEXT)",
-				      b.items[i].file, b.items[i].line, b.items[i].name);
-				bad++;
-			}
-		ctl_psl_close(psl);
-		if (bad) {
-			ex = CTL_EXIT_REFUSED;
-			goto out;
-		}
+	return 0;
+}
+
+/* protect add: refuse public suffixes (unless --allow-public-suffix). */
+static int protect_refuse_psl(const struct protect *p)
+{
+	const struct ctl_batch *b = &p->b;
+	char err[300];
+	const struct psl_ctx_st *psl;
+	size_t bad = 0;
+
+	if (!p->add || p->allow_psl)
+		return 0;
+	psl = ctl_psl_open(NULL, err, sizeof(err));
+	if (!psl) {
+		warnx("%s", err);
+		return CTL_EXIT_ERROR;
 	}
+	for (size_t i = 0; i < b->n; i++)
+		if (ctl_is_public_suffix(psl, b->items[i].name)) {
+			warnx("%s:%u: refused: '%s' is a public suffix: protecting it would stop every order for "
+			      "the domains below it (--allow-public-suffix --why TEXT)",
+			      b->items[i].file, b->items[i].line, b->items[i].name);
+			bad++;
+		}
+	ctl_psl_close(psl);
+	return bad ? CTL_EXIT_REFUSED : 0;
+}
+
+/* Connect, WATCH the protected set, and collect the names to change (printing the others, and the dry run). */
+static int protect_select(struct protect *p)
+{
+	struct ctl *x = p->x;
+	const struct ctl_batch *b = &p->b;
+	redisReply *r;
+	int ex;
+
 	if ((ex = ctl_open(x)) || (ex = ctl_dataset_ensure(x)))
-		goto out;
-	r = ctl_cmd(&x->conn, "WATCH", "WATCH %s", kp);
-	if (!r) {
-		ex = ctl_redis_failed(x);
-		goto out;
-	}
+		return ex;
+	r = ctl_cmd(&x->conn, "WATCH", "WATCH %s", p->kp);
+	if (!r)
+		return ctl_redis_failed(x);
 	freeReplyObject(r);
-	in = calloc(b.n, 1);
-	names = malloc(b.n * sizeof(*names));
-	if (!in || !names)
+	p->in = calloc(b->n, 1);
+	p->names = malloc(b->n * sizeof(*p->names));
+	if (!p->in || !p->names)
 		errx(CTL_EXIT_ERROR, "out of memory");
-	if ((ex = members(x, kp, &b, in, "checking")))
-		goto out;
-	for (size_t i = 0; i < b.n; i++) {
-		if (add == !!in[i]) {
-			if (!x->quiet || dry)
-				printf("= %s  %s\n", b.items[i].name, add ? "already protected" : "not protected");
+	if ((ex = members(x, p->kp, b, p->in, "checking")))
+		return ex;
+	for (size_t i = 0; i < b->n; i++) {
+		if (p->add == !!p->in[i]) {
+			if (!x->quiet || p->dry)
+				printf("= %s  %s\n", b->items[i].name, p->add ? "already protected" : "not protected");
 			continue;
 		}
-		names[nn++] = b.items[i].name;
-		if (dry)
-			printf("%c %s\n", add ? '+' : '-', b.items[i].name);
+		p->names[p->nn++] = b->items[i].name;
+		if (p->dry)
+			printf("%c %s\n", p->add ? '+' : '-', b->items[i].name);
 	}
-	if (dry || nn == 0) {
-		if (dry)
-			printf("dry run: %zu to %s; nothing written\n", nn, add ? "protect" : "unprotect");
+	return 0;
+}
+
+/* Write the set change and its stream entries in one MULTI/EXEC under the WATCH. */
+static int protect_write(struct protect *p)
+{
+	struct ctl *x = p->x;
+	struct ctl_tx t;
+	redisReply *r;
+	int rc;
+
+	ctl_tx_begin(&t, &x->conn);
+	queue_members(&t, p->add ? "SADD" : "SREM", p->kp, p->names, p->nn);
+	ctl_queue_changes(x, &t, p->add ? "protect" : "unprotect", "", p->names, p->nn, p->why, NULL, &p->first);
+	rc = ctl_tx_exec(&t, &r);
+	if (rc == CTL_TX_CONFLICT) {
+		warnx("the protected list changed meanwhile: nothing written; run the command again");
+		return CTL_EXIT_ERROR;
+	}
+	if (rc)
+		return ctl_redis_failed(x);
+	freeReplyObject(r);
+	if (!x->quiet)
+		for (size_t i = 0; i < p->nn; i++)
+			printf("%s %s\n", p->add ? "protected" : "unprotected", p->names[i]);
+	return 0;
+}
+
+int cmd_protect(struct ctl *x, int argc, char **argv)
+{
+	struct protect p = { .x = x, .why = "", .first = true, .fmt = CTL_FMT_AUTO };
+	int ex;
+
+	x->usage = protect_usage;
+	if ((ex = protect_options(&p, argc, argv)) >= 0)
+		return ex;
+	ctl_key(x, p.kp, "protected");
+	if (strcmp(p.sub, "list") == 0)
+		return protect_list(&p);
+	if ((ex = protect_check_args(&p)) >= 0)
+		return ex;
+	ctl_batch_init(&p.b);
+	if ((ex = protect_read(&p)) || (ex = protect_refuse_psl(&p)) || (ex = protect_select(&p)))
+		goto out;
+	if (p.dry || p.nn == 0) {
+		if (p.dry)
+			printf("dry run: %zu to %s; nothing written\n", p.nn, p.add ? "protect" : "unprotect");
 		else if (!x->quiet)
 			printf("nothing to change\n");
-		r = ctl_cmd(&x->conn, "UNWATCH", "UNWATCH");
-		freeReplyObject(r);
+		freeReplyObject(ctl_cmd(&x->conn, "UNWATCH", "UNWATCH"));
 		goto out;
 	}
-	{
-		struct ctl_tx t;
-		ctl_tx_begin(&t, &x->conn);
-		queue_members(&t, add ? "SADD" : "SREM", kp, names, nn);
-		ctl_queue_changes(x, &t, add ? "protect" : "unprotect", "", names, nn, why, NULL, &first);
-		rc = ctl_tx_exec(&t, &r);
-		if (rc == CTL_TX_CONFLICT) {
-			warnx("the protected list changed meanwhile: nothing written; run the command again");
-			ex = CTL_EXIT_ERROR;
-			goto out;
-		}
-		if (rc) {
-			ex = ctl_redis_failed(x);
-			goto out;
-		}
-		freeReplyObject(r);
-		if (!x->quiet)
-			for (size_t i = 0; i < nn; i++)
-				printf("%s %s\n", add ? "protected" : "unprotected", names[i]);
-	}
+	ex = protect_write(&p);
 out:
-	ctl_batch_free(&b);
-	free(in);
-	free(names);
+	ctl_batch_free(&p.b);
+	free(p.in);
+	free(p.names);
 	return ex;
 }
 

@@ -921,170 +921,193 @@ static bool name_eq(const char *a, size_t n, const char *b)
 	return strlen(b) == n && strncasecmp(a, b, n) == 0;
 }
 
-static int parse_rpz(struct ctl_batch *b, const char *file, const char *buf, size_t len)
+/* Where parse_rpz is in one RPZ file, shared by its steps. */
+struct rpz_parse {
+	struct ctl_batch *b;
+	const char *file, *buf;
+	size_t len, pos;
+	uint32_t line;
+	char origin[300], owner[300]; /* owner: of the last record, for blank owners */
+	bool soa_at;		      /* an SOA owned by '@' while the origin was unknown */
+};
+
+/* One record: its tokens, the line it starts on, and whether its owner is blank (the previous one's). */
+struct rpz_rec {
+	struct rpz_tok t[RPZ_TOKS];
+	int nt;
+	uint32_t start;
+	bool blank_owner;
+};
+
+/* Cut the record starting at line (ls, ll) into tokens, continued across lines inside parentheses. */
+static void rpz_tokenize(struct rpz_parse *rp, const char *ls, size_t ll, struct rpz_rec *r)
 {
-	char origin[300] = "", owner[300] = "";
-	size_t pos = 0, ll, first = b->n;
-	const char *ls;
-	uint32_t line = 0;
-	int rc = 0;
-	bool soa_at = false; /* an SOA owned by '@' while the origin was unknown */
+	int depth = 0;
+	const char *p, *e;
 
-	if (b->origin) {
-		snprintf(origin, sizeof(origin), "%s%s", b->origin, b->origin[0] && b->origin[strlen(b->origin) - 1] == '.' ? "" : ".");
-	}
-	while (next_line(buf, len, &pos, &ls, &ll)) {
-		struct rpz_tok t[RPZ_TOKS];
-		int nt = 0, depth = 0, k = 0;
-		uint32_t start = ++line;
-		bool blank_owner = ll > 0 && (ls[0] == ' ' || ls[0] == '\t');
-		const char *p, *e;
-
-		/* tokens of one record, continued across lines inside parentheses */
-		for (;;) {
-			bool inq = false;
-			p = ls;
-			e = ls + ll;
-			while (p < e) {
-				if (!inq && *p == ';')
-					break;
-				if (!inq && (*p == ' ' || *p == '\t')) {
-					p++;
-					continue;
-				}
-				if (!inq && *p == '(') {
-					depth++;
-					p++;
-					continue;
-				}
-				if (!inq && *p == ')') {
-					depth--;
-					p++;
-					continue;
-				}
-				const char *q = p;
-				if (*p == '"') {
+	r->nt = 0;
+	r->start = ++rp->line;
+	r->blank_owner = ll > 0 && (ls[0] == ' ' || ls[0] == '\t');
+	for (;;) {
+		bool inq = false;
+		p = ls;
+		e = ls + ll;
+		while (p < e) {
+			if (!inq && *p == ';')
+				break;
+			if (!inq && (*p == ' ' || *p == '\t')) {
+				p++;
+				continue;
+			}
+			if (!inq && *p == '(') {
+				depth++;
+				p++;
+				continue;
+			}
+			if (!inq && *p == ')') {
+				depth--;
+				p++;
+				continue;
+			}
+			const char *q = p;
+			if (*p == '"') {
+				q++;
+				while (q < e && *q != '"')
+					q += *q == '\\' && q + 1 < e ? 2 : 1;
+				if (q < e)
 					q++;
-					while (q < e && *q != '"')
-						q += *q == '\\' && q + 1 < e ? 2 : 1;
-					if (q < e)
-						q++;
-				} else {
-					while (q < e && *q != ' ' && *q != '\t' && *q != ';' && *q != '(' && *q != ')')
-						q += *q == '\\' && q + 1 < e ? 2 : 1;
-				}
-				if (nt < RPZ_TOKS)
-					t[nt++] = (struct rpz_tok){ p, (size_t)(q - p) };
-				p = q;
-			}
-			if (depth <= 0 || !next_line(buf, len, &pos, &ls, &ll))
-				break;
-			line++;
-		}
-		if (nt == 0)
-			continue;
-		if (t[0].n > 0 && t[0].s[0] == '$') {
-			if (tok_is(&t[0], "$ORIGIN") && nt >= 2) {
-				int n = t[1].n < sizeof(origin) ? (int)t[1].n : (int)sizeof(origin);
-				if (t[1].s[t[1].n - 1] == '.') {
-					if ((size_t)snprintf(origin, sizeof(origin), "%.*s", n, t[1].s) >= sizeof(origin))
-						ctl_batch_diag(b, file, start, true, t[1].s, t[1].n, "origin too long");
-				} else {
-					char rel[sizeof(origin)];
-					snprintf(rel, sizeof(rel), "%s", origin);
-					if ((size_t)snprintf(origin, sizeof(origin), "%.*s.%s", n, t[1].s, rel) >= sizeof(origin))
-						ctl_batch_diag(b, file, start, true, t[1].s, t[1].n, "origin too long");
-				}
-			} else if (!tok_is(&t[0], "$TTL")) {
-				ctl_batch_diag(b, file, start, true, t[0].s, t[0].n, "directive not supported");
-			}
-			continue;
-		}
-		if (!blank_owner) {
-			if (t[0].n >= sizeof(owner)) {
-				ctl_batch_diag(b, file, start, true, t[0].s, t[0].n, rs_strerror(RS_ENAME_LEN));
-				owner[0] = '\0';
-				continue;
-			}
-			snprintf(owner, sizeof(owner), "%.*s", (int)t[0].n, t[0].s);
-			k = 1;
-		}
-		while (k < nt && (is_ttl(&t[k]) || is_class(&t[k])))
-			k++;
-		if (k >= nt) {
-			ctl_batch_diag(b, file, start, true, NULL, 0, "record without a type");
-			continue;
-		}
-		if (!owner[0])
-			continue;
-		/* the owner relative to the origin */
-		const char *rel = owner;
-		size_t rl = strlen(owner);
-		bool apex = false;
-		if (strcmp(owner, "@") == 0) {
-			apex = true;
-			if (tok_is(&t[k], "SOA"))
-				soa_at = true; /* an SOA, but its owner names no origin */
-		} else if (owner[rl - 1] == '.') {
-			if (!origin[0] && tok_is(&t[k], "SOA")) {
-				snprintf(origin, sizeof(origin), "%s", owner);
-				apex = true;
-			} else if (!origin[0]) {
-				ctl_batch_diag(b, file, start, true, owner, rl,
-					       soa_at ? "absolute name, but the zone's origin is unknown (the SOA's owner is '@' "
-							"and there is no $ORIGIN): give the zone's name with --origin"
-						      : "absolute name, but the zone's origin is unknown (no $ORIGIN or SOA): use --origin");
-				continue;
-			} else if (strcasecmp(owner, origin) == 0) {
-				apex = true;
 			} else {
-				size_t ol = strlen(origin);
-				if (rl > ol + 1 && strcasecmp(owner + rl - ol, origin) == 0 && owner[rl - ol - 1] == '.') {
-					rl -= ol + 1;
-				} else {
-					char msg[400], shown[200];
-					snprintf(msg, sizeof(msg), "not under the zone's origin '%s'", /* escaped */
-						 ctl_show(origin, strlen(origin), 80, shown, sizeof(shown)));
-					ctl_batch_diag(b, file, start, true, owner, rl, msg);
-					continue;
-				}
+				while (q < e && *q != ' ' && *q != '\t' && *q != ';' && *q != '(' && *q != ')')
+					q += *q == '\\' && q + 1 < e ? 2 : 1;
 			}
+			if (r->nt < RPZ_TOKS)
+				r->t[r->nt++] = (struct rpz_tok){ p, (size_t)(q - p) };
+			p = q;
 		}
-		if (apex)
-			continue; /* SOA, NS of the policy zone itself */
-		if (tok_is(&t[k], "SOA") || tok_is(&t[k], "NS") || tok_is(&t[k], "DNAME") || tok_is(&t[k], "DS")) {
-			ctl_batch_diag(b, file, start, false, rel, rl, "SOA/NS/DNAME/DS record below the apex ignored");
-			continue;
-		}
-		/* IP, name-server and client triggers are not names to block */
-		{
-			const char *last = rel + rl;
-			while (last > rel && last[-1] != '.')
-				last--;
-			size_t lastn = (size_t)(rel + rl - last);
-			if (name_eq(last, lastn, "rpz-ip") || name_eq(last, lastn, "rpz-nsip") ||
-			    name_eq(last, lastn, "rpz-client-ip") || name_eq(last, lastn, "rpz-nsdname")) {
-				ctl_batch_diag(b, file, start, false, rel, rl,
-					       "IP, name-server or client trigger ignored: redsink blocks query names");
-				continue;
-			}
-		}
-		if (tok_is(&t[k], "CNAME") && k + 1 < nt && tok_is(&t[k + 1], "rpz-passthru.")) {
-			ctl_batch_diag(b, file, start, false, rel, rl,
-				       "passthru rule ignored (use 'redsink-ctl protect add' for names that must never be blocked)");
-			continue;
-		}
-		{
-			bool wild = rl >= 2 && rel[0] == '*' && rel[1] == '.';
-			if (add_token(b, file, start, wild ? rel + 2 : rel, wild ? rl - 2 : rl, true, wild)) {
-				rc = RS_ENOMEM;
-				break;
-			}
-		}
-		if ((line & 0xffff) == 0)
-			progress(b, pos, len);
+		if (depth <= 0 || !next_line(rp->buf, rp->len, &rp->pos, &ls, &ll))
+			break;
+		rp->line++;
 	}
-	for (size_t i = first; rc == 0 && i < b->n; i++)
+}
+
+/* A $ directive: $ORIGIN sets the origin, $TTL is ignored, any other is an error. */
+static void rpz_directive(struct rpz_parse *rp, const struct rpz_rec *r)
+{
+	const struct rpz_tok *t = r->t;
+	char *origin = rp->origin;
+	size_t osz = sizeof(rp->origin);
+
+	if (tok_is(&t[0], "$ORIGIN") && r->nt >= 2) {
+		int n = t[1].n < osz ? (int)t[1].n : (int)osz;
+		if (t[1].s[t[1].n - 1] == '.') {
+			if ((size_t)snprintf(origin, osz, "%.*s", n, t[1].s) >= osz)
+				ctl_batch_diag(rp->b, rp->file, r->start, true, t[1].s, t[1].n, "origin too long");
+		} else {
+			char rel[sizeof(rp->origin)];
+			snprintf(rel, sizeof(rel), "%s", origin);
+			if ((size_t)snprintf(origin, osz, "%.*s.%s", n, t[1].s, rel) >= osz)
+				ctl_batch_diag(rp->b, rp->file, r->start, true, t[1].s, t[1].n, "origin too long");
+		}
+	} else if (!tok_is(&t[0], "$TTL")) {
+		ctl_batch_diag(rp->b, rp->file, r->start, true, t[0].s, t[0].n, "directive not supported");
+	}
+}
+
+/* Take the record's owner (or keep the last one) and find its type token *k; false when there is nothing to list. */
+static bool rpz_owner(struct rpz_parse *rp, const struct rpz_rec *r, int *k)
+{
+	const struct rpz_tok *t = r->t;
+
+	*k = 0;
+	if (!r->blank_owner) {
+		if (t[0].n >= sizeof(rp->owner)) {
+			ctl_batch_diag(rp->b, rp->file, r->start, true, t[0].s, t[0].n, rs_strerror(RS_ENAME_LEN));
+			rp->owner[0] = '\0';
+			return false;
+		}
+		snprintf(rp->owner, sizeof(rp->owner), "%.*s", (int)t[0].n, t[0].s);
+		*k = 1;
+	}
+	while (*k < r->nt && (is_ttl(&t[*k]) || is_class(&t[*k])))
+		(*k)++;
+	if (*k >= r->nt) {
+		ctl_batch_diag(rp->b, rp->file, r->start, true, NULL, 0, "record without a type");
+		return false;
+	}
+	return rp->owner[0] != '\0';
+}
+
+/* The owner relative to the origin in *rl (it starts rp->owner); false for the apex or an owner outside the zone. */
+static bool rpz_relative(struct rpz_parse *rp, const struct rpz_rec *r, int k, size_t *rl)
+{
+	const char *owner = rp->owner;
+	char *origin = rp->origin;
+
+	*rl = strlen(owner);
+	if (strcmp(owner, "@") == 0) {
+		if (tok_is(&r->t[k], "SOA"))
+			rp->soa_at = true; /* an SOA, but its owner names no origin */
+		return false;
+	}
+	if (owner[*rl - 1] != '.')
+		return true;
+	if (!origin[0] && tok_is(&r->t[k], "SOA")) {
+		snprintf(origin, sizeof(rp->origin), "%s", owner);
+		return false;
+	}
+	if (!origin[0]) {
+		ctl_batch_diag(rp->b, rp->file, r->start, true, owner, *rl,
+			       rp->soa_at ? "absolute name, but the zone's origin is unknown (the SOA's owner is '@' "
+					    "and there is no $ORIGIN): give the zone's name with --origin"
+					  : "absolute name, but the zone's origin is unknown (no $ORIGIN or SOA): use --origin");
+		return false;
+	}
+	if (strcasecmp(owner, origin) == 0)
+		return false;
+	size_t ol = strlen(origin);
+	if (*rl > ol + 1 && strcasecmp(owner + *rl - ol, origin) == 0 && owner[*rl - ol - 1] == '.') {
+		*rl -= ol + 1;
+		return true;
+	}
+	char msg[400], shown[200];
+	snprintf(msg, sizeof(msg), "not under the zone's origin '%s'", /* escaped */
+		 ctl_show(origin, strlen(origin), 80, shown, sizeof(shown)));
+	ctl_batch_diag(rp->b, rp->file, r->start, true, owner, *rl, msg);
+	return false;
+}
+
+/* Records that are not names to block (zone records, IP/NS/client triggers, passthru); warns and returns true. */
+static bool rpz_ignored(struct rpz_parse *rp, const struct rpz_rec *r, int k, const char *rel, size_t rl)
+{
+	const struct rpz_tok *t = r->t;
+	const char *last = rel + rl;
+
+	if (tok_is(&t[k], "SOA") || tok_is(&t[k], "NS") || tok_is(&t[k], "DNAME") || tok_is(&t[k], "DS")) {
+		ctl_batch_diag(rp->b, rp->file, r->start, false, rel, rl, "SOA/NS/DNAME/DS record below the apex ignored");
+		return true;
+	}
+	/* IP, name-server and client triggers are not names to block */
+	while (last > rel && last[-1] != '.')
+		last--;
+	size_t lastn = (size_t)(rel + rl - last);
+	if (name_eq(last, lastn, "rpz-ip") || name_eq(last, lastn, "rpz-nsip") || name_eq(last, lastn, "rpz-client-ip") ||
+	    name_eq(last, lastn, "rpz-nsdname")) {
+		ctl_batch_diag(rp->b, rp->file, r->start, false, rel, rl,
+			       "IP, name-server or client trigger ignored: redsink blocks query names");
+		return true;
+	}
+	if (tok_is(&t[k], "CNAME") && k + 1 < r->nt && tok_is(&t[k + 1], "rpz-passthru.")) {
+		ctl_batch_diag(rp->b, rp->file, r->start, false, rel, rl,
+			       "passthru rule ignored (use 'redsink-ctl protect add' for names that must never be blocked)");
+		return true;
+	}
+	return false;
+}
+
+/* Warn about names listed only as '*.name' in this file (items from first on): redsink blocks name too. */
+static void rpz_warn_wild_only(struct ctl_batch *b, const char *file, size_t first)
+{
+	for (size_t i = first; i < b->n; i++)
 		if ((b->items[i].flags & ITEM_WILD_ONLY) && b->items[i].file == file) {
 			char msg[400];
 			snprintf(msg, sizeof(msg),
@@ -1092,7 +1115,37 @@ static int parse_rpz(struct ctl_batch *b, const char *file, const char *buf, siz
 				 b->items[i].name);
 			ctl_batch_diag(b, file, b->items[i].line, false, NULL, 0, msg);
 		}
-	return rc ? rc : b->oom ? RS_ENOMEM : 0;
+}
+
+static int parse_rpz(struct ctl_batch *b, const char *file, const char *buf, size_t len)
+{
+	struct rpz_parse rp = { .b = b, .file = file, .buf = buf, .len = len };
+	struct rpz_rec r;
+	size_t first = b->n, ll, rl;
+	const char *ls;
+	int k;
+
+	if (b->origin) {
+		snprintf(rp.origin, sizeof(rp.origin), "%s%s", b->origin, b->origin[0] && b->origin[strlen(b->origin) - 1] == '.' ? "" : ".");
+	}
+	while (next_line(buf, len, &rp.pos, &ls, &ll)) {
+		rpz_tokenize(&rp, ls, ll, &r);
+		if (r.nt == 0)
+			continue;
+		if (r.t[0].n > 0 && r.t[0].s[0] == '$') {
+			rpz_directive(&rp, &r);
+			continue;
+		}
+		if (!rpz_owner(&rp, &r, &k) || !rpz_relative(&rp, &r, k, &rl) || rpz_ignored(&rp, &r, k, rp.owner, rl))
+			continue;
+		bool wild = rl >= 2 && rp.owner[0] == '*' && rp.owner[1] == '.';
+		if (add_token(b, file, r.start, wild ? rp.owner + 2 : rp.owner, wild ? rl - 2 : rl, true, wild))
+			return RS_ENOMEM;
+		if ((rp.line & 0xffff) == 0)
+			progress(b, rp.pos, len);
+	}
+	rpz_warn_wild_only(b, file, first);
+	return b->oom ? RS_ENOMEM : 0;
 }
 
 /* ---- encodings ---- */

@@ -786,6 +786,196 @@ static void daemonize(void)
 	}
 }
 
+/* The listening sockets, opened before dropping privileges. */
+struct sockets {
+	int http[MAX_LISTEN], tls[MAX_LISTEN], nhttp;
+};
+
+/* Load the templates and the GeoIP database: everything in the configuration that can be wrong, before any socket. */
+static void load_config(const struct opts *o, struct server *sv, char *tdir)
+{
+	char e[512];
+
+	if (!realpath(o->templates, tdir))
+		err(EX_NOINPUT, "--templates %s", o->templates);
+	if (wd_templates_load(tdir, o->lang, &sv->tmpl, e, sizeof(e)))
+		errx(EX_CONFIG, "%s", e);
+	if (o->geoip && wd_geo_open(o->geoip, &sv->geo, e, sizeof(e)))
+		errx(EX_NOINPUT, "%s", e);
+}
+
+/* The Redis connections: the list is read from --redis; views go to --write-redis with the same database and credentials. */
+static void config_redis(const struct opts *o, struct server *sv)
+{
+	char e[512], pw_warn[300];
+
+	endpoint("redis", o->redis, &sv->rc.read);
+	endpoint("write-redis", o->write_redis ? o->write_redis : o->redis, &sv->rc.write);
+	if (o->redis_db >= 0)
+		sv->rc.read.db = sv->rc.write.db = o->redis_db;
+	if (o->redis_user) {
+		free(sv->rc.read.user);
+		if (!(sv->rc.read.user = strdup(o->redis_user)))
+			err(EX_OSERR, "strdup");
+	}
+	if (cli_credentials(&sv->rc.read, o->password_file, e, sizeof(e), pw_warn, sizeof(pw_warn)))
+		errx(CLI_EXIT_REDIS, "%s", e);
+	if (pw_warn[0])
+		warnx("warning: %s", pw_warn);
+	free(sv->rc.write.user);
+	sv->rc.write.user = NULL;
+	if ((sv->rc.read.user && !(sv->rc.write.user = strdup(sv->rc.read.user))) ||
+	    (sv->rc.read.password && !(sv->rc.write.password = strdup(sv->rc.read.password))))
+		err(EX_OSERR, "strdup");
+	sv->rc.prefix = (char *)o->prefix;
+	sv->rc.redis_timeout_ms = o->redis_timeout_ms;
+	if (o->jurisdiction) {
+		sv->rc.jurisdiction = strdup(o->jurisdiction);
+		for (char *p = sv->rc.jurisdiction; p && *p; p++)
+			*p = (char)toupper((unsigned char)*p);
+	}
+	sv->rc.language = (char *)o->lang;
+	sv->rc.ede_format = RS_EDE_OFF;
+}
+
+/* Open the HTTP and TLS-reset sockets, while we may still bind to port 80. */
+static void open_sockets(const struct opts *o, struct sockets *s)
+{
+	static const char *const default_listen[] = { "0.0.0.0:80", "[::]:80" };
+	char e[512];
+
+	s->nhttp = 0;
+	if (o->nlisten == 0) {
+		for (size_t i = 0; i < 2; i++) {
+			int fd = listen_on(default_listen[i], e, sizeof(e));
+			if (fd >= 0)
+				s->http[s->nhttp++] = fd;
+			else if (i == 0 || (errno != EAFNOSUPPORT && errno != EADDRNOTAVAIL))
+				errx(EX_OSERR, "cannot listen: %s", e);
+		}
+	}
+	for (size_t i = 0; i < o->nlisten; i++)
+		if ((s->http[s->nhttp++] = listen_on(o->listen[i], e, sizeof(e))) < 0)
+			errx(EX_OSERR, "cannot listen: %s", e);
+	for (size_t i = 0; i < o->ntls; i++)
+		if ((s->tls[i] = listen_on(o->tls[i], e, sizeof(e))) < 0)
+			errx(EX_OSERR, "cannot listen: %s", e);
+}
+
+/* Become the daemon: syslog, background, pid file, the --user's privileges, no SIGPIPE. */
+static void detach(const struct opts *o, struct passwd *pw)
+{
+	if (o->daemon || o->syslog) {
+		openlog(PROG, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+		log_syslog = true;
+	}
+	if (o->daemon)
+		daemonize();
+	if (o->pidfile) {
+		FILE *f = fopen(o->pidfile, "w");
+		if (!f || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0)
+			die(EX_CANTCREAT, "--pidfile %s: %s", o->pidfile, strerror(errno));
+	}
+	if (pw)
+		drop_privileges(pw);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* The event loop and the HTTP server on the sockets; false (logged) when it cannot be set up. */
+static bool start_http(struct server *sv, const struct sockets *s)
+{
+	const struct opts *o = sv->o;
+
+	sv->base = event_base_new();
+	sv->http = sv->base ? evhttp_new(sv->base) : NULL;
+	if (!sv->http) {
+		logmsg(RS_LOG_ERR, "cannot create the event loop");
+		return false;
+	}
+	evhttp_set_max_headers_size(sv->http, o->max_header);
+	evhttp_set_max_body_size(sv->http, o->max_body);
+	evhttp_set_timeout(sv->http, o->idle_timeout);
+	/* every method reaches on_request, which answers 405 to those without a
+	 * page (libevent would answer 501 itself, also to unknown methods) */
+	evhttp_set_allowed_methods(sv->http, 0xffff);
+	evhttp_set_default_content_type(sv->http, "text/html; charset=utf-8");
+	evhttp_set_gencb(sv->http, on_request, sv);
+	sv->conns = wd_conns_new(sv->base, sv->http, (size_t)o->max_conns, o->conn_timeout);
+	if (!sv->conns) {
+		logmsg(RS_LOG_ERR, "out of memory");
+		return false;
+	}
+	for (int i = 0; i < s->nhttp; i++) {
+		if (!evhttp_accept_socket_with_handle(sv->http, s->http[i])) {
+			logmsg(RS_LOG_ERR, "cannot accept HTTP connections");
+			return false;
+		}
+	}
+	for (size_t i = 0; i < o->ntls; i++) {
+		sv->tls[i] = evconnlistener_new(sv->base, on_tls, sv, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0,
+						s->tls[i]);
+		if (!sv->tls[i]) {
+			logmsg(RS_LOG_ERR, "cannot accept TLS connections");
+			return false;
+		}
+		sv->ntls++;
+	}
+	return true;
+}
+
+/* Signals, page-view counting, following the list and the health tick; false (logged) when one cannot start. */
+static bool start_services(struct server *sv, struct event *sigs[3])
+{
+	static const int signums[3] = { SIGTERM, SIGINT, SIGHUP };
+	const struct opts *o = sv->o;
+
+	for (int i = 0; i < 3; i++) {
+		sigs[i] = evsignal_new(sv->base, signums[i], on_signal, sv);
+		if (!sigs[i] || event_add(sigs[i], NULL)) {
+			logmsg(RS_LOG_ERR, "cannot handle signals");
+			return false;
+		}
+	}
+	sv->vc = (struct wd_views_conf){ .redis = &sv->rc.write, .prefix = o->prefix, .timeout_ms = o->redis_timeout_ms,
+					 .retention_s = o->retention_days * 86400, .flush_ms = o->flush_ms,
+					 .max_counters = (size_t)o->max_counters };
+	if (wd_views_new(&sv->views, sv->base, &sv->vc) || wd_sync_start(&sv->sync, &sv->rc)) {
+		logmsg(RS_LOG_ERR, "cannot start: out of memory or threads");
+		return false;
+	}
+	sv->contact_ms = mono_ms();
+	sv->contact_wall = time(NULL);
+	sv->health_ev = event_new(sv->base, -1, EV_PERSIST, on_health_tick, sv);
+	if (!sv->health_ev ||
+	    event_add(sv->health_ev, &(struct timeval){ .tv_usec = HEALTH_POLL_MS * 1000 })) {
+		logmsg(RS_LOG_ERR, "cannot start: out of memory");
+		return false;
+	}
+	return true;
+}
+
+/* After the loop: close the connections, write the last views, stop following, free everything. */
+static void shut_down(struct server *sv, struct event *sigs[3])
+{
+	for (size_t i = 0; i < sv->ntls; i++)
+		evconnlistener_free(sv->tls[i]);
+	evhttp_free(sv->http); /* closes every connection */
+	wd_conns_free(sv->conns);
+	event_free(sv->health_ev);
+	wd_views_close(sv->views); /* logs what could not be written */
+	wd_sync_stop(sv->sync);
+	for (int i = 0; i < 3; i++)
+		event_free(sigs[i]);
+	event_base_free(sv->base);
+	wd_geo_close(sv->geo);
+	wd_templates_free(&sv->tmpl);
+	if (sv->o->pidfile)
+		unlink(sv->o->pidfile); /* may fail after dropping privileges: harmless */
+	cli_endpoint_free(&sv->rc.read);
+	cli_endpoint_free(&sv->rc.write);
+	free(sv->rc.jurisdiction);
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = {
@@ -794,14 +984,11 @@ int main(int argc, char **argv)
 		.max_header = 8192, .max_body = 4096, .idle_timeout = 5, .conn_timeout = 15,
 		.max_conns = 1024, .max_counters = 100000,
 	};
-	static const char *const default_listen[] = { "0.0.0.0:80", "[::]:80" };
 	struct server sv = { .o = &o };
+	struct sockets socks;
 	struct passwd *pw = NULL;
-	int http_fd[MAX_LISTEN], tls_fd[MAX_LISTEN], nhttp = 0;
-	char e[512], tdir[PATH_MAX];
-	char pw_warn[300];
+	char tdir[PATH_MAX];
 	struct event *sigs[3];
-	static const int signums[3] = { SIGTERM, SIGINT, SIGHUP };
 
 	if (getenv("REDSINK_REDIS") && *getenv("REDSINK_REDIS"))
 		o.redis = getenv("REDSINK_REDIS");
@@ -810,13 +997,7 @@ int main(int argc, char **argv)
 	parse_args(argc, argv, &o);
 	rs_log_hook = rs_hook;
 
-	/* everything that can be wrong in the configuration, before any socket */
-	if (!realpath(o.templates, tdir))
-		err(EX_NOINPUT, "--templates %s", o.templates);
-	if (wd_templates_load(tdir, o.lang, &sv.tmpl, e, sizeof(e)))
-		errx(EX_CONFIG, "%s", e);
-	if (o.geoip && wd_geo_open(o.geoip, &sv.geo, e, sizeof(e)))
-		errx(EX_NOINPUT, "%s", e);
+	load_config(&o, &sv, tdir);
 	if (o.check) {
 		printf(PROG ": %zu template languages in %s (default %s)%s%s\n", sv.tmpl.n, tdir, sv.tmpl.def->lang,
 		       o.geoip ? ", GeoIP " : "", o.geoip ? o.geoip : "");
@@ -826,146 +1007,14 @@ int main(int argc, char **argv)
 	}
 	if (o.user && !(pw = getpwnam(o.user)))
 		errx(EX_NOUSER, "--user: no user '%s'", o.user);
-
-	/* Redis: the list is read from --redis; views go to --write-redis with
-	 * the same database and credentials */
-	endpoint("redis", o.redis, &sv.rc.read);
-	endpoint("write-redis", o.write_redis ? o.write_redis : o.redis, &sv.rc.write);
-	if (o.redis_db >= 0)
-		sv.rc.read.db = sv.rc.write.db = o.redis_db;
-	if (o.redis_user) {
-		free(sv.rc.read.user);
-		if (!(sv.rc.read.user = strdup(o.redis_user)))
-			err(EX_OSERR, "strdup");
-	}
-	if (cli_credentials(&sv.rc.read, o.password_file, e, sizeof(e), pw_warn, sizeof(pw_warn)))
-		errx(CLI_EXIT_REDIS, "%s", e);
-	if (pw_warn[0])
-		warnx("warning: %s", pw_warn);
-	free(sv.rc.write.user);
-	sv.rc.write.user = NULL;
-	if ((sv.rc.read.user && !(sv.rc.write.user = strdup(sv.rc.read.user))) ||
-	    (sv.rc.read.password && !(sv.rc.write.password = strdup(sv.rc.read.password))))
-		err(EX_OSERR, "strdup");
-	sv.rc.prefix = (char *)o.prefix;
-	sv.rc.redis_timeout_ms = o.redis_timeout_ms;
-	if (o.jurisdiction) {
-		sv.rc.jurisdiction = strdup(o.jurisdiction);
-		for (char *p = sv.rc.jurisdiction; p && *p; p++)
-			*p = (char)toupper((unsigned char)*p);
-	}
-	sv.rc.language = (char *)o.lang;
-	sv.rc.ede_format = RS_EDE_OFF;
-
-	/* sockets, while we may still bind to port 80 */
-	if (o.nlisten == 0) {
-		for (size_t i = 0; i < 2; i++) {
-			int fd = listen_on(default_listen[i], e, sizeof(e));
-			if (fd >= 0)
-				http_fd[nhttp++] = fd;
-			else if (i == 0 || (errno != EAFNOSUPPORT && errno != EADDRNOTAVAIL))
-				errx(EX_OSERR, "cannot listen: %s", e);
-		}
-	}
-	for (size_t i = 0; i < o.nlisten; i++)
-		if ((http_fd[nhttp++] = listen_on(o.listen[i], e, sizeof(e))) < 0)
-			errx(EX_OSERR, "cannot listen: %s", e);
-	for (size_t i = 0; i < o.ntls; i++)
-		if ((tls_fd[i] = listen_on(o.tls[i], e, sizeof(e))) < 0)
-			errx(EX_OSERR, "cannot listen: %s", e);
-
-	if (o.daemon || o.syslog) {
-		openlog(PROG, LOG_PID | LOG_NDELAY, LOG_DAEMON);
-		log_syslog = true;
-	}
-	if (o.daemon)
-		daemonize();
-	if (o.pidfile) {
-		FILE *f = fopen(o.pidfile, "w");
-		if (!f || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0)
-			die(EX_CANTCREAT, "--pidfile %s: %s", o.pidfile, strerror(errno));
-	}
-	if (pw)
-		drop_privileges(pw);
-	signal(SIGPIPE, SIG_IGN);
-
-	sv.base = event_base_new();
-	sv.http = sv.base ? evhttp_new(sv.base) : NULL;
-	if (!sv.http) {
-		logmsg(RS_LOG_ERR, "cannot create the event loop");
+	config_redis(&o, &sv);
+	open_sockets(&o, &socks);
+	detach(&o, pw);
+	if (!start_http(&sv, &socks) || !start_services(&sv, sigs))
 		return EX_OSERR;
-	}
-	evhttp_set_max_headers_size(sv.http, o.max_header);
-	evhttp_set_max_body_size(sv.http, o.max_body);
-	evhttp_set_timeout(sv.http, o.idle_timeout);
-	/* every method reaches on_request, which answers 405 to those without a
-	 * page (libevent would answer 501 itself, also to unknown methods) */
-	evhttp_set_allowed_methods(sv.http, 0xffff);
-	evhttp_set_default_content_type(sv.http, "text/html; charset=utf-8");
-	evhttp_set_gencb(sv.http, on_request, &sv);
-	sv.conns = wd_conns_new(sv.base, sv.http, (size_t)o.max_conns, o.conn_timeout);
-	if (!sv.conns) {
-		logmsg(RS_LOG_ERR, "out of memory");
-		return EX_OSERR;
-	}
-	for (int i = 0; i < nhttp; i++) {
-		if (!evhttp_accept_socket_with_handle(sv.http, http_fd[i])) {
-			logmsg(RS_LOG_ERR, "cannot accept HTTP connections");
-			return EX_OSERR;
-		}
-	}
-	for (size_t i = 0; i < o.ntls; i++) {
-		sv.tls[i] = evconnlistener_new(sv.base, on_tls, &sv, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0,
-					       tls_fd[i]);
-		if (!sv.tls[i]) {
-			logmsg(RS_LOG_ERR, "cannot accept TLS connections");
-			return EX_OSERR;
-		}
-		sv.ntls++;
-	}
-	for (int i = 0; i < 3; i++) {
-		sigs[i] = evsignal_new(sv.base, signums[i], on_signal, &sv);
-		if (!sigs[i] || event_add(sigs[i], NULL)) {
-			logmsg(RS_LOG_ERR, "cannot handle signals");
-			return EX_OSERR;
-		}
-	}
-	sv.vc = (struct wd_views_conf){ .redis = &sv.rc.write, .prefix = o.prefix, .timeout_ms = o.redis_timeout_ms,
-					.retention_s = o.retention_days * 86400, .flush_ms = o.flush_ms,
-					.max_counters = (size_t)o.max_counters };
-	if (wd_views_new(&sv.views, sv.base, &sv.vc) || wd_sync_start(&sv.sync, &sv.rc)) {
-		logmsg(RS_LOG_ERR, "cannot start: out of memory or threads");
-		return EX_OSERR;
-	}
-	sv.contact_ms = mono_ms();
-	sv.contact_wall = time(NULL);
-	sv.health_ev = event_new(sv.base, -1, EV_PERSIST, on_health_tick, &sv);
-	if (!sv.health_ev ||
-	    event_add(sv.health_ev, &(struct timeval){ .tv_usec = HEALTH_POLL_MS * 1000 })) {
-		logmsg(RS_LOG_ERR, "cannot start: out of memory");
-		return EX_OSERR;
-	}
 	logmsg(RS_LOG_INFO, "serving %d HTTP and %zu TLS-reset addresses; list from %s; %zu template languages",
-	       nhttp, sv.ntls, sv.rc.read.addr, sv.tmpl.n);
-
+	       socks.nhttp, sv.ntls, sv.rc.read.addr, sv.tmpl.n);
 	event_base_dispatch(sv.base);
-
-	for (size_t i = 0; i < sv.ntls; i++)
-		evconnlistener_free(sv.tls[i]);
-	evhttp_free(sv.http); /* closes every connection */
-	wd_conns_free(sv.conns);
-	event_free(sv.health_ev);
-	wd_views_close(sv.views); /* logs what could not be written */
-	wd_sync_stop(sv.sync);
-	for (int i = 0; i < 3; i++)
-		event_free(sigs[i]);
-	event_base_free(sv.base);
-	wd_geo_close(sv.geo);
-	wd_templates_free(&sv.tmpl);
-	if (o.pidfile)
-		unlink(o.pidfile); /* may fail after dropping privileges: harmless */
-	cli_endpoint_free(&sv.rc.read);
-	cli_endpoint_free(&sv.rc.write);
-	free(sv.rc.jurisdiction);
+	shut_down(&sv, sigs);
 	return 0;
 }
