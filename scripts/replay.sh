@@ -187,24 +187,31 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-port=
-for p in $(seq $((20000 + $$ % 20000)) $((20050 + $$ % 20000))); do
-	if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-		port=$p
-		break
-	fi
-done
-[ -n "$port" ] || fail_setup "no free port for redis-server"
+# A port the kernel just handed out is free now; it can still be taken
+# before redis-server binds it (an outgoing connection of another test gets
+# an ephemeral port), so a server that exits at once is tried again on a new port.
+free_port() {
+	/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
 mkdir -p "$run/redis"
-redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
-	--dir "$run/redis" --logfile "$run/redis/redis.log" 9>&- &
-redis_pid=$!
-echo "$redis_pid" >"$run/redis/redis.pid"
-for _ in $(seq 50); do
-	redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && break
-	sleep 0.1
+port=
+for attempt in 1 2 3 4 5; do
+	p=$(free_port) || fail_setup "no free port for redis-server"
+	redis-server --port "$p" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
+		--dir "$run/redis" --logfile "$run/redis/redis.log" 9>&- &
+	redis_pid=$!
+	echo "$redis_pid" >"$run/redis/redis.pid"
+	for _ in $(seq 200); do
+		redis-cli -p "$p" ping 2>/dev/null | grep -q PONG && { port=$p; break; }
+		kill -0 "$redis_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	[ -n "$port" ] && break
+	echo "replay: redis-server on port $p did not start (attempt $attempt):" >&2
+	tail -n 5 "$run/redis/redis.log" >&2 2>/dev/null
+	cleanup
 done
-redis-cli -p "$port" ping 2>/dev/null | grep -q PONG || fail_setup "redis-server on port $port did not start"
+[ -n "$port" ] || fail_setup "redis-server did not start in 5 attempts (log: $run/redis/redis.log)"
 seq -f "n%04g.$NAME_SUFFIX" 1 "$NAMES" >"$run/names.txt"
 export REDSINK_REDIS=127.0.0.1:$port
 "$ctl" -q --by replay order add replay-1 --authority "Replay suite" --reference "R-1" --scope '*' \
