@@ -28,7 +28,7 @@ bool rs_order_id_ok(const char *id)
 	if (n == 0 || n > RS_ORDER_ID_MAX)
 		return false;
 	for (; *id; id++)
-		if (*id <= ' ' || *id >= 0x7f)
+		if (*id <= ' ' || *id >= 0x7f || *id == ':' || *id == '|')
 			return false;
 	return true;
 }

@@ -133,8 +133,15 @@ bool rs_scope_includes(const char *scope, const char *jurisdiction);
  * alphanumeric subtags of 1-8 joined by '-', the first 2-3 or 4-8 letters)? */
 bool rs_lang_ok(const char *tag);
 
-/* Is id usable as an order id (1-128 printable ASCII octets, no space)? */
+/*
+ * Is id usable as an order id: 1-128 printable ASCII octets, no space, no ':'
+ * and no '|'? ':' would make keys ambiguous (the hash of order "a:domains" is
+ * the key of order a's domain set), '|' the fields of the hit and view
+ * counters (order|domain|region). One rule for the module, every tool and
+ * every stream entry.
+ */
 bool rs_order_id_ok(const char *id);
+#define RS_ORDER_ID_RULE "1-128 printable ASCII characters, no space, ':' or '|'"
 
 const char *rs_action_name(int action);
 

@@ -195,7 +195,12 @@ def test_order_update_reaches_the_resolver(redis, live):
 
 def test_order_validation(redis):
     p = ctl(redis, "order", "add", "o:x", "--authority", "A", "--reference", "R", "--scope", "*")
-    assert p.returncode == 2 and "no ':'" in p.stderr
+    assert p.returncode == 2 and "no space, ':' or '|'" in p.stderr
+    # one rule for every command (revoke and push used to accept what add refused)
+    for argv in (["order", "add", "o|x", "--authority", "A", "--reference", "R", "--scope", "*"],
+                 ["order", "revoke", "o:x"], ["push", "o:x", "--dry-run"], ["status", "o|x"]):
+        p = ctl(redis, *argv, input="a1.example\n")
+        assert p.returncode == 2 and "no space, ':' or '|'" in p.stderr, argv
     p = ctl(redis, "order", "add", "o9", "--authority", "A", "--reference", "R", "--scope", "* IT")
     assert p.returncode == 2 and "'*' already means every jurisdiction" in p.stderr
     p = ctl(redis, "order", "add", "o9", "--authority", "A", "--reference", "R", "--scope", "IT",

@@ -89,8 +89,6 @@ const char *ctl_order_state(const struct ctl_order *o);
 /* Is s acceptable as free text of at most max octets (valid UTF-8, no control
  * characters)? When not, *why says what is wrong. */
 bool ctl_text_ok(const char *s, size_t max, const char **why);
-/* An order id as redsink-ctl creates them: rs_order_id_ok and no ':'. */
-bool ctl_id_ok(const char *id);
 
 /* ---- output ---- */
 

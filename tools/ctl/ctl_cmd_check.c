@@ -32,6 +32,7 @@
 #include <time.h>
 
 #include "ctl.h"
+#include "ctl_fleet.h"
 #include "ctl_name.h"
 #include "list.h"
 #include "load.h"
@@ -241,48 +242,27 @@ static int read_orders(struct ctl *x, struct check *k)
  * no resolver), or a usage error when they disagree. */
 static int fleet_jurisdiction(struct ctl *x, char **out, bool *from_fleet)
 {
-	char pat[CTL_KEY_MAX], cursor[32] = "0";
-	char *j = NULL;
-	bool conflict = false;
-	redisReply *r;
+	struct ctl_hb *hbs;
+	size_t n;
+	const char *j = NULL;
+	int ex;
 
 	*out = NULL;
 	*from_fleet = false;
-	ctl_key(x, pat, "resolver:*");
-	do {
-		r = ctl_cmd(&x->conn, "SCAN", "SCAN %s MATCH %s COUNT 1000", cursor, pat);
-		if (!r)
-			return ctl_redis_failed(x);
-		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-		for (size_t i = 0; i < r->element[1]->elements; i++) {
-			redisReply *h = ctl_cmd(&x->conn, "HGETALL", "HGETALL %s", r->element[1]->element[i]->str);
-			const char *v = "";
-			if (!h)
-				continue;
-			for (size_t f = 0; h->type == REDIS_REPLY_ARRAY && f + 1 < h->elements; f += 2)
-				if (strcmp(h->element[f]->str, "jurisdiction") == 0)
-					v = h->element[f + 1]->str;
-			if (h->type == REDIS_REPLY_ARRAY && h->elements > 0) {
-				*from_fleet = true;
-				if (!j)
-					j = strdup(v);
-				else if (strcasecmp(j, v) != 0)
-					conflict = true;
-			}
-			freeReplyObject(h);
+	if ((ex = ctl_heartbeats(x, &hbs, &n)))
+		return ex;
+	for (size_t i = 0; i < n; i++) {
+		if (j && strcasecmp(j, hbs[i].f[HB_JURIS]) != 0) {
+			ctl_heartbeats_free(hbs, n);
+			return ctl_usage_error(x, "the live resolvers report different jurisdictions: say which with "
+						  "--jurisdiction");
 		}
-		freeReplyObject(r);
-	} while (strcmp(cursor, "0") != 0);
-	if (conflict) {
-		free(j);
-		return ctl_usage_error(x, "the live resolvers report different jurisdictions: say which with "
-					  "--jurisdiction");
+		j = hbs[i].f[HB_JURIS];
 	}
-	if (j && !*j) {
-		free(j);
-		j = NULL;
-	}
-	*out = j;
+	*from_fleet = n > 0;
+	if (j && *j && !(*out = strdup(j)))
+		errx(CTL_EXIT_ERROR, "out of memory");
+	ctl_heartbeats_free(hbs, n);
 	return 0;
 }
 

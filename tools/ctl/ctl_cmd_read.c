@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "ctl_fleet.h"
 #include "ctl_name.h"
 #include "ctl_safety.h"
 #include "name.h"
@@ -89,7 +90,7 @@ int cmd_order_show(struct ctl *x, int argc, char **argv)
 	if (optind + 1 != argc)
 		return ctl_usage_error(x, "expected one order ID");
 	if (!rs_order_id_ok(argv[optind]))
-		return ctl_usage_error(x, "'%.60s' is not an order ID", argv[optind]);
+		return ctl_usage_error(x, "order ID '%.60s': " RS_ORDER_ID_RULE, argv[optind]);
 	if ((ex = ctl_open(x)) || (ex = ctl_order_load(x, argv[optind], true, &o)))
 		return ex;
 	if (!o.exists) {
@@ -251,18 +252,6 @@ static const char status_usage[] =
 	"           in force and every resolver has applied its latest change (so every\n"
 	"           resolver in its scope enforces it). 0 when healthy; 2, 4 errors.\n";
 
-#define HB_NFIELDS 13
-struct hb {
-	char *name;
-	char *f[HB_NFIELDS];
-};
-
-enum { HB_LAST_ID, HB_LAST_APPLIED, HB_SEEN, HB_ENTRIES, HB_ORDERS, HB_LINK, HB_VERSION, HB_JURIS, HB_APPLIED,
-       HB_BAD, HB_RESYNCS, HB_DATASET, HB_DATASET_ALARM };
-static const char *const hb_fields[HB_NFIELDS] = { "last_id", "last_applied_at", "seen_at", "entries", "orders",
-						   "link", "version", "jurisdiction", "applied", "malformed_skipped",
-						   "resyncs", "dataset", "dataset_alarm" };
-
 /* Count stream entries after id, up to cap (returns cap + 1 when more). */
 static long long entries_after(struct ctl *x, const char *key, const char *id, long long cap, int *ex)
 {
@@ -339,23 +328,13 @@ static void json_int_or_null(const char *s)
 		printf("%lld", v);
 }
 
-static void hb_free(struct hb *h, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(h[i].name);
-		for (int j = 0; j < HB_NFIELDS; j++)
-			free(h[i].f[j]);
-	}
-	free(h);
-}
-
 /*
  * What keeps a resolver from being healthy (status --check), or NULL. lag is
  * the number of stream entries after its position; a lag is a problem only
  * when the oldest entry it has not applied is older than stale seconds (a
  * push in progress is not an alarm). The text is in a static buffer.
  */
-static const char *resolver_problem(struct ctl *x, const char *kc, const struct hb *h, bool is_stale, bool trimmed,
+static const char *resolver_problem(struct ctl *x, const char *kc, const struct ctl_hb *h, bool is_stale, bool trimmed,
 				    bool loaded, long long lag, long stale, int64_t now, const char *applied,
 				    bool with_order)
 {
@@ -409,7 +388,7 @@ struct status {
 	const char *order; /* NULL: the fleet */
 	char kc[CTL_KEY_MAX], first_id[64], last_id[64], order_change[64];
 	long long length;
-	struct hb *hbs;
+	struct ctl_hb *hbs;
 	size_t nhb, nbad;
 	struct ctl_order o;
 	struct ctl_dataset_cur ds;
@@ -450,7 +429,7 @@ static int status_options(struct status *s, int argc, char **argv)
 	if (optind < argc)
 		return ctl_usage_error(x, "unexpected argument '%s'", argv[optind]);
 	if (s->order && !rs_order_id_ok(s->order))
-		return ctl_usage_error(x, "'%.60s' is not an order ID", s->order);
+		return ctl_usage_error(x, "order ID '%.60s': " RS_ORDER_ID_RULE, s->order);
 	return -1;
 }
 
@@ -497,65 +476,6 @@ static int status_order(struct status *s)
 		return CTL_EXIT_ERROR;
 	}
 	return order_last_change(s->x, s->kc, s->order, s->order_change, sizeof(s->order_change));
-}
-
-/* Keep one resolver's heartbeat hash (every field present, "" when absent). */
-static void status_add_heartbeat(struct status *s, const char *key, const redisReply *h, size_t *cap)
-{
-	struct hb *hb;
-
-	if (s->nhb == *cap) {
-		*cap = *cap ? *cap * 2 : 16;
-		struct hb *nv = realloc(s->hbs, *cap * sizeof(*nv));
-		if (!nv)
-			errx(CTL_EXIT_ERROR, "out of memory");
-		s->hbs = nv;
-	}
-	hb = &s->hbs[s->nhb];
-	memset(hb, 0, sizeof(*hb));
-	hb->name = strdup(key + strlen(s->x->prefix) + strlen("resolver:"));
-	for (size_t j = 0; j + 1 < h->elements; j += 2)
-		for (int f = 0; f < HB_NFIELDS; f++)
-			if (strcmp(h->element[j]->str, hb_fields[f]) == 0 && !hb->f[f])
-				hb->f[f] = strdup(h->element[j + 1]->str);
-	for (int f = 0; f < HB_NFIELDS; f++)
-		if (!hb->f[f])
-			hb->f[f] = strdup("");
-	s->nhb++;
-}
-
-/* The heartbeats of every resolver, sorted by name. */
-static int status_heartbeats(struct status *s)
-{
-	struct ctl *x = s->x;
-	char pat[CTL_KEY_MAX], cursor[32] = "0";
-	size_t cap = 0;
-	redisReply *r;
-
-	ctl_key(x, pat, "resolver:*");
-	do {
-		r = ctl_cmd(&x->conn, "SCAN", "SCAN %s MATCH %s COUNT 1000", cursor, pat);
-		if (!r)
-			return ctl_redis_failed(x);
-		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-		for (size_t i = 0; i < r->element[1]->elements; i++) {
-			const char *key = r->element[1]->element[i]->str;
-			redisReply *h = ctl_cmd(&x->conn, "HGETALL", "HGETALL %s", key);
-			if (!h)
-				continue; /* not a hash, or gone meanwhile */
-			if (h->elements > 0)
-				status_add_heartbeat(s, key, h, &cap);
-			freeReplyObject(h);
-		}
-		freeReplyObject(r);
-	} while (strcmp(cursor, "0") != 0);
-	for (size_t i = 1; i < s->nhb; i++)
-		for (size_t j = i; j > 0 && strcmp(s->hbs[j - 1].name, s->hbs[j].name) > 0; j--) {
-			struct hb tmp = s->hbs[j];
-			s->hbs[j] = s->hbs[j - 1];
-			s->hbs[j - 1] = tmp;
-		}
-	return 0;
 }
 
 /* The stream, the dataset and the order: the opening of the JSON object, or the text lines above the table. */
@@ -617,7 +537,7 @@ static void status_print_head(const struct status *s)
 }
 
 /* What one resolver has done with the order asked about: "applied: ..." or NOT YET .... */
-static const char *status_applied(const struct status *s, const struct hb *h, bool loaded)
+static const char *status_applied(const struct status *s, const struct ctl_hb *h, bool loaded)
 {
 	bool in_scope = rs_scope_includes(s->o.f[F_SCOPE], h->f[HB_JURIS][0] ? h->f[HB_JURIS] : NULL);
 	bool done = loaded && (!s->order_change[0] ||
@@ -635,14 +555,14 @@ static const char *status_applied(const struct status *s, const struct hb *h, bo
 static void status_print_json_resolver(const struct status *s, size_t i, bool is_stale, bool trimmed, long long lag,
 				       const char *applied, const char *problem)
 {
-	const struct hb *h = &s->hbs[i];
+	const struct ctl_hb *h = &s->hbs[i];
 
 	if (i)
 		putchar(',');
 	printf("{\"name\":");
 	ctl_json_str(stdout, h->name);
 	for (int f = 0; f < HB_NFIELDS; f++) {
-		printf(",\"%s\":", f == HB_LINK ? "reported_link" : hb_fields[f]);
+		printf(",\"%s\":", f == HB_LINK ? "reported_link" : ctl_hb_fields[f]);
 		if (hb_numeric(f))
 			json_int_or_null(h->f[f]);
 		else
@@ -671,7 +591,7 @@ static void status_print_json_resolver(const struct status *s, size_t i, bool is
 /* Judge and show resolver i (a JSON object or a table row); false when Redis failed (*ex set). */
 static bool status_resolver(struct status *s, size_t i, struct ctl_table *t, int *ex)
 {
-	struct hb *h = &s->hbs[i];
+	struct ctl_hb *h = &s->hbs[i];
 	int64_t seen = atoll(h->f[HB_SEEN]), applied_at = atoll(h->f[HB_LAST_APPLIED]);
 	bool is_stale = s->now - seen > s->stale;
 	bool trimmed = s->first_id[0] && h->f[HB_LAST_ID][0] && ctl_id_cmp(h->f[HB_LAST_ID], s->first_id) < 0 &&
@@ -769,7 +689,7 @@ static void status_not_compliant(const struct status *s)
 static void status_print_dataset_alarms(const struct status *s)
 {
 	for (size_t i = 0; i < s->nhb; i++) {
-		const struct hb *h = &s->hbs[i];
+		const struct ctl_hb *h = &s->hbs[i];
 		char held[80], alarm[80], name[200];
 		if (!h->f[HB_DATASET_ALARM][0])
 			continue;
@@ -796,7 +716,7 @@ int cmd_status(struct ctl *x, int argc, char **argv)
 	ctl_key(x, s.kc, "changes");
 	if ((ex = status_stream(&s)) || (ex = ctl_dataset_read(x, &s.ds)))
 		return ex;
-	if ((s.order && (ex = status_order(&s))) || (ex = status_heartbeats(&s)))
+	if ((s.order && (ex = status_order(&s))) || (ex = ctl_heartbeats(s.x, &s.hbs, &s.nhb)))
 		goto out;
 	status_print_head(&s);
 	if (s.order && s.nhb == 0) {
@@ -813,7 +733,7 @@ int cmd_status(struct ctl *x, int argc, char **argv)
 	if (!s.json)
 		status_print_dataset_alarms(&s);
 out:
-	hb_free(s.hbs, s.nhb);
+	ctl_heartbeats_free(s.hbs, s.nhb);
 	ctl_order_clear(&s.o);
 	ctl_dataset_cur_clear(&s.ds);
 	return ex;

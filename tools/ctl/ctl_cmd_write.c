@@ -215,8 +215,8 @@ static int order_write(struct ctl *x, int argc, char **argv, bool add)
 	if (optind + 1 != argc)
 		return ctl_usage_error(x, "expected one order ID");
 	id = argv[optind];
-	if (!ctl_id_ok(id))
-		return ctl_usage_error(x, "order ID '%.60s': 1-128 printable ASCII characters, no space, no ':'", id);
+	if (!rs_order_id_ok(id))
+		return ctl_usage_error(x, "order ID '%.60s': " RS_ORDER_ID_RULE, id);
 	if (!ctl_text_ok(why, CTL_TEXT_MAX, &complaint))
 		return ctl_usage_error(x, "--why %s", complaint);
 	if (add) {
@@ -434,7 +434,7 @@ static int order_revoke(struct ctl *x, int argc, char **argv)
 		return ctl_usage_error(x, "expected one order ID");
 	id = argv[optind];
 	if (!rs_order_id_ok(id))
-		return ctl_usage_error(x, "'%.60s' is not an order ID", id);
+		return ctl_usage_error(x, "order ID '%.60s': " RS_ORDER_ID_RULE, id);
 	if (!ctl_text_ok(why, CTL_TEXT_MAX, &complaint))
 		return ctl_usage_error(x, "--why %s", complaint);
 	if ((ex = ctl_open(x)) || (ex = ctl_dataset_ensure(x)))
@@ -1005,7 +1005,7 @@ static int pw_options(struct pw *p, int argc, char **argv)
 			return ctl_usage_error(x, "expected an order ID, then files");
 		p->id = argv[optind++];
 		if (!rs_order_id_ok(p->id))
-			return ctl_usage_error(x, "'%.60s' is not an order ID", p->id);
+			return ctl_usage_error(x, "order ID '%.60s': " RS_ORDER_ID_RULE, p->id);
 	}
 	if (!ctl_text_ok(p->why, CTL_TEXT_MAX, &complaint))
 		return ctl_usage_error(x, "--why/--reason %s", complaint);

@@ -391,11 +391,6 @@ bad:
 	return false;
 }
 
-bool ctl_id_ok(const char *id)
-{
-	return rs_order_id_ok(id) && !strchr(id, ':');
-}
-
 /* ---- output ---- */
 
 static int cmp_str(const void *a, const void *b)

@@ -290,9 +290,8 @@ static void parse_args(int argc, char **argv, struct args *a)
 			break;
 		case O_PERREGION: a->per_region = true; break;
 		case O_ORDER:
-			if (!rs_order_id_ok(optarg) || strchr(optarg, '|'))
-				usage_err(a->cmd, "--order '%s': not an order id (1-128 printable characters, no space or '|')",
-					  optarg);
+			if (!rs_order_id_ok(optarg))
+				usage_err(a->cmd, "--order '%s': " RS_ORDER_ID_RULE, optarg);
 			a->order = optarg;
 			break;
 		case O_DOMAIN:

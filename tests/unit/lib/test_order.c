@@ -48,6 +48,29 @@ static struct rs_conf conf = {
 	.contacts = (char *[]){ "mailto:a@isp.example", "tel:+39061" }, .ncontacts = 2,
 };
 
+/* One id rule for module and tools: ':' and '|' would make keys and counter
+ * fields ambiguous. */
+static void test_order_id(void **state)
+{
+	char longest[RS_ORDER_ID_MAX + 2];
+
+	(void)state;
+	assert_true(rs_order_id_ok("AGCOM-2026-117"));
+	assert_true(rs_order_id_ok("a"));
+	assert_false(rs_order_id_ok(""));
+	assert_false(rs_order_id_ok("a b"));
+	assert_false(rs_order_id_ok("a:domains"));
+	assert_false(rs_order_id_ok("a|b"));
+	assert_false(rs_order_id_ok("caf\xc3\xa9"));
+	assert_false(rs_order_id_ok("a\x7f"));
+	memset(longest, 'x', RS_ORDER_ID_MAX);
+	longest[RS_ORDER_ID_MAX] = '\0';
+	assert_true(rs_order_id_ok(longest));
+	longest[RS_ORDER_ID_MAX] = 'x';
+	longest[RS_ORDER_ID_MAX + 1] = '\0';
+	assert_false(rs_order_id_ok(longest));
+}
+
 static void test_parse_and_texts(void **state)
 {
 	const char *kv[] = { "authority", "AGCOM", "reference", "\"quoted\"\n ref", "scope", "IT", "action",
@@ -335,6 +358,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rfc3339),
 		cmocka_unit_test(test_scope),
+		cmocka_unit_test(test_order_id),
 		cmocka_unit_test(test_parse_and_texts),
 		cmocka_unit_test(test_parse_errors),
 		cmocka_unit_test(test_json_escape),
