@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "ctl_fleet.h"
 #include "ctl_name.h"
 #include "dataset.h"
 #include "rs_err.h"
@@ -167,98 +168,6 @@ int ctl_dataset_read(struct ctl *x, struct ctl_dataset_cur *c)
 	return 0;
 }
 
-/* A resolver's heartbeat as far as datasets go. */
-struct ds_hb {
-	char *name, *dataset, *alarm;
-};
-
-static void hbs_free(struct ds_hb *h, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(h[i].name);
-		free(h[i].dataset);
-		free(h[i].alarm);
-	}
-	free(h);
-}
-
-static int hb_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct ds_hb *)a)->name, ((const struct ds_hb *)b)->name);
-}
-
-/* Every resolver:* heartbeat (SCAN, HGETALL), sorted by name. */
-static int heartbeats(struct ctl *x, struct ds_hb **out, size_t *np)
-{
-	char pat[CTL_KEY_MAX], cursor[32] = "0";
-	struct ds_hb *v = NULL;
-	size_t n = 0, cap = 0, plen = strlen(x->prefix) + strlen("resolver:");
-
-	*out = NULL;
-	*np = 0;
-	ctl_key(x, pat, "resolver:*");
-	do {
-		redisReply *r = ctl_cmd(&x->conn, "SCAN", "SCAN %s MATCH %s COUNT 1000", cursor, pat);
-		if (!r) {
-			hbs_free(v, n);
-			return ctl_redis_failed(x);
-		}
-		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[1]->type != REDIS_REPLY_ARRAY) {
-			freeReplyObject(r);
-			hbs_free(v, n);
-			warnx("Redis %s: SCAN %s: unexpected reply", x->conn.ep.addr, pat);
-			return CTL_EXIT_ERROR;
-		}
-		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-		for (size_t i = 0; i < r->element[1]->elements; i++) {
-			const char *key = r->element[1]->element[i]->str;
-			redisReply *h = redisCommand(x->conn.c, "HGETALL %s", key);
-			const char *ds = "", *alarm = "";
-			bool dup = false;
-			if (!h) {
-				ctl_fail(&x->conn, "HGETALL", NULL);
-				freeReplyObject(r);
-				hbs_free(v, n);
-				return ctl_redis_failed(x);
-			}
-			if (h->type != REDIS_REPLY_ARRAY || h->elements == 0 || strlen(key) <= plen) {
-				freeReplyObject(h); /* not a hash, or gone meanwhile */
-				continue;
-			}
-			for (size_t j = 0; j + 1 < h->elements; j += 2) {
-				if (h->element[j]->type != REDIS_REPLY_STRING || h->element[j + 1]->type != REDIS_REPLY_STRING)
-					continue;
-				if (strcmp(h->element[j]->str, "dataset") == 0)
-					ds = h->element[j + 1]->str;
-				else if (strcmp(h->element[j]->str, "dataset_alarm") == 0)
-					alarm = h->element[j + 1]->str;
-			}
-			for (size_t j = 0; j < n; j++) /* SCAN may return a key twice */
-				dup |= strcmp(v[j].name, key + plen) == 0;
-			if (!dup) {
-				if (n == cap) {
-					cap = cap ? cap * 2 : 16;
-					struct ds_hb *nv = realloc(v, cap * sizeof(*nv));
-					if (!nv)
-						errx(CTL_EXIT_ERROR, "out of memory");
-					v = nv;
-				}
-				v[n].name = dup_or_die(key + plen);
-				v[n].dataset = dup_or_die(ds);
-				v[n].alarm = dup_or_die(alarm);
-				n++;
-			}
-			freeReplyObject(h);
-		}
-		freeReplyObject(r);
-	} while (strcmp(cursor, "0") != 0);
-	if (n > 1)
-		qsort(v, n, sizeof(*v), hb_cmp);
-	*out = v;
-	*np = n;
-	return 0;
-}
-
 /* ---- writing ---- */
 
 /* A new random id: RS_DATASET_ID_LEN lowercase hex digits. */
@@ -301,22 +210,22 @@ static void hset_argv(const char **argv, const char *key, const char *id, const 
 }
 
 /* The refusal message's list of the resolvers that hold a dataset. */
-static void holders(const struct ds_hb *h, size_t n, char *names, size_t nsz, char *ids, size_t isz)
+static void holders(const struct ctl_hb *h, size_t n, char *names, size_t nsz, char *ids, size_t isz)
 {
 	names[0] = ids[0] = '\0';
 	for (size_t i = 0; i < n; i++) {
 		bool seen = false;
 		char shown[200];
-		if (!*h[i].dataset)
+		if (!*h[i].f[HB_DATASET])
 			continue;
 		ctl_show(h[i].name, strlen(h[i].name), 60, shown, sizeof(shown));
 		if (strlen(names) + strlen(shown) + 8 < nsz)
 			snprintf(names + strlen(names), nsz - strlen(names), "%s%s", *names ? ", " : "", shown);
 		for (size_t j = 0; j < i; j++)
-			seen |= *h[j].dataset && strcmp(h[j].dataset, h[i].dataset) == 0;
+			seen |= *h[j].f[HB_DATASET] && strcmp(h[j].f[HB_DATASET], h[i].f[HB_DATASET]) == 0;
 		if (seen)
 			continue;
-		ctl_show(h[i].dataset, strlen(h[i].dataset), 40, shown, sizeof(shown));
+		ctl_show(h[i].f[HB_DATASET], strlen(h[i].f[HB_DATASET]), 40, shown, sizeof(shown));
 		if (strlen(ids) + strlen(shown) + 8 < isz)
 			snprintf(ids + strlen(ids), isz - strlen(ids), "%s%s", *ids ? ", " : "", shown);
 	}
@@ -326,7 +235,7 @@ int ctl_dataset_ensure(struct ctl *x)
 {
 	char k[CTL_KEY_MAX], id[RS_DATASET_ID_LEN + 1], created[32];
 	struct ctl_dataset_cur c;
-	struct ds_hb *h = NULL;
+	struct ctl_hb *h = NULL;
 	size_t nh = 0, nheld = 0;
 	redisReply *r;
 	int ex;
@@ -353,10 +262,10 @@ int ctl_dataset_ensure(struct ctl *x)
 		return CTL_EXIT_ERROR;
 	}
 	ctl_dataset_cur_clear(&c);
-	if ((ex = heartbeats(x, &h, &nh)))
+	if ((ex = ctl_heartbeats(x, &h, &nh)))
 		return ex;
 	for (size_t i = 0; i < nh; i++)
-		nheld += *h[i].dataset != '\0';
+		nheld += *h[i].f[HB_DATASET] != '\0';
 	if (nheld > 0) {
 		char names[600], ids[600];
 		holders(h, nh, names, sizeof(names), ids, sizeof(ids));
@@ -365,10 +274,10 @@ int ctl_dataset_ensure(struct ctl *x)
 		      "make what it holds now the list every resolver enforces, start a new dataset with "
 		      "'redsink-ctl dataset new --why TEXT' (doc/dataset.md)",
 		      x->conn.ep.addr, k, nheld == 1 ? "" : "s", names, nheld == 1 ? "s" : "", ids);
-		hbs_free(h, nh);
+		ctl_heartbeats_free(h, nh);
 		return CTL_EXIT_ERROR;
 	}
-	hbs_free(h, nh);
+	ctl_heartbeats_free(h, nh);
 	/* first use: the identity goes into the caller's transaction */
 	{
 		const char *argv[DS_HSET_ARGC];
@@ -432,7 +341,7 @@ static int dataset_show(struct ctl *x, int argc, char **argv)
 	};
 	char k[CTL_KEY_MAX];
 	struct ctl_dataset_cur c;
-	struct ds_hb *h = NULL;
+	struct ctl_hb *h = NULL;
 	size_t nh = 0;
 	bool json = false;
 	int ch, ex;
@@ -450,7 +359,7 @@ static int dataset_show(struct ctl *x, int argc, char **argv)
 	ctl_key(x, k, "dataset");
 	if ((ex = ctl_dataset_read(x, &c)))
 		return ex;
-	if ((ex = heartbeats(x, &h, &nh))) {
+	if ((ex = ctl_heartbeats(x, &h, &nh))) {
 		ctl_dataset_cur_clear(&c);
 		return ex;
 	}
@@ -474,9 +383,9 @@ static int dataset_show(struct ctl *x, int argc, char **argv)
 		for (size_t i = 0; i < nh; i++) {
 			printf("%s{", i ? "," : "");
 			json_kv("name", h[i].name, false);
-			json_kv("dataset", h[i].dataset, true);
-			json_kv("dataset_alarm", h[i].alarm, true);
-			printf(",\"same\":%s}", c.d.valid && strcmp(h[i].dataset, c.d.id) == 0 ? "true" : "false");
+			json_kv("dataset", h[i].f[HB_DATASET], true);
+			json_kv("dataset_alarm", h[i].f[HB_DATASET_ALARM], true);
+			printf(",\"same\":%s}", c.d.valid && strcmp(h[i].f[HB_DATASET], c.d.id) == 0 ? "true" : "false");
 		}
 		printf("]}\n");
 	} else {
@@ -502,14 +411,14 @@ static int dataset_show(struct ctl *x, int argc, char **argv)
 		} else {
 			ctl_table_row(&t, 3, "RESOLVER", "DATASET", "ALARM");
 			for (size_t i = 0; i < nh; i++)
-				ctl_table_row(&t, 3, h[i].name, *h[i].dataset ? h[i].dataset : "-",
-					      *h[i].alarm ? h[i].alarm : "-");
+				ctl_table_row(&t, 3, h[i].name, *h[i].f[HB_DATASET] ? h[i].f[HB_DATASET] : "-",
+					      *h[i].f[HB_DATASET_ALARM] ? h[i].f[HB_DATASET_ALARM] : "-");
 			ctl_table_print(&t, stdout);
 			ctl_table_free(&t);
 		}
 	}
 	ctl_dataset_cur_clear(&c);
-	hbs_free(h, nh);
+	ctl_heartbeats_free(h, nh);
 	return 0;
 }
 
@@ -543,7 +452,7 @@ static int dataset_new(struct ctl *x, int argc, char **argv)
 	const char *why = NULL, *complaint, *given[RS_DATASET_SUPERSEDES_MAX + 1];
 	size_t ngiven = 0, nsup = 0;
 	struct ctl_dataset_cur c = { 0 };
-	struct ds_hb *h = NULL;
+	struct ctl_hb *h = NULL;
 	size_t nh = 0;
 	bool dry = false, have_cur = false, without = false;
 	struct ctl_tx t;
@@ -606,18 +515,18 @@ static int dataset_new(struct ctl *x, int argc, char **argv)
 		ex = CTL_EXIT_ERROR;
 		goto unwatch;
 	}
-	if ((ex = heartbeats(x, &h, &nh)))
+	if ((ex = ctl_heartbeats(x, &h, &nh)))
 		goto out;
 	if (c.d.valid)
 		sup_add(sup, &nsup, ROOM, c.d.id);
 	for (size_t i = 0; i < nh && !without; i++) {
-		if (!*h[i].dataset)
+		if (!*h[i].f[HB_DATASET])
 			continue;
-		if (!rs_dataset_id_ok(h[i].dataset)) {
+		if (!rs_dataset_id_ok(h[i].f[HB_DATASET])) {
 			warnx("warning: resolver '%s' reports a malformed dataset id; not superseded", h[i].name);
 			continue;
 		}
-		sup_add(sup, &nsup, ROOM, h[i].dataset);
+		sup_add(sup, &nsup, ROOM, h[i].f[HB_DATASET]);
 	}
 	for (size_t i = 0; i < ngiven; i++)
 		sup_add(sup, &nsup, ROOM, given[i]);
@@ -689,7 +598,7 @@ unwatch:
 out:
 	if (have_cur)
 		ctl_dataset_cur_clear(&c);
-	hbs_free(h, nh);
+	ctl_heartbeats_free(h, nh);
 	free(suptext);
 	free(sup);
 	return ex;
