@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "rs_err.h"
+#include "sentinel.h"
 
 const struct option cli_common_options[] = {
 	{ "redis", required_argument, NULL, CLI_O_REDIS },
@@ -138,8 +139,11 @@ void cli_endpoint_free(struct rs_endpoint *e)
 		free(e->password);
 	}
 	free(e->password_file);
+	rs_sentinel_free(e);
 	memset(e, 0, sizeof(*e));
 }
+
+static int sentinel_credentials(struct rs_endpoint *e, char *err, size_t errlen);
 
 static int parse_db(const char *s, int *db)
 {
@@ -262,6 +266,12 @@ int cli_endpoint_parse(const char *url, bool from_argv, struct rs_endpoint *e, c
 		snprintf(err, errlen, "'%s': TLS (rediss://) is not supported; use a TLS tunnel or a unix socket", url);
 		goto out;
 	}
+	if (strncasecmp(p, "sentinel:", 9) == 0) {
+		rc = rs_sentinel_parse(url, true, e, err, errlen);
+		if (rc == 0)
+			rc = sentinel_credentials(e, err, errlen);
+		goto out;
+	}
 	if (strncasecmp(p, "unix:", 5) == 0 || p[0] == '/') {
 		rc = parse_unix(url, p + (p[0] == '/' ? 0 : 5), e, err, errlen);
 		goto out;
@@ -288,8 +298,10 @@ out:
 	return rc;
 }
 
-/* The first line of a credential file (mode 600): "PASSWORD" or "USER PASSWORD". */
-static int read_auth_file(struct rs_endpoint *e, const char *path, bool user_set, char *err, size_t errlen)
+/* The first line of a credential file (mode 600): "PASSWORD" or "USER PASSWORD",
+ * into *user (unless set already or user_set), *password and *file. */
+static int read_cred_file(char **user, char **password, char **file, const char *path, bool user_set, char *err,
+			  size_t errlen)
 {
 	char line[1024], *sp, *pw;
 	FILE *f = fopen(path, "r");
@@ -324,17 +336,66 @@ static int read_auth_file(struct rs_endpoint *e, const char *path, bool user_set
 		pw = sp + 1;
 		while (*pw == ' ' || *pw == '\t')
 			pw++;
-		if (!e->user && !user_set && !(e->user = strdup(line)))
+		if (!*user && !user_set && !(*user = strdup(line)))
 			rc = RS_ENOMEM;
 	}
-	free(e->password);
-	e->password = strdup(pw);
-	if (!e->password || !(e->password_file = strdup(path)))
+	if (*password)
+		memset(*password, 0, strlen(*password));
+	free(*password);
+	free(*file);
+	*file = NULL;
+	*password = strdup(pw);
+	if (!*password || !(*file = strdup(path)))
 		rc = RS_ENOMEM;
 	memset(line, 0, sizeof(line));
 	if (rc)
 		snprintf(err, errlen, "out of memory");
 	return rc;
+}
+
+static int read_auth_file(struct rs_endpoint *e, const char *path, bool user_set, char *err, size_t errlen)
+{
+	return read_cred_file(&e->user, &e->password, &e->password_file, path, user_set, err, errlen);
+}
+
+/*
+ * The sentinels' credentials of a sentinel: endpoint, from the environment
+ * only (they are read where the endpoint is parsed, so that every endpoint of
+ * every tool gets them): $REDSINK_SENTINEL_PASSWORD, else the file
+ * $REDSINK_SENTINEL_AUTH_FILE (mode 600, "PASSWORD" or "USER PASSWORD");
+ * the user $REDSINK_SENTINEL_USER, else the file's.
+ */
+static int sentinel_credentials(struct rs_endpoint *e, char *err, size_t errlen)
+{
+	const char *pw = getenv("REDSINK_SENTINEL_PASSWORD"), *file = getenv("REDSINK_SENTINEL_AUTH_FILE");
+	const char *user = getenv("REDSINK_SENTINEL_USER");
+	bool user_set = user && *user;
+	int rc;
+
+	if (pw && *pw) {
+		if (!(e->sentinel_password = strdup(pw)))
+			goto nomem;
+	} else if (file && *file) {
+		rc = read_cred_file(&e->sentinel_user, &e->sentinel_password, &e->sentinel_password_file, file,
+				    user_set, err, errlen);
+		if (rc) {
+			char msg[600];
+			snprintf(msg, sizeof(msg), "%s", err);
+			snprintf(err, errlen, "$REDSINK_SENTINEL_AUTH_FILE: %s", msg);
+			return rc;
+		}
+	}
+	if (user_set && !(e->sentinel_user = strdup(user)))
+		goto nomem;
+	if (e->sentinel_user && !e->sentinel_password) {
+		snprintf(err, errlen, "sentinel ACL user '%s' given without a password: set $REDSINK_SENTINEL_PASSWORD "
+			 "or $REDSINK_SENTINEL_AUTH_FILE", e->sentinel_user);
+		return RS_EINVAL;
+	}
+	return 0;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	return RS_ENOMEM;
 }
 
 int cli_credentials(struct rs_endpoint *e, const char *auth_file, char *err, size_t errlen, char *warn,

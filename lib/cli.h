@@ -1,13 +1,19 @@
 /*
  * cli.h — the one command-line interface of the redsink tools (issue 11):
  * redsink-ctl, redsink-stats and redsink-warnd link this file (redsink-mkgeo,
- * a Perl script, follows the same rules by hand).
+ * which has no Redis options, uses its exit codes, CLI_EXIT_TEXT and CLI_VERSION).
  *
  * What every tool shares:
  * - the Redis endpoint syntax: "host:port", "[v6]:port", "unix:/path[?db=N]"
- *   (or "/path"), "redis://[user@]host[:port][/db]", filled into the
+ *   (or "/path"), "redis://[user@]host[:port][/db]", and through Sentinel
+ *   "sentinel:HOST:PORT[,HOST:PORT...]/NAME[?role=primary|replica][&db=N]"
+ *   (lib/sentinel.h; the tools' default role is primary), filled into the
  *   module's struct rs_endpoint (conf.h) so the tools connect with the
  *   module's rs_redis_connect;
+ * - the sentinels' credentials, from the environment only and read where the
+ *   endpoint is parsed: $REDSINK_SENTINEL_PASSWORD, else the file
+ *   $REDSINK_SENTINEL_AUTH_FILE (mode 600, "PASSWORD" or "USER PASSWORD"),
+ *   user $REDSINK_SENTINEL_USER;
  * - the environment: $REDSINK_REDIS, $REDSINK_PREFIX, $REDSINK_REDIS_USER,
  *   $REDSINK_REDIS_PASSWORD, $REDSINK_REDIS_AUTH_FILE;
  * - the credential file: mode 600 (no group or other bits) or it is refused;
@@ -64,7 +70,8 @@ enum cli_exit {
 
 /* The Redis options' help, the same in every tool. */
 #define CLI_REDIS_HELP                                                                                         \
-	"  --redis URL       redis://[USER@]HOST[:PORT][/DB], HOST:PORT, [V6]:PORT or unix:/PATH\n"           \
+	"  --redis URL       redis://[USER@]HOST[:PORT][/DB], HOST:PORT, [V6]:PORT, unix:/PATH or\n"          \
+	"                    sentinel:HOST:PORT[,HOST:PORT...]/NAME[?role=replica]\n"                         \
 	"                    (default $REDSINK_REDIS, else 127.0.0.1:6379)\n"                                  \
 	"  --prefix P        key prefix (default $REDSINK_PREFIX, else redsink:)\n"                            \
 	"  --user NAME       Redis ACL user (default $REDSINK_REDIS_USER)\n"                                   \
@@ -126,7 +133,9 @@ void cli_version(const char *prog);
 /*
  * Parse an endpoint into e (strings allocated; free with cli_endpoint_free).
  * from_argv: it came from the command line, where a password is refused.
- * 0, or RS_EINVAL/RS_ENOMEM with a message in err.
+ * A sentinel: endpoint also gets the sentinels' credentials from the
+ * environment ($REDSINK_SENTINEL_*). 0, or RS_EINVAL/RS_EIO/RS_ENOMEM with a
+ * message in err.
  */
 int cli_endpoint_parse(const char *url, bool from_argv, struct rs_endpoint *e, char *err, size_t errlen);
 void cli_endpoint_free(struct rs_endpoint *e);

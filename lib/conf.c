@@ -15,18 +15,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/types.h>
 #include <unistd.h>
 
 #include "order.h"
 #include "rs_err.h"
+#include "sentinel.h"
 
 enum dtype {
 	T_STR,      /* any non-empty text */
 	T_TOKEN,    /* text without spaces */
 	T_INT,      /* integer within [min, max] */
-	T_ENDPOINT, /* host:port or unix:/path (fills struct rs_endpoint) */
+	T_ENDPOINT, /* host:port, unix:/path or sentinel:... (fills struct rs_endpoint) */
 	T_PWFILE,   /* path of a file whose first line is a password */
+	T_SPWFILE,  /* the same, for the sentinels of a sentinel: endpoint */
 	T_IPV4,
 	T_IPV6,
 	T_CC,       /* ISO 3166-1 alpha-2 */
@@ -54,17 +57,27 @@ static const char *const ede_clients[] = { "all", "sde-option", NULL };
 
 static const struct directive directives[] = {
 	{ "read-redis", T_ENDPOINT, OFF(read), NULL, 0, 0, true, NULL,
-	  "Redis to read the list from (a replica near the resolver): host:port or unix:/path" },
+	  "Redis to read the list from (a replica near the resolver): host:port, unix:/path or "
+	  "sentinel:HOST:PORT[,HOST:PORT...]/NAME[?role=replica|primary] (default role: replica)" },
 	{ "read-redis-db", T_INT, OFF(read.db), "0", 0, 65535, false, NULL, "database index of read-redis" },
 	{ "read-redis-user", T_TOKEN, OFF(read.user), NULL, 0, 0, false, NULL, "ACL user for read-redis" },
 	{ "read-redis-password-file", T_PWFILE, OFF(read), NULL, 0, 0, false, NULL,
 	  "file whose first line is the password for read-redis" },
+	{ "read-redis-sentinel-user", T_TOKEN, OFF(read.sentinel_user), NULL, 0, 0, false, NULL,
+	  "ACL user towards the sentinels of a sentinel: read-redis" },
+	{ "read-redis-sentinel-password-file", T_SPWFILE, OFF(read), NULL, 0, 0, false, NULL,
+	  "file whose first line is the sentinels' password (sentinel: read-redis)" },
 	{ "write-redis", T_ENDPOINT, OFF(write), NULL, 0, 0, false, NULL,
-	  "Redis to write heartbeats and hits to (the primary); default: read-redis" },
+	  "Redis to write heartbeats and hits to (the primary): host:port, unix:/path or sentinel:...; "
+	  "default: read-redis (through Sentinel: its primary)" },
 	{ "write-redis-db", T_INT, OFF(write.db), NULL, 0, 65535, false, NULL, "database index of write-redis" },
 	{ "write-redis-user", T_TOKEN, OFF(write.user), NULL, 0, 0, false, NULL, "ACL user for write-redis" },
 	{ "write-redis-password-file", T_PWFILE, OFF(write), NULL, 0, 0, false, NULL,
 	  "file whose first line is the password for write-redis" },
+	{ "write-redis-sentinel-user", T_TOKEN, OFF(write.sentinel_user), NULL, 0, 0, false, NULL,
+	  "ACL user towards the sentinels of write-redis; default: read-redis-sentinel-user" },
+	{ "write-redis-sentinel-password-file", T_SPWFILE, OFF(write), NULL, 0, 0, false, NULL,
+	  "the sentinels' password file for write-redis; default: read-redis-sentinel-password-file" },
 	{ "key-prefix", T_TOKEN, OFF(prefix), "redsink:", 0, 0, false, NULL, "prefix of every Redis key" },
 	{ "redis-timeout", T_INT, OFF(redis_timeout_ms), "1000", 10, 60000, false, NULL,
 	  "connect and command timeout, milliseconds" },
@@ -155,7 +168,17 @@ static int parse_endpoint(struct parse *p, const struct directive *d, struct rs_
 	char *host = NULL, *end;
 	const char *colon;
 	long port;
+	const char *forms = d->type == T_LISTEN ? "host:port" : "host:port, unix:/path or sentinel:HOST:PORT/NAME";
 
+	if (d->type == T_ENDPOINT && strncasecmp(v, "sentinel:", 9) == 0) {
+		char msg[RS_CONF_ERRLEN - 200];
+		int rc = rs_sentinel_parse(v, false, e, msg, sizeof(msg));
+		if (rc == RS_ENOMEM)
+			return fail(p, "out of memory");
+		if (rc)
+			return fail(p, "%s: %s", d->name, msg);
+		return 0;
+	}
 	if (strncmp(v, "unix:", 5) == 0) {
 		if (v[5] != '/')
 			return fail(p, "%s: '%s': a unix socket needs an absolute path (unix:/path)", d->name, v);
@@ -165,14 +188,14 @@ static int parse_endpoint(struct parse *p, const struct directive *d, struct rs_
 	}
 	colon = strrchr(v, ':');
 	if (!colon || colon == v)
-		return fail(p, "%s: '%s' is not host:port or unix:/path", d->name, v);
+		return fail(p, "%s: '%s' is not %s", d->name, v, forms);
 	errno = 0;
 	port = strtol(colon + 1, &end, 10);
 	if (errno || *end || end == colon + 1 || port < 1 || port > 65535)
 		return fail(p, "%s: '%s': port must be 1..65535", d->name, v);
 	if (v[0] == '[') { /* [v6]:port */
 		if (colon[-1] != ']')
-			return fail(p, "%s: '%s' is not host:port or unix:/path", d->name, v);
+			return fail(p, "%s: '%s' is not %s", d->name, v, forms);
 		host = strndup(v + 1, (size_t)(colon - v - 2));
 	} else {
 		host = strndup(v, (size_t)(colon - v));
@@ -185,7 +208,8 @@ static int parse_endpoint(struct parse *p, const struct directive *d, struct rs_
 	return set_str(p, &e->addr, v);
 }
 
-static int read_password(struct parse *p, const struct directive *d, struct rs_endpoint *e, const char *path)
+static int read_password(struct parse *p, const struct directive *d, struct rs_endpoint *e, const char *path,
+			 bool sentinel)
 {
 	char buf[1024];
 	FILE *f = fopen(path, "r");
@@ -200,7 +224,8 @@ static int read_password(struct parse *p, const struct directive *d, struct rs_e
 	buf[n] = '\0';
 	if (n == 0)
 		return fail(p, "%s: '%s' is empty: the first line must be the password", d->name, path);
-	if (set_str(p, &e->password, buf) || set_str(p, &e->password_file, path))
+	if (sentinel ? set_str(p, &e->sentinel_password, buf) || set_str(p, &e->sentinel_password_file, path)
+		     : set_str(p, &e->password, buf) || set_str(p, &e->password_file, path))
 		return RS_ECONF;
 	memset(buf, 0, sizeof(buf));
 	return 0;
@@ -257,7 +282,8 @@ static int set_value(struct parse *p, struct rs_conf *c, const struct directive 
 			return fail(p, "%s: '%s': the metrics endpoint listens on TCP host:port", d->name, v);
 		return parse_endpoint(p, d, f, v);
 	case T_PWFILE:
-		return read_password(p, d, f, v);
+	case T_SPWFILE:
+		return read_password(p, d, f, v, d->type == T_SPWFILE);
 	case T_IPV4:
 		if (inet_pton(AF_INET, v, c->sinkhole4) != 1)
 			return fail(p, "%s: '%s' is not an IPv4 address", d->name, v);
@@ -376,6 +402,7 @@ static void endpoint_free(struct rs_endpoint *e)
 		memset(e->password, 0, strlen(e->password));
 	free(e->password);
 	free(e->password_file);
+	rs_sentinel_free(e);
 	memset(e, 0, sizeof(*e));
 }
 
@@ -399,6 +426,44 @@ void rs_conf_free(struct rs_conf *c)
 	free(c->geoip_subdivision_field);
 	endpoint_free(&c->metrics);
 	memset(c, 0, sizeof(*c));
+}
+
+/*
+ * Sentinel endpoints: roles (read-redis: a replica unless role= says
+ * otherwise; write-redis: the primary, never a replica), the sentinels'
+ * credentials (write-redis inherits read-redis'), and credentials given for
+ * an endpoint that is not a sentinel: one.
+ */
+static int sentinel_finish(struct parse *p, struct rs_conf *c)
+{
+	struct rs_endpoint *r = &c->read, *w = &c->write;
+	static const char *const names[2][2] = { { "read-redis-sentinel-user", "read-redis-sentinel-password-file" },
+						 { "write-redis-sentinel-user", "write-redis-sentinel-password-file" } };
+	struct rs_endpoint *ep[2] = { r, w };
+
+	for (int i = 0; i < 2; i++) {
+		if (rs_endpoint_is_sentinel(ep[i]))
+			continue;
+		if (ep[i]->sentinel_user || ep[i]->sentinel_password)
+			return fail(p, "%s: %s is not a sentinel: endpoint (%s)",
+				    names[i][ep[i]->sentinel_user ? 0 : 1], i ? "write-redis" : "read-redis",
+				    ep[i]->addr ? ep[i]->addr : "unset");
+	}
+	if (rs_endpoint_is_sentinel(r) && r->role == RS_ROLE_DEFAULT)
+		r->role = RS_ROLE_REPLICA;
+	if (!rs_endpoint_is_sentinel(w))
+		return 0;
+	if (w->role == RS_ROLE_REPLICA)
+		return fail(p, "write-redis: '%s': role=replica: heartbeats and hit counts are written to the primary",
+			    w->addr);
+	w->role = RS_ROLE_PRIMARY;
+	if (!w->sentinel_user && r->sentinel_user && set_str(p, &w->sentinel_user, r->sentinel_user))
+		return RS_ECONF;
+	if (!w->sentinel_password && r->sentinel_password &&
+	    (set_str(p, &w->sentinel_password, r->sentinel_password) ||
+	     set_str(p, &w->sentinel_password_file, r->sentinel_password_file)))
+		return RS_ECONF;
+	return 0;
 }
 
 /* Defaults, the write endpoint's inheritance and required directives. */
@@ -434,7 +499,27 @@ static int finish(struct parse *p, struct rs_conf *c)
 		if (!w->password && r->password &&
 		    (set_str(p, &w->password, r->password) || set_str(p, &w->password_file, r->password_file)))
 			return RS_ECONF;
+		if (rs_endpoint_is_sentinel(r)) {
+			/* the same sentinels, asked for the primary; sentinel
+			 * credentials inherited below when not given */
+			char *su = w->sentinel_user, *sp = w->sentinel_password, *sf = w->sentinel_password_file;
+			struct rs_endpoint tmp = { 0 };
+			if (rs_sentinel_copy(&tmp, r))
+				return fail(p, "out of memory");
+			free(tmp.sentinel_user);
+			free(tmp.sentinel_password);
+			free(tmp.sentinel_password_file);
+			w->sentinels = tmp.sentinels;
+			w->nsentinels = tmp.nsentinels;
+			w->master_name = tmp.master_name;
+			w->sentinel_user = su;
+			w->sentinel_password = sp;
+			w->sentinel_password_file = sf;
+			w->role = RS_ROLE_PRIMARY;
+		}
 	}
+	if (sentinel_finish(p, c) < 0)
+		return RS_ECONF;
 	if (c->geoip_subdivision_field && strcmp(c->geoip_subdivision_field, "none") == 0) {
 		free(c->geoip_subdivision_field);
 		c->geoip_subdivision_field = NULL;

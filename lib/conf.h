@@ -21,16 +21,37 @@
 
 #define RS_CONF_ERRLEN 512
 
-/* A Redis endpoint: TCP "host:port" or "unix:/path". */
+/* Which node a Sentinel endpoint asks for (lib/sentinel.h). */
+enum rs_role { RS_ROLE_DEFAULT = 0, RS_ROLE_PRIMARY = 1, RS_ROLE_REPLICA = 2 };
+
+/* One sentinel of a Sentinel endpoint. */
+struct rs_sentinel_addr {
+	char *host;
+	int port;
+};
+
+/*
+ * A Redis endpoint: TCP "host:port", "unix:/path", or through Sentinel
+ * "sentinel:h1:p1,h2:p2/name" (nsentinels > 0; host and unix_path are then
+ * NULL and the node is discovered at every connect, lib/sentinel.h).
+ */
 struct rs_endpoint {
 	char *addr;      /* as written, for messages */
-	char *host;      /* TCP host, or NULL for a unix socket */
+	char *host;      /* TCP host, or NULL for a unix socket or Sentinel */
 	int port;        /* TCP port */
 	char *unix_path; /* unix socket path, or NULL */
 	int db;          /* SELECT index */
 	char *user;      /* ACL user, or NULL */
 	char *password;  /* read from the password file, or NULL */
 	char *password_file;
+	/* Sentinel form only */
+	struct rs_sentinel_addr *sentinels; /* in the order written */
+	size_t nsentinels;
+	char *master_name;            /* the name the sentinels monitor */
+	int role;                     /* enum rs_role */
+	char *sentinel_user;          /* ACL user towards the sentinels, or NULL */
+	char *sentinel_password;      /* password towards the sentinels, or NULL */
+	char *sentinel_password_file;
 };
 
 enum rs_ede_format { RS_EDE_JSON = 0, RS_EDE_TEXT = 1, RS_EDE_OFF = 2 };

@@ -1,16 +1,25 @@
-/* load.c — full load of the list from Redis (see load.h). */
+/*
+ * load.c — every Redis connection of the module and the tools (plain, unix
+ * or through Sentinel: discovery at every connect, lib/sentinel.h), and the
+ * full load of the list from Redis (see load.h).
+ */
 #include "load.h"
 
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include "rs_err.h"
+#include "sentinel.h"
 
 int rs_domain_wire(const char *name, size_t len, uint8_t wire[RS_WIRE_MAX])
 {
@@ -22,18 +31,21 @@ int rs_domain_wire(const char *name, size_t len, uint8_t wire[RS_WIRE_MAX])
 	return rs_name_to_wire(canon, (size_t)n, wire);
 }
 
-int rs_redis_connect(const struct rs_endpoint *e, int timeout_ms, struct redisContext **out,
-		     char *err, size_t errlen)
+/*
+ * Connect to one node (TCP host:port, or unix_path) with e's credentials and
+ * database; label names the node in messages.
+ */
+static int node_connect(const struct rs_endpoint *e, const char *host, int port, const char *unix_path,
+			const char *label, int timeout_ms, redisContext **out, char *err, size_t errlen)
 {
 	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
 	redisContext *c;
 	redisReply *r;
 
 	*out = NULL;
-	c = e->unix_path ? redisConnectUnixWithTimeout(e->unix_path, tv)
-			 : redisConnectWithTimeout(e->host, e->port, tv);
+	c = unix_path ? redisConnectUnixWithTimeout(unix_path, tv) : redisConnectWithTimeout(host, port, tv);
 	if (!c || c->err) {
-		snprintf(err, errlen, "cannot connect to Redis %s: %s", e->addr, c ? c->errstr : "out of memory");
+		snprintf(err, errlen, "cannot connect to Redis %s: %s", label, c ? c->errstr : "out of memory");
 		redisFree(c);
 		return RS_EIO;
 	}
@@ -42,7 +54,7 @@ int rs_redis_connect(const struct rs_endpoint *e, int timeout_ms, struct redisCo
 		r = e->user ? redisCommand(c, "AUTH %s %s", e->user, e->password)
 			    : redisCommand(c, "AUTH %s", e->password);
 		if (!r || r->type == REDIS_REPLY_ERROR) {
-			snprintf(err, errlen, "Redis %s: authentication%s%s failed: %s", e->addr,
+			snprintf(err, errlen, "Redis %s: authentication%s%s failed: %s", label,
 				 e->user ? " as " : "", e->user ? e->user : "", r ? r->str : c->errstr);
 			freeReplyObject(r);
 			redisFree(c);
@@ -53,7 +65,7 @@ int rs_redis_connect(const struct rs_endpoint *e, int timeout_ms, struct redisCo
 	if (e->db) {
 		r = redisCommand(c, "SELECT %d", e->db);
 		if (!r || r->type == REDIS_REPLY_ERROR) {
-			snprintf(err, errlen, "Redis %s: SELECT %d failed: %s", e->addr, e->db, r ? r->str : c->errstr);
+			snprintf(err, errlen, "Redis %s: SELECT %d failed: %s", label, e->db, r ? r->str : c->errstr);
 			freeReplyObject(r);
 			redisFree(c);
 			return RS_EIO;
@@ -64,12 +76,207 @@ int rs_redis_connect(const struct rs_endpoint *e, int timeout_ms, struct redisCo
 	return 0;
 }
 
+/* "host:port" or "[v6]:port" of a discovered node. */
+static void node_label(char *buf, size_t len, const char *host, int port)
+{
+	snprintf(buf, len, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+}
+
+int rs_role_verdict(const redisReply *r, int want, char *why, size_t whylen)
+{
+	const char *role;
+
+	if (!r) {
+		snprintf(why, whylen, "no reply to ROLE");
+		return RS_EIO;
+	}
+	if (r->type == REDIS_REPLY_ERROR)
+		return 0; /* ROLE not allowed to this ACL user: cannot check; READONLY still guards writes */
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || r->element[0]->type != REDIS_REPLY_STRING) {
+		snprintf(why, whylen, "unexpected reply to ROLE");
+		return RS_EPROTO;
+	}
+	role = r->element[0]->str;
+	if (strcmp(role, "master") == 0)
+		return 0; /* a primary serves reads too (a replica promoted, or no healthy replica) */
+	if (strcmp(role, "slave") == 0) {
+		if (want == RS_ROLE_PRIMARY) {
+			if (r->elements >= 3 && r->element[1]->type == REDIS_REPLY_STRING &&
+			    r->element[2]->type == REDIS_REPLY_INTEGER)
+				snprintf(why, whylen, "is a replica of %s:%lld, not the primary", r->element[1]->str,
+					 r->element[2]->integer);
+			else
+				snprintf(why, whylen, "is a replica, not the primary");
+			return RS_EPROTO;
+		}
+		if (r->elements >= 4 && r->element[3]->type == REDIS_REPLY_STRING &&
+		    strcmp(r->element[3]->str, "connected") != 0) {
+			snprintf(why, whylen, "is a replica not in step with its primary (link %s)", r->element[3]->str);
+			return RS_EPROTO;
+		}
+		return 0;
+	}
+	snprintf(why, whylen, "is a %s, not a Redis %s", role, rs_role_name(want));
+	return RS_EPROTO;
+}
+
+/*
+ * Discovery through Sentinel, then a connection to the node found, checked
+ * with ROLE. Sentinels in the order written; each one's candidates in turn.
+ * When a sentinel answered but no candidate would do (a failover under
+ * way), one more round after a pause. *used gets the node (may be NULL).
+ */
+static int sentinel_connect(const struct rs_endpoint *e, int timeout_ms, redisContext **out, struct rs_node *used,
+			    char *err, size_t errlen)
+{
+	int stmo = timeout_ms < RS_SENTINEL_TIMEOUT_MS ? timeout_ms : RS_SENTINEL_TIMEOUT_MS;
+	int want = rs_endpoint_role(e);
+	struct rs_node cand[RS_SENTINEL_CAND_MAX];
+	char last[600] = "no sentinel", label[300], why[200];
+
+	*out = NULL;
+	for (int pass = 0; pass < 2; pass++) {
+		bool answered = false;
+		for (size_t i = 0; i < e->nsentinels; i++) {
+			int n = rs_sentinel_candidates(e, i, stmo, cand, RS_SENTINEL_CAND_MAX, last, sizeof(last));
+			if (n < 0)
+				continue;
+			answered = true;
+			for (int j = 0; j < n; j++) {
+				redisContext *c;
+				redisReply *r;
+				int rc;
+				node_label(label, sizeof(label), cand[j].host, cand[j].port);
+				if (node_connect(e, cand[j].host, cand[j].port, NULL, label, timeout_ms, &c, last,
+						 sizeof(last)))
+					continue;
+				r = redisCommand(c, "ROLE");
+				rc = rs_role_verdict(r, want, why, sizeof(why));
+				freeReplyObject(r);
+				if (rc) {
+					snprintf(last, sizeof(last), "Redis %s %s", label, why);
+					redisFree(c);
+					continue;
+				}
+				*out = c;
+				if (used)
+					*used = cand[j];
+				return 0;
+			}
+		}
+		if (!answered)
+			break;
+		if (pass == 0) /* a failover under way: the sentinels may know better soon */
+			usleep((useconds_t)(timeout_ms < 1000 ? timeout_ms : 1000) * 1000);
+	}
+	snprintf(err, errlen, "Redis %s: no %s of '%s' found through %zu sentinel%s (last: %s)", e->addr,
+		 rs_role_name(want), e->master_name, e->nsentinels, e->nsentinels == 1 ? "" : "s", last);
+	return RS_EIO;
+}
+
+int rs_redis_connect(const struct rs_endpoint *e, int timeout_ms, struct redisContext **out,
+		     char *err, size_t errlen)
+{
+	if (rs_endpoint_is_sentinel(e))
+		return sentinel_connect(e, timeout_ms, out, NULL, err, errlen);
+	return node_connect(e, e->host, e->port, e->unix_path, e->addr, timeout_ms, out, err, errlen);
+}
+
+/*
+ * The READONLY hook of asynchronous Sentinel connections: the reply reader's
+ * functions are hiredis' defaults with createString wrapped. An error reply
+ * READONLY (the node was demoted under a live connection) shuts the socket
+ * down: its owner then sees an ordinary connection loss (every pending
+ * callback gets a NULL reply, then the disconnect callback), and its
+ * reconnect asks the sentinels again. The reply itself is still delivered.
+ */
+static redisReplyObjectFunctions ro_fns;
+static void *(*ro_create_string)(const redisReadTask *, char *, size_t);
+static pthread_mutex_t ro_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void *ro_string(const redisReadTask *t, char *str, size_t len)
+{
+	if (t->type == REDIS_REPLY_ERROR && len >= 8 && memcmp(str, "READONLY", 8) == 0 && t->privdata) {
+		redisAsyncContext *ac = t->privdata;
+		rs_log(RS_LOG_WARN, "Redis %s:%d: READONLY: the node is no longer the primary; dropping the connection to "
+		       "ask the sentinels again", ac->c.tcp.host ? ac->c.tcp.host : "?", ac->c.tcp.port);
+		shutdown(ac->c.fd, SHUT_RDWR);
+	}
+	return ro_create_string(t, str, len);
+}
+
+static void ro_install(redisAsyncContext *ac)
+{
+	pthread_mutex_lock(&ro_mu);
+	if (!ro_create_string) {
+		ro_fns = *ac->c.reader->fn;
+		ro_create_string = ro_fns.createString;
+		ro_fns.createString = ro_string;
+	}
+	pthread_mutex_unlock(&ro_mu);
+	if (ac->c.reader->fn->createString == ro_create_string) {
+		ac->c.reader->fn = &ro_fns;
+		ac->c.reader->privdata = ac;
+	}
+}
+
+/* The ROLE check of an asynchronous Sentinel connection (want in priv): a
+ * wrong node is dropped like a lost connection, to be discovered again. */
+static void on_role(redisAsyncContext *ac, void *reply, void *priv)
+{
+	char why[200];
+
+	if (!reply)
+		return; /* the connection is going away anyway */
+	if (rs_role_verdict(reply, (int)(intptr_t)priv, why, sizeof(why)) == RS_EPROTO) {
+		rs_log(RS_LOG_WARN, "Redis %s:%d %s: dropping the connection to ask the sentinels again",
+		       ac->c.tcp.host ? ac->c.tcp.host : "?", ac->c.tcp.port, why);
+		shutdown(ac->c.fd, SHUT_RDWR);
+	}
+}
+
+/* Ask the sentinels (in order) for the node to connect to asynchronously:
+ * the first candidate of the first that answers. A failure is logged when it
+ * differs from this thread's last one (the caller retries with backoff). */
+static int async_discover(const struct rs_endpoint *e, struct rs_node *node)
+{
+	static __thread char last_logged[400];
+	struct rs_node cand[RS_SENTINEL_CAND_MAX];
+	char err[400] = "no sentinel";
+
+	for (size_t i = 0; i < e->nsentinels; i++) {
+		if (rs_sentinel_candidates(e, i, RS_SENTINEL_TIMEOUT_MS, cand, RS_SENTINEL_CAND_MAX, err, sizeof(err)) > 0) {
+			char label[300];
+			*node = cand[0];
+			node_label(label, sizeof(label), node->host, node->port);
+			rs_log(RS_LOG_INFO, "Redis %s: connecting to %s %s", e->addr,
+			       node->primary ? "the primary" : "replica", label);
+			last_logged[0] = '\0';
+			return 0;
+		}
+	}
+	if (strcmp(err, last_logged) != 0) {
+		rs_log(RS_LOG_WARN, "Redis %s: no %s of '%s' found through the sentinels (last: %s); retrying", e->addr,
+		       rs_role_name(rs_endpoint_role(e)), e->master_name, err);
+		snprintf(last_logged, sizeof(last_logged), "%s", err);
+	}
+	return RS_EIO;
+}
+
 redisAsyncContext *rs_redis_async_connect(const struct rs_endpoint *e, struct event_base *base, void *data,
 					  void (*on_conn)(const redisAsyncContext *, int),
 					  void (*on_disc)(const redisAsyncContext *, int))
 {
-	redisAsyncContext *ac = e->unix_path ? redisAsyncConnectUnix(e->unix_path) : redisAsyncConnect(e->host, e->port);
+	struct rs_node node;
+	redisAsyncContext *ac;
 
+	if (rs_endpoint_is_sentinel(e)) {
+		if (async_discover(e, &node))
+			return NULL;
+		ac = redisAsyncConnect(node.host, node.port);
+	} else {
+		ac = e->unix_path ? redisAsyncConnectUnix(e->unix_path) : redisAsyncConnect(e->host, e->port);
+	}
 	if (!ac)
 		return NULL;
 	if (ac->err) {
@@ -80,6 +287,8 @@ redisAsyncContext *rs_redis_async_connect(const struct rs_endpoint *e, struct ev
 	redisLibeventAttach(ac, base);
 	redisAsyncSetConnectCallback(ac, on_conn);
 	redisAsyncSetDisconnectCallback(ac, on_disc);
+	if (rs_endpoint_is_sentinel(e))
+		ro_install(ac);
 	if (e->password) {
 		if (e->user)
 			redisAsyncCommand(ac, NULL, NULL, "AUTH %s %s", e->user, e->password);
@@ -88,6 +297,8 @@ redisAsyncContext *rs_redis_async_connect(const struct rs_endpoint *e, struct ev
 	}
 	if (e->db)
 		redisAsyncCommand(ac, NULL, NULL, "SELECT %d", e->db);
+	if (rs_endpoint_is_sentinel(e))
+		redisAsyncCommand(ac, on_role, (void *)(intptr_t)rs_endpoint_role(e), "ROLE");
 	return ac;
 }
 

@@ -42,6 +42,13 @@ struct rs_probe {
 /*
  * Connect to endpoint e (timeout ms), authenticate and SELECT its db.
  * 0 with *out set, or RS_EIO / RS_EPROTO with a message in err.
+ *
+ * A Sentinel endpoint (lib/sentinel.h) is discovered at every call: the
+ * sentinels are asked in order (at most RS_SENTINEL_TIMEOUT_MS each), each
+ * candidate is connected to and checked with ROLE (a replica never passes
+ * for the primary); when a sentinel answered but no candidate would do (a
+ * failover under way) one more round follows after a pause of up to 1 s.
+ * The message then names the endpoint, the role and the last reason.
  */
 int rs_redis_connect(const struct rs_endpoint *e, int timeout_ms, struct redisContext **out,
 		     char *err, size_t errlen);
@@ -52,6 +59,14 @@ int rs_redis_connect(const struct rs_endpoint *e, int timeout_ms, struct redisCo
  * are queued first. NULL when it cannot even be created (the caller then
  * backs off as for a lost connection). on_conn/on_disc have hiredis'
  * redisConnectCallback/redisDisconnectCallback type.
+ *
+ * A Sentinel endpoint is discovered first, blocking (at most
+ * RS_SENTINEL_TIMEOUT_MS per sentinel; NULL when none answers). ROLE is then
+ * queued after SELECT: a node of the wrong role, and any later READONLY
+ * reply on the connection (a primary demoted under it), shut the socket
+ * down, so that the owner sees an ordinary connection loss and its next
+ * connect discovers again. The owner needs no Sentinel code of its own; its
+ * callbacks get NULL replies for what was pending, as for any loss.
  */
 struct redisAsyncContext *rs_redis_async_connect(const struct rs_endpoint *e, struct event_base *base, void *data,
 						  void (*on_conn)(const struct redisAsyncContext *, int),
@@ -76,6 +91,16 @@ int rs_load_all(struct redisContext *rc, const struct rs_conf *c, struct rs_list
  * error reply about the server's state such as LOADING or NOPERM).
  */
 int rs_load_probe(struct redisContext *rc, const struct rs_conf *c, struct rs_probe *p, char *err, size_t errlen);
+
+/*
+ * Is ROLE's reply r right for a connection that wants role (enum rs_role)?
+ * A primary always is (reads may use it); a replica only for reads and only
+ * while linked to its primary. 0; RS_EPROTO (wrong role) or RS_EIO (no
+ * reply) with the reason, "is a replica of H:P, not the primary", in why.
+ * An error reply (ROLE not allowed to this ACL user) is 0: it cannot be
+ * checked, and Redis' own READONLY still refuses writes on a replica.
+ */
+int rs_role_verdict(const struct redisReply *r, int want, char *why, size_t whylen);
 
 /*
  * Is an error reply about the server's state (LOADING, BUSY, NOPERM, ...:

@@ -604,13 +604,13 @@ EXPORT int init(struct module_env *env, int id)
 		if (!m->door)
 			log_warn("redsink: cannot create the purge door: cache purges run on the sync thread, "
 				 "which is not safe during a reload that changes cache sizes");
-		m->stats = rs_stats_new(&m->conf);
+		m->stats = rs_stats_new(&m->conf, NULL); /* hits:<hour> */
 		if (m->stats && de->inplace_cb_register_wrapped((void *)on_reply, inplace_cb_reply, m, env, id))
 			m->reply_cb = true;
 		else
 			log_err("redsink: cannot register the reply callback: blocked answers are not counted");
 		if (rs_sync_start(&m->sync, &m->conf, &m->list, last_id, dataset, snapshot_due, &hooks,
-				  m->reply_cb ? m->stats : NULL) != 0)
+				  m->reply_cb ? m->stats : NULL, NULL /* a resolver: heartbeat */) != 0)
 			log_err("redsink: cannot start the sync thread: the list will not follow Redis until restart");
 		rs_sync_note_bad(m->sync, m->initial_bad);
 	}

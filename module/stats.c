@@ -53,7 +53,9 @@ struct rs_stats {
 	uint64_t gen;
 	pthread_mutex_t lock; /* guards `rings` (taken once per thread, at its first hit) */
 	struct ring *_Atomic rings;
-	bool have_geo;
+	char key[16];              /* "hits" or "views" (rs_stats_opts) */
+	pthread_rwlock_t geo_lock; /* guards have_geo and mmdb: read by lookups, written by rs_stats_geo_open */
+	_Atomic bool have_geo;     /* also read without the lock by agg_add (a hint: any value is safe) */
 	MMDB_s mmdb;
 	const char *cpath[PATH_MAX_PARTS + 1], *spath[PATH_MAX_PARTS + 1];
 	char *cpath_buf, *spath_buf;
@@ -63,6 +65,7 @@ struct rs_stats {
 	size_t cap, n;
 	uint64_t pending, flushed, dropped, by_action[RS_ACT_REFUSED + 1];
 	uint64_t by_cc[26 * 26];
+	bool full_logged; /* a drop for want of pending room was logged (until the next flush) */
 	struct agg *agg; /* AGG_SLOTS, reused by every drain */
 	uint16_t *used;  /* indexes of the occupied agg slots */
 	size_t nagg;
@@ -140,14 +143,16 @@ static char *split_path(const char *spec, const char **parts)
 	return buf;
 }
 
-struct rs_stats *rs_stats_new(const struct rs_conf *c)
+struct rs_stats *rs_stats_new(const struct rs_conf *c, const struct rs_stats_opts *o)
 {
 	struct rs_stats *s = calloc(1, sizeof(*s));
 
 	if (!s)
 		return NULL;
 	s->gen = atomic_fetch_add(&generations, 1) + 1;
+	snprintf(s->key, sizeof(s->key), "%s", o && o->key ? o->key : "hits");
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_rwlock_init(&s->geo_lock, NULL);
 	s->agg = calloc(AGG_SLOTS, sizeof(*s->agg));
 	s->used = calloc(AGG_SLOTS, sizeof(*s->used));
 	if (!s->agg || !s->used) {
@@ -189,11 +194,48 @@ void rs_stats_free(struct rs_stats *s)
 		MMDB_close(&s->mmdb);
 	free(s->cpath_buf);
 	free(s->spath_buf);
+	pthread_rwlock_destroy(&s->geo_lock);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
 
+const char *rs_stats_key(const struct rs_stats *s)
+{
+	return s->key;
+}
+
+int rs_stats_geo_open(struct rs_stats *s, const char *path, char *err, size_t errlen)
+{
+	MMDB_s db;
+	int rc = MMDB_open(path, MMDB_MODE_MMAP, &db);
+
+	if (rc != MMDB_SUCCESS) {
+		snprintf(err, errlen, "GeoIP database %s: %s", path, MMDB_strerror(rc));
+		return RS_ECONF;
+	}
+	pthread_rwlock_wrlock(&s->geo_lock);
+	if (s->have_geo)
+		MMDB_close(&s->mmdb);
+	s->mmdb = db;
+	s->have_geo = true;
+	pthread_rwlock_unlock(&s->geo_lock);
+	return 0;
+}
+
 /* ---- worker side ---- */
+
+/* The client address of a record (family 0: none or not IP). */
+static inline void rec_addr(struct rec *rec, const struct sockaddr *sa, socklen_t salen)
+{
+	rec->family = 0;
+	if (sa && sa->sa_family == AF_INET && salen >= (socklen_t)sizeof(struct sockaddr_in)) {
+		rec->family = 4;
+		memcpy(rec->addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else if (sa && sa->sa_family == AF_INET6 && salen >= (socklen_t)sizeof(struct sockaddr_in6)) {
+		rec->family = 6;
+		memcpy(rec->addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+	}
+}
 
 static struct ring *my_ring(struct rs_stats *s)
 {
@@ -232,14 +274,7 @@ void rs_stats_record(struct rs_stats *s, const struct rs_order *o, const struct 
 	rec->o = o;
 	rec->e = e;
 	rec->t = (uint32_t)now;
-	rec->family = 0;
-	if (sa && sa->sa_family == AF_INET && salen >= (socklen_t)sizeof(struct sockaddr_in)) {
-		rec->family = 4;
-		memcpy(rec->addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-	} else if (sa && sa->sa_family == AF_INET6 && salen >= (socklen_t)sizeof(struct sockaddr_in6)) {
-		rec->family = 6;
-		memcpy(rec->addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-	}
+	rec_addr(rec, sa, salen);
 	atomic_store_explicit(&r->head, head + 1, memory_order_release);
 }
 
@@ -350,6 +385,7 @@ static size_t tuple_key(struct rs_stats *s, const struct agg *a, const char *reg
 	return k;
 }
 
+/* The region of rec's client; the caller holds geo_lock for reading. */
 static void region_of(struct rs_stats *s, const struct rec *rec, char out[RS_REGION_MAX])
 {
 	struct sockaddr_in6 sin6;
@@ -392,7 +428,8 @@ static bool agg_add(struct rs_stats *s, const struct rec *rec)
 	uint64_t h;
 	size_t i;
 
-	if (s->have_geo) { /* without a database the address makes no difference */
+	if (atomic_load_explicit(&s->have_geo, memory_order_relaxed)) {
+		/* without a database the address makes no difference */
 		k.family = rec->family;
 		memcpy(k.addr, rec->addr, sizeof(k.addr));
 	}
@@ -414,9 +451,24 @@ static bool agg_add(struct rs_stats *s, const struct rec *rec)
 	return true;
 }
 
+void rs_stats_region(struct rs_stats *s, const struct sockaddr *sa, socklen_t salen, char out[RS_REGION_MAX])
+{
+	struct rec rec;
+
+	rec_addr(&rec, sa, salen);
+	pthread_rwlock_rdlock(&s->geo_lock);
+	region_of(s, &rec, out);
+	pthread_rwlock_unlock(&s->geo_lock);
+}
+
 /* Turn the drain's tuples into pending counts: one region lookup and one key per tuple. */
 static void agg_flush(struct rs_stats *s)
 {
+	uint64_t dropped = 0;
+
+	if (s->nagg == 0)
+		return;
+	pthread_rwlock_rdlock(&s->geo_lock); /* once per drain round: uncontended but for a reopen */
 	for (size_t u = 0; u < s->nagg; u++) {
 		struct agg *a = &s->agg[s->used[u]];
 		struct rec rec;
@@ -431,10 +483,17 @@ static void agg_flush(struct rs_stats *s)
 			s->by_action[a->o->action] += a->count;
 		s->by_cc[(region[0] - 'A') * 26 + (region[1] - 'A')] += a->count;
 		if (!pend_add_key(s, key, klen, a->count))
-			s->dropped += a->count;
+			dropped += a->count;
 		memset(a, 0, sizeof(*a));
 	}
+	pthread_rwlock_unlock(&s->geo_lock);
 	s->nagg = 0;
+	s->dropped += dropped;
+	if (dropped && !s->full_logged) {
+		rs_log(RS_LOG_WARN, "%s counters: %zu kept while Redis does not take them: dropping counts until a flush "
+		       "succeeds", s->key, s->max_pending);
+		s->full_logged = true;
+	}
 }
 
 void rs_stats_drain(struct rs_stats *s)
@@ -503,6 +562,7 @@ void rs_stats_flushed(struct rs_stats *s, uint64_t hits, uint64_t rejected)
 {
 	s->flushed += hits - rejected;
 	s->dropped += rejected;
+	s->full_logged = false;
 }
 
 void rs_stats_counters(struct rs_stats *s, struct rs_stats_counters *out)

@@ -1,5 +1,6 @@
 /*
- * stats.h — counting blocked answers, by order, domain and client region.
+ * stats.h — counting blocked answers (or warning-page views), by order, domain
+ * and client region.
  *
  * Worker side (hot path): rs_stats_record() appends one record to the calling
  * thread's own single-producer/single-consumer ring: no lock, no syscall, no
@@ -21,7 +22,19 @@
  * (2) rs_stats_drain(), which copies everything it needs out of the records,
  * (3) free only what (1) found unreachable. A record the worker wrote before
  * (1) saw it outside is visible to (2); one written later belongs to a section
- * (1) saw, whose memory (3) keeps.
+ * (1) saw, whose memory (3) keeps. Any thread that records is a "worker": in
+ * the module Unbound's workers, in redsink-warnd its HTTP thread, which records
+ * a page view inside the section it reads the list in (redsink-warnd.c).
+ *
+ * Roles (struct rs_stats_opts): the module counts DNS hits into
+ * <prefix>hits:<hour>; redsink-warnd counts page views into <prefix>views:<hour>,
+ * with the same fields, the same rings, regions and bounds. The key name is
+ * the only difference; the sync thread's flusher asks rs_stats_key().
+ *
+ * GeoIP: the database is read by the sync thread (drain) and, through
+ * rs_stats_region(), by any thread; rs_stats_geo_open() replaces it under a
+ * read-write lock (readers: one drain, one lookup; the hot path
+ * rs_stats_record() never takes it).
  */
 #ifndef RS_STATS_H
 #define RS_STATS_H
@@ -60,11 +73,28 @@ struct rs_stats_counters {
 	uint64_t flushed;      /* hits written to Redis */
 };
 
-/* Create (NULL when out of memory). The GeoIP database is opened when the
- * configuration names one; a database that cannot be opened is logged and
- * every region is then "ZZ". */
-struct rs_stats *rs_stats_new(const struct rs_conf *c);
+struct rs_stats_opts {
+	const char *key; /* counter keys <prefix><key>:<hour>: "hits" (NULL, the module) or "views" */
+};
+
+/* Create (NULL when out of memory); o NULL: the module's defaults. The GeoIP
+ * database is opened when the configuration names one; a database that
+ * cannot be opened is logged and every region is then "ZZ". */
+struct rs_stats *rs_stats_new(const struct rs_conf *c, const struct rs_stats_opts *o);
 void rs_stats_free(struct rs_stats *s);
+
+/* "hits" or "views" (the options' key). */
+const char *rs_stats_key(const struct rs_stats *s);
+
+/* Any thread: open the GeoIP database at path and use it from now on (the one
+ * in use is closed). 0, or RS_ECONF with a message in err and the database in
+ * use kept. */
+int rs_stats_geo_open(struct rs_stats *s, const char *path, char *err, size_t errlen);
+
+/* Any thread: the region of the client at sa, exactly as a drain computes it
+ * for a record of that client ("KR", "IT-25"; "ZZ" when unknown or without a
+ * database). The address is used for the lookup only. */
+void rs_stats_region(struct rs_stats *s, const struct sockaddr *sa, socklen_t salen, char out[RS_REGION_MAX]);
 
 /* Worker thread: count one blocked reply to the client at sa. */
 void rs_stats_record(struct rs_stats *s, const struct rs_order *o, const struct rs_entry *e,
@@ -79,7 +109,8 @@ void rs_stats_restore(struct rs_stats *s, struct rs_hit_batch *b);
 void rs_hit_batch_free(struct rs_hit_batch *b);
 /* A flush was answered: hits were sent, of which `rejected` were refused by
  * Redis (the hits:<hour> key is not a hash): those are counted as dropped,
- * never retried in a loop. */
+ * never retried in a loop. A flush also re-arms the "pending full" warning,
+ * which a drain logs once when it has to drop counts. */
 void rs_stats_flushed(struct rs_stats *s, uint64_t hits, uint64_t rejected);
 
 /* Any thread: a snapshot of the counters; by_country through a callback. */

@@ -35,7 +35,7 @@
 #define WATCHDOG_MS (XREAD_BLOCK_MS + 4000)
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 30000
-#define PROBE_MS 5000 /* how often the dataset identity is checked */
+#define PROBE_MS 5000 /* how often the dataset identity is checked (rs_sync_opts.probe_ms) */
 
 /* A whole list replaced by a resync, waiting like any retired memory (list.h). */
 struct retired_list {
@@ -49,6 +49,7 @@ struct rs_sync {
 	const struct rs_conf *conf;
 	_Atomic(struct rs_list *) *listp;
 	struct rs_sync_hooks hooks;
+	struct rs_sync_opts opts; /* probe_ms and flush_ms resolved (never 0) */
 	struct rs_sync_info info;
 	pthread_t thread;
 	int wake[2]; /* deinit writes to wake[1] to stop the loop */
@@ -72,6 +73,8 @@ struct rs_sync {
 	struct rs_dataset probe; /* what the last judge_redis saw */
 	char probe_newest[RS_STREAM_ID_MAX]; /* and the stream's newest id */
 	bool alarm_by_load; /* the alarm was raised by a failed load: only a load clears it */
+	pthread_mutex_t alarm_mu; /* guards alarm_text (read by any thread: rs_sync_dataset_alarm) */
+	char alarm_text[600];     /* "" or "<why>: <detail>; keeping N orders, M domains" */
 	int retry_backoff;  /* a change that could not be applied: XREAD again after a delay */
 	int64_t retry_next_ms;
 	bool retry_due;
@@ -85,6 +88,7 @@ struct rs_sync {
 	struct rs_stats *stats;
 	struct rs_hit_batch inflight; /* hits being flushed (one flush at a time) */
 	bool flushing;
+	bool refused_logged; /* a flush refused by Redis was logged (until one is accepted) */
 	int64_t last_flush_ms;
 	struct evhttp *http; /* metrics endpoint, or NULL */
 };
@@ -257,20 +261,32 @@ static bool holding(struct rs_sync *s)
 	return st.orders > 0 || st.domains > 0 || st.protected_n > 0;
 }
 
-/* Enter (why != "") or leave (why == "") the alarm state; logged once per change. */
+/*
+ * Enter (why != "") or leave (why == "") the alarm state; logged once per
+ * change. Without a heartbeat redsink-ctl cannot learn which dataset we hold,
+ * so the log names the --supersedes a deliberate new dataset needs.
+ */
 static void set_alarm(struct rs_sync *s, const char *why, const char *detail)
 {
 	struct rs_list_stats st;
 
+	rs_list_stats(cur(s), &st);
+	pthread_mutex_lock(&s->alarm_mu);
+	if (*why)
+		snprintf(s->alarm_text, sizeof(s->alarm_text), "%s: %s; keeping %zu orders, %zu domains", why, detail,
+			 st.orders, st.domains);
+	else
+		s->alarm_text[0] = '\0';
+	pthread_mutex_unlock(&s->alarm_mu);
 	if (strcmp(s->alarm, why) == 0)
 		return;
 	s->alarm_by_load = false; /* the caller sets it again for an alarm only a load may clear */
-	rs_list_stats(cur(s), &st);
 	if (*why)
 		rs_log(RS_LOG_ERR,
 		       "dataset alarm (%s): %s; keeping the list of dataset %s (%zu orders, %zu domains) and not "
-		       "following Redis until the dataset is ours again or `redsink-ctl dataset new` supersedes it",
-		       why, detail, *s->dataset ? s->dataset : "(no identity)", st.orders, st.domains);
+		       "following Redis until the dataset is ours again or `redsink-ctl dataset new%s%s` supersedes it",
+		       why, detail, *s->dataset ? s->dataset : "(no identity)", st.orders, st.domains,
+		       !s->opts.heartbeat && *s->dataset ? " --supersedes " : "", s->opts.heartbeat ? "" : s->dataset);
 	else
 		rs_log(RS_LOG_INFO, "dataset alarm cleared: %s", detail);
 	s->alarm = why;
@@ -286,7 +302,7 @@ static void set_alarm(struct rs_sync *s, const char *why, const char *detail)
 static int judge_redis(struct rs_sync *s)
 {
 	struct rs_probe p;
-	char err[256], detail[300];
+	char err[256], detail[400];
 	redisContext *c = fetch_conn(s);
 	enum rs_dataset_verdict v;
 
@@ -309,14 +325,15 @@ static int judge_redis(struct rs_sync *s)
 		return (int)v;
 	}
 	if (v == RS_DS_VANISHED)
-		snprintf(detail, sizeof(detail), "Redis %s has %s", s->conf->read.addr,
+		snprintf(detail, sizeof(detail), "Redis %s no longer holds dataset %s (it has %s)", s->conf->read.addr,
+			 *s->dataset ? s->dataset : "(a list without identity)",
 			 p.has_data ? "data but no dataset identity" : "no dataset, no orders and no change stream");
 	else if (v == RS_DS_FOREIGN)
-		snprintf(detail, sizeof(detail), "Redis %s holds dataset %s, which does not supersede ours",
-			 s->conf->read.addr, p.ds.id);
+		snprintf(detail, sizeof(detail), "Redis %s holds dataset %s, which does not supersede ours (%s)",
+			 s->conf->read.addr, p.ds.id, *s->dataset ? s->dataset : "without identity");
 	else
-		snprintf(detail, sizeof(detail), "%sdataset at %s is not a well-formed identity", s->conf->prefix,
-			 s->conf->read.addr);
+		snprintf(detail, sizeof(detail), "%sdataset at %s is not a well-formed identity (ours: %s)",
+			 s->conf->prefix, s->conf->read.addr, *s->dataset ? s->dataset : "without identity");
 	set_alarm(s, rs_dataset_verdict_name(v), detail);
 	return (int)v;
 }
@@ -385,7 +402,7 @@ static int full_load(struct rs_sync *s)
 		set_alarm(s, "", "a full load adopted what Redis holds");
 	publish_list(s, l);
 	snprintf(s->last_id, sizeof(s->last_id), "%s", st.last_id);
-	atomic_fetch_add_explicit(&s->info.resyncs, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->info.resyncs, 1, memory_order_release); /* after publish_list: rs_sync_info */
 	atomic_fetch_add_explicit(&s->info.bad, (int64_t)(st.bad_orders + st.bad_domains), memory_order_relaxed);
 	atomic_store_explicit(&s->info.last_applied_ms, wall_ms(), memory_order_relaxed);
 	atomic_fetch_add_explicit(&s->info.bad, (int64_t)st.bad_keys, memory_order_relaxed);
@@ -422,6 +439,13 @@ static void rd_lost(struct rs_sync *s, const char *why)
 	atomic_store_explicit(&s->info.link_up, 0, memory_order_relaxed);
 	s->rd = NULL;
 	s->rd_busy = s->resume = s->retry_due = false;
+	/* The blocking connection went to the same server: after a restart it
+	 * is dead without knowing it, and the first judge of the next connection
+	 * would fail on it and double the backoff (30 s soon). Connect afresh. */
+	if (s->fetch) {
+		redisFree(s->fetch);
+		s->fetch = NULL;
+	}
 	backoff(&s->rd_backoff, &s->rd_next_ms);
 }
 
@@ -794,7 +818,7 @@ static void heartbeat(struct rs_sync *s)
 	char pending[32], dropped[32];
 	struct rs_stats_counters sc = { 0 };
 
-	if (!s->wr)
+	if (!s->wr || !s->opts.heartbeat)
 		return;
 	if (s->stats)
 		rs_stats_counters(s->stats, &sc);
@@ -860,9 +884,9 @@ static uint64_t rejected_hits(struct rs_sync *s, const redisReply *r)
 	for (size_t i = 0; i < s->inflight.n && e < r->elements; i++) {
 		const struct rs_hit_row *row = &s->inflight.rows[i];
 		if (r->element[e++]->type == REDIS_REPLY_ERROR) {
-			if (n == 0)
-				rs_log(RS_LOG_WARN, "%shits:%s refused hit counts (%s): dropped", s->conf->prefix, row->hour,
-				       r->element[e - 1]->str);
+			if (n == 0 && !s->refused_logged)
+				rs_log(RS_LOG_WARN, "%s%s:%s refused counts (%s): dropped (logged once until a flush is "
+				       "accepted)", s->conf->prefix, rs_stats_key(s->stats), row->hour, r->element[e - 1]->str);
 			n += row->count;
 		}
 		if (strcmp(last_hour, row->hour) != 0) {
@@ -880,12 +904,15 @@ static void on_flush(redisAsyncContext *ac, void *reply, void *priv)
 
 	s->flushing = false;
 	if (r && r->type == REDIS_REPLY_ARRAY) {
-		rs_stats_flushed(s->stats, batch_hits(&s->inflight), rejected_hits(s, r));
+		uint64_t rejected = rejected_hits(s, r);
+		rs_stats_flushed(s->stats, batch_hits(&s->inflight), rejected);
+		s->refused_logged = rejected > 0;
 		rs_hit_batch_free(&s->inflight);
 		return;
 	}
 	if (r && r->type == REDIS_REPLY_ERROR && !s->stopping)
-		rs_log(RS_LOG_WARN, "writing hit counts to %s: %s: kept for the next try", s->conf->write.addr, r->str);
+		rs_log(RS_LOG_WARN, "writing %s counts to %s: %s: kept for the next try", rs_stats_key(s->stats),
+		       s->conf->write.addr, r->str);
 	rs_stats_restore(s->stats, &s->inflight); /* not written: keep them */
 }
 
@@ -898,7 +925,7 @@ static void queue_flush(struct rs_sync *s, redisAsyncContext *ac, redisCallbackF
 	redisAsyncCommand(ac, NULL, NULL, "MULTI");
 	for (size_t i = 0; i < s->inflight.n; i++) {
 		const struct rs_hit_row *row = &s->inflight.rows[i];
-		snprintf(key, sizeof(key), "%shits:%s", s->conf->prefix, row->hour);
+		snprintf(key, sizeof(key), "%s%s:%s", s->conf->prefix, rs_stats_key(s->stats), row->hour);
 		redisAsyncCommand(ac, NULL, NULL, "HINCRBY %s %s %llu", key, row->field, (unsigned long long)row->count);
 		if (strcmp(last_hour, row->hour) != 0) {
 			redisAsyncCommand(ac, NULL, NULL, "EXPIRE %s %lld", key, (long long)s->conf->stats_retention * 86400);
@@ -940,7 +967,7 @@ static void final_flush(struct rs_sync *s)
 		redisAppendCommand(c, "MULTI");
 		for (size_t i = 0; i < s->inflight.n; i++) {
 			const struct rs_hit_row *row = &s->inflight.rows[i];
-			snprintf(key, sizeof(key), "%shits:%s", s->conf->prefix, row->hour);
+			snprintf(key, sizeof(key), "%s%s:%s", s->conf->prefix, rs_stats_key(s->stats), row->hour);
 			redisAppendCommand(c, "HINCRBY %s %s %llu", key, row->field, (unsigned long long)row->count);
 			redisAppendCommand(c, "EXPIRE %s %lld", key, (long long)s->conf->stats_retention * 86400);
 			sent += 2;
@@ -961,8 +988,8 @@ static void final_flush(struct rs_sync *s)
 		redisFree(c);
 	}
 	if (s->inflight.n)
-		rs_log(RS_LOG_WARN, "%llu hit counts could not be written at stop (%s)",
-		       (unsigned long long)batch_hits(&s->inflight), err);
+		rs_log(RS_LOG_WARN, "%llu %s counts could not be written at stop (%s)",
+		       (unsigned long long)batch_hits(&s->inflight), rs_stats_key(s->stats), err);
 	rs_hit_batch_free(&s->inflight);
 }
 
@@ -1081,7 +1108,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		s->rd_last_reply_ms = now;
 		xread(s);
 	}
-	if (now - s->last_probe_ms >= PROBE_MS)
+	if (now - s->last_probe_ms >= s->opts.probe_ms)
 		probe_tick(s);
 	if (now - s->last_heartbeat_ms >= HEARTBEAT_MS) {
 		heartbeat(s);
@@ -1097,7 +1124,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	safe = rs_ebr_observe();
 	if (s->stats) {
 		rs_stats_drain(s->stats);
-		if (now - s->last_flush_ms >= (int64_t)s->conf->stats_flush_interval * 1000) {
+		if (now - s->last_flush_ms >= s->opts.flush_ms) {
 			flush_hits(s);
 			s->last_flush_ms = now;
 		}
@@ -1144,7 +1171,7 @@ static void *thread_main(void *arg)
 
 int rs_sync_start(struct rs_sync **out, const struct rs_conf *c, _Atomic(struct rs_list *) *listp,
 		  const char *last_id, const char *dataset, bool snapshot_due, const struct rs_sync_hooks *hooks,
-		  struct rs_stats *stats)
+		  struct rs_stats *stats, const struct rs_sync_opts *opts)
 {
 	struct rs_sync *s = calloc(1, sizeof(*s));
 	struct timeval tick = { 0, TICK_MS * 1000 };
@@ -1158,6 +1185,12 @@ int rs_sync_start(struct rs_sync **out, const struct rs_conf *c, _Atomic(struct 
 	s->stats = stats;
 	if (hooks)
 		s->hooks = *hooks;
+	s->opts = opts ? *opts : (struct rs_sync_opts){ .heartbeat = true };
+	if (s->opts.probe_ms <= 0)
+		s->opts.probe_ms = PROBE_MS;
+	if (s->opts.flush_ms <= 0)
+		s->opts.flush_ms = c->stats_flush_interval * 1000;
+	pthread_mutex_init(&s->alarm_mu, NULL);
 	s->wake[0] = s->wake[1] = -1;
 	snprintf(s->last_id, sizeof(s->last_id), "%s", last_id ? last_id : "");
 	snprintf(s->dataset, sizeof(s->dataset), "%s", dataset && rs_dataset_id_ok(dataset) ? dataset : "");
@@ -1214,6 +1247,7 @@ err:
 	if (s->wake[1] >= 0)
 		close(s->wake[1]);
 	rs_apply_free(&s->ap);
+	pthread_mutex_destroy(&s->alarm_mu);
 	free(s);
 	return rc;
 }
@@ -1241,6 +1275,7 @@ void rs_sync_stop(struct rs_sync *s, char last_id[RS_STREAM_ID_MAX], char datase
 		snprintf(last_id, RS_STREAM_ID_MAX, "%s", s->last_id);
 	if (dataset)
 		snprintf(dataset, RS_DATASET_ID_LEN + 1, "%s", s->dataset);
+	pthread_mutex_destroy(&s->alarm_mu);
 	free(s);
 }
 
@@ -1253,4 +1288,16 @@ void rs_sync_note_bad(struct rs_sync *s, size_t n)
 const struct rs_sync_info *rs_sync_info(const struct rs_sync *s)
 {
 	return &s->info;
+}
+
+bool rs_sync_dataset_alarm(struct rs_sync *s, char *buf, size_t len)
+{
+	bool on;
+
+	pthread_mutex_lock(&s->alarm_mu);
+	on = s->alarm_text[0] != '\0';
+	if (on)
+		snprintf(buf, len, "%s", s->alarm_text);
+	pthread_mutex_unlock(&s->alarm_mu);
+	return on;
 }

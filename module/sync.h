@@ -21,6 +21,13 @@
  *
  * Lifetime: rs_sync_start in init; rs_sync_stop in deinit joins the thread
  * before returning (deinit is followed by dlclose).
+ *
+ * Roles (struct rs_sync_opts): the same thread keeps redsink-warnd's list
+ * and writes its page views. A resolver writes the resolver:<name>
+ * heartbeat; redsink-warnd is not a resolver and writes none (so a dataset
+ * alarm's log names the id `redsink-ctl dataset new --supersedes` needs).
+ * Snapshot, cache purge and metrics follow the configuration and the hooks
+ * (redsink-warnd: no snapshot-file, no metrics-listen, no purge hook).
  */
 #ifndef RS_SYNC_H
 #define RS_SYNC_H
@@ -36,6 +43,12 @@
 
 struct rs_sync;
 
+struct rs_sync_opts {
+	bool heartbeat; /* write resolver:<name> (a resolver); false: redsink-warnd */
+	int probe_ms;   /* how often the dataset identity is checked (0: 5000) */
+	int flush_ms;   /* how often counts are flushed (0: stats-flush-interval seconds) */
+};
+
 struct rs_sync_hooks {
 	/* Remove cached answers for every name that `match` blocks (called on
 	 * the sync thread after changes were applied). */
@@ -48,7 +61,7 @@ struct rs_sync_hooks {
 struct rs_sync_info {
 	_Atomic int64_t applied;    /* changes applied */
 	_Atomic int64_t bad;        /* malformed changes / orders / domains skipped */
-	_Atomic int64_t resyncs;    /* full reloads */
+	_Atomic int64_t resyncs;    /* full loads; incremented (release) after the list was published */
 	_Atomic int64_t last_applied_ms; /* wall clock of the last applied change */
 	_Atomic int link_up;        /* the stream connection is up */
 	_Atomic int dataset_alarm;  /* the list is kept: Redis does not hold its dataset (dataset.h) */
@@ -59,11 +72,13 @@ struct rs_sync_info {
  * may replace the list on a full resync); last_id: where the list stands in
  * the stream ("" = the list is not from Redis: load it all when Redis is up);
  * dataset: the identity of the dataset it came from ("" = none, dataset.h).
+ * opts: NULL for a resolver's defaults (heartbeat on). stats: the counters
+ * to drain and flush, or NULL.
  * 0 or a negative code (the module then runs without live updates).
  */
 int rs_sync_start(struct rs_sync **out, const struct rs_conf *c, _Atomic(struct rs_list *) *listp,
 		  const char *last_id, const char *dataset, bool snapshot_due, const struct rs_sync_hooks *hooks,
-		  struct rs_stats *stats);
+		  struct rs_stats *stats, const struct rs_sync_opts *opts);
 
 /* Stop and join the thread, write the snapshot if the list changed, free the
  * retired lists. The current list stays with the caller; last_id and dataset
@@ -71,6 +86,10 @@ int rs_sync_start(struct rs_sync **out, const struct rs_conf *c, _Atomic(struct 
 void rs_sync_stop(struct rs_sync *s, char last_id[RS_STREAM_ID_MAX], char dataset[RS_DATASET_ID_LEN + 1]);
 
 const struct rs_sync_info *rs_sync_info(const struct rs_sync *s);
+
+/* Any thread: is there a dataset alarm? buf then receives one line,
+ * "<vanished|foreign|malformed>: <what Redis holds>; keeping N orders, M domains". */
+bool rs_sync_dataset_alarm(struct rs_sync *s, char *buf, size_t len);
 
 /* Add n to the malformed counter (what init's own load skipped). Any thread. */
 void rs_sync_note_bad(struct rs_sync *s, size_t n);

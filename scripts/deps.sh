@@ -10,7 +10,7 @@ pkgs=(build-essential autoconf automake libtool pkg-config dpkg-dev quilt
       libssl-dev libexpat1-dev bison flex
       redis-server redis-tools nsd bind9-dnsutils dnsperf
       python3-pytest python3-dnspython python3-redis binutils
-      libidn2-dev libpsl-dev mmdb-bin libmaxmind-db-writer-perl
+      libidn2-dev libpsl-dev mmdb-bin
       chromium fonts-noto-cjk imagemagick curl
       clang libclang-rt-14-dev llvm)
 

@@ -19,10 +19,27 @@
 #include <ctype.h>
 
 #include "conf.h"
+#include "sentinel.h"
 
 static void check_endpoint(const struct rs_endpoint *e)
 {
 	FZ_CHECK(e->addr != NULL);
+	if (e->nsentinels) {
+		/* sentinel: form (lib/sentinel.h): no address of its own, a
+		 * master name, every sentinel a host and a port, a role decided */
+		FZ_CHECK(e->host == NULL && e->unix_path == NULL);
+		FZ_CHECK(e->nsentinels <= RS_SENTINEL_MAX);
+		FZ_CHECK(e->master_name != NULL && e->master_name[0] != '\0');
+		FZ_CHECK(strlen(e->master_name) <= RS_MASTER_NAME_MAX);
+		for (size_t i = 0; i < e->nsentinels; i++) {
+			FZ_CHECK(e->sentinels[i].host != NULL && e->sentinels[i].host[0] != '\0');
+			FZ_CHECK(e->sentinels[i].port >= 1 && e->sentinels[i].port <= 65535);
+		}
+		FZ_CHECK(e->role == RS_ROLE_PRIMARY || e->role == RS_ROLE_REPLICA);
+		FZ_CHECK(e->db >= 0 && e->db <= 65535);
+		return;
+	}
+	FZ_CHECK(e->master_name == NULL && e->sentinel_password == NULL && e->sentinel_user == NULL);
 	FZ_CHECK((e->host != NULL) != (e->unix_path != NULL));
 	if (e->host)
 		FZ_CHECK(e->port >= 1 && e->port <= 65535);
@@ -61,6 +78,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FZ_CHECK(c.path && strcmp(c.path, path) == 0);
 	check_endpoint(&c.read);
 	check_endpoint(&c.write);
+	if (c.write.nsentinels) /* writes go to the primary, never a replica */
+		FZ_CHECK(c.write.role == RS_ROLE_PRIMARY);
 	if (c.metrics.addr)
 		FZ_CHECK(c.metrics.host && c.metrics.port >= 1);
 	FZ_CHECK(c.have_sinkhole4);

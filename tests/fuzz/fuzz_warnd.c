@@ -26,8 +26,7 @@
  *    < > " ' except from the template, and is valid UTF-8 (values escaped);
  *    wd_html_escape output has no raw < > " ' and is valid UTF-8;
  *  - wd_url_ok accepts only http(s):// (any case), <= 2048 octets, no space or < > " \ ` { } | ^;
- *  - wd_region: "ZZ", "CC" or "CC-SUB" (upper case), NUL-terminated;
- *    wd_date_part: "" or YYYY-MM-DD.
+ *  - wd_date_part: "" or YYYY-MM-DD.
  */
 #include "fuzz_common.h"
 
@@ -102,21 +101,6 @@ static void check_escaped(const char *s, size_t n)
 		FZ_CHECK(s[i] != '<' && s[i] != '>' && s[i] != '"' && s[i] != '\'' && s[i] != '\0');
 }
 
-static void check_region(const char *cc, const char *sub)
-{
-	char r[WD_REGION_MAX];
-	size_t n;
-
-	memset(r, 'x', sizeof(r));
-	wd_region(cc, sub, r);
-	FZ_CHECK(memchr(r, '\0', sizeof(r)) != NULL);
-	n = strlen(r);
-	FZ_CHECK(n == 2 || (n >= 4 && n <= 6 && r[2] == '-'));
-	FZ_CHECK(isupper((unsigned char)r[0]) && isupper((unsigned char)r[1]));
-	for (size_t i = 3; i < n; i++)
-		FZ_CHECK(isupper((unsigned char)r[i]) || isdigit((unsigned char)r[i]));
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static char en_b[] = "<p>{domain} {listed} {order} {authority} {reference} {issued} {expires} {reason} "
@@ -155,7 +139,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FZ_CHECK(t != NULL && t->page[kind] != NULL);
 	}
 	(void)wd_country_lang(s[3] ? s[3] : "");
-	check_region(s[3], s[4]);
 	if (s[9]) {
 		memset(date, 'x', sizeof(date));
 		wd_date_part(s[9], date);
@@ -164,11 +147,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (s[8] && wd_url_ok(s[8])) {
 		FZ_CHECK(strncasecmp(s[8], "http://", 7) == 0 || strncasecmp(s[8], "https://", 8) == 0);
 		FZ_CHECK(strlen(s[8]) <= 2048 && !strpbrk(s[8], " <>\"\\`{}|^"));
-	}
-	{
-		char field[600];
-		int r = wd_views_field(field, sizeof(field), s[6] ? s[6] : "", s[1] ? s[1] : "", "IT");
-		FZ_CHECK(r == RS_EFULL || (r >= 0 && (size_t)r == strlen(field)));
 	}
 	/* escaping */
 	for (size_t i = 0; i < n; i++) {

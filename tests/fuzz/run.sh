@@ -5,7 +5,8 @@
 # Usage: tests/fuzz/run.sh [SECONDS [HARNESS...]]
 #   SECONDS   time per harness (default 20)
 #   HARNESS   names without the fuzz_ prefix (default: every tests/fuzz/fuzz_*.c)
-# Environment: CC (default clang), FUZZ_JOBS (parallel compiles, default 2).
+# Environment: CC (default clang), FUZZ_JOBS (parallel compiles, default 2),
+# FUZZ_OUT (the build and run directory, default build/fuzz).
 #
 # The harnesses are built with clang -fsanitize=fuzzer,address,undefined
 # (UBSan made fatal) straight from the sources, into build/fuzz/. Each run
@@ -18,7 +19,7 @@ set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 secs=${1:-20}
 shift || true
-out=$top/build/fuzz
+out=${FUZZ_OUT:-$top/build/fuzz}
 cc=${CC:-clang}
 jobs=${FUZZ_JOBS:-2}
 pass=0
@@ -73,10 +74,10 @@ while IFS= read -r d; do
 done < <(tree_find -name '*.h' | xargs -r -n1 dirname | sort -u)
 srcs=""
 for base in name.c list.c order.c conf.c text.c load.c apply.c snapshot.c rs_err.c dataset.c ebr.c \
-	ctl_name.c ctl_input.c warnd_text.c warnd_page.c; do
+	sentinel.c ctl_name.c ctl_input.c warnd_text.c warnd_page.c mkgeo_parse.c mmdb_write.c; do
 	f=$(tree_find -name "$base" | head -n1)
 	case $base in
-	dataset.c | ebr.c) [ -n "$f" ] || continue ;; # newer files, when present
+	dataset.c | ebr.c | sentinel.c) [ -n "$f" ] || continue ;; # newer files, when present
 	esac
 	if [ -z "$f" ]; then
 		echo "fuzz: cannot find $base in the source tree" >&2

@@ -169,3 +169,16 @@ def wait_for(fn, want, timeout=1.0, step=0.02):
             return time.monotonic() - t0
         time.sleep(step)
     raise AssertionError(f"after {timeout}s still {last!r}, want {want!r}")
+
+
+def mkgeo_binary():
+    """redsink-mkgeo (C, tools/mkgeo/): $REDSINK_MKGEO; else the one of the build
+    $REDSINK_MODULE comes from (build/asan in scripts/test.sh's sanitizer pass);
+    else build/redsink."""
+    if os.environ.get("REDSINK_MKGEO"):
+        return os.environ["REDSINK_MKGEO"]
+    if os.environ.get("REDSINK_MODULE"):
+        b = Path(os.environ["REDSINK_MODULE"]).resolve().parents[2] / "tools" / "mkgeo" / "redsink-mkgeo"
+        if b.exists():
+            return str(b)
+    return str(REPO_ROOT / "build" / "redsink" / "tools" / "mkgeo" / "redsink-mkgeo")

@@ -34,8 +34,6 @@ TOOL_DIR = {"redsink-ctl": "ctl", "redsink-stats": "stats", "redsink-warnd": "wa
 
 
 def tool(name):
-    if name == "redsink-mkgeo":
-        return str(REPO / "tools" / "mkgeo" / "redsink-mkgeo")
     if os.environ.get("REDSINK_MODULE"):
         b = Path(os.environ["REDSINK_MODULE"]).resolve().parents[2] / "tools" / TOOL_DIR[name] / name
         if b.exists():

@@ -6,6 +6,7 @@ FILE:LINE, and then nothing is written. The databases are read back with
 mmdblookup (Debian mmdb-bin), the reader every operator has at hand.
 """
 
+import ipaddress
 import itertools
 import random
 import re
@@ -14,8 +15,9 @@ import subprocess
 import pytest
 
 import harness
+import rs
 
-MKGEO = harness.REPO_ROOT / "tools" / "mkgeo" / "redsink-mkgeo"
+MKGEO = rs.mkgeo_binary()  # the C program of tools/mkgeo/, as built
 MAN = harness.REPO_ROOT / "tools" / "mkgeo" / "redsink-mkgeo.1"
 MMDBLOOKUP = "/usr/bin/mmdblookup"
 
@@ -173,3 +175,99 @@ def test_man_page_example(tmp_path):
         assert (got[1] if path.startswith("subdivisions") else got[0]) == value, (ip, path, got)
     for code in ("0", "1", "2", "5"):  # the tools' one scheme (issue 11)
         assert re.search(rf"^\.TP\n{code}\n", man, re.M), code
+
+
+# ---------------------------------------------------------------------------
+# The C program against a model of the rules (issue 11: it replaced the Perl
+# script; both were compared on 150 random plans, see the report of that change)
+# ---------------------------------------------------------------------------
+
+def lookup_once(db, ip):
+    """lookup() in one mmdblookup call: the record's strings come in key order
+    (country.iso_code, then subdivisions.0.iso_code)."""
+    r = subprocess.run([MMDBLOOKUP, "--file", str(db), "--ip", ip], capture_output=True, text=True, timeout=30)
+    values = re.findall(r'"([^"]*)" <utf8_string>', r.stdout)
+    return (values[0], values[1] if len(values) > 1 else None) if values else None
+
+
+ALIASES = [(ipaddress.ip_network("::ffff:0:0/96"), 96), (ipaddress.ip_network("2001::/32"), 32),
+           (ipaddress.ip_network("2002::/16"), 16)]
+
+
+def model(plan, ip):
+    """What the longest prefix says for ip: (country, subdivision) or None. An
+    IPv6 address inside an alias is the IPv4 address it embeds."""
+    a = ipaddress.ip_address(ip)
+    if a.version == 6:
+        for net, at in ALIASES:
+            if a in net:
+                a = ipaddress.IPv4Address((int(a) >> (128 - at - 32)) & 0xffffffff)
+                break
+    best = None
+    for net, data in plan:
+        if a.version == net.version and a in net and (best is None or net.prefixlen > best[0].prefixlen):
+            best = (net, data)
+    return best and best[1]
+
+
+def test_every_boundary_follows_the_longest_prefix(tmp_path):
+    """A random ISP-like plan (aggregates, more-specifics, IPv4 and IPv6, regions),
+    shuffled: the first and last address of every network and the addresses
+    just outside it, also in their IPv4-mapped and 6to4 forms."""
+    rnd = random.Random(11)
+    plan = [(ipaddress.ip_network("0.0.0.0/0"), ("ZZ", None)), (ipaddress.ip_network("2000::/3"), ("ZZ", None))]
+    for agg in ("10.0.0.0/8", "192.168.0.0/16", "2001:db8::/32", "2a00:1::/32"):
+        agg = ipaddress.ip_network(agg)
+        plan.append((agg, (rnd.choice(["IT", "FR"]), None)))
+        for _ in range(4):
+            plen = rnd.choice([agg.prefixlen + 1, agg.prefixlen + 8, agg.max_prefixlen - 8, agg.max_prefixlen])
+            sub = ipaddress.ip_network((int(agg.network_address) | rnd.getrandbits(agg.max_prefixlen - agg.prefixlen)
+                                        & ~((1 << (agg.max_prefixlen - plen)) - 1), plen))
+            if all(sub != n for n, _ in plan):
+                plan.append((sub, (rnd.choice(["IT", "FR", "KR"]), rnd.choice([None, "25", "IDF"]))))
+    lines = [f"{n},{cc}" + (f",{sub}" if sub else "") for n, (cc, sub) in plan]
+    rnd.shuffle(lines)
+    r, db = mkgeo(tmp_path, lines)
+    assert r.returncode == 0, r.stderr
+    ips = set()
+    for n, _ in plan:
+        top = (1 << n.max_prefixlen) - 1
+        for x in (int(n.network_address) - 1, int(n.network_address), int(n.broadcast_address),
+                  int(n.broadcast_address) + 1):
+            if 0 <= x <= top:
+                ips.add(str(ipaddress.ip_address(x) if n.version == 4 else ipaddress.IPv6Address(x)))
+                if n.version == 4:
+                    ips.add(f"::ffff:{ipaddress.IPv4Address(x)}")
+                    ips.add(str(ipaddress.IPv6Address((0x2002 << 112) | (x << 80))))
+    wrong = {ip: (lookup_once(db, ip), model(plan, ip)) for ip in sorted(ips)
+             if lookup_once(db, ip) != model(plan, ip)}
+    assert not wrong, wrong
+    assert len(ips) > 100
+
+
+def test_the_ipv4_aliases_cannot_be_given(tmp_path):
+    r, db = mkgeo(tmp_path, ["::ffff:10.0.0.0/104,IT", "2002::/16,IT", "2001:0:1::/48,IT", "10.0.0.0/8,IT"])
+    assert_refused(r, db, "plan.csv:1: ::ffff:10.0.0.0/104: Attempted to insert into an aliased network.",
+                   "plan.csv:2: 2002::/16: Attempted to overwrite an aliased network.",
+                   "plan.csv:3: 2001:0:1::/48: Attempted to insert into an aliased network.")
+    assert "3 errors; nothing written" in r.stderr
+    # a network holding an alias is accepted and leaves it in place
+    r, db = mkgeo(tmp_path, ["::/0,FR", "10.0.0.0/8,IT"])
+    assert r.returncode == 0, r.stderr
+    assert lookup_once(db, "::ffff:10.1.2.3") == ("IT", None) and lookup_once(db, "2002:a01:203::1") == ("IT", None)
+    assert lookup_once(db, "2003::1") == ("FR", None) and lookup_once(db, "11.0.0.1") == ("FR", None)
+
+
+def test_same_plan_same_file_with_source_date_epoch(tmp_path):
+    """Reproducible: the file depends only on the plan (and SOURCE_DATE_EPOCH)."""
+    (tmp_path / "plan.csv").write_text("".join(line + "\n" for line in PLAN))
+    env = {"PATH": "/usr/bin:/bin", "SOURCE_DATE_EPOCH": "1700000000"}
+    for out in ("a.mmdb", "b.mmdb"):
+        subprocess.run([str(MKGEO), "-o", out, "plan.csv"], cwd=tmp_path, env=env, check=True, capture_output=True,
+                       timeout=60)
+    assert (tmp_path / "a.mmdb").read_bytes() == (tmp_path / "b.mmdb").read_bytes()
+    meta = subprocess.run([MMDBLOOKUP, "--file", str(tmp_path / "a.mmdb"), "--ip", "10.1.2.3", "--verbose"],
+                          capture_output=True, text=True, timeout=30).stdout
+    for want in ("Build epoch:   1700000000", "Type:          redsink-GeoIP2-City", "IP version:    IPv6",
+                 "Record size:   24 bits", "Binary format: 2.0", "en:   redsink test regions (redsink-mkgeo)"):
+        assert want in meta, (want, meta)

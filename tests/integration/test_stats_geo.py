@@ -13,7 +13,7 @@ def mkgeo(tmp_path, rows):
     csv = tmp_path / "plan.csv"
     csv.write_text("".join(",".join(r) + "\n" for r in rows))
     db = tmp_path / "plan.mmdb"
-    subprocess.run([str(harness.REPO_ROOT / "tools" / "mkgeo" / "redsink-mkgeo"), "-o", str(db), str(csv)], check=True)
+    subprocess.run([rs.mkgeo_binary(), "-o", str(db), str(csv)], check=True)
     return db
 
 

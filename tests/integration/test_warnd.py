@@ -27,7 +27,7 @@ import rs
 
 REPO = harness.REPO_ROOT
 TEMPLATES = REPO / "tools" / "warnd" / "templates"
-MKGEO = REPO / "tools" / "mkgeo" / "redsink-mkgeo"
+MKGEO = rs.mkgeo_binary()
 CHROMIUM = "/usr/bin/chromium"
 CONVERT = "/usr/bin/convert"
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
@@ -453,6 +453,23 @@ def test_redis_down_at_start_then_up(redis, make_warnd):
     redis.start()
     rs.put_order(redis.client(), "o1", ["pirate.example"])
     wait_until(lambda: get(w.port, "pirate.example")[0] == 451, timeout=8)
+    assert get(w.port, path="/healthz")[:3:2] == (200, "ok\n")
+
+
+def test_redis_restart_is_followed_at_the_first_retry(blocked, redis, make_warnd):
+    """Reconnects are tried 0.25, 0.75, 1.75, 3.75, 7.75, 15.75 s after the loss.
+    Redis back after about 4.5 s must be followed at the 7.75 s try: the
+    blocking connection of before the restart must not make that try fail (it
+    did: the sync thread reused it, failed, and waited until 15.75 s)."""
+    w = make_warnd(redis)
+    redis.stop()
+    t0 = time.monotonic()
+    time.sleep(4.5)
+    redis.start()            # empty: no persistence
+    rs.put_order(redis.client(), "o5", ["other.example"])
+    wait_until(lambda: get(w.port, "other.example")[0] == 451, timeout=20)
+    took = time.monotonic() - t0
+    assert took < 12, f"followed {took:.1f} s after the loss: a retry failed"
     assert get(w.port, path="/healthz")[:3:2] == (200, "ok\n")
 
 

@@ -3,18 +3,24 @@
  *
  * A browser sent to the sinkhole address by redsink.so asks this server for
  * the blocked site. The server takes the Host of the request, looks it up in
- * its own copy of the list (the same Redis schema as the module, kept
- * current by warnd_sync), and answers with a page that says which order
+ * its own copy of the list, and answers with a page that says which order
  * blocks the name, issued by whom and when, why, and where to learn more or
  * appeal: 451 Unavailable For Legal Reasons (RFC 7725) with a
  * `Link: <url>; rel="blocked-by"` header. Any other host gets a neutral page.
- * Page views are counted by order, domain and region (warnd_views); no client
- * address is kept.
+ * Page views are counted by order, domain and region; no client address is
+ * kept.
+ *
+ * The list and the counters are the module's own code (module/librsmodule.la),
+ * not copies: module/sync.c's thread loads the list, follows the `changes`
+ * stream, judges the dataset identity and flushes the counters, in the role
+ * of a server that is not a resolver (no heartbeat, no snapshot, no cache
+ * purge, no metrics); module/stats.c counts the views (key views:<hour>) in a
+ * ring the HTTP thread writes like an Unbound worker, and gives the region of
+ * a client (GeoIP) for the page's language too.
  *
  * This file is the glue: options, sockets, privileges, logging, the HTTP
- * handlers. The logic lives in warnd_text (escaping, Host, languages),
- * warnd_page (templates), warnd_sync (the list), warnd_views (counters),
- * warnd_geo (regions) and warnd_conn (connection limits).
+ * handlers. The page logic lives in warnd_text (escaping, Host, languages),
+ * warnd_page (templates) and warnd_conn (connection limits).
  */
 #include "rs_config.h"
 
@@ -56,13 +62,12 @@
 #include "name.h"
 #include "order.h"
 #include "rs_err.h"
+#include "stats.h"
+#include "sync.h"
 #include "text.h"
 #include "warnd_conn.h"
-#include "warnd_geo.h"
 #include "warnd_page.h"
-#include "warnd_sync.h"
 #include "warnd_text.h"
-#include "warnd_views.h"
 
 #ifndef WD_TEMPLATE_DIR
 #define WD_TEMPLATE_DIR "/usr/share/redsink/templates"
@@ -83,6 +88,9 @@
  * with a list loaded (a reconnect, or the first XREAD after a load, is not) */
 #define DEGRADED_AFTER_MS 3000
 #define HEALTH_POLL_MS 500
+/* the dataset identity is checked every 2 s while the stream is idle (the
+ * module's resolvers: 5 s; redsink-warnd(8), DATASET IDENTITY) */
+#define DATASET_PROBE_MS 2000
 #define CSP "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; " \
 	    "form-action 'none'; frame-ancestors 'none'"
 
@@ -319,21 +327,20 @@ struct server {
 	struct event_base *base;
 	struct evhttp *http;
 	struct wd_conns *conns;
-	struct wd_sync *sync;
-	struct wd_views *views;
-	struct wd_geo *geo;
+	struct rs_sync *sync;   /* module/sync.c: the only writer of list */
+	struct rs_stats *stats; /* module/stats.c: views:<hour>, and the GeoIP database */
+	_Atomic(struct rs_list *) list; /* published by sync; empty until its first full load */
 	struct wd_templates tmpl;
 	struct rs_conf rc;
-	struct wd_views_conf vc;
 	struct evconnlistener *tls[MAX_LISTEN];
 	size_t ntls;
 	uint64_t requests, blocked, failed;
 
 	/* the last time the list was known current (HTTP thread only): the
-	 * change stream was up, or a new list was published; see health() */
+	 * change stream was up, or a full load published a list; see health() */
 	struct event *health_ev;
-	const struct rs_list *seen_list; /* compared, never dereferenced */
-	int64_t contact_ms;              /* CLOCK_MONOTONIC */
+	int64_t seen_loads;  /* rs_sync_info's resyncs when last looked at */
+	int64_t contact_ms;  /* CLOCK_MONOTONIC */
 	time_t contact_wall;
 };
 
@@ -345,17 +352,35 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Note a contact with Redis: the stream is followed, or another list was
- * published (a full load). Called every HEALTH_POLL_MS and by health(). */
+/* The list to serve, or NULL before the first full load (the sync thread
+ * starts from an empty list: "not loaded yet" is not "nothing blocked"). The
+ * count of full loads is incremented with release after the list is
+ * published, so a list read after it is at least the first loaded one.
+ * Call inside a read-side section (ebr.h): the list is freed by the sync
+ * thread once no section can hold it. */
+static const struct rs_list *served_list(struct server *sv)
+{
+	if (atomic_load_explicit(&rs_sync_info(sv->sync)->resyncs, memory_order_acquire) == 0)
+		return NULL;
+	return atomic_load_explicit(&sv->list, memory_order_acquire);
+}
+
+static bool link_up(struct server *sv)
+{
+	return atomic_load_explicit(&rs_sync_info(sv->sync)->link_up, memory_order_relaxed) != 0;
+}
+
+/* Note a contact with Redis: the stream is followed, or a full load
+ * published a list. Called every HEALTH_POLL_MS and by health(). */
 static void health_observe(struct server *sv)
 {
-	const struct rs_list *l = wd_sync_list(sv->sync);
+	int64_t loads = atomic_load_explicit(&rs_sync_info(sv->sync)->resyncs, memory_order_relaxed);
 
-	if (wd_sync_link_up(sv->sync) || l != sv->seen_list) {
+	if (link_up(sv) || loads != sv->seen_loads) {
 		sv->contact_ms = mono_ms();
 		sv->contact_wall = time(NULL);
 	}
-	sv->seen_list = l;
+	sv->seen_loads = loads;
 }
 
 static void on_health_tick(evutil_socket_t fd, short what, void *arg)
@@ -402,7 +427,7 @@ static void health(struct server *sv, struct evhttp_request *req)
 
 	health_observe(sv);
 	down_ms = mono_ms() - sv->contact_ms;
-	if (wd_sync_dataset_alarm(sv->sync, alarm, sizeof(alarm))) {
+	if (rs_sync_dataset_alarm(sv->sync, alarm, sizeof(alarm))) {
 		/*
 		 * 200: the pages are still served from the kept list, and every
 		 * redsink-warnd of the fleet is in the same alarm (a load balancer
@@ -414,14 +439,14 @@ static void health(struct server *sv, struct evhttp_request *req)
 				  alarm[0] == 'v' ? "vanished" : alarm[0] == 'f' ? "foreign" : "malformed");
 		evhttp_add_header(oh, "X-Redsink-Health", "degraded");
 		send_text(req, 200, "OK", text);
-	} else if (wd_sync_list(sv->sync) && !wd_sync_link_up(sv->sync) && down_ms >= DEGRADED_AFTER_MS) {
+	} else if (served_list(sv) && !link_up(sv) && down_ms >= DEGRADED_AFTER_MS) {
 		/* no client learns the Redis address here: the page is public */
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&sv->contact_wall));
 		snprintf(text, sizeof(text), "degraded: Redis unreachable for %lld s; list from %s, may be stale\n",
 			 (long long)(down_ms / 1000), when);
 		evhttp_add_header(oh, "X-Redsink-Health", "degraded");
 		send_text(req, 200, "OK", text);
-	} else if (wd_sync_list(sv->sync)) {
+	} else if (served_list(sv)) {
 		evhttp_add_header(oh, "X-Redsink-Health", "ok");
 		send_text(req, 200, "OK", "ok\n");
 	} else {
@@ -461,15 +486,29 @@ static const char *request_host(struct evhttp_request *req)
 	return evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
 }
 
+/* The client's address and its length, for the GeoIP lookup only. */
+static socklen_t client_addr(struct evhttp_request *req, const struct sockaddr **sa)
+{
+	*sa = evhttp_connection_get_addr(evhttp_request_get_connection(req));
+	if (*sa && (*sa)->sa_family == AF_INET)
+		return sizeof(struct sockaddr_in);
+	if (*sa && (*sa)->sa_family == AF_INET6)
+		return sizeof(struct sockaddr_in6); /* IPv6 sockets are IPv6-only: never ::ffff:a.b.c.d */
+	return 0;
+}
+
 static void page(struct server *sv, struct evhttp_request *req)
 {
 	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
 	const char *raw = request_host(req);
 	char canon[RS_NAME_MAX + 1], listed[RS_NAME_MAX + 8], shown[WD_HOST_SHOW_MAX + 1];
-	char country[3], region[WD_REGION_MAX], issued[11], expires[11];
+	char country[3] = "", region[RS_REGION_MAX], issued[11], expires[11];
 	enum wd_host hk = wd_host_parse(raw, canon);
-	const struct rs_list *list = wd_sync_list(sv->sync);
+	const struct rs_list *list = served_list(sv);
 	const struct rs_order *order = NULL;
+	const struct rs_entry *entry = NULL;
+	const struct sockaddr *sa;
+	socklen_t salen = client_addr(req, &sa);
 	const struct wd_tmpl *t;
 	struct wd_page_vals v = { 0 };
 	struct rs_buf out = { 0 };
@@ -489,10 +528,13 @@ static void page(struct server *sv, struct evhttp_request *req)
 		if (wl > 0 && rs_qname_prepare(wire, (size_t)wl, &q) >= 0 &&
 		    rs_list_match(list, &q, (int64_t)now, &m) == RS_BLOCKED) {
 			order = m.order;
+			entry = m.entry;
 			rs_wire_to_text(rs_entry_wire(m.entry), m.entry->wlen, listed, sizeof(listed));
 		}
 	}
-	wd_geo_lookup(sv->geo, evhttp_connection_get_addr(evhttp_request_get_connection(req)), country, region);
+	rs_stats_region(sv->stats, sa, salen, region); /* the same lookup as the view's count */
+	if (strcmp(region, "ZZ") != 0)
+		memcpy(country, region, 2);
 	kind = order ? WD_PAGE_BLOCKED : WD_PAGE_NEUTRAL;
 	t = wd_templates_choose(&sv->tmpl, kind, evhttp_find_header(in, "Accept-Language"), country);
 
@@ -550,8 +592,16 @@ static void page(struct server *sv, struct evhttp_request *req)
 	evbuffer_free(body);
 	if (order) {
 		sv->blocked++;
+		/*
+		 * One record in this thread's ring (stats.h), like an Unbound
+		 * worker's hit. It holds the order and entry pointers, not copies:
+		 * we are inside on_request's read-side section, and the sync thread
+		 * drains the rings after observing the readers and before freeing
+		 * (sync.c on_tick), so what a record points to outlives it. The
+		 * region is looked up again by the drain (no address is kept).
+		 */
 		if (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_POST)
-			wd_views_count(sv->views, now, order->id, listed, region);
+			rs_stats_record(sv->stats, order, entry, sa, salen, now);
 	}
 	if (sv->o->verbose)
 		logmsg(RS_LOG_INFO, "%d %s lang=%s region=%s%s%s", code,
@@ -570,8 +620,9 @@ static void on_request(struct evhttp_request *req, void *arg)
 		send_text(req, 405, "Method Not Allowed", "method not allowed\n");
 		return;
 	}
-	/* the list, its orders and entries are read inside one section: the
-	 * sync thread frees nothing this request may still hold (ebr.h) */
+	/* the list, its orders and entries are read (and a view recorded) inside
+	 * one section: the sync thread frees nothing this request may still hold
+	 * (ebr.h, stats.h) */
 	rs_ebr_enter();
 	if (path && strcmp(path, "/healthz") == 0)
 		health(sv, req);
@@ -607,15 +658,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		} else {
 			logmsg(RS_LOG_ERR, "reload: %s; keeping the templates in use", e);
 		}
-		if (sv->o->geoip) {
-			struct wd_geo *g;
-			if (wd_geo_open(sv->o->geoip, &g, e, sizeof(e)) == 0) {
-				wd_geo_close(sv->geo);
-				sv->geo = g;
-			} else {
-				logmsg(RS_LOG_ERR, "reload: %s; keeping the database in use", e);
-			}
-		}
+		if (sv->o->geoip && rs_stats_geo_open(sv->stats, sv->o->geoip, e, sizeof(e)) != 0)
+			logmsg(RS_LOG_ERR, "reload: %s; keeping the database in use", e);
 		return;
 	}
 	logmsg(RS_LOG_INFO, "stopping (signal %d): %llu requests, %llu blocked pages", (int)sig,
@@ -791,16 +835,31 @@ struct sockets {
 	int http[MAX_LISTEN], tls[MAX_LISTEN], nhttp;
 };
 
-/* Load the templates and the GeoIP database: everything in the configuration that can be wrong, before any socket. */
+/*
+ * Load the templates and the GeoIP database: everything in the configuration
+ * that can be wrong, before any socket. The database belongs to the view
+ * counters (module/stats.c: regions of views, and of the page's language):
+ * the same field paths as a resolver's defaults, country.iso_code and
+ * subdivisions.0.iso_code (GeoIP2/GeoLite2, redsink-mkgeo).
+ */
 static void load_config(const struct opts *o, struct server *sv, char *tdir)
 {
+	struct rs_stats_opts so = { .key = "views" };
 	char e[512];
 
 	if (!realpath(o->templates, tdir))
 		err(EX_NOINPUT, "--templates %s", o->templates);
 	if (wd_templates_load(tdir, o->lang, &sv->tmpl, e, sizeof(e)))
 		errx(EX_CONFIG, "%s", e);
-	if (o->geoip && wd_geo_open(o->geoip, &sv->geo, e, sizeof(e)))
+	sv->rc.geoip_country_field = (char *)"country.iso_code";
+	sv->rc.geoip_subdivision_field = (char *)"subdivisions.0.iso_code";
+	sv->rc.stats_max_pending = (int)o->max_counters;
+	sv->rc.stats_retention = o->retention_days;
+	sv->rc.stats_flush_interval = o->flush_ms < 1000 ? 1 : o->flush_ms / 1000; /* rs_sync_opts.flush_ms rules */
+	sv->stats = rs_stats_new(&sv->rc, &so); /* rc.geoip_database stays NULL: opened just below, or on SIGHUP */
+	if (!sv->stats)
+		errx(EX_OSERR, "out of memory");
+	if (o->geoip && rs_stats_geo_open(sv->stats, o->geoip, e, sizeof(e)))
 		errx(EX_NOINPUT, "%s", e);
 }
 
@@ -923,11 +982,33 @@ static bool start_http(struct server *sv, const struct sockets *s)
 	return true;
 }
 
-/* Signals, page-view counting, following the list and the health tick; false (logged) when one cannot start. */
+/*
+ * Follow the list with the module's sync thread, in the role of a server
+ * that is not a resolver: no heartbeat, no snapshot (rc has no
+ * snapshot-file), no cache purge (no hooks), no metrics (no metrics-listen).
+ * It starts from an empty list that no load has filled ("" last id: load it
+ * all when Redis is up), and flushes the views every --flush-interval.
+ */
+static bool start_sync(struct server *sv)
+{
+	struct rs_sync_opts so = { .heartbeat = false, .probe_ms = DATASET_PROBE_MS, .flush_ms = sv->o->flush_ms };
+	struct rs_list *l = rs_list_new(0);
+
+	if (!l)
+		return false;
+	atomic_init(&sv->list, l);
+	if (rs_sync_start(&sv->sync, &sv->rc, &sv->list, "", "", false, NULL, sv->stats, &so) != 0) {
+		atomic_store(&sv->list, NULL);
+		rs_list_free(l);
+		return false;
+	}
+	return true;
+}
+
+/* Signals, following the list and counting page views, and the health tick; false (logged) when one cannot start. */
 static bool start_services(struct server *sv, struct event *sigs[3])
 {
 	static const int signums[3] = { SIGTERM, SIGINT, SIGHUP };
-	const struct opts *o = sv->o;
 
 	for (int i = 0; i < 3; i++) {
 		sigs[i] = evsignal_new(sv->base, signums[i], on_signal, sv);
@@ -936,10 +1017,7 @@ static bool start_services(struct server *sv, struct event *sigs[3])
 			return false;
 		}
 	}
-	sv->vc = (struct wd_views_conf){ .redis = &sv->rc.write, .prefix = o->prefix, .timeout_ms = o->redis_timeout_ms,
-					 .retention_s = o->retention_days * 86400, .flush_ms = o->flush_ms,
-					 .max_counters = (size_t)o->max_counters };
-	if (wd_views_new(&sv->views, sv->base, &sv->vc) || wd_sync_start(&sv->sync, &sv->rc)) {
+	if (!start_sync(sv)) {
 		logmsg(RS_LOG_ERR, "cannot start: out of memory or threads");
 		return false;
 	}
@@ -962,12 +1040,15 @@ static void shut_down(struct server *sv, struct event *sigs[3])
 	evhttp_free(sv->http); /* closes every connection */
 	wd_conns_free(sv->conns);
 	event_free(sv->health_ev);
-	wd_views_close(sv->views); /* logs what could not be written */
-	wd_sync_stop(sv->sync);
+	/* no request records a view any more: the sync thread drains the last
+	 * ones and writes them (for at most the Redis timeout; logs what could
+	 * not be written), then the lists are freed */
+	rs_sync_stop(sv->sync, NULL, NULL);
+	rs_list_free(atomic_load(&sv->list));
+	rs_stats_free(sv->stats);
 	for (int i = 0; i < 3; i++)
 		event_free(sigs[i]);
 	event_base_free(sv->base);
-	wd_geo_close(sv->geo);
 	wd_templates_free(&sv->tmpl);
 	if (sv->o->pidfile)
 		unlink(sv->o->pidfile); /* may fail after dropping privileges: harmless */
@@ -1001,7 +1082,7 @@ int main(int argc, char **argv)
 	if (o.check) {
 		printf(PROG ": %zu template languages in %s (default %s)%s%s\n", sv.tmpl.n, tdir, sv.tmpl.def->lang,
 		       o.geoip ? ", GeoIP " : "", o.geoip ? o.geoip : "");
-		wd_geo_close(sv.geo);
+		rs_stats_free(sv.stats);
 		wd_templates_free(&sv.tmpl);
 		return 0;
 	}

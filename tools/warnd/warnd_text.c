@@ -394,54 +394,6 @@ bool wd_url_ok(const char *url)
 	return true;
 }
 
-/* ---- regions and counters ---- */
-
-void wd_region(const char *cc, const char *sub, char out[WD_REGION_MAX])
-{
-	size_t sl;
-
-	if (!cc || strlen(cc) != 2 || !isalpha((unsigned char)cc[0]) || !isalpha((unsigned char)cc[1])) {
-		strcpy(out, "ZZ");
-		return;
-	}
-	out[0] = (char)toupper((unsigned char)cc[0]);
-	out[1] = (char)toupper((unsigned char)cc[1]);
-	out[2] = '\0';
-	if (!sub)
-		return;
-	if (strlen(sub) > 3 && sub[2] == '-' && strncasecmp(sub, out, 2) == 0)
-		sub += 3; /* "IT-25" -> "25" */
-	sl = strlen(sub);
-	if (sl == 0 || sl > 3)
-		return;
-	for (size_t i = 0; i < sl; i++)
-		if (!isalnum((unsigned char)sub[i]) || (unsigned char)sub[i] >= 0x80)
-			return;
-	out[2] = '-';
-	for (size_t i = 0; i < sl; i++)
-		out[3 + i] = (char)toupper((unsigned char)sub[i]);
-	out[3 + sl] = '\0';
-}
-
-int wd_views_key(char *out, size_t n, const char *prefix, time_t t)
-{
-	struct tm tm;
-	int len;
-
-	if (!gmtime_r(&t, &tm))
-		return RS_EINVAL;
-	len = snprintf(out, n, "%sviews:%04d-%02d-%02dT%02d", prefix, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-		       tm.tm_hour);
-	return len < 0 || (size_t)len >= n ? RS_EFULL : len;
-}
-
-int wd_views_field(char *out, size_t n, const char *order, const char *domain, const char *region)
-{
-	int len = snprintf(out, n, "%s|%s|%s", order, domain, region);
-
-	return len < 0 || (size_t)len >= n ? RS_EFULL : len;
-}
-
 void wd_date_part(const char *s, char out[11])
 {
 	out[0] = '\0';

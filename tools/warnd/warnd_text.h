@@ -107,24 +107,6 @@ int wd_template_sections(struct rs_buf *out, const char *tmpl, wd_nonempty_fn no
  */
 bool wd_url_ok(const char *url);
 
-/* ---- regions and page-view counters ---- */
-
-#define WD_REGION_MAX 8 /* "CC-SUB" + NUL, SUB up to 3 */
-
-/*
- * The region of a client: "CC" from the country's ISO 3166-1 alpha-2 code,
- * "CC-SUB" when the subdivision (ISO 3166-2, "25" or "IT-25") is known, "ZZ"
- * when the country is unknown or malformed. out: WD_REGION_MAX octets.
- */
-void wd_region(const char *cc, const char *sub, char out[WD_REGION_MAX]);
-
-/* "<prefix>views:<yyyy-mm-ddThh>" for the UTC hour of t. The length, or a
- * negative RS_EFULL when it does not fit in n octets. */
-int wd_views_key(char *out, size_t n, const char *prefix, time_t t);
-
-/* "<order>|<domain>|<region>". The length, or RS_EFULL. */
-int wd_views_field(char *out, size_t n, const char *order, const char *domain, const char *region);
-
 /* The date of an RFC 3339 time or date for display ("2026-01-10T00:00:00Z" ->
  * "2026-01-10"), into out (11 octets); "" when s does not start with a date. */
 void wd_date_part(const char *s, char out[11]);

@@ -144,6 +144,69 @@ static void test_write_inherits_read(void **state)
 	rs_conf_free(&c);
 }
 
+static void test_sentinel(void **state)
+{
+	struct rs_conf c;
+	char text[1024];
+
+	/* read-redis through Sentinel: a replica unless said otherwise; IPv6
+	 * in brackets; the default port; write-redis inherits the sentinels,
+	 * asked for the primary, with the sentinels' credentials */
+	snprintf(text, sizeof(text),
+		 "read-redis: sentinel:10.0.0.1:26379,[2001:db8::7]:26380,s3.example/redsink\n"
+		 "read-redis-sentinel-user: watcher\n"
+		 "read-redis-sentinel-password-file: %s\n"
+		 "read-redis-db: 2\n"
+		 "sinkhole-ipv4: 192.0.2.1\n", path);
+	assert_string_equal(load(text, &c), "");
+	assert_int_equal(c.read.nsentinels, 3);
+	assert_null(c.read.host);
+	assert_null(c.read.unix_path);
+	assert_string_equal(c.read.sentinels[0].host, "10.0.0.1");
+	assert_int_equal(c.read.sentinels[0].port, 26379);
+	assert_string_equal(c.read.sentinels[1].host, "2001:db8::7");
+	assert_int_equal(c.read.sentinels[1].port, 26380);
+	assert_string_equal(c.read.sentinels[2].host, "s3.example");
+	assert_int_equal(c.read.sentinels[2].port, 26379);
+	assert_string_equal(c.read.master_name, "redsink");
+	assert_int_equal(c.read.role, RS_ROLE_REPLICA);
+	assert_int_equal(c.read.db, 2);
+	assert_string_equal(c.read.sentinel_user, "watcher");
+	/* the password file is the configuration file itself: its first line */
+	assert_string_equal(c.read.sentinel_password, "read-redis: sentinel:10.0.0.1:26379,[2001:db8::7]:26380,s3.example/redsink");
+	assert_null(c.read.password);
+	assert_int_equal(c.write.nsentinels, 3);
+	assert_string_equal(c.write.sentinels[1].host, "2001:db8::7");
+	assert_string_equal(c.write.master_name, "redsink");
+	assert_int_equal(c.write.role, RS_ROLE_PRIMARY);
+	assert_int_equal(c.write.db, 2);
+	assert_string_equal(c.write.sentinel_user, "watcher");
+	assert_string_equal(c.write.sentinel_password, c.read.sentinel_password);
+	rs_conf_free(&c);
+
+	/* role=primary for reads; a write-redis of its own (another master
+	 * name) with the primary by default; case of the scheme ignored */
+	assert_string_equal(load("read-redis: SENTINEL:h1:1/a?role=primary\n"
+				 "write-redis: sentinel:h2:2/b\n"
+				 "write-redis-db: 4\n"
+				 "sinkhole-ipv4: 192.0.2.1\n", &c), "");
+	assert_int_equal(c.read.role, RS_ROLE_PRIMARY);
+	assert_string_equal(c.read.addr, "SENTINEL:h1:1/a?role=primary");
+	assert_string_equal(c.write.master_name, "b");
+	assert_int_equal(c.write.sentinels[0].port, 2);
+	assert_int_equal(c.write.role, RS_ROLE_PRIMARY);
+	assert_int_equal(c.write.db, 4);
+	assert_null(c.write.sentinel_password);
+	rs_conf_free(&c);
+
+	/* a plain read endpoint and a write endpoint through Sentinel */
+	assert_string_equal(load(MIN "write-redis: sentinel:h/m?role=master\n", &c), "");
+	assert_int_equal(c.read.nsentinels, 0);
+	assert_null(c.read.master_name);
+	assert_int_equal(c.write.role, RS_ROLE_PRIMARY);
+	rs_conf_free(&c);
+}
+
 struct bad {
 	const char *text;
 	const char *msg;
@@ -158,11 +221,49 @@ static const struct bad bad[] = {
 	{ MIN "ttl: -1\n", ":3: ttl: -1 is out of range 0..86400" },
 	{ MIN "ttl: 99999999999999999999\n", ":3: ttl: '99999999999999999999' is not an integer" },
 	{ MIN "ttl: 5\nttl: 6\n", ":4: ttl: given twice" },
-	{ "read-redis: localhost\n", ":1: read-redis: 'localhost' is not host:port or unix:/path" },
+	{ "read-redis: localhost\n", ":1: read-redis: 'localhost' is not host:port, unix:/path or sentinel:HOST:PORT/NAME" },
 	{ "read-redis: localhost:0\n", ":1: read-redis: 'localhost:0': port must be 1..65535" },
 	{ "read-redis: localhost:65536\n", ":1: read-redis: 'localhost:65536': port must be 1..65535" },
 	{ "read-redis: unix:relative.sock\n", ":1: read-redis: 'unix:relative.sock': a unix socket needs an absolute path (unix:/path)" },
-	{ "read-redis: [::1:6379\n", ":1: read-redis: '[::1:6379' is not host:port or unix:/path" },
+	{ "read-redis: [::1:6379\n", ":1: read-redis: '[::1:6379' is not host:port, unix:/path or sentinel:HOST:PORT/NAME" },
+	/* sentinel: endpoints (lib/sentinel.c): what, where and why */
+	{ "read-redis: sentinel:h1:26379\n",
+	  ":1: read-redis: 'sentinel:h1:26379': no master name: write sentinel:HOST:PORT[,HOST:PORT...]/NAME" },
+	{ "read-redis: sentinel:/redsink\n", ":1: read-redis: 'sentinel:/redsink': no sentinel before '/NAME'" },
+	{ "read-redis: sentinel:h1/\n", ":1: read-redis: 'sentinel:h1/': the master name after '/' is empty" },
+	{ "read-redis: sentinel:h1:99999/m\n",
+	  ":1: read-redis: 'sentinel:h1:99999/m': sentinel 1 ('h1:99999'): the port must be a number 1..65535" },
+	{ "read-redis: sentinel:h1,h2:x/m\n",
+	  ":1: read-redis: 'sentinel:h1,h2:x/m': sentinel 2 ('h2:x'): the port must be a number 1..65535" },
+	{ "read-redis: sentinel:h1,,h2/m\n",
+	  ":1: read-redis: 'sentinel:h1,,h2/m': sentinel 2 is empty (HOST:PORT expected between the commas)" },
+	{ "read-redis: sentinel:::1:26379/m\n",
+	  ":1: read-redis: 'sentinel:::1:26379/m': sentinel 1 ('::1:26379'): write an IPv6 address in brackets: [::1]:26379" },
+	{ "read-redis: sentinel:[::1:26379/m\n",
+	  ":1: read-redis: 'sentinel:[::1:26379/m': sentinel 1 ('[::1:26379'): missing ']' after an IPv6 address" },
+	{ "read-redis: sentinel:[::1]x/m\n",
+	  ":1: read-redis: 'sentinel:[::1]x/m': sentinel 1 ('[::1]x'): unexpected text after ']'" },
+	{ "read-redis: sentinel::26379/m\n", ":1: read-redis: 'sentinel::26379/m': sentinel 1 (':26379'): no host" },
+	{ "read-redis: sentinel:h/m?role=boss\n", ":1: read-redis: 'sentinel:h/m?role=boss': role 'boss' is not primary or replica" },
+	{ "read-redis: sentinel:h/m?db=2\n",
+	  ":1: read-redis: 'sentinel:h/m?db=2': db= is not taken here: give the database with its own directive "
+	  "(read-redis-db, write-redis-db)" },
+	{ "read-redis: sentinel:h/m?tls=1\n",
+	  ":1: read-redis: 'sentinel:h/m?tls=1': unknown option 'tls' (role=primary|replica, db=N)" },
+	{ "read-redis: sentinel:h/m?role\n",
+	  ":1: read-redis: 'sentinel:h/m?role': option 'role' is not NAME=VALUE (role=primary|replica, db=N)" },
+	{ "read-redis: sentinel:h/m/2\n",
+	  ":1: read-redis: 'sentinel:h/m/2': master name 'm/2': only letters, digits, '.', '_' and '-' are allowed "
+	  "(a database is given with ?db=N)" },
+	{ "read-redis: sentinel:a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q/m\n",
+	  ":1: read-redis: 'sentinel:a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q/m': 17 sentinels: at most 16" },
+	{ "read-redis: sentinel:h/m\nwrite-redis: sentinel:h/m?role=replica\nsinkhole-ipv4: 192.0.2.1\n",
+	  ": write-redis: 'sentinel:h/m?role=replica': role=replica: heartbeats and hit counts are written to the primary" },
+	{ MIN "read-redis-sentinel-user: rs\n",
+	  ": read-redis-sentinel-user: read-redis is not a sentinel: endpoint (127.0.0.1:6379)" },
+	{ "read-redis: sentinel:h/m\nwrite-redis: 127.0.0.1:6379\nwrite-redis-sentinel-user: rs\nsinkhole-ipv4: 192.0.2.1\n",
+	  ": write-redis-sentinel-user: write-redis is not a sentinel: endpoint (127.0.0.1:6379)" },
+	{ MIN "metrics-listen: sentinel:h/m\n", ":3: metrics-listen: 'sentinel:h/m': port must be 1..65535" },
 	{ MIN "read-redis-db: 70000\n", ":3: read-redis-db: 70000 is out of range 0..65535" },
 	{ MIN "read-redis-user: a b\n", ":3: read-redis-user: 'a b' must be one word without spaces" },
 	{ MIN "read-redis-password-file: /nonexistent/pw\n",
@@ -228,6 +329,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_minimal_and_defaults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_inherits_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sentinel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_bytes, setup, teardown),
 	};

@@ -1,4 +1,5 @@
-/* test_hits.c — counting blocked answers: regions, hour keys, rings, aggregation, restore. */
+/* test_hits.c — counting blocked answers (and warnd's page views): regions, hour keys, rings,
+ * aggregation, restore, the key option, the pending-full warning. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -80,7 +81,7 @@ static void setup_list(struct fixture *f)
 static void test_record_drain_take_restore(void **state)
 {
 	struct rs_conf c = { .stats_max_pending = 100 };
-	struct rs_stats *s = rs_stats_new(&c);
+	struct rs_stats *s = rs_stats_new(&c, NULL);
 	struct fixture f;
 	struct sockaddr_in sin = { .sin_family = AF_INET };
 	struct rs_stats_counters sc;
@@ -120,7 +121,7 @@ static void test_record_drain_take_restore(void **state)
 static void test_pending_is_bounded(void **state)
 {
 	struct rs_conf c = { .stats_max_pending = 100 };
-	struct rs_stats *s = rs_stats_new(&c);
+	struct rs_stats *s = rs_stats_new(&c, NULL);
 	struct rs_stats_counters sc;
 	struct fixture f;
 
@@ -139,7 +140,7 @@ static void test_pending_is_bounded(void **state)
 static void test_ring_full_counts_drops(void **state)
 {
 	struct rs_conf c = { .stats_max_pending = 100 };
-	struct rs_stats *s = rs_stats_new(&c);
+	struct rs_stats *s = rs_stats_new(&c, NULL);
 	struct rs_stats_counters sc;
 	struct fixture f;
 
@@ -154,6 +155,75 @@ static void test_ring_full_counts_drops(void **state)
 	rs_list_free(f.l);
 }
 
+/* redsink-warnd's role: the same counters under views:<hour>. */
+static void test_key_from_options(void **state)
+{
+	struct rs_conf c = { .stats_max_pending = 100 };
+	struct rs_stats_opts views = { .key = "views" };
+	struct rs_stats *h = rs_stats_new(&c, NULL), *v = rs_stats_new(&c, &views);
+
+	assert_string_equal(rs_stats_key(h), "hits");
+	assert_string_equal(rs_stats_key(v), "views");
+	rs_stats_free(h);
+	rs_stats_free(v);
+}
+
+/* The synchronous lookup warnd uses for a page's language: "ZZ" without a
+ * database; a database that cannot be opened is an error, and the one in use
+ * (here none) stays. */
+static void test_region_lookup_without_database(void **state)
+{
+	struct rs_conf c = { .stats_max_pending = 100 };
+	struct rs_stats *s = rs_stats_new(&c, NULL);
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	char r[RS_REGION_MAX], err[256];
+
+	inet_pton(AF_INET, "192.0.2.7", &sin.sin_addr);
+	rs_stats_region(s, (struct sockaddr *)&sin, sizeof(sin), r);
+	assert_string_equal(r, "ZZ");
+	rs_stats_region(s, NULL, 0, r);
+	assert_string_equal(r, "ZZ");
+	assert_int_equal(rs_stats_geo_open(s, "/nonexistent/regions.mmdb", err, sizeof(err)), RS_ECONF);
+	assert_non_null(strstr(err, "/nonexistent/regions.mmdb"));
+	rs_stats_region(s, (struct sockaddr *)&sin, sizeof(sin), r);
+	assert_string_equal(r, "ZZ");
+	rs_stats_free(s);
+}
+
+static int warnings;
+static void count_warnings(int level, const char *msg)
+{
+	if (level == RS_LOG_WARN && strstr(msg, "dropping counts"))
+		warnings++;
+}
+
+/* Pending full: logged once, not once per drain, until a flush is answered. */
+static void test_pending_full_logged_once(void **state)
+{
+	struct rs_conf c = { .stats_max_pending = 100 };
+	struct rs_stats *s = rs_stats_new(&c, NULL);
+	rs_log_fn saved = rs_log_hook;
+	struct fixture f;
+
+	setup_list(&f);
+	rs_log_hook = count_warnings;
+	warnings = 0;
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < 150; i++)
+			rs_stats_record(s, f.o, f.e, NULL, 0, 1795869015 + 3600 * i);
+		rs_stats_drain(s);
+	}
+	assert_int_equal(warnings, 1);
+	rs_stats_flushed(s, 0, 0);
+	for (int i = 0; i < 150; i++)
+		rs_stats_record(s, f.o, f.e, NULL, 0, 1795869015 + 3600 * i);
+	rs_stats_drain(s);
+	assert_int_equal(warnings, 2);
+	rs_log_hook = saved;
+	rs_stats_free(s);
+	rs_list_free(f.l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -162,6 +232,9 @@ int main(void)
 		cmocka_unit_test(test_record_drain_take_restore),
 		cmocka_unit_test(test_pending_is_bounded),
 		cmocka_unit_test(test_ring_full_counts_drops),
+		cmocka_unit_test(test_key_from_options),
+		cmocka_unit_test(test_region_lookup_without_database),
+		cmocka_unit_test(test_pending_full_logged_once),
 	};
 	return cmocka_run_group_tests_name("hits", tests, NULL, NULL);
 }

@@ -206,46 +206,6 @@ static void test_url(void **state)
 	assert_false(wd_url_ok(NULL));
 }
 
-static void test_region(void **state)
-{
-	char r[WD_REGION_MAX];
-
-	wd_region("KR", NULL, r);
-	assert_string_equal(r, "KR");
-	wd_region("it", "25", r);
-	assert_string_equal(r, "IT-25");
-	wd_region("IT", "IT-25", r);
-	assert_string_equal(r, "IT-25");
-	wd_region("FR", "idf", r);
-	assert_string_equal(r, "FR-IDF");
-	wd_region("FR", "", r);
-	assert_string_equal(r, "FR");
-	wd_region("FR", "TOOLONG", r);
-	assert_string_equal(r, "FR");
-	wd_region("FR", "a|b", r);
-	assert_string_equal(r, "FR");
-	wd_region("", "25", r);
-	assert_string_equal(r, "ZZ");
-	wd_region(NULL, NULL, r);
-	assert_string_equal(r, "ZZ");
-	wd_region("K1", NULL, r);
-	assert_string_equal(r, "ZZ");
-	wd_region("KOR", NULL, r);
-	assert_string_equal(r, "ZZ");
-}
-
-static void test_views_keys(void **state)
-{
-	char k[64];
-
-	assert_int_equal(wd_views_key(k, sizeof(k), "redsink:", 1768050000), 27); /* 2026-01-10T13:00:00Z */
-	assert_string_equal(k, "redsink:views:2026-01-10T13");
-	assert_int_equal(wd_views_key(k, 10, "redsink:", 0), RS_EFULL);
-	assert_int_equal(wd_views_field(k, sizeof(k), "o1", "pirate.example", "IT-25"), 23);
-	assert_string_equal(k, "o1|pirate.example|IT-25");
-	assert_int_equal(wd_views_field(k, 8, "o1", "pirate.example", "KR"), RS_EFULL);
-}
-
 static void test_date_part(void **state)
 {
 	char d[11];
@@ -272,8 +232,7 @@ int main(void)
 		cmocka_unit_test(test_escape_markup), cmocka_unit_test(test_escape_bytes),
 		cmocka_unit_test(test_host),          cmocka_unit_test(test_accept_language),
 		cmocka_unit_test(test_lang_choose),   cmocka_unit_test(test_sections),
-		cmocka_unit_test(test_url),           cmocka_unit_test(test_region),
-		cmocka_unit_test(test_views_keys),    cmocka_unit_test(test_date_part),
+		cmocka_unit_test(test_url),           cmocka_unit_test(test_date_part),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
