@@ -76,6 +76,7 @@ CTL = [
     (("fleet", "add"), ("r1", "--jurisdiction", "IT")),
     (("fleet", "remove"), ("r1",)),
     (("fleet", "list"), ()),
+    (("receipts",), ("X1",)),
 ]
 STATS = [(("top",), ()), (("series",), ()), (("regions",), ()), (("export",), ()),
          (("report",), ("--html", "-"))]
@@ -185,6 +186,7 @@ CTL_JSON = [
     ("fleet", "add", "r1", "--jurisdiction", "IT", "--json"),
     ("fleet", "list", "--json"),
     ("fleet", "remove", "r1", "--json"),
+    ("receipts", "J1", "--json"),
     ("withdraw", "J1", "NAMES", "--json"),
     ("expire", "--dry-run", "--json"),
     ("order", "revoke", "J1", "--why", "end", "--json"),

@@ -52,6 +52,7 @@ static const char main_usage[] =
 	"                                         --check: exit 1 unless healthy/compliant (monitoring)\n"
 	"  fleet add|remove NAME [--jurisdiction CC]  the roster: resolvers that must enforce (down, not gone)\n"
 	"  fleet list [--json]                    the roster and every resolver's state (up, stale, down)\n"
+	"  receipts ORDER [--deadline 30m] [--json|--csv]  per item and resolver: when it was enforced\n"
 	"  export --rpz|--csv|--json [-o FILE]    the list as an RPZ zone, or for audits\n"
 	"  log [--order ID] [--domain D] [--since T] [--follow] ...  the audit trail\n"
 	"Dataset:\n"
@@ -782,6 +783,7 @@ static const struct {
 	{ "check", cmd_check },
 	{ "validate", cmd_validate },
 	{ "fleet", cmd_fleet },
+	{ "receipts", cmd_receipts },
 };
 
 static const char *default_by(void)
