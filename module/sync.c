@@ -30,6 +30,7 @@
 #define TICK_MS 250
 #define HEARTBEAT_MS 5000
 #define HEARTBEAT_TTL_S 30
+#define RECEIPTS_MAX 100000 /* entries kept in receipts:<name> (XADD MAXLEN ~) */
 #define SNAPSHOT_MS 5000
 #define XREAD_BLOCK_MS 1000
 #define WATCHDOG_MS (XREAD_BLOCK_MS + 4000)
@@ -82,6 +83,8 @@ struct rs_sync {
 	size_t ap_bad_seen; /* ap.bad already added to info.bad */
 	bool dirty; /* changed since the last snapshot */
 	int64_t last_snapshot_ms, last_heartbeat_ms;
+	char receipt_id[RS_STREAM_ID_MAX]; /* the position the last acknowledged receipt gave */
+	bool receipt_inflight;
 	struct retired_list *retired;
 	bool stopping;
 
@@ -811,6 +814,55 @@ static void on_heartbeat(redisAsyncContext *ac, void *reply, void *priv)
 		s->wr_backoff = 0;
 }
 
+/*
+ * Receipts (doc/fleet.md): whenever the list stands at a new stream position
+ * (changes applied and their cached answers purged, or a full load), one
+ * XADD receipts:<name> on the write endpoint says so: `applied` the position,
+ * `dataset`, and `at_ms` our own clock (for information: the entry's id is
+ * the primary's clock, the time redsink-ctl receipts reports). Written with
+ * the heartbeat that follows the change (the next tick); a receipt that got
+ * no reply (connection lost, an error) is written again with the next
+ * heartbeat: late, never lost.
+ */
+static void on_receipt(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct rs_sync *s = ac->data;
+	redisReply *r = reply;
+	char *applied = priv;
+
+	s->receipt_inflight = false;
+	if (r && r->type == REDIS_REPLY_ERROR && !s->stopping)
+		rs_log(RS_LOG_WARN, "receipt to %s: %s: written again with the next heartbeat", s->conf->write.addr,
+		       r->str);
+	else if (r)
+		snprintf(s->receipt_id, sizeof(s->receipt_id), "%s", applied);
+	free(applied);
+}
+
+static void receipt(struct rs_sync *s)
+{
+	char key[512], max[32], at[32];
+	char *applied;
+
+	if (!s->last_id[0] || s->receipt_inflight || strcmp(s->last_id, s->receipt_id) == 0)
+		return;
+	if (!(applied = strdup(s->last_id)))
+		return;
+	snprintf(key, sizeof(key), "%sreceipts:%s", s->conf->prefix, s->conf->resolver_name);
+	snprintf(max, sizeof(max), "%d", RECEIPTS_MAX);
+	snprintf(at, sizeof(at), "%lld", (long long)atomic_load_explicit(&s->info.last_applied_ms, memory_order_relaxed));
+	{
+		const char *argv[] = { "XADD", key, "MAXLEN", "~", max, "*", "applied", applied,
+				       "dataset", s->dataset, "at_ms", at };
+		if (redisAsyncCommandArgv(s->wr, on_receipt, applied, (int)(sizeof(argv) / sizeof(argv[0])), argv,
+					  NULL) != REDIS_OK) {
+			free(applied);
+			return;
+		}
+	}
+	s->receipt_inflight = true;
+}
+
 static void heartbeat(struct rs_sync *s)
 {
 	struct rs_list_stats st;
@@ -856,6 +908,7 @@ static void heartbeat(struct rs_sync *s)
 		redisAsyncCommandArgv(s->wr, on_heartbeat, NULL, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
 	}
 	redisAsyncCommand(s->wr, on_heartbeat, NULL, "EXPIRE %s %d", key, HEARTBEAT_TTL_S);
+	receipt(s);
 }
 
 /* ---- hit counts ---- */

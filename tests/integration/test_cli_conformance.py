@@ -71,6 +71,10 @@ CTL = [
     (("dataset", "show"), ()),
     (("dataset", "new"), ("--why", "test")),
     (("check",), ("a.example",)),
+    (("fleet", "add"), ("r1", "--jurisdiction", "IT")),
+    (("fleet", "remove"), ("r1",)),
+    (("fleet", "list"), ()),
+    (("receipts",), ("X1",)),
 ]
 STATS = [(("top",), ()), (("series",), ()), (("regions",), ()), (("export",), ()),
          (("report",), ("--html", "-"))]
@@ -177,6 +181,10 @@ CTL_JSON = [
     ("protect", "list", "--json"),
     ("dataset", "show", "--json"),
     ("check", "a1.example", "--json"),
+    ("fleet", "add", "r1", "--jurisdiction", "IT", "--json"),
+    ("fleet", "list", "--json"),
+    ("fleet", "remove", "r1", "--json"),
+    ("receipts", "J1", "--json"),
     ("withdraw", "J1", "NAMES", "--json"),
     ("expire", "--dry-run", "--json"),
     ("order", "revoke", "J1", "--why", "end", "--json"),

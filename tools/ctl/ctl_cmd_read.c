@@ -241,12 +241,14 @@ static const char status_usage[] =
 	"in its jurisdiction, and when it last applied a change. A resolver that has\n"
 	"not sent a heartbeat for --stale seconds (default 12, about two heartbeat\n"
 	"periods) is shown as stale (\"last seen N s ago\"), not as linked; a heartbeat\n"
-	"expires 30 s after the last one, so a stopped resolver then disappears.\n"
+	"expires 30 s after the last one: a resolver on the roster (redsink-ctl fleet)\n"
+	"is then shown as DOWN, one that is not disappears.\n"
 	"With ORDER, exits 1 when no resolver has sent a heartbeat (nobody is known to\n"
 	"enforce the order).\n"
 	"\n"
 	"  --check  for monitoring: exit 1 (and say why on stderr) unless the fleet is\n"
-	"           healthy: at least one resolver, none stale, none in a dataset alarm,\n"
+	"           healthy: at least one resolver, none down or stale, none in a\n"
+	"           dataset alarm, none reporting another jurisdiction than the roster,\n"
 	"           none with a list still loading, a resync pending or a change older\n"
 	"           than --stale seconds not yet applied; with ORDER also: the order is\n"
 	"           in force and every resolver has applied its latest change (so every\n"
@@ -344,6 +346,11 @@ static const char *resolver_problem(struct ctl *x, const char *kc, const struct 
 		snprintf(buf, sizeof(buf), "stale: no heartbeat for %lld s", (long long)(now - atoll(h->f[HB_SEEN])));
 		return buf;
 	}
+	if (h->rostered && h->roster_juris[0] && strcasecmp(h->roster_juris, h->f[HB_JURIS]) != 0) {
+		snprintf(buf, sizeof(buf), "jurisdiction: it reports '%.8s', the roster says %s", h->f[HB_JURIS],
+			 h->roster_juris);
+		return buf;
+	}
 	if (h->f[HB_DATASET_ALARM][0]) {
 		char a[80];
 		ctl_show(h->f[HB_DATASET_ALARM], strlen(h->f[HB_DATASET_ALARM]), 20, a, sizeof(a));
@@ -389,7 +396,7 @@ struct status {
 	char kc[CTL_KEY_MAX], first_id[64], last_id[64], order_change[64];
 	long long length;
 	struct ctl_hb *hbs;
-	size_t nhb, nbad;
+	size_t nhb, nbad, nbeating; /* heartbeats and rostered resolvers; unhealthy; with a heartbeat */
 	struct ctl_order o;
 	struct ctl_dataset_cur ds;
 	int64_t now;
@@ -532,7 +539,7 @@ static void status_print_head(const struct status *s)
 			printf("no change in the stream (older than its first entry %s)\n",
 			       s->first_id[0] ? s->first_id : "-");
 	}
-	if (s->nhb == 0)
+	if (s->nbeating == 0)
 		printf("no resolver has sent a heartbeat in the last 30 s\n");
 }
 
@@ -575,6 +582,9 @@ static void status_print_json_resolver(const struct status *s, size_t i, bool is
 		fputs("null", stdout);
 	else
 		printf("%lld", lag);
+	printf(",\"rostered\":%s,\"roster_jurisdiction\":", h->rostered ? "true" : "false");
+	ctl_json_str(stdout, h->roster_juris);
+	printf(",\"state\":\"%s\"", ctl_fleet_state(h, s->now, s->stale));
 	printf(",\"seen_ago\":%lld,\"resync_needed\":%s,\"stale\":%s", (long long)(s->now - atoll(h->f[HB_SEEN])),
 	       trimmed ? "true" : "false", is_stale ? "true" : "false");
 	if (s->order)
@@ -588,6 +598,40 @@ static void status_print_json_resolver(const struct status *s, size_t i, bool is
 	putchar('}');
 }
 
+/* A rostered resolver with no heartbeat: down (a JSON object or a table row). */
+static void status_down(struct status *s, size_t i, struct ctl_table *t)
+{
+	const struct ctl_hb *h = &s->hbs[i];
+	const char *problem = "down: on the roster, no heartbeat in the last 30 s";
+	const char *juris = h->roster_juris[0] ? h->roster_juris : "-";
+
+	s->nbad++;
+	if (s->check) {
+		char name[200];
+		ctl_show(h->name, strlen(h->name), 60, name, sizeof(name));
+		warnx("status --check: resolver %s: %s", name, problem);
+	}
+	if (s->json) {
+		printf("%s{\"name\":", i ? "," : "");
+		ctl_json_str(stdout, h->name);
+		for (int f = 0; f < HB_NFIELDS; f++)
+			printf(",\"%s\":null", f == HB_LINK ? "reported_link" : ctl_hb_fields[f]);
+		printf(",\"rostered\":true,\"roster_jurisdiction\":");
+		ctl_json_str(stdout, h->roster_juris);
+		printf(",\"state\":\"down\",\"link\":\"down\",\"lag\":null,\"seen_ago\":null,"
+		       "\"resync_needed\":false,\"stale\":true");
+		if (s->order)
+			printf(",\"order_applied\":false,\"order_status\":\"NOT APPLIED: down\"");
+		printf(",\"healthy\":false,\"problem\":");
+		ctl_json_str(stdout, problem);
+		putchar('}');
+	} else if (s->order) {
+		ctl_table_row(t, 7, h->name, juris, "DOWN", "no heartbeat", "NOT APPLIED: down", "-", "-");
+	} else {
+		ctl_table_row(t, 9, h->name, juris, "DOWN", "no heartbeat", "-", "-", "-", "-", "-");
+	}
+}
+
 /* Judge and show resolver i (a JSON object or a table row); false when Redis failed (*ex set). */
 static bool status_resolver(struct status *s, size_t i, struct ctl_table *t, int *ex)
 {
@@ -596,12 +640,16 @@ static bool status_resolver(struct status *s, size_t i, struct ctl_table *t, int
 	bool is_stale = s->now - seen > s->stale;
 	bool trimmed = s->first_id[0] && h->f[HB_LAST_ID][0] && ctl_id_cmp(h->f[HB_LAST_ID], s->first_id) < 0 &&
 		       s->length > 0;
-	long long lag = entries_after(s->x, s->kc, h->f[HB_LAST_ID], 100000, ex);
+	long long lag = h->beating ? entries_after(s->x, s->kc, h->f[HB_LAST_ID], 100000, ex) : 0;
 	char lagbuf[48], seenbuf[48], appbuf[80], linkbuf[64], tb[40], tb2[40];
 	const char *applied = "", *link = h->f[HB_LINK][0] ? h->f[HB_LINK] : "?";
 	bool loaded = applied_at > 0 || h->f[HB_LAST_ID][0];
 	const char *problem;
 
+	if (!h->beating) {
+		status_down(s, i, t);
+		return true;
+	}
 	if (lag < 0)
 		return false;
 	if (is_stale) {
@@ -675,7 +723,7 @@ static bool status_resolvers(struct status *s, int *ex)
 /* status --check: say why the fleet or the order is not compliant. */
 static void status_not_compliant(const struct status *s)
 {
-	if (s->nhb == 0)
+	if (s->nbeating == 0)
 		warnx("status --check: no resolver has sent a heartbeat in the last 30 s");
 	if (s->order && !s->o.in_force)
 		warnx("status --check: order %s is not in force (%s)", s->order, ctl_order_state(&s->o));
@@ -716,10 +764,12 @@ int cmd_status(struct ctl *x, int argc, char **argv)
 	ctl_key(x, s.kc, "changes");
 	if ((ex = status_stream(&s)) || (ex = ctl_dataset_read(x, &s.ds)))
 		return ex;
-	if ((s.order && (ex = status_order(&s))) || (ex = ctl_heartbeats(s.x, &s.hbs, &s.nhb)))
+	if ((s.order && (ex = status_order(&s))) || (ex = ctl_fleet(s.x, &s.hbs, &s.nhb)))
 		goto out;
+	for (size_t i = 0; i < s.nhb; i++)
+		s.nbeating += s.hbs[i].beating;
 	status_print_head(&s);
-	if (s.order && s.nhb == 0) {
+	if (s.order && s.nbeating == 0) {
 		/* a compliance report with nobody to report on is not a success */
 		warnx("order %s: no resolver has sent a heartbeat in the last 30 s: nobody is known to enforce it",
 		      s.order);

@@ -3,14 +3,22 @@
  *
  * Every resolver writes a heartbeat hash, <prefix>resolver:<name>
  * (doc/redis-schema.md), every few seconds with a 30 s expiry. `status`,
- * `status --check` and `check` (the jurisdiction the fleet reports) read them
- * all with ctl_heartbeats(): one SCAN + HGETALL per key, each known field
- * kept as a string ("" when absent), sorted by resolver name.
+ * `dataset` and `check` (the jurisdiction the fleet reports) read them all
+ * with ctl_heartbeats(): one SCAN + HGETALL per key, each known field kept
+ * as a string ("" when absent), sorted by resolver name.
+ *
+ * The roster (<prefix>roster, a hash: resolver name -> the jurisdiction it
+ * enforces, "" for none given) lists the resolvers that must enforce: one on
+ * the roster with no heartbeat is down, not forgotten. ctl_fleet() is the
+ * heartbeats and the roster together; `fleet add|remove|list` edit and show
+ * the roster.
  */
 #ifndef CTL_FLEET_H
 #define CTL_FLEET_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct ctl;
 
@@ -25,6 +33,9 @@ extern const char *const ctl_hb_fields[HB_NFIELDS];
 struct ctl_hb {
 	char *name;            /* the resolver's name (the key without prefix and "resolver:") */
 	char *f[HB_NFIELDS];   /* every field, "" when the heartbeat lacks it */
+	bool beating;          /* it has a heartbeat (false: on the roster only) */
+	bool rostered;         /* it is on the roster */
+	char *roster_juris;    /* the jurisdiction the roster gives ("" none or not rostered) */
 };
 
 /* Read every heartbeat; a key that is not a hash, or gone meanwhile, is
@@ -32,5 +43,24 @@ struct ctl_hb {
  * ctl_heartbeats_free. */
 int ctl_heartbeats(struct ctl *x, struct ctl_hb **out, size_t *n);
 void ctl_heartbeats_free(struct ctl_hb *h, size_t n);
+
+/* The heartbeats and the roster: every resolver with a heartbeat, and every
+ * rostered one without (beating false, fields ""). Same result codes. */
+int ctl_fleet(struct ctl *x, struct ctl_hb **out, size_t *n);
+
+/* Add resolver name, with no heartbeat and not rostered, unless it is in v
+ * already (a realloc of *v: pointers into it become invalid). */
+void ctl_fleet_add(struct ctl_hb **v, size_t *n, const char *name);
+
+/* Is name usable as a resolver name (1-64 of [A-Za-z0-9._-], as the
+ * module's resolver-name)? */
+bool ctl_resolver_name_ok(const char *name);
+
+/* "up", "stale" (no heartbeat for stale seconds), "down" (rostered, no
+ * heartbeat) or "unlisted" (a heartbeat, not on the roster). */
+const char *ctl_fleet_state(const struct ctl_hb *h, int64_t now, long stale);
+
+int cmd_fleet(struct ctl *x, int argc, char **argv);
+int cmd_receipts(struct ctl *x, int argc, char **argv);
 
 #endif

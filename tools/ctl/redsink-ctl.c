@@ -10,6 +10,7 @@
  * doc/redis-schema.md; the manual is redsink-ctl(1).
  */
 #include "ctl.h"
+#include "ctl_fleet.h"
 
 #include <err.h>
 #include <hiredis/hiredis.h>
@@ -49,6 +50,9 @@ static const char main_usage[] =
 	"  check NAME... [--json]                 is NAME blocked here, by which order and entry, or why not\n"
 	"  status [ORDER] [--json] [--check]      every resolver's heartbeat; with ORDER, who applied it;\n"
 	"                                         --check: exit 1 unless healthy/compliant (monitoring)\n"
+	"  fleet add|remove NAME [--jurisdiction CC]  the roster: resolvers that must enforce (down, not gone)\n"
+	"  fleet list [--json]                    the roster and every resolver's state (up, stale, down)\n"
+	"  receipts ORDER [--deadline 30m] [--json|--csv]  per item and resolver: when it was enforced\n"
 	"  export --rpz|--csv|--json [-o FILE]    the list as an RPZ zone, or for audits\n"
 	"  log [--order ID] [--domain D] [--since T] [--follow] ...  the audit trail\n"
 	"Dataset:\n"
@@ -778,6 +782,8 @@ static const struct {
 	{ "dataset", cmd_dataset },
 	{ "check", cmd_check },
 	{ "validate", cmd_validate },
+	{ "fleet", cmd_fleet },
+	{ "receipts", cmd_receipts },
 };
 
 static const char *default_by(void)
