@@ -110,6 +110,7 @@ def test_receipts_input_errors(redis):
     assert p.returncode == 1 and "no order 'nope'" in p.stderr
     # receipts written by a hostile hand: junk entries are skipped, not trusted
     add_order(redis, "o1")
+    ok(ctl(redis, "fleet", "add", "test-resolver"))
     ok(push(redis, "o1", ["a1.example"]))
     redis.client().xadd(RECEIPTS, {"applied": "not-an-id"})
     redis.client().xadd(RECEIPTS, {"other": "x"})
@@ -119,3 +120,11 @@ def test_receipts_input_errors(redis):
     redis.client().set(RECEIPTS, "a string")
     p = ctl(redis, "receipts", "o1")
     assert p.returncode != 0 and "WRONGTYPE" in p.stderr
+    # with no roster, the fleet is whoever has a heartbeat: nobody here
+    ok(ctl(redis, "fleet", "remove", "test-resolver"))
+    redis.client().delete(RECEIPTS)
+    (it,) = items(redis, "o1")
+    assert (it["state"], it["reason"], it["resolvers"]) == ("unprocessed", "no resolver (no roster, no heartbeat)", [])
+    time.sleep(1.1)
+    p = receipts(redis, "o1", "--deadline", "1s")
+    assert p.returncode == 1 and "1 of 1 items late" in p.stderr

@@ -140,14 +140,6 @@ bool ctl_resolver_name_ok(const char *name)
 	       strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
 }
 
-void ctl_fleet_add(struct ctl_hb **v, size_t *n, const char *name)
-{
-	size_t cap = *n;
-
-	if (!known(*v, *n, name))
-		add_heartbeat(v, n, &cap, name, NULL);
-}
-
 int ctl_fleet(struct ctl *x, struct ctl_hb **out, size_t *np)
 {
 	char k[CTL_KEY_MAX];

@@ -48,10 +48,6 @@ void ctl_heartbeats_free(struct ctl_hb *h, size_t n);
  * rostered one without (beating false, fields ""). Same result codes. */
 int ctl_fleet(struct ctl *x, struct ctl_hb **out, size_t *n);
 
-/* Add resolver name, with no heartbeat and not rostered, unless it is in v
- * already (a realloc of *v: pointers into it become invalid). */
-void ctl_fleet_add(struct ctl_hb **v, size_t *n, const char *name);
-
 /* Is name usable as a resolver name (1-64 of [A-Za-z0-9._-], as the
  * module's resolver-name)? */
 bool ctl_resolver_name_ok(const char *name);

@@ -19,7 +19,7 @@
  * (rostered, no heartbeat), or not yet applied. The fleet-wide state of an
  * item is processed when every resolver it is due on processed it, at the
  * time of the slowest. The resolvers are the roster, or when the roster is
- * empty every resolver with a heartbeat or receipts.
+ * empty every resolver with a heartbeat.
  *
  * Reading: the order's entries of the stream since --since (XRANGE pages),
  * every resolver's receipts from the first item's time on (XRANGE pages).
@@ -227,47 +227,15 @@ static int mark_protected(struct receipts *rc)
 	return 0;
 }
 
-/* With no roster, a resolver whose heartbeat expired still has receipts:
- * add those (as down) to the heartbeats. */
-static int add_receipt_holders(struct receipts *rc)
-{
-	struct ctl *x = rc->x;
-	char pat[CTL_KEY_MAX], cursor[32] = "0";
-	size_t plen = strlen(x->prefix) + strlen("receipts:");
-
-	ctl_key(x, pat, "receipts:*");
-	do {
-		redisReply *r = ctl_cmd(&x->conn, "SCAN", "SCAN %s MATCH %s COUNT 1000", cursor, pat);
-		if (!r)
-			return ctl_redis_failed(x);
-		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING ||
-		    r->element[1]->type != REDIS_REPLY_ARRAY) {
-			freeReplyObject(r);
-			warnx("Redis %s: SCAN %s: unexpected reply", x->conn.ep.addr, pat);
-			return CTL_EXIT_ERROR;
-		}
-		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-		for (size_t i = 0; i < r->element[1]->elements; i++) {
-			const redisReply *k = r->element[1]->element[i];
-			if (k->type == REDIS_REPLY_STRING && k->len > plen && ctl_resolver_name_ok(k->str + plen))
-				ctl_fleet_add(&rc->hbs, &rc->nhbs, k->str + plen);
-		}
-		freeReplyObject(r);
-	} while (strcmp(cursor, "0") != 0);
-	return 0;
-}
-
 /* The resolvers: the roster, or when it is empty every one with a heartbeat
- * or receipts. */
-static int pick_resolvers(struct receipts *rc)
+ * (then a resolver that stopped is forgotten when its heartbeat expires: the
+ * roster is what makes it count as down). */
+static void pick_resolvers(struct receipts *rc)
 {
 	bool roster = false;
-	int ex;
 
 	for (size_t i = 0; i < rc->nhbs; i++)
 		roster |= rc->hbs[i].rostered;
-	if (!roster && (ex = add_receipt_holders(rc)))
-		return ex;
 	rc->res = calloc(rc->nhbs ? rc->nhbs : 1, sizeof(*rc->res));
 	if (!rc->res)
 		errx(CTL_EXIT_ERROR, "out of memory");
@@ -281,7 +249,6 @@ static int pick_resolvers(struct receipts *rc)
 		r->juris = h->roster_juris[0] ? h->roster_juris : h->f[HB_JURIS];
 		r->in_scope = rs_scope_includes(rc->o.f[F_SCOPE], r->juris[0] ? r->juris : NULL);
 	}
-	return 0;
 }
 
 /* The receipts of one resolver from the first item's time on, with the
@@ -377,9 +344,10 @@ static void judge_items(struct receipts *rc)
 			else if (ms > it->done_ms)
 				it->done_ms = ms;
 		}
-		if (it->due == 0) /* nobody must enforce it: nothing is late, nothing done */
+		if (it->due == 0) /* nobody must enforce it: nothing done */
 			it->processed = false;
-		if (rc->deadline_ms > 0 && it->due > 0)
+		/* late: due somewhere (or no resolver at all: nobody enforces it) */
+		if (rc->deadline_ms > 0 && (it->due > 0 || rc->nres == 0))
 			it->late = it->processed ? it->done_ms - it->ms > rc->deadline_ms
 						 : rc->now_ms - it->ms > rc->deadline_ms;
 		rc->nlate += it->late;
@@ -394,6 +362,8 @@ static const char *item_reason(const struct receipts *rc, const struct item *it,
 	buf[0] = '\0';
 	if (it->processed)
 		return "";
+	if (rc->nres == 0)
+		return "no resolver (no roster, no heartbeat)";
 	if (it->due == 0)
 		return it->protected_ ? rstate_reason[R_PROTECTED] : rstate_reason[R_OUT_OF_SCOPE];
 	for (size_t j = 0; j < rc->nres; j++) {
@@ -421,11 +391,11 @@ static const char *ps_status(const struct item *it)
 	return it->add ? "processed" : "unblocked";
 }
 
-static const char *ps_reason(const struct item *it)
+static const char *ps_reason(const struct receipts *rc, const struct item *it)
 {
 	if (it->processed)
 		return NULL;
-	return it->due == 0 ? "UNDEFINED" : "UNKNOWN";
+	return it->due == 0 && rc->nres > 0 ? "UNDEFINED" : "UNKNOWN";
 }
 
 static void json_ms(const char *k, int64_t ms)
@@ -465,7 +435,7 @@ static void print_json(const struct receipts *rc)
 	printf("],\"items\":[");
 	for (size_t i = 0; i < rc->nitems; i++) {
 		const struct item *it = &rc->items[i];
-		const char *ps = ps_reason(it);
+		const char *ps = ps_reason(rc, it);
 		printf("%s{\"id\":", i ? "," : "");
 		ctl_json_str(stdout, it->id);
 		printf(",\"op\":\"%s\",\"domain\":", it->add ? "block" : "unblock");
@@ -665,8 +635,7 @@ int cmd_receipts(struct ctl *x, int argc, char **argv)
 	}
 	if ((ex = read_items(&rc)) || (ex = mark_protected(&rc)) || (ex = ctl_fleet(x, &rc.hbs, &rc.nhbs)))
 		goto out;
-	if ((ex = pick_resolvers(&rc)))
-		goto out;
+	pick_resolvers(&rc);
 	for (size_t j = 0; j < rc.nres; j++)
 		if ((ex = read_receipts(&rc, &rc.res[j])))
 			goto out;
