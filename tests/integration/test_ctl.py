@@ -37,14 +37,14 @@ PW = {"regulator": "reg-pw-1", "resolver": "res-pw-2", "researcher": "sci-pw-3",
 ACL_ROLES = {
     "regulator": "on >{pw} resetkeys resetchannels nocommands ~redsink:* "
                  "+ping +select +multi +exec +discard +watch +unwatch +eval "
-                 "+hset +hgetall +sadd +srem +sismember +smismember +scard +sscan "
-                 "+xadd +xrange +xrevrange +xinfo|stream +scan",
+                 "+hset +hdel +hgetall +sadd +srem +sismember +smismember +scard +sscan "
+                 "+xadd +xrange +xrevrange +xinfo|stream +scan +role +wait +info",
     "operator": "on >{pw} resetkeys resetchannels nocommands %R~redsink:* "
-                "+ping +select +hgetall +sismember +scard +sscan +xrange +xrevrange +xinfo|stream +scan",
+                "+ping +select +hgetall +sismember +scard +sscan +xrange +xrevrange +xinfo|stream +scan +info",
     "resolver": "on >{pw} resetkeys resetchannels nocommands "
-                "%R~redsink:* %RW~redsink:resolver:* %RW~redsink:hits:* "
+                "%R~redsink:* %RW~redsink:resolver:* %RW~redsink:hits:* %RW~redsink:receipts:* "
                 "+ping +select +multi +exec +discard +smembers +sscan +sismember +hgetall "
-                "+xread +xrevrange +xinfo|stream +hset +expire +hincrby",
+                "+xread +xrevrange +xinfo|stream +hset +expire +hincrby +xadd +role +info",
     "researcher": "on >{pw} resetkeys resetchannels nocommands "
                   "%R~redsink:hits:* %R~redsink:views:* %R~redsink:order:* "
                   "+ping +select +hgetall +hmget",
@@ -389,6 +389,7 @@ def test_acl_roles(redis, make_unbound, tmp_path):
     time.sleep(2.5)                           # two more flushes: nothing refused, nothing twice
     assert hits() == {"o1|pirate.example|ZZ": 1, "o1|a1.example|ZZ": 1}
     assert "NOPERM" not in ub.log() + ub.stderr()
+    assert c.xlen(rs.PREFIX + "receipts:test-resolver") >= 1  # its receipts, written as `resolver`
     assert "could not be written" not in ub.log() and "writing hit counts" not in ub.log()
     c.delete(*c.keys(rs.PREFIX + "hits:*"))
     # the operator reads everything redsink-ctl shows

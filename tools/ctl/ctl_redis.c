@@ -1,6 +1,7 @@
 /* ctl_redis.c — connection, credentials, failures and transactions (see ctl_redis.h). */
 #include "ctl_redis.h"
 
+#include <err.h>
 #include <errno.h>
 #include <hiredis/hiredis.h>
 #include <stdarg.h>
@@ -207,6 +208,40 @@ void ctl_tx_argv(struct ctl_tx *t, int argc, const char **argv, const size_t *le
 		(void)ctl_tx_drain(t); /* a lost connection shows again at EXEC */
 }
 
+/* After a committed batch: wait until a replica has it, when there are any
+ * (ctl_tx_exec's comment). A ROLE or WAIT refused (an ACL without them) is
+ * said once: durability cannot be checked then. */
+static void tx_wait_replica(struct ctl_conn *x)
+{
+	static bool told;
+	redisReply *r = redisCommand(x->c, "ROLE");
+	long long want = 0;
+
+	if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 3 && r->element[0]->type == REDIS_REPLY_STRING &&
+	    strcmp(r->element[0]->str, "master") == 0 && r->element[2]->type == REDIS_REPLY_ARRAY)
+		want = r->element[2]->elements > 0;
+	if (r && r->type == REDIS_REPLY_ERROR && !told) {
+		warnx("warning: Redis %s: ROLE refused (%s): cannot check that a replica has the batch (doc/acl.md)",
+		      x->ep.addr, r->str);
+		told = true;
+	}
+	freeReplyObject(r);
+	if (!want)
+		return;
+	r = redisCommand(x->c, "WAIT 1 %d", x->timeout_ms);
+	if (r && r->type == REDIS_REPLY_INTEGER && r->integer >= 1) {
+		freeReplyObject(r);
+		return;
+	}
+	warnx("Redis %s: the batch is written on the primary, but no replica acknowledged it within %d ms%s%s: "
+	      "if the primary fails now, a failover may lose it; check with 'redsink-ctl log' once the fleet is "
+	      "healthy, and push again what is missing",
+	      x->ep.addr, x->timeout_ms, r && r->type == REDIS_REPLY_ERROR ? ": " : "",
+	      r && r->type == REDIS_REPLY_ERROR ? r->str : "");
+	freeReplyObject(r);
+	x->unreplicated = true;
+}
+
 int ctl_tx_exec(struct ctl_tx *t, redisReply **reply)
 {
 	struct timeval slow = { EXEC_TIMEOUT_MS / 1000, 0 };
@@ -253,6 +288,7 @@ int ctl_tx_exec(struct ctl_tx *t, redisReply **reply)
 			freeReplyObject(r);
 			return RS_EPROTO;
 		}
+	tx_wait_replica(t->x);
 	/* the caller sees only the replies to its own commands */
 	if (t->npre > 0 && r->elements >= (size_t)t->npre) {
 		for (int i = 0; i < t->npre; i++)

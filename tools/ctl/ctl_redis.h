@@ -55,6 +55,7 @@ struct ctl_conn {
 	int timeout_ms;
 	int exit;       /* CTL_EXIT_* of the last failure */
 	char err[1024]; /* its message */
+	bool unreplicated; /* a committed batch no replica acknowledged (see ctl_tx_exec) */
 	/* Commands queued first in the next transaction, right after MULTI (the
 	 * dataset identity a first write creates: ctl_dataset.c); copies. */
 	int npre;
@@ -122,6 +123,13 @@ int ctl_tx_drain(struct ctl_tx *t);
  * error), CTL_TX_CONFLICT, or a negative code with x->exit / x->err set (a
  * command refused while queueing: nothing written; a lost connection: the
  * outcome is unknown and the message says so).
+ *
+ * Replication is asynchronous: a batch the primary committed is lost if the
+ * primary fails before a replica has it (a Sentinel failover then promotes
+ * a replica without it). So when the primary has replicas (ROLE), a
+ * committed batch waits (WAIT 1, up to the timeout) until one acknowledged
+ * it; if none did, the batch stays written, the user is told it may not
+ * survive a failover, and x->unreplicated makes redsink-ctl exit 4.
  */
 int ctl_tx_exec(struct ctl_tx *t, struct redisReply **reply);
 /* Give up a transaction begun with ctl_tx_begin (DISCARD) and UNWATCH. */

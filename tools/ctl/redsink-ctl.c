@@ -858,6 +858,8 @@ int main(int argc, char **argv)
 			x.cmd = commands[i].name;
 			/* --by may come after the command: validated by each writer */
 			rc = commands[i].fn(&x, argc - optind, argv + optind);
+			if (rc == 0 && x.conn.unreplicated)
+				rc = CTL_EXIT_REDIS; /* written, but not yet safe from a failover */
 			if (x.connected)
 				ctl_disconnect(&x.conn);
 			ctl_endpoint_free(&x.conn.ep);

@@ -1,0 +1,60 @@
+"""A committed batch waits for a replica (issue 12: "a write that fails during
+a failover is retried or reported, never silently lost").
+
+Replication is asynchronous: what the primary committed but no replica holds
+is lost when Sentinel promotes a replica. redsink-ctl therefore waits (WAIT 1)
+after every committed batch when the primary has replicas, and exits 4 saying
+so when none acknowledged in time. Real servers: a primary and a replica
+(REPLICAOF); the replica is frozen with SIGSTOP (its PID) so that its link
+stays up but it acknowledges nothing."""
+
+import signal
+import time
+
+import pytest
+
+import harness
+import rs
+from test_ctl import add_order, ctl, ok, push
+
+
+@pytest.fixture
+def replica(redis, tmp_path):
+    r = harness.Redis(tmp_path / "replica")
+    try:
+        c = r.client()
+        c.replicaof("127.0.0.1", redis.port)
+        rs.wait_for(lambda: c.info("replication").get("master_link_status"), "up", timeout=20)
+        yield r
+    finally:
+        if r.running():
+            r.proc.send_signal(signal.SIGCONT)
+        r.stop()
+
+
+def test_push_waits_for_a_replica(redis, replica):
+    add_order(redis, "o1")
+    p = ok(push(redis, "o1", ["a1.example"]))
+    assert "replica" not in p.stderr
+    assert replica.client().sismember(rs.PREFIX + "order:o1:domains", "a1.example")
+    replica.proc.send_signal(signal.SIGSTOP)  # linked, but acknowledges nothing
+    try:
+        t0 = time.monotonic()
+        p = push(redis, "o1", ["a2.example"], "--timeout", "700")
+        assert p.returncode == 4, p.stderr
+        assert time.monotonic() - t0 >= 0.6
+        assert "the batch is written on the primary, but no replica acknowledged it within 700 ms" in p.stderr
+        assert "a failover may lose it" in p.stderr
+        # written on the primary all the same (the stream says so)
+        assert redis.client().sismember(rs.PREFIX + "order:o1:domains", "a2.example")
+    finally:
+        replica.proc.send_signal(signal.SIGCONT)
+    rs.wait_for(lambda: replica.client().sismember(rs.PREFIX + "order:o1:domains", "a2.example"), 1, timeout=10)
+    ok(push(redis, "o1", ["a3.example"]))
+
+
+def test_no_replica_no_wait(redis):
+    add_order(redis, "o1")
+    t0 = time.monotonic()
+    ok(push(redis, "o1", ["a1.example"], "--timeout", "3000"))
+    assert time.monotonic() - t0 < 2.5
