@@ -149,6 +149,75 @@ static char *xstrdup(const char *s)
 	return d;
 }
 
+/* Is s a stream id, "<ms>-<seq>" in digits? */
+static bool stream_id_ok(const char *s)
+{
+	size_t ms = strspn(s, "0123456789"), seq;
+
+	if (ms == 0 || s[ms] != '-')
+		return false;
+	seq = strspn(s + ms + 1, "0123456789");
+	return seq > 0 && s[ms + 1 + seq] == '\0' && ms + 1 + seq < RS_STREAM_ID_MAX;
+}
+
+/*
+ * Call fn for every entry of stream key from id start on (XRANGE pages of
+ * 10,000; the next page starts after the last entry's id, whatever the
+ * entries hold, so junk cannot make it read a page again). fn gets the entry
+ * as Redis gave it ([id, [field, value, ...]], shape unchecked). 0, or the
+ * exit code of a Redis failure (reported).
+ */
+static int each_entry(struct ctl *x, const char *key, const char *start,
+		      void (*fn)(void *arg, const redisReply *e), void *arg)
+{
+	char from[RS_STREAM_ID_MAX + 2];
+
+	snprintf(from, sizeof(from), "%s", start);
+	for (;;) {
+		redisReply *r = ctl_cmd(&x->conn, "XRANGE", "XRANGE %s %s + COUNT 10000", key, from);
+		size_t m;
+		const redisReply *last;
+		if (!r)
+			return ctl_redis_failed(x);
+		m = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+		for (size_t i = 0; i < m; i++)
+			fn(arg, r->element[i]);
+		last = m ? r->element[m - 1] : NULL;
+		if (m < 10000 || last->type != REDIS_REPLY_ARRAY || last->elements < 1 ||
+		    last->element[0]->type != REDIS_REPLY_STRING || !stream_id_ok(last->element[0]->str)) {
+			freeReplyObject(r);
+			return 0;
+		}
+		snprintf(from, sizeof(from), "(%s", last->element[0]->str);
+		freeReplyObject(r);
+	}
+}
+
+/* One entry of the change stream: an item when it is an add/del of the order. */
+static void add_item(void *arg, const redisReply *e)
+{
+	struct receipts *rc = arg;
+	struct rs_change ch;
+	struct item *it;
+
+	if (!rs_change_parse(e, &ch) || ch.truncated || strcmp(ch.order, rc->order) != 0 ||
+	    (strcmp(ch.op, "add") != 0 && strcmp(ch.op, "del") != 0) || !stream_id_ok(ch.id))
+		return;
+	if (rc->nitems == rc->capitems) {
+		rc->capitems = rc->capitems ? rc->capitems * 2 : 256;
+		struct item *nv = realloc(rc->items, rc->capitems * sizeof(*nv));
+		if (!nv)
+			errx(CTL_EXIT_ERROR, "out of memory");
+		rc->items = nv;
+	}
+	it = &rc->items[rc->nitems++];
+	memset(it, 0, sizeof(*it));
+	snprintf(it->id, sizeof(it->id), "%s", ch.id);
+	it->add = ch.op[0] == 'a';
+	it->domain = xstrdup(ch.domain);
+	it->ms = id_ms(ch.id);
+}
+
 /* The order's add/del entries since --since, in stream order. */
 static int read_items(struct receipts *rc)
 {
@@ -165,40 +234,7 @@ static int read_items(struct receipts *rc)
 		snprintf(rc->first_id, sizeof(rc->first_id), "%s", r->element[0]->element[0]->str);
 	freeReplyObject(r);
 	snprintf(start, sizeof(start), "%lld-0", (long long)rc->since_ms);
-	for (;;) {
-		size_t m;
-		r = ctl_cmd(&x->conn, "XRANGE", "XRANGE %s %s + COUNT 10000", k, start);
-		if (!r)
-			return ctl_redis_failed(x);
-		m = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
-		for (size_t i = 0; i < m; i++) {
-			struct rs_change ch;
-			struct item *it;
-			if (!rs_change_parse(r->element[i], &ch))
-				continue;
-			snprintf(start, sizeof(start), "(%s", ch.id);
-			if (ch.truncated || strcmp(ch.order, rc->order) != 0 ||
-			    (strcmp(ch.op, "add") != 0 && strcmp(ch.op, "del") != 0))
-				continue;
-			if (rc->nitems == rc->capitems) {
-				rc->capitems = rc->capitems ? rc->capitems * 2 : 256;
-				struct item *nv = realloc(rc->items, rc->capitems * sizeof(*nv));
-				if (!nv)
-					errx(CTL_EXIT_ERROR, "out of memory");
-				rc->items = nv;
-			}
-			it = &rc->items[rc->nitems++];
-			memset(it, 0, sizeof(*it));
-			snprintf(it->id, sizeof(it->id), "%s", ch.id);
-			it->add = ch.op[0] == 'a';
-			it->domain = xstrdup(ch.domain);
-			it->ms = id_ms(ch.id);
-		}
-		freeReplyObject(r);
-		if (m < 10000)
-			break;
-	}
-	return 0;
+	return each_entry(x, k, start, add_item, rc);
 }
 
 /* Mark the adds of protected names (or names below one): the resolvers refuse them. */
@@ -251,55 +287,48 @@ static void pick_resolvers(struct receipts *rc)
 	}
 }
 
-/* The receipts of one resolver from the first item's time on, with the
- * running maximum of `applied`. */
+/* One receipt: kept with the running maximum of `applied` (a receipt
+ * without a valid `applied` is malformed: skipped). */
+static void add_receipt(void *arg, const redisReply *e)
+{
+	struct rres *res = arg;
+	const redisReply *f;
+	const char *applied = NULL;
+
+	if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING ||
+	    !stream_id_ok(e->element[0]->str))
+		return;
+	f = e->element[1];
+	for (size_t j = 0; f->type == REDIS_REPLY_ARRAY && j + 1 < f->elements; j += 2)
+		if (f->element[j]->type == REDIS_REPLY_STRING && f->element[j + 1]->type == REDIS_REPLY_STRING &&
+		    strcmp(f->element[j]->str, "applied") == 0)
+			applied = f->element[j + 1]->str;
+	if (!applied || !stream_id_ok(applied))
+		return;
+	if (res->n == res->cap) {
+		res->cap = res->cap ? res->cap * 2 : 64;
+		struct receipt *nv = realloc(res->r, res->cap * sizeof(*nv));
+		if (!nv)
+			errx(CTL_EXIT_ERROR, "out of memory");
+		res->r = nv;
+	}
+	if (res->n == 0 || ctl_id_cmp(applied, res->r[res->n - 1].applied) > 0)
+		snprintf(res->r[res->n].applied, RS_STREAM_ID_MAX, "%s", applied);
+	else
+		memcpy(res->r[res->n].applied, res->r[res->n - 1].applied, RS_STREAM_ID_MAX);
+	res->r[res->n++].ms = id_ms(e->element[0]->str);
+}
+
+/* The receipts of one resolver from the first item's time on. */
 static int read_receipts(struct receipts *rc, struct rres *res)
 {
-	struct ctl *x = rc->x;
-	char k[CTL_KEY_MAX], start[RS_STREAM_ID_MAX + 2], max[RS_STREAM_ID_MAX] = "";
-	redisReply *r;
+	char k[CTL_KEY_MAX], start[RS_STREAM_ID_MAX + 2];
 
 	if (rc->nitems == 0)
 		return 0;
-	ctl_key(x, k, "receipts:%s", res->hb->name);
+	ctl_key(rc->x, k, "receipts:%s", res->hb->name);
 	snprintf(start, sizeof(start), "%lld-0", (long long)rc->items[0].ms);
-	for (;;) {
-		size_t m;
-		r = ctl_cmd(&x->conn, "XRANGE", "XRANGE %s %s + COUNT 10000", k, start);
-		if (!r)
-			return ctl_redis_failed(x);
-		m = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
-		for (size_t i = 0; i < m; i++) {
-			const redisReply *e = r->element[i], *f;
-			const char *applied = NULL;
-			if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING)
-				continue;
-			snprintf(start, sizeof(start), "(%.*s", RS_STREAM_ID_MAX - 1, e->element[0]->str);
-			f = e->element[1];
-			for (size_t j = 0; f->type == REDIS_REPLY_ARRAY && j + 1 < f->elements; j += 2)
-				if (f->element[j]->type == REDIS_REPLY_STRING && f->element[j + 1]->type == REDIS_REPLY_STRING &&
-				    strcmp(f->element[j]->str, "applied") == 0)
-					applied = f->element[j + 1]->str;
-			/* a receipt without a stream id is malformed: skipped */
-			if (!applied || strlen(applied) >= RS_STREAM_ID_MAX || !isdigit((unsigned char)applied[0]))
-				continue;
-			if (!max[0] || ctl_id_cmp(applied, max) > 0)
-				snprintf(max, sizeof(max), "%s", applied);
-			if (res->n == res->cap) {
-				res->cap = res->cap ? res->cap * 2 : 64;
-				struct receipt *nv = realloc(res->r, res->cap * sizeof(*nv));
-				if (!nv)
-					errx(CTL_EXIT_ERROR, "out of memory");
-				res->r = nv;
-			}
-			snprintf(res->r[res->n].applied, RS_STREAM_ID_MAX, "%s", max);
-			res->r[res->n++].ms = id_ms(e->element[0]->str);
-		}
-		freeReplyObject(r);
-		if (m < 10000)
-			break;
-	}
-	return 0;
+	return each_entry(rc->x, k, start, add_receipt, res);
 }
 
 /* What resolver res did with item it; *ms: when (processed). */
