@@ -25,6 +25,8 @@ def replica(redis, tmp_path):
         c = r.client()
         c.replicaof("127.0.0.1", redis.port)
         rs.wait_for(lambda: c.info("replication").get("master_link_status"), "up", timeout=20)
+        # ... and the primary lists it (ROLE), which is what redsink-ctl looks at
+        rs.wait_for(lambda: len(redis.client().execute_command("ROLE")[2]), 1, timeout=20)
         yield r
     finally:
         if r.running():
@@ -36,7 +38,7 @@ def test_push_waits_for_a_replica(redis, replica):
     add_order(redis, "o1")
     p = ok(push(redis, "o1", ["a1.example"]))
     assert "replica" not in p.stderr
-    assert replica.client().sismember(rs.PREFIX + "order:o1:domains", "a1.example")
+    rs.wait_for(lambda: replica.client().sismember(rs.PREFIX + "order:o1:domains", "a1.example"), 1, timeout=10)
     replica.proc.send_signal(signal.SIGSTOP)  # linked, but acknowledges nothing
     try:
         t0 = time.monotonic()
