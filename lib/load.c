@@ -391,15 +391,25 @@ static void read_dataset(const redisReply *r, struct rs_dataset *ds)
 
 int rs_load_probe(redisContext *c, const struct rs_conf *conf, struct rs_probe *p, char *err, size_t errlen)
 {
-	redisReply *r[4] = { NULL, NULL, NULL, NULL };
-	int rc = 0;
+	rs_load_probe_send(c, conf);
+	return rs_load_probe_recv(c, p, err, errlen);
+}
 
-	memset(p, 0, sizeof(*p));
+void rs_load_probe_send(redisContext *c, const struct rs_conf *conf)
+{
 	/* only commands the `resolver` ACL role has (doc/acl.md) */
 	redisAppendCommand(c, "HGETALL %sdataset", conf->prefix);
 	redisAppendCommand(c, "SSCAN %sorders 0 COUNT 1", conf->prefix);
 	redisAppendCommand(c, "XREVRANGE %schanges + - COUNT 1", conf->prefix);
 	redisAppendCommand(c, "PING");
+}
+
+int rs_load_probe_recv(redisContext *c, struct rs_probe *p, char *err, size_t errlen)
+{
+	redisReply *r[4] = { NULL, NULL, NULL, NULL };
+	int rc = 0;
+
+	memset(p, 0, sizeof(*p));
 	for (int i = 0; i < 4; i++)
 		r[i] = get_reply(c);
 	for (int i = 0; i < 4 && rc == 0; i++)

@@ -92,6 +92,13 @@ int rs_load_all(struct redisContext *rc, const struct rs_conf *c, struct rs_list
  */
 int rs_load_probe(struct redisContext *rc, const struct rs_conf *c, struct rs_probe *p, char *err, size_t errlen);
 
+/* rs_load_probe in two halves, for a caller that pipelines commands of its
+ * own after the probe's (queued between the two, read after the second):
+ * _send queues the probe's commands; _recv reads all their replies (every
+ * one, unless the connection is lost) and judges them as rs_load_probe. */
+void rs_load_probe_send(struct redisContext *rc, const struct rs_conf *c);
+int rs_load_probe_recv(struct redisContext *rc, struct rs_probe *p, char *err, size_t errlen);
+
 /*
  * Is ROLE's reply r right for a connection that wants role (enum rs_role)?
  * A primary always is (reads may use it); a replica only for reads and only

@@ -19,6 +19,7 @@
 
 #include "apply.h"
 #include "ebr.h"
+#include "replinfo.h"
 #include "rs_err.h"
 #include "snapshot.h"
 
@@ -73,6 +74,13 @@ struct rs_sync {
 	int64_t last_probe_ms;
 	struct rs_dataset probe; /* what the last judge_redis saw */
 	char probe_newest[RS_STREAM_ID_MAX]; /* and the stream's newest id */
+	/* what the last probe_tick saw of the read endpoint (heartbeat read_*, lag_ms; doc/redis-schema.md) */
+	char read_node[300];                  /* host:port or socket path of the fetch connection ("" unknown) */
+	struct rs_replinfo repl;              /* its INFO replication */
+	bool repl_valid;                      /* repl holds an answer of the last probe */
+	bool repl_probed;                     /* the last probe got its replies (else lag_ms is unknown) */
+	bool repl_refused_logged;             /* INFO refused (ACL): logged once until it works */
+	char repl_unapplied[RS_STREAM_ID_MAX]; /* the first entry after last_id on it at the probe ("" none) */
 	bool alarm_by_load; /* the alarm was raised by a failed load: only a load clears it */
 	pthread_mutex_t alarm_mu; /* guards alarm_text (read by any thread: rs_sync_dataset_alarm) */
 	char alarm_text[600];     /* "" or "<why>: <detail>; keeping N orders, M domains" */
@@ -254,6 +262,89 @@ static void publish_list(struct rs_sync *s, struct rs_list *l)
 	retire_list(s, old);
 }
 
+/* ---- lag: the node we read (doc/fleet.md, "Lag") ---- */
+
+/* The probe saw nothing of the read endpoint (no link): its fields become unknown. */
+static void repl_forget(struct rs_sync *s)
+{
+	s->repl_valid = s->repl_probed = false;
+	s->repl_unapplied[0] = '\0';
+	s->read_node[0] = '\0';
+}
+
+/*
+ * Queue, after the dataset probe's commands on the blocking connection c,
+ * INFO replication and XRANGE changes (last_id + COUNT 1: what the node we
+ * read is, and the first change on it the list has not applied. Their
+ * replies follow the probe's (repl_recv), in the same round trip.
+ */
+static void repl_send(struct rs_sync *s, redisContext *c)
+{
+	char start[RS_STREAM_ID_MAX + 1];
+
+	repl_forget(s);
+	if (c->connection_type == REDIS_CONN_UNIX && c->unix_sock.path)
+		snprintf(s->read_node, sizeof(s->read_node), "%s", c->unix_sock.path);
+	else if (c->connection_type == REDIS_CONN_TCP && c->tcp.host)
+		snprintf(s->read_node, sizeof(s->read_node), strchr(c->tcp.host, ':') ? "[%s]:%d" : "%s:%d", c->tcp.host,
+			 c->tcp.port);
+	snprintf(start, sizeof(start), "(%s", s->last_id[0] ? s->last_id : "0-0");
+	redisAppendCommand(c, "INFO replication");
+	redisAppendCommand(c, "XRANGE %schanges %s + COUNT 1", s->conf->prefix, start);
+}
+
+/*
+ * Read the two replies repl_send queued. A lost connection leaves the fields
+ * unknown (the caller drops the connection: c->err). INFO refused (an ACL
+ * without +info) leaves the replica's fields unknown (""), logged once; the
+ * lag is still measured.
+ */
+static void repl_recv(struct rs_sync *s, redisContext *c)
+{
+	redisReply *info = NULL, *next = NULL;
+	const redisReply *id;
+
+	if (redisGetReply(c, (void **)&info) != REDIS_OK || redisGetReply(c, (void **)&next) != REDIS_OK) {
+		repl_forget(s);
+		goto out;
+	}
+	s->repl_probed = true;
+	if (info->type == REDIS_REPLY_STRING && rs_replinfo_parse(info->str, info->len, &s->repl) == 0) {
+		s->repl_valid = true;
+		s->repl_refused_logged = false;
+	} else if (!s->repl_refused_logged) {
+		rs_log(RS_LOG_WARN, "INFO replication at %s: %.200s: the replica's state is not reported (grant +info)",
+		       s->conf->read.addr, info->type == REDIS_REPLY_ERROR ? info->str : "no role in the reply");
+		s->repl_refused_logged = true;
+	}
+	if (next->type == REDIS_REPLY_ARRAY && next->elements == 1 && next->element[0]->type == REDIS_REPLY_ARRAY &&
+	    next->element[0]->elements >= 1) {
+		id = next->element[0]->element[0];
+		if (id->type == REDIS_REPLY_STRING && id->len > 0 && id->len < sizeof(s->repl_unapplied) &&
+		    strspn(id->str, "0123456789-") == id->len)
+			snprintf(s->repl_unapplied, sizeof(s->repl_unapplied), "%s", id->str);
+	}
+out:
+	freeReplyObject(info);
+	freeReplyObject(next);
+}
+
+/* How long (ms, our clock against the id's, which is the primary's) the
+ * oldest change the node we read held at the last probe, and the list has
+ * not applied, has existed; 0 when there was none or it has been applied
+ * since. */
+static long long lag_ms(struct rs_sync *s)
+{
+	unsigned long long ms = 0;
+	int64_t now = wall_ms();
+
+	if (!s->repl_unapplied[0] || (s->last_id[0] && id_cmp(s->repl_unapplied, s->last_id) <= 0))
+		return 0;
+	if (sscanf(s->repl_unapplied, "%llu", &ms) != 1 || (int64_t)ms >= now)
+		return 0;
+	return (long long)(now - (int64_t)ms);
+}
+
 /* ---- the dataset identity (dataset.h) ---- */
 
 static bool holding(struct rs_sync *s)
@@ -300,18 +391,29 @@ static void set_alarm(struct rs_sync *s, const char *why, const char *detail)
 /*
  * Judge what Redis holds against the list: RS_DS_SAME / RS_DS_ADOPT (go on),
  * or an alarm verdict (alarm set, stream paused), or -1 when Redis could not
- * be asked (RS_EIO).
+ * be asked (RS_EIO). With repl (the periodic probe) the lag probe of the
+ * node we read rides in the same round trip (repl_send).
  */
-static int judge_redis(struct rs_sync *s)
+static int judge_redis_ex(struct rs_sync *s, bool repl)
 {
 	struct rs_probe p;
 	char err[256], detail[400];
 	redisContext *c = fetch_conn(s);
 	enum rs_dataset_verdict v;
+	int rc;
 
-	if (!c)
+	if (!c) {
+		if (repl)
+			repl_forget(s);
 		return -1;
-	if (rs_load_probe(c, s->conf, &p, err, sizeof(err))) {
+	}
+	rs_load_probe_send(c, s->conf);
+	if (repl)
+		repl_send(s, c);
+	rc = rs_load_probe_recv(c, &p, err, sizeof(err));
+	if (repl)
+		repl_recv(s, c); /* its replies follow the probe's, read even when the probe failed */
+	if (rc) {
 		rs_log(RS_LOG_WARN, "%s", err);
 		if (c->err) {
 			redisFree(s->fetch);
@@ -339,6 +441,11 @@ static int judge_redis(struct rs_sync *s)
 			 s->conf->prefix, s->conf->read.addr, *s->dataset ? s->dataset : "without identity");
 	set_alarm(s, rs_dataset_verdict_name(v), detail);
 	return (int)v;
+}
+
+static int judge_redis(struct rs_sync *s)
+{
+	return judge_redis_ex(s, false);
 }
 
 /*
@@ -746,9 +853,11 @@ static void probe_tick(struct rs_sync *s)
 	int v;
 
 	s->last_probe_ms = mono_ms();
-	if (!s->rd || !atomic_load_explicit(&s->info.link_up, memory_order_relaxed))
+	if (!s->rd || !atomic_load_explicit(&s->info.link_up, memory_order_relaxed)) {
+		repl_forget(s);
 		return; /* (re)connecting judges anyway */
-	v = judge_redis(s);
+	}
+	v = judge_redis_ex(s, true);
 	if ((v == RS_DS_SAME || v == RS_DS_ADOPT) && s->alarm_by_load) {
 		/* the last load failed or found every order gone: try again */
 		if (full_load(s) == 0)
@@ -867,8 +976,9 @@ static void heartbeat(struct rs_sync *s)
 {
 	struct rs_list_stats st;
 	char key[512], entries[32], orders[32], applied_at[32], applied[32], bad[32], resyncs[32];
-	char pending[32], dropped[32];
+	char pending[32], dropped[32], io_age[32], lag[32];
 	struct rs_stats_counters sc = { 0 };
+	long long age = s->repl_valid ? rs_replinfo_age(&s->repl) : -1;
 
 	if (!s->wr || !s->opts.heartbeat)
 		return;
@@ -885,6 +995,14 @@ static void heartbeat(struct rs_sync *s)
 	snprintf(applied, sizeof(applied), "%lld", (long long)atomic_load_explicit(&s->info.applied, memory_order_relaxed));
 	snprintf(bad, sizeof(bad), "%lld", (long long)atomic_load_explicit(&s->info.bad, memory_order_relaxed));
 	snprintf(resyncs, sizeof(resyncs), "%lld", (long long)atomic_load_explicit(&s->info.resyncs, memory_order_relaxed));
+	if (age >= 0)
+		snprintf(io_age, sizeof(io_age), "%lld", age);
+	else
+		io_age[0] = '\0';
+	if (s->repl_probed)
+		snprintf(lag, sizeof(lag), "%lld", lag_ms(s));
+	else
+		lag[0] = '\0'; /* no probe since the link came up: unknown */
 	{
 		const char *argv[] = { "HSET", key,
 				       "last_id", s->last_id[0] ? s->last_id : "",
@@ -901,7 +1019,13 @@ static void heartbeat(struct rs_sync *s)
 				       "hits_pending", pending,
 				       "hits_dropped", dropped,
 				       "dataset", s->dataset,
-				       "dataset_alarm", s->alarm };
+				       "dataset_alarm", s->alarm,
+				       "read", s->read_node,
+				       "read_role", s->repl_valid ? rs_repl_role_name(s->repl.role) : "",
+				       "read_link", s->repl_valid ? rs_repl_link_name(s->repl.link) : "",
+				       "read_io_age_s", io_age,
+				       "read_newest", s->probe_newest,
+				       "lag_ms", lag };
 		char now[32];
 		snprintf(now, sizeof(now), "%lld", (long long)(wall_ms() / 1000));
 		argv[7] = now;

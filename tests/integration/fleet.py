@@ -18,6 +18,14 @@ Public API:
       .primary_port()                     what the sentinels say now
       .servers()                          every server, for log collection
       .stop()
+  Node.kill() / Node.start()              SIGKILL the PID; start again on the same
+                                          port and configuration (a replica re-syncs)
+  Node.cut_replication()                  the replica's link to its primary breaks and
+                                          stays broken: it lags, still eligible
+  Country(tmpdir, fleet, make_unbound, reads, ...)
+                                          resolvers r1..rN with redsink.so, each reading
+                                          one replica (plain HOST:PORT) and writing
+                                          through Sentinel, on the roster (test_fleet.py)
 """
 
 import signal
@@ -58,6 +66,16 @@ class Node(harness.Redis):
         if self.running():
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=10)
+
+    def cut_replication(self):
+        """On a replica: break its link to the primary and keep it broken
+        (a wrong masterauth: the primary refuses the AUTH of every reconnect,
+        a wrong password or, when it has none, any password). It keeps answering clients and Sentinel
+        with what it has (replica-serve-stale-data), and stays eligible for
+        promotion for about ten down-after periods: a replica that lags."""
+        c = self.client()
+        c.config_set("masterauth", "not-the-password")
+        c.execute_command("CLIENT", "KILL", "TYPE", "master")
 
 
 class Sentinel(harness._Server):
@@ -353,3 +371,70 @@ class FakeSentinel:
         self.stopping = True
         self.sock.close()
         self.thread.join(timeout=5)
+
+
+class _Endpoint:
+    """What rs.write_conf needs of a server: its endpoint text."""
+
+    def __init__(self, url):
+        self.url = url
+
+
+class Country:
+    """Resolvers r1..rN (Unbound with redsink.so) on a Fleet, as an ISP runs
+    them: each reads one replica named by `reads` (a plain
+    `read-redis: 127.0.0.1:PORT`, pinned: a replica near it) and writes
+    heartbeats, hit counts and receipts through Sentinel to the primary
+    (`write-redis: sentinel:...`). Hits are flushed every second and each
+    resolver serves /metrics. Every resolver is on the roster. Started by
+    make_unbound (conftest.py), which stops them; stop() stops them earlier
+    (before the fleet, so their last flush still finds a Redis)."""
+
+    def __init__(self, tmpdir, fleet, make_unbound, reads, flush_s=1):
+        import rs
+        from test_ctl import ctl, ok
+        self.dir = Path(tmpdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.fleet = fleet
+        self.names = [f"r{i + 1}" for i in range(len(reads))]
+        self.reads = dict(zip(self.names, reads))
+        self.metrics_port = {}
+        self.ub = {}
+        spec = fleet.spec()
+        for name in self.names:
+            ok(ctl(spec, "fleet", "add", name))
+        for name in self.names:
+            self.metrics_port[name] = harness.free_port()
+            conf = rs.write_conf(self.dir / f"{name}.conf", _Endpoint(self.reads[name].url), write_redis=spec,
+                                 resolver_name=name, stats_flush_interval=str(flush_s),
+                                 metrics_listen=f"127.0.0.1:{self.metrics_port[name]}")
+            self.ub[name] = make_unbound(module_so=rs.module_so(), env={"REDSINK_CONF": str(conf)})
+
+    def resolvers(self):
+        return [self.ub[n] for n in self.names]
+
+    def metrics(self, name):
+        """{sample: value} of resolver name's /metrics."""
+        import urllib.request
+        text = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port[name]}/metrics", timeout=3).read().decode()
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                k, _, v = line.rpartition(" ")
+                try:
+                    out[k] = float(v)
+                except ValueError:
+                    pass
+        return out
+
+    def heartbeat(self, name, node=None):
+        import rs
+        node = node or self.fleet.primary
+        return node.client().hgetall(f"{rs.PREFIX}resolver:{name}")
+
+    def stop(self):
+        for ub in self.ub.values():
+            try:
+                ub.stop()
+            except Exception:   # keep stopping the others
+                pass

@@ -23,10 +23,12 @@
 #include "ctl_safety.h"
 #include "name.h"
 #include "order.h"
+#include "replinfo.h"
 #include "rs_err.h"
 
 enum { O_JSON = 500, O_DOMAINS, O_ALL, O_RPZ, O_CSV, O_ORIGIN, O_JURIS, O_SINK4, O_SINK6, O_ORDER, O_DOMAIN,
-       O_BY_FILTER, O_OP, O_SINCE, O_UNTIL, O_LIMIT, O_STALE, O_TTL, O_CHECK, O_FOLLOW };
+       O_BY_FILTER, O_OP, O_SINCE, O_UNTIL, O_LIMIT, O_STALE, O_TTL, O_CHECK, O_FOLLOW,
+       O_MAX_LAG };
 
 /* ---- order show / list ---- */
 
@@ -231,7 +233,7 @@ int cmd_order_list(struct ctl *x, int argc, char **argv)
 /* ---- status ---- */
 
 static const char status_usage[] =
-	"Usage: redsink-ctl status [ORDER] [--json] [--stale SECONDS] [--check]\n"
+	"Usage: redsink-ctl status [ORDER] [--json] [--stale SECONDS] [--max-lag SECONDS] [--check]\n"
 	"\n"
 	"The fleet: every resolver's heartbeat (resolver:<name>) with its name,\n"
 	"jurisdiction, link to Redis, the last change it applied and how far it is\n"
@@ -246,11 +248,21 @@ static const char status_usage[] =
 	"With ORDER, exits 1 when no resolver has sent a heartbeat (nobody is known to\n"
 	"enforce the order).\n"
 	"\n"
+	"Lag (doc/fleet.md): the head lists the replicas of the node status reads (INFO\n"
+	"replication: state, offset, seconds since their last acknowledgement); READS\n"
+	"shows the node each resolver reads, its role and its link to the primary. A\n"
+	"resolver whose replica lost its primary link, or last heard from it more than\n"
+	"--stale seconds ago, is flagged \"replica stale\"; one whose oldest change not\n"
+	"applied (on the primary's stream) is older than --max-lag seconds (default:\n"
+	"--stale) is flagged \"lagging\"; a replica of the primary that is not online\n"
+	"or lags more than --stale seconds is flagged too.\n"
+	"\n"
 	"  --check  for monitoring: exit 1 (and say why on stderr) unless the fleet is\n"
 	"           healthy: at least one resolver, none down or stale, none in a\n"
 	"           dataset alarm, none reporting another jurisdiction than the roster,\n"
-	"           none with a list still loading, a resync pending or a change older\n"
-	"           than --stale seconds not yet applied; with ORDER also: the order is\n"
+	"           none with a list still loading, a resync pending, a stale replica\n"
+	"           or a change older than --max-lag seconds not yet applied, no\n"
+	"           replica of the primary flagged; with ORDER also: the order is\n"
 	"           in force and every resolver has applied its latest change (so every\n"
 	"           resolver in its scope enforces it). 0 when healthy; 2, 4 errors.\n";
 
@@ -314,7 +326,7 @@ static int order_last_change(struct ctl *x, const char *key, const char *id, cha
 static bool hb_numeric(int f)
 {
 	return f == HB_LAST_APPLIED || f == HB_SEEN || f == HB_ENTRIES || f == HB_ORDERS || f == HB_APPLIED ||
-	       f == HB_BAD || f == HB_RESYNCS;
+	       f == HB_BAD || f == HB_RESYNCS || f == HB_READ_IO_AGE || f == HB_LAG_MS;
 }
 
 static void json_int_or_null(const char *s)
@@ -330,17 +342,82 @@ static void json_int_or_null(const char *s)
 		printf("%lld", v);
 }
 
+/* A heartbeat field that is a number >= 0, else -1. */
+static long long hb_num(const char *s)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	return !*s || *end || errno || v < 0 ? -1 : v;
+}
+
+/*
+ * How old (s, on the primary's clock: TIME against the entry's id) the
+ * oldest change after id is (the first entry of the stream at key after
+ * id); 0 when there is none. -1 when Redis failed (*ex set).
+ */
+static long long oldest_unapplied_age(struct ctl *x, const char *key, const char *id, int64_t now, int *ex)
+{
+	char start[80];
+	redisReply *r;
+	long long age = 0;
+
+	snprintf(start, sizeof(start), "(%s", id && *id ? id : "0-0");
+	r = ctl_cmd(&x->conn, "XRANGE", "XRANGE %s %s + COUNT 1", key, start);
+	if (!r) {
+		*ex = ctl_redis_failed(x);
+		return -1;
+	}
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->type == REDIS_REPLY_ARRAY &&
+	    r->element[0]->elements >= 1 && r->element[0]->element[0]->type == REDIS_REPLY_STRING)
+		age = now - atoll(r->element[0]->element[0]->str) / 1000;
+	freeReplyObject(r);
+	return age < 0 ? 0 : age;
+}
+
+/*
+ * "replica stale: ..." when the node resolver h reads is a replica whose
+ * link to its primary is down, or that last heard from its primary more than
+ * stale seconds ago (doc/fleet.md, "Lag"); NULL otherwise. Into buf.
+ */
+static const char *replica_stale(const struct ctl_hb *h, long stale, char *buf, size_t len)
+{
+	long long age = hb_num(h->f[HB_READ_IO_AGE]);
+	char node[200];
+
+	if (strcmp(h->f[HB_READ_ROLE], "slave") != 0)
+		return NULL;
+	ctl_show(h->f[HB_READ][0] ? h->f[HB_READ] : "?", strlen(h->f[HB_READ][0] ? h->f[HB_READ] : "?"), 60, node,
+		 sizeof(node));
+	if (strcmp(h->f[HB_READ_LINK], "down") == 0) {
+		if (age >= 0)
+			snprintf(buf, len, "replica stale: %s lost the link to its primary %lld s ago", node, age);
+		else
+			snprintf(buf, len, "replica stale: %s has no link to its primary", node);
+		return buf;
+	}
+	if (age > stale) {
+		snprintf(buf, len, "replica stale: %s last heard from its primary %lld s ago (--stale %ld)", node, age,
+			 stale);
+		return buf;
+	}
+	return NULL;
+}
+
 /*
  * What keeps a resolver from being healthy (status --check), or NULL. lag is
- * the number of stream entries after its position; a lag is a problem only
- * when the oldest entry it has not applied is older than stale seconds (a
- * push in progress is not an alarm). The text is in a static buffer.
+ * the number of stream entries after its position, behind the age (s) of the
+ * oldest of them; a lag is a problem only when that entry is older than
+ * max_lag seconds (a push in progress is not an alarm). The text is in a
+ * static buffer.
  */
-static const char *resolver_problem(struct ctl *x, const char *kc, const struct ctl_hb *h, bool is_stale, bool trimmed,
-				    bool loaded, long long lag, long stale, int64_t now, const char *applied,
+static const char *resolver_problem(const struct ctl_hb *h, bool is_stale, bool trimmed, bool loaded, long long lag,
+				    long long behind, long stale, long max_lag, int64_t now, const char *applied,
 				    bool with_order)
 {
-	static char buf[200];
+	static char buf[400];
 
 	if (is_stale) {
 		snprintf(buf, sizeof(buf), "stale: no heartbeat for %lld s", (long long)(now - atoll(h->f[HB_SEEN])));
@@ -362,23 +439,15 @@ static const char *resolver_problem(struct ctl *x, const char *kc, const struct 
 	if (trimmed)
 		return "resync pending: its position is older than the stream's first entry";
 	if (lag > 100000) {
-		snprintf(buf, sizeof(buf), "lagging: more than 100000 changes not applied");
+		snprintf(buf, sizeof(buf), "lagging: more than 100000 changes not applied, the oldest %lld s old", behind);
 		return buf;
 	}
-	if (lag > 0) {
-		char start[80];
-		redisReply *r;
-		int64_t oldest = now;
-		snprintf(start, sizeof(start), "(%s", h->f[HB_LAST_ID][0] ? h->f[HB_LAST_ID] : "0-0");
-		r = ctl_cmd(&x->conn, "XRANGE", "XRANGE %s %s + COUNT 1", kc, start);
-		if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 1)
-			oldest = atoll(r->element[0]->element[0]->str) / 1000;
-		freeReplyObject(r);
-		if (now - oldest > stale) {
-			snprintf(buf, sizeof(buf), "lagging: %lld changes not applied, the oldest %lld s old", lag,
-				 (long long)(now - oldest));
-			return buf;
-		}
+	if (replica_stale(h, stale, buf, sizeof(buf)))
+		return buf;
+	if (lag > 0 && behind > max_lag) {
+		snprintf(buf, sizeof(buf), "lagging: %lld changes not applied, the oldest %lld s old (--max-lag %ld)", lag,
+			 behind, max_lag);
+		return buf;
 	}
 	if (with_order && strncmp(applied, "applied", 7) != 0) {
 		snprintf(buf, sizeof(buf), "has not applied the order's latest change (%s)", applied);
@@ -391,7 +460,13 @@ static const char *resolver_problem(struct ctl *x, const char *kc, const struct 
 struct status {
 	struct ctl *x;
 	bool json, check;
-	long stale;
+	long stale, max_lag; /* --stale, --max-lag (0: not given, --stale) */
+	int64_t primary_now; /* TIME of the node status reads (the stream ids' clock), else now */
+	struct rs_replinfo repl; /* its INFO replication */
+	bool repl_ok;            /* repl was read */
+	char repl_why[160];      /* else why not */
+	char node[300];          /* the node status reads, host:port */
+	size_t nbad_replicas;    /* replicas flagged */
 	const char *order; /* NULL: the fleet */
 	char kc[CTL_KEY_MAX], first_id[64], last_id[64], order_change[64];
 	long long length;
@@ -408,6 +483,7 @@ static int status_options(struct status *s, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, O_JSON },
 		{ "stale", required_argument, NULL, O_STALE },
+		{ "max-lag", required_argument, NULL, O_MAX_LAG },
 		{ "order", required_argument, NULL, O_ORDER },
 		{ "check", no_argument, NULL, O_CHECK },
 		{ NULL, 0, NULL, 0 },
@@ -429,8 +505,15 @@ static int status_options(struct status *s, int argc, char **argv)
 			s->stale = strtol(optarg, &end, 10);
 			if (*end || s->stale < 1)
 				return ctl_usage_error(x, "--stale: '%s' is not a number of seconds", optarg);
+		} else if (c == O_MAX_LAG) {
+			char *end;
+			s->max_lag = strtol(optarg, &end, 10);
+			if (*end || s->max_lag < 1)
+				return ctl_usage_error(x, "--max-lag: '%s' is not a number of seconds", optarg);
 		}
 	}
+	if (s->max_lag == 0)
+		s->max_lag = s->stale;
 	if (optind < argc && !s->order)
 		s->order = argv[optind++];
 	if (optind < argc)
@@ -471,6 +554,152 @@ static int status_stream(struct status *s)
 	return 0;
 }
 
+/*
+ * The node status reads: its clock (TIME: the clock of the stream ids the
+ * lag is measured against) and its replicas (INFO replication). A refused
+ * command (an ACL without +time or +info) is not an error: the local clock
+ * is used, the replicas are not listed (said so). A lost connection is.
+ */
+static int status_replication(struct status *s)
+{
+	redisContext *c = s->x->conn.c;
+	redisReply *t, *r;
+
+	if (c->connection_type == REDIS_CONN_UNIX && c->unix_sock.path)
+		snprintf(s->node, sizeof(s->node), "%s", c->unix_sock.path);
+	else if (c->tcp.host)
+		snprintf(s->node, sizeof(s->node), strchr(c->tcp.host, ':') ? "[%s]:%d" : "%s:%d", c->tcp.host,
+			 c->tcp.port);
+	s->primary_now = s->now;
+	redisAppendCommand(c, "TIME");
+	redisAppendCommand(c, "INFO replication");
+	if (redisGetReply(c, (void **)&t) != REDIS_OK)
+		goto lost;
+	if (redisGetReply(c, (void **)&r) != REDIS_OK) {
+		freeReplyObject(t);
+		goto lost;
+	}
+	if (t->type == REDIS_REPLY_ARRAY && t->elements == 2 && t->element[0]->type == REDIS_REPLY_STRING &&
+	    atoll(t->element[0]->str) > 0)
+		s->primary_now = atoll(t->element[0]->str);
+	if (r->type == REDIS_REPLY_STRING && rs_replinfo_parse(r->str, r->len, &s->repl) == 0)
+		s->repl_ok = true;
+	else
+		snprintf(s->repl_why, sizeof(s->repl_why), "INFO replication: %.120s",
+			 r->type == REDIS_REPLY_ERROR ? r->str : "no role in the reply");
+	freeReplyObject(t);
+	freeReplyObject(r);
+	return 0;
+lost:
+	ctl_fail(&s->x->conn, "INFO", NULL);
+	return ctl_redis_failed(s->x);
+}
+
+/* Why replica i of the node status reads is flagged (not online, or no
+ * acknowledgement for more than --stale seconds), or NULL. Into buf. */
+static const char *replica_problem(const struct status *s, size_t i, char *buf, size_t len)
+{
+	const struct rs_repl_replica *r = &s->repl.replicas[i];
+
+	if (strcmp(r->state, "online") != 0)
+		snprintf(buf, len, "state %s", r->state[0] ? r->state : "unknown");
+	else if (r->lag > s->stale)
+		snprintf(buf, len, "stale: last acknowledged %lld s ago (--stale %ld)", r->lag, s->stale);
+	else
+		return NULL;
+	return buf;
+}
+
+/* The replicas of the node status reads: text lines or the "replication" JSON member. */
+static void status_print_replication(struct status *s)
+{
+	const struct rs_replinfo *ri = &s->repl;
+	char why[160];
+
+	if (s->json) {
+		printf(",\"replication\":");
+		if (!s->repl_ok) {
+			fputs("null", stdout);
+			return;
+		}
+		printf("{\"node\":");
+		ctl_json_str(stdout, s->node);
+		printf(",\"role\":");
+		ctl_json_str(stdout, rs_repl_role_name(ri->role));
+		printf(",\"offset\":");
+		ri->master_offset >= 0 ? printf("%lld", ri->master_offset) : fputs("null", stdout);
+		if (ri->role == RS_REPL_ROLE_SLAVE) {
+			printf(",\"master\":");
+			ctl_json_str(stdout, ri->master_host);
+			printf(",\"master_port\":%d,\"link\":", ri->master_port);
+			ctl_json_str(stdout, rs_repl_link_name(ri->link));
+			printf(",\"io_age_s\":");
+			rs_replinfo_age(ri) >= 0 ? printf("%lld", rs_replinfo_age(ri)) : fputs("null", stdout);
+		}
+		printf(",\"replicas_skipped\":%zu,\"replicas\":[", ri->replicas_skipped);
+		for (size_t i = 0; i < ri->nreplicas; i++) {
+			const struct rs_repl_replica *r = &ri->replicas[i];
+			const char *p = replica_problem(s, i, why, sizeof(why));
+			printf("%s{\"host\":", i ? "," : "");
+			ctl_json_str(stdout, r->host);
+			printf(",\"port\":%d,\"state\":", r->port);
+			ctl_json_str(stdout, r->state);
+			printf(",\"offset\":");
+			r->offset >= 0 ? printf("%lld", r->offset) : fputs("null", stdout);
+			printf(",\"behind_bytes\":");
+			r->offset >= 0 && ri->master_offset >= r->offset ? printf("%lld", ri->master_offset - r->offset)
+									  : fputs("null", stdout);
+			printf(",\"lag_s\":");
+			r->lag >= 0 ? printf("%lld", r->lag) : fputs("null", stdout);
+			printf(",\"healthy\":%s,\"problem\":", p ? "false" : "true");
+			p ? ctl_json_str(stdout, p) : (void)fputs("null", stdout);
+			putchar('}');
+		}
+		printf("]}");
+		return;
+	}
+	if (!s->repl_ok) {
+		printf("replication: not known (%s)\n", s->repl_why);
+		return;
+	}
+	if (ri->role == RS_REPL_ROLE_SLAVE) {
+		long long age = rs_replinfo_age(ri);
+		printf("redis %s: a replica of %s:%d, link %s", s->node, ri->master_host[0] ? ri->master_host : "?",
+		       ri->master_port, ri->link == RS_REPL_LINK_UNKNOWN ? "?" : rs_repl_link_name(ri->link));
+		if (age >= 0)
+			printf(ri->link == RS_REPL_LINK_DOWN ? " for %lld s" : ", last I/O %lld s ago", age);
+		printf(" (status reads a replica: the lag below is measured against it)\n");
+	} else {
+		printf("redis %s: primary, %zu replica%s, offset %lld\n", s->node, ri->nreplicas + ri->replicas_skipped,
+		       ri->nreplicas + ri->replicas_skipped == 1 ? "" : "s", ri->master_offset);
+	}
+	for (size_t i = 0; i < ri->nreplicas; i++) {
+		const struct rs_repl_replica *r = &ri->replicas[i];
+		const char *p = replica_problem(s, i, why, sizeof(why));
+		printf("  replica %s:%d: %s, offset %lld (%lld behind), last ack %lld s ago%s%s\n", r->host, r->port,
+		       r->state[0] ? r->state : "?", r->offset, r->offset >= 0 && ri->master_offset >= r->offset ?
+		       ri->master_offset - r->offset : -1LL, r->lag, p ? ": FLAGGED: " : "", p ? p : "");
+	}
+	if (ri->replicas_skipped)
+		printf("  (%zu more replicas not shown: malformed or beyond %d)\n", ri->replicas_skipped,
+		       RS_REPL_REPLICAS_MAX);
+}
+
+/* Count the flagged replicas and, with --check, say which. */
+static void status_judge_replicas(struct status *s)
+{
+	char why[160];
+
+	for (size_t i = 0; s->repl_ok && i < s->repl.nreplicas; i++) {
+		const char *p = replica_problem(s, i, why, sizeof(why));
+		if (!p)
+			continue;
+		s->nbad_replicas++;
+		if (s->check)
+			warnx("status --check: replica %s:%d: %s", s->repl.replicas[i].host, s->repl.replicas[i].port, p);
+	}
+}
+
 /* The order asked about, and the ID of its latest change in the stream. */
 static int status_order(struct status *s)
 {
@@ -486,7 +715,7 @@ static int status_order(struct status *s)
 }
 
 /* The stream, the dataset and the order: the opening of the JSON object, or the text lines above the table. */
-static void status_print_head(const struct status *s)
+static void status_print_head(struct status *s)
 {
 	const struct ctl_order *o = &s->o;
 	char tb[40];
@@ -500,6 +729,7 @@ static void status_print_head(const struct status *s)
 		       s->ds.d.valid ? "true" : "false");
 		ctl_json_str(stdout, s->ds.d.valid ? s->ds.d.id : s->ds.id);
 		printf(",\"generation\":%llu}", (unsigned long long)s->ds.d.generation);
+		status_print_replication(s);
 		if (s->order) {
 			printf(",\"order\":{\"id\":");
 			ctl_json_str(stdout, s->order);
@@ -531,6 +761,7 @@ static void status_print_head(const struct status *s)
 		printf("dataset: %s, generation %llu\n", s->ds.d.id, (unsigned long long)s->ds.d.generation);
 	else
 		printf("dataset: %s\n", s->ds.d.present ? "UNREADABLE identity (redsink-ctl dataset show)" : "no identity");
+	status_print_replication(s);
 	if (s->order) {
 		printf("order %s (%s, scope %s): ", s->order, ctl_order_state(o), o->f[F_SCOPE]);
 		if (s->order_change[0])
@@ -560,7 +791,7 @@ static const char *status_applied(const struct status *s, const struct ctl_hb *h
 
 /* One resolver as a JSON object (its heartbeat fields, then what status makes of them). */
 static void status_print_json_resolver(const struct status *s, size_t i, bool is_stale, bool trimmed, long long lag,
-				       const char *applied, const char *problem)
+				       long long behind, bool rstale, const char *applied, const char *problem)
 {
 	const struct ctl_hb *h = &s->hbs[i];
 
@@ -582,6 +813,13 @@ static void status_print_json_resolver(const struct status *s, size_t i, bool is
 		fputs("null", stdout);
 	else
 		printf("%lld", lag);
+	printf(",\"behind_s\":");
+	if (behind >= 0)
+		printf("%lld", behind);
+	else
+		fputs("null", stdout);
+	printf(",\"lagging\":%s,\"replica_stale\":%s", lag > 0 && behind > s->max_lag ? "true" : "false",
+	       rstale ? "true" : "false");
 	printf(",\"rostered\":%s,\"roster_jurisdiction\":", h->rostered ? "true" : "false");
 	ctl_json_str(stdout, h->roster_juris);
 	printf(",\"state\":\"%s\"", ctl_fleet_state(h, s->now, s->stale));
@@ -618,7 +856,8 @@ static void status_down(struct status *s, size_t i, struct ctl_table *t)
 			printf(",\"%s\":null", f == HB_LINK ? "reported_link" : ctl_hb_fields[f]);
 		printf(",\"rostered\":true,\"roster_jurisdiction\":");
 		ctl_json_str(stdout, h->roster_juris);
-		printf(",\"state\":\"down\",\"link\":\"down\",\"lag\":null,\"seen_ago\":null,"
+		printf(",\"state\":\"down\",\"link\":\"down\",\"lag\":null,\"behind_s\":null,\"lagging\":false,"
+		       "\"replica_stale\":false,\"seen_ago\":null,"
 		       "\"resync_needed\":false,\"stale\":true");
 		if (s->order)
 			printf(",\"order_applied\":false,\"order_status\":\"NOT APPLIED: down\"");
@@ -628,8 +867,32 @@ static void status_down(struct status *s, size_t i, struct ctl_table *t)
 	} else if (s->order) {
 		ctl_table_row(t, 7, h->name, juris, "DOWN", "no heartbeat", "NOT APPLIED: down", "-", "-");
 	} else {
-		ctl_table_row(t, 9, h->name, juris, "DOWN", "no heartbeat", "-", "-", "-", "-", "-");
+		ctl_table_row(t, 10, h->name, juris, "DOWN", "-", "no heartbeat", "-", "-", "-", "-", "-");
 	}
+}
+
+/* The READS cell: the node a resolver reads, its role and its link ("-" unknown). */
+static void status_read_cell(const struct ctl_hb *h, bool rstale, char *buf, size_t len)
+{
+	char node[200];
+	long long age = hb_num(h->f[HB_READ_IO_AGE]);
+
+	if (!h->f[HB_READ][0] && !h->f[HB_READ_ROLE][0]) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	ctl_show(h->f[HB_READ][0] ? h->f[HB_READ] : "?", strlen(h->f[HB_READ][0] ? h->f[HB_READ] : "?"), 60, node,
+		 sizeof(node));
+	if (strcmp(h->f[HB_READ_ROLE], "master") == 0)
+		snprintf(buf, len, "%s primary", node);
+	else if (strcmp(h->f[HB_READ_ROLE], "slave") != 0)
+		snprintf(buf, len, "%s", node); /* INFO not allowed to the resolver: role unknown */
+	else if (strcmp(h->f[HB_READ_LINK], "down") == 0)
+		snprintf(buf, len, "%s replica, link DOWN%s", node, rstale ? " (STALE)" : "");
+	else if (age >= 0)
+		snprintf(buf, len, "%s replica, io %lld s%s", node, age, rstale ? " (STALE)" : "");
+	else
+		snprintf(buf, len, "%s replica%s", node, rstale ? " (STALE)" : "");
 }
 
 /* Judge and show resolver i (a JSON object or a table row); false when Redis failed (*ex set). */
@@ -641,7 +904,9 @@ static bool status_resolver(struct status *s, size_t i, struct ctl_table *t, int
 	bool trimmed = s->first_id[0] && h->f[HB_LAST_ID][0] && ctl_id_cmp(h->f[HB_LAST_ID], s->first_id) < 0 &&
 		       s->length > 0;
 	long long lag = h->beating ? entries_after(s->x, s->kc, h->f[HB_LAST_ID], 100000, ex) : 0;
-	char lagbuf[48], seenbuf[48], appbuf[80], linkbuf[64], tb[40], tb2[40];
+	long long behind = 0;
+	char lagbuf[48], seenbuf[48], appbuf[80], linkbuf[64], tb[40], tb2[40], readbuf[300], rsbuf[400];
+	bool rstale;
 	const char *applied = "", *link = h->f[HB_LINK][0] ? h->f[HB_LINK] : "?";
 	bool loaded = applied_at > 0 || h->f[HB_LAST_ID][0];
 	const char *problem;
@@ -652,20 +917,26 @@ static bool status_resolver(struct status *s, size_t i, struct ctl_table *t, int
 	}
 	if (lag < 0)
 		return false;
+	if (lag > 0 && (behind = oldest_unapplied_age(s->x, s->kc, h->f[HB_LAST_ID], s->primary_now, ex)) < 0)
+		return false;
+	rstale = replica_stale(h, s->stale, rsbuf, sizeof(rsbuf)) != NULL;
+	status_read_cell(h, rstale, readbuf, sizeof(readbuf));
 	if (is_stale) {
 		/* no heartbeat for two periods: its own "link up" is old news */
 		snprintf(linkbuf, sizeof(linkbuf), "STALE: last seen %lld s ago", (long long)(s->now - seen));
 		link = linkbuf;
 	}
 	if (lag > 100000)
-		snprintf(lagbuf, sizeof(lagbuf), ">100000");
+		snprintf(lagbuf, sizeof(lagbuf), ">100000, %lld s", behind);
+	else if (lag > 0)
+		snprintf(lagbuf, sizeof(lagbuf), "%lld, %lld s%s", lag, behind, behind > s->max_lag ? " LAGGING" : "");
 	else
-		snprintf(lagbuf, sizeof(lagbuf), "%lld", lag);
+		snprintf(lagbuf, sizeof(lagbuf), "0");
 	if (trimmed)
 		snprintf(lagbuf, sizeof(lagbuf), "resync");
 	if (s->order)
 		applied = status_applied(s, h, loaded);
-	problem = resolver_problem(s->x, s->kc, h, is_stale, trimmed, loaded, lag, s->stale, s->now, applied,
+	problem = resolver_problem(h, is_stale, trimmed, loaded, lag, behind, s->stale, s->max_lag, s->now, applied,
 				   s->order != NULL);
 	if (problem) {
 		s->nbad++;
@@ -684,13 +955,13 @@ static bool status_resolver(struct status *s, size_t i, struct ctl_table *t, int
 	else /* a module that loaded its list reports the load: 0 is "still loading" */
 		snprintf(appbuf, sizeof(appbuf), "- (%s)", loaded ? "not reported" : "list not loaded yet");
 	if (s->json)
-		status_print_json_resolver(s, i, is_stale, trimmed, lag, applied, problem);
+		status_print_json_resolver(s, i, is_stale, trimmed, lag, behind, rstale, applied, problem);
 	else if (s->order)
 		ctl_table_row(t, 7, h->name, h->f[HB_JURIS][0] ? h->f[HB_JURIS] : "-", link, seenbuf, applied, appbuf,
 			      h->f[HB_LAST_ID]);
 	else
-		ctl_table_row(t, 9, h->name, h->f[HB_JURIS][0] ? h->f[HB_JURIS] : "-", link, seenbuf, h->f[HB_LAST_ID],
-			      lagbuf, h->f[HB_ENTRIES], h->f[HB_ORDERS], appbuf);
+		ctl_table_row(t, 10, h->name, h->f[HB_JURIS][0] ? h->f[HB_JURIS] : "-", link, readbuf, seenbuf,
+			      h->f[HB_LAST_ID], lagbuf, h->f[HB_ENTRIES], h->f[HB_ORDERS], appbuf);
 	return true;
 }
 
@@ -705,13 +976,14 @@ static bool status_resolvers(struct status *s, int *ex)
 			ctl_table_row(&t, 7, "RESOLVER", "JURISDICTION", "LINK", "SEEN", "ORDER", "LAST APPLIED",
 				      "LAST CHANGE");
 		else
-			ctl_table_row(&t, 9, "RESOLVER", "JURISDICTION", "LINK", "SEEN", "LAST CHANGE", "LAG", "ENTRIES",
-				      "ORDERS", "LAST APPLIED");
+			ctl_table_row(&t, 10, "RESOLVER", "JURISDICTION", "LINK", "READS", "SEEN", "LAST CHANGE", "LAG",
+				      "ENTRIES", "ORDERS", "LAST APPLIED");
 	}
 	for (size_t i = 0; i < s->nhb; i++)
 		if (!status_resolver(s, i, &t, ex))
 			break;
-	healthy = s->nbad == 0 && s->nhb > 0 && (!s->order || (s->o.in_force && !s->o.expired));
+	healthy = s->nbad == 0 && s->nbad_replicas == 0 && s->nhb > 0 &&
+		  (!s->order || (s->o.in_force && !s->o.expired));
 	if (s->json)
 		printf("],\"healthy\":%s}\n", healthy ? "true" : "false");
 	else
@@ -731,6 +1003,8 @@ static void status_not_compliant(const struct status *s)
 		warnx("status --check: order %s has expired", s->order);
 	if (s->nbad)
 		warnx("status --check: %zu of %zu resolvers not healthy", s->nbad, s->nhb);
+	if (s->nbad_replicas)
+		warnx("status --check: %zu of %zu replicas flagged", s->nbad_replicas, s->repl.nreplicas);
 }
 
 /* Resolvers that keep their list because this Redis does not hold its dataset. */
@@ -762,8 +1036,9 @@ int cmd_status(struct ctl *x, int argc, char **argv)
 	if ((ex = ctl_open(x)))
 		return ex;
 	ctl_key(x, s.kc, "changes");
-	if ((ex = status_stream(&s)) || (ex = ctl_dataset_read(x, &s.ds)))
+	if ((ex = status_stream(&s)) || (ex = ctl_dataset_read(x, &s.ds)) || (ex = status_replication(&s)))
 		return ex;
+	status_judge_replicas(&s);
 	if ((s.order && (ex = status_order(&s))) || (ex = ctl_fleet(s.x, &s.hbs, &s.nhb)))
 		goto out;
 	for (size_t i = 0; i < s.nhb; i++)
