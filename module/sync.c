@@ -38,6 +38,8 @@
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 30000
 #define PROBE_MS 5000 /* how often the dataset identity is checked (rs_sync_opts.probe_ms) */
+#define POSITIONS_MAX 120     /* positions kept for the divergence check: one a second ... */
+#define POSITIONS_KEEP_MS 120000 /* ... for two minutes */
 
 /* A whole list replaced by a resync, waiting like any retired memory (list.h). */
 struct retired_list {
@@ -74,6 +76,11 @@ struct rs_sync {
 	int64_t last_probe_ms;
 	struct rs_dataset probe; /* what the last judge_redis saw */
 	char probe_newest[RS_STREAM_ID_MAX]; /* and the stream's newest id */
+	struct position {
+		char id[RS_STREAM_ID_MAX];
+		int64_t at_ms; /* mono_ms() when the list reached it */
+	} pos[POSITIONS_MAX]; /* recent positions, oldest first (check_positions) */
+	size_t npos;
 	/* what the last probe_tick saw of the read endpoint (heartbeat read_*, lag_ms; doc/redis-schema.md) */
 	char read_node[300];                  /* host:port or socket path of the fetch connection ("" unknown) */
 	struct rs_replinfo repl;              /* its INFO replication */
@@ -512,6 +519,7 @@ static int full_load(struct rs_sync *s)
 		set_alarm(s, "", "a full load adopted what Redis holds");
 	publish_list(s, l);
 	snprintf(s->last_id, sizeof(s->last_id), "%s", st.last_id);
+	s->npos = 0; /* a new list: what the old one followed does not matter */
 	atomic_fetch_add_explicit(&s->info.resyncs, 1, memory_order_release); /* after publish_list: rs_sync_info */
 	atomic_fetch_add_explicit(&s->info.bad, (int64_t)(st.bad_orders + st.bad_domains), memory_order_relaxed);
 	atomic_store_explicit(&s->info.last_applied_ms, wall_ms(), memory_order_relaxed);
@@ -540,6 +548,7 @@ static void backoff(int *delay_ms, int64_t *next_ms)
 static void rd_connect(struct rs_sync *s);
 static void xread(struct rs_sync *s);
 static void restart_stream(struct rs_sync *s);
+static void remember_position(struct rs_sync *s);
 
 static void rd_lost(struct rs_sync *s, const char *why)
 {
@@ -662,6 +671,7 @@ static void on_xread(redisAsyncContext *ac, void *reply, void *priv)
 		s->dirty = true;
 		s->last_heartbeat_ms = 0; /* tell the fleet at the next tick, not in up to 5 s */
 		purge_changed(s);
+		remember_position(s);
 	}
 	if (s->ap.dataset_changed) {
 		s->ap.dataset_changed = false;
@@ -843,6 +853,74 @@ static void restart_stream(struct rs_sync *s)
 }
 
 /*
+ * Divergent history on a live connection. A failover to a replica that
+ * missed the last changes we applied leaves our replica, once it re-syncs
+ * from the new primary, with a shorter history — without breaking our
+ * connection. If the new primary's stream then grows past our position
+ * before the probe sees it, neither "the newest id is older than ours" nor
+ * "our own entry is missing" (the last one we applied is a new entry)
+ * catches it. So the list remembers the positions it reached (one a second,
+ * for two minutes) and the probe checks that the stream still holds each: a
+ * missing one that was not trimmed away means the history we followed is
+ * not Redis' any more, and only a full load gives the truth.
+ */
+static void remember_position(struct rs_sync *s)
+{
+	int64_t now = mono_ms();
+
+	if (s->npos > 0 && now - s->pos[s->npos - 1].at_ms < 1000) {
+		snprintf(s->pos[s->npos - 1].id, RS_STREAM_ID_MAX, "%s", s->last_id); /* same second: newest wins */
+		return;
+	}
+	if (s->npos == POSITIONS_MAX) {
+		memmove(s->pos, s->pos + 1, (POSITIONS_MAX - 1) * sizeof(s->pos[0]));
+		s->npos--;
+	}
+	snprintf(s->pos[s->npos].id, RS_STREAM_ID_MAX, "%s", s->last_id);
+	s->pos[s->npos++].at_ms = now;
+}
+
+/* A remembered position the stream lost (not trimmed), or NULL; NULL also
+ * when Redis could not be asked (the next probe asks again). Pipelined: one
+ * XREVRANGE per position and the stream's first entry, one round trip. */
+static const char *lost_position(struct rs_sync *s, char out[RS_STREAM_ID_MAX])
+{
+	redisContext *c = fetch_conn(s);
+	int64_t now = mono_ms();
+	const char *lost = NULL;
+	char first[RS_STREAM_ID_MAX] = "";
+	size_t keep = 0;
+	redisReply *r;
+
+	while (keep < s->npos && now - s->pos[keep].at_ms > POSITIONS_KEEP_MS)
+		keep++;
+	memmove(s->pos, s->pos + keep, (s->npos - keep) * sizeof(s->pos[0]));
+	s->npos -= keep;
+	if (!c || s->npos == 0)
+		return NULL;
+	redisAppendCommand(c, "XRANGE %schanges - + COUNT 1", s->conf->prefix);
+	for (size_t i = 0; i < s->npos; i++)
+		redisAppendCommand(c, "XREVRANGE %schanges %s %s COUNT 1", s->conf->prefix, s->pos[i].id, s->pos[i].id);
+	for (size_t i = 0; i <= s->npos; i++) {
+		if (redisGetReply(c, (void **)&r) != REDIS_OK) {
+			redisFree(s->fetch);
+			s->fetch = NULL;
+			return NULL;
+		}
+		if (i == 0 && r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->type == REDIS_REPLY_ARRAY &&
+		    r->element[0]->elements >= 1 && r->element[0]->element[0]->type == REDIS_REPLY_STRING)
+			snprintf(first, sizeof(first), "%s", r->element[0]->element[0]->str);
+		else if (i > 0 && !lost && r->type == REDIS_REPLY_ARRAY && r->elements == 0 && first[0] &&
+			 id_cmp(s->pos[i - 1].id, first) >= 0) {
+			snprintf(out, RS_STREAM_ID_MAX, "%s", s->pos[i - 1].id);
+			lost = out;
+		}
+		freeReplyObject(r);
+	}
+	return lost;
+}
+
+/*
  * Every PROBE_MS: is Redis still holding our dataset? Catches a FLUSHALL, a
  * replica that came back empty or a database swapped under a live connection,
  * and, in alarm, notices when the dataset is ours again (or superseded).
@@ -850,6 +928,7 @@ static void restart_stream(struct rs_sync *s)
 static void probe_tick(struct rs_sync *s)
 {
 	bool was_paused = s->paused, restarted = false;
+	char lost[RS_STREAM_ID_MAX];
 	int v;
 
 	s->last_probe_ms = mono_ms();
@@ -866,6 +945,11 @@ static void probe_tick(struct rs_sync *s)
 	    id_cmp(s->probe_newest, s->last_id) < 0) {
 		rs_log(RS_LOG_WARN, "full resync from %s: rollback: the stream's newest id %s is older than the list's %s",
 		       s->conf->read.addr, s->probe_newest, s->last_id);
+		if (full_load(s) == 0)
+			restart_stream(s), restarted = true;
+	} else if (v == RS_DS_SAME && !s->paused && lost_position(s, lost)) {
+		rs_log(RS_LOG_WARN, "full resync from %s: divergent history: the stream no longer holds %s, a position "
+		       "the list reached (a failover to a replica that missed it?)", s->conf->read.addr, lost);
 		if (full_load(s) == 0)
 			restart_stream(s), restarted = true;
 	} else if (v == RS_DS_ADOPT && *s->dataset) {
