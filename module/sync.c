@@ -38,6 +38,7 @@
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 30000
 #define PROBE_MS 5000 /* how often the dataset identity is checked (rs_sync_opts.probe_ms) */
+#define RESYNC_JITTER_MS 3000 /* a held list's full load after a trimmed stream waits 0..this (on_xinfo) */
 #define POSITIONS_MAX 120     /* positions kept for the divergence check: one a second ... */
 #define POSITIONS_KEEP_MS 120000 /* ... for two minutes */
 
@@ -94,6 +95,9 @@ struct rs_sync {
 	int retry_backoff;  /* a change that could not be applied: XREAD again after a delay */
 	int64_t retry_next_ms;
 	bool retry_due;
+	bool resync_due;      /* restart_stream at resync_at_ms: a jittered full load (on_xinfo) */
+	bool resync_waited;   /* no (more) jitter: set after the first stream check since start */
+	int64_t resync_at_ms;
 	struct rs_apply ap;
 	size_t ap_bad_seen; /* ap.bad already added to info.bad */
 	bool dirty; /* changed since the last snapshot */
@@ -557,7 +561,7 @@ static void rd_lost(struct rs_sync *s, const char *why)
 		       s->conf->read.addr, why);
 	atomic_store_explicit(&s->info.link_up, 0, memory_order_relaxed);
 	s->rd = NULL;
-	s->rd_busy = s->resume = s->retry_due = false;
+	s->rd_busy = s->resume = s->retry_due = s->resync_due = false;
 	/* The blocking connection went to the same server: after a restart it
 	 * is dead without knowing it, and the first judge of the next connection
 	 * would fail on it and double the backoff (30 s soon). Connect afresh. */
@@ -814,6 +818,23 @@ static void on_xinfo(redisAsyncContext *ac, void *reply, void *priv)
 				      "replica that missed it?)";
 		}
 	}
+	if (why && strstr(why, "trimmed") && s->last_id[0] && strcmp(s->last_id, "0-0") != 0 && !s->resync_waited) {
+		/* A restart storm: every resolver of a site starts at once from a
+		 * snapshot the stream has been trimmed past. The list they hold is
+		 * enforced meanwhile, so each waits a random 0..RESYNC_JITTER_MS
+		 * before its full load instead of loading from the replica at
+		 * the same moment as the others. Only the first stream check
+		 * after a start: a resync while running is not delayed. */
+		int64_t wait = (int64_t)(((uint64_t)getpid() * 2654435761u ^ (uint64_t)mono_ms() * 40503u) %
+					 RESYNC_JITTER_MS);
+		rs_log(RS_LOG_INFO, "%s (list at %s): full load from %s in %lld ms (jitter)", why, s->last_id,
+		       s->conf->read.addr, (long long)wait);
+		s->resync_waited = true;
+		s->resync_due = true;
+		s->resync_at_ms = mono_ms() + wait;
+		return;
+	}
+	s->resync_waited = true;
 	if (why) {
 		if (s->last_id[0])
 			rs_log(RS_LOG_WARN, "full resync from %s: %s (list at %s)", s->conf->read.addr, why, s->last_id);
@@ -1351,7 +1372,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		return;
 	if (!s->rd && now >= s->rd_next_ms)
 		rd_connect(s);
-	else if (s->rd && !s->paused && !s->retry_due && now - s->rd_last_reply_ms > WATCHDOG_MS) {
+	else if (s->rd && !s->paused && !s->retry_due && !s->resync_due && now - s->rd_last_reply_ms > WATCHDOG_MS) {
 		/* a silent connection (e.g. a dead peer without RST) */
 		redisAsyncContext *ac = s->rd;
 		rd_lost(s, "no reply");
@@ -1363,6 +1384,10 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 			wr_lost(s);
 		else
 			s->last_heartbeat_ms = 0;
+	}
+	if (s->rd && s->resync_due && now >= s->resync_at_ms) {
+		s->resync_due = false;
+		restart_stream(s); /* XINFO again: the jitter is served, the full load follows */
 	}
 	if (s->rd && s->retry_due && now >= s->retry_next_ms) {
 		s->retry_due = false;
@@ -1458,6 +1483,7 @@ int rs_sync_start(struct rs_sync **out, const struct rs_conf *c, _Atomic(struct 
 	s->alarm = "";
 	if (s->last_id[0]) /* init loaded the list (Redis, snapshot or a reload's hand-over) */
 		atomic_store_explicit(&s->info.last_applied_ms, wall_ms(), memory_order_relaxed);
+	s->resync_waited = !s->last_id[0]; /* only a start with a list in hand may wait (on_xinfo) */
 	s->dirty = snapshot_due;
 	if (rs_apply_init(&s->ap, cur(s), fetch_order, s))
 		goto err;
