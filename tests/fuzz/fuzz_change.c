@@ -113,30 +113,6 @@ static void walk(struct rs_apply *a, const redisReply *r, int depth)
 		walk(a, r->element[i], depth + 1);
 }
 
-/*
- * Does the input announce an aggregate or bulk string of more than max
- * elements/octets? hiredis 0.14 (Debian 12) allocates an array's element
- * pointers from the announced count before any element arrives ("*600000000"
- * is a 4.8 GB calloc), which is hiredis', not redsink's, to bound: such
- * inputs are skipped so that a campaign is not stopped by it (see README.md,
- * Findings).
- */
-static bool huge_length(const uint8_t *data, size_t size, unsigned long max)
-{
-	for (size_t i = 0; i < size; i++) {
-		unsigned long n = 0;
-		size_t k;
-		if (data[i] != '*' && data[i] != '$')
-			continue;
-		for (k = i + 1; k < size && data[k] >= '0' && data[k] <= '9'; k++) {
-			n = n * 10 + (unsigned long)(data[k] - '0');
-			if (n > max)
-				return true;
-		}
-	}
-	return false;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	redisReader *rd;
@@ -144,7 +120,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct rs_apply a;
 	void *reply;
 
-	if (huge_length(data, size, 1000000))
+	if (fz_resp_huge_length(data, size, 1000000))
 		return 0;
 	fz_quiet();
 	conf.ede_format = RS_EDE_JSON;

@@ -81,10 +81,12 @@ static void fuzz_parse(const char *text, bool allow_db)
 
 static void fuzz_role(const uint8_t *data, size_t size)
 {
-	redisReader *rd = redisReaderCreate();
+	redisReader *rd;
 	void *reply;
 
-	if (!rd)
+	if (fz_resp_huge_length(data, size, 1000000))
+		return; /* hiredis' allocation, not ours (fz_resp_huge_length) */
+	if (!(rd = redisReaderCreate()))
 		return;
 	if (redisReaderFeed(rd, (const char *)data, size) == REDIS_OK) {
 		for (int n = 0; n < 64; n++) {
