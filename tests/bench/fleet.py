@@ -151,7 +151,7 @@ class Fleet:
     def push_many(self):
         names = [f"p{i}.fleet-push.example" for i in range(self.args.push_names)]
         t0 = time.monotonic()
-        p = self.ctl("push", "bench", "--why", "fleet bench", input="\n".join(names) + "\n")
+        p = self.ctl("push", "bench", "--why", "fleet bench", "--max-batch", str(len(names)), input="\n".join(names) + "\n")
         if p.returncode:
             raise RuntimeError(f"redsink-ctl push: {p.stderr}")
         t_ctl = time.monotonic() - t0
@@ -181,7 +181,7 @@ class Fleet:
         newname = None
         if trimmed:
             c = self.primary.client()
-            c.xtrim("redsink:changes", maxlen=0)
+            c.xtrim("redsink:changes", maxlen=0, approximate=False)
             newname = f"storm{time.monotonic_ns()}.fleet-add.example"
             p = c.pipeline(transaction=True)
             p.sadd("redsink:order:bench:domains", newname)
