@@ -503,10 +503,12 @@ def test_lagging_failover_then_a_push_at_once(world):
     _, codes = push_until_primary(w.spec, "L", ["a3.example"])
     new = w.fleet.wait_failover(old.port, timeout=60)
     assert new is w.B
-    wait_enforced(w, "a3.example", BLOCK, timeout=15)
+    # r1 and r2 see a3 once A re-synced from B (repl-diskless-sync-delay, 5 s,
+    # then the transfer): generous, as the ASan pass on a loaded machine is slow
+    wait_enforced(w, "a3.example", BLOCK, timeout=45)
     try:
         # A's full resync (after repl-diskless-sync-delay, 5 s) + the module's 5 s check + margin
-        took = rs.wait_for(lambda: answers(w, "a2.example"), [REAL["a2.example"]] * 3, timeout=20, step=0.1)
+        took = rs.wait_for(lambda: answers(w, "a2.example"), [REAL["a2.example"]] * 3, timeout=45, step=0.1)
     finally:
         print(f"\npush exit codes {codes}; a2 now {answers(w, 'a2.example')} (r1, r2, r3)")
         resync_report(w, new, before)
