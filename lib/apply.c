@@ -40,7 +40,7 @@ int rs_apply_reset(struct rs_apply *a)
 
 	a->purge_all = false;
 	rs_list_stats(a->changed, &st);
-	if (st.domains == 0)
+	if (st.domains == 0 && st.prefixes == 0)
 		return 0;
 	rs_list_free(a->changed);
 	a->changed = changed_new(&a->changed_order);
@@ -53,11 +53,21 @@ void rs_apply_free(struct rs_apply *a)
 	a->changed = NULL;
 }
 
+static bool prefix_op(const char *op)
+{
+	return strcmp(op, "addip") == 0 || strcmp(op, "delip") == 0 || strcmp(op, "protectip") == 0 ||
+	       strcmp(op, "unprotectip") == 0;
+}
+
 static void bad(struct rs_apply *a, const struct rs_change *ch, const char *why)
 {
 	a->bad++;
-	rs_log(RS_LOG_WARN, "skipping malformed change %s (op '%s', order '%s', domain '%.80s'): %s", ch->id, ch->op,
-	       ch->order, ch->domain, why);
+	if (prefix_op(ch->op) || (ch->prefix[0] && !ch->domain[0]))
+		rs_log(RS_LOG_WARN, "skipping malformed change %s (op '%s', order '%s', prefix '%s'): %s", ch->id, ch->op,
+		       ch->order, ch->prefix, why);
+	else
+		rs_log(RS_LOG_WARN, "skipping malformed change %s (op '%s', order '%s', domain '%.80s'): %s", ch->id,
+		       ch->op, ch->order, ch->domain, why);
 }
 
 /* The list index of ch->order, fetching the order when it is not known yet.
@@ -91,13 +101,53 @@ static int revoke(struct rs_apply *a, const char *id)
 	return rs_list_order_sweep(a->list, (uint32_t)i) == RS_ENOMEM ? RS_ENOMEM : 0;
 }
 
+/* addip, delip, protectip, unprotectip (p parsed, order checked). */
+static int apply_prefix(struct rs_apply *a, const struct rs_change *ch, const struct rs_prefix *p)
+{
+	int64_t idx;
+	int rc;
+
+	if (strcmp(ch->op, "addip") == 0) {
+		idx = order_index(a, ch->order);
+		if (idx == RS_ENOENT || idx == RS_EINVAL)
+			return 0; /* order not in force or malformed: logged by fetch */
+		if (idx < 0)
+			return (int)idx;
+		rc = rs_list_prefix_add(a->list, p, (uint32_t)idx);
+		if (rc == RS_ENOMEM)
+			return rc;
+		rc = rs_list_prefix_add(a->changed, p, a->changed_order);
+		return rc == RS_ENOMEM ? rc : 0;
+	}
+	if (strcmp(ch->op, "delip") == 0) {
+		idx = rs_list_order_find(a->list, ch->order);
+		if (idx >= 0 && rs_list_prefix_del(a->list, p, (uint32_t)idx) == RS_ENOMEM)
+			return RS_ENOMEM;
+		return 0;
+	}
+	if (strcmp(ch->op, "protectip") == 0) {
+		rc = rs_list_prefix_protect(a->list, p, true);
+		return rc == RS_ENOMEM ? rc : 0;
+	}
+	/* unprotectip: addresses under it may be blocked again */
+	rc = rs_list_prefix_protect(a->list, p, false);
+	if (rc == RS_ENOMEM)
+		return rc;
+	rc = rs_list_prefix_add(a->changed, p, a->changed_order);
+	return rc == RS_ENOMEM ? rc : 0;
+}
+
 int rs_apply_change(struct rs_apply *a, const struct rs_change *ch)
 {
 	uint8_t wire[RS_WIRE_MAX];
 	bool needs_domain = strcmp(ch->op, "add") == 0 || strcmp(ch->op, "del") == 0 ||
 			    strcmp(ch->op, "protect") == 0 || strcmp(ch->op, "unprotect") == 0;
+	bool needs_prefix = prefix_op(ch->op);
 	bool needs_order = strcmp(ch->op, "add") == 0 || strcmp(ch->op, "del") == 0 ||
-			   strcmp(ch->op, "order") == 0 || strcmp(ch->op, "revoke") == 0;
+			   strcmp(ch->op, "order") == 0 || strcmp(ch->op, "revoke") == 0 ||
+			   strcmp(ch->op, "addip") == 0 || strcmp(ch->op, "delip") == 0;
+	struct rs_prefix p;
+	char why[160];
 	int wlen = 0, rc;
 	int64_t idx;
 
@@ -109,7 +159,7 @@ int rs_apply_change(struct rs_apply *a, const struct rs_change *ch)
 		bad(a, ch, "a field is too long");
 		return 0;
 	}
-	if (!needs_domain && !needs_order) {
+	if (!needs_domain && !needs_prefix && !needs_order) {
 		bad(a, ch, "unknown op");
 		return 0;
 	}
@@ -124,7 +174,13 @@ int rs_apply_change(struct rs_apply *a, const struct rs_change *ch)
 			return 0;
 		}
 	}
+	if (needs_prefix && rs_prefix_parse(ch->prefix, &p, why, sizeof(why)) != 0) {
+		bad(a, ch, why);
+		return 0;
+	}
 	a->applied++;
+	if (needs_prefix)
+		return apply_prefix(a, ch, &p);
 	if (strcmp(ch->op, "add") == 0) {
 		idx = order_index(a, ch->order);
 		if (idx == RS_ENOENT || idx == RS_EINVAL)
@@ -197,6 +253,8 @@ bool rs_change_parse(const struct redisReply *e, struct rs_change *ch)
 			dst = ch->order, cap = sizeof(ch->order);
 		else if (strcmp(k->str, "domain") == 0)
 			dst = ch->domain, cap = sizeof(ch->domain);
+		else if (strcmp(k->str, "prefix") == 0)
+			dst = ch->prefix, cap = sizeof(ch->prefix);
 		if (!dst)
 			continue;
 		if (v->len >= cap || strlen(v->str) != v->len)

@@ -2,9 +2,14 @@
  * apply.h — applying one entry of the `changes` stream to the list.
  *
  * Work is proportional to the change: one entry replaced for add/del/protect/
- * unprotect, one order for order; revoke also sweeps the order's index out of
- * the entries. Malformed entries are skipped, logged (each stream entry is
+ * unprotect, one prefix record for addip/delip/protectip/unprotectip, one
+ * order for order; revoke also sweeps the order's index out of the entries
+ * and prefixes. Malformed entries are skipped, logged (each stream entry is
  * seen once) and counted; they never stop the stream.
+ *
+ * Prefix changes reach readers only when the caller commits the list
+ * (rs_list_commit, once per batch); the changed prefixes go into `changed`
+ * too, which the caller commits as well before purging with it.
  *
  * Runs on the list's writer thread only.
  */
@@ -23,6 +28,7 @@ struct rs_change {
 	char op[16];
 	char order[RS_ORDER_ID_MAX + 1];
 	char domain[RS_NAME_MAX + 2];
+	char prefix[RS_PREFIX_TEXT_MAX]; /* addip, delip, protectip, unprotectip */
 	bool truncated; /* a field did not fit: the entry is malformed */
 };
 
@@ -37,7 +43,7 @@ struct rs_apply {
 	struct rs_list *list;
 	rs_fetch_order_fn fetch;
 	void *fetch_arg;
-	struct rs_list *changed; /* names whose cached answers must go (see purge) */
+	struct rs_list *changed; /* names and prefixes whose cached answers must go (see purge) */
 	uint32_t changed_order;  /* the always-applying order of `changed` */
 	bool purge_all;          /* an order changed: check every cached name */
 	bool dataset_changed;    /* an op `dataset` entry: the identity must be checked again */
@@ -51,9 +57,9 @@ int rs_apply_init(struct rs_apply *a, struct rs_list *l, rs_fetch_order_fn fetch
 int rs_apply_reset(struct rs_apply *a);
 void rs_apply_free(struct rs_apply *a);
 
-/* Copy one XREAD stream entry [id, [field, value, ...]] into ch: op, order
- * and domain; a value too long for its field sets ch->truncated. false when
- * the entry has no id (it cannot even be skipped by id). */
+/* Copy one XREAD stream entry [id, [field, value, ...]] into ch: op, order,
+ * domain and prefix; a value too long for its field sets ch->truncated. false
+ * when the entry has no id (it cannot even be skipped by id). */
 struct redisReply;
 bool rs_change_parse(const struct redisReply *e, struct rs_change *ch);
 

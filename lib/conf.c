@@ -54,6 +54,7 @@ struct directive {
 #define OFF(f) offsetof(struct rs_conf, f)
 static const char *const ede_formats[] = { "json", "text", "off", NULL };
 static const char *const ede_clients[] = { "all", "sde-option", NULL };
+static const char *const collateral_actions[] = { "report", "suspend", NULL };
 
 static const struct directive directives[] = {
 	{ "read-redis", T_ENDPOINT, OFF(read), NULL, 0, 0, true, NULL,
@@ -122,6 +123,11 @@ static const struct directive directives[] = {
 	  "distinct hit counters kept in memory while Redis is unreachable; hits beyond are counted as dropped" },
 	{ "metrics-listen", T_LISTEN, OFF(metrics), NULL, 0, 0, false, NULL,
 	  "address:port of the Prometheus metrics endpoint (/metrics); unset: none" },
+	{ "collateral-threshold", T_INT, OFF(collateral_threshold), "50", 0, 100000, false, NULL,
+	  "distinct names an address prefix may block in one UTC hour before the collateral alarm; 0: no alarm" },
+	{ "collateral-action", T_ENUM, OFF(collateral_action), "report", 0, 0, false, collateral_actions,
+	  "a prefix over collateral-threshold is reported (report), or also stops triggering until it is "
+	  "confirmed in the confirmed-ips set (suspend)" },
 };
 #define NDIRECTIVES (sizeof(directives) / sizeof(directives[0]))
 

@@ -57,6 +57,8 @@ struct rs_endpoint {
 enum rs_ede_format { RS_EDE_JSON = 0, RS_EDE_TEXT = 1, RS_EDE_OFF = 2 };
 /* Who gets the structured error JSON (ede-json-clients). */
 enum rs_ede_clients { RS_EDE_CLIENTS_ALL = 0, RS_EDE_CLIENTS_SDE = 1 };
+/* What a prefix over collateral-threshold gets (collateral-action). */
+enum rs_collateral_action { RS_COLLATERAL_REPORT = 0, RS_COLLATERAL_SUSPEND = 1 };
 
 struct rs_conf {
 	char *path;                /* the file this came from */
@@ -86,6 +88,8 @@ struct rs_conf {
 	int stats_retention;       /* days the hits:<hour> keys are kept */
 	int stats_max_pending;     /* distinct pending counters kept while Redis is away */
 	struct rs_endpoint metrics; /* Prometheus listen address (host, port), or unset */
+	int collateral_threshold;  /* distinct names per address prefix per UTC hour that raise the alarm; 0 = off */
+	int collateral_action;     /* enum rs_collateral_action */
 };
 
 /*

@@ -44,7 +44,47 @@ struct rs_list {
 	bool quiescent;
 	int64_t floor_ms;        /* time floor for reclamation; 0 = RS_LIST_GRACE_MS */
 	size_t domains, protected_n, orders, name_bytes, mem_bytes;
+	/* prefixes: the published table (readers), the writer's set (below) */
+	_Atomic(struct ptab *) ptab; /* NULL when no prefix is committed */
+	struct pw **pbuck;           /* the writer's records: chained hash, pmask + 1 buckets */
+	size_t pmask, npw;
+	bool pdirty;                 /* the set changed since the last commit */
+	size_t prefixes, protected_prefixes, prefix_bytes;
 };
+
+/* The writer's record of one prefix (never seen by readers). */
+struct pw {
+	struct pw *next; /* hash chain */
+	struct rs_prefix prefix;
+	uint8_t flags;   /* RS_ENT_PROTECTED */
+	uint16_t nord, cap;
+	uint32_t *ord;
+};
+
+/* Elementary intervals of the published table: [start, next start) is held
+ * by pe (the innermost prefix entry; NULL: none); covered: some prefix
+ * holding it (pe or an enclosing one) is protected. */
+struct piv4 {
+	uint32_t start;
+	uint32_t covered;
+	const struct rs_pentry *pe;
+};
+struct piv6 {
+	uint64_t hi, lo;
+	const struct rs_pentry *pe;
+	uint64_t covered;
+};
+
+/* The published prefix table: one allocation holding this header, the
+ * interval arrays, the entry pointers and the entries. */
+struct ptab {
+	size_t n4, n6, npe;
+	const struct piv4 *iv4;
+	const struct piv6 *iv6;
+	const struct rs_pentry *const *pe; /* every entry, sorted (family, address, length) */
+};
+
+static void pset_free(struct rs_list *l);
 
 /* A slot that held an entry that was removed; probing continues past it. */
 static struct rs_entry tombstone_entry;
@@ -199,6 +239,7 @@ void rs_list_free(struct rs_list *l)
 		rs_order_free(atomic_load_explicit(&o->o[i], memory_order_relaxed));
 	free(o);
 	free(l->omap);
+	pset_free(l);
 	free(l);
 }
 
@@ -276,6 +317,7 @@ enum rs_verdict rs_list_match(const struct rs_list *l, const struct rs_qname *q,
 				m->order = o;
 				m->entry = e;
 				m->label = i;
+				m->prefix = NULL;
 				blocked = true;
 				break;
 			}
@@ -665,6 +707,9 @@ void rs_list_stats(const struct rs_list *l, struct rs_list_stats *st)
 	st->mem_bytes = l->mem_bytes;
 	st->slots = wtab(l)->mask + 1;
 	st->retired = l->nretired;
+	st->prefixes = l->prefixes;
+	st->protected_prefixes = l->protected_prefixes;
+	st->prefix_bytes = l->prefix_bytes;
 }
 
 uint32_t rs_list_order_count(const struct rs_list *l)
@@ -687,10 +732,12 @@ int rs_list_foreach(const struct rs_list *l, int (*fn)(const struct rs_entry *e,
 	return 0;
 }
 
+static long prefix_sweep(struct rs_list *l, uint32_t idx);
+
 long rs_list_order_sweep(struct rs_list *l, uint32_t idx)
 {
 	const struct rs_tab *t = wtab(l);
-	long changed = 0;
+	long changed = prefix_sweep(l, idx);
 	size_t i = 0;
 
 	while (i <= t->mask) {
@@ -718,4 +765,548 @@ long rs_list_order_sweep(struct rs_list *l, uint32_t idx)
 		/* else slot i now holds the entry without idx, or a tombstone */
 	}
 	return changed;
+}
+
+/* ---- prefixes (list.h: the writer's set, the published table) ---- */
+
+/* Prefix memory counts in both mem_bytes and prefix_bytes. */
+static void pmem(struct rs_list *l, void *p, int sign)
+{
+	size_t n = alloc_size(p);
+
+	l->mem_bytes += (size_t)sign * n;
+	l->prefix_bytes += (size_t)sign * n;
+}
+
+static uint64_t prefix_hash(const struct rs_prefix *p)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	h = (h ^ p->family) * 0x100000001b3ULL;
+	h = (h ^ p->len) * 0x100000001b3ULL;
+	for (int i = 0; i < 16; i++)
+		h = (h ^ p->addr[i]) * 0x100000001b3ULL;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	return h;
+}
+
+/* Where the record of p is (or would be linked): the pointer to it. */
+static struct pw **pw_slot(const struct rs_list *l, const struct rs_prefix *p)
+{
+	struct pw **pp;
+
+	if (!l->pbuck)
+		return NULL;
+	for (pp = &l->pbuck[prefix_hash(p) & l->pmask]; *pp; pp = &(*pp)->next)
+		if (rs_prefix_equal(&(*pp)->prefix, p))
+			break;
+	return pp;
+}
+
+static struct pw *pw_find(const struct rs_list *l, const struct rs_prefix *p)
+{
+	struct pw **pp = pw_slot(l, p);
+
+	return pp ? *pp : NULL;
+}
+
+/* Rehash the records into cap buckets (a power of two). 0 or RS_ENOMEM. */
+static int pw_rehash(struct rs_list *l, size_t cap)
+{
+	struct pw **nb = calloc(cap, sizeof(*nb));
+
+	if (!nb)
+		return RS_ENOMEM;
+	for (size_t i = 0; l->pbuck && i <= l->pmask; i++) {
+		struct pw *r = l->pbuck[i], *next;
+		for (; r; r = next) {
+			size_t j = prefix_hash(&r->prefix) & (cap - 1);
+			next = r->next;
+			r->next = nb[j];
+			nb[j] = r;
+		}
+	}
+	pmem(l, l->pbuck, -1);
+	free(l->pbuck);
+	l->pbuck = nb;
+	l->pmask = cap - 1;
+	pmem(l, nb, +1);
+	return 0;
+}
+
+static void pw_count(struct rs_list *l, const struct pw *r, int sign)
+{
+	if (r->nord)
+		l->prefixes += (size_t)sign;
+	if (r->flags & RS_ENT_PROTECTED)
+		l->protected_prefixes += (size_t)sign;
+}
+
+/* The record of p, created (empty) when absent. NULL when out of memory. */
+static struct pw *pw_get(struct rs_list *l, const struct rs_prefix *p)
+{
+	struct pw **pp, *r;
+
+	if (!l->pbuck || l->npw + 1 > l->pmask + 1) {
+		if (pw_rehash(l, l->pbuck ? 2 * (l->pmask + 1) : 64))
+			return NULL;
+	}
+	pp = pw_slot(l, p);
+	if (*pp)
+		return *pp;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->prefix = *p;
+	*pp = r;
+	l->npw++;
+	pmem(l, r, +1);
+	return r;
+}
+
+/* Drop r (found at *pp) when it carries neither an order nor protection. */
+static void pw_drop_if_empty(struct rs_list *l, struct pw **pp)
+{
+	struct pw *r = *pp;
+
+	if (r->nord || r->flags)
+		return;
+	*pp = r->next;
+	pmem(l, r->ord, -1);
+	pmem(l, r, -1);
+	free(r->ord);
+	free(r);
+	l->npw--;
+	if (l->pmask >= 1024 && l->npw * 8 < l->pmask + 1)
+		(void)pw_rehash(l, (l->pmask + 1) / 2); /* on failure the bigger table simply stays */
+}
+
+int rs_list_prefix_add(struct rs_list *l, const struct rs_prefix *p, uint32_t idx)
+{
+	struct pw *r;
+
+	if (!rs_prefix_valid(p))
+		return RS_EINVAL;
+	r = pw_find(l, p);
+	for (uint16_t k = 0; r && k < r->nord; k++)
+		if (r->ord[k] == idx)
+			return RS_EEXIST;
+	if (r && r->nord == UINT16_MAX)
+		return RS_EFULL;
+	if (!r && !(r = pw_get(l, p)))
+		return RS_ENOMEM;
+	if (r->nord == r->cap) {
+		uint32_t ncap = r->cap ? 2u * r->cap : 2u;
+		uint32_t *v;
+		if (ncap > UINT16_MAX)
+			ncap = UINT16_MAX;
+		v = malloc(ncap * sizeof(*v));
+		if (!v) {
+			pw_drop_if_empty(l, pw_slot(l, p));
+			return RS_ENOMEM;
+		}
+		if (r->nord)
+			memcpy(v, r->ord, r->nord * sizeof(*v));
+		pmem(l, r->ord, -1);
+		free(r->ord);
+		r->ord = v;
+		r->cap = (uint16_t)ncap;
+		pmem(l, v, +1);
+	}
+	pw_count(l, r, -1);
+	r->ord[r->nord++] = idx;
+	pw_count(l, r, +1);
+	l->pdirty = true;
+	return 0;
+}
+
+int rs_list_prefix_del(struct rs_list *l, const struct rs_prefix *p, uint32_t idx)
+{
+	struct pw **pp, *r;
+
+	if (!rs_prefix_valid(p))
+		return RS_EINVAL;
+	pp = pw_slot(l, p);
+	if (!pp || !(r = *pp))
+		return RS_ENOENT;
+	for (uint16_t k = 0; k < r->nord; k++) {
+		if (r->ord[k] != idx)
+			continue;
+		pw_count(l, r, -1);
+		memmove(r->ord + k, r->ord + k + 1, (size_t)(r->nord - k - 1) * sizeof(r->ord[0]));
+		r->nord--;
+		pw_count(l, r, +1);
+		l->pdirty = true;
+		pw_drop_if_empty(l, pp);
+		return 0;
+	}
+	return RS_ENOENT;
+}
+
+int rs_list_prefix_protect(struct rs_list *l, const struct rs_prefix *p, bool on)
+{
+	struct pw **pp, *r;
+
+	if (!rs_prefix_valid(p))
+		return RS_EINVAL;
+	pp = pw_slot(l, p);
+	r = pp ? *pp : NULL;
+	if (on == (r && (r->flags & RS_ENT_PROTECTED)))
+		return on ? RS_EEXIST : RS_ENOENT;
+	if (!r && !(r = pw_get(l, p)))
+		return RS_ENOMEM;
+	pw_count(l, r, -1);
+	r->flags = on ? (uint8_t)(r->flags | RS_ENT_PROTECTED) : (uint8_t)(r->flags & ~RS_ENT_PROTECTED);
+	pw_count(l, r, +1);
+	l->pdirty = true;
+	if (!on)
+		pw_drop_if_empty(l, pw_slot(l, p));
+	return 0;
+}
+
+static long prefix_sweep(struct rs_list *l, uint32_t idx)
+{
+	long changed = 0;
+
+	for (size_t i = 0; l->pbuck && i <= l->pmask; i++) {
+		struct pw **pp = &l->pbuck[i];
+		while (*pp) {
+			struct pw *r = *pp;
+			uint16_t n = 0;
+			for (uint16_t k = 0; k < r->nord; k++)
+				if (r->ord[k] != idx)
+					r->ord[n++] = r->ord[k];
+			if (n == r->nord) {
+				pp = &r->next;
+				continue;
+			}
+			pw_count(l, r, -1);
+			r->nord = n;
+			pw_count(l, r, +1);
+			changed++;
+			l->pdirty = true;
+			if (r->nord || r->flags) {
+				pp = &r->next;
+				continue;
+			}
+			*pp = r->next; /* no rehash while walking the buckets */
+			pmem(l, r->ord, -1);
+			pmem(l, r, -1);
+			free(r->ord);
+			free(r);
+			l->npw--;
+		}
+	}
+	return changed;
+}
+
+/* Free the writer's set and the published table (no reader may remain). */
+static void pset_free(struct rs_list *l)
+{
+	for (size_t i = 0; l->pbuck && i <= l->pmask; i++) {
+		struct pw *r = l->pbuck[i], *next;
+		for (; r; r = next) {
+			next = r->next;
+			free(r->ord);
+			free(r);
+		}
+	}
+	free(l->pbuck);
+	free(atomic_load_explicit(&l->ptab, memory_order_relaxed));
+}
+
+/* An address as a 128-bit key: IPv4 in the low 32 bits. */
+struct pkey {
+	uint64_t hi, lo;
+};
+
+static uint64_t be64(const uint8_t *a)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | a[i];
+	return v;
+}
+
+static uint32_t be32(const uint8_t *a)
+{
+	return (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
+}
+
+static struct pkey pkey_start(const struct rs_prefix *p)
+{
+	if (p->family == 4)
+		return (struct pkey){ 0, be32(p->addr) };
+	return (struct pkey){ be64(p->addr), be64(p->addr + 8) };
+}
+
+/* The last address of p. */
+static struct pkey pkey_end(const struct rs_prefix *p)
+{
+	struct pkey k = pkey_start(p);
+
+	if (p->family == 4) {
+		k.lo |= p->len >= 32 ? 0 : 0xffffffffu >> p->len;
+	} else if (p->len < 64) {
+		k.hi |= p->len == 0 ? UINT64_MAX : UINT64_MAX >> p->len;
+		k.lo = UINT64_MAX;
+	} else if (p->len < 128) {
+		k.lo |= UINT64_MAX >> (p->len - 64);
+	}
+	return k;
+}
+
+static int pkey_cmp(struct pkey a, struct pkey b)
+{
+	if (a.hi != b.hi)
+		return a.hi < b.hi ? -1 : 1;
+	return a.lo < b.lo ? -1 : a.lo > b.lo;
+}
+
+/* k + 1 within the family's space; false when k is its last address. */
+static bool pkey_next(struct pkey *k, int family)
+{
+	if (family == 4) {
+		if (k->lo == 0xffffffffu)
+			return false;
+		k->lo++;
+		return true;
+	}
+	if (k->lo == UINT64_MAX && k->hi == UINT64_MAX)
+		return false;
+	if (++k->lo == 0)
+		k->hi++;
+	return true;
+}
+
+/* Sort order of the build: family, address, then length (outer first). */
+static int pw_cmp(const void *a, const void *b)
+{
+	const struct pw *x = *(const struct pw *const *)a, *y = *(const struct pw *const *)b;
+	int c;
+
+	if (x->prefix.family != y->prefix.family)
+		return x->prefix.family < y->prefix.family ? -1 : 1;
+	c = memcmp(x->prefix.addr, y->prefix.addr, 16);
+	if (c)
+		return c;
+	return (int)x->prefix.len - (int)y->prefix.len;
+}
+
+/* Appends intervals of one family; an interval starting where the last one
+ * did replaces it (the inner prefix, or the end of several at once). */
+struct pemitter {
+	int family;
+	struct piv4 *iv4;
+	struct piv6 *iv6;
+	size_t n;
+	struct pkey last;
+};
+
+static void pemit(struct pemitter *e, struct pkey start, const struct rs_pentry *pe, bool covered)
+{
+	size_t i = e->n && pkey_cmp(e->last, start) == 0 ? e->n - 1 : e->n++;
+
+	e->last = start;
+	if (e->family == 4)
+		e->iv4[i] = (struct piv4){ (uint32_t)start.lo, covered, pe };
+	else
+		e->iv6[i] = (struct piv6){ start.hi, start.lo, pe, covered };
+}
+
+/*
+ * The intervals of one family from its entries pe[0..n) (sorted by address,
+ * then length: an enclosing prefix comes before those it holds). A stack of
+ * the prefixes holding the sweep position (at most 33 or 129 deep: nested
+ * prefixes have distinct lengths); each entry's parent is the stack's top
+ * when it is reached. Returns the number of intervals (<= 2n + 1).
+ */
+static size_t sweep_family(int family, struct rs_pentry **pe, size_t n, struct piv4 *iv4, struct piv6 *iv6)
+{
+	struct rs_pentry *stack[130];
+	bool cov[130];
+	struct pemitter e = { family, iv4, iv6, 0, { 0, 0 } };
+	size_t d = 0;
+
+	if (n == 0)
+		return 0;
+	pemit(&e, (struct pkey){ 0, 0 }, NULL, false);
+	for (size_t i = 0; i <= n; i++) {
+		struct pkey s = i < n ? pkey_start(&pe[i]->prefix) : (struct pkey){ UINT64_MAX, UINT64_MAX };
+		/* close the prefixes that end before s (all of them at the end) */
+		while (d > 0 && (i == n || pkey_cmp(pkey_end(&stack[d - 1]->prefix), s) < 0)) {
+			struct pkey after = pkey_end(&stack[--d]->prefix);
+			if (pkey_next(&after, family))
+				pemit(&e, after, d ? stack[d - 1] : NULL, d ? cov[d - 1] : false);
+		}
+		if (i == n)
+			break;
+		pe[i]->parent = d ? stack[d - 1] : NULL;
+		cov[d] = (pe[i]->flags & RS_ENT_PROTECTED) || (d && cov[d - 1]);
+		pemit(&e, s, pe[i], cov[d]);
+		stack[d++] = pe[i];
+	}
+	return e.n;
+}
+
+#define PALIGN(x) (((x) + 7) & ~(size_t)7)
+
+/* A new table from the writer's set (npw > 0), or NULL when out of memory. */
+static struct ptab *ptab_build(const struct rs_list *l)
+{
+	struct pw **recs = malloc(l->npw * sizeof(*recs));
+	size_t n4 = 0, n6 = 0, k = 0, size, off;
+	struct rs_pentry **pe;
+	struct piv4 *iv4;
+	struct piv6 *iv6;
+	struct ptab *t;
+	char *base;
+
+	if (!recs)
+		return NULL;
+	for (size_t i = 0; i <= l->pmask; i++)
+		for (struct pw *r = l->pbuck[i]; r; r = r->next)
+			recs[k++] = r;
+	qsort(recs, k, sizeof(*recs), pw_cmp);
+	for (size_t i = 0; i < k; i++)
+		*(recs[i]->prefix.family == 4 ? &n4 : &n6) += 1;
+	size = PALIGN(sizeof(*t)) + (n4 ? (2 * n4 + 1) * sizeof(*iv4) : 0) + (n6 ? (2 * n6 + 1) * sizeof(*iv6) : 0) +
+	       PALIGN(k * sizeof(*pe));
+	for (size_t i = 0; i < k; i++)
+		size += PALIGN(sizeof(struct rs_pentry) + recs[i]->nord * sizeof(uint32_t));
+	base = malloc(size);
+	if (!base) {
+		free(recs);
+		return NULL;
+	}
+	t = (struct ptab *)base;
+	off = PALIGN(sizeof(*t));
+	iv4 = (struct piv4 *)(base + off);
+	off += n4 ? (2 * n4 + 1) * sizeof(*iv4) : 0;
+	iv6 = (struct piv6 *)(base + off);
+	off += n6 ? (2 * n6 + 1) * sizeof(*iv6) : 0;
+	pe = (struct rs_pentry **)(base + off);
+	off += PALIGN(k * sizeof(*pe));
+	for (size_t i = 0; i < k; i++) {
+		const struct pw *r = recs[i];
+		pe[i] = (struct rs_pentry *)(base + off);
+		off += PALIGN(sizeof(struct rs_pentry) + r->nord * sizeof(uint32_t));
+		pe[i]->prefix = r->prefix;
+		pe[i]->flags = r->flags;
+		pe[i]->nord = r->nord;
+		pe[i]->parent = NULL;
+		if (r->nord)
+			memcpy(pe[i]->ord, r->ord, r->nord * sizeof(uint32_t));
+	}
+	free(recs);
+	t->npe = k;
+	t->pe = (const struct rs_pentry *const *)pe;
+	t->n4 = sweep_family(4, pe, n4, iv4, NULL);
+	t->n6 = sweep_family(6, pe + n4, n6, NULL, iv6);
+	t->iv4 = iv4;
+	t->iv6 = iv6;
+	return t;
+}
+
+int rs_list_commit(struct rs_list *l)
+{
+	struct ptab *old = atomic_load_explicit(&l->ptab, memory_order_relaxed), *t = NULL;
+
+	if (!l->pdirty)
+		return 0;
+	if (l->npw) {
+		t = ptab_build(l);
+		if (!t)
+			return RS_ENOMEM;
+		pmem(l, t, +1);
+	}
+	atomic_store_explicit(&l->ptab, t, memory_order_release);
+	if (old)
+		l->prefix_bytes -= alloc_size(old); /* retire() takes it off mem_bytes */
+	retire(l, R_MEM, old);
+	l->pdirty = false;
+	return 0;
+}
+
+bool rs_list_has_prefixes(const struct rs_list *l)
+{
+	return atomic_load_explicit(&l->ptab, memory_order_acquire) != NULL;
+}
+
+int rs_list_prefix_foreach(const struct rs_list *l, int (*fn)(const struct rs_pentry *pe, void *arg), void *arg)
+{
+	const struct ptab *t = atomic_load_explicit(&l->ptab, memory_order_relaxed);
+
+	for (size_t i = 0; t && i < t->npe; i++) {
+		int rc = fn(t->pe[i], arg);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+enum rs_verdict rs_list_match_addr(const struct rs_list *l, int family, const uint8_t *addr, int64_t now,
+				   struct rs_match *m)
+{
+	const struct ptab *t = atomic_load_explicit(&l->ptab, memory_order_acquire);
+	const struct rs_pentry *pe;
+	const struct rs_ordtab *ot;
+	bool covered;
+	size_t lo = 0, hi;
+
+	if (!t)
+		return RS_PASS;
+	if (family == 4) {
+		uint32_t a = be32(addr);
+		if (!(hi = t->n4))
+			return RS_PASS;
+		while (hi - lo > 1) { /* t->iv4[lo].start <= a < t->iv4[hi].start */
+			size_t mid = lo + (hi - lo) / 2;
+			if (t->iv4[mid].start <= a)
+				lo = mid;
+			else
+				hi = mid;
+		}
+		pe = t->iv4[lo].pe;
+		covered = t->iv4[lo].covered;
+	} else if (family == 6) {
+		struct pkey a = { be64(addr), be64(addr + 8) };
+		if (!(hi = t->n6))
+			return RS_PASS;
+		while (hi - lo > 1) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (pkey_cmp((struct pkey){ t->iv6[mid].hi, t->iv6[mid].lo }, a) <= 0)
+				lo = mid;
+			else
+				hi = mid;
+		}
+		pe = t->iv6[lo].pe;
+		covered = t->iv6[lo].covered;
+	} else {
+		return RS_PASS;
+	}
+	if (!pe)
+		return RS_PASS;
+	if (covered)
+		return RS_PROTECTED;
+	ot = atomic_load_explicit(&l->ords, memory_order_acquire);
+	for (; pe; pe = pe->parent) {
+		for (uint16_t k = 0; k < pe->nord; k++) {
+			const struct rs_order *o;
+			if (pe->ord[k] >= ot->cap)
+				continue;
+			o = atomic_load_explicit(&ot->o[pe->ord[k]], memory_order_acquire);
+			if (o && rs_order_applies(o, now)) {
+				m->order = o;
+				m->entry = NULL;
+				m->label = -1;
+				m->prefix = pe;
+				return RS_BLOCKED;
+			}
+		}
+	}
+	return RS_PASS;
 }

@@ -42,6 +42,28 @@
  *
  * Memory: one pointer slot per 0.375-0.75 domains, one allocation per entry of
  * 8 octets + 4 per order + the wire name (name length + 2).
+ *
+ * Address prefixes (orders' `ips`, the protected prefixes; prefix.h) live in
+ * the same list, in a structure of their own:
+ *  - The writer keeps a private, mutable set of prefix records (a hash of
+ *    the prefix -> flags and order indexes). rs_list_prefix_add/_del/_protect
+ *    and rs_list_order_sweep change only that set and mark it dirty; readers
+ *    do not see it.
+ *  - rs_list_commit() rebuilds, from the whole set, one immutable table in a
+ *    single allocation and publishes it with a release store (NULL when the
+ *    set is empty); the table it replaces is retired like any other memory
+ *    (above). One rebuild per batch of changes: O(n log n) for n prefixes,
+ *    a few ms for 10,000. Until the commit, readers see the previous table
+ *    whole; a failed commit (out of memory) leaves it in force and the set
+ *    dirty, so the next commit tries again.
+ *  - The table: per family, the address space cut into elementary intervals
+ *    (at most 2n + 1, sorted), each naming the innermost prefix entry that
+ *    holds it (or none) and whether a protected prefix holds it; every entry
+ *    links to the next enclosing one (parent). A lookup is a binary search
+ *    plus a walk up the parents: lock-free, no allocation, and pointers into
+ *    the table (m->prefix) stay valid while the reader's ebr.h section lasts.
+ *  - Prefixes of the two families never overlap; an IPv4-mapped IPv6 prefix
+ *    is an IPv6 prefix (prefix.h).
  */
 #ifndef RS_LIST_H
 #define RS_LIST_H
@@ -53,6 +75,7 @@
 
 #include "name.h"
 #include "order.h"
+#include "prefix.h"
 
 #define RS_LIST_GRACE_MS 5000 /* time floor when readers are not tracked (see above) */
 #define RS_LIST_FLOOR_MS 1000 /* time floor when every reader uses ebr.h sections */
@@ -71,14 +94,25 @@ static inline const uint8_t *rs_entry_wire(const struct rs_entry *e)
 	return (const uint8_t *)(e->ord + e->nord);
 }
 
+/* A listed or protected prefix in the published table: immutable once
+ * published, valid while the reader's ebr.h section lasts. */
+struct rs_pentry {
+	struct rs_prefix prefix;
+	uint8_t flags;                  /* RS_ENT_PROTECTED */
+	uint16_t nord;                  /* number of order indexes in ord[] */
+	const struct rs_pentry *parent; /* the next enclosing prefix entry, or NULL */
+	uint32_t ord[];                 /* order indexes */
+};
+
 struct rs_list;
 
 enum rs_verdict { RS_PASS = 0, RS_BLOCKED, RS_PROTECTED };
 
 struct rs_match {
-	const struct rs_order *order;  /* the order that blocks */
-	const struct rs_entry *entry;  /* the listed domain (the name or a parent) */
-	int label;                     /* suffix index in the rs_qname that matched */
+	const struct rs_order *order;   /* the order that blocks */
+	const struct rs_entry *entry;   /* the listed domain (the name or a parent); NULL for an address */
+	int label;                      /* suffix index in the rs_qname that matched; -1 for an address */
+	const struct rs_pentry *prefix; /* the listed prefix holding the address; NULL for a name */
 };
 
 /* A new, empty list sized for about expected domains; NULL when out of memory. */
@@ -101,6 +135,21 @@ void rs_list_set_floor(struct rs_list *l, int64_t floor_ms);
 enum rs_verdict rs_list_match(const struct rs_list *l, const struct rs_qname *q, int64_t now,
 			      struct rs_match *m);
 
+/*
+ * Match an answer address (addr: 4 octets for family 4, 16 for family 6) at
+ * time now. RS_PROTECTED when the address is inside any protected prefix;
+ * else RS_BLOCKED (m->order, m->prefix set, m->entry NULL, m->label -1) for
+ * the most specific listed prefix holding the address with an order that
+ * applies at now (an enclosing prefix blocks when the orders of the inner
+ * ones do not apply); else RS_PASS. Sees the last committed table.
+ */
+enum rs_verdict rs_list_match_addr(const struct rs_list *l, int family, const uint8_t *addr, int64_t now,
+				   struct rs_match *m);
+
+/* Does the committed table hold any prefix? One atomic load: the fast test
+ * before looking at the addresses of an answer. */
+bool rs_list_has_prefixes(const struct rs_list *l);
+
 /* ---- writer (one thread at a time) ---- */
 
 /* Add or replace the order with o->id; takes ownership of o. *idx receives
@@ -120,10 +169,31 @@ int rs_list_del(struct rs_list *l, const uint8_t *wire, size_t wlen, uint32_t id
 /* Mark (on) or unmark the wire domain as protected. 0, RS_EEXIST/RS_ENOENT, RS_ENOMEM. */
 int rs_list_protect(struct rs_list *l, const uint8_t *wire, size_t wlen, bool on);
 
-/* Remove order index idx from every entry (after rs_list_order_remove, so
- * that its domains do not linger). Walks the whole table. Returns the number
- * of entries changed, or RS_ENOMEM. */
+/* Remove order index idx from every entry and every prefix (after
+ * rs_list_order_remove, so that its domains and prefixes do not linger).
+ * Walks the whole table and the prefix set. Returns the number of entries and
+ * prefixes changed, or RS_ENOMEM. The prefix changes need rs_list_commit
+ * (until then the removed order's slot is NULL: its prefixes block nothing). */
 long rs_list_order_sweep(struct rs_list *l, uint32_t idx);
+
+/*
+ * Prefixes (writer). A change is visible to readers only after the next
+ * rs_list_commit (one rebuild per batch). p must be valid (rs_prefix_valid,
+ * as rs_prefix_parse makes it): else RS_EINVAL.
+ */
+/* List p under order idx. 0, RS_EEXIST (already), RS_ENOMEM, RS_EFULL, RS_EINVAL. */
+int rs_list_prefix_add(struct rs_list *l, const struct rs_prefix *p, uint32_t idx);
+/* Unlist p from order idx. 0 or RS_ENOENT (RS_EINVAL). */
+int rs_list_prefix_del(struct rs_list *l, const struct rs_prefix *p, uint32_t idx);
+/* Mark (on) or unmark p as protected. 0, RS_EEXIST/RS_ENOENT, RS_ENOMEM (RS_EINVAL). */
+int rs_list_prefix_protect(struct rs_list *l, const struct rs_prefix *p, bool on);
+/* Publish the pending prefix changes (nothing to do when none). 0, or
+ * RS_ENOMEM: the previous table stays in force and the changes pending. */
+int rs_list_commit(struct rs_list *l);
+/* Call fn for every prefix entry of the committed table (writer thread),
+ * sorted by family, address, then length. Stops early when fn returns
+ * non-zero, and returns that value. */
+int rs_list_prefix_foreach(const struct rs_list *l, int (*fn)(const struct rs_pentry *pe, void *arg), void *arg);
 
 /* Call fn for every entry (writer thread; the list must not change meanwhile).
  * Stops early when fn returns non-zero, and returns that value. */
@@ -151,6 +221,9 @@ struct rs_list_stats {
 	size_t mem_bytes;   /* bytes allocated for the table, entries and orders */
 	size_t slots;       /* table capacity */
 	size_t retired;     /* allocations waiting for reclamation */
+	size_t prefixes;           /* prefixes with at least one order (pending changes included) */
+	size_t protected_prefixes; /* protected prefixes (pending changes included) */
+	size_t prefix_bytes;       /* bytes of the prefix set and its published table (in mem_bytes too) */
 };
 void rs_list_stats(const struct rs_list *l, struct rs_list_stats *st);
 

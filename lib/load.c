@@ -464,41 +464,83 @@ static int add_domains(const redisReply *page, struct rs_list *l, const char *id
 	return 0;
 }
 
-/* An order of a batch being loaded: its list index and its SSCAN cursor. */
+/* A member of order:<id>:ips or protected-ips as a prefix: 0, or RS_EINVAL
+ * with the reason in why (a value that is not text, holds a NUL octet or
+ * does not parse). */
+static int member_prefix(const redisReply *m, struct rs_prefix *p, char *why, size_t whylen)
+{
+	if (m->type != REDIS_REPLY_STRING || strlen(m->str) != m->len) {
+		snprintf(why, whylen, "%s", m->type == REDIS_REPLY_STRING ? "holds a NUL octet" : "not a string");
+		return RS_EINVAL;
+	}
+	return rs_prefix_parse(m->str, p, why, whylen);
+}
+
+/* Add the members of one SSCAN page of order id's prefixes. */
+static int add_prefixes(const redisReply *page, struct rs_list *l, const char *id, uint32_t idx,
+			struct rs_load_stats *st, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < page->elements; i++) {
+		struct rs_prefix p;
+		char why[160];
+		int rc = member_prefix(page->element[i], &p, why, sizeof(why));
+		if (rc < 0) {
+			if (st->bad_prefixes++ < RS_LOAD_LOG_MAX)
+				rs_log(RS_LOG_WARN, "skipping malformed prefix of order '%s': %s", id, why);
+			continue;
+		}
+		rc = rs_list_prefix_add(l, &p, idx);
+		if (rc == RS_ENOMEM) {
+			snprintf(err, errlen, "out of memory loading order '%s'", id);
+			return rc;
+		}
+		if (rc == 0)
+			st->prefixes++;
+	}
+	return 0;
+}
+
+/* The sets of an order read with SSCAN: its domains, its prefixes. */
+enum { SET_DOMAINS, SET_IPS, NSETS };
+static const char *const set_name[NSETS] = { "domains", "ips" };
+
+/* An order of a batch being loaded: its list index and its SSCAN cursors. */
 struct pending {
 	const char *id;
 	uint32_t idx;
 	bool loaded; /* the order parsed and is in the list */
-	char cursor[32];
+	char cursor[NSETS][32];
 };
 
 /*
- * The SSCAN reply for one order: 0 (cursor updated, "0" when done), RS_EIO /
- * RS_ENOMEM, or a skipped malformed key (cursor set to "0").
+ * The SSCAN reply for one set of one order: 0 (cursor updated, "0" when
+ * done), RS_EIO / RS_ENOMEM, or a skipped malformed key (cursor set to "0").
  */
 static int sscan_reply(redisContext *c, redisReply *r, const struct rs_conf *conf, struct rs_list *l,
-		       struct pending *p, struct rs_load_stats *st, char *err, size_t errlen)
+		       struct pending *p, int set, struct rs_load_stats *st, char *err, size_t errlen)
 {
-	char what[300];
+	char what[300], *cursor = p->cursor[set];
 	int rc;
 
-	snprintf(what, sizeof(what), "SSCAN %sorder:%s:domains", conf->prefix, p->id);
+	snprintf(what, sizeof(what), "SSCAN %sorder:%s:%s", conf->prefix, p->id, set_name[set]);
 	rc = reply_class(c, r, what, err, errlen);
-	snprintf(p->cursor, sizeof(p->cursor), "0");
+	snprintf(cursor, sizeof(p->cursor[set]), "0");
 	if (rc == RS_EIO)
 		return rc;
 	if (rc == 0 && (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING ||
-			r->element[1]->type != REDIS_REPLY_ARRAY || r->element[0]->len >= sizeof(p->cursor))) {
+			r->element[1]->type != REDIS_REPLY_ARRAY || r->element[0]->len >= sizeof(p->cursor[set]))) {
 		snprintf(err, errlen, "%s: unexpected reply", what);
 		rc = RS_EINVAL;
 	}
 	if (rc == RS_EINVAL) {
-		bad_key(st, "skipping the domains of order '%s': %s", p->id, err);
+		bad_key(st, "skipping the %s of order '%s': %s", set_name[set], p->id, err);
 		return 0;
 	}
 	if (!p->loaded)
-		return 0; /* the order itself was skipped: its domains block nothing */
-	snprintf(p->cursor, sizeof(p->cursor), "%s", r->element[0]->str);
+		return 0; /* the order itself was skipped: its domains and prefixes block nothing */
+	snprintf(cursor, sizeof(p->cursor[set]), "%s", r->element[0]->str);
+	if (set == SET_IPS)
+		return add_prefixes(r->element[1], l, p->id, p->idx, st, err, errlen);
 	return add_domains(r->element[1], l, p->id, p->idx, st, err, errlen);
 }
 
@@ -550,8 +592,9 @@ static int order_reply(redisContext *c, redisReply *r, const struct rs_conf *con
 
 #define LOAD_BATCH 256
 
-/* Load a batch of orders: HGETALL and the first SSCAN page of each in one
- * round trip, then the further SSCAN pages of those that have more. */
+/* Load a batch of orders: HGETALL and the first SSCAN page of each set of
+ * each in one round trip, then the further SSCAN pages of those that have
+ * more. */
 static int load_batch(redisContext *c, const struct rs_conf *conf, struct rs_list *l, struct pending *b, size_t n,
 		      struct rs_load_stats *st, char *err, size_t errlen)
 {
@@ -560,7 +603,8 @@ static int load_batch(redisContext *c, const struct rs_conf *conf, struct rs_lis
 
 	for (size_t i = 0; i < n; i++) {
 		redisAppendCommand(c, "HGETALL %sorder:%s", conf->prefix, b[i].id);
-		redisAppendCommand(c, "SSCAN %sorder:%s:domains 0 COUNT 1000", conf->prefix, b[i].id);
+		for (int k = 0; k < NSETS; k++)
+			redisAppendCommand(c, "SSCAN %sorder:%s:%s 0 COUNT 1000", conf->prefix, b[i].id, set_name[k]);
 	}
 	/* read every reply even after an error, so the connection stays in step */
 	for (size_t i = 0; i < n; i++) {
@@ -573,42 +617,50 @@ static int load_batch(redisContext *c, const struct rs_conf *conf, struct rs_lis
 			snprintf(err, errlen, "Redis: HGETALL: %s", c->errstr[0] ? c->errstr : "connection lost");
 			return RS_EIO;
 		}
-		s = get_reply(c);
-		if (!s) {
-			snprintf(err, errlen, "Redis: SSCAN: %s", c->errstr[0] ? c->errstr : "connection lost");
-			return RS_EIO;
-		}
-		r1 = rc ? 0 : sscan_reply(c, s, conf, l, &b[i], st, err, errlen);
-		freeReplyObject(s);
-		if (r1 && !rc)
-			rc = r1;
-	}
-	while (rc == 0) {
-		more = 0;
-		for (size_t i = 0; i < n; i++)
-			if (strcmp(b[i].cursor, "0") != 0) {
-				redisAppendCommand(c, "SSCAN %sorder:%s:domains %s COUNT 10000", conf->prefix, b[i].id,
-						   b[i].cursor);
-				more++;
-			}
-		if (!more)
-			break;
-		for (size_t i = 0; i < n; i++) {
-			redisReply *s;
-			int r1;
-			if (strcmp(b[i].cursor, "0") == 0)
-				continue;
+		for (int k = 0; k < NSETS; k++) {
 			s = get_reply(c);
 			if (!s) {
 				snprintf(err, errlen, "Redis: SSCAN: %s", c->errstr[0] ? c->errstr : "connection lost");
 				return RS_EIO;
 			}
-			r1 = rc ? 0 : sscan_reply(c, s, conf, l, &b[i], st, err, errlen);
+			r1 = rc ? 0 : sscan_reply(c, s, conf, l, &b[i], k, st, err, errlen);
 			if (rc)
-				snprintf(b[i].cursor, sizeof(b[i].cursor), "0");
+				snprintf(b[i].cursor[k], sizeof(b[i].cursor[k]), "0");
 			freeReplyObject(s);
 			if (r1 && !rc)
 				rc = r1;
+		}
+	}
+	while (rc == 0) {
+		more = 0;
+		for (size_t i = 0; i < n; i++)
+			for (int k = 0; k < NSETS; k++)
+				if (strcmp(b[i].cursor[k], "0") != 0) {
+					redisAppendCommand(c, "SSCAN %sorder:%s:%s %s COUNT 10000", conf->prefix, b[i].id,
+							   set_name[k], b[i].cursor[k]);
+					more++;
+				}
+		if (!more)
+			break;
+		for (size_t i = 0; i < n; i++) {
+			for (int k = 0; k < NSETS; k++) {
+				redisReply *s;
+				int r1;
+				if (strcmp(b[i].cursor[k], "0") == 0)
+					continue;
+				s = get_reply(c);
+				if (!s) {
+					snprintf(err, errlen, "Redis: SSCAN: %s",
+						 c->errstr[0] ? c->errstr : "connection lost");
+					return RS_EIO;
+				}
+				r1 = rc ? 0 : sscan_reply(c, s, conf, l, &b[i], k, st, err, errlen);
+				if (rc)
+					snprintf(b[i].cursor[k], sizeof(b[i].cursor[k]), "0");
+				freeReplyObject(s);
+				if (r1 && !rc)
+					rc = r1;
+			}
 		}
 	}
 	return rc;
@@ -617,7 +669,9 @@ static int load_batch(redisContext *c, const struct rs_conf *conf, struct rs_lis
 int rs_load_all(redisContext *c, const struct rs_conf *conf, struct rs_list *l, struct rs_load_stats *st,
 		char *err, size_t errlen)
 {
-	redisReply *r[4] = { NULL, NULL, NULL, NULL };
+	static const char *const what[5] = { "XREVRANGE changes", "HGETALL dataset", "SMEMBERS orders",
+					     "SMEMBERS protected", "SMEMBERS protected-ips" };
+	redisReply *r[5] = { NULL, NULL, NULL, NULL, NULL };
 	struct pending *b = NULL;
 	size_t nb = 0;
 	int rc = 0;
@@ -630,12 +684,11 @@ int rs_load_all(redisContext *c, const struct rs_conf *conf, struct rs_list *l, 
 	redisAppendCommand(c, "HGETALL %sdataset", conf->prefix);
 	redisAppendCommand(c, "SMEMBERS %sorders", conf->prefix);
 	redisAppendCommand(c, "SMEMBERS %sprotected", conf->prefix);
-	for (int i = 0; i < 4; i++)
+	redisAppendCommand(c, "SMEMBERS %sprotected-ips", conf->prefix);
+	for (int i = 0; i < 5; i++)
 		r[i] = get_reply(c);
-	for (int i = 0; i < 4 && rc == 0; i++)
-		if (reply_class(c, r[i], i == 0 ? "XREVRANGE changes" : i == 1 ? "HGETALL dataset"
-								: i == 2 ? "SMEMBERS orders" : "SMEMBERS protected",
-				err, errlen) == RS_EIO)
+	for (int i = 0; i < 5 && rc == 0; i++)
+		if (reply_class(c, r[i], what[i], err, errlen) == RS_EIO)
 			rc = RS_EIO;
 	if (rc)
 		goto out;
@@ -711,12 +764,41 @@ int rs_load_all(redisContext *c, const struct rs_conf *conf, struct rs_list *l, 
 		if (n == 0)
 			st->protected_n++;
 	}
-	if (st->bad_orders + st->bad_keys > RS_LOAD_LOG_MAX || st->bad_domains > RS_LOAD_LOG_MAX)
-		rs_log(RS_LOG_WARN, "skipped %zu malformed orders, %zu malformed domains and %zu malformed keys in all",
-		       st->bad_orders, st->bad_domains, st->bad_keys);
+
+	if (r[4]->type == REDIS_REPLY_ERROR)
+		bad_key(st, "%sprotected-ips is not a set (%.100s): no prefix is protected", conf->prefix, r[4]->str);
+	for (size_t i = 0; r[4]->type == REDIS_REPLY_ARRAY && i < r[4]->elements; i++) {
+		struct rs_prefix p;
+		char why[160];
+		int n = member_prefix(r[4]->element[i], &p, why, sizeof(why));
+		if (n < 0) {
+			if (st->bad_prefixes++ < RS_LOAD_LOG_MAX)
+				rs_log(RS_LOG_WARN, "skipping malformed protected prefix: %s", why);
+			continue;
+		}
+		n = rs_list_prefix_protect(l, &p, true);
+		if (n == RS_ENOMEM) {
+			snprintf(err, errlen, "out of memory loading the protected prefixes");
+			rc = n;
+			goto out;
+		}
+		if (n == 0)
+			st->protected_prefixes++;
+	}
+	if (rs_list_commit(l) == RS_ENOMEM) {
+		snprintf(err, errlen, "out of memory building the prefix table");
+		rc = RS_ENOMEM;
+		goto out;
+	}
+	if (st->bad_orders + st->bad_keys > RS_LOAD_LOG_MAX || st->bad_domains > RS_LOAD_LOG_MAX ||
+	    st->bad_prefixes > RS_LOAD_LOG_MAX)
+		rs_log(RS_LOG_WARN,
+		       "skipped %zu malformed orders, %zu malformed domains, %zu malformed prefixes and %zu malformed "
+		       "keys in all",
+		       st->bad_orders, st->bad_domains, st->bad_prefixes, st->bad_keys);
 out:
 	free(b);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		freeReplyObject(r[i]);
 	return rc;
 }

@@ -25,7 +25,9 @@ struct event_base;
 
 struct rs_load_stats {
 	size_t orders, domains, protected_n;
+	size_t prefixes, protected_prefixes; /* prefixes listed (per order), protected prefixes */
 	size_t bad_orders, bad_domains;
+	size_t bad_prefixes;            /* malformed members of order:<id>:ips and protected-ips (skipped) */
 	size_t bad_keys;                /* keys of the wrong type or unreadable (skipped) */
 	char last_id[RS_STREAM_ID_MAX]; /* newest changes id when the load began ("0-0": none) */
 	struct rs_dataset ds;           /* the dataset identity read with it */
@@ -73,8 +75,9 @@ struct redisAsyncContext *rs_redis_async_connect(const struct rs_endpoint *e, st
 						  void (*on_disc)(const struct redisAsyncContext *, int));
 
 /*
- * Load every order in force, its domains and the protected set into the empty
- * list l, with the stream position and the dataset identity. Pipelined:
+ * Load every order in force, its domains and prefixes, the protected set and
+ * the protected prefixes into the empty list l, with the stream position and
+ * the dataset identity, and commit the prefixes (rs_list_commit). Pipelined:
  * about one round trip per 256 orders. Keys of the wrong type, error replies
  * about a key and junk values are malformed data: skipped, logged (the first
  * RS_LOAD_LOG_MAX) and counted; the rest loads. 0, or RS_EIO (connection lost

@@ -146,6 +146,150 @@ int rs_rfc3339_parse(const char *s, int64_t *out)
 }
 
 
+/* ---- live-event windows ---- */
+
+/* One end of an interval: e[0..n) as a date, named what for the message. */
+static int window_end(const char *e, size_t n, const char *what, int64_t *t, char *err, size_t errlen)
+{
+	char buf[RS_DATE_MAX + 1];
+
+	if (n == 0) {
+		snprintf(err, errlen, "the %s is missing (START/END, e.g. 2026-05-01T18:00:00Z/2026-05-01T20:00:00Z)",
+			 what);
+		return RS_EINVAL;
+	}
+	if (n > RS_DATE_MAX) {
+		snprintf(err, errlen, "the %s is longer than %d characters", what, RS_DATE_MAX);
+		return RS_EINVAL;
+	}
+	memcpy(buf, e, n);
+	buf[n] = '\0';
+	if (rs_rfc3339_parse(buf, t)) {
+		snprintf(err, errlen, "the %s '%.40s' is not an RFC 3339 date-time (2026-05-01T18:00:00Z) or date", what,
+			 buf);
+		return RS_EINVAL;
+	}
+	return 0;
+}
+
+int rs_window_parse(const char *s, size_t len, int64_t *start, int64_t *end, char *err, size_t errlen)
+{
+	const char *slash = memchr(s, '/', len);
+
+	if (errlen)
+		err[0] = '\0';
+	if (!slash) {
+		snprintf(err, errlen, "not START/END (two RFC 3339 date-times joined by '/')");
+		return RS_EINVAL;
+	}
+	if (memchr(slash + 1, '/', len - (size_t)(slash + 1 - s))) {
+		snprintf(err, errlen, "more than one '/' (START/END)");
+		return RS_EINVAL;
+	}
+	if (window_end(s, (size_t)(slash - s), "start", start, err, errlen) ||
+	    window_end(slash + 1, len - (size_t)(slash + 1 - s), "end", end, err, errlen))
+		return RS_EINVAL;
+	if (*end <= *start) {
+		snprintf(err, errlen, "the end is not after the start");
+		return RS_EINVAL;
+	}
+	return 0;
+}
+
+int rs_windows_parse(const char *s, char **canon, int64_t **win, uint16_t *nwin, char *err, size_t errlen)
+{
+	int64_t w[2 * RS_WINDOWS_MAX];
+	const char *tok[RS_WINDOWS_MAX];
+	size_t toklen[RS_WINDOWS_MAX], n = 0, total = 0;
+	char why[200];
+
+	if (canon)
+		*canon = NULL;
+	if (win)
+		*win = NULL;
+	*nwin = 0;
+	if (errlen)
+		err[0] = '\0';
+	for (const char *p = s;;) {
+		size_t k;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (!*p)
+			break;
+		k = strcspn(p, " \t");
+		if (n == RS_WINDOWS_MAX) {
+			snprintf(err, errlen, "more than %d windows", RS_WINDOWS_MAX);
+			return RS_EINVAL;
+		}
+		if (rs_window_parse(p, k, &w[2 * n], &w[2 * n + 1], why, sizeof(why))) {
+			snprintf(err, errlen, "window %zu '%.*s': %s", n + 1, k > 130 ? 130 : (int)k, p, why);
+			return RS_EINVAL;
+		}
+		if (n > 0 && w[2 * n] < w[2 * n - 1]) {
+			bool before = w[2 * n] < w[2 * n - 2];
+			snprintf(err, errlen, "window %zu '%.*s' %s window %zu '%.*s'%s", n + 1, k > 130 ? 130 : (int)k, p,
+				 before ? "starts before" : "overlaps", n, toklen[n - 1] > 130 ? 130 : (int)toklen[n - 1],
+				 tok[n - 1], before ? " (windows must be in time order)" : "");
+			return RS_EINVAL;
+		}
+		tok[n] = p;
+		toklen[n] = k;
+		total += k + 1;
+		n++;
+		p += k;
+	}
+	if (canon) {
+		char *c = malloc(total ? total : 1), *q = c;
+		if (!c)
+			goto oom;
+		for (size_t i = 0; i < n; i++) {
+			if (i)
+				*q++ = ' ';
+			memcpy(q, tok[i], toklen[i]);
+			q += toklen[i];
+		}
+		*q = '\0';
+		*canon = c;
+	}
+	if (win && n) {
+		if (!(*win = malloc(2 * n * sizeof(**win))))
+			goto oom;
+		memcpy(*win, w, 2 * n * sizeof(**win));
+	}
+	*nwin = (uint16_t)n;
+	return 0;
+oom:
+	if (canon) {
+		free(*canon);
+		*canon = NULL;
+	}
+	snprintf(err, errlen, "out of memory");
+	return RS_ENOMEM;
+}
+
+int64_t rs_order_next_transition(const struct rs_order *o, int64_t now)
+{
+	int64_t next = 0;
+	size_t lo = 0, hi = 2 * (size_t)o->nwin;
+
+	if (!o->in_scope || (o->expires && o->expires <= now))
+		return 0;
+	/* win[] is non-decreasing: the first boundary after now */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (o->win[mid] <= now)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < 2 * (size_t)o->nwin)
+		next = o->win[lo];
+	if (o->expires && (next == 0 || o->expires < next))
+		next = o->expires;
+	return next;
+}
+
+
 static const char *kv_get(const char *const *kv, size_t npairs, const char *name)
 {
 	for (size_t i = 0; i < npairs; i++)
@@ -400,6 +544,7 @@ int rs_order_parse(const struct rs_conf *c, const char *id, const char *const *k
 	const char *scope = kv_get(kv, npairs, "scope");
 	const char *action = kv_get(kv, npairs, "action");
 	const char *expires = kv_get(kv, npairs, "expires");
+	const char *windows = kv_get(kv, npairs, "windows");
 	const char *issued = kv_get(kv, npairs, "issued");
 	const char *lang = kv_get(kv, npairs, "lang");
 	const char *url = kv_get(kv, npairs, "url");
@@ -444,6 +589,14 @@ int rs_order_parse(const struct rs_conf *c, const char *id, const char *const *k
 		BADO("order '%s': expires '%.40s' is not an RFC 3339 date", id, o->expires_text);
 	if (*o->expires_text && o->expires == 0)
 		o->expires = 1; /* 1970-01-01T00:00:00Z: long expired, not "never" */
+	{
+		char why[400];
+		int rc = rs_windows_parse(windows ? windows : "", &o->windows, &o->win, &o->nwin, why, sizeof(why));
+		if (rc == RS_ENOMEM)
+			goto oom;
+		if (rc)
+			BADO("order '%s': windows: %s", id, why);
+	}
 	o->scope = scope_norm(scope, &badscope);
 	if (!o->scope && badscope)
 		BADO("order '%s': scope '%.40s' is not '*' or at most %d ISO 3166-1 alpha-2 codes", id, scope,
@@ -535,6 +688,8 @@ void rs_order_free(struct rs_order *o)
 	free(o->scope);
 	free(o->issued);
 	free(o->expires_text);
+	free(o->windows);
+	free(o->win);
 	free(o->txt);
 	ede_free(&o->ede);
 	ede_free(&o->ede_plain);

@@ -16,7 +16,9 @@
  *    id (RS_ORDER_ID_MAX), authority and reference (required, non-empty after
  *    cleaning), action, scope ('*' or ISO 3166-1 alpha-2 codes, at most
  *    RS_SCOPE_CODES_MAX, stored upper-case and single-space separated),
- *    expires (RFC 3339 or empty, at most RS_DATE_MAX octets);
+ *    expires (RFC 3339 or empty, at most RS_DATE_MAX octets), windows
+ *    (rs_windows_parse: live-event windows, at most RS_WINDOWS_MAX; stored
+ *    single-space separated);
  *  - display texts, cleaned (rs_text_clean: control characters -> space,
  *    invalid UTF-8 -> U+FFFD, trimmed) and cut at a character boundary:
  *    authority RS_AUTHORITY_MAX, reference RS_REFERENCE_MAX, reason
@@ -53,6 +55,10 @@ enum rs_action { RS_ACT_SINKHOLE = 0, RS_ACT_NXDOMAIN, RS_ACT_NODATA, RS_ACT_REF
 #define RS_EDE_MAX 1024         /* EDE EXTRA-TEXT, JSON escaping included */
 #define RS_EDE_SHORT 160        /* the shortened plain text variant */
 #define RS_EDE_CONTACTS_MAX 400 /* the JSON's "c":[...] part */
+#define RS_WINDOWS_MAX 64       /* live-event windows of one order */
+/* the longest stored windows text: RS_WINDOWS_MAX "START/END" of at most
+ * RS_DATE_MAX octets each end, single-space separated (NUL included) */
+#define RS_WINDOWS_TEXT_MAX (RS_WINDOWS_MAX * (2 * RS_DATE_MAX + 2))
 
 /* o->warnings: fields replaced or shortened at parse time (the order loads). */
 #define RS_OW_LANG 0x01   /* lang invalid: the resolver's language used */
@@ -81,6 +87,10 @@ struct rs_order {
 	char *issued;      /* RFC 3339 as given (trimmed), or "" */
 	char *expires_text; /* RFC 3339 as given (trimmed), or "" */
 	int64_t expires;   /* Unix seconds; 0 = never */
+	char *windows;     /* the live-event windows as stored (canonical, rs_windows_parse), or "" */
+	int64_t *win;      /* 2 * nwin Unix seconds: start, end of each window, sorted, end > start,
+			    * non-overlapping (end <= next start); NULL when nwin == 0 */
+	uint16_t nwin;     /* 0: no windows (the order applies at any time) */
 	uint8_t action;    /* enum rs_action */
 	uint8_t warnings;  /* RS_OW_* */
 	bool in_scope;     /* the stored scope is '*' or lists the resolver's jurisdiction */
@@ -94,7 +104,7 @@ struct rs_order {
 /*
  * Build an order from the field/value pairs kv[0..2*npairs) of order:<id>.
  * Required fields: authority, reference, scope, action; issued, expires,
- * reason, url, lang are optional. On a malformed order returns RS_EINVAL and
+ * windows, reason, url, lang are optional. On a malformed order returns RS_EINVAL and
  * writes the reason ("order 'x': bad action 'y'") to err. On success err holds
  * "" or, when o->warnings is set, what was replaced ("order 'x': lang '...'
  * is not a BCP 47 tag: using 'it'").
@@ -104,11 +114,56 @@ int rs_order_parse(const struct rs_conf *c, const char *id, const char *const *k
 
 void rs_order_free(struct rs_order *o);
 
-/* Does the order apply at time now (in scope, not expired)? */
+/* Is now inside one of the order's windows [start, end)? false when it has
+ * none (binary search: no allocation, any thread). */
+static inline bool rs_order_in_window(const struct rs_order *o, int64_t now)
+{
+	size_t lo = 0, hi = o->nwin; /* the first window starting after now is in [lo, hi] */
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (o->win[2 * mid] <= now)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo > 0 && now < o->win[2 * (lo - 1) + 1];
+}
+
+/* Does the order apply at time now (in scope, not expired, inside a window
+ * when it has any)? */
 static inline bool rs_order_applies(const struct rs_order *o, int64_t now)
 {
-	return o->in_scope && (o->expires == 0 || now < o->expires);
+	return o->in_scope && (o->expires == 0 || now < o->expires) && (o->nwin == 0 || rs_order_in_window(o, now));
 }
+
+/*
+ * The next time after now at which rs_order_applies(o, ·) may change: the
+ * first window start or end after now, or expires, whichever comes first;
+ * 0 when nothing changes any more (out of scope, expired, no window ahead and
+ * no expiry). The applicability is constant on [now, result).
+ */
+int64_t rs_order_next_transition(const struct rs_order *o, int64_t now);
+
+/*
+ * Parse a `windows` value: space-separated (spaces or tabs) intervals
+ * START/END, each end an RFC 3339 date-time or date (rs_rfc3339_parse) of at
+ * most RS_DATE_MAX octets, END after START, sorted by time and not
+ * overlapping (an END may equal the next START), at most RS_WINDOWS_MAX.
+ * Empty or blank: no windows (*nwin = 0, *win = NULL).
+ * On success *canon (malloc'ed, NULL allowed: not wanted) is the stored text:
+ * the intervals as given, joined by one space; *win (malloc'ed, NULL allowed)
+ * holds 2 * *nwin times. Parsing *canon again gives the same result.
+ * RS_EINVAL with what, where and why in err ("window 2
+ * '2026-05-01T12:00:00Z/2026-05-01T10:00:00Z': the end is not after the
+ * start"), or RS_ENOMEM.
+ */
+int rs_windows_parse(const char *s, char **canon, int64_t **win, uint16_t *nwin, char *err, size_t errlen);
+
+/* One interval START/END of len octets (no spaces), as rs_windows_parse
+ * checks it: 0, or RS_EINVAL with why in err ("the end is not after the
+ * start", "'x': not an RFC 3339 date-time"). */
+int rs_window_parse(const char *s, size_t len, int64_t *start, int64_t *end, char *err, size_t errlen);
 
 /* Index of the longest variant of e of at most room octets (the last, "",
  * when none fits). e->n must be > 0. */

@@ -27,7 +27,8 @@ struct rs_order;
  * RS_EDE_MAX octets), so that Unbound never drops the OPT record; with
  * ede-json-clients: sde-option the JSON goes only when every waiting EDNS
  * client sent the SDE option, the plain text otherwise.
- * zone/zone_len: the listed domain (wire), owner of the synthesised SOA.
+ * zone/zone_len: the owner of the synthesised SOA (wire): the listed domain
+ * for a name block, the query name for a block by an answer address.
  * Returns 0, or RS_ENOMEM (the caller then answers SERVFAIL).
  */
 int rs_answer_blocked(struct module_qstate *qstate, const struct rs_conf *c, const struct rs_order *o,

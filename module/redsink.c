@@ -14,9 +14,14 @@
  *  - first visit (new/pass with no minfo): match the name; blocked -> answer
  *    and finish at module 0 (never cached); else pass to the next module.
  *  - moddone: match the name again (it may have been listed meanwhile) and the
- *    owners and targets of the CNAME/DNAME chain in the answer; if blocked,
- *    remove the real answer from the message cache and, for a query this module
- *    passed on, replace it with the blocked answer.
+ *    owners and targets of the CNAME/DNAME chain in the answer, then (when
+ *    the list holds address prefixes) every A/AAAA address of the answer; if
+ *    blocked, remove the real answer from the message cache and, for a query
+ *    this module passed on, replace it with the blocked answer.
+ *  - first visit, when the list holds prefixes: the A/AAAA RRsets the
+ *    RRset cache holds for the name (following cached CNAMEs) are matched, so a
+ *    name blocked by its address, whose message moddone removed but whose
+ *    RRsets stay cached, is blocked again without an upstream query.
  */
 #include "config.h"
 
@@ -34,6 +39,7 @@
 #include "services/cache/dns.h"
 #include "services/mesh.h"
 #include "sldns/rrdef.h"
+#include "util/data/dname.h"
 #include "util/data/msgreply.h"
 #include "util/log.h"
 #include "util/module.h"
@@ -48,6 +54,7 @@
 #include "list.h"
 #include "load.h"
 #include "name.h"
+#include "prefix.h"
 #include "rs_err.h"
 #include "snapshot.h"
 #include "stats.h"
@@ -106,13 +113,15 @@ static uint8_t *handover;
 static size_t handover_len;
 
 /* Per-query marker in qstate->minfo[id]. For a blocked query it keeps the
- * order and the listed entry for counting (valid for the query's lifetime,
- * see list.h on reclamation). */
+ * order and the listed entry (a name block) or prefix entry (an address
+ * block) for counting (valid for the query's lifetime, see list.h on
+ * reclamation). */
 enum rs_qstate_kind { RS_Q_PASSED = 1, RS_Q_BLOCKED = 2 };
 struct rs_qstate {
 	int kind;
 	const struct rs_order *order;
 	const struct rs_entry *entry;
+	const struct rs_pentry *prefix;
 };
 
 static void log_bridge(int level, const char *msg)
@@ -221,11 +230,13 @@ static struct rs_list *initial_list(struct rs_module *m, char last_id[RS_STREAM_
 		redisFree(rc);
 		snprintf(last_id, RS_STREAM_ID_MAX, "%s", st.last_id);
 		snprintf(dataset, RS_DATASET_ID_LEN + 1, "%s", st.ds.valid ? st.ds.id : "");
-		m->initial_bad = st.bad_orders + st.bad_domains + st.bad_keys;
-		log_info("redsink: loaded %zu orders, %zu domains, %zu protected from %s in %.3f s (skipped %zu "
-			 "malformed orders, %zu malformed domains, %zu malformed keys; stream at %s, dataset %s)",
-			 st.orders, st.domains, st.protected_n, m->conf.read.addr, elapsed(&t0), st.bad_orders,
-			 st.bad_domains, st.bad_keys, st.last_id, *dataset ? dataset : "without identity");
+		m->initial_bad = st.bad_orders + st.bad_domains + st.bad_prefixes + st.bad_keys;
+		log_info("redsink: loaded %zu orders, %zu domains, %zu protected, %zu prefixes, %zu protected "
+			 "prefixes from %s in %.3f s (skipped %zu malformed orders, %zu malformed domains, %zu "
+			 "malformed prefixes, %zu malformed keys; stream at %s, dataset %s)",
+			 st.orders, st.domains, st.protected_n, st.prefixes, st.protected_prefixes, m->conf.read.addr,
+			 elapsed(&t0), st.bad_orders, st.bad_domains, st.bad_prefixes, st.bad_keys, st.last_id,
+			 *dataset ? dataset : "without identity");
 		return l;
 	}
 	redisFree(rc);
@@ -247,6 +258,7 @@ struct purge_key {
 
 struct purge_ctx {
 	const struct rs_list *match;
+	bool has_prefixes; /* match holds address prefixes: A/AAAA RRsets are looked at */
 	time_t now;
 	struct purge_key *keys;
 	size_t n, cap;
@@ -292,18 +304,38 @@ static void collect_msg(struct lruhash_entry *e, void *arg)
 		purge_push(arg, e->hash, k->qname, k->qname_len, k->qtype, k->qclass, 0);
 }
 
+/* Does the A/AAAA RRset hold an address that `match` blocks by prefix? */
+static bool purge_addr_wanted(struct purge_ctx *p, const struct ub_packed_rrset_key *k,
+			      const struct packed_rrset_data *d)
+{
+	uint16_t t = ntohs(k->rk.type);
+	size_t alen = t == LDNS_RR_TYPE_A ? 4 : t == LDNS_RR_TYPE_AAAA ? 16 : 0;
+	struct rs_match mt;
+
+	if (!alen || !d || !p->has_prefixes)
+		return false;
+	for (size_t j = 0; j < d->count; j++)
+		if (d->rr_len[j] == 2 + alen &&
+		    rs_list_match_addr(p->match, alen == 4 ? 4 : 6, d->rr_data[j] + 2, (int64_t)p->now, &mt) == RS_BLOCKED)
+			return true;
+	return false;
+}
+
 static void collect_rrset(struct lruhash_entry *e, void *arg)
 {
 	struct ub_packed_rrset_key *k = e->key;
 
-	if (purge_wanted(arg, k->rk.dname, k->rk.dname_len))
+	if (purge_wanted(arg, k->rk.dname, k->rk.dname_len) || purge_addr_wanted(arg, k, e->data))
 		purge_push(arg, e->hash, k->rk.dname, k->rk.dname_len, ntohs(k->rk.type), ntohs(k->rk.rrset_class),
 			   k->rk.flags);
 }
 
 /*
  * Remove (not expire: serve-expired must not bring them back) every cached
- * message and RRset at or below a name that `match` blocks. Collect under a
+ * message and RRset at or below a name that `match` blocks, and every cached
+ * A/AAAA RRset holding an address that `match` blocks by prefix (which
+ * invalidates every cached message using it: Unbound checks the RRset ids of a
+ * message taken from the cache). Collect under a
  * read traversal, remove afterwards (removing inside the traversal would
  * deadlock on the table locks). Runs on a worker in its event loop (the purge
  * door below), or on the sync thread before any worker has opened the door;
@@ -312,7 +344,7 @@ static void collect_rrset(struct lruhash_entry *e, void *arg)
 static void purge_now(struct rs_module *m, const struct rs_list *match)
 {
 	struct module_env *env = m->env;
-	struct purge_ctx p = { .match = match, .now = time(NULL) };
+	struct purge_ctx p = { .match = match, .now = time(NULL), .has_prefixes = rs_list_has_prefixes(match) };
 	size_t nmsg;
 
 	if (!env->msg_cache || !env->rrset_cache)
@@ -334,8 +366,8 @@ static void purge_now(struct rs_module *m, const struct rs_list *match)
 		}
 	}
 	if (p.n)
-		verbose(VERB_OPS, "redsink: removed %zu cached messages and %zu cached RRsets of newly blocked names", nmsg,
-			p.n - nmsg);
+		verbose(VERB_OPS, "redsink: removed %zu cached messages and %zu cached RRsets of newly blocked names "
+			"and addresses", nmsg, p.n - nmsg);
 	free(p.keys);
 }
 
@@ -548,7 +580,10 @@ static int on_reply(struct query_info *qinfo, struct module_qstate *qs, struct r
 	if (!qs || !repinfo || !m)
 		return 1;
 	q = qs->minfo[id];
-	if (q && q->kind == RS_Q_BLOCKED && q->order)
+	if (q && q->kind == RS_Q_BLOCKED && q->order && q->prefix)
+		rs_stats_record_addr(m->stats, q->order, &q->prefix->prefix, qs->qinfo.qname, qs->qinfo.qname_len,
+				     (const struct sockaddr *)&repinfo->client_addr, repinfo->client_addrlen, *qs->env->now);
+	else if (q && q->kind == RS_Q_BLOCKED && q->order)
 		rs_stats_record(m->stats, q->order, q->entry, (const struct sockaddr *)&repinfo->client_addr,
 				repinfo->client_addrlen, *qs->env->now);
 	return 1;
@@ -664,9 +699,36 @@ static enum rs_verdict match_name(const struct rs_module *m, const uint8_t *name
 }
 
 /*
+ * Does an address of the A/AAAA RRset k trigger a block? The first address
+ * that rs_list_match_addr blocks wins; an address in a protected prefix, and
+ * a prefix suspended by the collateral alarm (stats.h), does not trigger (the
+ * other addresses still may). RDATA of another length is ignored.
+ */
+static bool addr_rrset_blocked(const struct rs_module *m, const struct rs_list *l, const struct ub_packed_rrset_key *k,
+			       time_t now, struct rs_match *mt)
+{
+	const struct packed_rrset_data *d = k->entry.data;
+	uint16_t t = ntohs(k->rk.type);
+	size_t alen = t == LDNS_RR_TYPE_A ? 4 : t == LDNS_RR_TYPE_AAAA ? 16 : 0;
+
+	if (!alen || !d || ntohs(k->rk.rrset_class) != LDNS_RR_CLASS_IN)
+		return false;
+	for (size_t j = 0; j < d->count; j++) {
+		if (d->rr_len[j] != 2 + alen)
+			continue;
+		if (rs_list_match_addr(l, alen == 4 ? 4 : 6, d->rr_data[j] + 2, (int64_t)now, mt) == RS_BLOCKED &&
+		    mt->prefix && !rs_stats_suspended(m->stats, &mt->prefix->prefix))
+			return true;
+	}
+	return false;
+}
+
+/*
  * The verdict for a finished answer: the query name, then the owners and the
- * targets of the CNAME/DNAME records of the answer section. A protected query
- * name is never blocked; the first blocked name wins.
+ * targets of the CNAME/DNAME records of the answer section, then (when the
+ * list holds prefixes) the addresses of its A/AAAA records (after the chain).
+ * A protected query name is never blocked; the first blocked name wins, and
+ * names go before addresses.
  */
 static enum rs_verdict match_answer(struct module_qstate *qs, const struct rs_module *m, time_t now,
 				    struct rs_match *mt, bool *chain)
@@ -692,7 +754,76 @@ static enum rs_verdict match_answer(struct module_qstate *qs, const struct rs_mo
 			return RS_BLOCKED;
 		}
 	}
+	if (!rs_list_has_prefixes(list_of(m)))
+		return RS_PASS;
+	for (size_t i = 0; i < rep->an_numrrsets && i < rep->rrset_count; i++) {
+		if (addr_rrset_blocked(m, list_of(m), rep->rrsets[i], now, mt)) {
+			*chain = true;
+			return RS_BLOCKED;
+		}
+	}
 	return RS_PASS;
+}
+
+#define CACHED_CHAIN_MAX 8 /* CNAME hops followed in the RRset cache */
+
+/*
+ * First visit of a query of class IN while the list holds prefixes: does the
+ * RRset cache know the name (following cached CNAMEs, at most
+ * CACHED_CHAIN_MAX) to resolve into a listed prefix? The A and the AAAA
+ * RRsets are looked at whatever the query type, so a name known to be on a
+ * listed address is blocked for every type (TXT gets the order's text, as
+ * for a listed name). Only answer data counts (not glue or additional-section
+ * data, nor bogus data). A name blocked by its address keeps its RRsets cached
+ * (moddone removes only its messages), so this is what answers a repeated
+ * query without asking upstream. Worker thread, inside the operate()
+ * section; each RRset is read under its own lock.
+ */
+static bool cached_addr_blocked(struct module_qstate *qs, const struct rs_module *m, time_t now, struct rs_match *mt)
+{
+	static const uint16_t types[2] = { LDNS_RR_TYPE_A, LDNS_RR_TYPE_AAAA };
+	uint8_t name[LDNS_MAX_DOMAINLEN + 1];
+	size_t len = qs->qinfo.qname_len;
+	const struct rs_list *l = list_of(m);
+
+	if (qs->qinfo.qclass != LDNS_RR_CLASS_IN || !qs->env->rrset_cache || len > sizeof(name) ||
+	    !rs_list_has_prefixes(l))
+		return false;
+	memcpy(name, qs->qinfo.qname, len);
+	for (int hop = 0; hop <= CACHED_CHAIN_MAX; hop++) {
+		struct ub_packed_rrset_key *k;
+		struct packed_rrset_data *d;
+		bool found = false, hit;
+
+		for (int t = 0; t < 2; t++) {
+			k = rrset_cache_lookup(qs->env->rrset_cache, name, len, types[t], LDNS_RR_CLASS_IN, 0, now, 0);
+			if (!k)
+				continue;
+			found = true;
+			d = k->entry.data;
+			hit = d->trust >= rrset_trust_ans_noAA && d->trust != rrset_trust_glue &&
+			      d->security != sec_status_bogus && addr_rrset_blocked(m, l, k, now, mt);
+			lock_rw_unlock(&k->entry.lock);
+			if (hit)
+				return true;
+		}
+		if (found)
+			return false;
+		k = rrset_cache_lookup(qs->env->rrset_cache, name, len, LDNS_RR_TYPE_CNAME, LDNS_RR_CLASS_IN, 0, now, 0);
+		if (!k)
+			return false;
+		d = k->entry.data;
+		hit = d->count > 0 && d->rr_len[0] > 3 && d->rr_len[0] - 2 <= sizeof(name) &&
+		      d->security != sec_status_bogus;
+		if (hit) {
+			len = d->rr_len[0] - 2;
+			memcpy(name, d->rr_data[0] + 2, len);
+		}
+		lock_rw_unlock(&k->entry.lock);
+		if (!hit || dname_valid(name, len) != len)
+			return false;
+	}
+	return false;
 }
 
 /* Remove the message-cache entries of qinfo (both hash variants). */
@@ -744,20 +875,31 @@ static void set_marker(struct module_qstate *qs, int id, int kind, const struct 
 	q->kind = kind;
 	q->order = mt ? mt->order : NULL;
 	q->entry = mt ? mt->entry : NULL;
+	q->prefix = mt && !mt->entry ? mt->prefix : NULL;
 }
 
+/* Block the query with mt: a listed name (mt->entry: the owner of a
+ * synthesised SOA is the listed domain) or an address prefix (mt->entry
+ * NULL, mt->prefix set: the SOA owner is the query name). */
 static void blocked(struct module_qstate *qs, int id, struct rs_module *m, const struct rs_match *mt)
 {
-	if (rs_answer_blocked(qs, &m->conf, mt->order, rs_entry_wire(mt->entry), mt->entry->wlen) < 0) {
+	const uint8_t *zone = mt->entry ? rs_entry_wire(mt->entry) : qs->qinfo.qname;
+	size_t zlen = mt->entry ? mt->entry->wlen : qs->qinfo.qname_len;
+
+	if (rs_answer_blocked(qs, &m->conf, mt->order, zone, zlen) < 0) {
 		log_err("redsink: out of memory building a blocked answer");
 		qs->ext_state[id] = module_error;
 		return;
 	}
 	if (verbosity >= VERB_QUERY) {
 		char name[LDNS_MAX_DOMAINLEN * 4 + 1];
+		char pfx[RS_PREFIX_TEXT_MAX] = "";
 		rs_wire_to_text(qs->qinfo.qname, qs->qinfo.qname_len, name, sizeof(name));
-		verbose(VERB_QUERY, "redsink: %s type %d class %d blocked by order %s (%s)", name, qs->qinfo.qtype,
-			qs->qinfo.qclass, mt->order->id, rs_action_name(mt->order->action));
+		if (!mt->entry && mt->prefix)
+			rs_prefix_format(&mt->prefix->prefix, pfx, sizeof(pfx));
+		verbose(VERB_QUERY, "redsink: %s type %d class %d blocked by order %s (%s)%s%s", name, qs->qinfo.qtype,
+			qs->qinfo.qclass, mt->order->id, rs_action_name(mt->order->action),
+			*pfx ? ": an answer address is in " : "", pfx);
 	}
 	set_marker(qs, id, RS_Q_BLOCKED, mt);
 	qs->ext_state[id] = module_finished;
@@ -823,7 +965,8 @@ EXPORT void operate(struct module_qstate *qs, enum module_ev event, int id, stru
 			qs->ext_state[id] = module_wait_module;
 			return;
 		}
-		if (match_name(m, qs->qinfo.qname, qs->qinfo.qname_len, now, &mt) == RS_BLOCKED) {
+		enum rs_verdict v = match_name(m, qs->qinfo.qname, qs->qinfo.qname_len, now, &mt);
+		if (v == RS_BLOCKED || (v == RS_PASS && cached_addr_blocked(qs, m, now, &mt))) {
 			blocked(qs, id, m, &mt);
 			return;
 		}

@@ -75,6 +75,31 @@ static int put_entry(const struct rs_entry *e, void *arg)
 	return 0;
 }
 
+static int count_prefix(const struct rs_pentry *pe, void *arg)
+{
+	((struct wctx *)arg)->count++;
+	return 0;
+}
+
+static int put_prefix(const struct rs_pentry *pe, void *arg)
+{
+	struct wctx *w = arg;
+	uint16_t n = 0;
+
+	for (uint16_t k = 0; k < pe->nord; k++)
+		if (pe->ord[k] < w->nidx && w->pos[pe->ord[k]] != UINT32_MAX)
+			n++;
+	put_le(w->b, pe->prefix.family, 1);
+	put_le(w->b, pe->prefix.len, 1);
+	rs_buf_add(w->b, (const char *)pe->prefix.addr, 16);
+	put_le(w->b, pe->flags, 1);
+	put_le(w->b, n, 2);
+	for (uint16_t k = 0; k < pe->nord; k++)
+		if (pe->ord[k] < w->nidx && w->pos[pe->ord[k]] != UINT32_MAX)
+			put_le(w->b, w->pos[pe->ord[k]], 4);
+	return 0;
+}
+
 int rs_snapshot_encode(const struct rs_list *l, const char *last_id, const char *dataset, uint8_t **out,
 		       size_t *outlen)
 {
@@ -100,7 +125,7 @@ int rs_snapshot_encode(const struct rs_list *l, const char *last_id, const char 
 		if (!o)
 			continue;
 		put_str(&b, o->id);
-		put_le(&b, 9, 2);
+		put_le(&b, 10, 2);
 		put_str(&b, "authority"), put_str(&b, o->authority);
 		put_str(&b, "reference"), put_str(&b, o->reference);
 		put_str(&b, "scope"), put_str(&b, o->scope);
@@ -110,10 +135,15 @@ int rs_snapshot_encode(const struct rs_list *l, const char *last_id, const char 
 		put_str(&b, "reason"), put_str(&b, o->reason);
 		put_str(&b, "url"), put_str(&b, o->url);
 		put_str(&b, "lang"), put_str(&b, o->lang);
+		put_str(&b, "windows"), put_str(&b, o->windows ? o->windows : "");
 	}
 	rs_list_foreach(l, count_entry, &w);
 	put_le(&b, w.count, 4);
 	rs_list_foreach(l, put_entry, &w);
+	w.count = 0;
+	rs_list_prefix_foreach(l, count_prefix, &w);
+	put_le(&b, w.count, 4);
+	rs_list_prefix_foreach(l, put_prefix, &w);
 	free(pos);
 	if (b.oom) {
 		free(b.s);
@@ -350,7 +380,7 @@ int rs_snapshot_decode(const uint8_t *data, size_t got, const char *path, const 
 		       size_t errlen)
 {
 	struct rs_list *l = NULL;
-	uint32_t *idx = NULL, norders = 0, nentries, version = 0;
+	uint32_t *idx = NULL, norders = 0, nentries, nprefixes = 0, version = 0;
 	struct rd r;
 	size_t nskip = 0;
 	int rc, lenw;
@@ -372,7 +402,7 @@ int rs_snapshot_decode(const uint8_t *data, size_t got, const char *path, const 
 		hlen = (uint32_t)get_le(&r, 4);
 		plen = get_le(&r, 8);
 		sum = get_le(&r, 8);
-		if (version != 1 && version != RS_SNAPSHOT_VERSION)
+		if (version < 1 || version > RS_SNAPSHOT_VERSION)
 			BAD("%s: version %u, this module reads versions 1 to %d", path, version, RS_SNAPSHOT_VERSION);
 		if (hlen != HDR_LEN)
 			BAD("%s: bad header length %u", path, hlen);
@@ -447,8 +477,53 @@ int rs_snapshot_decode(const uint8_t *data, size_t got, const char *path, const 
 	}
 	if (r.bad)
 		BAD("%s: malformed entries", path);
+	if (version >= 3) {
+		nprefixes = (uint32_t)get_le(&r, 4);
+		if (r.bad || nprefixes > (size_t)(r.end - r.p) / 21)
+			BAD("%s: malformed prefix count", path);
+	}
+	for (uint32_t i = 0; i < nprefixes && !r.bad; i++) {
+		struct rs_prefix p = { 0 };
+		uint16_t nord;
+		uint8_t flags;
+		bool ok;
+
+		p.family = (uint8_t)get_le(&r, 1);
+		p.len = (uint8_t)get_le(&r, 1);
+		if (r.bad || r.end - r.p < 16)
+			BAD("%s: malformed prefix %u", path, i);
+		memcpy(p.addr, r.p, 16);
+		r.p += 16;
+		flags = (uint8_t)get_le(&r, 1);
+		nord = (uint16_t)get_le(&r, 2);
+		ok = rs_prefix_valid(&p);
+		if (!ok) {
+			nskip++;
+			rs_log(RS_LOG_WARN, "%s: skipping prefix %u: not a valid prefix", path, i);
+		} else if ((flags & RS_ENT_PROTECTED) && rs_list_prefix_protect(l, &p, true) == RS_ENOMEM) {
+			BAD("out of memory");
+		}
+		for (uint16_t k = 0; k < nord && !r.bad; k++) {
+			uint32_t pos = (uint32_t)get_le(&r, 4);
+			if (!ok || r.bad)
+				continue;
+			if (pos >= norders) {
+				nskip++;
+				rs_log(RS_LOG_WARN, "%s: prefix %u: order position %u out of range: skipped", path, i, pos);
+				continue;
+			}
+			if (idx[pos] == UINT32_MAX)
+				continue; /* its order was skipped */
+			if (rs_list_prefix_add(l, &p, idx[pos]) == RS_ENOMEM)
+				BAD("out of memory");
+		}
+	}
+	if (r.bad)
+		BAD("%s: malformed prefixes", path);
 	if (r.p != r.end)
 		BAD("%s: %zu octets of trailing garbage", path, (size_t)(r.end - r.p));
+	if (rs_list_commit(l) == RS_ENOMEM)
+		BAD("out of memory");
 	*out = l;
 	l = NULL;
 	if (skipped)

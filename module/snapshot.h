@@ -2,23 +2,30 @@
  * snapshot.h — the list persisted on disk, so that Unbound restarted while
  * Redis is unreachable blocks the same names from its first query.
  *
- * File format (version 2, all integers little-endian):
+ * File format (version 3, all integers little-endian):
  *   header (32 octets): magic "RSSNAP\r\n", u32 version, u32 header length,
  *                       u64 payload length, u64 FNV-1a-64 of the payload
  *   payload:  str last_id, str dataset (the identity, dataset.h; "" = none)
  *             u32 norders, then per order: str id, u16 nfields, (str key, str value)*
  *             u32 nentries, then per entry: u8 wlen, wire name, u8 flags,
  *                             u16 nord, u32 order position (in this file)*
- *   str = u32 length + octets (version 1: u16 length, and no dataset).
+ *             u32 nprefixes, then per prefix: u8 family (4, 6), u8 length,
+ *                             16 octets of address (IPv4 in the first 4, the
+ *                             rest zero), u8 flags, u16 nord, u32 order position*
+ *   str = u32 length + octets (version 1: u16 length, and no dataset;
+ *   versions 1 and 2: no prefixes).
  * Orders are stored as their fields exactly as parsed (order.h: parsing its
  * own output gives the same order) and parsed again on load, so the texts
  * follow the current redsink.conf and scope is evaluated from the same value.
+ * A prefix record has a fixed size, so a bad one (family, length, host bits:
+ * rs_prefix_valid) never breaks the framing. The prefixes written are those
+ * of the committed table (rs_list_prefix_foreach): the writer commits before.
  *
  * Writing is atomic: a temporary file in the same directory, fsync, rename.
  * Reading checks the magic, version, lengths and checksum: a file that fails
  * them is rejected whole. Within a file that passes, a record that does not
- * parse (an order, an entry's name, an order position) is skipped, logged
- * and counted; the rest loads.
+ * parse (an order, an entry's name, a prefix, an order position) is skipped,
+ * logged and counted; the rest loads.
  */
 #ifndef RS_SNAPSHOT_H
 #define RS_SNAPSHOT_H
@@ -29,7 +36,7 @@
 #include "list.h"
 #include "load.h"
 
-#define RS_SNAPSHOT_VERSION 2
+#define RS_SNAPSHOT_VERSION 3
 
 /* Write list l (writer thread), the stream id it reflects and the identity of
  * its dataset to path. 0 or < 0 with err. */
@@ -48,9 +55,9 @@ int rs_snapshot_decode(const uint8_t *data, size_t len, const char *what, const 
 		       char last_id[RS_STREAM_ID_MAX], char dataset[RS_DATASET_ID_LEN + 1], size_t *skipped, char *err,
 		       size_t errlen);
 
-/* Read path (version 1 or 2) into a new list (quiescent), last_id and dataset
- * ("" when the file has none); *skipped (may be NULL) counts the records
- * skipped. 0, RS_ENOENT (no file), or another error with the reason in err
+/* Read path (version 1, 2 or 3) into a new list (quiescent, its prefixes
+ * committed), last_id and dataset ("" when the file has none); *skipped (may
+ * be NULL) counts the records skipped. 0, RS_ENOENT (no file), or another error with the reason in err
  * ("truncated", "checksum mismatch", ...). */
 int rs_snapshot_read(const char *path, const struct rs_conf *c, struct rs_list **out, char last_id[RS_STREAM_ID_MAX],
 		     char dataset[RS_DATASET_ID_LEN + 1], size_t *skipped, char *err, size_t errlen);

@@ -9,11 +9,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ebr.h"
 #include "name.h"
 #include "rs_err.h"
 
 #define RING_SIZE 8192 /* records per worker thread between two drains (250 ms) */
+#define ARING_SIZE 1024 /* address-hit records per worker thread between two drains */
 #define PATH_MAX_PARTS 8
+#define COLLATERAL_PREFIXES 4096 /* prefixes tracked per hour (power of two) */
+#define COLLATERAL_NAMES (1u << 20) /* distinct names kept in all, per hour */
+#define SUSPENDED_MAX 4096
+#define KIND_HIT '0'        /* pending key "<kind>hour\0field": the options' key (hits/views) */
+#define KIND_DISCOVERED '1' /* discovered:<hour> */
+
+static const char discovered_kind[] = "discovered";
 
 struct rec {
 	const struct rs_order *o;
@@ -29,6 +38,47 @@ struct ring {
 	_Atomic uint32_t tail; /* written by the sync thread */
 	_Atomic uint64_t dropped;
 	struct rec r[RING_SIZE];
+};
+
+/* An address hit: the prefix and the query name are copies (the name is read
+ * long after the query's memory is gone). */
+struct arec {
+	const struct rs_order *o;
+	uint32_t t;
+	uint8_t family; /* client address, as in struct rec */
+	uint8_t addr[16];
+	struct rs_prefix p;
+	uint8_t nlen;
+	uint8_t name[RS_WIRE_MAX];
+};
+
+struct aring {
+	struct aring *next;
+	_Atomic uint32_t head;
+	_Atomic uint32_t tail;
+	_Atomic uint64_t dropped;
+	struct arec r[ARING_SIZE];
+};
+
+/* Collateral: one prefix's distinct names this hour (sorted name hashes). */
+struct coll {
+	struct rs_prefix p;
+	bool used;
+	bool logged; /* over the threshold: logged this hour */
+	uint32_t n;
+	uint64_t *names; /* up to threshold + 1 */
+};
+
+/* The published suspended set: sorted, immutable once published. */
+struct susp {
+	size_t n;
+	struct rs_prefix p[];
+};
+
+struct susp_retired {
+	struct susp_retired *next;
+	struct susp *set;
+	uint64_t tag;
 };
 
 /* One drain's distinct (order, entry, hour, client) tuples, so that the
@@ -71,11 +121,25 @@ struct rs_stats {
 	size_t nagg;
 	uint32_t hour_cached; /* the hour whose key text is in hour_text */
 	char hour_text[16];
+	/* address hits (stats.h) */
+	struct aring *_Atomic arings;
+	int threshold;            /* collateral-threshold (0: off) */
+	bool suspend;             /* collateral-action: suspend */
+	struct coll *coll;        /* COLLATERAL_PREFIXES slots, sync thread only */
+	uint32_t coll_hour;       /* the UTC hour (Unix time / 3600) coll counts */
+	size_t coll_n, coll_names;
+	bool coll_full_logged;
+	_Atomic(struct susp *) suspended; /* workers read it (acquire) */
+	struct susp_retired *retired;
+	struct rs_prefix *confirmed; /* sync thread only: the last confirmed-ips */
+	size_t nconfirmed;
 };
 
 static _Atomic uint64_t generations;
 static __thread struct ring *tls_ring;
 static __thread uint64_t tls_gen;
+static __thread struct aring *tls_aring;
+static __thread uint64_t tls_agen;
 
 /* ---- pure helpers ---- */
 
@@ -162,6 +226,8 @@ struct rs_stats *rs_stats_new(const struct rs_conf *c, const struct rs_stats_opt
 		return NULL;
 	}
 	s->max_pending = c->stats_max_pending > 0 ? (size_t)c->stats_max_pending : 100000;
+	s->threshold = c->collateral_threshold > 0 ? c->collateral_threshold : 0;
+	s->suspend = c->collateral_action == RS_COLLATERAL_SUSPEND;
 	s->cpath_buf = split_path(c->geoip_country_field, s->cpath);
 	s->spath_buf = split_path(c->geoip_subdivision_field, s->spath);
 	if (c->geoip_database) {
@@ -185,6 +251,21 @@ void rs_stats_free(struct rs_stats *s)
 		next = r->next;
 		free(r);
 	}
+	for (struct aring *a = atomic_load(&s->arings), *an; a; a = an) {
+		an = a->next;
+		free(a);
+	}
+	if (s->coll)
+		for (size_t i = 0; i < COLLATERAL_PREFIXES; i++)
+			free(s->coll[i].names);
+	free(s->coll);
+	free(atomic_load(&s->suspended));
+	for (struct susp_retired *sr = s->retired, *sn; sr; sr = sn) {
+		sn = sr->next;
+		free(sr->set);
+		free(sr);
+	}
+	free(s->confirmed);
 	for (size_t i = 0; i < s->cap; i++)
 		free(s->tab[i].key);
 	free(s->tab);
@@ -278,6 +359,78 @@ void rs_stats_record(struct rs_stats *s, const struct rs_order *o, const struct 
 	atomic_store_explicit(&r->head, head + 1, memory_order_release);
 }
 
+static struct aring *my_aring(struct rs_stats *s)
+{
+	struct aring *r;
+
+	if (tls_agen == s->gen)
+		return tls_aring;
+	r = calloc(1, sizeof(*r)); /* once per worker thread, at its first address hit */
+	if (!r)
+		return NULL;
+	pthread_mutex_lock(&s->lock);
+	r->next = atomic_load_explicit(&s->arings, memory_order_relaxed);
+	atomic_store_explicit(&s->arings, r, memory_order_release);
+	pthread_mutex_unlock(&s->lock);
+	tls_aring = r;
+	tls_agen = s->gen;
+	return r;
+}
+
+void rs_stats_record_addr(struct rs_stats *s, const struct rs_order *o, const struct rs_prefix *p,
+			  const uint8_t *qname, size_t qlen, const struct sockaddr *sa, socklen_t salen, time_t now)
+{
+	struct aring *r = my_aring(s);
+	uint32_t head, tail;
+	struct arec *rec;
+	struct rec ca = { .family = 0 };
+
+	if (!r)
+		return;
+	head = atomic_load_explicit(&r->head, memory_order_relaxed);
+	tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+	if (head - tail >= ARING_SIZE) {
+		atomic_fetch_add_explicit(&r->dropped, 1, memory_order_relaxed);
+		return;
+	}
+	rec = &r->r[head % ARING_SIZE];
+	rec->o = o;
+	rec->t = (uint32_t)now;
+	rec_addr(&ca, sa, salen);
+	rec->family = ca.family;
+	memcpy(rec->addr, ca.addr, sizeof(rec->addr));
+	rec->p = *p;
+	if (qlen > RS_WIRE_MAX)
+		qlen = RS_WIRE_MAX;
+	rec->nlen = (uint8_t)qlen;
+	memcpy(rec->name, qname, qlen);
+	atomic_store_explicit(&r->head, head + 1, memory_order_release);
+}
+
+bool rs_stats_suspended(const struct rs_stats *s, const struct rs_prefix *p)
+{
+	const struct susp *set;
+	size_t lo = 0, hi;
+
+	if (!s)
+		return false;
+	set = atomic_load_explicit(&((struct rs_stats *)s)->suspended, memory_order_acquire);
+	if (!set)
+		return false;
+	hi = set->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = memcmp(&set->p[mid], p, sizeof(*p));
+		if (c == 0)
+			return true;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
 /* ---- sync-thread side ---- */
 
 static uint64_t key_hash(const char *k, size_t n)
@@ -338,18 +491,21 @@ static bool pend_add_key(struct rs_stats *s, const char *key, size_t klen, uint6
 	return true;
 }
 
-#define KEY_MAX (16 + RS_ORDER_ID_MAX + RS_NAME_MAX + RS_REGION_MAX + 8)
+/* pending key: kind octet, hour, NUL, field; a discovered field holds a name
+ * in presentation text (up to 4 octets per name octet) */
+#define KEY_MAX (1 + 16 + RS_ORDER_ID_MAX + 4 * RS_WIRE_MAX + RS_PREFIX_TEXT_MAX + RS_REGION_MAX + 8)
 
-static bool pend_add(struct rs_stats *s, const char *hour, const char *field, uint64_t count)
+static bool pend_add(struct rs_stats *s, char kind, const char *hour, const char *field, uint64_t count)
 {
 	char key[KEY_MAX];
 	size_t hl = strlen(hour), fl = strlen(field);
 
-	if (hl + 1 + fl >= sizeof(key))
+	if (1 + hl + 1 + fl >= sizeof(key))
 		return false;
-	memcpy(key, hour, hl + 1);
-	memcpy(key + hl + 1, field, fl);
-	return pend_add_key(s, key, hl + 1 + fl, count);
+	key[0] = kind;
+	memcpy(key + 1, hour, hl + 1);
+	memcpy(key + 1 + hl + 1, field, fl);
+	return pend_add_key(s, key, 1 + hl + 1 + fl, count);
 }
 
 static size_t put(char *dst, const char *src, size_t n)
@@ -369,8 +525,10 @@ static size_t tuple_key(struct rs_stats *s, const struct agg *a, const char *reg
 		rs_hour_key((time_t)a->hour * 3600, s->hour_text);
 		s->hour_cached = a->hour;
 	}
+	key[0] = KIND_HIT;
 	k = strlen(s->hour_text) + 1;
-	memcpy(key, s->hour_text, k);
+	memcpy(key + 1, s->hour_text, k);
+	k++;
 	if (idlen > RS_ORDER_ID_MAX)
 		idlen = RS_ORDER_ID_MAX;
 	k += put(key + k, a->o->id, idlen);
@@ -496,6 +654,344 @@ static void agg_flush(struct rs_stats *s)
 	}
 }
 
+/* ---- address hits, discovered names, collateral ---- */
+
+/* The query name as discovered:<hour> writes it: lowercase presentation
+ * text, no trailing dot, '.' and '\\' in a label escaped with '\\', '|' and
+ * non-printable octets as \DDD (so the field splits on '|'). Returns the
+ * length; "" for a malformed name. */
+static size_t name_text(const uint8_t *w, size_t len, char *out)
+{
+	size_t o = 0, p = 0;
+
+	while (p < len && w[p] != 0) {
+		uint8_t l = w[p++];
+		if (l > 63 || p + l > len)
+			return out[0] = '\0', 0;
+		if (o)
+			out[o++] = '.';
+		for (uint8_t i = 0; i < l; i++, p++) {
+			uint8_t c = w[p];
+			if (c >= 'A' && c <= 'Z')
+				c = (uint8_t)(c + 32);
+			if (c == '.' || c == '\\') {
+				out[o++] = '\\';
+				out[o++] = (char)c;
+			} else if (c <= 0x20 || c >= 0x7f || c == '|') {
+				out[o++] = '\\';
+				out[o++] = (char)('0' + c / 100);
+				out[o++] = (char)('0' + (c / 10) % 10);
+				out[o++] = (char)('0' + c % 10);
+			} else {
+				out[o++] = (char)c;
+			}
+		}
+	}
+	if (o == 0)
+		out[o++] = '.';
+	out[o] = '\0';
+	return o;
+}
+
+static uint64_t prefix_hash(const struct rs_prefix *p)
+{
+	return key_hash((const char *)p, sizeof(*p));
+}
+
+static void coll_reset(struct rs_stats *s, uint32_t hour)
+{
+	if (s->coll)
+		for (size_t i = 0; i < COLLATERAL_PREFIXES; i++) {
+			free(s->coll[i].names);
+			memset(&s->coll[i], 0, sizeof(s->coll[i]));
+		}
+	s->coll_hour = hour;
+	s->coll_n = s->coll_names = 0;
+	s->coll_full_logged = false;
+}
+
+static int prefix_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct rs_prefix));
+}
+
+static bool confirmed(const struct rs_stats *s, const struct rs_prefix *p)
+{
+	return s->nconfirmed && bsearch(p, s->confirmed, s->nconfirmed, sizeof(*p), prefix_cmp);
+}
+
+/* Retire the published set (replaced) and free what no reader holds. */
+static void susp_publish(struct rs_stats *s, struct susp *set)
+{
+	struct susp *old = atomic_exchange_explicit(&s->suspended, set, memory_order_acq_rel);
+	struct susp_retired *sr;
+
+	if (old) {
+		sr = malloc(sizeof(*sr));
+		if (sr) {
+			sr->set = old;
+			sr->tag = rs_ebr_tag();
+			sr->next = s->retired;
+			s->retired = sr;
+		} /* else: leaked, never freed under a reader */
+	}
+}
+
+static void susp_reclaim(struct rs_stats *s)
+{
+	struct susp_retired **pp = &s->retired;
+	uint64_t safe;
+
+	if (!s->retired)
+		return;
+	safe = rs_ebr_observe();
+	while (*pp) {
+		struct susp_retired *sr = *pp;
+		if (sr->tag < safe) {
+			*pp = sr->next;
+			free(sr->set);
+			free(sr);
+		} else {
+			pp = &sr->next;
+		}
+	}
+}
+
+/* Add p to the suspended set (sorted copy). */
+static void suspend(struct rs_stats *s, const struct rs_prefix *p, const char *text)
+{
+	const struct susp *old = atomic_load_explicit(&s->suspended, memory_order_relaxed);
+	size_t n = old ? old->n : 0, i = 0;
+	struct susp *set;
+
+	if (rs_stats_suspended(s, p))
+		return;
+	if (n >= SUSPENDED_MAX) {
+		rs_log(RS_LOG_ERR, "collateral alarm: %s not suspended: %d prefixes are suspended already", text,
+		       SUSPENDED_MAX);
+		return;
+	}
+	set = malloc(sizeof(*set) + (n + 1) * sizeof(set->p[0]));
+	if (!set) {
+		rs_log(RS_LOG_ERR, "collateral alarm: %s not suspended: out of memory", text);
+		return;
+	}
+	while (i < n && memcmp(&old->p[i], p, sizeof(*p)) < 0) {
+		set->p[i] = old->p[i];
+		i++;
+	}
+	set->p[i] = *p;
+	for (; i < n; i++)
+		set->p[i + 1] = old->p[i];
+	set->n = n + 1;
+	susp_publish(s, set);
+}
+
+size_t rs_stats_confirm(struct rs_stats *s, const struct rs_prefix *p, size_t n)
+{
+	const struct susp *old = atomic_load_explicit(&s->suspended, memory_order_relaxed);
+	struct rs_prefix *c = NULL;
+	size_t kept = 0;
+
+	if (n) {
+		c = malloc(n * sizeof(*c));
+		if (!c)
+			return 0; /* keep the previous confirmations */
+		memcpy(c, p, n * sizeof(*c));
+		qsort(c, n, sizeof(*c), prefix_cmp);
+	}
+	free(s->confirmed);
+	s->confirmed = c;
+	s->nconfirmed = n;
+	if (!old)
+		return 0;
+	for (size_t i = 0; i < old->n; i++)
+		kept += !confirmed(s, &old->p[i]);
+	if (kept == old->n)
+		return 0;
+	{
+		struct susp *set = kept ? malloc(sizeof(*set) + kept * sizeof(set->p[0])) : NULL;
+		char text[RS_PREFIX_TEXT_MAX];
+		if (kept && !set)
+			return 0;
+		if (set)
+			set->n = 0;
+		for (size_t i = 0; i < old->n; i++) {
+			if (!confirmed(s, &old->p[i])) {
+				set->p[set->n++] = old->p[i];
+				continue;
+			}
+			rs_prefix_format(&old->p[i], text, sizeof(text));
+			rs_log(RS_LOG_WARN, "collateral alarm: %s was confirmed (confirmed-ips): it triggers again", text);
+		}
+		susp_publish(s, set);
+		return old->n - kept;
+	}
+}
+
+/* Count the name (hash h) as blocked through prefix p in hour. */
+static void coll_count(struct rs_stats *s, const struct rs_prefix *p, uint64_t h, uint32_t hour)
+{
+	struct coll *c;
+	size_t i, lo = 0, hi;
+	char text[RS_PREFIX_TEXT_MAX];
+
+	if (s->threshold <= 0 || hour < s->coll_hour)
+		return;
+	if (!s->coll) {
+		s->coll = calloc(COLLATERAL_PREFIXES, sizeof(*s->coll));
+		if (!s->coll)
+			return;
+	}
+	if (hour > s->coll_hour)
+		coll_reset(s, hour);
+	for (i = prefix_hash(p) & (COLLATERAL_PREFIXES - 1); s->coll[i].used; i = (i + 1) & (COLLATERAL_PREFIXES - 1))
+		if (memcmp(&s->coll[i].p, p, sizeof(*p)) == 0)
+			break;
+	c = &s->coll[i];
+	if (!c->used) {
+		if (s->coll_n * 4 >= COLLATERAL_PREFIXES * 3) {
+			if (!s->coll_full_logged)
+				rs_log(RS_LOG_WARN, "collateral alarm: more than %d prefixes blocked names this hour: the "
+				       "others are not counted until the next hour", COLLATERAL_PREFIXES * 3 / 4);
+			s->coll_full_logged = true;
+			return;
+		}
+		c->used = true;
+		c->p = *p;
+		s->coll_n++;
+	}
+	if (c->n <= (uint32_t)s->threshold) {
+		hi = c->n;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (c->names[mid] == h)
+				return; /* known: nothing changes */
+			if (c->names[mid] < h)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (s->coll_names >= COLLATERAL_NAMES) {
+			if (!s->coll_full_logged)
+				rs_log(RS_LOG_WARN, "collateral alarm: %u distinct names counted this hour: the others are "
+				       "not counted until the next hour", COLLATERAL_NAMES);
+			s->coll_full_logged = true;
+			return;
+		}
+		if (!c->names) {
+			c->names = malloc(((size_t)s->threshold + 1) * sizeof(*c->names));
+			if (!c->names)
+				return;
+		}
+		memmove(&c->names[lo + 1], &c->names[lo], (c->n - lo) * sizeof(*c->names));
+		c->names[lo] = h;
+		c->n++;
+		s->coll_names++;
+	}
+	if (c->n <= (uint32_t)s->threshold)
+		return;
+	rs_prefix_format(p, text, sizeof(text));
+	if (!c->logged) {
+		c->logged = true;
+		rs_log(RS_LOG_WARN, "collateral alarm: address prefix %s blocked more than %d distinct names this hour "
+		       "(the signature of a shared address)%s", text, s->threshold,
+		       !s->suspend ? "" : confirmed(s, p) ? "; it is confirmed (confirmed-ips) and keeps triggering"
+		       : "; it stops triggering until a person confirms it (SADD confirmed-ips)");
+	}
+	if (s->suspend && !confirmed(s, p))
+		suspend(s, p, text);
+}
+
+size_t rs_stats_collateral(struct rs_stats *s, time_t now,
+			   void (*fn)(const char *prefix, unsigned names, bool suspended, void *arg), void *arg)
+{
+	const struct susp *set = atomic_load_explicit(&s->suspended, memory_order_relaxed);
+	char text[RS_PREFIX_TEXT_MAX];
+	size_t over = 0;
+	/* counts of an hour that has passed are not shown (the next record resets them) */
+	const struct coll *coll = s->coll && (uint32_t)(now / 3600) == s->coll_hour ? s->coll : NULL;
+
+	for (size_t i = 0; coll && i < COLLATERAL_PREFIXES; i++) {
+		const struct coll *c = &coll[i];
+		if (!c->used || c->n <= (uint32_t)s->threshold)
+			continue;
+		over++;
+		if (fn) {
+			rs_prefix_format(&c->p, text, sizeof(text));
+			fn(text, c->n, rs_stats_suspended(s, &c->p), arg);
+		}
+	}
+	for (size_t i = 0; fn && set && i < set->n; i++) {
+		bool listed = false;
+		for (size_t j = prefix_hash(&set->p[i]) & (COLLATERAL_PREFIXES - 1); coll && coll[j].used;
+		     j = (j + 1) & (COLLATERAL_PREFIXES - 1))
+			if (memcmp(&coll[j].p, &set->p[i], sizeof(set->p[i])) == 0) {
+				listed = coll[j].n > (uint32_t)s->threshold;
+				break;
+			}
+		if (listed)
+			continue;
+		rs_prefix_format(&set->p[i], text, sizeof(text));
+		fn(text, 0, true, arg);
+	}
+	return over;
+}
+
+/* Drain the address rings: hits, discovered names, collateral. */
+static void drain_addr(struct rs_stats *s)
+{
+	struct aring *r = atomic_load_explicit(&s->arings, memory_order_acquire);
+	uint64_t dropped = 0;
+	bool locked = false;
+
+	for (; r; r = r->next) {
+		uint32_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+		uint32_t head = atomic_load_explicit(&r->head, memory_order_acquire);
+
+		s->dropped += atomic_exchange_explicit(&r->dropped, 0, memory_order_relaxed);
+		if (tail != head && !locked) {
+			pthread_rwlock_rdlock(&s->geo_lock);
+			locked = true;
+		}
+		for (; tail != head; tail++) {
+			const struct arec *a = &r->r[tail % ARING_SIZE];
+			struct rec rec = { .family = a->family };
+			char hour[16], region[RS_REGION_MAX], ptext[RS_PREFIX_TEXT_MAX], ntext[4 * RS_WIRE_MAX + 2];
+			char field[KEY_MAX];
+			size_t idlen = strnlen(a->o->id, RS_ORDER_ID_MAX);
+			int n;
+
+			memcpy(rec.addr, a->addr, sizeof(rec.addr));
+			region_of(s, &rec, region);
+			rs_hour_key((time_t)(a->t / 3600) * 3600, hour);
+			rs_prefix_format(&a->p, ptext, sizeof(ptext));
+			if (a->o->action <= RS_ACT_REFUSED)
+				s->by_action[a->o->action]++;
+			s->by_cc[(region[0] - 'A') * 26 + (region[1] - 'A')]++;
+			n = snprintf(field, sizeof(field), "%.*s|%s|%s", (int)idlen, a->o->id, ptext, region);
+			if (n < 0 || (size_t)n >= sizeof(field) || !pend_add(s, KIND_HIT, hour, field, 1))
+				dropped++;
+			if (name_text(a->name, a->nlen, ntext) == 0)
+				continue;
+			n = snprintf(field, sizeof(field), "%s|%.*s|%s", ntext, (int)idlen, a->o->id, ptext);
+			if (n < 0 || (size_t)n >= sizeof(field) || !pend_add(s, KIND_DISCOVERED, hour, field, 1))
+				dropped++;
+			coll_count(s, &a->p, key_hash(ntext, strlen(ntext)), a->t / 3600);
+		}
+		atomic_store_explicit(&r->tail, tail, memory_order_release);
+	}
+	if (locked)
+		pthread_rwlock_unlock(&s->geo_lock);
+	s->dropped += dropped;
+	if (dropped && !s->full_logged) {
+		rs_log(RS_LOG_WARN, "%s counters: %zu kept while Redis does not take them: dropping counts until a flush "
+		       "succeeds", s->key, s->max_pending);
+		s->full_logged = true;
+	}
+	susp_reclaim(s);
+}
+
 void rs_stats_drain(struct rs_stats *s)
 {
 	struct ring *r;
@@ -514,6 +1010,7 @@ void rs_stats_drain(struct rs_stats *s)
 		atomic_store_explicit(&r->tail, tail, memory_order_release);
 	}
 	agg_flush(s);
+	drain_addr(s);
 }
 
 void rs_stats_take(struct rs_stats *s, struct rs_hit_batch *b)
@@ -527,11 +1024,14 @@ void rs_stats_take(struct rs_stats *s, struct rs_hit_batch *b)
 		return; /* try again at the next flush */
 	for (size_t i = 0; i < s->cap; i++) {
 		struct pend *p = &s->tab[i];
+		size_t hl;
 		if (!p->key)
 			continue;
-		snprintf(b->rows[b->n].hour, sizeof(b->rows[b->n].hour), "%s", p->key);
-		b->rows[b->n].field = p->key; /* ownership moves to the batch: "hour\0field" */
-		memmove(p->key, p->key + strlen(p->key) + 1, p->klen - strlen(p->key));
+		b->rows[b->n].kind = p->key[0] == KIND_DISCOVERED ? discovered_kind : s->key;
+		hl = strlen(p->key + 1);
+		snprintf(b->rows[b->n].hour, sizeof(b->rows[b->n].hour), "%s", p->key + 1);
+		b->rows[b->n].field = p->key; /* ownership moves to the batch: "<kind>hour\0field" */
+		memmove(p->key, p->key + 1 + hl + 1, p->klen - hl - 1);
 		b->rows[b->n].count = p->count;
 		b->n++;
 		p->key = NULL;
@@ -544,7 +1044,8 @@ void rs_stats_take(struct rs_stats *s, struct rs_hit_batch *b)
 void rs_stats_restore(struct rs_stats *s, struct rs_hit_batch *b)
 {
 	for (size_t i = 0; i < b->n; i++)
-		if (!pend_add(s, b->rows[i].hour, b->rows[i].field, b->rows[i].count))
+		if (!pend_add(s, b->rows[i].kind == discovered_kind ? KIND_DISCOVERED : KIND_HIT, b->rows[i].hour,
+			      b->rows[i].field, b->rows[i].count))
 			s->dropped += b->rows[i].count;
 	rs_hit_batch_free(b);
 }
@@ -571,6 +1072,11 @@ void rs_stats_counters(struct rs_stats *s, struct rs_stats_counters *out)
 	out->dropped = s->dropped;
 	out->pending = s->pending;
 	out->flushed = s->flushed;
+	{
+		const struct susp *set = atomic_load_explicit(&s->suspended, memory_order_relaxed);
+		out->suspended = set ? set->n : 0;
+	}
+	out->collateral = rs_stats_collateral(s, time(NULL), NULL, NULL);
 }
 
 void rs_stats_countries(struct rs_stats *s, void (*fn)(const char *cc, uint64_t n, void *arg), void *arg)

@@ -31,6 +31,28 @@
  * with the same fields, the same rings, regions and bounds. The key name is
  * the only difference; the sync thread's flusher asks rs_stats_key().
  *
+ * Address triggers (a reply blocked because an answer address lies in an
+ * order's prefix): rs_stats_record_addr() writes to a second, smaller ring per
+ * thread (allocated at the thread's first address hit, so name-block records
+ * stay as small as before) whose records carry a copy of the prefix and of the
+ * query name. The drain counts such a hit under hits:<hour> as
+ * "order|prefix|region" and the name under discovered:<hour> as
+ * "name|order|prefix" (name lowercase presentation text, no trailing dot,
+ * '|' written \124); both go out in the same flush (rs_hit_row.kind).
+ *
+ * Collateral alarm (collateral-threshold, collateral-action): the drain keeps,
+ * per prefix, the distinct query names it blocked this UTC hour (at most
+ * threshold + 1 per prefix, COLLATERAL_PREFIXES prefixes and
+ * COLLATERAL_NAMES names in all; reset when the hour changes). A prefix over
+ * the threshold is logged once per hour and listed by rs_stats_collateral();
+ * with collateral-action: suspend it is also added to the suspended set
+ * unless it is confirmed (rs_stats_confirm, the confirmed-ips set). Workers
+ * test that set with rs_stats_suspended() inside a read-side section (ebr.h):
+ * the sync thread publishes it as a sorted array with a release store and
+ * frees a replaced array only once rs_ebr_safe() says no reader holds it.
+ * A suspended prefix stays suspended (past the hour) until it is confirmed or
+ * the module restarts.
+ *
  * GeoIP: the database is read by the sync thread (drain) and, through
  * rs_stats_region(), by any thread; rs_stats_geo_open() replaces it under a
  * read-write lock (readers: one drain, one lookup; the hot path
@@ -48,6 +70,7 @@
 #include "conf.h"
 #include "list.h"
 #include "order.h"
+#include "prefix.h"
 
 #define RS_REGION_MAX 16 /* "CC-SUBDIV" and NUL, with room */
 
@@ -55,8 +78,9 @@ struct rs_stats;
 
 /* Pending hits, as handed to the flusher: one row per (hour, field). */
 struct rs_hit_row {
+	const char *kind; /* the key: <prefix><kind>:<hour>; "hits" (or "views") or "discovered" */
 	char hour[16];  /* yyyy-mm-ddThh (UTC) */
-	char *field;    /* order|domain|region */
+	char *field;    /* order|domain|region, order|prefix|region, or (discovered) name|order|prefix */
 	uint64_t count;
 };
 
@@ -71,6 +95,8 @@ struct rs_stats_counters {
 	uint64_t dropped;      /* ring full or pending memory full */
 	uint64_t pending;      /* hits waiting to be flushed */
 	uint64_t flushed;      /* hits written to Redis */
+	uint64_t collateral;   /* prefixes over collateral-threshold this hour */
+	uint64_t suspended;    /* prefixes suspended (collateral-action: suspend) */
 };
 
 struct rs_stats_opts {
@@ -100,6 +126,30 @@ void rs_stats_region(struct rs_stats *s, const struct sockaddr *sa, socklen_t sa
 void rs_stats_record(struct rs_stats *s, const struct rs_order *o, const struct rs_entry *e,
 		     const struct sockaddr *sa, socklen_t salen, time_t now);
 
+/* Worker thread: count one reply blocked by an address trigger: o the order,
+ * p the listed prefix that holds the answer address, qname the query name
+ * (wire, any case, at most qlen octets; copied). */
+void rs_stats_record_addr(struct rs_stats *s, const struct rs_order *o, const struct rs_prefix *p,
+			  const uint8_t *qname, size_t qlen, const struct sockaddr *sa, socklen_t salen, time_t now);
+
+/* Any thread inside a read-side section (ebr.h): does p stop triggering
+ * (collateral-action: suspend, over the threshold, not confirmed)? One
+ * acquire load, and a binary search when something is suspended. */
+bool rs_stats_suspended(const struct rs_stats *s, const struct rs_prefix *p);
+
+/* Sync thread: the prefixes confirmed by a person (the confirmed-ips set, in
+ * full): they are never suspended, and those suspended now trigger again.
+ * Returns how many stopped being suspended (the caller then purges the
+ * caches: answers into them were cached while they did not trigger). */
+size_t rs_stats_confirm(struct rs_stats *s, const struct rs_prefix *p, size_t n);
+
+/* Sync thread: call fn for every prefix over the threshold this UTC hour
+ * (names: its distinct blocked names, counted up to threshold + 1; suspended:
+ * whether it stopped triggering), then for every suspended prefix not over
+ * the threshold this hour (names 0). Returns how many were over the threshold. */
+size_t rs_stats_collateral(struct rs_stats *s, time_t now,
+			   void (*fn)(const char *prefix, unsigned names, bool suspended, void *arg), void *arg);
+
 /* Sync thread: move every ring's records into the pending counts. */
 void rs_stats_drain(struct rs_stats *s);
 /* Sync thread: take all pending counts (the caller frees the batch with
@@ -108,12 +158,12 @@ void rs_stats_take(struct rs_stats *s, struct rs_hit_batch *b);
 void rs_stats_restore(struct rs_stats *s, struct rs_hit_batch *b);
 void rs_hit_batch_free(struct rs_hit_batch *b);
 /* A flush was answered: hits were sent, of which `rejected` were refused by
- * Redis (the hits:<hour> key is not a hash): those are counted as dropped,
+ * Redis (the hits:<hour> or discovered:<hour> key is not a hash): those are counted as dropped,
  * never retried in a loop. A flush also re-arms the "pending full" warning,
  * which a drain logs once when it has to drop counts. */
 void rs_stats_flushed(struct rs_stats *s, uint64_t hits, uint64_t rejected);
 
-/* Any thread: a snapshot of the counters; by_country through a callback. */
+/* Sync thread (the fields are its own): a snapshot of the counters; by_country through a callback. */
 void rs_stats_counters(struct rs_stats *s, struct rs_stats_counters *out);
 void rs_stats_countries(struct rs_stats *s, void (*fn)(const char *cc, uint64_t n, void *arg), void *arg);
 

@@ -101,6 +101,10 @@ struct rs_sync {
 	struct rs_apply ap;
 	size_t ap_bad_seen; /* ap.bad already added to info.bad */
 	bool dirty; /* changed since the last snapshot */
+	/* live-event windows and expiry (order.h): when an order's applicability next changes */
+	int64_t win_next;  /* Unix seconds: the earliest rs_order_next_transition of the list, 0 = none */
+	int64_t win_from;  /* the time win_next was computed at */
+	bool win_stale;    /* the orders changed since: compute again at the next tick */
 	int64_t last_snapshot_ms, last_heartbeat_ms;
 	char receipt_id[RS_STREAM_ID_MAX]; /* the position the last acknowledged receipt gave */
 	bool receipt_inflight;
@@ -111,6 +115,7 @@ struct rs_sync {
 	struct rs_hit_batch inflight; /* hits being flushed (one flush at a time) */
 	bool flushing;
 	bool refused_logged; /* a flush refused by Redis was logged (until one is accepted) */
+	bool confirmed_bad_logged; /* confirmed-ips is not a set: logged (until it is one) */
 	int64_t last_flush_ms;
 	struct evhttp *http; /* metrics endpoint, or NULL */
 };
@@ -271,6 +276,7 @@ static void publish_list(struct rs_sync *s, struct rs_list *l)
 	atomic_store_explicit(s->listp, l, memory_order_release);
 	s->ap.list = l;
 	retire_list(s, old);
+	s->win_stale = true;
 }
 
 /* ---- lag: the node we read (doc/fleet.md, "Lag") ---- */
@@ -525,7 +531,7 @@ static int full_load(struct rs_sync *s)
 	snprintf(s->last_id, sizeof(s->last_id), "%s", st.last_id);
 	s->npos = 0; /* a new list: what the old one followed does not matter */
 	atomic_fetch_add_explicit(&s->info.resyncs, 1, memory_order_release); /* after publish_list: rs_sync_info */
-	atomic_fetch_add_explicit(&s->info.bad, (int64_t)(st.bad_orders + st.bad_domains), memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->info.bad, (int64_t)(st.bad_orders + st.bad_domains + st.bad_prefixes), memory_order_relaxed);
 	atomic_store_explicit(&s->info.last_applied_ms, wall_ms(), memory_order_relaxed);
 	atomic_fetch_add_explicit(&s->info.bad, (int64_t)st.bad_keys, memory_order_relaxed);
 	s->last_heartbeat_ms = 0;
@@ -595,8 +601,10 @@ static void purge_changed(struct rs_sync *s)
 	rs_list_stats(s->ap.changed, &st);
 	if (s->hooks.purge && s->ap.purge_all)
 		s->hooks.purge(s->hooks.arg, cur(s));
-	else if (s->hooks.purge && st.domains > 0)
+	else if (s->hooks.purge && (st.domains > 0 || st.prefixes > 0)) /* prefixes: addip (doc/architecture.md) */
 		s->hooks.purge(s->hooks.arg, s->ap.changed);
+	if (s->ap.purge_all)
+		s->win_stale = true; /* an order changed: its windows or expiry may have */
 	if (rs_apply_reset(&s->ap))
 		rs_log(RS_LOG_ERR, "out of memory resetting the change set");
 }
@@ -674,6 +682,12 @@ static void on_xread(redisAsyncContext *ac, void *reply, void *priv)
 		atomic_store_explicit(&s->info.last_applied_ms, wall_ms(), memory_order_relaxed);
 		s->dirty = true;
 		s->last_heartbeat_ms = 0; /* tell the fleet at the next tick, not in up to 5 s */
+		/* the batch's prefix changes reach the readers here, in one rebuild,
+		 * before the purge looks for what they hold (list.h) */
+		if (rs_list_commit(cur(s)) != 0)
+			rs_log(RS_LOG_ERR, "out of memory publishing prefix changes: tried again at the next tick");
+		if (rs_list_commit(s->ap.changed) != 0)
+			rs_log(RS_LOG_ERR, "out of memory listing changed prefixes: their cached answers stay");
 		purge_changed(s);
 		remember_position(s);
 	}
@@ -1077,6 +1091,82 @@ static void receipt(struct rs_sync *s)
 	s->receipt_inflight = true;
 }
 
+/* ---- collateral alarm (stats.h) ---- */
+
+/* heartbeat `collateral` ("<prefix>=<names> ...", prefixes over the threshold
+ * this hour) and `collateral_suspended` ("<prefix> ...") */
+struct coll_text {
+	char *over, *susp;
+	size_t olen, slen, ocap, scap;
+};
+
+static void text_add(char **buf, size_t *len, size_t *cap, const char *add)
+{
+	size_t n = strlen(add);
+
+	if (*len + n + 2 > *cap) {
+		size_t c = (*len + n + 2) * 2;
+		char *b = realloc(*buf, c);
+		if (!b)
+			return;
+		*buf = b;
+		*cap = c;
+	}
+	if (*len)
+		(*buf)[(*len)++] = ' ';
+	memcpy(*buf + *len, add, n + 1);
+	*len += n;
+}
+
+static void coll_add(const char *prefix, unsigned names, bool suspended, void *arg)
+{
+	struct coll_text *t = arg;
+	char one[RS_PREFIX_TEXT_MAX + 16];
+
+	if (names) {
+		snprintf(one, sizeof(one), "%s=%u", prefix, names);
+		text_add(&t->over, &t->olen, &t->ocap, one);
+	}
+	if (suspended)
+		text_add(&t->susp, &t->slen, &t->scap, prefix);
+}
+
+/* The confirmed-ips set (collateral-action: suspend), read with the heartbeat
+ * from the write endpoint (where people confirm). A reply that is not a set
+ * keeps the confirmations known so far; a member that is not a prefix is
+ * skipped. A prefix that triggers again has its cached answers purged (with
+ * the whole list as the match, as at a window start). */
+static void on_confirmed(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct rs_sync *s = ac->data;
+	redisReply *r = reply;
+	struct rs_prefix *p;
+	size_t n = 0;
+
+	if (!r || !s->stats)
+		return;
+	if (r->type != REDIS_REPLY_ARRAY) {
+		if (r->type == REDIS_REPLY_ERROR && !s->confirmed_bad_logged)
+			rs_log(RS_LOG_WARN, "%sconfirmed-ips: %s: keeping the confirmations read before", s->conf->prefix,
+			       r->str);
+		s->confirmed_bad_logged = true;
+		return;
+	}
+	p = calloc(r->elements ? r->elements : 1, sizeof(*p));
+	if (!p)
+		return;
+	for (size_t i = 0; i < r->elements; i++) {
+		const redisReply *e = r->element[i];
+		if (e->type == REDIS_REPLY_STRING && e->len < RS_PREFIX_TEXT_MAX && strlen(e->str) == e->len &&
+		    rs_prefix_parse(e->str, &p[n], NULL, 0) == 0)
+			n++;
+	}
+	s->confirmed_bad_logged = false;
+	if (rs_stats_confirm(s->stats, p, n) > 0 && s->hooks.purge && !s->stopping)
+		s->hooks.purge(s->hooks.arg, cur(s)); /* their answers were cached while they did not trigger */
+	free(p);
+}
+
 static void heartbeat(struct rs_sync *s)
 {
 	struct rs_list_stats st;
@@ -1085,10 +1175,16 @@ static void heartbeat(struct rs_sync *s)
 	struct rs_stats_counters sc = { 0 };
 	long long age = s->repl_valid ? rs_replinfo_age(&s->repl) : -1;
 
+	struct coll_text ct = { 0 };
+
 	if (!s->wr || !s->opts.heartbeat)
 		return;
-	if (s->stats)
+	if (s->stats) {
 		rs_stats_counters(s->stats, &sc);
+		rs_stats_collateral(s->stats, time(NULL), coll_add, &ct);
+		if (s->conf->collateral_action == RS_COLLATERAL_SUSPEND)
+			redisAsyncCommand(s->wr, on_confirmed, NULL, "SMEMBERS %sconfirmed-ips", s->conf->prefix);
+	}
 	snprintf(pending, sizeof(pending), "%llu", (unsigned long long)(sc.pending + batch_hits(&s->inflight)));
 	snprintf(dropped, sizeof(dropped), "%llu", (unsigned long long)sc.dropped);
 	rs_list_stats(cur(s), &st);
@@ -1130,13 +1226,17 @@ static void heartbeat(struct rs_sync *s)
 				       "read_link", s->repl_valid ? rs_repl_link_name(s->repl.link) : "",
 				       "read_io_age_s", io_age,
 				       "read_newest", s->probe_newest,
-				       "lag_ms", lag };
+				       "lag_ms", lag,
+				       "collateral", ct.over ? ct.over : "",
+				       "collateral_suspended", ct.susp ? ct.susp : "" };
 		char now[32];
 		snprintf(now, sizeof(now), "%lld", (long long)(wall_ms() / 1000));
 		argv[7] = now;
 		redisAsyncCommandArgv(s->wr, on_heartbeat, NULL, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
 	}
 	redisAsyncCommand(s->wr, on_heartbeat, NULL, "EXPIRE %s %d", key, HEARTBEAT_TTL_S);
+	free(ct.over);
+	free(ct.susp);
 	receipt(s);
 }
 
@@ -1159,7 +1259,7 @@ static uint64_t batch_hits(const struct rs_hit_batch *b)
  */
 static uint64_t rejected_hits(struct rs_sync *s, const redisReply *r)
 {
-	const char *last_hour = "";
+	const char *last_hour = "", *last_kind = "";
 	uint64_t n = 0;
 	size_t e = 0;
 
@@ -1168,12 +1268,13 @@ static uint64_t rejected_hits(struct rs_sync *s, const redisReply *r)
 		if (r->element[e++]->type == REDIS_REPLY_ERROR) {
 			if (n == 0 && !s->refused_logged)
 				rs_log(RS_LOG_WARN, "%s%s:%s refused counts (%s): dropped (logged once until a flush is "
-				       "accepted)", s->conf->prefix, rs_stats_key(s->stats), row->hour, r->element[e - 1]->str);
+				       "accepted)", s->conf->prefix, row->kind, row->hour, r->element[e - 1]->str);
 			n += row->count;
 		}
-		if (strcmp(last_hour, row->hour) != 0) {
+		if (strcmp(last_hour, row->hour) != 0 || last_kind != row->kind) {
 			e++; /* its EXPIRE */
 			last_hour = row->hour;
+			last_kind = row->kind;
 		}
 	}
 	return n;
@@ -1202,16 +1303,17 @@ static void on_flush(redisAsyncContext *ac, void *reply, void *priv)
 static void queue_flush(struct rs_sync *s, redisAsyncContext *ac, redisCallbackFn *done)
 {
 	char key[600];
-	const char *last_hour = "";
+	const char *last_hour = "", *last_kind = "";
 
 	redisAsyncCommand(ac, NULL, NULL, "MULTI");
 	for (size_t i = 0; i < s->inflight.n; i++) {
 		const struct rs_hit_row *row = &s->inflight.rows[i];
-		snprintf(key, sizeof(key), "%s%s:%s", s->conf->prefix, rs_stats_key(s->stats), row->hour);
+		snprintf(key, sizeof(key), "%s%s:%s", s->conf->prefix, row->kind, row->hour);
 		redisAsyncCommand(ac, NULL, NULL, "HINCRBY %s %s %llu", key, row->field, (unsigned long long)row->count);
-		if (strcmp(last_hour, row->hour) != 0) {
+		if (strcmp(last_hour, row->hour) != 0 || last_kind != row->kind) {
 			redisAsyncCommand(ac, NULL, NULL, "EXPIRE %s %lld", key, (long long)s->conf->stats_retention * 86400);
 			last_hour = row->hour;
+			last_kind = row->kind;
 		}
 	}
 	redisAsyncCommand(ac, done, NULL, "EXEC");
@@ -1249,7 +1351,7 @@ static void final_flush(struct rs_sync *s)
 		redisAppendCommand(c, "MULTI");
 		for (size_t i = 0; i < s->inflight.n; i++) {
 			const struct rs_hit_row *row = &s->inflight.rows[i];
-			snprintf(key, sizeof(key), "%s%s:%s", s->conf->prefix, rs_stats_key(s->stats), row->hour);
+			snprintf(key, sizeof(key), "%s%s:%s", s->conf->prefix, row->kind, row->hour);
 			redisAppendCommand(c, "HINCRBY %s %s %llu", key, row->field, (unsigned long long)row->count);
 			redisAppendCommand(c, "EXPIRE %s %lld", key, (long long)s->conf->stats_retention * 86400);
 			sent += 2;
@@ -1281,6 +1383,12 @@ static void metric_cc(const char *cc, uint64_t n, void *arg)
 {
 	evbuffer_add_printf(arg, "redsink_blocked_answers_by_country_total{country=\"%s\"} %llu\n", cc,
 			    (unsigned long long)n);
+}
+
+static void metric_collateral(const char *prefix, unsigned names, bool suspended, void *arg)
+{
+	if (names)
+		evbuffer_add_printf(arg, "redsink_collateral_names{prefix=\"%s\"} %u\n", prefix, names);
 }
 
 static void on_metrics(struct evhttp_request *req, void *arg)
@@ -1336,6 +1444,15 @@ static void on_metrics(struct evhttp_request *req, void *arg)
 	  (unsigned long long)sc.flushed);
 	G("redsink_hits_dropped_total", "Hits not counted (a worker's ring or the pending memory was full).",
 	  "counter", "%llu", (unsigned long long)sc.dropped);
+	G("redsink_collateral_prefixes", "Address prefixes that blocked more than collateral-threshold distinct names "
+	  "this UTC hour.", "gauge", "%llu", (unsigned long long)sc.collateral);
+	G("redsink_collateral_suspended_prefixes", "Address prefixes that stopped triggering until confirmed "
+	  "(collateral-action: suspend).", "gauge", "%llu", (unsigned long long)sc.suspended);
+	evbuffer_add_printf(b, "# HELP redsink_collateral_names Distinct names blocked this UTC hour by a prefix over "
+			       "collateral-threshold (counted up to the threshold + 1).\n"
+			       "# TYPE redsink_collateral_names gauge\n");
+	if (s->stats)
+		rs_stats_collateral(s->stats, time(NULL), metric_collateral, b);
 #undef G
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/plain; version=0.0.4");
 	evhttp_send_reply(req, 200, "OK", b);
@@ -1360,6 +1477,64 @@ static void write_snapshot(struct rs_sync *s)
 	else
 		rs_log(RS_LOG_ERR, "snapshot not written: %s", err);
 	s->last_snapshot_ms = mono_ms();
+}
+
+/* The earliest time after now at which an order of the list starts or stops
+ * applying (a window opens or closes, an order expires); 0 = none. A walk of
+ * the order table: thousands of orders at most. */
+static int64_t next_transition(const struct rs_list *l, int64_t now)
+{
+	uint32_t n = rs_list_order_count(l);
+	int64_t next = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		const struct rs_order *o = rs_list_order_get(l, i);
+		int64_t t = o ? rs_order_next_transition(o, now) : 0;
+		if (t && (next == 0 || t < next))
+			next = t;
+	}
+	return next;
+}
+
+/*
+ * Live-event windows (doc/redis-schema.md, "Orders"), checked every tick: when
+ * the wall clock reaches the earliest transition, log each order whose
+ * applicability changed and, when one started applying, purge the caches
+ * with the whole list, so that the names (and addresses) of an order whose
+ * window just opened are not answered from the cache: the first query in the
+ * window is blocked (within a tick). Nothing is purged when a window closes:
+ * blocked answers are never cached, so the names resolve again at once.
+ */
+static void window_tick(struct rs_sync *s)
+{
+	int64_t now = (int64_t)time(NULL);
+	const struct rs_list *l = cur(s);
+	bool opened = false;
+
+	if (!s->win_stale && (s->win_next == 0 || now < s->win_next))
+		return;
+	/* Due, or the orders changed (a transition may have passed since the
+	 * last look, unseen by the purge of that change): which orders changed
+	 * their applicability since win_from? None to compare with at start. */
+	s->win_stale = false;
+	for (uint32_t i = 0, n = s->win_from ? rs_list_order_count(l) : 0; i < n; i++) {
+		const struct rs_order *o = rs_list_order_get(l, i);
+		int64_t t = o ? rs_order_next_transition(o, s->win_from) : 0;
+		bool on;
+		if (t == 0 || t > now)
+			continue;
+		on = rs_order_applies(o, now);
+		if (on == rs_order_applies(o, s->win_from))
+			continue; /* a window closed and the next opened, or the reverse, since the last look */
+		opened |= on;
+		rs_log(RS_LOG_INFO, "order %s: %s", o->id,
+		       on ? "window opened: applies now"
+			  : o->expires && now >= o->expires ? "expired: no longer applies" : "window closed: no longer applies");
+	}
+	if (opened && s->hooks.purge)
+		s->hooks.purge(s->hooks.arg, l);
+	s->win_next = next_transition(l, now);
+	s->win_from = now;
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -1400,8 +1575,10 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		heartbeat(s);
 		s->last_heartbeat_ms = now;
 	}
+	(void)rs_list_commit(cur(s)); /* nothing to do unless a commit failed for want of memory */
 	if (now - s->last_snapshot_ms >= SNAPSHOT_MS)
 		write_snapshot(s);
+	window_tick(s);
 	/*
 	 * Reclamation, in this order (list.h, stats.h): (1) observe the readers,
 	 * (2) drain the rings, whose records point into the list, (3) free only
@@ -1485,6 +1662,7 @@ int rs_sync_start(struct rs_sync **out, const struct rs_conf *c, _Atomic(struct 
 		atomic_store_explicit(&s->info.last_applied_ms, wall_ms(), memory_order_relaxed);
 	s->resync_waited = !s->last_id[0]; /* only a start with a list in hand may wait (on_xinfo) */
 	s->dirty = snapshot_due;
+	s->win_stale = true; /* the first tick finds the first window transition */
 	if (rs_apply_init(&s->ap, cur(s), fetch_order, s))
 		goto err;
 	if (pipe2(s->wake, O_NONBLOCK | O_CLOEXEC) != 0) {

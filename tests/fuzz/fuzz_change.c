@@ -20,7 +20,10 @@
  *  - after an applied "add" of a valid name and an order that fetch
  *    returns, the name matches (blocked, or protected); after "protect" it
  *    is protected; after "revoke" the order is gone; after "order" the order
- *    is present (or, for "enoent...", gone).
+ *    is present (or, for "enoent...", gone);
+ *  - the same for prefixes once committed: after "addip" the prefix's first
+ *    and last addresses are blocked (by a prefix holding them) or protected,
+ *    after "protectip" protected.
  */
 #include "fuzz_common.h"
 
@@ -78,6 +81,30 @@ static void check_after(struct rs_apply *a, const struct rs_change *ch, int rc)
 		else if (strncmp(ch->order, "einval", 6) != 0)
 			FZ_CHECK(rs_list_order_find(a->list, ch->order) >= 0);
 	}
+	if (strcmp(ch->op, "addip") == 0 || strcmp(ch->op, "protectip") == 0) {
+		struct rs_prefix p;
+		bool fetched = rs_order_id_ok(ch->order) && strncmp(ch->order, "enoent", 6) != 0 &&
+			       strncmp(ch->order, "einval", 6) != 0;
+		if (rs_prefix_parse(ch->prefix, &p, NULL, 0) != 0 || (ch->op[0] == 'a' && !fetched))
+			return;
+		FZ_CHECK(rs_list_commit(a->list) == 0);
+		for (int last = 0; last < 2; last++) {
+			int n = p.family == 4 ? 4 : 16;
+			uint8_t addr[16];
+			enum rs_verdict v;
+			memcpy(addr, p.addr, 16);
+			if (last)
+				for (int b = p.len; b < n * 8; b++)
+					addr[b / 8] |= (uint8_t)(0x80u >> (b % 8));
+			v = rs_list_match_addr(a->list, p.family, addr, 1700000000, &m);
+			if (ch->op[0] == 'p')
+				FZ_CHECK(v == RS_PROTECTED);
+			else
+				FZ_CHECK(v == RS_PROTECTED || (v == RS_BLOCKED && m.prefix &&
+							      rs_prefix_has_addr(&m.prefix->prefix, p.family, addr)));
+		}
+		return;
+	}
 	wl = rs_domain_wire(ch->domain, strlen(ch->domain), wire);
 	if (wl < 0 || rs_qname_prepare(wire, (size_t)wl, &q) < 0)
 		return;
@@ -102,7 +129,8 @@ static void walk(struct rs_apply *a, const redisReply *r, int depth)
 	entries++;
 	ok = rs_change_parse(r, &ch);
 	FZ_CHECK(terminated(ch.id, sizeof(ch.id)) && terminated(ch.op, sizeof(ch.op)) &&
-		 terminated(ch.order, sizeof(ch.order)) && terminated(ch.domain, sizeof(ch.domain)));
+		 terminated(ch.order, sizeof(ch.order)) && terminated(ch.domain, sizeof(ch.domain)) &&
+		 terminated(ch.prefix, sizeof(ch.prefix)));
 	if (!ok) {
 		FZ_CHECK(ch.id[0] == '\0');
 	} else {

@@ -12,12 +12,36 @@
  *                   templates (else the defaults of redsink.conf)
  *         bit 6     no default language in the configuration
  *   strings         [txt-text, ede-text,] order id, field, value, field, value...
- * Also run on every value: rs_rfc3339_parse, rs_scope_includes.
+ * Also run on every value: rs_rfc3339_parse, rs_scope_includes, and
+ * rs_windows_parse (its result checked as fz_check_windows says, and parsing
+ * its canonical text again giving the same windows).
  */
 #include "fuzz_common.h"
 #include "fuzz_order_check.h"
 
 #define MAX_STRINGS 64
+
+/* rs_windows_parse on any text: a valid result is canonical and idempotent. */
+static void fz_windows(const char *v)
+{
+	char err[512], *canon, *canon2;
+	int64_t *win, *win2;
+	uint16_t n, n2;
+	int rc = rs_windows_parse(v, &canon, &win, &n, err, sizeof(err));
+
+	if (rc) {
+		FZ_CHECK(rc == RS_EINVAL && canon == NULL && win == NULL && n == 0);
+		FZ_CHECK(memchr(err, '\0', sizeof(err)) && err[0] != '\0');
+		return;
+	}
+	fz_check_windows(canon, win, n);
+	FZ_CHECK(rs_windows_parse(canon, &canon2, &win2, &n2, err, sizeof(err)) == 0);
+	FZ_CHECK(strcmp(canon, canon2) == 0 && n == n2 && (n == 0 || memcmp(win, win2, 2 * n * sizeof(*win)) == 0));
+	free(canon);
+	free(canon2);
+	free(win);
+	free(win2);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -60,6 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (rs_rfc3339_parse(kv[2 * i + 1], &t) == 0 && strlen(kv[2 * i + 1]) == 10)
 			FZ_CHECK(t % 86400 == 0); /* a plain date is midnight UTC */
 		(void)rs_scope_includes(kv[2 * i + 1], c.jurisdiction);
+		fz_windows(kv[2 * i + 1]);
 	}
 	rc = rs_order_parse(&c, s[first], kv, npairs, &o, err, sizeof(err));
 	if (rc == 0) {

@@ -14,6 +14,11 @@
  *    and arrays of strings (a structured DNS error);
  *  - every field is a NUL-terminated string within its documented limit;
  *    lang is a BCP 47 tag; an expiring order has expires != 0;
+ *  - the windows: at most RS_WINDOWS_MAX, each end after its start, sorted and
+ *    not overlapping, the text canonical (single spaces) and empty exactly
+ *    when there is none; rs_order_applies agrees with a linear scan of the
+ *    windows at every boundary, and rs_order_next_transition returns a later
+ *    time up to which the applicability does not change;
  *  - parsing the stored fields again gives the same order (order.h: "idempotent
  *    on its own output"), which is what a snapshot round trip does.
  */
@@ -111,6 +116,69 @@ static inline void fz_check_ede(const struct rs_ede *e, bool json)
 	}
 }
 
+/* The windows win[0..2n) with their text: bounded, sorted, canonical. */
+static inline void fz_check_windows(const char *text, const int64_t *win, uint16_t n)
+{
+	size_t len = strlen(text), spaces = 0;
+
+	FZ_CHECK(n <= RS_WINDOWS_MAX);
+	FZ_CHECK(len < RS_WINDOWS_TEXT_MAX);
+	FZ_CHECK((n == 0) == (len == 0) && (n == 0) == (win == NULL));
+	FZ_CHECK(strchr(text, '\t') == NULL && strstr(text, "  ") == NULL);
+	FZ_CHECK(len == 0 || (text[0] != ' ' && text[len - 1] != ' '));
+	for (const char *p = text; *p; p++)
+		spaces += *p == ' ';
+	FZ_CHECK(n == 0 || spaces + 1 == n);
+	for (uint16_t i = 0; i < n; i++) {
+		FZ_CHECK(win[2 * i] < win[2 * i + 1]);
+		if (i > 0)
+			FZ_CHECK(win[2 * i] >= win[2 * i - 1]);
+	}
+}
+
+/* rs_order_applies by a linear scan of the definition. */
+static inline bool fz_applies_slow(const struct rs_order *o, int64_t now)
+{
+	bool in = o->nwin == 0;
+
+	for (uint16_t i = 0; i < o->nwin; i++)
+		in |= o->win[2 * i] <= now && now < o->win[2 * i + 1];
+	return o->in_scope && (o->expires == 0 || now < o->expires) && in;
+}
+
+static inline void fz_check_applies_at(const struct rs_order *o, int64_t now)
+{
+	int64_t t;
+
+	FZ_CHECK(rs_order_applies(o, now) == fz_applies_slow(o, now));
+	t = rs_order_next_transition(o, now);
+	if (t == 0) {
+		/* nothing changes any more: the same far ahead */
+		if (now < INT64_MAX / 2)
+			FZ_CHECK(rs_order_applies(o, now) == rs_order_applies(o, INT64_MAX / 2));
+		return;
+	}
+	FZ_CHECK(t > now);
+	FZ_CHECK(rs_order_applies(o, t - 1) == rs_order_applies(o, now));
+}
+
+/* The applicability at and around every boundary of o. */
+static inline void fz_check_applies(const struct rs_order *o)
+{
+	fz_check_applies_at(o, INT64_MIN / 2);
+	fz_check_applies_at(o, 0);
+	fz_check_applies_at(o, 1700000000);
+	if (o->expires) {
+		fz_check_applies_at(o, o->expires - 1);
+		fz_check_applies_at(o, o->expires);
+	}
+	for (uint16_t i = 0; i < 2 * o->nwin; i++) {
+		fz_check_applies_at(o, o->win[i] - 1);
+		fz_check_applies_at(o, o->win[i]);
+		fz_check_applies_at(o, o->win[i] + 1);
+	}
+}
+
 static inline void fz_check_order_fields(const struct rs_conf *c, const struct rs_order *o)
 {
 	size_t enc = 0, n;
@@ -130,6 +198,9 @@ static inline void fz_check_order_fields(const struct rs_conf *c, const struct r
 	FZ_CHECK(o->action <= RS_ACT_REFUSED);
 	FZ_CHECK(*o->expires_text == '\0' || o->expires != 0);
 	FZ_CHECK(o->in_scope == rs_scope_includes(o->scope, c->jurisdiction));
+	FZ_CHECK(o->windows != NULL);
+	fz_check_windows(o->windows, o->win, o->nwin);
+	fz_check_applies(o);
 	/* TXT */
 	FZ_CHECK(o->txt != NULL);
 	FZ_CHECK(o->txt_len <= FUZZ_TXT_MAX);
@@ -166,7 +237,8 @@ static inline void fz_check_order(const struct rs_conf *c, const struct rs_order
 {
 	const char *kv[] = { "authority", o->authority, "reference", o->reference, "scope", o->scope,
 			     "action", rs_action_name(o->action), "expires", o->expires_text,
-			     "issued", o->issued, "reason", o->reason, "url", o->url, "lang", o->lang };
+			     "issued", o->issued, "reason", o->reason, "url", o->url, "lang", o->lang,
+			     "windows", o->windows };
 	struct rs_order *p = NULL;
 	char err[512];
 
@@ -178,6 +250,8 @@ static inline void fz_check_order(const struct rs_conf *c, const struct rs_order
 		 strcmp(p->lang, o->lang) == 0 && strcmp(p->issued, o->issued) == 0 &&
 		 strcmp(p->expires_text, o->expires_text) == 0);
 	FZ_CHECK(p->expires == o->expires && p->action == o->action && p->in_scope == o->in_scope);
+	FZ_CHECK(strcmp(p->windows, o->windows) == 0 && p->nwin == o->nwin &&
+		 (o->nwin == 0 || memcmp(p->win, o->win, 2 * o->nwin * sizeof(*o->win)) == 0));
 	FZ_CHECK(p->txt_len == o->txt_len && strcmp(p->txt, o->txt) == 0);
 	FZ_CHECK(fz_ede_same(&p->ede, &o->ede) && fz_ede_same(&p->ede_plain, &o->ede_plain));
 	rs_order_free(p);

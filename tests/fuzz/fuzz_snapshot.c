@@ -7,8 +7,9 @@
  *                     fuzzes the header checks (magic, version, lengths,
  *                     checksum);
  *   mode bit 0 clear  the rest is the payload: the harness writes a valid
- *                     header for it (bit 1: version 1, else the current
- *                     version) with the right length and FNV-1a checksum, so
+ *                     header for it (bit 1: version 1, bit 2: version 2,
+ *                     else the current version) with the right length and
+ *                     FNV-1a checksum, so
  *                     the fuzzer reaches the record parser instead of
  *                     failing the checksum.
  * The file is read from a memory file (fz_memfile).
@@ -20,8 +21,10 @@
  *    could never match a query);
  *  - round trip: the list written with rs_snapshot_write (to a private
  *    directory under /dev/shm or $TMPDIR) reads back with the same stream id,
- *    dataset, numbers of domains, protected names and orders, no record
- *    skipped, and the same verdict for every listed name.
+ *    dataset, numbers of domains, protected names, prefixes, protected
+ *    prefixes and orders, no record skipped, and the same verdict for every
+ *    listed name and for the first and last address of every prefix;
+ *  - every prefix read is valid (rs_prefix_valid) and the table is committed.
  * tests/fuzz/seed_snapshot.c writes the valid seeds with rs_snapshot_write.
  */
 #include "fuzz_common.h"
@@ -112,6 +115,30 @@ static int canonical_entry(const struct rs_entry *e, void *arg)
 	return 0;
 }
 
+/* The same verdict in both lists for the first and last address of a prefix. */
+static int same_addr_verdict(const struct rs_pentry *pe, void *arg)
+{
+	const struct cmp *c = arg;
+	int n = pe->prefix.family == 4 ? 4 : 16;
+
+	FZ_CHECK(rs_prefix_valid(&pe->prefix));
+	for (int last = 0; last < 2; last++) {
+		uint8_t a[16];
+		struct rs_match ma, mb;
+		enum rs_verdict va, vb;
+		memcpy(a, pe->prefix.addr, 16);
+		if (last)
+			for (int b = pe->prefix.len; b < n * 8; b++)
+				a[b / 8] |= (uint8_t)(0x80u >> (b % 8));
+		va = rs_list_match_addr(c->a, pe->prefix.family, a, 1700000000, &ma);
+		vb = rs_list_match_addr(c->b, pe->prefix.family, a, 1700000000, &mb);
+		FZ_CHECK(va == vb);
+		if (va == RS_BLOCKED)
+			FZ_CHECK(strcmp(ma.order->id, mb.order->id) == 0 && rs_prefix_equal(&ma.prefix->prefix, &mb.prefix->prefix));
+	}
+	return 0;
+}
+
 static void check_list(const struct rs_list *l)
 {
 	uint32_t n = rs_list_order_count(l);
@@ -144,7 +171,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		path = fz_memfile(data + 1, size - 1);
 	} else {
 		size_t plen = size - 1;
-		uint32_t version = (data[0] & 2) ? 1 : RS_SNAPSHOT_VERSION;
+		uint32_t version = (data[0] & 2) ? 1 : (data[0] & 4) ? 2 : RS_SNAPSHOT_VERSION;
 		uint64_t sum = fnv64(data + 1, plen);
 		file = malloc(HDR_LEN + plen);
 		if (!file)
@@ -187,10 +214,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rs_list_stats(l, &s1);
 	rs_list_stats(l2, &s2);
 	FZ_CHECK(s1.domains == s2.domains && s1.protected_n == s2.protected_n && s1.orders == s2.orders);
+	FZ_CHECK(s1.prefixes == s2.prefixes && s1.protected_prefixes == s2.protected_prefixes);
+	FZ_CHECK(rs_list_has_prefixes(l) == (s1.prefixes + s1.protected_prefixes > 0));
 	{
 		struct cmp c = { l, l2 }, d = { l2, l };
 		rs_list_foreach(l, same_verdict, &c);
 		rs_list_foreach(l2, same_verdict, &d);
+		rs_list_prefix_foreach(l, same_addr_verdict, &c);
+		rs_list_prefix_foreach(l2, same_addr_verdict, &d);
 	}
 	unlink(tmpfile_path);
 	rs_list_free(l2);

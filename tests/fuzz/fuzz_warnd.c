@@ -27,6 +27,11 @@
  *    wd_html_escape output has no raw < > " ' and is valid UTF-8;
  *  - wd_url_ok accepts only http(s):// (any case), <= 2048 octets, no space or < > " \ ` { } | ^;
  *  - wd_date_part: "" or YYYY-MM-DD.
+ *  - address-triggered pages (issue 13): wd_glob_escape leaves no unescaped
+ *    glob character and unescapes back to its input; wd_disc_field (string 6
+ *    as a discovered field, 7 its value, the canonical host of 1) accepts only
+ *    a field naming that host, with a valid order and a canonical prefix; the
+ *    prefix (as {prefix}) is escaped like every value.
  */
 #include "fuzz_common.h"
 
@@ -34,6 +39,8 @@
 #include <event2/http.h>
 
 #include "name.h"
+#include "order.h"
+#include "prefix.h"
 #include "text.h"
 #include "warnd_page.h"
 #include "warnd_text.h"
@@ -94,6 +101,45 @@ static void check_accept_language(const char *hdr)
 	FZ_CHECK(wd_accept_language(hdr, p, 1) <= 1);
 }
 
+static void check_glob(const char *s)
+{
+	char out[600], back[600];
+	size_t n = wd_glob_escape(s, out, sizeof(out)), k = 0;
+
+	if (n == 0)
+		return;
+	FZ_CHECK(strlen(out) == n);
+	for (size_t i = 0; i < n; i++) {
+		if (out[i] == '\\') {
+			FZ_CHECK(i + 1 < n && strchr("*?[]\\", out[i + 1]));
+			i++;
+		} else {
+			FZ_CHECK(!strchr("*?[]", out[i]));
+		}
+		back[k++] = out[i];
+	}
+	back[k] = '\0';
+	FZ_CHECK(strcmp(back, s) == 0);
+}
+
+static void check_disc(const char *field, const char *value, const char *raw_host)
+{
+	char host[RS_NAME_MAX + 1], text[RS_PREFIX_TEXT_MAX];
+	struct wd_disc_hit h;
+	struct rs_prefix p;
+
+	if (!field || !value || wd_host_parse(raw_host, host) != WD_HOST_NAME)
+		return;
+	check_glob(host);
+	if (!wd_disc_field(field, strlen(field), value, strlen(value), host, &h))
+		return;
+	FZ_CHECK(strncmp(field, host, strlen(host)) == 0 && field[strlen(host)] == '|');
+	FZ_CHECK(rs_order_id_ok(h.order));
+	FZ_CHECK(rs_prefix_parse(h.prefix, &p, NULL, 0) == 0);
+	rs_prefix_format(&p, text, sizeof(text));
+	FZ_CHECK(strcmp(text, h.prefix) == 0);
+}
+
 static void check_escaped(const char *s, size_t n)
 {
 	FZ_CHECK(fz_utf8_ok(s, n));
@@ -108,7 +154,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static char en_n[] = "{?unavailable}down{/unavailable}{!unavailable}{domain}{/unavailable}";
 	static char it_b[] = "it {domain}", ptbr_n[] = "pt-br {domain}";
 	static char vals_only[] = "{domain}|{listed}|{order}|{authority}|{reference}|{issued}|{expires}|"
-				  "{reason}|{reason_lang}|{url}|{scope}|{unavailable}";
+				  "{reason}|{reason_lang}|{url}|{scope}|{unavailable}|{prefix}";
 	static struct wd_tmpl tt[3] = {
 		{ "en", { en_b, en_n } }, { "it", { it_b, NULL } }, { "pt-br", { NULL, ptbr_n } }
 	};
@@ -132,6 +178,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_host(s[0]);
 	check_host(s[1]);
 	check_host(NULL);
+	for (size_t i = 0; i < n; i++)
+		check_glob(s[i]);
+	check_disc(s[6], s[7], s[1]);
 	if (s[2])
 		check_accept_language(s[2]);
 	for (int kind = 0; kind <= 1; kind++) {
@@ -171,6 +220,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		v.scope = s[3];
 		v.reason_lang = s[4];
 		v.unavailable = s[5];
+		v.prefix = s[6];
 		FZ_CHECK(wd_page_render(&t, WD_PAGE_BLOCKED, &v, &out) == 0);
 		check_escaped(out.s, out.len);
 		free(out.s);

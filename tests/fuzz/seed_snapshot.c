@@ -40,6 +40,18 @@ static void add_name(struct rs_list *l, const char *name, uint32_t idx, bool pro
 	}
 }
 
+static void add_prefix(struct rs_list *l, const char *text, uint32_t idx, bool protect)
+{
+	struct rs_prefix p;
+	char err[128];
+
+	if (rs_prefix_parse(text, &p, err, sizeof(err)) ||
+	    (protect ? rs_list_prefix_protect(l, &p, true) : rs_list_prefix_add(l, &p, idx)) || rs_list_commit(l)) {
+		fprintf(stderr, "prefix %s: %s\n", text, err);
+		exit(1);
+	}
+}
+
 /* Write l, then store it as seed "<dir>/<name>" (payload form) and
  * "<dir>/<name>-file" (whole-file form). */
 static void emit(const char *dir, const char *name, struct rs_list *l, const char *last_id, const char *ds)
@@ -101,8 +113,18 @@ int main(int argc, char **argv)
 	add_name(l, "ok.pirate.example", 0, true);
 	add_name(l, "a_b-c.d0.example", b, false);
 	emit(argv[1], "three-orders", l, "1700000000000-5", "0123456789abcdef0123456789abcdef");
+	add_prefix(l, "192.0.2.0/24", a, false);
+	add_prefix(l, "192.0.2.0/24", b, false);
+	add_prefix(l, "192.0.2.128/25", c, false);
+	add_prefix(l, "192.0.2.192/26", 0, true);
+	add_prefix(l, "0.0.0.0/0", c, false);
+	add_prefix(l, "2001:db8::/32", b, false);
+	add_prefix(l, "2001:db8:1::1/128", a, false);
+	add_prefix(l, "::ffff:198.51.100.0/120", a, false);
+	add_prefix(l, "2001:db8:5::/48", 0, true);
+	emit(argv[1], "prefixes", l, "1700000000000-6", "0123456789abcdef0123456789abcdef");
 	rs_list_order_remove(l, "court-1");
-	emit(argv[1], "removed-order", l, "1700000000001-0", "");
+	emit(argv[1], "removed-order", l, "1700000000001-0", ""); /* court-1's prefixes too */
 	rs_list_free(l);
 	return 0;
 }

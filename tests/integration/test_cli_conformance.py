@@ -75,9 +75,19 @@ CTL = [
     (("fleet", "remove"), ("r1",)),
     (("fleet", "list"), ()),
     (("receipts",), ("X1",)),
+    (("addip",), ("X1", "192.0.2.0/24")),
+    (("delip",), ("X1", "192.0.2.0/24")),
+    (("protect-ip",), ("192.0.2.0/24",)),
+    (("unprotect-ip",), ("192.0.2.0/24", "--why", "test")),
+    (("ip", "list"), ()),
+    (("confirm-ip",), ("192.0.2.0/24",)),
+    (("unconfirm-ip",), ("192.0.2.0/24",)),
+    (("window", "set"), ("X1", "2030-05-01T18:00:00Z/2030-05-01T20:00:00Z")),
+    (("window", "clear"), ("X1",)),
+    (("window", "list"), ()),
 ]
 STATS = [(("top",), ()), (("series",), ()), (("regions",), ()), (("export",), ()),
-         (("report",), ("--html", "-"))]
+         (("report",), ("--html", "-")), (("discovered",), ()), (("collateral",), ())]
 COMMANDS = ([("redsink-ctl", w, a) for w, a in CTL] + [("redsink-stats", w, a) for w, a in STATS] +
             [("redsink-warnd", (), ()), ("redsink-mkgeo", (), ())])
 IDS = [f"{t}:{'-'.join(w) or 'main'}" for t, w, _ in COMMANDS]
@@ -186,6 +196,10 @@ CTL_JSON = [
     ("fleet", "remove", "r1", "--json"),
     ("receipts", "J1", "--json"),
     ("withdraw", "J1", "NAMES", "--json"),
+    ("addip", "J1", "192.0.2.0/24", "--json"),
+    ("ip", "list", "--json"),
+    ("window", "list", "--json"),
+    ("delip", "J1", "192.0.2.0/24", "--json"),
     ("expire", "--dry-run", "--json"),
     ("order", "revoke", "J1", "--why", "end", "--json"),
 ]
@@ -216,7 +230,7 @@ def test_json_parses_with_typed_values(redis, tmp_path):
         except (AssertionError, ValueError, pytest.fail.Exception) as e:
             failed.append((argv[:2], str(e)[:300], p.stdout[:200]))
     assert not failed, failed
-    for cmd in ("top", "series", "regions", "export"):
+    for cmd in ("top", "series", "regions", "export", "discovered", "collateral"):
         p = run("redsink-stats", cmd, "--last", "24h", "--json", env=env)
         assert p.returncode == 0, p.stderr
         numbers_are_numbers(json.loads(p.stdout))

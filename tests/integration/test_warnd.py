@@ -942,3 +942,75 @@ def test_healthz_unavailable_header(redis, make_warnd):
     w = make_warnd(redis, wait_list=False)
     st, h, body = get(w.port, path="/healthz")
     assert st == 503 and h["x-redsink-health"] == "unavailable" and body.startswith("unavailable:")
+
+
+# ---------------------------------------------------------------------------
+# Address-triggered blocks (issue 13): the host is not a listed name, but an
+# order's prefix held its address; the module counted it in discovered:<hour>
+# ---------------------------------------------------------------------------
+
+def put_ips(c, oid, prefixes, op="addip"):
+    p = c.pipeline(transaction=True)
+    for px in prefixes:
+        (p.sadd if op == "addip" else p.srem)(rs.PREFIX + f"order:{oid}:ips", px)
+        p.xadd(rs.PREFIX + "changes", {"op": op, "order": oid, "prefix": px, "by": "test"})
+    p.execute()
+
+
+def hour_key(back=0):
+    return time.strftime("%Y-%m-%dT%H", time.gmtime(time.time() - back * 3600))
+
+
+def test_address_triggered_block_names_the_prefix(blocked, redis, make_warnd):
+    c = blocked
+    put_ips(c, "o1", ["198.51.100.0/24"])
+    c.hset(rs.PREFIX + "discovered:" + hour_key(), mapping={
+        "mirror7.example|o1|198.51.100.0/24": 5,
+        # hostile neighbours: never taken for mirror7's
+        "mirror7.example.evil|o1|198.51.100.0/24": 9, "mirror7.example|o1|198.51.100.0/24|x": 9,
+        "mirror8.example|o1|<script>alert(1)</script>": 9, "mirror9.example|o1|10.0.0.1/8": 9,
+        "mirror10.example|o:1|198.51.100.0/24": 9,
+    })
+    # the previous hour counts too
+    c.hset(rs.PREFIX + "discovered:" + hour_key(1), mapping={"old-mirror.example|o1|198.51.100.0/24": 2})
+    w = make_warnd(redis)
+    wait_until(lambda: get(w.port, "pirate.example")[0] == 451)
+    st, h, body = get(w.port, "mirror7.example")
+    assert st == 451, body
+    assert "its address lies in the address range <strong class=\"domain\">198.51.100.0/24</strong>" in body
+    assert "listed by order <strong>o1</strong>" in body
+    assert "RG 1234/2026" in body and "Blocked address range" in body and "Blocked domain" not in body
+    assert h["link"] == '<https://orders.example.org/1>; rel="blocked-by"'
+    st, h, body = get(w.port, "old-mirror.example", headers={"Accept-Language": "ko"})
+    assert st == 451 and h["content-language"] == "ko"
+    assert "198.51.100.0/24" in body and "주소 범위" in body
+    # not in discovered, hostile fields, glob metacharacters, a prefix of a discovered name
+    for host in ["unknown.example", "mirror8.example", "mirror9.example", "mirror10.example", "mirror7.exampl",
+                 "mirror*.example", "mirror?.example", "[m]irror7.example", "example"]:
+        st, _, body = get(w.port, host)
+        assert st == 404, (host, body)
+        assert "<script>" not in body
+    # a listed name still gets its own page
+    st, _, body = get(w.port, "pirate.example")
+    assert st == 451 and "Blocked domain" in body and "address range" not in body
+    # page views of an address-triggered block: order|prefix|region
+    wait_until(lambda: views(c).get("o1|198.51.100.0/24|ZZ", 0) >= 2, timeout=10)
+    assert not [k for k in c.scan_iter(rs.PREFIX + "discovered:*") if c.hget(k, "|o1|198.51.100.0/24")]
+    # the prefix withdrawn: the name is no longer blocked, its page neutral
+    put_ips(c, "o1", ["198.51.100.0/24"], op="delip")
+    wait_until(lambda: get(w.port, "mirror7.example")[0] == 404)
+
+
+def test_discovered_key_of_the_wrong_type_and_redis_down(blocked, redis, make_warnd):
+    c = blocked
+    put_ips(c, "o1", ["198.51.100.0/24"])
+    c.set(rs.PREFIX + "discovered:" + hour_key(), "not a hash")
+    w = make_warnd(redis)
+    wait_until(lambda: get(w.port, "pirate.example")[0] == 451)
+    assert get(w.port, "mirror7.example")[0] == 404
+    # Redis gone: the listed names still get their page at once, others the neutral one, quickly
+    redis.stop()
+    t0 = time.monotonic()
+    assert get(w.port, "another.example")[0] == 404
+    assert get(w.port, "pirate.example")[0] == 451
+    assert time.monotonic() - t0 < 3

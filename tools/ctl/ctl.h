@@ -76,6 +76,13 @@ struct ctl_order {
 	bool bad_expires;   /* expires is not a date */
 	int64_t expires;    /* Unix seconds, 0 = never */
 	long long ndomains; /* SCARD of its domains, -1 when not asked */
+	/* live-event windows (ctl_window.c, doc/redis-schema.md "Orders") */
+	char *windows;       /* the `windows` field as stored ("" when unset) */
+	bool bad_windows;    /* windows is not valid (rs_windows_parse): resolvers skip this order */
+	int64_t *win;        /* 2 * nwin: start, end of each window (NULL when none or bad) */
+	uint16_t nwin;
+	bool active;         /* applies now, scope aside: in force, not expired, inside a window or without any */
+	int64_t next_change; /* when `active` changes next (a window opens or closes, the expiry); 0 = never */
 };
 
 /* Load order id (hash, membership in `orders`, and with_count: SCARD). 0, or
@@ -83,6 +90,9 @@ struct ctl_order {
 int ctl_order_load(struct ctl *x, const char *id, bool with_count, struct ctl_order *o);
 void ctl_order_clear(struct ctl_order *o);
 const char *ctl_order_state(const struct ctl_order *o);
+/* "yes", "yes, until 2026-05-01T20:00:00Z", "no, from 2026-05-01T18:00:00Z",
+ * "no": whether the order applies now and when that changes. buf: 64. */
+const char *ctl_order_active_text(const struct ctl_order *o, char *buf);
 
 /* ---- validation ---- */
 
@@ -152,6 +162,13 @@ void ctl_queue_change(struct ctl *x, struct ctl_tx *t, const char *op, const cha
  * 2 + 4 * F_COUNT strings): the field names and old/new values of an `order` entry. */
 void ctl_queue_change_extra(struct ctl *x, struct ctl_tx *t, const char *op, const char *order, const char *domain,
 			    const char *why, const char *override, const char *const *extra, size_t nextra);
+/* The same with another field than `domain` for the name: `prefix` for the
+ * address ops (addip, delip, protectip, unprotectip). */
+void ctl_queue_changes_field(struct ctl *x, struct ctl_tx *t, const char *op, const char *order, const char *field,
+			     const char **values, size_t n, const char *why, const char *override, bool *first);
+void ctl_queue_change_field(struct ctl *x, struct ctl_tx *t, const char *op, const char *order, const char *field,
+			    const char *value, const char *why, const char *override, const char *const *extra,
+			    size_t nextra);
 /* The ops of the change stream (doc/redis-schema.md), NULL terminated. */
 extern const char *const ctl_stream_ops[];
 
@@ -181,6 +198,7 @@ int ctl_dataset_ensure(struct ctl *x);
 int cmd_order(struct ctl *x, int argc, char **argv);
 int cmd_order_show(struct ctl *x, int argc, char **argv);
 int cmd_order_list(struct ctl *x, int argc, char **argv);
+int cmd_window(struct ctl *x, int argc, char **argv);
 int cmd_push(struct ctl *x, int argc, char **argv);
 int cmd_withdraw(struct ctl *x, int argc, char **argv);
 int cmd_protect(struct ctl *x, int argc, char **argv);

@@ -277,6 +277,8 @@ static const char *order_state(const struct check *k, const struct corder *o)
 		return "out of scope";
 	if (o->expires && k->now >= o->expires)
 		return "expired";
+	if (o->o->nwin && !rs_order_in_window(o->o, k->now))
+		return "outside its windows";
 	return "applies";
 }
 

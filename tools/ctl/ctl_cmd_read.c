@@ -19,10 +19,12 @@
 
 #include "ctl.h"
 #include "ctl_fleet.h"
+#include "ctl_input.h"
 #include "ctl_name.h"
 #include "ctl_safety.h"
 #include "name.h"
 #include "order.h"
+#include "prefix.h"
 #include "replinfo.h"
 #include "rs_err.h"
 
@@ -53,6 +55,15 @@ static void json_order(FILE *f, const struct ctl_order *o, char **domains, size_
 	for (int i = 0; i < F_COUNT; i++) {
 		fprintf(f, ",\"%s\":", ctl_order_fields[i]);
 		ctl_json_str(f, o->f[i]);
+	}
+	fputs(",\"windows\":", f);
+	ctl_json_str(f, o->windows);
+	fprintf(f, ",\"active\":%s,\"next_change\":", o->active ? "true" : "false");
+	if (o->next_change) {
+		char tb[32];
+		ctl_json_str(f, ctl_fmt_time(o->next_change, tb));
+	} else {
+		fputs("null", f);
 	}
 	fprintf(f, ",\"domain_count\":%lld", o->ndomains);
 	if (with_domains) {
@@ -109,7 +120,7 @@ int cmd_order_show(struct ctl *x, int argc, char **argv)
 		putchar('\n');
 	} else {
 		struct ctl_table t = { 0 };
-		char n[32];
+		char n[64];
 		ctl_table_row(&t, 2, "order:", o.id);
 		ctl_table_row(&t, 2, "state:", ctl_order_state(&o));
 		for (int i = 0; i < F_COUNT; i++) {
@@ -117,12 +128,26 @@ int cmd_order_show(struct ctl *x, int argc, char **argv)
 			snprintf(label, sizeof(label), "%s:", ctl_order_fields[i]);
 			ctl_table_row(&t, 2, label, i == F_EXPIRES && !*o.f[i] ? "never" : o.f[i]);
 		}
+		if (o.bad_windows) {
+			ctl_table_row(&t, 2, "windows:", o.windows);
+		} else if (o.nwin == 0) {
+			ctl_table_row(&t, 2, "windows:", "none (applies at any time)");
+		} else {
+			for (uint16_t i = 0; i < o.nwin; i++) {
+				char w[80], tb[32], tb2[32];
+				snprintf(w, sizeof(w), "%s/%s", ctl_fmt_time(o.win[2 * i], tb), ctl_fmt_time(o.win[2 * i + 1], tb2));
+				ctl_table_row(&t, 2, i ? "" : "windows:", w);
+			}
+		}
+		ctl_table_row(&t, 2, "active now:", ctl_order_active_text(&o, n));
 		snprintf(n, sizeof(n), "%lld", o.ndomains);
 		ctl_table_row(&t, 2, "domains:", n);
 		ctl_table_print(&t, stdout);
 		ctl_table_free(&t);
 		if (o.bad_expires)
 			printf("warning: expires is not a date: resolvers skip this order\n");
+		if (o.bad_windows)
+			printf("warning: windows are not valid: resolvers skip this order (redsink-ctl window set)\n");
 		for (size_t i = 0; i < nd; i++) {
 			char shown[1200], disp[CTL_DNAME_MAX];
 			const char *name = ctl_name_display(d[i], disp, sizeof(disp));
@@ -204,7 +229,8 @@ int cmd_order_list(struct ctl *x, int argc, char **argv)
 	if (json)
 		putchar('[');
 	else
-		ctl_table_row(&t, 8, "ID", "STATE", "DOMAINS", "ACTION", "SCOPE", "EXPIRES", "AUTHORITY", "REFERENCE");
+		ctl_table_row(&t, 9, "ID", "STATE", "ACTIVE", "DOMAINS", "ACTION", "SCOPE", "EXPIRES", "AUTHORITY",
+			      "REFERENCE");
 	for (size_t i = 0; i < n; i++) {
 		struct ctl_order o;
 		char nd[32];
@@ -216,8 +242,9 @@ int cmd_order_list(struct ctl *x, int argc, char **argv)
 			json_order(stdout, &o, NULL, 0, false);
 		} else {
 			snprintf(nd, sizeof(nd), "%lld", o.ndomains);
-			ctl_table_row(&t, 8, o.id, ctl_order_state(&o), nd, o.f[F_ACTION], o.f[F_SCOPE],
-				      *o.f[F_EXPIRES] ? o.f[F_EXPIRES] : "never", o.f[F_AUTHORITY], o.f[F_REFERENCE]);
+			ctl_table_row(&t, 9, o.id, ctl_order_state(&o), o.active ? "yes" : "no", nd, o.f[F_ACTION],
+				      o.f[F_SCOPE], *o.f[F_EXPIRES] ? o.f[F_EXPIRES] : "never", o.f[F_AUTHORITY],
+				      o.f[F_REFERENCE]);
 		}
 		ctl_order_clear(&o);
 	}
@@ -747,8 +774,13 @@ static void status_print_head(struct status *s)
 				ctl_json_str(stdout, ctl_fmt_id_time(s->order_change, tb));
 			else
 				fputs("null", stdout);
-			printf(",\"in_force\":%s,\"expired\":%s,\"domains\":%lld}", o->in_force ? "true" : "false",
-			       o->expired ? "true" : "false", o->ndomains);
+			printf(",\"in_force\":%s,\"expired\":%s,\"active\":%s,\"next_change\":", o->in_force ? "true" : "false",
+			       o->expired ? "true" : "false", o->active ? "true" : "false");
+			if (o->next_change)
+				ctl_json_str(stdout, ctl_fmt_time(o->next_change, tb));
+			else
+				fputs("null", stdout);
+			printf(",\"domains\":%lld}", o->ndomains);
 		}
 		printf(",\"resolvers\":[");
 		return;
@@ -763,7 +795,9 @@ static void status_print_head(struct status *s)
 		printf("dataset: %s\n", s->ds.d.present ? "UNREADABLE identity (redsink-ctl dataset show)" : "no identity");
 	status_print_replication(s);
 	if (s->order) {
-		printf("order %s (%s, scope %s): ", s->order, ctl_order_state(o), o->f[F_SCOPE]);
+		char act[64];
+		printf("order %s (%s, scope %s, active now: %s): ", s->order, ctl_order_state(o), o->f[F_SCOPE],
+		       ctl_order_active_text(o, act));
 		if (s->order_change[0])
 			printf("last change %s at %s\n", s->order_change, ctl_fmt_id_time(s->order_change, tb));
 		else
@@ -833,6 +867,15 @@ static void status_print_json_resolver(const struct status *s, size_t i, bool is
 		ctl_json_str(stdout, problem);
 	else
 		fputs("null", stdout);
+	{ /* the collateral alarm, parsed: a warning, not a failure of health */
+		struct ctl_collat c[64];
+		size_t bad, n = ctl_collateral_parse(h->f[HB_COLLATERAL], c, 64, &bad);
+		printf(",\"collateral_alarm\":[");
+		for (size_t k = 0; k < n; k++)
+			printf("%s{\"prefix\":\"%s\",\"names\":%llu}", k ? "," : "", c[k].prefix,
+			       (unsigned long long)c[k].names);
+		putchar(']');
+	}
 	putchar('}');
 }
 
@@ -1007,6 +1050,52 @@ static void status_not_compliant(const struct status *s)
 		warnx("status --check: %zu of %zu replicas flagged", s->nbad_replicas, s->repl.nreplicas);
 }
 
+/*
+ * Collateral alarms: prefixes that blocked more distinct names this hour than
+ * the resolver's threshold, the signature of a shared address (issue 13). A
+ * warning, also with --check: the resolver enforces what it was told; a
+ * person must decide (protect-ip or delip, redsink-stats collateral).
+ */
+static void status_print_collateral(const struct status *s)
+{
+	for (size_t i = 0; i < s->nhb; i++) {
+		const struct ctl_hb *h = &s->hbs[i];
+		struct ctl_collat c[64];
+		char name[200], shown[200];
+		size_t bad, n = ctl_collateral_parse(h->f[HB_COLLATERAL], c, 64, &bad);
+		ctl_show(h->name, strlen(h->name), 60, name, sizeof(name));
+		for (size_t k = 0; k < n; k++) {
+			if (!s->json)
+				printf("COLLATERAL ALARM: resolver %s: prefix %s blocked %llu distinct names this hour "
+				       "(a shared address? 'redsink-stats collateral', 'redsink-stats discovered'; "
+				       "protect-ip or delip)\n", name, c[k].prefix, (unsigned long long)c[k].names);
+			if (s->check)
+				warnx("status --check: warning: resolver %s: collateral alarm: prefix %s blocked %llu "
+				      "distinct names this hour", name, c[k].prefix, (unsigned long long)c[k].names);
+		}
+		if (bad && !s->json)
+			printf("warning: resolver %s: %zu malformed collateral entr%s in its heartbeat ('%s')\n", name, bad,
+			       bad == 1 ? "y" : "ies",
+			       ctl_show(h->f[HB_COLLATERAL], strlen(h->f[HB_COLLATERAL]), 60, shown, sizeof(shown)));
+		/* collateral-action: suspend: prefixes that stopped triggering until a person confirms them */
+		for (const char *p = h->f[HB_COLLATERAL_SUSPENDED]; !s->json && *p;) {
+			size_t len = strcspn(p, " ");
+			struct rs_prefix px;
+			char text[RS_PREFIX_TEXT_MAX];
+			if (len > 0 && len < sizeof(text)) {
+				memcpy(text, p, len);
+				text[len] = '\0';
+				if (rs_prefix_parse(text, &px, NULL, 0) == 0)
+					printf("COLLATERAL SUSPENDED: resolver %s: prefix %s no longer triggers blocks until "
+					       "confirmed ('redsink-ctl confirm-ip %s')\n", name, text, text);
+			}
+			p += len;
+			while (*p == ' ')
+				p++;
+		}
+	}
+}
+
 /* Resolvers that keep their list because this Redis does not hold its dataset. */
 static void status_print_dataset_alarms(const struct status *s)
 {
@@ -1057,6 +1146,7 @@ int cmd_status(struct ctl *x, int argc, char **argv)
 	}
 	if (!s.json)
 		status_print_dataset_alarms(&s);
+	status_print_collateral(&s);
 out:
 	ctl_heartbeats_free(s.hbs, s.nhb);
 	ctl_order_clear(&s.o);
@@ -1093,7 +1183,34 @@ struct xorder {
 	struct ctl_order o;
 	char **domains;
 	size_t nd;
+	struct ctl_pprot ips; /* its address prefixes (order:<id>:ips), canonical ones only */
 };
+
+/* The canonical prefixes of set key into pp; other members skipped with a
+ * warning (like malformed names: never exported). 0 or the exit code. */
+static int load_prefix_set(struct ctl *x, const char *key, struct ctl_pprot *pp)
+{
+	char **m;
+	size_t n, bad = 0;
+	int ex;
+
+	if ((ex = ctl_set_members(x, key, &m, &n)))
+		return ex;
+	for (size_t i = 0; i < n; i++) {
+		struct rs_prefix p;
+		char canon[RS_PREFIX_TEXT_MAX], shown[200];
+		if (rs_prefix_parse(m[i], &p, NULL, 0) || (rs_prefix_format(&p, canon, sizeof(canon)), strcmp(canon, m[i]))) {
+			if (bad++ < 5)
+				warnx("warning: %s: skipping '%s': not a canonical address prefix", key,
+				      ctl_show(m[i], strlen(m[i]), 60, shown, sizeof(shown)));
+			continue;
+		}
+		if (ctl_pprot_add(pp, &p, m[i]))
+			errx(CTL_EXIT_ERROR, "out of memory");
+	}
+	ctl_free_strings(m, n);
+	return 0;
+}
 
 /* Quote a TXT string for a zone file. */
 static void zone_txt(FILE *f, const char *s)
@@ -1186,6 +1303,7 @@ struct export {
 	char juris_uc[3], tmp[4200];
 	char **ids, **prot;
 	size_t nids, nprot, nx;
+	struct ctl_pprot prot_ips; /* protected-ips */
 	struct xorder *xo; /* the orders exported, nx of them */
 	FILE *f;
 	int64_t now;
@@ -1295,16 +1413,24 @@ static int export_load_order(struct export *e, size_t i)
 		ctl_order_clear(&xo->o);
 		return 0;
 	}
-	if (!xo->o.exists || !in_scope || (e->fmt == O_RPZ && (xo->o.expired || xo->o.bad_expires))) {
+	if (!xo->o.exists || !in_scope || (e->fmt == O_RPZ && (xo->o.expired || xo->o.bad_expires || !xo->o.active))) {
 		ctl_order_clear(&xo->o);
 		return 0;
+	}
+	if (e->fmt == O_RPZ && xo->o.nwin) { /* an RPZ cannot say "only during a window" */
+		char when[32];
+		warnx("warning: order '%s' has live-event windows: exported as it stands now (applies); export again "
+		      "when its window closes (%s)", id, xo->o.next_change ? ctl_fmt_time(xo->o.next_change, when) : "never");
 	}
 	if ((ex = ctl_set_members(x, ctl_key(x, k, "order:%s:domains", id), &xo->domains, &xo->nd))) {
 		ctl_order_clear(&xo->o);
 		return ex;
 	}
 	xo->nd = canon_members(xo->domains, xo->nd, k);
+	ctl_pprot_init(&xo->ips);
 	e->nx++;
+	if ((ex = load_prefix_set(x, ctl_key(x, k, "order:%s:ips", id), &xo->ips)))
+		return ex;
 	return 0;
 }
 
@@ -1320,6 +1446,8 @@ static int export_load(struct export *e)
 	if ((ex = ctl_set_members(x, ctl_key(x, k, "protected"), &e->prot, &e->nprot)))
 		return ex;
 	e->nprot = canon_members(e->prot, e->nprot, "protected");
+	if ((ex = load_prefix_set(x, ctl_key(x, k, "protected-ips"), &e->prot_ips)))
+		return ex;
 	e->xo = calloc(e->nids ? e->nids : 1, sizeof(*e->xo));
 	if (!e->xo)
 		errx(CTL_EXIT_ERROR, "out of memory");
@@ -1370,6 +1498,44 @@ static void export_rpz_domain(const struct export *e, const struct xorder *xo, c
 	}
 }
 
+/*
+ * The rpz-ip triggers of an order's prefixes, with the action of its names
+ * (no TXT: Unbound's respip takes address records as local data). A prefix
+ * inside a protected prefix is left out (in Unbound the longer prefix would
+ * win; in redsink the protected one does), and one listed by an earlier
+ * order too (its action wins).
+ */
+static void export_rpz_prefixes(const struct export *e, const struct xorder *xo, int act, struct ctl_strmap *seen,
+				size_t *nrec, size_t *nskipped)
+{
+	FILE *f = e->f;
+
+	for (size_t j = 0; j < xo->ips.n; j++) {
+		char owner[128];
+		bool inside = false;
+		for (size_t k = 0; k < e->prot_ips.n && !inside; k++)
+			inside = rs_prefix_contains(&e->prot_ips.v[k], &xo->ips.v[j]);
+		if (inside) {
+			(*nskipped)++;
+			continue;
+		}
+		if (ctl_strmap_put(seen, xo->ips.text[j], NULL) != 1 ||
+		    !ctl_rpz_ip_owner(&xo->ips.v[j], owner, sizeof(owner)))
+			continue;
+		if (act == RS_ACT_NODATA) {
+			fprintf(f, "%s CNAME *.\n", owner);
+		} else if (act == RS_ACT_SINKHOLE && (e->sink4 || e->sink6)) {
+			if (e->sink4)
+				fprintf(f, "%s A %s\n", owner, e->sink4);
+			if (e->sink6)
+				fprintf(f, "%s AAAA %s\n", owner, e->sink6);
+		} else {
+			fprintf(f, "%s CNAME .\n", owner);
+		}
+		(*nrec)++;
+	}
+}
+
 /* One order in the RPZ: a comment, then its domains not protected nor listed by an earlier order. */
 static void export_rpz_order(const struct export *e, const struct xorder *xo, const struct ctl_prot *pi,
 			     struct ctl_strmap *seen, bool *warned, size_t *nrec, size_t *nskipped)
@@ -1403,6 +1569,7 @@ static void export_rpz_order(const struct export *e, const struct xorder *xo, co
 		export_rpz_domain(e, xo, d, act);
 		(*nrec)++;
 	}
+	export_rpz_prefixes(e, xo, act, seen, nrec, nskipped);
 }
 
 /* --rpz: the zone, protected names as rpz-passthru first, then every order. */
@@ -1431,9 +1598,17 @@ static void export_rpz(const struct export *e)
 		fprintf(f, "; protected: never blocked\n");
 	for (size_t i = 0; i < e->nprot; i++)
 		fprintf(f, "%s CNAME rpz-passthru.\n*.%s CNAME rpz-passthru.\n", e->prot[i], e->prot[i]);
+	if (e->prot_ips.n)
+		fprintf(f, "; protected address prefixes: never trigger a block\n");
+	for (size_t i = 0; i < e->prot_ips.n; i++) {
+		char owner[128];
+		if (ctl_rpz_ip_owner(&e->prot_ips.v[i], owner, sizeof(owner)))
+			fprintf(f, "%s CNAME rpz-passthru.\n", owner);
+	}
 	for (size_t i = 0; i < e->nx; i++)
 		export_rpz_order(e, &e->xo[i], &pi, seen, &warned, &nrec, &nskipped);
-	fprintf(f, "; %zu domains; %zu left out (at or below a protected name)\n", nrec, nskipped);
+	fprintf(f, "; %zu domains and address prefixes; %zu left out (at or below a protected name, or inside a "
+		   "protected prefix)\n", nrec, nskipped);
 	ctl_strmap_free(seen);
 	ctl_prot_free(&pi);
 }
@@ -1487,6 +1662,28 @@ static void export_json(struct export *e)
 		if (i)
 			fputc(',', f);
 		ctl_json_str(f, e->prot[i]);
+	}
+	/* address prefixes: per order, and the protected ones */
+	fputs("],\"prefixes\":{", f);
+	for (size_t i = 0, shown = 0; i < e->nx; i++) {
+		if (!e->xo[i].ips.n)
+			continue;
+		if (shown++)
+			fputc(',', f);
+		ctl_json_str(f, e->xo[i].o.id);
+		fputs(":[", f);
+		for (size_t j = 0; j < e->xo[i].ips.n; j++) {
+			if (j)
+				fputc(',', f);
+			ctl_json_str(f, e->xo[i].ips.text[j]);
+		}
+		fputc(']', f);
+	}
+	fputs("},\"protected_prefixes\":[", f);
+	for (size_t i = 0; i < e->prot_ips.n; i++) {
+		if (i)
+			fputc(',', f);
+		ctl_json_str(f, e->prot_ips.text[i]);
 	}
 	fputs("]}\n", f);
 }
@@ -1546,7 +1743,9 @@ out:
 	for (size_t i = 0; i < e.nx; i++) {
 		ctl_order_clear(&e.xo[i].o);
 		ctl_free_strings(e.xo[i].domains, e.xo[i].nd);
+		ctl_pprot_free(&e.xo[i].ips);
 	}
+	ctl_pprot_free(&e.prot_ips);
 	free(e.xo);
 	ctl_free_strings(e.ids, e.nids);
 	ctl_free_strings(e.prot, e.nprot);
@@ -1575,6 +1774,7 @@ static const char log_usage[] =
 
 struct entry_view {
 	const char *id, *op, *order, *domain, *by, *why, *override, *dataset;
+	const char *prefix;       /* the address ops (addip, delip, protectip, unprotectip) */
 	const char *fields;       /* op order: the fields set or changed ("scope,action") */
 	const redisReply *all;    /* every field, for old.FIELD / new.FIELD */
 };
@@ -1602,6 +1802,8 @@ static void view_of(const redisReply *e, struct entry_view *v)
 			v->override = val;
 		else if (strcmp(k, "dataset") == 0)
 			v->dataset = val;
+		else if (strcmp(k, "prefix") == 0)
+			v->prefix = val;
 		else if (strcmp(k, "fields") == 0)
 			v->fields = val;
 	}
@@ -1703,6 +1905,10 @@ static void print_entry(const struct entry_view *v, bool json)
 		ctl_json_str(stdout, v->order);
 		printf(",\"domain\":");
 		ctl_json_str(stdout, v->domain);
+		if (v->prefix) {
+			printf(",\"prefix\":");
+			ctl_json_str(stdout, v->prefix);
+		}
 		printf(",\"by\":");
 		ctl_json_str(stdout, v->by);
 		printf(",\"why\":");
@@ -1757,6 +1963,10 @@ static void print_entry(const struct entry_view *v, bool json)
 	if (v->order && *v->order) {
 		printf(" order=");
 		log_value(v->order);
+	}
+	if (v->prefix && *v->prefix) {
+		printf(" prefix=");
+		log_value(v->prefix);
 	}
 	if (v->domain && *v->domain) {
 		printf(" domain=");

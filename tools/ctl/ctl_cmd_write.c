@@ -19,6 +19,7 @@
 
 #include "ctl.h"
 #include "ctl_input.h"
+#include "ctl_ip.h"
 #include "ctl_name.h"
 #include "ctl_safety.h"
 #include "order.h"
@@ -609,7 +610,10 @@ static const char push_usage[] =
 	"push blocks the domain names in FILEs (standard input when none or '-') under\n"
 	"ORDER; withdraw unblocks them. Formats (detected, or --format): plain list (one\n"
 	"name per line, '#' comments), CSV with a header, a Piracy-Shield-style JSON\n"
-	"ticket (\"fqdn\" array), an RPZ zone file. Unicode names become A-labels\n"
+	"ticket (\"fqdn\" array), an RPZ zone file. --format piracy-shield imports a\n"
+	"whole ticket: its \"ipv4\"/\"ipv6\" prefixes too, as addip adds them, in the same\n"
+	"transaction (refused when they overlap a protected prefix or are shorter than\n"
+	"/24 or /48, unless --override). Unicode names become A-labels\n"
 	"(IDNA2008/UTS#46); URLs and '*.' prefixes are reduced to the domain (warning);\n"
 	"IP addresses, invalid and confusable names are rejected with file and line.\n"
 	"\n"
@@ -620,7 +624,9 @@ static const char push_usage[] =
 	"\n"
 	"  -n, --dry-run            print the diff (+ added, = already present,\n"
 	"                           ! refused or rejected); write nothing\n"
-	"  --format FMT             auto (default), plain, csv, json or rpz\n"
+	"  --format FMT             auto (default), plain, csv, json, rpz or piracy-shield\n"
+	"  --override               piracy-shield: add refused prefixes anyway (needs\n"
+	"                           --reason; recorded)\n"
 	"  --column NAME            CSV column holding the names (default: detected)\n"
 	"  --origin NAME            RPZ zone origin when the file has no $ORIGIN or SOA\n"
 	"  --why TEXT, --reason TEXT  recorded in every change-stream entry\n"
@@ -658,7 +664,7 @@ static const char validate_usage[] =
 
 enum {
 	O_FORMAT = 400, O_COLUMN, O_ORIGIN, O_OVERRIDE_PROT, O_ALLOW_PSL, O_ALLOW_CONF, O_MAX_BATCH, O_SKIP_INVALID,
-	O_PSL_FILE, O_FILE, O_NOW, O_OFFLINE, O_PJSON
+	O_PSL_FILE, O_FILE, O_NOW, O_OFFLINE, O_PJSON, O_OVERRIDE_IP
 };
 
 enum item_state {
@@ -847,6 +853,7 @@ struct receipt {
 	bool withdraw, dry, written, over;
 	size_t nnew, npresent, nprot, npsl, novr;
 	const char *first_change, *last_change; /* NULL: none */
+	const struct ctl_ipset *ip; /* the ticket's prefixes (push --format piracy-shield), or NULL */
 };
 
 /* The receipt of push / withdraw as one JSON object (typed values). */
@@ -896,13 +903,16 @@ static void print_receipt(const struct receipt *rc, const struct ctl_batch *b, c
 		ctl_json_str(stdout, b->diags[i].text);
 		putchar('}');
 	}
-	printf("],\"exit\":%d}\n", ex);
+	putchar(']');
+	if (rc->ip && rc->ip->b->np)
+		ctl_ip_json(rc->ip, stdout);
+	printf(",\"exit\":%d}\n", ex);
 }
 
 /* Everything one push / withdraw / validate run works with, shared by its steps. */
 struct pw {
 	struct ctl *x;
-	bool withdraw, validate, offline, json, dry, override_prot, allow_psl, skip_invalid, first;
+	bool withdraw, validate, offline, json, dry, override_prot, allow_psl, skip_invalid, first, override_ip;
 	const char *why, *id, *psl_file;
 	const struct psl_ctx_st *psl;
 	long max_batch;
@@ -914,6 +924,8 @@ struct pw {
 	uint8_t *st, *in, *ovr; /* per name: item_state, listed by the order, override bits (1 prot, 2 psl) */
 	const char **names;
 	size_t nnew, npresent, nprot, npsl, novr;
+	struct ctl_ipset ip; /* the prefixes of a piracy-shield ticket (b.np of them) */
+	char why_ticket[CTL_TEXT_MAX + 1];
 };
 
 /* Parse the options and the order ID; -1 to go on, or the exit code of the command. */
@@ -934,6 +946,7 @@ static int pw_options(struct pw *p, int argc, char **argv)
 		{ "psl-file", required_argument, NULL, O_PSL_FILE },
 		{ "offline", no_argument, NULL, O_OFFLINE },
 		{ "json", no_argument, NULL, O_PJSON },
+		{ "override", no_argument, NULL, O_OVERRIDE_IP },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ctl *x = p->x;
@@ -956,7 +969,8 @@ static int pw_options(struct pw *p, int argc, char **argv)
 			break;
 		case O_FORMAT:
 			if ((rc = ctl_format_parse(optarg)) < 0)
-				return ctl_usage_error(x, "--format: '%s' is not auto, plain, csv, json or rpz", optarg);
+				return ctl_usage_error(x, "--format: '%s' is not auto, plain, csv, json, rpz or piracy-shield",
+						       optarg);
 			p->io.fmt = (enum ctl_format)rc;
 			break;
 		case O_COLUMN:
@@ -964,6 +978,9 @@ static int pw_options(struct pw *p, int argc, char **argv)
 			break;
 		case O_ORIGIN:
 			p->io.origin = optarg;
+			break;
+		case O_OVERRIDE_IP:
+			p->override_ip = true;
 			break;
 		case O_WHY:
 			p->why = optarg;
@@ -1012,8 +1029,10 @@ static int pw_options(struct pw *p, int argc, char **argv)
 	if ((p->override_prot || p->allow_psl) && !*p->why)
 		return ctl_usage_error(x, "--%s needs --reason TEXT: the reason is recorded with the change",
 				       p->override_prot ? "override-protected" : "allow-public-suffix");
-	if (p->withdraw && (p->override_prot || p->allow_psl))
-		return ctl_usage_error(x, "--override-protected and --allow-public-suffix are for push");
+	if (p->withdraw && (p->override_prot || p->allow_psl || p->override_ip))
+		return ctl_usage_error(x, "--override-protected, --allow-public-suffix and --override are for push");
+	if (p->override_ip && !*p->why)
+		return ctl_usage_error(x, "--override needs --reason TEXT: the reason is recorded with the change");
 	return -1;
 }
 
@@ -1023,9 +1042,19 @@ static int pw_read(struct pw *p, char **files, int nfiles)
 	char err[300];
 	int ex;
 
+	if (p->io.fmt == CTL_FMT_PSHIELD) /* a whole ticket: names and address prefixes */
+		p->b.want = CTL_WANT_NAMES | CTL_WANT_PREFIXES;
 	if ((ex = read_inputs(p->x, &p->b, &p->io, files, nfiles)))
 		return ex;
-	if (p->b.n == 0 && !p->offline) {
+	if (!*p->why && p->b.ntickets) { /* the ticket is the reason, unless one is given */
+		size_t o = (size_t)snprintf(p->why_ticket, sizeof(p->why_ticket), "piracy-shield ticket%s",
+					    p->b.ntickets > 1 ? "s" : "");
+		for (size_t i = 0; i < p->b.ntickets && o < sizeof(p->why_ticket); i++)
+			o += (size_t)snprintf(p->why_ticket + o, sizeof(p->why_ticket) - o, "%s%s", i ? ", " : " ",
+					      p->b.tickets[i]);
+		p->why = p->why_ticket;
+	}
+	if (p->b.n == 0 && p->b.np == 0 && !p->offline) {
 		print_diags(&p->b, stderr, true, true, "redsink-ctl: ");
 		warnx("no domain names in the input: nothing to %s", p->withdraw ? "withdraw" : "push");
 		return CTL_EXIT_ERROR;
@@ -1046,6 +1075,13 @@ static int pw_offline(struct pw *p)
 	int ex = offline_report(p->x, &p->b, p->psl, p->id, p->withdraw, p->allow_psl, p->max_batch, p->skip_invalid,
 				p->json);
 
+	if (p->b.np) { /* a ticket's prefixes: the checks that need no Redis (not the protected prefixes) */
+		size_t nshort = ctl_ip_offline(&p->ip, p->withdraw || p->override_ip, p->json);
+		if (nshort && ex == 0)
+			ex = CTL_EXIT_REFUSED;
+		if (ex == 0 && p->b.n == 0)
+			return 0;
+	}
 	if (p->b.n == 0 && ex == 0) {
 		warnx("no domain names in the input");
 		ex = CTL_EXIT_ERROR;
@@ -1083,6 +1119,8 @@ static int pw_watch_order(struct pw *p)
 		      p->id, p->o.f[F_EXPIRES]);
 		return CTL_EXIT_ERROR;
 	}
+	if (p->b.np) /* the ticket's prefixes: the order's prefix set and the protected prefixes */
+		return ctl_ip_watch(x, &p->ip);
 	return 0;
 }
 
@@ -1139,6 +1177,8 @@ static int pw_classify(struct pw *p)
 	if (!p->withdraw && (ex = pw_check_safety(p)))
 		return ex;
 	if ((ex = members(p->x, p->kd, b, p->in, "checking")))
+		return ex;
+	if (b->np && (ex = ctl_ip_classify(p->x, &p->ip)))
 		return ex;
 	for (size_t i = 0; i < b->n; i++) {
 		if (p->st[i] == ST_PROTECTED || p->st[i] == ST_PSL)
@@ -1204,7 +1244,7 @@ static bool pw_report(const struct pw *p, int *ex)
 {
 	const struct ctl_batch *b = &p->b;
 	bool over = !p->withdraw && p->max_batch > 0 && (long)p->nnew > p->max_batch;
-	bool refused = p->nprot > 0 || p->npsl > 0 || over;
+	bool refused = p->nprot > 0 || p->npsl > 0 || over || p->ip.nrefused > 0;
 	bool invalid = b->nerrors > 0 && !p->skip_invalid;
 	FILE *diff = p->dry ? stdout : stderr;
 	const char *pre = p->dry ? "! " : "redsink-ctl: ";
@@ -1212,8 +1252,10 @@ static bool pw_report(const struct pw *p, int *ex)
 	*ex = 0;
 	if (p->json && (p->dry || refused || invalid)) {
 		struct receipt rcp = { p->id, p->withdraw, p->dry, false, over, p->nnew, p->npresent, p->nprot, p->npsl,
-				       p->novr, NULL, NULL };
+				       p->novr, NULL, NULL, &p->ip };
 		print_diags(b, stderr, true, true, "redsink-ctl: ");
+		if (b->np && p->ip.nrefused)
+			ctl_ip_print(&p->ip, false, stderr, "redsink-ctl: ");
 		*ex = refused ? CTL_EXIT_REFUSED : invalid ? CTL_EXIT_ERROR : 0;
 		if (refused && !p->dry)
 			warnx("push refused, nothing written (see the receipt)");
@@ -1224,6 +1266,8 @@ static bool pw_report(const struct pw *p, int *ex)
 	}
 	print_diags(b, stderr, !p->dry, true, "redsink-ctl: ");
 	pw_print_names(p, diff, pre);
+	if (b->np)
+		ctl_ip_print(&p->ip, p->dry, diff, pre);
 	if (p->dry)
 		print_diags(b, stdout, true, false, "! ");
 	if (over)
@@ -1231,9 +1275,14 @@ static bool pw_report(const struct pw *p, int *ex)
 			      "(--max-batch N or $REDSINK_MAX_BATCH to allow more)\n",
 			pre, p->nnew, p->max_batch);
 	if (p->dry) {
-		printf("dry run, order %s: %zu to %s, %zu %s, %zu refused, %zu rejected; nothing written\n", p->id,
+		printf("dry run, order %s: %zu to %s, %zu %s, %zu refused, %zu rejected", p->id,
 		       p->nnew, p->withdraw ? "withdraw" : "add", p->npresent,
 		       p->withdraw ? "not listed" : "already present", p->nprot + p->npsl + (over ? 1 : 0), b->nerrors);
+		if (b->np)
+			printf("; address prefixes: %zu to %s, %zu %s, %zu refused", p->ip.nnew,
+			       p->withdraw ? "withdraw" : "add", p->ip.npresent,
+			       p->withdraw ? "not listed" : "already present", p->ip.nrefused);
+		printf("; nothing written\n");
 		*ex = refused ? CTL_EXIT_REFUSED : invalid ? CTL_EXIT_ERROR : 0;
 		return true;
 	}
@@ -1243,6 +1292,9 @@ static bool pw_report(const struct pw *p, int *ex)
 			strcat(why_refused, "; protected names (--override-protected --reason TEXT to push them anyway)");
 		if (p->npsl)
 			strcat(why_refused, "; public suffixes (--allow-public-suffix --reason TEXT)");
+		if (p->ip.nrefused)
+			strcat(why_refused, "; address prefixes overlapping a protected prefix or too short "
+					    "(--override --reason TEXT)");
 		if (over)
 			strcat(why_refused, "; too many names at once (--max-batch N)");
 		warnx("push refused, nothing written: %s", why_refused + 2);
@@ -1255,12 +1307,13 @@ static bool pw_report(const struct pw *p, int *ex)
 		*ex = CTL_EXIT_ERROR;
 		return true;
 	}
-	if (p->nnew == 0 && p->json) {
-		struct receipt rcp = { p->id, p->withdraw, false, false, false, 0, p->npresent, 0, 0, 0, NULL, NULL };
+	if (p->nnew == 0 && p->ip.nnew == 0 && p->json) {
+		struct receipt rcp = { p->id, p->withdraw, false, false, false, 0, p->npresent, 0, 0, 0, NULL, NULL,
+				       &p->ip };
 		print_receipt(&rcp, b, p->st, 0);
 		return true;
 	}
-	if (p->nnew == 0) {
+	if (p->nnew == 0 && p->ip.nnew == 0) {
 		if (!p->x->quiet)
 			printf("order %s: nothing to %s (%zu %s)\n", p->id, p->withdraw ? "withdraw" : "add", p->npresent,
 			       p->withdraw ? "not listed" : "already listed");
@@ -1297,18 +1350,21 @@ static size_t pw_queue(struct pw *p, struct ctl_tx *t)
 		at += (int)cnt;
 	}
 	ctl_progress_end(&prog);
+	if (p->b.np)
+		ctl_ip_queue(p->x, t, &p->ip, p->id, p->why, &p->first);
 	return nn;
 }
 
 /* The receipt of a written batch: JSON, or one line with the first and last change IDs. */
 static void pw_print_written(const struct pw *p, const redisReply *r, size_t nn)
 {
-	size_t sets = (nn + CTL_CHUNK - 1) / CTL_CHUNK;
+	/* the set commands come first: the names' (when there are names), else the prefixes' */
+	size_t sets = nn ? (nn + CTL_CHUNK - 1) / CTL_CHUNK : p->ip.nsets;
 	const redisReply *last = r->element[r->elements - 1];
 
 	if (p->json) {
 		struct receipt rcp = { p->id, p->withdraw, false, true, false, p->nnew, p->npresent, 0, 0, p->novr, NULL,
-				       NULL };
+				       NULL, &p->ip };
 		rcp.first_change = r->elements > sets && r->element[sets]->type == REDIS_REPLY_STRING
 					   ? r->element[sets]->str : NULL;
 		rcp.last_change = last->type == REDIS_REPLY_STRING ? last->str : rcp.first_change;
@@ -1321,6 +1377,11 @@ static void pw_print_written(const struct pw *p, const redisReply *r, size_t nn)
 		       p->novr ? ", overrides recorded: " : "",
 		       p->novr ? (p->override_prot ? "protected" : "public-suffix") : "", firstid,
 		       last->type == REDIS_REPLY_STRING ? last->str : firstid);
+		if (p->b.np)
+			printf("order %s: %zu address prefix%s %s, %zu %s%s\n", p->id, p->ip.nnew,
+			       p->ip.nnew == 1 ? "" : "es", p->withdraw ? "withdrawn" : "added", p->ip.npresent,
+			       p->withdraw ? "not listed" : "already present",
+			       p->ip.novr ? ", overrides recorded" : "");
 		if (p->b.nerrors)
 			printf("order %s: %zu rejected lines skipped (--skip-invalid)\n", p->id, p->b.nerrors);
 	}
@@ -1366,6 +1427,7 @@ static int push_or_withdraw(struct ctl *x, int argc, char **argv, bool withdraw,
 	if ((ex = pw_options(&p, argc, argv)) >= 0)
 		return ex;
 	ctl_batch_init(&p.b);
+	ctl_ip_init(x, &p.ip, &p.b, p.id, withdraw, p.override_ip);
 	if ((ex = pw_read(&p, argv + optind, argc - optind)))
 		goto out;
 	if (p.offline) {
@@ -1379,6 +1441,7 @@ static int push_or_withdraw(struct ctl *x, int argc, char **argv, bool withdraw,
 	else
 		ex = pw_write(&p);
 out:
+	ctl_ip_free(&p.ip);
 	ctl_order_clear(&p.o);
 	ctl_prot_free(&p.prot);
 	ctl_psl_close(p.psl);

@@ -16,7 +16,8 @@
 const char *const ctl_hb_fields[HB_NFIELDS] = { "last_id", "last_applied_at", "seen_at", "entries", "orders",
 						"link", "version", "jurisdiction", "applied", "malformed_skipped",
 						"resyncs", "dataset", "dataset_alarm", "read", "read_role",
-						"read_link", "read_io_age_s", "read_newest", "lag_ms" };
+						"read_link", "read_io_age_s", "read_newest", "lag_ms", "collateral",
+						"collateral_suspended" };
 
 static char *xstrdup(const char *s)
 {

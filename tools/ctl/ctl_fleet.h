@@ -26,7 +26,9 @@ enum ctl_hb_field {
 	HB_LAST_ID, HB_LAST_APPLIED, HB_SEEN, HB_ENTRIES, HB_ORDERS, HB_LINK, HB_VERSION, HB_JURIS, HB_APPLIED,
 	HB_BAD, HB_RESYNCS, HB_DATASET, HB_DATASET_ALARM,
 	/* the node it reads and its replication (doc/redis-schema.md, doc/fleet.md "Lag") */
-	HB_READ, HB_READ_ROLE, HB_READ_LINK, HB_READ_IO_AGE, HB_READ_NEWEST, HB_LAG_MS, HB_NFIELDS
+	HB_READ, HB_READ_ROLE, HB_READ_LINK, HB_READ_IO_AGE, HB_READ_NEWEST, HB_LAG_MS,
+	/* address prefixes over the collateral threshold this hour: "<prefix>=<names> ..." (issue 13) */
+	HB_COLLATERAL, HB_COLLATERAL_SUSPENDED, HB_NFIELDS
 };
 
 /* The heartbeat field names, by enum ctl_hb_field. */

@@ -1,4 +1,5 @@
-/* ctl_input.c — reading plain, CSV, JSON and RPZ domain lists (see ctl_input.h). */
+/* ctl_input.c — reading plain, CSV, JSON and RPZ domain lists, and the
+ * address prefixes in them (see ctl_input.h). */
 #include "ctl_input.h"
 
 #include <errno.h>
@@ -9,6 +10,7 @@
 #include <strings.h>
 
 #include "ctl_name.h"
+#include "prefix.h"
 #include "rs_err.h"
 #include "text.h"
 
@@ -64,6 +66,8 @@ void ctl_batch_free(struct ctl_batch *b)
 	free(b->diags);
 	free(b->items);
 	free(b->slots);
+	free(b->pitems);
+	free(b->pslots);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -78,69 +82,103 @@ static uint64_t str_hash(const char *s)
 	return h ^ (h >> 29);
 }
 
-long ctl_batch_find(const struct ctl_batch *b, const char *name)
+/* One set of the batch (names, or prefixes): the items and their slot table. */
+struct set {
+	struct ctl_item **items;
+	size_t *n, *cap;
+	uint32_t **slots;
+	size_t *nslots;
+};
+
+static struct set names_of(struct ctl_batch *b)
+{
+	return (struct set){ &b->items, &b->n, &b->cap, &b->slots, &b->nslots };
+}
+
+static struct set prefixes_of(struct ctl_batch *b)
+{
+	return (struct set){ &b->pitems, &b->np, &b->pcap, &b->pslots, &b->npslots };
+}
+
+static long set_find(const struct ctl_item *items, const uint32_t *slots, size_t nslots, const char *key)
 {
 	size_t mask, i;
 
-	if (b->nslots == 0)
+	if (nslots == 0)
 		return -1;
-	mask = b->nslots - 1;
-	for (i = str_hash(name) & mask; b->slots[i]; i = (i + 1) & mask)
-		if (strcmp(b->items[b->slots[i] - 1].name, name) == 0)
-			return (long)b->slots[i] - 1;
+	mask = nslots - 1;
+	for (i = str_hash(key) & mask; slots[i]; i = (i + 1) & mask)
+		if (strcmp(items[slots[i] - 1].name, key) == 0)
+			return (long)slots[i] - 1;
 	return -1;
 }
 
-/* Rebuild the slot table with n slots (n: a power of two). */
-static int rehash(struct ctl_batch *b, size_t n)
+long ctl_batch_find(const struct ctl_batch *b, const char *name)
+{
+	return set_find(b->items, b->slots, b->nslots, name);
+}
+
+long ctl_batch_find_prefix(const struct ctl_batch *b, const char *prefix)
+{
+	return set_find(b->pitems, b->pslots, b->npslots, prefix);
+}
+
+/* Rebuild the slot table of set st with n slots (n: a power of two). */
+static int set_rehash(struct set st, size_t n)
 {
 	size_t mask = n - 1;
 	uint32_t *s = calloc(n, sizeof(*s));
 
 	if (!s)
 		return RS_ENOMEM;
-	for (size_t k = 0; k < b->n; k++) {
-		size_t i = str_hash(b->items[k].name) & mask;
+	for (size_t k = 0; k < *st.n; k++) {
+		size_t i = str_hash((*st.items)[k].name) & mask;
 		while (s[i])
 			i = (i + 1) & mask;
 		s[i] = (uint32_t)k + 1;
 	}
-	free(b->slots);
-	b->slots = s;
-	b->nslots = n;
+	free(*st.slots);
+	*st.slots = s;
+	*st.nslots = n;
 	return 0;
 }
 
-static int grow_slots(struct ctl_batch *b)
+static int rehash(struct ctl_batch *b, size_t n)
 {
-	return rehash(b, b->nslots ? b->nslots * 2 : 1024);
+	return set_rehash(names_of(b), n);
 }
 
-/* Insert a new canonical name; its index, or RS_ENOMEM. */
-static long insert(struct ctl_batch *b, const char *name, const char *file, uint32_t line, uint8_t flags)
+/* Insert a new canonical key into set st; its index, or RS_ENOMEM. */
+static long set_insert(struct ctl_batch *b, struct set st, const char *name, const char *file, uint32_t line,
+		       uint8_t flags)
 {
 	size_t mask, i;
 	char *copy;
 
-	if ((b->n + 1) * 2 > b->nslots && grow_slots(b))
+	if ((*st.n + 1) * 2 > *st.nslots && set_rehash(st, *st.nslots ? *st.nslots * 2 : 1024))
 		return RS_ENOMEM;
-	if (b->n == b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 1024;
-		struct ctl_item *it = realloc(b->items, cap * sizeof(*it));
+	if (*st.n == *st.cap) {
+		size_t cap = *st.cap ? *st.cap * 2 : 1024;
+		struct ctl_item *it = realloc(*st.items, cap * sizeof(*it));
 		if (!it)
 			return RS_ENOMEM;
-		b->items = it;
-		b->cap = cap;
+		*st.items = it;
+		*st.cap = cap;
 	}
 	copy = arena_dup(b, name, strlen(name));
 	if (!copy)
 		return RS_ENOMEM;
-	b->items[b->n] = (struct ctl_item){ copy, file, line, flags };
-	mask = b->nslots - 1;
-	for (i = str_hash(name) & mask; b->slots[i]; i = (i + 1) & mask)
+	(*st.items)[*st.n] = (struct ctl_item){ copy, file, line, flags };
+	mask = *st.nslots - 1;
+	for (i = str_hash(name) & mask; (*st.slots)[i]; i = (i + 1) & mask)
 		;
-	b->slots[i] = (uint32_t)b->n + 1;
-	return (long)b->n++;
+	(*st.slots)[i] = (uint32_t)*st.n + 1;
+	return (long)(*st.n)++;
+}
+
+static long insert(struct ctl_batch *b, const char *name, const char *file, uint32_t line, uint8_t flags)
+{
+	return set_insert(b, names_of(b), name, file, line, flags);
 }
 
 /* ---- diagnostics ---- */
@@ -221,6 +259,96 @@ int ctl_batch_add(struct ctl_batch *b, const char *file, uint32_t line, const ch
 	return add_token(b, file, line, tok, len, false, false);
 }
 
+/* ---- address prefixes ---- */
+
+static bool wants_names(const struct ctl_batch *b)
+{
+	return b->want == 0 || (b->want & CTL_WANT_NAMES);
+}
+
+static bool wants_prefixes(const struct ctl_batch *b)
+{
+	return (b->want & CTL_WANT_PREFIXES) != 0;
+}
+
+int ctl_batch_add_prefix(struct ctl_batch *b, const char *file, uint32_t line, const char *tok, size_t len)
+{
+	char text[RS_PREFIX_TEXT_MAX + 16], canon[RS_PREFIX_TEXT_MAX], err[200];
+	const char *s = tok;
+	struct rs_prefix p;
+	size_t n = len;
+	long idx;
+
+	while (n > 0 && (*s == ' ' || *s == '\t'))
+		s++, n--;
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
+		n--;
+	if (n == 0)
+		return 0;
+	if (n >= sizeof(text) || memchr(s, '\0', n)) {
+		ctl_batch_diag(b, file, line, true, tok, len, "not an IPv4 or IPv6 address or prefix");
+		return 0;
+	}
+	memcpy(text, s, n);
+	text[n] = '\0';
+	if (rs_prefix_parse(text, &p, err, sizeof(err))) {
+		/* the reason quotes the input already ("'10.0.0.1/8': host bits set") */
+		if (err[0] == '\'')
+			ctl_batch_diag(b, file, line, true, NULL, 0, err);
+		else
+			ctl_batch_diag(b, file, line, true, tok, len, err[0] ? err : "not an IPv4 or IPv6 address or prefix");
+		return 0;
+	}
+	rs_prefix_format(&p, canon, sizeof(canon));
+	idx = ctl_batch_find_prefix(b, canon);
+	if (idx >= 0) {
+		char msg[300];
+		snprintf(msg, sizeof(msg), "duplicate of %s:%u ('%s')", b->pitems[idx].file, b->pitems[idx].line,
+			 b->pitems[idx].name);
+		ctl_batch_diag(b, file, line, false, tok, len, msg);
+		return 0;
+	}
+	if (strcmp(canon, text) != 0 && strchr(text, '/')) {
+		char msg[200];
+		snprintf(msg, sizeof(msg), "written as %s", canon);
+		ctl_batch_diag(b, file, line, false, tok, len, msg);
+	}
+	idx = set_insert(b, prefixes_of(b), canon, file, line, 0);
+	return idx < 0 ? (int)idx : 0;
+}
+
+/* Does tok[0..len) look like an address or prefix rather than a name (hex
+ * digits, '.', ':' and '/', with a ':' or else only decimal digits and dots)? */
+static bool looks_like_addr(const char *tok, size_t len)
+{
+	bool colon = false, alpha = false, any = false;
+
+	while (len > 0 && (*tok == ' ' || *tok == '\t'))
+		tok++, len--;
+	while (len > 0 && (tok[len - 1] == ' ' || tok[len - 1] == '\t' || tok[len - 1] == '\r'))
+		len--;
+	for (size_t i = 0; i < len; i++) {
+		char c = tok[i];
+		if (c == ':')
+			colon = true;
+		else if ((c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))
+			alpha = true;
+		else if (!((c >= '0' && c <= '9') || c == '.' || c == '/'))
+			return false;
+		any = true;
+	}
+	return any && (colon || !alpha);
+}
+
+/* A token of a plain list or a CSV cell that may be either: a prefix when
+ * only prefixes are wanted, or when it looks like one; else a name. */
+static int add_any(struct ctl_batch *b, const char *file, uint32_t line, const char *tok, size_t len)
+{
+	if (wants_prefixes(b) && (!wants_names(b) || looks_like_addr(tok, len)))
+		return ctl_batch_add_prefix(b, file, line, tok, len);
+	return add_token(b, file, line, tok, len, false, false);
+}
+
 /* ---- formats ---- */
 
 const char *ctl_format_name(enum ctl_format f)
@@ -230,17 +358,20 @@ const char *ctl_format_name(enum ctl_format f)
 	case CTL_FMT_CSV: return "csv";
 	case CTL_FMT_JSON: return "json";
 	case CTL_FMT_RPZ: return "rpz";
+	case CTL_FMT_PSHIELD: return "piracy-shield";
 	default: return "auto";
 	}
 }
 
 int ctl_format_parse(const char *s)
 {
-	static const char *const names[] = { "auto", "plain", "csv", "json", "rpz" };
+	static const char *const names[] = { "auto", "plain", "csv", "json", "rpz", "piracy-shield" };
 
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 6; i++)
 		if (strcasecmp(s, names[i]) == 0)
 			return i;
+	if (strcasecmp(s, "piracyshield") == 0 || strcasecmp(s, "piracy_shield") == 0)
+		return CTL_FMT_PSHIELD;
 	if (strcasecmp(s, "txt") == 0 || strcasecmp(s, "list") == 0)
 		return CTL_FMT_PLAIN;
 	if (strcasecmp(s, "zone") == 0)
@@ -253,17 +384,29 @@ static const char *const csv_columns[] = {
 	"url", "site", "website", "dominio", "nome a dominio", "domaine", "nom de domaine", NULL
 };
 
-/* Is f[0..n) (trimmed) a header we read domains from? */
-static bool known_column(const char *f, size_t n)
+/* The headers of the columns address prefixes are read from. */
+static const char *const csv_addr_columns[] = {
+	"ip", "ips", "ipv4", "ipv6", "ip address", "ip_address", "ipaddress", "address", "addresses", "addr",
+	"prefix", "prefixes", "cidr", "network", "subnet", "range", "indirizzo ip", "indirizzo", "adresse ip",
+	NULL
+};
+
+static bool column_in(const char *const *list, const char *f, size_t n)
 {
 	while (n > 0 && (*f == ' ' || *f == '"'))
 		f++, n--;
 	while (n > 0 && (f[n - 1] == ' ' || f[n - 1] == '"' || f[n - 1] == '\r'))
 		n--;
-	for (int i = 0; csv_columns[i]; i++)
-		if (strlen(csv_columns[i]) == n && strncasecmp(f, csv_columns[i], n) == 0)
+	for (int i = 0; list[i]; i++)
+		if (strlen(list[i]) == n && strncasecmp(f, list[i], n) == 0)
 			return true;
 	return false;
+}
+
+/* Is f[0..n) (trimmed) a header we read domains from? */
+static bool known_column(const char *f, size_t n)
+{
+	return column_in(csv_columns, f, n);
 }
 
 static bool has_suffix(const char *s, const char *suf)
@@ -410,7 +553,7 @@ static int parse_plain(struct ctl_batch *b, const char *file, const char *buf, s
 		line++;
 		if (hash)
 			ll = (size_t)(hash - ls);
-		if (add_token(b, file, line, ls, ll, false, false))
+		if (add_any(b, file, line, ls, ll))
 			return RS_ENOMEM;
 		if ((line & 0xffff) == 0)
 			progress(b, pos, len);
@@ -486,9 +629,11 @@ static int parse_csv(struct ctl_batch *b, const char *file, const char *buf, siz
 {
 	struct csv c = { buf, len, 0, 1, ',', { 0 } };
 	size_t hl, col = (size_t)-1, ncols = 0;
+	uint64_t acols = 0; /* address columns (the first 64 columns) */
+	bool names = wants_names(b), pfx = wants_prefixes(b);
 	int counts[3] = { 0, 0, 0 }, rc = 0;
 	const char *hs, *seps = ",;\t";
-	struct rs_buf names = { 0 };
+	struct rs_buf names_s = { 0 };
 	bool inq = false, names_cut = false, data_row = false;
 
 	/* skip leading blank and comment lines, then the header picks the separator */
@@ -532,37 +677,56 @@ static int parse_csv(struct ctl_batch *b, const char *file, const char *buf, siz
 				struct ctl_name_res r;
 				data_row = ctl_name_canon(f + s, fl - s, CTL_NO_REDUCE, &r) == 0 && strchr(r.name, '.');
 			}
-			if (col == (size_t)-1 && (b->column ? (strlen(b->column) == fl - s && strncasecmp(f + s, b->column, fl - s) == 0)
-							     : known_column(f + s, fl - s)))
+			if (names && col == (size_t)-1 &&
+			    (b->column ? (strlen(b->column) == fl - s && strncasecmp(f + s, b->column, fl - s) == 0)
+				       : known_column(f + s, fl - s)))
 				col = i;
-			if (names.len < 300) { /* shown escaped, like every input in a diagnostic */
+			/* prefixes: the column named (when only prefixes are wanted), else every address column */
+			if (pfx && i < 64 &&
+			    (!names && b->column ? (strlen(b->column) == fl - s && strncasecmp(f + s, b->column, fl - s) == 0)
+						 : column_in(csv_addr_columns, f + s, fl - s)))
+				acols |= (uint64_t)1 << i;
+			if (names_s.len < 300) { /* shown escaped, like every input in a diagnostic */
 				char shown[200];
-				if (names.len)
-					rs_buf_adds(&names, ", ");
-				rs_buf_adds(&names, ctl_show(f + s, fl - s, 40, shown, sizeof(shown)));
+				if (names_s.len)
+					rs_buf_adds(&names_s, ", ");
+				rs_buf_adds(&names_s, ctl_show(f + s, fl - s, 40, shown, sizeof(shown)));
 			} else if (!names_cut) {
-				rs_buf_adds(&names, ", ...");
+				rs_buf_adds(&names_s, ", ...");
 				names_cut = true;
 			}
 			ncols++;
 			if (more == 0)
 				break;
 		}
-		if (col == (size_t)-1) {
+		if (col == (size_t)-1 && pfx && acols) {
+			/* addresses only: no domain column needed */
+		} else if (col == (size_t)-1 && pfx && !names) {
+			char msg[800], wanted[200];
+			if (b->column)
+				ctl_show(b->column, strlen(b->column), 40, wanted, sizeof(wanted));
+			snprintf(msg, sizeof(msg), "no %s%s%s column in the %s header (columns: %s); choose one with --column",
+				 b->column ? "'" : "address (ip, ipv4, ipv6, prefix, cidr)", b->column ? wanted : "",
+				 b->column ? "'" : "", c.delim == '\t' ? "tab-separated" : "CSV", names_s.s ? names_s.s : "");
+			ctl_batch_diag(b, file, hline, true, NULL, 0, msg);
+			free(names_s.s);
+			free(c.field.s);
+			return RS_EINVAL;
+		} else if (col == (size_t)-1) {
 			char msg[800], wanted[200];
 			if (b->column)
 				ctl_show(b->column, strlen(b->column), 40, wanted, sizeof(wanted));
 			snprintf(msg, sizeof(msg), "no %s%s%s column in the %s header (columns: %s); choose one with --column%s",
 				 b->column ? "'" : "domain", b->column ? wanted : "", b->column ? "'" : "",
-				 c.delim == '\t' ? "tab-separated" : "CSV", names.s ? names.s : "",
+				 c.delim == '\t' ? "tab-separated" : "CSV", names_s.s ? names_s.s : "",
 				 data_row ? ", or add a header row naming the column 'domain': the first row looks like data" : "");
 			ctl_batch_diag(b, file, hline, true, NULL, 0, msg);
-			free(names.s);
+			free(names_s.s);
 			free(c.field.s);
 			return RS_EINVAL;
 		}
 	}
-	free(names.s);
+	free(names_s.s);
 	/* the records */
 	while (c.pos < c.len) {
 		uint32_t line = c.line;
@@ -587,6 +751,23 @@ static int parse_csv(struct ctl_batch *b, const char *file, const char *buf, siz
 					rc = RS_ENOMEM;
 					goto out;
 				}
+			} else if (i < 64 && (acols >> i & 1)) {
+				/* an address cell may hold several: "192.0.2.1 198.51.100.0/24" */
+				const char *q = c.field.s ? c.field.s : "", *e = q + c.field.len;
+				got = true;
+				while (q < e) {
+					size_t n = 0;
+					while (q < e && (*q == ' ' || *q == '\t' || *q == ',' || *q == ';'))
+						q++;
+					/* bounded by the field, not by a NUL: a NUL octet is part of a (bad) token */
+					while (q + n < e && q[n] != ' ' && q[n] != '\t' && q[n] != ',' && q[n] != ';')
+						n++;
+					if (n && ctl_batch_add_prefix(b, file, line, q, n)) {
+						rc = RS_ENOMEM;
+						goto out;
+					}
+					q += n;
+				}
 			}
 			if (more == 0)
 				break;
@@ -609,7 +790,7 @@ struct json {
 	const char *s, *end, *file;
 	uint32_t line;
 	struct ctl_batch *b;
-	int found; /* "fqdn" arrays seen */
+	int found; /* "fqdn" (and, with prefixes wanted, "ipv4" / "ipv6") arrays seen */
 	char err[200];
 	struct rs_buf str;
 };
@@ -723,6 +904,66 @@ static int jstring(struct json *j)
 }
 
 static int jvalue(struct json *j, int depth, int ctx);
+static int jobject(struct json *j, int depth);
+
+/* One string of an "fqdn" (J_NAMES) or "ipv4" / "ipv6" (J_ADDRS) array, in j->str. */
+static int jmember(struct json *j, uint32_t line, int ctx)
+{
+	struct ctl_batch *b = j->b;
+
+	if (ctx == J_NAMES && wants_names(b))
+		return add_token(b, j->file, line, j->str.s, j->str.len, false, false) ? RS_ENOMEM : 0;
+	if (ctx == J_ADDRS && wants_prefixes(b))
+		return ctl_batch_add_prefix(b, j->file, line, j->str.s, j->str.len) ? RS_ENOMEM : 0;
+	ctl_batch_diag(b, j->file, line, false, j->str.s, j->str.len,
+		       ctx == J_NAMES ? "name ignored: this command takes address prefixes (push the names, or "
+					"import the whole ticket with --format piracy-shield)"
+				      : "IP address ignored: this command takes names (add prefixes with 'redsink-ctl "
+					"addip', or import the whole ticket with --format piracy-shield)");
+	return 0;
+}
+
+/* "ticket_id": a string or a number, noted (at most CTL_TICKETS_MAX, 128 octets each). */
+static int jticket(struct json *j, uint32_t line)
+{
+	struct ctl_batch *b = j->b;
+	const char *at = j->s;
+	int rc;
+	char *copy;
+	size_t n;
+	const char *v;
+
+	if (j->s < j->end && *j->s == '"') {
+		if ((rc = jstring(j)))
+			return rc;
+		v = j->str.s;
+		n = j->str.len;
+	} else {
+		if ((rc = jvalue(j, 1, J_IGNORE)))
+			return rc;
+		v = at;
+		n = (size_t)(j->s - at);
+		if (n == 0 || !(*at == '-' || (*at >= '0' && *at <= '9'))) {
+			ctl_batch_diag(b, j->file, line, false, at, n, "ticket_id is not a string or a number: ignored");
+			return 0;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f || n > 128) {
+			ctl_batch_diag(b, j->file, line, false, v, n, "ticket_id too long or with control characters: ignored");
+			return 0;
+		}
+	for (size_t i = 0; i < b->ntickets; i++)
+		if (strlen(b->tickets[i]) == n && memcmp(b->tickets[i], v, n) == 0)
+			return 0;
+	if (b->ntickets >= CTL_TICKETS_MAX || n == 0)
+		return 0;
+	copy = arena_dup(b, v, n);
+	if (!copy)
+		return RS_ENOMEM;
+	b->tickets[b->ntickets++] = copy;
+	return 0;
+}
 
 static int jarray(struct json *j, int depth, int ctx)
 {
@@ -741,14 +982,13 @@ static int jarray(struct json *j, int depth, int ctx)
 			uint32_t line = j->line;
 			if ((rc = jstring(j)))
 				return rc;
-			if (ctx == J_NAMES) {
-				if (add_token(j->b, j->file, line, j->str.s, j->str.len, false, false))
-					return RS_ENOMEM;
-			} else {
-				ctl_batch_diag(j->b, j->file, line, false, j->str.s, j->str.len,
-					       "IP address ignored: redsink blocks names, not addresses");
-			}
-		} else if (ctx == J_NAMES) {
+			if ((rc = jmember(j, line, ctx)))
+				return rc;
+		} else if (ctx == J_NAMES && depth == 1 && *j->s == '{') {
+			/* a top-level array of ticket objects */
+			if ((rc = jobject(j, depth + 1)))
+				return rc;
+		} else if (ctx == J_NAMES ? wants_names(j->b) : ctx == J_ADDRS && wants_prefixes(j->b)) {
 			uint32_t line = j->line;
 			const char *at = j->s;
 			if ((rc = jvalue(j, depth + 1, J_IGNORE)))
@@ -785,6 +1025,7 @@ static int jobject(struct json *j, int depth)
 			return jfail(j, "expected a member name");
 		if ((rc = jstring(j)))
 			return rc;
+		bool ticket = strcmp(j->str.s, "ticket_id") == 0;
 		if (strcmp(j->str.s, "fqdn") == 0)
 			ctx = J_NAMES;
 		else if (strcmp(j->str.s, "ipv4") == 0 || strcmp(j->str.s, "ipv6") == 0)
@@ -795,14 +1036,17 @@ static int jobject(struct json *j, int depth)
 		j->s++;
 		jws(j);
 		if (ctx != J_IGNORE && j->s < j->end && *j->s == '[') {
-			if (ctx == J_NAMES)
+			if (ctx == J_NAMES ? wants_names(j->b) : wants_prefixes(j->b))
 				j->found++;
 			rc = depth + 1 > JSON_DEPTH_MAX ? jfail(j, "nested too deeply") : jarray(j, depth + 1, ctx);
-		} else if (ctx == J_NAMES && j->s < j->end && *j->s == '"') {
-			uint32_t line = j->line; /* "fqdn": "one.example" */
-			j->found++;
-			if ((rc = jstring(j)) == 0 && add_token(j->b, j->file, line, j->str.s, j->str.len, false, false))
-				rc = RS_ENOMEM;
+		} else if (ctx != J_IGNORE && j->s < j->end && *j->s == '"') {
+			uint32_t line = j->line; /* "fqdn": "one.example", "ipv4": "192.0.2.1" */
+			if (ctx == J_NAMES ? wants_names(j->b) : wants_prefixes(j->b))
+				j->found++;
+			if ((rc = jstring(j)) == 0)
+				rc = jmember(j, line, ctx);
+		} else if (ticket) {
+			rc = jticket(j, j->line);
 		} else {
 			rc = jvalue(j, depth + 1, J_IGNORE);
 		}
@@ -856,7 +1100,16 @@ static int jvalue(struct json *j, int depth, int ctx)
 	return jfail(j, "unexpected character");
 }
 
-static int parse_json(struct ctl_batch *b, const char *file, const char *buf, size_t len)
+/* Does the top-level array at s hold objects (a Piracy-Shield export of several tickets)? */
+static bool array_of_objects(const char *s, const char *end)
+{
+	for (s++; s < end && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n'); s++)
+		;
+	return s < end && *s == '{';
+}
+
+/* strict: a Piracy-Shield ticket: an object, or an array of objects. */
+static int parse_json(struct ctl_batch *b, const char *file, const char *buf, size_t len, bool strict)
 {
 	struct json j = { buf, buf + len, file, 1, b, 0, "", { 0 } };
 	int rc;
@@ -868,7 +1121,15 @@ static int parse_json(struct ctl_batch *b, const char *file, const char *buf, si
 		ctl_batch_diag(b, file, j.line, true, NULL, 0, "empty JSON file");
 		return RS_EINVAL;
 	}
-	rc = top_array ? jarray(&j, 1, J_NAMES) : jvalue(&j, 1, J_IGNORE);
+	if (strict && !(*j.s == '{' || (top_array && array_of_objects(j.s, j.end)))) {
+		ctl_batch_diag(b, file, j.line, true, NULL, 0,
+			       "not a Piracy-Shield ticket: expected a ticket object ({\"fqdn\": [...], \"ipv4\": [...], "
+			       "\"ipv6\": [...]}) or an array of them");
+		return RS_EINVAL;
+	}
+	if (top_array && array_of_objects(j.s, j.end))
+		top_array = false; /* an array of tickets: fqdn/ipv4/ipv6 arrays are looked for in them */
+	rc = *j.s == '[' ? jarray(&j, 1, top_array ? J_NAMES : J_IGNORE) : jvalue(&j, 1, J_IGNORE);
 	if (rc == 0) {
 		jws(&j);
 		if (j.s < j.end)
@@ -882,7 +1143,10 @@ static int parse_json(struct ctl_batch *b, const char *file, const char *buf, si
 		return rc;
 	}
 	if (!top_array && j.found == 0) {
-		ctl_batch_diag(b, file, 1, true, NULL, 0, "no \"fqdn\" array in the JSON ticket");
+		ctl_batch_diag(b, file, 1, true, NULL, 0,
+			       !wants_prefixes(b) ? "no \"fqdn\" array in the JSON ticket"
+			       : wants_names(b)   ? "no \"fqdn\", \"ipv4\" or \"ipv6\" array in the JSON ticket"
+						  : "no \"ipv4\" or \"ipv6\" array in the JSON ticket");
 		return RS_EINVAL;
 	}
 	return b->oom ? RS_ENOMEM : 0;
@@ -1104,6 +1368,147 @@ static bool rpz_ignored(struct rpz_parse *rp, const struct rpz_rec *r, int k, co
 	return false;
 }
 
+int ctl_rpz_ip_to_text(const char *owner, size_t len, char *out, size_t outlen)
+{
+	const char *lab[40];
+	size_t ll[40], nl = 0, o = 0;
+	const char *p = owner, *e = owner + len;
+	unsigned long plen;
+	bool v6 = false;
+	int zz = -1;
+
+	if (outlen < 64) {
+		if (outlen)
+			out[0] = '\0';
+		return RS_EINVAL;
+	}
+	while (p <= e && nl < 40) {
+		const char *d = memchr(p, '.', (size_t)(e - p));
+		if (!d)
+			d = e;
+		lab[nl] = p;
+		ll[nl++] = (size_t)(d - p);
+		p = d + 1;
+	}
+	if (p <= e) {
+		snprintf(out, outlen, "too many labels for an rpz-ip trigger");
+		return RS_EINVAL;
+	}
+	if (nl > 0 && name_eq(lab[nl - 1], ll[nl - 1], "rpz-ip"))
+		nl--;
+	if (nl < 2 || ll[0] == 0 || ll[0] > 3 || strspn(lab[0], "0123456789") < ll[0]) {
+		snprintf(out, outlen, "an rpz-ip trigger starts with the prefix length (24.0.2.0.192.rpz-ip)");
+		return RS_EINVAL;
+	}
+	plen = strtoul(lab[0], NULL, 10);
+	for (size_t i = 1; i < nl; i++) {
+		if (ll[i] == 0 || ll[i] > 4) {
+			snprintf(out, outlen, "label %zu of the rpz-ip trigger is not an address part", i + 1);
+			return RS_EINVAL;
+		}
+		if (name_eq(lab[i], ll[i], "zz")) {
+			if (zz >= 0) {
+				snprintf(out, outlen, "more than one 'zz' in the rpz-ip trigger");
+				return RS_EINVAL;
+			}
+			zz = (int)i;
+			v6 = true;
+			continue;
+		}
+		for (size_t k = 0; k < ll[i]; k++) {
+			char c = lab[i][k];
+			if ((c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))
+				v6 = true;
+			else if (!(c >= '0' && c <= '9')) {
+				snprintf(out, outlen, "label %zu of the rpz-ip trigger is not an address part", i + 1);
+				return RS_EINVAL;
+			}
+		}
+	}
+	if (!v6 && nl - 1 == 4) {
+		for (size_t i = nl - 1; i >= 1; i--)
+			o += (size_t)snprintf(out + o, outlen - o, "%.*s%s", (int)ll[i], lab[i], i > 1 ? "." : "");
+	} else {
+		if (nl - 1 > 8 || (zz < 0 && nl - 1 != 8)) {
+			snprintf(out, outlen, "an IPv6 rpz-ip trigger has 8 groups, or fewer with one 'zz'");
+			return RS_EINVAL;
+		}
+		/* the groups in address order, joined by ':'; 'zz' is the "::" */
+		for (size_t i = nl - 1; i >= 1; i--) {
+			bool isz = (int)i == zz;
+			if (isz && i == nl - 1)
+				o += (size_t)snprintf(out + o, outlen - o, ":"); /* leading "::" */
+			if (!isz)
+				o += (size_t)snprintf(out + o, outlen - o, "%.*s", (int)ll[i], lab[i]);
+			if (i > 1 || isz)
+				o += (size_t)snprintf(out + o, outlen - o, ":");
+		}
+	}
+	snprintf(out + o, outlen - o, "/%lu", plen);
+	return 0;
+}
+
+size_t ctl_rpz_ip_owner(const struct rs_prefix *p, char *out, size_t outlen)
+{
+	size_t o;
+
+	if (outlen < 80 || !rs_prefix_valid(p)) {
+		if (outlen)
+			out[0] = '\0';
+		return 0;
+	}
+	o = (size_t)snprintf(out, outlen, "%u", p->len);
+	if (p->family == 4) {
+		o += (size_t)snprintf(out + o, outlen - o, ".%u.%u.%u.%u", p->addr[3], p->addr[2], p->addr[1], p->addr[0]);
+	} else {
+		unsigned g[8];
+		int best = -1, bestn = 0;
+		for (int i = 0; i < 8; i++)
+			g[i] = (unsigned)p->addr[2 * i] << 8 | p->addr[2 * i + 1];
+		for (int i = 0; i < 8;) { /* the longest run of two or more zero groups (the first on a tie) */
+			int n = 0;
+			while (i + n < 8 && g[i + n] == 0)
+				n++;
+			if (n >= 2 && n > bestn)
+				best = i, bestn = n;
+			i += n ? n : 1;
+		}
+		for (int i = 7; i >= 0; i--) {
+			if (best >= 0 && i >= best && i < best + bestn) {
+				if (i == best)
+					o += (size_t)snprintf(out + o, outlen - o, ".zz");
+				continue;
+			}
+			o += (size_t)snprintf(out + o, outlen - o, ".%x", g[i]);
+		}
+	}
+	o += (size_t)snprintf(out + o, outlen - o, ".rpz-ip");
+	return o;
+}
+
+/* An rpz-ip trigger of this file: a prefix when prefixes are wanted, else noted. */
+static int rpz_ip(struct rpz_parse *rp, const struct rpz_rec *r, int k, const char *rel, size_t rl)
+{
+	char text[128];
+
+	if (tok_is(&r->t[k], "CNAME") && k + 1 < r->nt && tok_is(&r->t[k + 1], "rpz-passthru.")) {
+		ctl_batch_diag(rp->b, rp->file, r->start, false, rel, rl,
+			       "passthru rule ignored (use 'redsink-ctl protect-ip' for addresses that must never "
+			       "trigger a block)");
+		return 0;
+	}
+	if (!wants_prefixes(rp->b)) {
+		ctl_batch_diag(rp->b, rp->file, r->start, false, rel, rl,
+			       "IP trigger ignored: add address prefixes with 'redsink-ctl addip --format rpz'");
+		return 0;
+	}
+	if (ctl_rpz_ip_to_text(rel, rl, text, sizeof(text))) {
+		ctl_batch_diag(rp->b, rp->file, r->start, true, rel, rl, text);
+		return 0;
+	}
+	return ctl_batch_add_prefix(rp->b, rp->file, r->start, text, strlen(text));
+}
+
 /* Warn about names listed only as '*.name' in this file (items from first on): redsink blocks name too. */
 static void rpz_warn_wild_only(struct ctl_batch *b, const char *file, size_t first)
 {
@@ -1136,8 +1541,21 @@ static int parse_rpz(struct ctl_batch *b, const char *file, const char *buf, siz
 			rpz_directive(&rp, &r);
 			continue;
 		}
-		if (!rpz_owner(&rp, &r, &k) || !rpz_relative(&rp, &r, k, &rl) || rpz_ignored(&rp, &r, k, rp.owner, rl))
+		if (!rpz_owner(&rp, &r, &k) || !rpz_relative(&rp, &r, k, &rl))
 			continue;
+		if (rl > 7 && name_eq(rp.owner + rl - 7, 7, ".rpz-ip")) {
+			if (rpz_ip(&rp, &r, k, rp.owner, rl))
+				return RS_ENOMEM;
+			continue;
+		}
+		if (rpz_ignored(&rp, &r, k, rp.owner, rl))
+			continue;
+		if (!wants_names(b)) {
+			if (!tok_is(&r.t[k], "TXT")) /* a sinkhole's TXT beside its A: one note is enough */
+				ctl_batch_diag(b, file, r.start, false, rp.owner, rl,
+					       "name trigger ignored: this command takes address prefixes (rpz-ip)");
+			continue;
+		}
 		bool wild = rl >= 2 && rp.owner[0] == '*' && rp.owner[1] == '.';
 		if (add_token(b, file, r.start, wild ? rp.owner + 2 : rp.owner, wild ? rl - 2 : rl, true, wild))
 			return RS_ENOMEM;
@@ -1298,7 +1716,7 @@ int ctl_parse(struct ctl_batch *b, const char *file, const char *buf, size_t len
 {
 	struct encoding en;
 	char *conv = NULL;
-	size_t first, bad;
+	size_t first, firstp, bad;
 	int rc;
 
 	sniff_encoding(buf, len, &en);
@@ -1323,9 +1741,11 @@ int ctl_parse(struct ctl_batch *b, const char *file, const char *buf, size_t len
 	if (fmt == CTL_FMT_AUTO)
 		fmt = ctl_detect(file, buf, len);
 	first = b->n;
+	firstp = b->np;
 	switch (fmt) {
 	case CTL_FMT_CSV: rc = parse_csv(b, file, buf, len); break;
-	case CTL_FMT_JSON: rc = parse_json(b, file, buf, len); break;
+	case CTL_FMT_JSON: rc = parse_json(b, file, buf, len, false); break;
+	case CTL_FMT_PSHIELD: rc = parse_json(b, file, buf, len, true); break;
 	case CTL_FMT_RPZ: rc = parse_rpz(b, file, buf, len); break;
 	default: rc = parse_plain(b, file, buf, len); break;
 	}
@@ -1343,6 +1763,11 @@ int ctl_parse(struct ctl_batch *b, const char *file, const char *buf, size_t len
 		/* the file as a whole is unreadable: none of its names count */
 		b->n = first;
 		if (rehash(b, b->nslots))
+			rc = RS_ENOMEM;
+	}
+	if (rc == RS_EINVAL && b->np > firstp) { /* nor its prefixes */
+		b->np = firstp;
+		if (set_rehash(prefixes_of(b), b->npslots))
 			rc = RS_ENOMEM;
 	}
 	progress(b, len, len);

@@ -21,6 +21,23 @@
  * or .list file with TAB-separated columns (Excel's "Unicode text") is read
  * as csv. Each name goes through ctl_name_canon.
  *
+ * Address prefixes (b->want holds CTL_WANT_PREFIXES; issue 13): a batch also
+ * collects IPv4/IPv6 prefixes, canonicalised by rs_prefix_parse/format
+ * (lib/prefix.h: "192.0.2.0/24", a bare address as /32 or /128), into
+ * pitems[0..np), each once, with its file and line:
+ *   plain  one prefix or address per line ('#' comments); with names wanted
+ *          too, a line that is an address or prefix is one, else a name;
+ *   csv    the address columns: the one named by the caller (column), else
+ *          every column with a well-known address header (ip, ipv4, ipv6,
+ *          address, prefix, cidr, network, subnet, range, indirizzo ip, ...);
+ *          with names wanted too, the domain column as well;
+ *   json / piracy-shield   the "ipv4" and "ipv6" arrays of every ticket
+ *          object ("ticket_id" is noted in tickets[]); piracy-shield is json
+ *          where the top level must be a ticket object or an array of them;
+ *   rpz    rpz-ip triggers ("24.0.2.0.192.rpz-ip", "48.zz.db8.2001.rpz-ip").
+ * Names found when only prefixes are wanted (and prefixes when only names
+ * are) are noted with a warning and left out.
+ *
  * A batch keeps each distinct canonical name once (with the file and line it
  * first came from) and a diagnostic for every line that was rejected (an
  * error) or changed or repeated (a warning), in input order. The caller owns
@@ -34,7 +51,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum ctl_format { CTL_FMT_AUTO = 0, CTL_FMT_PLAIN, CTL_FMT_CSV, CTL_FMT_JSON, CTL_FMT_RPZ };
+enum ctl_format { CTL_FMT_AUTO = 0, CTL_FMT_PLAIN, CTL_FMT_CSV, CTL_FMT_JSON, CTL_FMT_RPZ, CTL_FMT_PSHIELD };
+
+/* What a batch collects (b->want); 0 means names only. */
+#define CTL_WANT_NAMES 0x1
+#define CTL_WANT_PREFIXES 0x2
+/* Ticket ids kept per batch (json / piracy-shield "ticket_id"). */
+#define CTL_TICKETS_MAX 64
 
 /* Diagnostics kept per batch; past this they are only counted. */
 #define CTL_DIAG_MAX 10000
@@ -62,6 +85,7 @@ struct ctl_batch {
 	unsigned name_flags; /* ctl_name_canon flags (CTL_ALLOW_CONFUSABLE, ...) */
 	const char *column;  /* CSV column name, or NULL to detect */
 	const char *origin;  /* RPZ origin, or NULL ($ORIGIN / SOA owner) */
+	unsigned want;       /* CTL_WANT_* (0: names) */
 	void (*progress)(void *arg, size_t done, size_t total); /* parse progress (octets) */
 	void *progress_arg;
 
@@ -72,10 +96,16 @@ struct ctl_batch {
 	size_t ndiags, dcap;
 	size_t nerrors, nwarnings; /* all of them, also those not kept */
 	bool oom;
+	struct ctl_item *pitems;   /* address prefixes: canonical text (CTL_WANT_PREFIXES) */
+	size_t np, pcap;
+	const char *tickets[CTL_TICKETS_MAX]; /* ticket ids seen, owned by the batch */
+	size_t ntickets;
 
 	/* internal */
 	uint32_t *slots; /* open addressing: index + 1 into items, 0 = empty */
 	size_t nslots;
+	uint32_t *pslots; /* the same for pitems */
+	size_t npslots;
 	struct ctl_arena *arena;
 };
 
@@ -103,12 +133,34 @@ void ctl_batch_diag(struct ctl_batch *b, const char *file, uint32_t line, bool e
 /* Index of name in b->items, or -1. */
 long ctl_batch_find(const struct ctl_batch *b, const char *name);
 
+/* Add one address prefix token (a line, a field, an array member): parsed
+ * and canonicalised, kept once (a repeat is a warning), a bad one is an
+ * error diagnostic. 0 or RS_ENOMEM. */
+int ctl_batch_add_prefix(struct ctl_batch *b, const char *file, uint32_t line, const char *tok, size_t len);
+/* Index of the canonical prefix text in b->pitems, or -1. */
+long ctl_batch_find_prefix(const struct ctl_batch *b, const char *prefix);
+
+/*
+ * An RPZ rpz-ip trigger's owner, relative to the zone ("24.0.2.0.192.rpz-ip",
+ * "48.zz.db8.2001.rpz-ip", without or with the "rpz-ip" label), as prefix
+ * text ("192.0.2.0/24", "2001:db8::/48") into out (at least 64 octets), for
+ * rs_prefix_parse. 0, or RS_EINVAL with the reason in out.
+ */
+int ctl_rpz_ip_to_text(const char *owner, size_t len, char *out, size_t outlen);
+
+/* The inverse: the rpz-ip trigger owner of a prefix, relative to the zone
+ * ("24.0.2.0.192.rpz-ip", "48.zz.db8.2001.rpz-ip"; the longest run of two or
+ * more zero groups is "zz"), into out (at least 80 octets). Its length, or 0
+ * when p is not a valid prefix. */
+struct rs_prefix;
+size_t ctl_rpz_ip_owner(const struct rs_prefix *p, char *out, size_t outlen);
+
 /* The format a file is in: by its name (.csv, .tsv, .json, .rpz, .zone; .txt
  * and .list are plain unless their first line has TAB-separated columns or is
  * a known column header), else by its contents. Never CTL_FMT_AUTO. */
 enum ctl_format ctl_detect(const char *file, const char *buf, size_t len);
 
-/* "plain", "csv", "json", "rpz", "auto"; and back (-1 when unknown). */
+/* "plain", "csv", "json", "rpz", "piracy-shield", "auto"; and back (-1 when unknown). */
 const char *ctl_format_name(enum ctl_format f);
 int ctl_format_parse(const char *s);
 

@@ -1,4 +1,4 @@
-/* ctl_safety.c — protected-list index, public suffixes, a string map (see ctl_safety.h). */
+/* ctl_safety.c — protected-list index, public suffixes, protected prefixes, a string map (see ctl_safety.h). */
 #include "ctl_safety.h"
 
 #include <libpsl.h>
@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "prefix.h"
 #include "rs_err.h"
 
 /* ---- string map: open addressing, keys copied ---- */
@@ -216,4 +217,94 @@ bool ctl_is_public_suffix(const struct psl_ctx_st *psl, const char *name)
 	if (!strchr(name, '.'))
 		return true; /* a top-level domain, listed or not */
 	return psl_is_public_suffix2(psl, name, PSL_TYPE_ANY) != 0;
+}
+
+/* ---- address prefixes ---- */
+
+void ctl_pprot_init(struct ctl_pprot *pp)
+{
+	memset(pp, 0, sizeof(*pp));
+}
+
+int ctl_pprot_add(struct ctl_pprot *pp, const struct rs_prefix *p, const char *text)
+{
+	char *copy;
+
+	if (pp->n == pp->cap) {
+		size_t cap = pp->cap ? pp->cap * 2 : 64;
+		struct rs_prefix *v = realloc(pp->v, cap * sizeof(*v));
+		char **t;
+		if (!v)
+			return RS_ENOMEM;
+		pp->v = v;
+		t = realloc(pp->text, cap * sizeof(*t));
+		if (!t)
+			return RS_ENOMEM;
+		pp->text = t;
+		pp->cap = cap;
+	}
+	if (!(copy = strdup(text)))
+		return RS_ENOMEM;
+	pp->v[pp->n] = *p;
+	pp->text[pp->n++] = copy;
+	return 0;
+}
+
+long ctl_pprot_check(const struct ctl_pprot *pp, const struct rs_prefix *p)
+{
+	for (size_t i = 0; i < pp->n; i++)
+		if (rs_prefix_overlaps(&pp->v[i], p))
+			return (long)i;
+	return -1;
+}
+
+void ctl_pprot_free(struct ctl_pprot *pp)
+{
+	for (size_t i = 0; i < pp->n; i++)
+		free(pp->text[i]);
+	free(pp->text);
+	free(pp->v);
+	memset(pp, 0, sizeof(*pp));
+}
+
+bool ctl_prefix_too_short(const struct rs_prefix *p)
+{
+	return p->len < (p->family == 4 ? CTL_PREFIX_MIN4 : CTL_PREFIX_MIN6);
+}
+
+size_t ctl_collateral_parse(const char *s, struct ctl_collat *out, size_t max, size_t *bad)
+{
+	size_t n = 0;
+
+	*bad = 0;
+	while (s && *s) {
+		const char *t, *eq;
+		size_t len;
+		while (*s == ' ')
+			s++;
+		if (!*s)
+			break;
+		t = s;
+		len = strcspn(t, " ");
+		s += len;
+		eq = memchr(t, '=', len);
+		if (eq && n < max) {
+			size_t pl = (size_t)(eq - t), dl = len - pl - 1;
+			char text[RS_PREFIX_TEXT_MAX], canon[RS_PREFIX_TEXT_MAX];
+			struct rs_prefix p;
+			if (pl > 0 && pl < sizeof(text) && dl > 0 && dl <= 15 && strspn(eq + 1, "0123456789") >= dl) {
+				memcpy(text, t, pl);
+				text[pl] = '\0';
+				if (rs_prefix_parse(text, &p, NULL, 0) == 0 && rs_prefix_format(&p, canon, sizeof(canon)) &&
+				    strcmp(canon, text) == 0) {
+					snprintf(out[n].prefix, sizeof(out[n].prefix), "%s", canon);
+					out[n].names = strtoull(eq + 1, NULL, 10);
+					n++;
+					continue;
+				}
+			}
+		}
+		(*bad)++;
+	}
+	return n;
 }

@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct ctl_strmap;
 
@@ -51,6 +52,47 @@ const struct psl_ctx_st *ctl_psl_open(const char *file, char *err, size_t errlen
 void ctl_psl_close(const struct psl_ctx_st *psl);
 /* Is the canonical name a public suffix (any single label is)? */
 bool ctl_is_public_suffix(const struct psl_ctx_st *psl, const char *name);
+
+/* ---- address prefixes (issue 13) ----
+ *
+ * A prefix may not be listed when it overlaps a protected prefix (either
+ * holds the other: listing it would block shared infrastructure, or could
+ * never block anything there), or when it is shorter than /24 (IPv4) or /48
+ * (IPv6): such a prefix holds whole networks of unrelated sites. Both can
+ * be overridden with a recorded reason.
+ */
+#define CTL_PREFIX_MIN4 24
+#define CTL_PREFIX_MIN6 48
+
+struct rs_prefix;
+
+struct ctl_pprot {
+	struct rs_prefix *v; /* the protected prefixes */
+	char **text;         /* as stored */
+	size_t n, cap;
+};
+
+void ctl_pprot_init(struct ctl_pprot *pp);
+/* Add a protected prefix (its text is copied). 0 or RS_ENOMEM. */
+int ctl_pprot_add(struct ctl_pprot *pp, const struct rs_prefix *p, const char *text);
+/* The index of the first protected prefix overlapping p, or -1. */
+long ctl_pprot_check(const struct ctl_pprot *pp, const struct rs_prefix *p);
+void ctl_pprot_free(struct ctl_pprot *pp);
+/* Is p shorter than CTL_PREFIX_MIN4 / CTL_PREFIX_MIN6? */
+bool ctl_prefix_too_short(const struct rs_prefix *p);
+
+/*
+ * A heartbeat's `collateral` field: space-separated "<prefix>=<n>", the
+ * prefixes that blocked more than the threshold of distinct names this hour
+ * (doc/redis-schema.md). Stores at most max entries with a canonical prefix
+ * and a decimal count of at most 15 digits; every other token (and those
+ * past max) is counted in *bad. Returns the number stored.
+ */
+struct ctl_collat {
+	char prefix[56];
+	uint64_t names;
+};
+size_t ctl_collateral_parse(const char *s, struct ctl_collat *out, size_t max, size_t *bad);
 
 /* ---- a small string map (also used by the commands) ---- */
 

@@ -11,6 +11,7 @@
  */
 #include "ctl.h"
 #include "ctl_fleet.h"
+#include "ctl_ip.h"
 
 #include <err.h>
 #include <hiredis/hiredis.h>
@@ -40,12 +41,24 @@ static const char main_usage[] =
 	"  order show ID [--domains] [--json]     one order\n"
 	"  order list [--all] [--json]            the orders in force\n"
 	"  order revoke ID [--why TEXT] [--json]  withdraw an order and all its domains\n"
+	"  window set ORDER START/END...          live-event windows: the order applies only inside them\n"
+	"  window clear ORDER                     no windows: the order applies at any time again\n"
+	"  window list [ORDER] [--json]           the windows, and whether each order is active now\n"
 	"Domains:\n"
 	"  push ORDER [FILE...]                   block the names in FILEs (or stdin) under ORDER\n"
 	"  withdraw ORDER [FILE...]               unblock them\n"
 	"  validate [FILE...]                     check a list or ticket offline (no Redis)\n"
 	"  protect add|remove|list [NAME...]      the never-block list\n"
 	"  expire [--dry-run] [--json]            revoke the orders whose expiry date has passed\n"
+	"Address prefixes:\n"
+	"  addip ORDER [PREFIX...] [--file F]     block names answering with an address in PREFIX\n"
+	"  delip ORDER [PREFIX...] [--file F]     remove prefixes from ORDER\n"
+	"  protect-ip [PREFIX...] [--why TEXT]   never trigger a block (shared infrastructure, CDNs)\n"
+	"  unprotect-ip --why TEXT [PREFIX...]    remove that protection\n"
+	"  confirm-ip [PREFIX...]                 a prefix suspended by the collateral guard blocks again\n"
+	"  unconfirm-ip [PREFIX...]               withdraw that confirmation\n"
+	"  ip list [ORDER] [--json]               the orders' prefixes and the protected ones\n"
+	"  ticket import ORDER FILE...            a whole Piracy-Shield ticket: fqdn, ipv4, ipv6\n"
 	"Reports:\n"
 	"  check NAME... [--json]                 is NAME blocked here, by which order and entry, or why not\n"
 	"  status [ORDER] [--json] [--check]      every resolver's heartbeat; with ORDER, who applied it;\n"
@@ -286,6 +299,8 @@ void ctl_order_clear(struct ctl_order *o)
 {
 	for (int i = 0; i < F_COUNT; i++)
 		free(o->f[i]);
+	free(o->windows);
+	free(o->win);
 	memset(o, 0, sizeof(*o));
 }
 
@@ -300,9 +315,43 @@ const char *ctl_order_state(const struct ctl_order *o)
 	return "in force";
 }
 
+const char *ctl_order_active_text(const struct ctl_order *o, char *buf)
+{
+	char tb[32];
+
+	if (!o->next_change)
+		return o->active ? "yes" : "no";
+	snprintf(buf, 64, "%s, %s %s", o->active ? "yes" : "no", o->active ? "until" : "from",
+		 ctl_fmt_time(o->next_change, tb));
+	return buf;
+}
+
+/* The windows of o, and whether it applies now (order.h, scope aside). */
+static void order_windows(struct ctl_order *o, const char *windows)
+{
+	struct rs_order ro = { .in_scope = true };
+	int64_t now = (int64_t)time(NULL);
+	char why[400];
+	int rc;
+
+	if (!(o->windows = strdup(windows ? windows : "")))
+		errx(CTL_EXIT_ERROR, "out of memory");
+	rc = rs_windows_parse(o->windows, NULL, &o->win, &o->nwin, why, sizeof(why));
+	if (rc == RS_ENOMEM)
+		errx(CTL_EXIT_ERROR, "out of memory");
+	o->bad_windows = rc != 0;
+	if (!o->in_force || o->bad_expires || o->bad_windows)
+		return;
+	ro.expires = o->expires;
+	ro.win = o->win;
+	ro.nwin = o->nwin;
+	o->active = rs_order_applies(&ro, now);
+	o->next_change = rs_order_next_transition(&ro, now);
+}
+
 int ctl_order_load(struct ctl *x, const char *id, bool with_count, struct ctl_order *o)
 {
-	char k[CTL_KEY_MAX];
+	char k[CTL_KEY_MAX], *windows = NULL;
 	redisReply *r;
 
 	memset(o, 0, sizeof(*o));
@@ -319,14 +368,20 @@ int ctl_order_load(struct ctl *x, const char *id, bool with_count, struct ctl_or
 				if (r->element[i]->type == REDIS_REPLY_STRING && strcmp(r->element[i]->str, ctl_order_fields[f]) == 0 &&
 				    r->element[i + 1]->type == REDIS_REPLY_STRING && !o->f[f])
 					o->f[f] = strdup(r->element[i + 1]->str);
+		for (size_t i = 0; i + 1 < r->elements && !windows; i += 2)
+			if (r->element[i]->type == REDIS_REPLY_STRING && strcmp(r->element[i]->str, "windows") == 0 &&
+			    r->element[i + 1]->type == REDIS_REPLY_STRING && !(windows = strdup(r->element[i + 1]->str)))
+				errx(CTL_EXIT_ERROR, "out of memory");
 	}
 	freeReplyObject(r);
 	for (int f = 0; f < F_COUNT; f++)
 		if (!o->f[f] && !(o->f[f] = strdup("")))
 			errx(CTL_EXIT_ERROR, "out of memory");
 	r = ctl_cmd(&x->conn, "SISMEMBER", "SISMEMBER %s %s", ctl_key(x, k, "orders"), id);
-	if (!r)
+	if (!r) {
+		free(windows);
 		return ctl_redis_failed(x);
+	}
 	o->in_force = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
 	freeReplyObject(r);
 	if (*o->f[F_EXPIRES]) {
@@ -338,6 +393,8 @@ int ctl_order_load(struct ctl *x, const char *id, bool with_count, struct ctl_or
 			o->expired = o->expires <= (int64_t)time(NULL);
 		}
 	}
+	order_windows(o, windows);
+	free(windows);
 	if (with_count) {
 		r = ctl_cmd(&x->conn, "SCARD", "SCARD %s", ctl_key(x, k, "order:%s:domains", id));
 		if (!r)
@@ -348,7 +405,8 @@ int ctl_order_load(struct ctl *x, const char *id, bool with_count, struct ctl_or
 	return 0;
 }
 
-const char *const ctl_stream_ops[] = { "order", "revoke", "add", "del", "protect", "unprotect", "dataset", NULL };
+const char *const ctl_stream_ops[] = { "order", "revoke", "add", "del", "protect", "unprotect", "dataset",
+				       "addip", "delip", "protectip", "unprotectip", NULL };
 
 /* ---- validation ---- */
 
@@ -688,14 +746,15 @@ void ctl_progress_end(struct ctl_progress *p)
 static const char change_script[] =
 	"#!lua\n"
 	"-- redsink-ctl: one `changes` entry per domain (doc/redis-schema.md)\n"
-	"-- KEYS[1]: the stream; ARGV: op, order, by, why, override ('' = none), domain...\n"
+	"-- KEYS[1]: the stream; ARGV: op, order, by, why, override ('' = none), field, value...\n"
+	"-- (field: 'domain', or 'prefix' for the address ops)\n"
 	"local last\n"
-	"for i = 6, #ARGV do\n"
+	"for i = 7, #ARGV do\n"
 	"  if ARGV[5] == '' then\n"
-	"    last = redis.call('XADD', KEYS[1], '*', 'op', ARGV[1], 'order', ARGV[2], 'domain', ARGV[i],\n"
+	"    last = redis.call('XADD', KEYS[1], '*', 'op', ARGV[1], 'order', ARGV[2], ARGV[6], ARGV[i],\n"
 	"                      'by', ARGV[3], 'why', ARGV[4])\n"
 	"  else\n"
-	"    last = redis.call('XADD', KEYS[1], '*', 'op', ARGV[1], 'order', ARGV[2], 'domain', ARGV[i],\n"
+	"    last = redis.call('XADD', KEYS[1], '*', 'op', ARGV[1], 'order', ARGV[2], ARGV[6], ARGV[i],\n"
 	"                      'by', ARGV[3], 'why', ARGV[4], 'override', ARGV[5])\n"
 	"  end\n"
 	"end\n"
@@ -710,9 +769,16 @@ void ctl_queue_change(struct ctl *x, struct ctl_tx *t, const char *op, const cha
 void ctl_queue_change_extra(struct ctl *x, struct ctl_tx *t, const char *op, const char *order, const char *domain,
 			    const char *why, const char *override, const char *const *extra, size_t nextra)
 {
+	ctl_queue_change_field(x, t, op, order, "domain", domain, why, override, extra, nextra);
+}
+
+void ctl_queue_change_field(struct ctl *x, struct ctl_tx *t, const char *op, const char *order, const char *field,
+			    const char *value, const char *why, const char *override, const char *const *extra,
+			    size_t nextra)
+{
 	char k[CTL_KEY_MAX];
 	const char *argv[15 + 2 * (1 + 2 * F_COUNT)] = { "XADD", ctl_key(x, k, "changes"), "*", "op", op, "order", order,
-							 "domain", domain, "by", x->by, "why", why };
+							 field, value, "by", x->by, "why", why };
 	size_t lens[sizeof(argv) / sizeof(argv[0])];
 	int argc = 13;
 
@@ -732,6 +798,12 @@ void ctl_queue_change_extra(struct ctl *x, struct ctl_tx *t, const char *op, con
 void ctl_queue_changes(struct ctl *x, struct ctl_tx *t, const char *op, const char *order, const char **names,
 		       size_t n, const char *why, const char *override, bool *first)
 {
+	ctl_queue_changes_field(x, t, op, order, "domain", names, n, why, override, first);
+}
+
+void ctl_queue_changes_field(struct ctl *x, struct ctl_tx *t, const char *op, const char *order, const char *field,
+			     const char **names, size_t n, const char *why, const char *override, bool *first)
+{
 	char k[CTL_KEY_MAX];
 	const char **argv;
 	size_t *lens, i = 0;
@@ -739,7 +811,7 @@ void ctl_queue_changes(struct ctl *x, struct ctl_tx *t, const char *op, const ch
 	if (n == 0)
 		return;
 	if (*first) {
-		ctl_queue_change(x, t, op, order, names[0], why, override);
+		ctl_queue_change_field(x, t, op, order, field, names[0], why, override, NULL, 0);
 		*first = false;
 		i = 1;
 	}
@@ -759,6 +831,7 @@ void ctl_queue_changes(struct ctl *x, struct ctl_tx *t, const char *op, const ch
 		argv[argc++] = x->by;
 		argv[argc++] = why;
 		argv[argc++] = override ? override : "";
+		argv[argc++] = field;
 		for (size_t j = 0; j < m; j++)
 			argv[argc++] = names[i + j];
 		for (int j = 0; j < argc; j++)
@@ -783,7 +856,16 @@ static const struct {
 	{ "check", cmd_check },
 	{ "validate", cmd_validate },
 	{ "fleet", cmd_fleet },
+	{ "window", cmd_window },
 	{ "receipts", cmd_receipts },
+	{ "addip", cmd_addip },
+	{ "delip", cmd_delip },
+	{ "protect-ip", cmd_protect_ip },
+	{ "unprotect-ip", cmd_unprotect_ip },
+	{ "confirm-ip", cmd_confirm_ip },
+	{ "unconfirm-ip", cmd_unconfirm_ip },
+	{ "ip", cmd_ip },
+	{ "ticket", cmd_ticket },
 };
 
 static const char *default_by(void)

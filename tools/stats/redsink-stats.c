@@ -3,6 +3,8 @@
  * (and warning-page views) from the hourly counters redsink keeps in Redis.
  *
  *   redsink-stats top|series|regions|export|report [options]
+ *   redsink-stats discovered|collateral [options]   (names caught by address
+ *                                                   triggers: stats_disc.c)
  *
  * This file is the command line and the Redis side only: it parses options
  * (getopt_long; --help on each command), reads exactly the hour keys inside
@@ -39,6 +41,7 @@
 #include "order.h"
 #include "rs_err.h"
 #include "stats_core.h"
+#include "stats_disc.h"
 #include "stats_html.h"
 #include "stats_out.h"
 
@@ -48,17 +51,22 @@
 #define DEFAULT_TIMEOUT_MS 10000
 #define AUTO_HOURLY_MAX 48    /* windows up to this many hours are shown per hour */
 
-enum cmd { CMD_TOP, CMD_SERIES, CMD_REGIONS, CMD_EXPORT, CMD_REPORT, NCMD };
+enum cmd { CMD_TOP, CMD_SERIES, CMD_REGIONS, CMD_EXPORT, CMD_REPORT, CMD_DISCOVERED, CMD_COLLATERAL, NCMD };
 
-static const char *const cmd_names[NCMD] = { "top", "series", "regions", "export", "report" };
+static const char *const cmd_names[NCMD] = { "top", "series", "regions", "export", "report", "discovered",
+					     "collateral" };
 
 enum {
 	O_PASSWORD = 256, O_SOURCE, O_FROM, O_TO, O_LAST,
 	O_BY, O_ORDER, O_DOMAIN, O_REGION, O_GRAN, O_PERREGION, O_MIN, O_NOSUPP, O_FORMAT, O_CSV, O_JSON, O_HTML,
+	O_THRESHOLD,
 };
 
 #define C(x) (1u << (x))
-#define ALL (C(CMD_TOP) | C(CMD_SERIES) | C(CMD_REGIONS) | C(CMD_EXPORT) | C(CMD_REPORT))
+#define HITS (C(CMD_TOP) | C(CMD_SERIES) | C(CMD_REGIONS) | C(CMD_EXPORT) | C(CMD_REPORT))
+#define DISC (C(CMD_DISCOVERED) | C(CMD_COLLATERAL)) /* discovered:<hour>, not hits: */
+#define ALL (HITS | DISC)
+#define DEFAULT_THRESHOLD 50 /* collateral: distinct names per prefix and hour */
 
 /* Which command takes which option. */
 static const struct optrow {
@@ -66,26 +74,27 @@ static const struct optrow {
 	unsigned cmds;
 } optrows[] = {
 	{ { "password", required_argument, NULL, O_PASSWORD }, ALL },
-	{ { "source", required_argument, NULL, O_SOURCE }, ALL },
+	{ { "source", required_argument, NULL, O_SOURCE }, HITS },
 	{ { "from", required_argument, NULL, O_FROM }, ALL },
 	{ { "to", required_argument, NULL, O_TO }, ALL },
 	{ { "last", required_argument, NULL, O_LAST }, ALL },
 	{ { "order", required_argument, NULL, O_ORDER }, ALL },
-	{ { "domain", required_argument, NULL, O_DOMAIN }, ALL },
-	{ { "region", required_argument, NULL, O_REGION }, ALL },
-	{ { "min-count", required_argument, NULL, O_MIN }, ALL },
-	{ { "no-suppression", no_argument, NULL, O_NOSUPP }, ALL },
+	{ { "domain", required_argument, NULL, O_DOMAIN }, HITS },
+	{ { "region", required_argument, NULL, O_REGION }, HITS },
+	{ { "min-count", required_argument, NULL, O_MIN }, HITS },
+	{ { "no-suppression", no_argument, NULL, O_NOSUPP }, HITS },
 	{ { "quiet", no_argument, NULL, 'q' }, ALL },
 	{ { "help", no_argument, NULL, 'h' }, ALL },
 	{ { "by", required_argument, NULL, O_BY }, C(CMD_TOP) | C(CMD_REGIONS) },
 	{ { "per-region", no_argument, NULL, O_PERREGION }, C(CMD_TOP) },
 	{ { "limit", required_argument, NULL, 'l' }, C(CMD_TOP) | C(CMD_REGIONS) | C(CMD_REPORT) },
 	{ { "granularity", required_argument, NULL, O_GRAN }, C(CMD_SERIES) | C(CMD_REPORT) },
-	{ { "format", required_argument, NULL, O_FORMAT }, C(CMD_TOP) | C(CMD_SERIES) | C(CMD_REGIONS) | C(CMD_EXPORT) },
-	{ { "csv", no_argument, NULL, O_CSV }, C(CMD_TOP) | C(CMD_SERIES) | C(CMD_REGIONS) | C(CMD_EXPORT) },
-	{ { "json", no_argument, NULL, O_JSON }, C(CMD_TOP) | C(CMD_SERIES) | C(CMD_REGIONS) | C(CMD_EXPORT) },
-	{ { "output", required_argument, NULL, 'o' }, C(CMD_TOP) | C(CMD_SERIES) | C(CMD_REGIONS) | C(CMD_EXPORT) },
+	{ { "format", required_argument, NULL, O_FORMAT }, C(CMD_TOP) | C(CMD_SERIES) | C(CMD_REGIONS) | C(CMD_EXPORT) | DISC },
+	{ { "csv", no_argument, NULL, O_CSV }, C(CMD_TOP) | C(CMD_SERIES) | C(CMD_REGIONS) | C(CMD_EXPORT) | DISC },
+	{ { "json", no_argument, NULL, O_JSON }, C(CMD_TOP) | C(CMD_SERIES) | C(CMD_REGIONS) | C(CMD_EXPORT) | DISC },
+	{ { "output", required_argument, NULL, 'o' }, C(CMD_TOP) | C(CMD_SERIES) | C(CMD_REGIONS) | C(CMD_EXPORT) | DISC },
 	{ { "html", required_argument, NULL, O_HTML }, C(CMD_REPORT) },
+	{ { "threshold", required_argument, NULL, O_THRESHOLD }, C(CMD_COLLATERAL) },
 };
 #define NOPTS (sizeof(optrows) / sizeof(optrows[0]))
 
@@ -107,6 +116,7 @@ struct args {
 	bool fmt_set;
 	const char *html, *output;
 	bool quiet;
+	uint64_t threshold;      /* collateral */
 };
 
 /* ---- usage ---- */
@@ -138,7 +148,33 @@ static const char *const synopsis[NCMD] = {
 	"  --html FILE        where to write the page ('-': standard output)\n"
 	"  --granularity G    of the time chart: hour or day (default: hour up to 48 hours)\n"
 	"  -l, --limit N      rows of the top domains and orders; 0 = all; default 15\n",
+
+	"discovered [--order ID] [--format table|csv|json]\n"
+	"Names caught by an address trigger (a listed IPv4/IPv6 prefix in their answer): per name,\n"
+	"order and prefix, the blocked replies, the first and last hour seen. The hops of a pirate\n"
+	"server from domain to domain. From the discovered:<hour> counters; no client data.\n",
+
+	"collateral [--threshold N] [--order ID] [--format table|csv|json]\n"
+	"Prefixes that blocked more than N distinct names in one hour: the signature of a shared\n"
+	"address (a CDN, a hosting platform), where an address trigger blocks the innocent too.\n"
+	"  --threshold N      distinct names per prefix and hour (default 50)\n",
 };
+
+static const char disc_help[] =
+	"Window (UTC; default: the 7 days up to the end of the current hour):\n"
+	"  --from TIME        start: RFC 3339 (2026-11-28T19:00:00Z) or a date (2026-11-28)\n"
+	"  --to TIME          end, excluded; a date means the end of that day\n"
+	"  --last N{h|d}      the N hours or days up to --to (24h, 7d, 30d)\n"
+	"Filters:\n"
+	"  --order ID         only names this order's prefixes caught\n"
+	"Privacy: these counters are about servers (names on a listed address), not people;\n"
+	"no small-count suppression applies (see PRIVACY in redsink-stats(1)).\n"
+	"Other:\n"
+	"  -q, --quiet        no notes on standard error\n"
+	"Common options (before or after the command; --timeout default 10000):\n"
+	CLI_REDIS_HELP
+	CLI_EXIT_TEXT
+	"See redsink-stats(1).\n";
 
 static const char output_help[] =
 	"Output:\n"
@@ -175,7 +211,9 @@ static void help_main(FILE *f)
 		   "  series    hits per hour or day for an order, domain or region\n"
 		   "  regions   hits by region for an order or domain\n"
 		   "  export    the raw hourly counts of a window as CSV or JSON\n"
-		   "  report    a self-contained HTML page with charts and tables\n\n"
+		   "  report    a self-contained HTML page with charts and tables\n"
+		   "  discovered  names caught by address triggers (name, order, prefix, replies)\n"
+		   "  collateral  prefixes that blocked many distinct names in an hour (shared addresses)\n\n"
 		   "'redsink-stats COMMAND --help' lists a command's options; see redsink-stats(1).\n"
 		   "Hourly counts below --min-count (default 10) are withheld in every output, and every\n"
 		   "figure is a sum of published hourly counts (see PRIVACY in the man page).\n\n"
@@ -184,7 +222,8 @@ static void help_main(FILE *f)
 
 static void help_cmd(int cmd)
 {
-	printf("usage: redsink-stats %s\n%s%s", synopsis[cmd], cmd == CMD_REPORT ? "" : output_help, common_help);
+	printf("usage: redsink-stats %s\n%s%s", synopsis[cmd], cmd == CMD_REPORT ? "" : output_help,
+	       cmd >= CMD_DISCOVERED ? disc_help : common_help);
 }
 
 static void __attribute__((noreturn, format(printf, 2, 3))) usage_err(int cmd, const char *fmt, ...)
@@ -350,6 +389,11 @@ static void parse_args(int argc, char **argv, struct args *a)
 		}
 		case 'o': a->output = optarg; break;
 		case O_HTML: a->html = optarg; break;
+		case O_THRESHOLD:
+			if (!parse_uint(optarg, 1000000000, &v))
+				usage_err(a->cmd, "--threshold '%s': expected a number of distinct names", optarg);
+			a->threshold = v;
+			break;
 		case ':':
 			usage_err(a->cmd, "option %s needs a value", argv[optind - 1]);
 		default:
@@ -585,6 +629,82 @@ static int out_close(struct outfile *o, int rc)
 	unlink(o->tmp);
 	free(o->tmp);
 	return 1;
+}
+
+/* Read the discovered:<hour> hashes of w (and only those) into d. */
+static void fetch_discovered(redisContext *c, const struct args *a, const struct st_window *w, struct sd_data *d)
+{
+	size_t badkeys = 0;
+
+	for (int64_t h = w->h0; h < w->h1; h += PIPELINE) {
+		int64_t n = w->h1 - h < PIPELINE ? w->h1 - h : PIPELINE;
+		char key[32];
+		for (int64_t i = 0; i < n; i++) {
+			st_hour_key(h + i, key, sizeof(key));
+			if (redisAppendCommand(c, "HGETALL %sdiscovered:%s", a->prefix, key) != REDIS_OK)
+				redis_lost(c);
+		}
+		for (int64_t i = 0; i < n; i++) {
+			redisReply *r = NULL;
+			if (redisGetReply(c, (void **)&r) != REDIS_OK || !r)
+				redis_lost(c);
+			if (r->type == REDIS_REPLY_ERROR) {
+				if (auth_error(r))
+					errx(EXIT_REDIS, "Redis: HGETALL refused: %s", r->str);
+				st_hour_key(h + i, key, sizeof(key));
+				if (badkeys++ < 5 && !a->quiet)
+					warnx("skipping %sdiscovered:%s: %s", a->prefix, key, r->str);
+			} else if (r->type == REDIS_REPLY_ARRAY) {
+				for (size_t j = 0; j + 1 < r->elements; j += 2) {
+					redisReply *k = r->element[j], *v = r->element[j + 1];
+					if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
+						d->malformed++;
+						continue;
+					}
+					if (sd_data_add(d, h + i, k->str, k->len, v->str, v->len, a->order) == RS_ENOMEM)
+						errx(1, "out of memory reading %s", key);
+				}
+			}
+			freeReplyObject(r);
+		}
+	}
+	if (badkeys > 5 && !a->quiet)
+		warnx("skipped %zu keys that are not hashes", badkeys);
+}
+
+/* discovered, collateral: the discovered:<hour> counters, no suppression (data about servers). */
+static int run_disc(const struct args *a, const struct st_window *w)
+{
+	struct sd_meta m = { .w = *w, .order = a->order, .threshold = a->threshold };
+	struct sd_data d = { 0 };
+	struct outfile o;
+	redisContext *c = connect_redis(a);
+	int rc;
+
+	fetch_discovered(c, a, w, &d);
+	redisFree(c);
+	m.malformed = d.malformed;
+	if (d.malformed && !a->quiet)
+		warnx("skipped %zu malformed discovered field%s (the first: %s)", d.malformed, d.malformed == 1 ? "" : "s",
+		      d.first_bad[0] ? d.first_bad : "not a string");
+	out_open(&o, a->output);
+	if (a->cmd == CMD_DISCOVERED) {
+		struct sd_row *rows;
+		size_t n;
+		if (sd_discovered(&d, &rows, &n))
+			errx(1, "out of memory");
+		rc = sd_render_discovered(o.f, a->fmt, &m, &d, rows, n);
+		free(rows);
+	} else {
+		struct sd_coll *rows;
+		size_t n;
+		if (sd_collateral(&d, a->threshold, &rows, &n))
+			errx(1, "out of memory");
+		rc = sd_render_collateral(o.f, a->fmt, &m, &d, rows, n);
+		free(rows);
+	}
+	sd_data_free(&d);
+	return out_close(&o, rc);
 }
 
 /* ---- commands ---- */
@@ -858,14 +978,14 @@ static int no_command(int argc, char **argv)
 		if (strcmp(argv[i], "--version") == 0)
 			cli_common_option(&cc, CLI_O_VERSION, NULL);
 	}
-	usage_err(-1, "no command given (top, series, regions, export or report)");
+	usage_err(-1, "no command given (top, series, regions, export, report, discovered or collateral)");
 }
 
 int main(int argc, char **argv)
 {
 	static int (*const run[NCMD])(struct ctx *) = { cmd_top, cmd_series, cmd_regions, cmd_export, cmd_report };
 	struct args a = {
-		.cmd = -1, .prefix = "redsink:", .source = "dns", .min = 10,
+		.cmd = -1, .prefix = "redsink:", .source = "dns", .min = 10, .threshold = DEFAULT_THRESHOLD,
 	};
 	struct ctx x = { .a = &a };
 	redisContext *c;
@@ -899,6 +1019,8 @@ int main(int argc, char **argv)
 
 	if (st_window_resolve(a.from, a.to, a.last, (int64_t)time(NULL), &x.w, msg, sizeof(msg)))
 		usage_err(a.cmd, "%s", msg);
+	if (a.cmd >= CMD_DISCOVERED)
+		return run_disc(&a, &x.w);
 	x.f.order = a.order;
 	x.f.domain = a.domain;
 	x.f.region = a.region[0] ? a.region : NULL;

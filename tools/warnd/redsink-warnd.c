@@ -8,7 +8,9 @@
  * appeal: 451 Unavailable For Legal Reasons (RFC 7725) with a
  * `Link: <url>; rel="blocked-by"` header. Any other host gets a neutral page.
  * Page views are counted by order, domain and region; no client address is
- * kept.
+ * kept. A host that is not listed but was caught by an address trigger (an
+ * order's prefix held its address: the module counted it in
+ * discovered:<hour>) gets the order's page with the prefix (warnd_disc.c).
  *
  * The list and the counters are the module's own code (module/librsmodule.la),
  * not copies: module/sync.c's thread loads the list, follows the `changes`
@@ -66,6 +68,7 @@
 #include "sync.h"
 #include "text.h"
 #include "warnd_conn.h"
+#include "warnd_disc.h"
 #include "warnd_page.h"
 #include "warnd_text.h"
 
@@ -329,6 +332,7 @@ struct server {
 	struct wd_conns *conns;
 	struct rs_sync *sync;   /* module/sync.c: the only writer of list */
 	struct rs_stats *stats; /* module/stats.c: views:<hour>, and the GeoIP database */
+	struct wd_disc *disc;   /* discovered:<hour> lookups (HTTP thread) */
 	_Atomic(struct rs_list *) list; /* published by sync; empty until its first full load */
 	struct wd_templates tmpl;
 	struct rs_conf rc;
@@ -507,6 +511,8 @@ static void page(struct server *sv, struct evhttp_request *req)
 	const struct rs_list *list = served_list(sv);
 	const struct rs_order *order = NULL;
 	const struct rs_entry *entry = NULL;
+	const struct rs_pentry *pentry = NULL; /* an address-triggered block */
+	char ptext[RS_PREFIX_TEXT_MAX] = "";
 	const struct sockaddr *sa;
 	socklen_t salen = client_addr(req, &sa);
 	const struct wd_tmpl *t;
@@ -532,6 +538,29 @@ static void page(struct server *sv, struct evhttp_request *req)
 			rs_wire_to_text(rs_entry_wire(m.entry), m.entry->wlen, listed, sizeof(listed));
 		}
 	}
+	/*
+	 * Not a listed name: was it caught by an address trigger? Only when the
+	 * list holds prefixes; the prefix found must still block (it may have
+	 * been withdrawn since the name was counted).
+	 */
+	if (!order && hk == WD_HOST_NAME && list && sv->disc && rs_list_has_prefixes(list)) {
+		struct wd_disc_hit hit;
+		int rc = wd_disc_lookup(sv->disc, &sv->rc.read, canon, now, &hit);
+		struct rs_prefix p;
+		struct rs_match am;
+		if (rc < 0)
+			logmsg(RS_LOG_WARN, "discovered names: Redis %s unreachable: hosts blocked by their address get "
+			       "the neutral page for %d s", sv->rc.read.addr, WD_DISC_BACKOFF_S);
+		if (rc == 1 && rs_prefix_parse(hit.prefix, &p, NULL, 0) == 0 &&
+		    rs_list_match_addr(list, p.family, p.addr, (int64_t)now, &am) == RS_BLOCKED && am.prefix) {
+			order = am.order;
+			pentry = am.prefix;
+			if (strcmp(am.order->id, hit.order) == 0)
+				snprintf(ptext, sizeof(ptext), "%s", hit.prefix);
+			else
+				rs_prefix_format(&am.prefix->prefix, ptext, sizeof(ptext));
+		}
+	}
 	rs_stats_region(sv->stats, sa, salen, region); /* the same lookup as the view's count */
 	if (strcmp(region, "ZZ") != 0)
 		memcpy(country, region, 2);
@@ -550,7 +579,8 @@ static void page(struct server *sv, struct evhttp_request *req)
 		wd_date_part(order->issued, issued);
 		wd_date_part(order->expires_text, expires);
 		url = wd_url_ok(order->url) ? order->url : NULL;
-		v.listed = listed;
+		v.listed = pentry ? NULL : listed;
+		v.prefix = pentry ? ptext : NULL;
 		v.order = order->id;
 		v.authority = order->authority;
 		v.reference = order->reference;
@@ -600,13 +630,17 @@ static void page(struct server *sv, struct evhttp_request *req)
 		 * (sync.c on_tick), so what a record points to outlives it. The
 		 * region is looked up again by the drain (no address is kept).
 		 */
-		if (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_POST)
+		if ((cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_POST) && pentry) {
+			static const uint8_t none[1]; /* no name: a view, not a discovered name */
+			rs_stats_record_addr(sv->stats, order, &pentry->prefix, none, 0, sa, salen, now);
+		} else if (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_POST) {
 			rs_stats_record(sv->stats, order, entry, sa, salen, now);
+		}
 	}
 	if (sv->o->verbose)
-		logmsg(RS_LOG_INFO, "%d %s lang=%s region=%s%s%s", code,
+		logmsg(RS_LOG_INFO, "%d %s lang=%s region=%s%s%s%s%s", code,
 		       hk == WD_HOST_NAME ? canon : hk == WD_HOST_NONE ? "(no host)" : "(not a name)", t->lang, region,
-		       order ? " order=" : "", order ? order->id : "");
+		       order ? " order=" : "", order ? order->id : "", pentry ? " prefix=" : "", pentry ? ptext : "");
 }
 
 static void on_request(struct evhttp_request *req, void *arg)
@@ -859,6 +893,9 @@ static void load_config(const struct opts *o, struct server *sv, char *tdir)
 	sv->stats = rs_stats_new(&sv->rc, &so); /* rc.geoip_database stays NULL: opened just below, or on SIGHUP */
 	if (!sv->stats)
 		errx(EX_OSERR, "out of memory");
+	sv->disc = wd_disc_new(o->prefix, o->redis_timeout_ms);
+	if (!sv->disc)
+		errx(EX_OSERR, "out of memory");
 	if (o->geoip && rs_stats_geo_open(sv->stats, o->geoip, e, sizeof(e)))
 		errx(EX_NOINPUT, "%s", e);
 }
@@ -1046,6 +1083,7 @@ static void shut_down(struct server *sv, struct event *sigs[3])
 	rs_sync_stop(sv->sync, NULL, NULL);
 	rs_list_free(atomic_load(&sv->list));
 	rs_stats_free(sv->stats);
+	wd_disc_free(sv->disc);
 	for (int i = 0; i < 3; i++)
 		event_free(sigs[i]);
 	event_base_free(sv->base);
@@ -1083,6 +1121,7 @@ int main(int argc, char **argv)
 		printf(PROG ": %zu template languages in %s (default %s)%s%s\n", sv.tmpl.n, tdir, sv.tmpl.def->lang,
 		       o.geoip ? ", GeoIP " : "", o.geoip ? o.geoip : "");
 		rs_stats_free(sv.stats);
+		wd_disc_free(sv.disc);
 		wd_templates_free(&sv.tmpl);
 		return 0;
 	}

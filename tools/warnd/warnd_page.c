@@ -16,7 +16,7 @@
 
 const char *const wd_placeholders[] = { "domain", "listed", "order", "authority", "reference", "issued",
 					"expires", "reason", "reason_lang", "url", "scope", "lang",
-					"unavailable", NULL };
+					"unavailable", "prefix", NULL };
 
 static const char *const prefix_of[2] = { "", "neutral-" };
 
@@ -287,6 +287,7 @@ int wd_page_render(const struct wd_tmpl *t, enum wd_page_kind kind, const struct
 	put(&r, "scope", v->scope);
 	put(&r, "lang", t->lang);
 	put(&r, "unavailable", v->unavailable);
+	put(&r, "prefix", v->prefix);
 	for (size_t i = 0; i < r.n; i++)
 		wd_html_escape(&r.esc[i], r.raw[i], strlen(r.raw[i]));
 	rc = wd_template_sections(&body, t->page[kind], nonempty, &r);

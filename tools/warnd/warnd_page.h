@@ -8,7 +8,7 @@
  * in redsink-warnd(8):
  *
  *   {domain} {listed} {order} {authority} {reference} {issued} {expires}
- *   {reason} {reason_lang} {url} {scope} {lang} {unavailable}
+ *   {reason} {reason_lang} {url} {scope} {lang} {unavailable} {prefix}
  *   {?name}shown when name is not empty{/name}  {!name}...when empty{/name}
  *
  * Ownership: a struct wd_templates owns every string it holds; it is
@@ -72,6 +72,8 @@ struct wd_page_vals {
 	const char *url;         /* information URL (only when wd_url_ok) */
 	const char *reason_lang; /* the order's language */
 	const char *unavailable; /* non-empty when the list could not be read */
+	const char *prefix;      /* an address-triggered block: the listed prefix holding the host's
+				  * address ("198.51.100.0/24"); listed is then NULL */
 };
 
 /* Render the page of kind in template t into out. 0 or RS_ENOMEM. */

@@ -107,6 +107,31 @@ int wd_template_sections(struct rs_buf *out, const char *tmpl, wd_nonempty_fn no
  */
 bool wd_url_ok(const char *url);
 
+/* ---- address-triggered blocks (discovered:<hour>, doc/redis-schema.md) ---- */
+
+/*
+ * s with the glob metacharacters of Redis' MATCH (* ? [ ] \) escaped with a
+ * backslash, into out (outlen octets, NUL-terminated). Returns the length,
+ * or 0 when it does not fit (nothing to look up then).
+ */
+size_t wd_glob_escape(const char *s, char *out, size_t outlen);
+
+/* What a discovered:<hour> field says about a host. */
+struct wd_disc_hit {
+	char order[129];   /* RS_ORDER_ID_MAX + 1 */
+	char prefix[50];   /* RS_PREFIX_TEXT_MAX: canonical */
+	unsigned long long count;
+};
+
+/*
+ * Is the field f[0..flen) ("<name>|<order>|<prefix>", hostile) about the
+ * canonical host: exactly two '|', the name equal to host, a valid order id
+ * and a canonical prefix? The value v[0..vlen) must be a decimal count of at
+ * most 19 digits. Fills *hit when true.
+ */
+bool wd_disc_field(const char *f, size_t flen, const char *v, size_t vlen, const char *host,
+		   struct wd_disc_hit *hit);
+
 /* The date of an RFC 3339 time or date for display ("2026-01-10T00:00:00Z" ->
  * "2026-01-10"), into out (11 octets); "" when s does not start with a date. */
 void wd_date_part(const char *s, char out[11]);

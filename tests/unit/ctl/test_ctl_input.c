@@ -1,4 +1,6 @@
-/* test_ctl_input.c — redsink-ctl's input formats (plain, CSV, JSON ticket, RPZ)
+/* test_ctl_input.c — redsink-ctl's input formats (plain, CSV, JSON ticket, RPZ;
+ * and the address prefixes in them: plain, CSV address columns, Piracy-Shield
+ * ipv4/ipv6 arrays, RPZ rpz-ip triggers and back)
  * with hostile files: BOM, UTF-16, CRLF and CR, NUL bytes, 10,000-character
  * lines, mixed scripts, broken quoting and syntax, empty files. Every
  * diagnostic is asserted with its file, line and exact text. */
@@ -15,6 +17,7 @@
 
 #include "ctl_input.h"
 #include "ctl_name.h"
+#include "prefix.h"
 #include "rs_err.h"
 
 static struct ctl_batch b;
@@ -356,7 +359,8 @@ static void test_json_ticket(void **state)
 		"'\xf0\x9f\x98\x80.example': not a valid internationalised name (IDNA2008/UTS#46: string contains a "
 		"disallowed character)");
 	diag_is(1, "t.json", 7, true, "'42': not a string");
-	diag_is(2, "t.json", 9, false, "'192.0.2.1': IP address ignored: redsink blocks names, not addresses");
+	diag_is(2, "t.json", 9, false, "'192.0.2.1': IP address ignored: this command takes names (add prefixes with "
+				       "'redsink-ctl addip', or import the whole ticket with --format piracy-shield)");
 }
 
 static void test_json_shapes(void **state)
@@ -433,7 +437,7 @@ static void test_rpz(void **state)
 	diag_is(0, "p.rpz", 13, false,
 		"'good.example': passthru rule ignored (use 'redsink-ctl protect add' for names that must never be blocked)");
 	diag_is(1, "p.rpz", 14, false,
-		"'32.1.2.0.192.rpz-ip': IP, name-server or client trigger ignored: redsink blocks query names");
+		"'32.1.2.0.192.rpz-ip': IP trigger ignored: add address prefixes with 'redsink-ctl addip --format rpz'");
 	diag_is(2, "p.rpz", 15, false,
 		"'ns.evil.rpz-nsdname': IP, name-server or client trigger ignored: redsink blocks query names");
 	diag_is(3, "p.rpz", 17, true, "'elsewhere.example.': not under the zone's origin 'rpz.test.'");
@@ -533,6 +537,192 @@ static void test_many_names(void **state)
 	free(text);
 }
 
+/* ---- address prefixes (issue 13) ---- */
+
+static void prefixes_are(const char *const *want, size_t n)
+{
+	assert_int_equal(b.np, n);
+	for (size_t i = 0; i < n; i++)
+		assert_string_equal(b.pitems[i].name, want[i]);
+}
+
+static void test_prefix_plain(void **state)
+{
+	static const char *const want[] = { "192.0.2.0/24", "198.51.100.7/32", "2001:db8::/48", "2001:db8::1/128" };
+
+	b.want = CTL_WANT_PREFIXES;
+	assert_int_equal(parse("p.txt",
+			       "# pirate servers\n"
+			       "192.0.2.0/24\n"
+			       "198.51.100.7   # a bare address is /32\n"
+			       "2001:DB8:0::/48\n"
+			       "2001:db8::1\n"
+			       "198.51.100.7/32\n"
+			       "10.0.0.1/8\n"
+			       "pirate.example\n"
+			       "192.0.2.0/24 x\n",
+			       CTL_FMT_PLAIN),
+			 0);
+	prefixes_are(want, 4);
+	assert_int_equal(b.n, 0);
+	diag_is(0, "p.txt", 4, false, "'2001:DB8:0::/48': written as 2001:db8::/48");
+	diag_is(1, "p.txt", 6, false, "'198.51.100.7/32': duplicate of p.txt:3 ('198.51.100.7/32')");
+	diag_is(2, "p.txt", 7, true, "'10.0.0.1/8': host bits set");
+	assert_true(b.diags[3].error && b.diags[3].line == 8);
+	assert_true(b.diags[4].error && b.diags[4].line == 9);
+	assert_int_equal(b.nerrors, 3);
+}
+
+static void test_prefix_plain_both(void **state)
+{
+	static const char *const names[] = { "pirate.example", "cafe.example" };
+	static const char *const pfx[] = { "192.0.2.1/32", "2001:db8::/32" };
+
+	b.want = CTL_WANT_NAMES | CTL_WANT_PREFIXES;
+	assert_int_equal(parse("m.txt", "pirate.example\n192.0.2.1\ncafe.example\n2001:db8::/32\n", CTL_FMT_PLAIN), 0);
+	names_are(names, 2);
+	prefixes_are(pfx, 2);
+}
+
+static void test_prefix_csv(void **state)
+{
+	static const char *const pfx[] = { "192.0.2.9/32", "2001:db8::9/128", "198.51.100.0/24", "192.0.2.10/32" };
+	static const char *const names[] = { "a.example", "b.example" };
+
+	b.want = CTL_WANT_PREFIXES;
+	assert_int_equal(parse("t.csv",
+			       "fqdn,ipv4,ipv6,note\n"
+			       "a.example,192.0.2.9,2001:db8::9,x\n"
+			       "b.example,\"198.51.100.0/24, 192.0.2.10\",,y\n",
+			       CTL_FMT_CSV),
+			 0);
+	prefixes_are(pfx, 4);
+	assert_int_equal(b.n, 0);
+	ctl_batch_free(&b);
+	ctl_batch_init(&b);
+	/* both: the domain column and the address columns */
+	b.want = CTL_WANT_NAMES | CTL_WANT_PREFIXES;
+	assert_int_equal(parse("t.csv", "fqdn,ipv4\na.example,192.0.2.9\nb.example,\n", CTL_FMT_CSV), 0);
+	names_are(names, 2);
+	assert_int_equal(b.np, 1);
+	ctl_batch_free(&b);
+	ctl_batch_init(&b);
+	/* the column named, and no address column at all */
+	b.want = CTL_WANT_PREFIXES;
+	b.column = "server";
+	assert_int_equal(parse("t.csv", "site,server\na.example,192.0.2.9\n", CTL_FMT_CSV), 0);
+	assert_int_equal(b.np, 1);
+	ctl_batch_free(&b);
+	ctl_batch_init(&b);
+	/* a NUL octet inside an address cell: that token is rejected, the others kept */
+	b.want = CTL_WANT_PREFIXES;
+	assert_int_equal(parse_len("t.csv", "ip\n192.0.2.1 19\0002.0.2.2 192.0.2.3\n", 33, CTL_FMT_CSV), 0);
+	assert_int_equal(b.np, 2);
+	assert_int_equal(b.nerrors, 1);
+	ctl_batch_free(&b);
+	ctl_batch_init(&b);
+	b.want = CTL_WANT_PREFIXES;
+	assert_int_equal(parse("t.csv", "site,where\na.example,x\n", CTL_FMT_CSV), RS_EINVAL);
+	assert_non_null(strstr(b.diags[0].text, "no address (ip, ipv4, ipv6, prefix, cidr) column"));
+}
+
+static void test_prefix_piracy_shield(void **state)
+{
+	static const char *const names[] = { "live-calcio.example", "www.live-calcio.example", "other.example" };
+	static const char *const pfx[] = { "198.51.100.20/32", "192.0.2.128/25", "2001:db8:1::20/128",
+					   "203.0.113.9/32" };
+
+	b.want = CTL_WANT_NAMES | CTL_WANT_PREFIXES;
+	assert_int_equal(parse("t.json",
+			       "[{\"ticket_id\": \"PS-1\", \"fqdn\": [\"live-calcio.example\", \"www.live-calcio.example\"],\n"
+			       "  \"ipv4\": [\"198.51.100.20\", \"192.0.2.128/25\"], \"ipv6\": [\"2001:db8:1::20\"]},\n"
+			       " {\"ticket_id\": 17, \"fqdn\": [\"other.example\"], \"ipv4\": [\"203.0.113.9\", 5]}]\n",
+			       CTL_FMT_PSHIELD),
+			 0);
+	names_are(names, 3);
+	prefixes_are(pfx, 4);
+	assert_int_equal(b.ntickets, 2);
+	assert_string_equal(b.tickets[0], "PS-1");
+	assert_string_equal(b.tickets[1], "17");
+	diag_is(0, "t.json", 3, true, "'5': not a string");
+	ctl_batch_free(&b);
+	ctl_batch_init(&b);
+	/* a list of names is no ticket */
+	b.want = CTL_WANT_NAMES | CTL_WANT_PREFIXES;
+	assert_int_equal(parse("t.json", "[\"a.example\"]", CTL_FMT_PSHIELD), RS_EINVAL);
+	ctl_batch_free(&b);
+	ctl_batch_init(&b);
+	/* addresses only: names noted and left out */
+	b.want = CTL_WANT_PREFIXES;
+	assert_int_equal(parse("t.json", "{\"fqdn\": [\"a.example\"], \"ipv4\": [\"192.0.2.1\"]}", CTL_FMT_JSON), 0);
+	assert_int_equal(b.n, 0);
+	assert_int_equal(b.np, 1);
+	assert_false(b.diags[0].error);
+	ctl_batch_free(&b);
+	ctl_batch_init(&b);
+	b.want = CTL_WANT_PREFIXES;
+	assert_int_equal(parse("t.json", "{\"fqdn\": [\"a.example\"]}", CTL_FMT_JSON), RS_EINVAL);
+}
+
+static void test_prefix_rpz(void **state)
+{
+	static const char *const pfx[] = { "192.0.2.0/24", "2001:db8::/48", "2001:db8:1::1/128", "2001:db8:1:2::/64",
+					   "::/0", "::1/128" };
+
+	b.want = CTL_WANT_PREFIXES;
+	assert_int_equal(parse("z.rpz",
+			       "$ORIGIN rpz.test.\n"
+			       "@ SOA localhost. h.localhost. 1 3600 600 86400 60\n"
+			       "24.0.2.0.192.rpz-ip CNAME .\n"
+			       "48.zz.db8.2001.rpz-ip CNAME .\n"
+			       "128.1.zz.1.db8.2001.rpz-ip CNAME .\n"
+			       "64.zz.2.1.db8.2001.rpz-ip.rpz.test. CNAME .\n"
+			       "0.zz.rpz-ip CNAME .\n"
+			       "128.1.zz.rpz-ip CNAME .\n"
+			       "pirate.example CNAME .\n"
+			       "32.1.2.0.192.rpz-ip CNAME rpz-passthru.\n"
+			       "24.1.2.0.192.rpz-ip CNAME .\n"
+			       "24.x.2.0.192.rpz-ip CNAME .\n"
+			       "24.zz.1.zz.rpz-ip CNAME .\n",
+			       CTL_FMT_RPZ),
+			 0);
+	prefixes_are(pfx, 6);
+	diag_is(0, "z.rpz", 9, false, "'pirate.example': name trigger ignored: this command takes address prefixes (rpz-ip)");
+	assert_int_equal(b.nerrors, 3);
+}
+
+static void test_rpz_ip_round_trip(void **state)
+{
+	static const char *const cases[][2] = {
+		{ "192.0.2.0/24", "24.0.2.0.192.rpz-ip" },     { "198.51.100.7/32", "32.7.100.51.198.rpz-ip" },
+		{ "2001:db8::/48", "48.zz.db8.2001.rpz-ip" },   { "2001:db8:1::20/128", "128.20.zz.1.db8.2001.rpz-ip" },
+		{ "::/0", "0.zz.rpz-ip" },                      { "::1/128", "128.1.zz.rpz-ip" },
+		{ "2001:db8:0:1:0:0:0:1/128", "128.1.zz.1.0.db8.2001.rpz-ip" },
+		{ "1:2:3:4:5:6:7:8/128", "128.8.7.6.5.4.3.2.1.rpz-ip" },
+		{ "0.0.0.0/0", "0.0.0.0.0.rpz-ip" },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct rs_prefix p, q;
+		char owner[128], text[128], canon[RS_PREFIX_TEXT_MAX];
+		assert_int_equal(rs_prefix_parse(cases[i][0], &p, NULL, 0), 0);
+		assert_true(ctl_rpz_ip_owner(&p, owner, sizeof(owner)) > 0);
+		assert_string_equal(owner, cases[i][1]);
+		assert_int_equal(ctl_rpz_ip_to_text(owner, strlen(owner), text, sizeof(text)), 0);
+		assert_int_equal(rs_prefix_parse(text, &q, NULL, 0), 0);
+		rs_prefix_format(&q, canon, sizeof(canon));
+		assert_true(rs_prefix_equal(&p, &q));
+	}
+	{
+		char text[128];
+		assert_int_equal(ctl_rpz_ip_to_text("rpz-ip", 6, text, sizeof(text)), RS_EINVAL);
+		assert_int_equal(ctl_rpz_ip_to_text("24", 2, text, sizeof(text)), RS_EINVAL);
+		assert_int_equal(ctl_rpz_ip_to_text("1234.1.2.3.4", 12, text, sizeof(text)), RS_EINVAL);
+		assert_int_equal(ctl_rpz_ip_to_text("24.12345.1.2.3", 14, text, sizeof(text)), RS_EINVAL);
+		assert_int_equal(ctl_rpz_ip_to_text("64.1.2.3.4.5.6.7", 16, text, sizeof(text)), RS_EINVAL);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -556,6 +746,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_detect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prefix_plain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prefix_plain_both, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prefix_csv, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prefix_piracy_shield, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prefix_rpz, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rpz_ip_round_trip, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 
 #include "ctl_redis.h"
 #include "ctl_safety.h"
+#include "prefix.h"
 #include "rs_err.h"
 
 static void test_protected(void **state)
@@ -255,6 +256,71 @@ static void test_fail_messages(void **state)
 	assert_string_equal(x.err, "Redis 127.0.0.1:6379 unreachable during PING: connection lost");
 }
 
+/* ---- address prefixes: protected overlap, too short, the heartbeat's collateral field ---- */
+
+static struct rs_prefix P(const char *s)
+{
+	struct rs_prefix p;
+
+	assert_int_equal(rs_prefix_parse(s, &p, NULL, 0), 0);
+	return p;
+}
+
+static void test_prefix_guards(void **state)
+{
+	struct ctl_pprot pp;
+	struct rs_prefix p;
+
+	(void)state;
+	ctl_pprot_init(&pp);
+	p = P("104.16.0.0/13");
+	assert_int_equal(ctl_pprot_add(&pp, &p, "104.16.0.0/13"), 0);
+	p = P("2606:4700::/32");
+	assert_int_equal(ctl_pprot_add(&pp, &p, "2606:4700::/32"), 0);
+	p = P("104.16.1.1");            /* inside */
+	assert_int_equal(ctl_pprot_check(&pp, &p), 0);
+	p = P("104.0.0.0/8");           /* around */
+	assert_int_equal(ctl_pprot_check(&pp, &p), 0);
+	p = P("104.24.0.0/24");         /* beside */
+	assert_int_equal(ctl_pprot_check(&pp, &p), -1);
+	p = P("2606:4700:10::/48");
+	assert_int_equal(ctl_pprot_check(&pp, &p), 1);
+	p = P("::ffff:104.16.0.1");     /* IPv6 never overlaps IPv4 */
+	assert_int_equal(ctl_pprot_check(&pp, &p), -1);
+	ctl_pprot_free(&pp);
+	p = P("192.0.2.0/24");
+	assert_false(ctl_prefix_too_short(&p));
+	p = P("192.0.2.0/23");
+	assert_true(ctl_prefix_too_short(&p));
+	p = P("2001:db8::/48");
+	assert_false(ctl_prefix_too_short(&p));
+	p = P("2001:db8::/47");
+	assert_true(ctl_prefix_too_short(&p));
+}
+
+static void test_collateral_field(void **state)
+{
+	struct ctl_collat c[4];
+	size_t bad, n;
+
+	(void)state;
+	n = ctl_collateral_parse("104.16.0.0/24=812  2001:db8::/48=77", c, 4, &bad);
+	assert_int_equal(n, 2);
+	assert_int_equal(bad, 0);
+	assert_string_equal(c[0].prefix, "104.16.0.0/24");
+	assert_true(c[0].names == 812);
+	assert_string_equal(c[1].prefix, "2001:db8::/48");
+	n = ctl_collateral_parse("", c, 4, &bad);
+	assert_int_equal(n + bad, 0);
+	/* hostile: no '=', empty sides, not canonical, host bits, not a number, too long, too many */
+	n = ctl_collateral_parse("x 1.2.3.0/24= =5 2001:DB8::/48=1 10.0.0.1/8=3 1.2.3.0/24=1e3 1.2.3.0/24=9999999999999999 "
+				 "1.2.3.4/32=1 1.2.3.5/32=1 1.2.3.6/32=1 1.2.3.7/32=1 1.2.3.8/32=1",
+				 c, 4, &bad);
+	assert_int_equal(n, 4);
+	assert_int_equal(bad, 8);
+	assert_string_equal(c[3].prefix, "1.2.3.7/32");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -262,6 +328,7 @@ int main(void)
 		cmocka_unit_test(test_strmap),       cmocka_unit_test(test_url),
 		cmocka_unit_test(test_credentials),  cmocka_unit_test(test_error_classes),
 		cmocka_unit_test(test_fail_messages),
+		cmocka_unit_test(test_prefix_guards), cmocka_unit_test(test_collateral_field),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -74,6 +74,8 @@ static void test_minimal_and_defaults(void **state)
 	assert_string_equal(c.geoip_subdivision_field, "subdivisions.0.iso_code");
 	assert_int_equal(c.stats_flush_interval, 10);
 	assert_int_equal(c.stats_retention, 90);
+	assert_int_equal(c.collateral_threshold, 50);
+	assert_int_equal(c.collateral_action, RS_COLLATERAL_REPORT);
 	assert_null(c.metrics.host);
 	assert_null(c.jurisdiction);
 	assert_false(c.have_sinkhole6);
@@ -110,7 +112,9 @@ static void test_full(void **state)
 		 "ede-format: text\n"
 		 "contact: mailto:a@b.example\n"
 		 "contact: tel:+390612345\n"
-		 "language: pt-BR\n",
+		 "language: pt-BR\n"
+		 "collateral-threshold: 0\n"
+		 "collateral-action: suspend\n",
 		 pw);
 	assert_string_equal(load(text, &c), "");
 	unlink(pw);
@@ -130,6 +134,8 @@ static void test_full(void **state)
 	assert_int_equal(c.ncontacts, 2);
 	assert_string_equal(c.contacts[1], "tel:+390612345");
 	assert_string_equal(c.language, "pt-BR");
+	assert_int_equal(c.collateral_threshold, 0);
+	assert_int_equal(c.collateral_action, RS_COLLATERAL_SUSPEND);
 	rs_conf_free(&c);
 }
 
@@ -278,6 +284,8 @@ static const struct bad bad[] = {
 	{ "read-redis: a:1\nsinkhole-ipv4: 2001:db8::1\n", ":2: sinkhole-ipv4: '2001:db8::1' is not an IPv4 address" },
 	{ MIN "sinkhole-ipv6: 192.0.2.1\n", ":3: sinkhole-ipv6: '192.0.2.1' is not an IPv6 address" },
 	{ MIN "ede-format: xml\n", ":3: ede-format: 'xml' is not one of json, text, off" },
+	{ MIN "collateral-threshold: -1\n", ":3: collateral-threshold: -1 is out of range 0..100000" },
+	{ MIN "collateral-action: block\n", ":3: collateral-action: 'block' is not one of report, suspend" },
 	{ MIN "contact: abuse@isp.example\n", ":3: contact: 'abuse@isp.example' is not a mailto:, tel: or https:// URI" },
 	{ MIN "contact: http://isp.example\n", ":3: contact: 'http://isp.example' is not a mailto:, tel: or https:// URI" },
 	{ MIN "language: english_uk\n", ":3: language: 'english_uk' is not a language tag (e.g. en, it, pt-BR)" },

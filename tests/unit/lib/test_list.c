@@ -3,8 +3,11 @@
  * and lock-free readers running while the writer grows, rehashes, replaces
  * and shrinks the table (scripts/test.sh also builds this file with
  * -fsanitize=thread and -fsanitize=address to check the memory ordering and
- * the deferred reclamation).
+ * the deferred reclamation); the same for address prefixes: nesting,
+ * protection, orders that do not apply, a brute-force oracle, and readers
+ * during commits.
  */
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdatomic.h>
@@ -14,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "conf.h"
@@ -351,6 +355,598 @@ static void test_readers_during_growth(void **state)
 	rs_list_free(sh.l);
 }
 
+/* ---- address prefixes ---- */
+
+static struct rs_prefix pfx(const char *text)
+{
+	struct rs_prefix p;
+	char err[128];
+
+	if (rs_prefix_parse(text, &p, err, sizeof(err)))
+		fail_msg("%s", err);
+	return p;
+}
+
+static int padd(struct rs_list *l, const char *text, uint32_t idx)
+{
+	struct rs_prefix p = pfx(text);
+
+	return rs_list_prefix_add(l, &p, idx);
+}
+
+static int pdel(struct rs_list *l, const char *text, uint32_t idx)
+{
+	struct rs_prefix p = pfx(text);
+
+	return rs_list_prefix_del(l, &p, idx);
+}
+
+static int pprot(struct rs_list *l, const char *text, bool on)
+{
+	struct rs_prefix p = pfx(text);
+
+	return rs_list_prefix_protect(l, &p, on);
+}
+
+/* Match an address text at time now; *order_id and *prefix (canonical text,
+ * static) when blocked. */
+static enum rs_verdict amatch_at(const struct rs_list *l, const char *addr, int64_t now, const char **order_id,
+				 const char **prefix)
+{
+	static char text[RS_PREFIX_TEXT_MAX];
+	uint8_t a[16];
+	int family = strchr(addr, ':') ? 6 : 4;
+	struct rs_match m = { 0 };
+	enum rs_verdict v;
+
+	assert_int_equal(inet_pton(family == 4 ? AF_INET : AF_INET6, addr, a), 1);
+	v = rs_list_match_addr(l, family, a, now, &m);
+	if (v == RS_BLOCKED) {
+		assert_null(m.entry);
+		assert_int_equal(m.label, -1);
+		assert_non_null(m.prefix);
+		assert_non_null(m.order);
+		rs_prefix_format(&m.prefix->prefix, text, sizeof(text));
+	}
+	if (order_id)
+		*order_id = v == RS_BLOCKED ? m.order->id : NULL;
+	if (prefix)
+		*prefix = v == RS_BLOCKED ? text : NULL;
+	return v;
+}
+
+static enum rs_verdict amatch(const struct rs_list *l, const char *addr, const char **order_id, const char **prefix)
+{
+	return amatch_at(l, addr, 1800000000, order_id, prefix);
+}
+
+static void test_prefix_nesting(void **state)
+{
+	struct rs_list *l = rs_list_new(0);
+	uint32_t a = add_order(l, "a", "*", ""), b = add_order(l, "b", "*", "");
+	const char *id, *px;
+
+	assert_false(rs_list_has_prefixes(l));
+	assert_int_equal(amatch(l, "192.0.2.1", NULL, NULL), RS_PASS); /* no table at all */
+	assert_int_equal(padd(l, "192.0.2.0/24", a), 0);
+	assert_int_equal(padd(l, "192.0.2.0/24", a), RS_EEXIST);
+	assert_int_equal(padd(l, "192.0.2.128/25", b), 0);
+	assert_int_equal(padd(l, "192.0.2.200/32", a), 0);
+	assert_int_equal(padd(l, "198.51.100.0/24", b), 0);
+	assert_int_equal(padd(l, "2001:db8::/32", a), 0);
+	assert_int_equal(padd(l, "2001:db8:1::/48", b), 0);
+	assert_int_equal(padd(l, "::ffff:203.0.113.0/120", a), 0);
+	assert_int_equal(padd(l, "255.255.255.255/32", b), 0);
+	assert_false(rs_list_has_prefixes(l)); /* nothing visible before the commit */
+	assert_int_equal(amatch(l, "192.0.2.1", NULL, NULL), RS_PASS);
+	assert_int_equal(rs_list_commit(l), 0);
+	assert_true(rs_list_has_prefixes(l));
+
+	/* the most specific prefix wins */
+	assert_int_equal(amatch(l, "192.0.2.1", &id, &px), RS_BLOCKED);
+	assert_string_equal(id, "a");
+	assert_string_equal(px, "192.0.2.0/24");
+	assert_int_equal(amatch(l, "192.0.2.127", &id, &px), RS_BLOCKED);
+	assert_string_equal(px, "192.0.2.0/24");
+	assert_int_equal(amatch(l, "192.0.2.128", &id, &px), RS_BLOCKED);
+	assert_string_equal(id, "b");
+	assert_string_equal(px, "192.0.2.128/25");
+	assert_int_equal(amatch(l, "192.0.2.199", &id, &px), RS_BLOCKED);
+	assert_string_equal(px, "192.0.2.128/25");
+	assert_int_equal(amatch(l, "192.0.2.200", &id, &px), RS_BLOCKED);
+	assert_string_equal(id, "a");
+	assert_string_equal(px, "192.0.2.200/32");
+	assert_int_equal(amatch(l, "192.0.2.201", &id, &px), RS_BLOCKED);
+	assert_string_equal(px, "192.0.2.128/25");
+	assert_int_equal(amatch(l, "192.0.2.255", &id, &px), RS_BLOCKED);
+	assert_string_equal(px, "192.0.2.128/25");
+	/* just outside, between and beyond */
+	assert_int_equal(amatch(l, "192.0.1.255", NULL, NULL), RS_PASS);
+	assert_int_equal(amatch(l, "192.0.3.0", NULL, NULL), RS_PASS);
+	assert_int_equal(amatch(l, "0.0.0.0", NULL, NULL), RS_PASS);
+	assert_int_equal(amatch(l, "198.51.100.77", &id, NULL), RS_BLOCKED);
+	assert_string_equal(id, "b");
+	assert_int_equal(amatch(l, "198.51.101.0", NULL, NULL), RS_PASS);
+	assert_int_equal(amatch(l, "255.255.255.255", NULL, &px), RS_BLOCKED);
+	assert_string_equal(px, "255.255.255.255/32");
+	assert_int_equal(amatch(l, "255.255.255.254", NULL, NULL), RS_PASS);
+	/* IPv6, and the families apart */
+	assert_int_equal(amatch(l, "2001:db8:1::5", &id, &px), RS_BLOCKED);
+	assert_string_equal(px, "2001:db8:1::/48");
+	assert_int_equal(amatch(l, "2001:db8:2::5", &id, &px), RS_BLOCKED);
+	assert_string_equal(px, "2001:db8::/32");
+	assert_int_equal(amatch(l, "2001:db9::", NULL, NULL), RS_PASS);
+	assert_int_equal(amatch(l, "::ffff:203.0.113.9", NULL, &px), RS_BLOCKED);
+	assert_string_equal(px, "::ffff:203.0.113.0/120");
+	assert_int_equal(amatch(l, "203.0.113.9", NULL, NULL), RS_PASS); /* mapped is IPv6 only */
+	assert_int_equal(amatch(l, "::ffff:192.0.2.1", NULL, NULL), RS_PASS);
+	assert_int_equal(amatch(l, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", NULL, NULL), RS_PASS);
+	assert_int_equal(rs_list_match_addr(l, 5, (const uint8_t *)"\0\0\0\0", 0, &(struct rs_match){ 0 }), RS_PASS);
+
+	/* the parents as built */
+	{
+		const char *id2;
+		struct rs_match m;
+		uint8_t ad[4] = { 192, 0, 2, 200 };
+		char t[RS_PREFIX_TEXT_MAX];
+		assert_int_equal(rs_list_match_addr(l, 4, ad, 1800000000, &m), RS_BLOCKED);
+		rs_prefix_format(&m.prefix->parent->prefix, t, sizeof(t));
+		assert_string_equal(t, "192.0.2.128/25");
+		rs_prefix_format(&m.prefix->parent->parent->prefix, t, sizeof(t));
+		assert_string_equal(t, "192.0.2.0/24");
+		assert_null(m.prefix->parent->parent->parent);
+		(void)id2;
+	}
+
+	/* deletion: the enclosing prefix takes over */
+	assert_int_equal(pdel(l, "192.0.2.128/25", b), 0);
+	assert_int_equal(pdel(l, "192.0.2.128/25", b), RS_ENOENT);
+	assert_int_equal(pdel(l, "192.0.2.0/24", b), RS_ENOENT); /* listed by a, not b */
+	assert_int_equal(pdel(l, "10.0.0.0/8", b), RS_ENOENT);
+	assert_int_equal(amatch(l, "192.0.2.130", NULL, &px), RS_BLOCKED);
+	assert_string_equal(px, "192.0.2.128/25"); /* not committed yet */
+	assert_int_equal(rs_list_commit(l), 0);
+	assert_int_equal(amatch(l, "192.0.2.130", &id, &px), RS_BLOCKED);
+	assert_string_equal(id, "a");
+	assert_string_equal(px, "192.0.2.0/24");
+	/* /0 holds everything of its family */
+	assert_int_equal(padd(l, "0.0.0.0/0", b), 0);
+	assert_int_equal(rs_list_commit(l), 0);
+	assert_int_equal(amatch(l, "8.8.8.8", &id, &px), RS_BLOCKED);
+	assert_string_equal(px, "0.0.0.0/0");
+	assert_int_equal(amatch(l, "255.255.255.254", NULL, &px), RS_BLOCKED);
+	assert_string_equal(px, "0.0.0.0/0");
+	assert_int_equal(amatch(l, "192.0.2.1", NULL, &px), RS_BLOCKED);
+	assert_string_equal(px, "192.0.2.0/24");
+	assert_int_equal(amatch(l, "2001:db9::", NULL, NULL), RS_PASS);
+	/* an invalid struct is refused */
+	{
+		struct rs_prefix bad = pfx("10.0.0.0/8");
+		bad.len = 4;
+		assert_int_equal(rs_list_prefix_add(l, &bad, a), RS_EINVAL);
+	}
+	/* everything removed: no table */
+	assert_int_equal(pdel(l, "0.0.0.0/0", b), 0);
+	assert_int_equal(pdel(l, "192.0.2.0/24", a), 0);
+	assert_int_equal(pdel(l, "192.0.2.200/32", a), 0);
+	assert_int_equal(pdel(l, "198.51.100.0/24", b), 0);
+	assert_int_equal(pdel(l, "2001:db8::/32", a), 0);
+	assert_int_equal(pdel(l, "2001:db8:1::/48", b), 0);
+	assert_int_equal(pdel(l, "::ffff:203.0.113.0/120", a), 0);
+	assert_int_equal(pdel(l, "255.255.255.255/32", b), 0);
+	assert_true(rs_list_has_prefixes(l));
+	assert_int_equal(rs_list_commit(l), 0);
+	assert_false(rs_list_has_prefixes(l));
+	assert_int_equal(amatch(l, "192.0.2.1", NULL, NULL), RS_PASS);
+	rs_list_free(l);
+}
+
+static void test_prefix_protection(void **state)
+{
+	struct rs_list *l = rs_list_new(0);
+	uint32_t a = add_order(l, "a", "*", "");
+	struct rs_list_stats st;
+
+	assert_int_equal(padd(l, "192.0.2.0/24", a), 0);
+	assert_int_equal(padd(l, "198.51.100.0/24", a), 0);
+	assert_int_equal(padd(l, "2001:db8::/32", a), 0);
+	/* an inner protected prefix: only its addresses are spared */
+	assert_int_equal(pprot(l, "192.0.2.64/26", true), 0);
+	assert_int_equal(pprot(l, "192.0.2.64/26", true), RS_EEXIST);
+	/* an enclosing protected prefix spares everything listed inside */
+	assert_int_equal(pprot(l, "198.51.0.0/16", true), 0);
+	/* a protected prefix that is also listed */
+	assert_int_equal(padd(l, "2001:db8:5::/48", a), 0);
+	assert_int_equal(pprot(l, "2001:db8:5::/48", true), 0);
+	/* protection deeper than the listed prefix, below a protected one */
+	assert_int_equal(pprot(l, "2001:db8:5:1::/64", true), 0);
+	assert_int_equal(rs_list_commit(l), 0);
+	rs_list_stats(l, &st);
+	assert_int_equal(st.prefixes, 4);
+	assert_int_equal(st.protected_prefixes, 4);
+	assert_true(st.prefix_bytes > 0 && st.prefix_bytes <= st.mem_bytes);
+
+	assert_int_equal(amatch(l, "192.0.2.63", NULL, NULL), RS_BLOCKED);
+	assert_int_equal(amatch(l, "192.0.2.64", NULL, NULL), RS_PROTECTED);
+	assert_int_equal(amatch(l, "192.0.2.127", NULL, NULL), RS_PROTECTED);
+	assert_int_equal(amatch(l, "192.0.2.128", NULL, NULL), RS_BLOCKED);
+	assert_int_equal(amatch(l, "198.51.100.1", NULL, NULL), RS_PROTECTED);
+	assert_int_equal(amatch(l, "198.51.7.1", NULL, NULL), RS_PROTECTED); /* protected, not listed */
+	assert_int_equal(amatch(l, "2001:db8:5::1", NULL, NULL), RS_PROTECTED);
+	assert_int_equal(amatch(l, "2001:db8:5:1::1", NULL, NULL), RS_PROTECTED);
+	assert_int_equal(amatch(l, "2001:db8:6::1", NULL, NULL), RS_BLOCKED);
+	/* unprotect: blocked again after the commit */
+	assert_int_equal(pprot(l, "198.51.0.0/16", false), 0);
+	assert_int_equal(pprot(l, "198.51.0.0/16", false), RS_ENOENT);
+	assert_int_equal(pprot(l, "10.0.0.0/8", false), RS_ENOENT);
+	assert_int_equal(amatch(l, "198.51.100.1", NULL, NULL), RS_PROTECTED);
+	assert_int_equal(rs_list_commit(l), 0);
+	assert_int_equal(amatch(l, "198.51.100.1", NULL, NULL), RS_BLOCKED);
+	assert_int_equal(amatch(l, "198.51.7.1", NULL, NULL), RS_PASS);
+	assert_int_equal(pprot(l, "2001:db8:5::/48", false), 0);
+	assert_int_equal(rs_list_commit(l), 0);
+	assert_int_equal(amatch(l, "2001:db8:5::1", NULL, NULL), RS_BLOCKED);
+	assert_int_equal(amatch(l, "2001:db8:5:1::1", NULL, NULL), RS_PROTECTED);
+	/* a protected prefix alone still makes a table */
+	assert_int_equal(pdel(l, "192.0.2.0/24", a), 0);
+	assert_int_equal(pdel(l, "198.51.100.0/24", a), 0);
+	assert_int_equal(pdel(l, "2001:db8::/32", a), 0);
+	assert_int_equal(pdel(l, "2001:db8:5::/48", a), 0);
+	assert_int_equal(rs_list_commit(l), 0);
+	assert_true(rs_list_has_prefixes(l));
+	rs_list_stats(l, &st);
+	assert_int_equal(st.prefixes, 0);
+	assert_int_equal(st.protected_prefixes, 2);
+	assert_int_equal(amatch(l, "192.0.2.64", NULL, NULL), RS_PROTECTED);
+	assert_int_equal(amatch(l, "192.0.2.63", NULL, NULL), RS_PASS);
+	rs_list_free(l);
+}
+
+static void test_prefix_orders_not_applying(void **state)
+{
+	struct rs_list *l = rs_list_new(0);
+	uint32_t fr = add_order(l, "fr", "FR", ""), it = add_order(l, "it", "IT", "");
+	uint32_t old = add_order(l, "old", "*", "2020-01-01T00:00:00Z");
+	uint32_t soon = add_order(l, "soon", "*", "2030-01-01T00:00:00Z");
+	const char *id, *px;
+
+	assert_int_equal(padd(l, "10.0.0.0/8", it), 0);
+	assert_int_equal(padd(l, "10.1.0.0/16", fr), 0);     /* out of scope: the /8 blocks */
+	assert_int_equal(padd(l, "10.2.0.0/16", old), 0);    /* expired: the /8 blocks */
+	assert_int_equal(padd(l, "10.3.0.0/16", soon), 0);
+	assert_int_equal(padd(l, "10.3.3.0/24", fr), 0);     /* out of scope inside an applying /16 */
+	assert_int_equal(padd(l, "172.16.0.0/12", fr), 0);   /* nothing applies */
+	assert_int_equal(padd(l, "172.16.0.0/12", old), 0);
+	assert_int_equal(padd(l, "172.16.1.0/24", soon), 0); /* several orders on one prefix */
+	assert_int_equal(padd(l, "172.16.1.0/24", fr), 0);
+	assert_int_equal(rs_list_commit(l), 0);
+
+	assert_int_equal(amatch(l, "10.1.2.3", &id, &px), RS_BLOCKED);
+	assert_string_equal(id, "it");
+	assert_string_equal(px, "10.0.0.0/8");
+	assert_int_equal(amatch(l, "10.2.2.3", &id, &px), RS_BLOCKED);
+	assert_string_equal(id, "it");
+	assert_string_equal(px, "10.0.0.0/8");
+	assert_int_equal(amatch(l, "10.3.3.3", &id, &px), RS_BLOCKED);
+	assert_string_equal(id, "soon");
+	assert_string_equal(px, "10.3.0.0/16");
+	assert_int_equal(amatch(l, "172.16.2.1", NULL, NULL), RS_PASS);
+	assert_int_equal(amatch(l, "172.16.1.1", &id, &px), RS_BLOCKED);
+	assert_string_equal(id, "soon");
+	assert_string_equal(px, "172.16.1.0/24");
+	/* after "soon" expires: the parent of 10.3.3.0/24 falls back to the /8 */
+	assert_int_equal(amatch_at(l, "10.3.3.3", 1900000000, &id, &px), RS_BLOCKED);
+	assert_string_equal(id, "it");
+	assert_string_equal(px, "10.0.0.0/8");
+	assert_int_equal(amatch_at(l, "172.16.1.1", 1900000000, NULL, NULL), RS_PASS);
+	/* before "old" expired, it blocked its own /16 */
+	assert_int_equal(amatch_at(l, "10.2.2.3", 1500000000, &id, &px), RS_BLOCKED);
+	assert_string_equal(id, "old");
+	assert_string_equal(px, "10.2.0.0/16");
+	/* a removed order's slot reads as NULL, even before the sweep */
+	assert_int_equal(rs_list_order_remove(l, "it"), 0);
+	assert_int_equal(amatch(l, "10.1.2.3", NULL, NULL), RS_PASS);
+	assert_int_equal(amatch(l, "10.3.3.3", &id, NULL), RS_BLOCKED);
+	assert_string_equal(id, "soon");
+	rs_list_free(l);
+}
+
+static int count_pe(const struct rs_pentry *pe, void *arg)
+{
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+static void test_prefix_sweep_and_foreach(void **state)
+{
+	struct rs_list *l = rs_list_new(0);
+	uint32_t a = add_order(l, "a", "*", ""), b = add_order(l, "b", "*", "");
+	struct rs_list_stats st;
+	size_t n = 0;
+
+	assert_int_equal(add(l, "x.example", a), 0);
+	assert_int_equal(padd(l, "192.0.2.0/24", a), 0);
+	assert_int_equal(padd(l, "192.0.2.0/24", b), 0);
+	assert_int_equal(padd(l, "198.51.100.0/24", a), 0);
+	assert_int_equal(padd(l, "2001:db8::/32", a), 0);
+	assert_int_equal(pprot(l, "2001:db8::/32", true), 0);
+	assert_int_equal(rs_list_commit(l), 0);
+	assert_int_equal(rs_list_prefix_foreach(l, count_pe, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(rs_list_order_remove(l, "a"), 0);
+	/* one domain and three prefixes lose the order */
+	assert_int_equal(rs_list_order_sweep(l, a), 4);
+	assert_int_equal(rs_list_order_sweep(l, a), 0);
+	rs_list_stats(l, &st);
+	assert_int_equal(st.prefixes, 1);
+	assert_int_equal(st.protected_prefixes, 1);
+	assert_int_equal(rs_list_commit(l), 0);
+	n = 0;
+	rs_list_prefix_foreach(l, count_pe, &n);
+	assert_int_equal(n, 2); /* 192.0.2.0/24 (b), 2001:db8::/32 (protected) */
+	assert_int_equal(amatch(l, "192.0.2.1", NULL, NULL), RS_BLOCKED);
+	assert_int_equal(amatch(l, "198.51.100.1", NULL, NULL), RS_PASS);
+	assert_int_equal(pdel(l, "198.51.100.0/24", a), RS_ENOENT);
+	/* a commit with nothing pending keeps the table */
+	assert_int_equal(rs_list_commit(l), 0);
+	rs_list_free(l);
+}
+
+/*
+ * 10,000 random prefixes (clustered, so that many nest), some protected,
+ * under orders that apply or not, against a brute-force oracle on random
+ * addresses and on every prefix's first and last address and their
+ * neighbours; then half of them deleted, committed and checked again.
+ */
+enum { OR_N = 10000, OR_ORDERS = 8, OR_RANDOM = 6000, OR_EDGES = 2000 };
+
+struct oracle {
+	struct rs_prefix p[OR_N];
+	uint32_t ord[OR_N]; /* the order index of p[i] */
+	bool prot[OR_N], live[OR_N];
+	bool applies[OR_ORDERS];
+};
+
+static enum rs_verdict oracle_match(const struct oracle *o, int family, const uint8_t *a, struct rs_prefix *best)
+{
+	int bl = -1;
+
+	for (int i = 0; i < OR_N; i++) {
+		if (!o->live[i] || !rs_prefix_has_addr(&o->p[i], family, a))
+			continue;
+		if (o->prot[i])
+			return RS_PROTECTED;
+		if (o->applies[o->ord[i]] && o->p[i].len > bl) {
+			bl = o->p[i].len;
+			*best = o->p[i];
+		}
+	}
+	return bl >= 0 ? RS_BLOCKED : RS_PASS;
+}
+
+static void random_addr(int family, uint8_t *a)
+{
+	static const uint8_t pre4[][2] = { { 10, 0 }, { 10, 1 }, { 192, 0 }, { 203, 0 } };
+	int n = family == 4 ? 4 : 16;
+
+	for (int i = 0; i < n; i++)
+		a[i] = (uint8_t)(rand() >> 5);
+	if (rand() % 4) { /* mostly inside the clusters */
+		if (family == 4) {
+			memcpy(a, pre4[rand() % 4], 2);
+		} else {
+			a[0] = 0x20, a[1] = 0x01, a[2] = 0x0d, a[3] = 0xb8, a[4] = (uint8_t)(rand() % 3);
+		}
+	}
+}
+
+static void check_oracle(const struct rs_list *l, const struct oracle *o)
+{
+	struct rs_prefix best;
+	uint8_t a[16];
+	struct rs_match m;
+	int seen[3] = { 0 };
+
+	for (int iter = 0; iter < OR_RANDOM + 4 * OR_EDGES; iter++) {
+		int family;
+		enum rs_verdict want, got;
+		if (iter < OR_RANDOM) {
+			family = (iter & 1) ? 6 : 4;
+			random_addr(family, a);
+		} else { /* the edges of prefixes and the addresses just outside */
+			const struct rs_prefix *p = &o->p[(iter - OR_RANDOM) / 4 * (OR_N / OR_EDGES)];
+			int n = p->family == 4 ? 4 : 16, bits = n * 8, kind = (iter - OR_RANDOM) % 4;
+			family = p->family;
+			memcpy(a, p->addr, 16);
+			if (kind & 1) /* last address */
+				for (int b = p->len; b < bits; b++)
+					a[b / 8] |= (uint8_t)(0x80u >> (b % 8));
+			if (kind >= 2) { /* one before the first, one after the last */
+				if (kind == 2)
+					for (int i = n - 1; i >= 0 && a[i]-- == 0; i--)
+						;
+				else
+					for (int i = n - 1; i >= 0 && ++a[i] == 0; i--)
+						;
+			}
+		}
+		want = oracle_match(o, family, a, &best);
+		memset(&m, 0, sizeof(m));
+		got = rs_list_match_addr(l, family, a, 1800000000, &m);
+		if (got != want)
+			fail_msg("iteration %d: verdict %d, oracle %d", iter, got, want);
+		seen[got]++;
+		if (got == RS_BLOCKED) {
+			assert_true(rs_prefix_equal(&m.prefix->prefix, &best));
+			assert_true(rs_prefix_has_addr(&m.prefix->prefix, family, a));
+			/* one of the prefix's orders, and one that applies */
+			assert_true(m.order == rs_list_order_get(l, (uint32_t)rs_list_order_find(l, m.order->id)));
+			assert_true(o->applies[rs_list_order_find(l, m.order->id)]);
+		}
+	}
+	printf("prefixes: oracle agrees: %d pass, %d blocked, %d protected\n", seen[RS_PASS], seen[RS_BLOCKED],
+	       seen[RS_PROTECTED]);
+	assert_true(seen[RS_PASS] > 500 && seen[RS_BLOCKED] > 500 && seen[RS_PROTECTED] > 100);
+}
+
+static void test_prefix_oracle(void **state)
+{
+	static struct oracle o;
+	static const char *const ids[OR_ORDERS] = { "o0", "o1", "o2", "o3", "o4", "o5", "o6", "o7" };
+	struct rs_list *l = rs_list_new(0);
+	struct rs_list_stats st;
+	struct timespec t0, t1;
+	size_t listed = 0, prot = 0;
+	double ms;
+
+	srand(4242);
+	memset(&o, 0, sizeof(o));
+	for (int k = 0; k < OR_ORDERS; k++) {
+		/* o0..o5 apply; o6 is out of scope, o7 expired */
+		uint32_t idx = add_order(l, ids[k], k == 6 ? "FR" : "*", k == 7 ? "2020-01-01" : "");
+		assert_int_equal(idx, k);
+		o.applies[k] = k < 6;
+	}
+	for (int i = 0; i < OR_N; i++) {
+		struct rs_prefix *p = &o.p[i];
+		int family = (i % 3) ? 4 : 6, bits = family == 4 ? 32 : 128, rc;
+		uint8_t a[16] = { 0 };
+		bool dup;
+		do {
+			random_addr(family, a);
+			memset(p, 0, sizeof(*p));
+			p->family = (uint8_t)family;
+			/* lengths spread over the family, denser where clusters nest */
+			p->len = (uint8_t)(family == 4 ? 8 + rand() % 25 : 16 + rand() % 113);
+			for (int b = 0; b < bits; b++)
+				if (b < p->len && (a[b / 8] & (0x80u >> (b % 8))))
+					p->addr[b / 8] |= (uint8_t)(0x80u >> (b % 8));
+			dup = false;
+			for (int j = 0; j < i && !dup; j++)
+				dup = rs_prefix_equal(&o.p[j], p);
+		} while (dup);
+		o.live[i] = true;
+		o.prot[i] = rand() % 50 == 0;
+		o.ord[i] = (uint32_t)(rand() % OR_ORDERS);
+		if (o.prot[i]) {
+			rc = rs_list_prefix_protect(l, p, true);
+			prot++;
+		} else {
+			rc = rs_list_prefix_add(l, p, o.ord[i]);
+			listed++;
+		}
+		assert_int_equal(rc, 0);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(rs_list_commit(l), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	printf("prefixes: %d committed in %.2f ms\n", OR_N, ms);
+	assert_true(ms < 1000); /* a few ms on a normal build; sanitizers are slower */
+	rs_list_stats(l, &st);
+	assert_int_equal(st.prefixes, listed);
+	assert_int_equal(st.protected_prefixes, prot);
+	printf("prefixes: %zu bytes for %d (%.0f per prefix)\n", st.prefix_bytes, OR_N, (double)st.prefix_bytes / OR_N);
+	check_oracle(l, &o);
+
+	/* delete half (and unprotect), commit, check again */
+	for (int i = 0; i < OR_N; i += 2) {
+		o.live[i] = false;
+		if (o.prot[i])
+			assert_int_equal(rs_list_prefix_protect(l, &o.p[i], false), 0);
+		else
+			assert_int_equal(rs_list_prefix_del(l, &o.p[i], o.ord[i]), 0);
+	}
+	assert_int_equal(rs_list_commit(l), 0);
+	check_oracle(l, &o);
+	rs_list_free(l);
+}
+
+/*
+ * Readers during commits: reader threads match addresses while the writer
+ * adds and deletes prefixes and commits after every few changes. An address
+ * in a prefix listed before the readers start is BLOCKED on every lookup
+ * (by that prefix or a churned one inside it, never PROTECTED), an address
+ * never listed PASSes; churned addresses may be either. Retired tables are
+ * freed only after the readers are gone (TSan/ASan builds check both).
+ */
+enum { PMT_READERS = 3, PMT_ROUNDS = 300 };
+
+struct pmt_shared {
+	struct rs_list *l;
+	atomic_bool stop;
+	atomic_long lookups, wrong;
+};
+
+static void *pmt_reader(void *arg)
+{
+	struct pmt_shared *sh = arg;
+	long n = 0;
+
+	while (!atomic_load(&sh->stop)) {
+		for (int i = 0; i < 256; i++) {
+			uint8_t stable[4] = { 10, 0, (uint8_t)i, (uint8_t)(n & 0xff) }, never[4] = { 11, 0, (uint8_t)i, 1 };
+			uint8_t churn[16] = { 0x20, 0x01, 0x0d, 0xb8, (uint8_t)i, (uint8_t)n };
+			struct rs_match m;
+			if (rs_list_match_addr(sh->l, 4, stable, 1800000000, &m) != RS_BLOCKED ||
+			    !rs_prefix_has_addr(&m.prefix->prefix, 4, stable))
+				atomic_fetch_add(&sh->wrong, 1);
+			if (rs_list_match_addr(sh->l, 4, never, 1800000000, &m) != RS_PASS)
+				atomic_fetch_add(&sh->wrong, 1);
+			(void)rs_list_match_addr(sh->l, 6, churn, 1800000000, &m); /* either; must not crash */
+			(void)rs_list_has_prefixes(sh->l);
+			n++;
+		}
+	}
+	atomic_fetch_add(&sh->lookups, n);
+	return NULL;
+}
+
+static void test_prefix_readers_during_commits(void **state)
+{
+	struct pmt_shared sh = { .l = rs_list_new(0) };
+	uint32_t stable = add_order(sh.l, "stable", "*", ""), churn = add_order(sh.l, "churn", "*", "");
+	pthread_t th[PMT_READERS];
+	struct rs_list_stats st;
+	char text[64];
+
+	assert_int_equal(padd(sh.l, "10.0.0.0/16", stable), 0);
+	assert_int_equal(rs_list_commit(sh.l), 0);
+	rs_list_set_quiescent(sh.l, false); /* readers exist from now on */
+	for (int i = 0; i < PMT_READERS; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, pmt_reader, &sh), 0);
+	for (int round = 0; round < PMT_ROUNDS; round++) {
+		for (int i = 0; i < 20; i++) { /* inside the stable prefix, and elsewhere */
+			snprintf(text, sizeof(text), "10.0.%d.0/24", (round * 20 + i) % 256);
+			(void)padd(sh.l, text, churn);
+			snprintf(text, sizeof(text), "2001:db8:%x::/48", (round * 20 + i) % 256);
+			(void)padd(sh.l, text, churn);
+		}
+		if (round % 3 == 0) /* protection that never covers the stable prefix */
+			(void)pprot(sh.l, "2001:db8:1::/48", round % 2 == 0);
+		assert_int_equal(rs_list_commit(sh.l), 0);
+		for (int i = 0; i < 20; i += 2) {
+			snprintf(text, sizeof(text), "10.0.%d.0/24", (round * 20 + i) % 256);
+			(void)pdel(sh.l, text, churn);
+			snprintf(text, sizeof(text), "2001:db8:%x::/48", (round * 20 + i) % 256);
+			(void)pdel(sh.l, text, churn);
+		}
+		assert_int_equal(rs_list_commit(sh.l), 0);
+	}
+	rs_list_stats(sh.l, &st);
+	atomic_store(&sh.stop, true);
+	for (int i = 0; i < PMT_READERS; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	assert_true(st.retired > 0); /* nothing was freed under the readers */
+	assert_true(atomic_load(&sh.lookups) > 0);
+	assert_int_equal(atomic_load(&sh.wrong), 0);
+	printf("readers: %ld address lookups during %d commits\n", atomic_load(&sh.lookups), 2 * PMT_ROUNDS);
+	rs_list_set_quiescent(sh.l, true);
+	rs_list_stats(sh.l, &st);
+	assert_int_equal(st.retired, 0);
+	rs_list_free(sh.l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -360,6 +956,12 @@ int main(void)
 		cmocka_unit_test(test_del_and_orders),
 		cmocka_unit_test(test_scale_and_memory),
 		cmocka_unit_test(test_readers_during_growth),
+		cmocka_unit_test(test_prefix_nesting),
+		cmocka_unit_test(test_prefix_protection),
+		cmocka_unit_test(test_prefix_orders_not_applying),
+		cmocka_unit_test(test_prefix_sweep_and_foreach),
+		cmocka_unit_test(test_prefix_oracle),
+		cmocka_unit_test(test_prefix_readers_during_commits),
 	};
 	return cmocka_run_group_tests_name("list", tests, NULL, NULL);
 }

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -143,11 +144,11 @@ static void test_json_escape(void **state)
 
 
 /* The fields of a parsed order as a Redis hash would hold them. */
-static void fields_of(const struct rs_order *o, const char *kv[18])
+static void fields_of(const struct rs_order *o, const char *kv[20])
 {
-	const char *v[18] = { "authority", o->authority, "reference", o->reference, "scope", o->scope,
+	const char *v[20] = { "authority", o->authority, "reference", o->reference, "scope", o->scope,
 			      "action", rs_action_name(o->action), "expires", o->expires_text, "issued", o->issued,
-			      "reason", o->reason, "url", o->url, "lang", o->lang };
+			      "reason", o->reason, "url", o->url, "lang", o->lang, "windows", o->windows };
 	memcpy(kv, v, sizeof(v));
 }
 
@@ -163,6 +164,10 @@ static void assert_same_order(const struct rs_order *a, const struct rs_order *b
 	assert_string_equal(a->issued, b->issued);
 	assert_string_equal(a->expires_text, b->expires_text);
 	assert_true(a->expires == b->expires);
+	assert_string_equal(a->windows, b->windows);
+	assert_int_equal(a->nwin, b->nwin);
+	for (unsigned i = 0; i < 2u * a->nwin; i++)
+		assert_true(a->win[i] == b->win[i]);
 	assert_int_equal(a->action, b->action);
 	assert_int_equal(a->in_scope, b->in_scope);
 	assert_string_equal(a->txt, b->txt);
@@ -178,12 +183,12 @@ static void assert_same_order(const struct rs_order *a, const struct rs_order *b
 static struct rs_order *parse_twice(const struct rs_conf *c, const char *const *kv, size_t n)
 {
 	struct rs_order *o, *o2;
-	const char *kv2[18];
+	const char *kv2[20];
 	char err[512];
 
 	assert_int_equal(rs_order_parse(c, "idem", kv, n, &o, err, sizeof(err)), 0);
 	fields_of(o, kv2);
-	assert_int_equal(rs_order_parse(c, "idem", kv2, 9, &o2, err, sizeof(err)), 0);
+	assert_int_equal(rs_order_parse(c, "idem", kv2, 10, &o2, err, sizeof(err)), 0);
 	assert_same_order(o, o2);
 	assert_int_equal(o2->warnings & ~RS_OW_CUT, 0); /* nothing left to replace */
 	rs_order_free(o2);
@@ -353,6 +358,171 @@ static void test_ede_modes(void **state)
 	rs_order_free(o);
 }
 
+/* Live-event windows: strict parse, canonical text, in-window evaluation. */
+static void test_windows(void **state)
+{
+	const char *kv[] = { "authority", "Ofcom", "reference", "Live-1", "scope", "*", "action", "nxdomain",
+			     "windows", "  2026-05-01T18:00:00Z/2026-05-01T20:00:00Z\t2026-05-02T20:00:00+02:00/2026-05-02T19:00:00Z   "
+			     "2026-05-03/2026-05-04 " };
+	struct rs_order *o;
+	int64_t t0, t1;
+
+	(void)state;
+	o = parse_twice(&conf, kv, 5);
+	assert_string_equal(o->windows, "2026-05-01T18:00:00Z/2026-05-01T20:00:00Z "
+					"2026-05-02T20:00:00+02:00/2026-05-02T19:00:00Z 2026-05-03/2026-05-04");
+	assert_int_equal(o->nwin, 3);
+	assert_int_equal(rs_rfc3339_parse("2026-05-01T18:00:00Z", &t0), 0);
+	assert_int_equal(rs_rfc3339_parse("2026-05-01T20:00:00Z", &t1), 0);
+	assert_true(o->win[0] == t0 && o->win[1] == t1);
+	assert_true(o->win[2] == t0 + 86400); /* 20:00+02:00 is 18:00Z */
+	/* [start, end) */
+	assert_false(rs_order_applies(o, t0 - 1));
+	assert_true(rs_order_applies(o, t0));
+	assert_true(rs_order_applies(o, t1 - 1));
+	assert_false(rs_order_applies(o, t1));
+	assert_false(rs_order_applies(o, t0 + 86400 - 1));
+	assert_true(rs_order_applies(o, t0 + 86400));
+	assert_true(rs_order_applies(o, t0 + 86400 + 3599));
+	assert_false(rs_order_applies(o, t0 + 86400 + 3600));
+	assert_true(rs_order_applies(o, o->win[4]));
+	assert_true(rs_order_applies(o, o->win[5] - 1));
+	assert_false(rs_order_applies(o, o->win[5]));
+	assert_false(rs_order_applies(o, INT64_MIN));
+	assert_false(rs_order_applies(o, INT64_MAX));
+	/* the next transition: each boundary in turn, then none */
+	assert_true(rs_order_next_transition(o, 0) == t0);
+	assert_true(rs_order_next_transition(o, t0 - 1) == t0);
+	assert_true(rs_order_next_transition(o, t0) == t1);
+	assert_true(rs_order_next_transition(o, t1) == t0 + 86400);
+	assert_true(rs_order_next_transition(o, o->win[4]) == o->win[5]);
+	assert_true(rs_order_next_transition(o, o->win[5]) == 0);
+	rs_order_free(o);
+
+	/* expires cuts the windows: the expiry is the last transition */
+	{
+		const char *kv2[] = { "authority", "Ofcom", "reference", "Live-1", "scope", "*", "action", "nxdomain",
+				      "windows", "2026-05-01T18:00:00Z/2026-05-01T20:00:00Z 2026-05-02T18:00:00Z/2026-05-02T20:00:00Z",
+				      "expires", "2026-05-01T19:00:00Z" };
+		o = parse_twice(&conf, kv2, 6);
+		assert_true(rs_order_applies(o, t0));
+		assert_false(rs_order_applies(o, t0 + 3600));
+		assert_false(rs_order_applies(o, t0 + 86400));
+		assert_true(rs_order_next_transition(o, t0) == t0 + 3600);
+		assert_true(rs_order_next_transition(o, t0 + 3600) == 0);
+		rs_order_free(o);
+		/* adjacent windows (an end equal to the next start) are allowed */
+		kv2[9] = "2026-05-01T18:00:00Z/2026-05-01T19:00:00Z 2026-05-01T19:00:00Z/2026-05-01T20:00:00Z";
+		kv2[11] = "";
+		o = parse_twice(&conf, kv2, 6);
+		assert_int_equal(o->nwin, 2);
+		assert_true(rs_order_applies(o, t0 + 3600));
+		assert_false(rs_order_applies(o, t1));
+		rs_order_free(o);
+		/* out of scope: never applies, no transition */
+		kv2[5] = "FR";
+		o = parse_twice(&conf, kv2, 6);
+		assert_false(rs_order_applies(o, t0));
+		assert_true(rs_order_next_transition(o, 0) == 0);
+		rs_order_free(o);
+	}
+
+	/* no windows, blank windows: always (until expires) */
+	kv[9] = " \t ";
+	o = parse_twice(&conf, kv, 5);
+	assert_string_equal(o->windows, "");
+	assert_int_equal(o->nwin, 0);
+	assert_null(o->win);
+	assert_true(rs_order_applies(o, 0) && rs_order_applies(o, t0));
+	assert_true(rs_order_next_transition(o, t0) == 0);
+	rs_order_free(o);
+	o = parse_twice(&conf, kv, 4);
+	assert_string_equal(o->windows, "");
+	assert_true(rs_order_applies(o, t0));
+	rs_order_free(o);
+}
+
+static void test_windows_errors(void **state)
+{
+	static const struct {
+		const char *in, *msg;
+	} cases[] = {
+		{ "2026-05-01T20:00:00Z/2026-05-01T18:00:00Z",
+		  "window 1 '2026-05-01T20:00:00Z/2026-05-01T18:00:00Z': the end is not after the start" },
+		{ "2026-05-01T20:00:00Z/2026-05-01T20:00:00Z",
+		  "window 1 '2026-05-01T20:00:00Z/2026-05-01T20:00:00Z': the end is not after the start" },
+		{ "2026-05-01T18:00:00Z/2026-05-01T20:00:00Z 2026-05-01T19:00:00Z/2026-05-01T21:00:00Z",
+		  "window 2 '2026-05-01T19:00:00Z/2026-05-01T21:00:00Z' overlaps window 1 "
+		  "'2026-05-01T18:00:00Z/2026-05-01T20:00:00Z'" },
+		{ "2026-05-02T18:00:00Z/2026-05-02T20:00:00Z 2026-05-01T18:00:00Z/2026-05-01T20:00:00Z",
+		  "window 2 '2026-05-01T18:00:00Z/2026-05-01T20:00:00Z' starts before window 1 "
+		  "'2026-05-02T18:00:00Z/2026-05-02T20:00:00Z' (windows must be in time order)" },
+		{ "2026-05-01T18:00:00Z", "window 1 '2026-05-01T18:00:00Z': not START/END (two RFC 3339 date-times joined by '/')" },
+		{ "2026-05-01T18:00:00Z/PT2H",
+		  "window 1 '2026-05-01T18:00:00Z/PT2H': the end 'PT2H' is not an RFC 3339 date-time (2026-05-01T18:00:00Z) or date" },
+		{ "tomorrow/2026-05-01", "window 1 'tomorrow/2026-05-01': the start 'tomorrow' is not an RFC 3339 date-time "
+					 "(2026-05-01T18:00:00Z) or date" },
+		{ "/2026-05-01", "window 1 '/2026-05-01': the start is missing (START/END, e.g. "
+				 "2026-05-01T18:00:00Z/2026-05-01T20:00:00Z)" },
+		{ "2026-05-01/", "window 1 '2026-05-01/': the end is missing (START/END, e.g. "
+				 "2026-05-01T18:00:00Z/2026-05-01T20:00:00Z)" },
+		{ "2026-05-01/2026-05-02/2026-05-03", "window 1 '2026-05-01/2026-05-02/2026-05-03': more than one '/' (START/END)" },
+		{ "2026-05-01T18:00:00Z/2026-05-01T20:00:00", /* no zone */
+		  "window 1 '2026-05-01T18:00:00Z/2026-05-01T20:00:00': the end '2026-05-01T20:00:00' is not an RFC 3339 "
+		  "date-time (2026-05-01T18:00:00Z) or date" },
+		{ "2026-05-01T18:00:00Z/2026-05-01T20:00:00Z,2026-05-02T18:00:00Z/2026-05-02T20:00:00Z",
+		  "window 1 '2026-05-01T18:00:00Z/2026-05-01T20:00:00Z,2026-05-02T18:00:00Z/2026-05-02T20:00:00Z': more than "
+		  "one '/' (START/END)" },
+	};
+	const char *kv[] = { "authority", "a", "reference", "r", "scope", "*", "action", "sinkhole", "windows", "" };
+	struct rs_order *o;
+	char err[512], *canon;
+	int64_t *win;
+	uint16_t n;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(rs_windows_parse(cases[i].in, &canon, &win, &n, err, sizeof(err)), RS_EINVAL);
+		assert_string_equal(err, cases[i].msg);
+		assert_null(canon);
+		assert_null(win);
+		assert_int_equal(n, 0);
+	}
+	/* in an order: malformed, with the field named */
+	kv[9] = cases[0].in;
+	assert_int_equal(rs_order_parse(&conf, "o", kv, 5, &o, err, sizeof(err)), RS_EINVAL);
+	assert_null(o);
+	assert_string_equal(err, "order 'o': windows: window 1 '2026-05-01T20:00:00Z/2026-05-01T18:00:00Z': the end is "
+				 "not after the start");
+
+	/* at most RS_WINDOWS_MAX, each end at most RS_DATE_MAX octets */
+	{
+		char *many = malloc((RS_WINDOWS_MAX + 1) * 32), *p = many;
+		for (int i = 0; i <= RS_WINDOWS_MAX; i++)
+			p += sprintf(p, "%s%04d-01-01/%04d-06-01", i ? " " : "", 2100 + i, 2100 + i);
+		assert_int_equal(rs_windows_parse(many, &canon, &win, &n, err, sizeof(err)), RS_EINVAL);
+		assert_string_equal(err, "more than 64 windows");
+		*strrchr(many, ' ') = '\0'; /* 64: accepted */
+		kv[9] = many;
+		o = parse_twice(&conf, kv, 5);
+		assert_int_equal(o->nwin, RS_WINDOWS_MAX);
+		assert_string_equal(o->windows, many);
+		assert_true(strlen(o->windows) < RS_WINDOWS_TEXT_MAX);
+		rs_order_free(o);
+		free(many);
+	}
+	{
+		char lng[2 * RS_DATE_MAX + 40];
+		/* a date padded with a fraction to 65 octets, then to 64 */
+		snprintf(lng, sizeof(lng), "2026-05-01T18:00:00.%0*dZ/2026-05-02", RS_DATE_MAX - 20, 0);
+		assert_int_equal(rs_windows_parse(lng, NULL, NULL, &n, err, sizeof(err)), RS_EINVAL);
+		assert_non_null(strstr(err, "the start is longer than 64 characters"));
+		snprintf(lng, sizeof(lng), "2026-05-01T18:00:00.%0*dZ/2026-05-02", RS_DATE_MAX - 21, 0);
+		assert_int_equal(rs_windows_parse(lng, NULL, NULL, &n, err, sizeof(err)), 0);
+		assert_int_equal(n, 1);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -366,6 +536,8 @@ int main(void)
 		cmocka_unit_test(test_text_clean),
 		cmocka_unit_test(test_json_max),
 		cmocka_unit_test(test_ede_modes),
+		cmocka_unit_test(test_windows),
+		cmocka_unit_test(test_windows_errors),
 	};
 	return cmocka_run_group_tests_name("order", tests, NULL, NULL);
 }

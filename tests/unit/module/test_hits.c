@@ -1,5 +1,6 @@
 /* test_hits.c — counting blocked answers (and warnd's page views): regions, hour keys, rings,
- * aggregation, restore, the key option, the pending-full warning. */
+ * aggregation, restore, the key option, the pending-full warning; address hits, discovered
+ * names and the collateral alarm (report and suspend). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 
 #include "list.h"
 #include "load.h"
+#include "prefix.h"
 #include "rs_err.h"
 #include "stats.h"
 
@@ -224,6 +226,294 @@ static void test_pending_full_logged_once(void **state)
 	rs_list_free(f.l);
 }
 
+
+/* ---- address triggers ---- */
+
+static struct rs_prefix pfx(const char *text)
+{
+	struct rs_prefix p;
+
+	assert_int_equal(rs_prefix_parse(text, &p, NULL, 0), 0);
+	return p;
+}
+
+/* A text name to wire (no escapes; tests only). */
+static size_t wire(const char *name, uint8_t *out)
+{
+	size_t o = 0;
+	const char *l = name;
+
+	while (*l) {
+		const char *dot = strchr(l, '.');
+		size_t n = dot ? (size_t)(dot - l) : strlen(l);
+		out[o++] = (uint8_t)n;
+		memcpy(out + o, l, n);
+		o += n;
+		l += n + (dot ? 1 : 0);
+	}
+	out[o++] = 0;
+	return o;
+}
+
+static void record_addr(struct rs_stats *s, const struct fixture *f, const char *prefix, const char *name, time_t t)
+{
+	struct rs_prefix p = pfx(prefix);
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	uint8_t w[RS_WIRE_MAX];
+	size_t n = wire(name, w);
+
+	inet_pton(AF_INET, "192.0.2.7", &sin.sin_addr);
+	rs_stats_record_addr(s, f->o, &p, w, n, (struct sockaddr *)&sin, sizeof(sin), t);
+}
+
+static uint64_t row(const struct rs_hit_batch *b, const char *kind, const char *hour, const char *field)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (strcmp(b->rows[i].kind, kind) == 0 && strcmp(b->rows[i].hour, hour) == 0 &&
+		    strcmp(b->rows[i].field, field) == 0)
+			return b->rows[i].count;
+	return 0;
+}
+
+/* An address hit counts under hits:<hour> as order|prefix|region, and the
+ * query name (lowercase) under discovered:<hour> as name|order|prefix; both
+ * survive a failed flush (restore) with their kind. No client address. */
+static void test_addr_hits_and_discovered(void **state)
+{
+	struct rs_conf c = { .stats_max_pending = 100 };
+	struct rs_stats *s = rs_stats_new(&c, NULL);
+	struct rs_stats_counters sc;
+	struct rs_hit_batch b;
+	struct fixture f;
+
+	setup_list(&f);
+	for (int i = 0; i < 3; i++)
+		record_addr(s, &f, "198.51.100.0/24", "Mirror1.EXAMPLE", 1795869015);
+	record_addr(s, &f, "198.51.100.0/24", "mirror2.example", 1795869015);
+	record_addr(s, &f, "2001:db8:7::/48", "mirror2.example", 1795869015 + 3600);
+	rs_stats_record(s, f.o, f.e, NULL, 0, 1795869015); /* a name block beside them */
+	rs_stats_drain(s);
+	rs_stats_counters(s, &sc);
+	assert_int_equal(sc.by_action[RS_ACT_NXDOMAIN], 6);
+	rs_stats_take(s, &b);
+	assert_int_equal(b.n, 6);
+	assert_int_equal(row(&b, "hits", "2026-11-28T12", "o1|198.51.100.0/24|ZZ"), 4);
+	assert_int_equal(row(&b, "hits", "2026-11-28T13", "o1|2001:db8:7::/48|ZZ"), 1);
+	assert_int_equal(row(&b, "hits", "2026-11-28T12", "o1|pirate.example|ZZ"), 1);
+	assert_int_equal(row(&b, "discovered", "2026-11-28T12", "mirror1.example|o1|198.51.100.0/24"), 3);
+	assert_int_equal(row(&b, "discovered", "2026-11-28T12", "mirror2.example|o1|198.51.100.0/24"), 1);
+	assert_int_equal(row(&b, "discovered", "2026-11-28T13", "mirror2.example|o1|2001:db8:7::/48"), 1);
+	for (size_t i = 0; i < b.n; i++)
+		assert_null(strstr(b.rows[i].field, "192.0.2.7"));
+	rs_stats_restore(s, &b);
+	rs_stats_take(s, &b);
+	assert_int_equal(b.n, 6);
+	assert_int_equal(row(&b, "discovered", "2026-11-28T12", "mirror1.example|o1|198.51.100.0/24"), 3);
+	assert_int_equal(row(&b, "hits", "2026-11-28T12", "o1|198.51.100.0/24|ZZ"), 4);
+	rs_hit_batch_free(&b);
+	rs_stats_free(s);
+	rs_list_free(f.l);
+}
+
+/* A hostile query name cannot forge fields: '|' and non-printable octets
+ * become \DDD, a '.' inside a label "\.". */
+static void test_discovered_name_escaped(void **state)
+{
+	struct rs_conf c = { .stats_max_pending = 100 };
+	struct rs_stats *s = rs_stats_new(&c, NULL);
+	struct rs_prefix p = pfx("198.51.100.7/32");
+	const uint8_t w[] = "\005a|B\001.\003x.y\007example";
+	struct rs_hit_batch b;
+	struct fixture f;
+
+	setup_list(&f);
+	rs_stats_record_addr(s, f.o, &p, w, sizeof(w), NULL, 0, 1795869015);
+	rs_stats_drain(s);
+	rs_stats_take(s, &b);
+	assert_int_equal(row(&b, "discovered", "2026-11-28T12", "a\\124b\\001\\..x\\.y.example|o1|198.51.100.7/32"), 1);
+	rs_hit_batch_free(&b);
+	rs_stats_free(s);
+	rs_list_free(f.l);
+}
+
+/* The address ring is bounded like the name ring: drops are counted. */
+static void test_addr_ring_full_counts_drops(void **state)
+{
+	struct rs_conf c = { .stats_max_pending = 100 };
+	struct rs_stats *s = rs_stats_new(&c, NULL);
+	struct rs_stats_counters sc;
+	struct fixture f;
+
+	setup_list(&f);
+	for (int i = 0; i < 1100; i++)
+		record_addr(s, &f, "198.51.100.0/24", "m.example", 1795869015);
+	rs_stats_drain(s);
+	rs_stats_counters(s, &sc);
+	assert_int_equal(sc.dropped, 1100 - 1024);
+	assert_int_equal(sc.pending, 2 * 1024); /* a hit and a discovered count each */
+	rs_stats_free(s);
+	rs_list_free(f.l);
+}
+
+struct seen {
+	char text[512];
+	size_t n;
+};
+
+static void collect(const char *prefix, unsigned names, bool suspended, void *arg)
+{
+	struct seen *sn = arg;
+	size_t l = strlen(sn->text);
+
+	snprintf(sn->text + l, sizeof(sn->text) - l, "%s%s=%u%s", l ? " " : "", prefix, names, suspended ? "!" : "");
+	sn->n++;
+}
+
+static int alarms;
+static void count_alarms(int level, const char *msg)
+{
+	if (strstr(msg, "collateral alarm: address prefix"))
+		alarms++;
+}
+
+/* Distinct names per prefix per hour: a repeated name counts once, a prefix
+ * over the threshold is listed (counted up to threshold + 1) and logged once;
+ * the next hour starts from zero. */
+static void test_collateral_report(void **state)
+{
+	struct rs_conf c = { .stats_max_pending = 1000, .collateral_threshold = 3 };
+	struct rs_stats *s = rs_stats_new(&c, NULL);
+	rs_log_fn saved = rs_log_hook;
+	struct rs_stats_counters sc;
+	struct seen sn = { "", 0 };
+	struct fixture f;
+	char name[32];
+	time_t t = time(NULL); /* rs_stats_counters shows the current hour */
+
+	setup_list(&f);
+	rs_log_hook = count_alarms;
+	alarms = 0;
+	for (int i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "site%d.example", i);
+		record_addr(s, &f, "198.51.100.0/24", name, t);
+		record_addr(s, &f, "198.51.100.0/24", name, t); /* again: the same name */
+	}
+	record_addr(s, &f, "203.0.113.9/32", "pirate1.example", t);
+	record_addr(s, &f, "203.0.113.9/32", "PIRATE1.example", t); /* case does not make a new name */
+	rs_stats_drain(s);
+	assert_int_equal(rs_stats_collateral(s, t, collect, &sn), 0);
+	assert_int_equal(alarms, 0);
+	for (int i = 3; i < 10; i++) {
+		snprintf(name, sizeof(name), "site%d.example", i);
+		record_addr(s, &f, "198.51.100.0/24", name, t);
+	}
+	rs_stats_drain(s);
+	assert_int_equal(rs_stats_collateral(s, t, collect, &sn), 1);
+	assert_string_equal(sn.text, "198.51.100.0/24=4"); /* report mode: not suspended */
+	assert_int_equal(alarms, 1);
+	rs_stats_counters(s, &sc);
+	assert_int_equal(sc.collateral, 1);
+	assert_int_equal(sc.suspended, 0);
+	assert_false(rs_stats_suspended(s, &(struct rs_prefix){ 0 }));
+	{
+		struct rs_prefix p = pfx("198.51.100.0/24");
+		assert_false(rs_stats_suspended(s, &p));
+	}
+	/* the next hour: nothing shown until it is over the threshold again */
+	assert_int_equal(rs_stats_collateral(s, t + 3600, NULL, NULL), 0);
+	for (int i = 0; i < 4; i++) {
+		snprintf(name, sizeof(name), "site%d.example", i);
+		record_addr(s, &f, "198.51.100.0/24", name, t + 3600);
+	}
+	record_addr(s, &f, "198.51.100.0/24", "late.example", t); /* a record of the past hour: not counted */
+	rs_stats_drain(s);
+	assert_int_equal(rs_stats_collateral(s, t + 3600, NULL, NULL), 1);
+	assert_int_equal(alarms, 2);
+	rs_log_hook = saved;
+	rs_stats_free(s);
+	rs_list_free(f.l);
+}
+
+/* collateral-threshold: 0 turns the alarm off. */
+static void test_collateral_off(void **state)
+{
+	struct rs_conf c = { .stats_max_pending = 1000, .collateral_threshold = 0,
+			     .collateral_action = RS_COLLATERAL_SUSPEND };
+	struct rs_stats *s = rs_stats_new(&c, NULL);
+	struct rs_prefix p = pfx("198.51.100.0/24");
+	struct fixture f;
+	char name[32];
+
+	setup_list(&f);
+	for (int i = 0; i < 100; i++) {
+		snprintf(name, sizeof(name), "site%d.example", i);
+		record_addr(s, &f, "198.51.100.0/24", name, 1795869015);
+	}
+	rs_stats_drain(s);
+	assert_int_equal(rs_stats_collateral(s, 1795869015, NULL, NULL), 0);
+	assert_false(rs_stats_suspended(s, &p));
+	rs_stats_free(s);
+	rs_list_free(f.l);
+}
+
+/* collateral-action: suspend: a prefix over the threshold stops triggering
+ * until it is confirmed; a confirmed prefix is never suspended; taking the
+ * confirmation back suspends it again at its next blocked name. */
+static void test_collateral_suspend_and_confirm(void **state)
+{
+	struct rs_conf c = { .stats_max_pending = 1000, .collateral_threshold = 2,
+			     .collateral_action = RS_COLLATERAL_SUSPEND };
+	struct rs_stats *s = rs_stats_new(&c, NULL);
+	struct rs_prefix shared = pfx("198.51.100.0/24"), other = pfx("2001:db8:9::/48"), dedicated = pfx("203.0.113.9/32");
+	rs_log_fn saved = rs_log_hook;
+	struct rs_stats_counters sc;
+	struct seen sn = { "", 0 };
+	struct fixture f;
+	time_t t = time(NULL); /* rs_stats_counters shows the current hour */
+
+	setup_list(&f);
+	rs_log_hook = count_alarms;
+	rs_stats_confirm(s, &other, 1); /* confirmed before it ever crossed */
+	for (int i = 0; i < 3; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "site%d.example", i);
+		record_addr(s, &f, "198.51.100.0/24", name, t);
+		record_addr(s, &f, "2001:db8:9::/48", name, t);
+	}
+	record_addr(s, &f, "203.0.113.9/32", "pirate.example", t);
+	rs_stats_drain(s);
+	assert_true(rs_stats_suspended(s, &shared));
+	assert_false(rs_stats_suspended(s, &other));
+	assert_false(rs_stats_suspended(s, &dedicated));
+	assert_int_equal(rs_stats_collateral(s, t, collect, &sn), 2);
+	assert_non_null(strstr(sn.text, "198.51.100.0/24=3!"));
+	assert_non_null(strstr(sn.text, "2001:db8:9::/48=3"));
+	assert_null(strstr(sn.text, "2001:db8:9::/48=3!"));
+	rs_stats_counters(s, &sc);
+	assert_int_equal(sc.suspended, 1);
+	/* the next hour: still suspended (listed with 0 names) */
+	sn.text[0] = '\0';
+	assert_int_equal(rs_stats_collateral(s, t + 3600, collect, &sn), 0);
+	assert_string_equal(sn.text, "198.51.100.0/24=0!");
+	/* a person confirms it: it triggers again */
+	{
+		struct rs_prefix both[2] = { shared, other };
+		rs_stats_confirm(s, both, 2);
+	}
+	assert_false(rs_stats_suspended(s, &shared));
+	record_addr(s, &f, "198.51.100.0/24", "site9.example", t);
+	rs_stats_drain(s);
+	assert_false(rs_stats_suspended(s, &shared));
+	/* the confirmation is taken back: the next blocked name suspends it again */
+	rs_stats_confirm(s, NULL, 0);
+	record_addr(s, &f, "198.51.100.0/24", "site0.example", t);
+	rs_stats_drain(s);
+	assert_true(rs_stats_suspended(s, &shared));
+	rs_log_hook = saved;
+	rs_stats_free(s);
+	rs_list_free(f.l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -235,6 +525,12 @@ int main(void)
 		cmocka_unit_test(test_key_from_options),
 		cmocka_unit_test(test_region_lookup_without_database),
 		cmocka_unit_test(test_pending_full_logged_once),
+		cmocka_unit_test(test_addr_hits_and_discovered),
+		cmocka_unit_test(test_discovered_name_escaped),
+		cmocka_unit_test(test_addr_ring_full_counts_drops),
+		cmocka_unit_test(test_collateral_report),
+		cmocka_unit_test(test_collateral_off),
+		cmocka_unit_test(test_collateral_suspend_and_confirm),
 	};
 	return cmocka_run_group_tests_name("hits", tests, NULL, NULL);
 }

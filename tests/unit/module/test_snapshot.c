@@ -1,4 +1,6 @@
-/* test_snapshot.c — the snapshot file: round trip, and damaged files rejected whole. */
+/* test_snapshot.c — the snapshot file: round trip (names, prefixes, orders),
+ * damaged files rejected whole, bad records skipped, older versions read. */
+#include <arpa/inet.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -65,8 +67,39 @@ static enum rs_verdict match(struct rs_list *l, const char *name, const char **r
 	return v;
 }
 
-/* A list with two orders (one removed), shared domains and a protected name. */
-static struct rs_list *sample(void)
+static struct rs_prefix pfx(const char *text)
+{
+	struct rs_prefix p;
+
+	assert_int_equal(rs_prefix_parse(text, &p, NULL, 0), 0);
+	return p;
+}
+
+static void padd(struct rs_list *l, const char *text, uint32_t idx)
+{
+	struct rs_prefix p = pfx(text);
+
+	assert_int_equal(rs_list_prefix_add(l, &p, idx), 0);
+}
+
+static enum rs_verdict amatch(struct rs_list *l, const char *addr, const char **ref)
+{
+	uint8_t a[16];
+	int family = strchr(addr, ':') ? 6 : 4;
+	struct rs_match m;
+	enum rs_verdict v;
+
+	assert_int_equal(inet_pton(family == 4 ? AF_INET : AF_INET6, addr, a), 1);
+	v = rs_list_match_addr(l, family, a, 1800000000, &m);
+	if (ref)
+		*ref = v == RS_BLOCKED ? m.order->reference : NULL;
+	return v;
+}
+
+/* A list with two orders (one removed), shared domains and a protected name;
+ * with prefixes: listed by one or two orders, one only by the removed
+ * order, nested, and protected. */
+static struct rs_list *sample_with(bool prefixes)
 {
 	struct rs_list *l = rs_list_new(0);
 	uint32_t a = order(l, "a", "*", "sinkhole"), gone = order(l, "gone", "*", "sinkhole"),
@@ -81,8 +114,24 @@ static struct rs_list *sample(void)
 	add(l, "pirate2.example", b);
 	n = rs_domain_wire("good.pirate2.example", 20, w);
 	assert_int_equal(rs_list_protect(l, w, (size_t)n, true), 0);
+	if (prefixes) {
+		struct rs_prefix p = pfx("192.0.2.128/25");
+		padd(l, "192.0.2.0/24", a);
+		padd(l, "192.0.2.0/24", b);
+		padd(l, "198.51.100.0/24", b);
+		padd(l, "203.0.113.0/24", gone);
+		padd(l, "2001:db8::/32", a);
+		padd(l, "2001:db8:1::/48", b);
+		assert_int_equal(rs_list_prefix_protect(l, &p, true), 0);
+		assert_int_equal(rs_list_commit(l), 0);
+	}
 	assert_int_equal(rs_list_order_remove(l, "gone"), 0);
 	return l;
+}
+
+static struct rs_list *sample(void)
+{
+	return sample_with(true);
 }
 
 static void write_sample(void)
@@ -119,6 +168,41 @@ static void test_round_trip(void **state)
 	assert_int_equal(st.orders, 2);
 	assert_int_equal(st.domains, 3);
 	assert_int_equal(st.protected_n, 1);
+	/* prefixes: committed by the read, same verdicts */
+	assert_true(rs_list_has_prefixes(l));
+	assert_int_equal(st.prefixes, 4); /* 203.0.113.0/24 was listed only by the removed order */
+	assert_int_equal(st.protected_prefixes, 1);
+	assert_int_equal(amatch(l, "192.0.2.1", &ref), RS_BLOCKED);
+	assert_string_equal(ref, "a");
+	assert_int_equal(amatch(l, "192.0.2.129", NULL), RS_PROTECTED);
+	assert_int_equal(amatch(l, "198.51.100.9", &ref), RS_BLOCKED);
+	assert_string_equal(ref, "b");
+	assert_int_equal(amatch(l, "203.0.113.1", NULL), RS_PASS);
+	assert_int_equal(amatch(l, "2001:db8:1::1", &ref), RS_BLOCKED);
+	assert_string_equal(ref, "b");
+	assert_int_equal(amatch(l, "2001:db8:2::1", &ref), RS_BLOCKED);
+	assert_string_equal(ref, "a");
+	rs_list_free(l);
+}
+
+/* The order's windows survive the round trip (an order with windows must
+ * not come back from a restart applying at all times). */
+static void test_windows_round_trip(void **state)
+{
+	const char *kv[] = { "authority", "Court", "reference", "w", "scope", "*", "action", "sinkhole", "windows",
+			     "2030-01-01T20:00:00Z/2030-01-01T22:00:00Z" };
+	struct rs_list *l = rs_list_new(0), *back;
+	char last[RS_STREAM_ID_MAX], ds[RS_DATASET_ID_LEN + 1], err[256];
+	struct rs_order *o;
+	uint32_t idx;
+
+	assert_int_equal(rs_order_parse(&conf, "w", kv, 5, &o, err, sizeof(err)), 0);
+	assert_int_equal(rs_list_order_set(l, o, &idx), 0);
+	assert_int_equal(rs_snapshot_write(path, l, "1-1", "", err, sizeof(err)), 0);
+	assert_int_equal(rs_snapshot_read(path, &conf, &back, last, ds, NULL, err, sizeof(err)), 0);
+	assert_string_equal(rs_list_order_get(back, 0)->windows, o->windows);
+	assert_int_equal(rs_list_order_get(back, 0)->nwin, 1);
+	rs_list_free(back);
 	rs_list_free(l);
 }
 
@@ -141,7 +225,8 @@ static void rewrite(void (*damage)(uint8_t *data, size_t *len))
 static void truncate_tail(uint8_t *d, size_t *len) { *len -= 3; }
 static void truncate_header(uint8_t *d, size_t *len) { *len = 20; }
 static void flip_bit(uint8_t *d, size_t *len) { d[*len / 2] ^= 0x10; }
-static void bad_version(uint8_t *d, size_t *len) { d[8] = 3; }
+static void bad_version(uint8_t *d, size_t *len) { d[8] = 4; }
+static void version_zero(uint8_t *d, size_t *len) { d[8] = 0; }
 static void bad_magic(uint8_t *d, size_t *len) { d[0] = 'X'; }
 static void appended(uint8_t *d, size_t *len) { d[(*len)++] = 0; }
 
@@ -163,7 +248,8 @@ static void test_damaged(void **state)
 	expect_rejected(truncate_tail, "truncated");
 	expect_rejected(truncate_header, "truncated");
 	expect_rejected(flip_bit, "checksum mismatch");
-	expect_rejected(bad_version, "version 3, this module reads versions 1 to 2");
+	expect_rejected(bad_version, "version 4, this module reads versions 1 to 3");
+	expect_rejected(version_zero, "version 0, this module reads versions 1 to 3");
 	expect_rejected(bad_magic, "not a redsink snapshot");
 	expect_rejected(appended, "truncated or padded");
 }
@@ -210,6 +296,133 @@ static void break_first_name(uint8_t *d, size_t *len)
 	p += 4;         /* nentries */
 	d[p + 1] = 100; /* first label length of the first entry */
 	reseal(d, *len);
+}
+
+/* Find the prefix record of family/len/addr (its first 18 octets) in the
+ * payload; its offset, or fail. */
+static size_t find_prefix(const uint8_t *d, size_t len, const char *text)
+{
+	struct rs_prefix p = pfx(text);
+	uint8_t rec[18];
+
+	rec[0] = p.family;
+	rec[1] = p.len;
+	memcpy(rec + 2, p.addr, 16);
+	for (size_t i = 32; i + sizeof(rec) <= len; i++)
+		if (memcmp(d + i, rec, sizeof(rec)) == 0)
+			return i;
+	fail_msg("prefix record %s not found", text);
+	return 0;
+}
+
+/* 198.51.100.0/24 becomes /20: host bits set; checksum intact. */
+static void break_prefix_len(uint8_t *d, size_t *len)
+{
+	d[find_prefix(d, *len, "198.51.100.0/24") + 1] = 20;
+	reseal(d, *len);
+}
+
+/* 192.0.2.128/25 (protected) gets family 5; checksum intact. */
+static void break_prefix_family(uint8_t *d, size_t *len)
+{
+	d[find_prefix(d, *len, "192.0.2.128/25")] = 5;
+	reseal(d, *len);
+}
+
+/* 2001:db8::/32 gets the last bit of its address set (a host bit);
+ * checksum intact. */
+static void break_prefix_host_bits(uint8_t *d, size_t *len)
+{
+	d[find_prefix(d, *len, "2001:db8::/32") + 17] = 1;
+	reseal(d, *len);
+}
+
+/* The order position of 198.51.100.0/24 points past the orders. */
+static void break_prefix_position(uint8_t *d, size_t *len)
+{
+	size_t at = find_prefix(d, *len, "198.51.100.0/24") + 18 + 1 + 2;
+
+	d[at] = 9;
+	reseal(d, *len);
+}
+
+/* A version 2 file (no prefix section) from a list without prefixes. */
+static void make_v2(uint8_t *d, size_t *len)
+{
+	assert_true(d[*len - 4] == 0 && d[*len - 3] == 0 && d[*len - 2] == 0 && d[*len - 1] == 0);
+	*len -= 4;
+	d[8] = 2;
+	for (int i = 0; i < 8; i++)
+		d[16 + i] = (uint8_t)((uint64_t)(*len - 32) >> (8 * i));
+	reseal(d, *len);
+}
+
+static void test_bad_prefix_records_are_skipped(void **state)
+{
+	struct rs_list *l;
+	struct rs_list_stats st;
+	char last[RS_STREAM_ID_MAX], ds[RS_DATASET_ID_LEN + 1], err[256];
+	size_t skipped;
+
+	write_sample();
+	rewrite(break_prefix_len);
+	assert_int_equal(rs_snapshot_read(path, &conf, &l, last, ds, &skipped, err, sizeof(err)), 0);
+	assert_int_equal(skipped, 1);
+	assert_int_equal(amatch(l, "198.51.100.9", NULL), RS_PASS);
+	assert_int_equal(amatch(l, "192.0.2.1", NULL), RS_BLOCKED);
+	assert_int_equal(amatch(l, "192.0.2.129", NULL), RS_PROTECTED);
+	rs_list_stats(l, &st);
+	assert_int_equal(st.prefixes, 3);
+	assert_int_equal(st.domains, 3);
+	rs_list_free(l);
+
+	write_sample();
+	rewrite(break_prefix_family);
+	assert_int_equal(rs_snapshot_read(path, &conf, &l, last, ds, &skipped, err, sizeof(err)), 0);
+	assert_int_equal(skipped, 1);
+	assert_int_equal(amatch(l, "192.0.2.129", NULL), RS_BLOCKED); /* no longer protected */
+	rs_list_stats(l, &st);
+	assert_int_equal(st.protected_prefixes, 0);
+	assert_int_equal(st.prefixes, 4);
+	rs_list_free(l);
+
+	write_sample();
+	rewrite(break_prefix_host_bits);
+	assert_int_equal(rs_snapshot_read(path, &conf, &l, last, ds, &skipped, err, sizeof(err)), 0);
+	assert_int_equal(skipped, 1);
+	assert_int_equal(amatch(l, "2001:db8:2::1", NULL), RS_PASS);
+	assert_int_equal(amatch(l, "2001:db8:1::1", NULL), RS_BLOCKED);
+	rs_list_free(l);
+
+	write_sample();
+	rewrite(break_prefix_position);
+	assert_int_equal(rs_snapshot_read(path, &conf, &l, last, ds, &skipped, err, sizeof(err)), 0);
+	assert_int_equal(skipped, 1);
+	assert_int_equal(amatch(l, "198.51.100.9", NULL), RS_PASS);
+	rs_list_free(l);
+}
+
+static void test_reads_version_2(void **state)
+{
+	struct rs_list *l = sample_with(false), *back;
+	struct rs_list_stats st;
+	char last[RS_STREAM_ID_MAX], ds[RS_DATASET_ID_LEN + 1], err[256];
+	const char *ref;
+	size_t skipped;
+
+	assert_int_equal(rs_snapshot_write(path, l, "7-7", "0123456789abcdef0123456789abcdef", err, sizeof(err)), 0);
+	rs_list_free(l);
+	rewrite(make_v2);
+	assert_int_equal(rs_snapshot_read(path, &conf, &back, last, ds, &skipped, err, sizeof(err)), 0);
+	assert_int_equal(skipped, 0);
+	assert_string_equal(last, "7-7");
+	assert_int_equal(match(back, "www.pirate.example", &ref), RS_BLOCKED);
+	assert_string_equal(ref, "a");
+	rs_list_stats(back, &st);
+	assert_int_equal(st.domains, 3);
+	assert_int_equal(st.prefixes, 0);
+	assert_false(rs_list_has_prefixes(back));
+	rs_list_free(back);
 }
 
 static void test_bad_records_are_skipped(void **state)
@@ -259,6 +472,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_damaged, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_records_are_skipped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_prefix_records_are_skipped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reads_version_2, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_windows_round_trip, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("snapshot", tests, NULL, NULL);
 }

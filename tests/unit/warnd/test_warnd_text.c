@@ -10,6 +10,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <stdbool.h>
+
 #include "rs_err.h"
 #include "warnd_text.h"
 
@@ -226,9 +228,60 @@ static void test_date_part(void **state)
 	assert_string_equal(d, "");
 }
 
+/* ---- address-triggered blocks: the discovered:<hour> lookup ---- */
+
+static void test_glob_escape(void **state)
+{
+	char out[64];
+
+	(void)state;
+	assert_int_equal(wd_glob_escape("pirate.example", out, sizeof(out)), 14);
+	assert_string_equal(out, "pirate.example");
+	assert_int_equal(wd_glob_escape("a*b?c[d]e\\f", out, sizeof(out)), 16);
+	assert_string_equal(out, "a\\*b\\?c\\[d\\]e\\\\f");
+	assert_int_equal(wd_glob_escape("0123456789", out, 10), 0); /* does not fit: nothing */
+	assert_string_equal(out, "");
+	assert_int_equal(wd_glob_escape("012345678", out, 10), 9);
+	assert_int_equal(wd_glob_escape("********", out, 16), 0);
+}
+
+static bool field(const char *f, const char *v, const char *host, struct wd_disc_hit *h)
+{
+	return wd_disc_field(f, strlen(f), v, strlen(v), host, h);
+}
+
+static void test_disc_field(void **state)
+{
+	struct wd_disc_hit h;
+
+	(void)state;
+	assert_true(field("mirror.example|o-1|198.51.100.0/24", "12", "mirror.example", &h));
+	assert_string_equal(h.order, "o-1");
+	assert_string_equal(h.prefix, "198.51.100.0/24");
+	assert_true(h.count == 12);
+	assert_true(field("mirror.example|o|2001:db8::/48", "1", "mirror.example", &h));
+	/* another name, a longer one, a shorter one */
+	assert_false(field("mirror.example|o|198.51.100.0/24", "1", "irror.example", &h));
+	assert_false(field("www.mirror.example|o|198.51.100.0/24", "1", "mirror.example", &h));
+	assert_false(field("mirror.exampl|o|198.51.100.0/24", "1", "mirror.example", &h));
+	/* hostile fields and values */
+	assert_false(field("mirror.example|o", "1", "mirror.example", &h));
+	assert_false(field("mirror.example|o|198.51.100.0/24|x", "1", "mirror.example", &h));
+	assert_false(field("mirror.example||198.51.100.0/24", "1", "mirror.example", &h));
+	assert_false(field("mirror.example|o:x|198.51.100.0/24", "1", "mirror.example", &h));
+	assert_false(field("mirror.example|o|198.51.100.1/24", "1", "mirror.example", &h));
+	assert_false(field("mirror.example|o|2001:DB8::/48", "1", "mirror.example", &h)); /* not canonical */
+	assert_false(field("mirror.example|o|<script>", "1", "mirror.example", &h));
+	assert_false(field("mirror.example|o|198.51.100.0/24", "", "mirror.example", &h));
+	assert_false(field("mirror.example|o|198.51.100.0/24", "-1", "mirror.example", &h));
+	assert_false(field("mirror.example|o|198.51.100.0/24", "12345678901234567890", "mirror.example", &h));
+	assert_false(wd_disc_field("mirror.example|o\0|198.51.100.0/24", 33, "1", 1, "mirror.example", &h));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_glob_escape),   cmocka_unit_test(test_disc_field),
 		cmocka_unit_test(test_escape_markup), cmocka_unit_test(test_escape_bytes),
 		cmocka_unit_test(test_host),          cmocka_unit_test(test_accept_language),
 		cmocka_unit_test(test_lang_choose),   cmocka_unit_test(test_sections),

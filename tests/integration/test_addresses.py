@@ -1,0 +1,322 @@
+"""Answer-address triggers (issue 13): orders that list IPv4/IPv6 prefixes.
+
+A real NSD serves zones/addresses.zone (pirate mirrors on a dedicated
+address, unrelated sites on one shared address, CNAME chains, IPv6, a
+protected CDN range); prefixes are written into Redis as redsink-ctl does
+(the set change and its `changes` entry in one MULTI/EXEC). Checked: a new
+name is blocked on its first resolution, a cached one within a second of the
+push, withdrawal unblocks, protected prefixes never block, CNAME chains are
+followed, repeated queries never go upstream, hits and discovered names are
+counted without any client address, and the collateral alarm fires for a
+shared address (report, and suspend until confirmed) but not for a dedicated
+one.
+"""
+
+import time
+
+import dns.message
+import dns.query
+import dns.rcode
+import dns.rdatatype
+import pytest
+
+import harness
+import rs
+from test_stats import metrics
+
+ZONE = harness.REPO_ROOT / "zones" / "addresses.zone"
+PIRATE4, PIRATE6 = "203.0.113.66", "2001:db8:66::66"
+SHARED = "198.51.100.200"
+
+
+# ---- the schema side (what redsink-ctl addip/delip/protectip write) ----------
+
+def add_ips(c, oid, prefixes, by="test"):
+    p = c.pipeline(transaction=True)
+    for x in prefixes:
+        p.sadd(rs.PREFIX + f"order:{oid}:ips", x)
+        p.xadd(rs.PREFIX + "changes", {"op": "addip", "order": oid, "prefix": x, "by": by})
+    p.execute()
+
+
+def del_ips(c, oid, prefixes, by="test"):
+    p = c.pipeline(transaction=True)
+    for x in prefixes:
+        p.srem(rs.PREFIX + f"order:{oid}:ips", x)
+        p.xadd(rs.PREFIX + "changes", {"op": "delip", "order": oid, "prefix": x, "by": by})
+    p.execute()
+
+
+def protect_ips(c, prefixes, by="test"):
+    p = c.pipeline(transaction=True)
+    for x in prefixes:
+        p.sadd(rs.PREFIX + "protected-ips", x)
+        p.xadd(rs.PREFIX + "changes", {"op": "protectip", "order": "", "prefix": x, "by": by})
+    p.execute()
+
+
+# ---- servers ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def addr_nsd(tmp_path_factory):
+    """NSD serving zones/addresses.zone as example. for the whole module."""
+    server = harness.Nsd(tmp_path_factory.mktemp("nsd-addr"), zones={"example.": ZONE})
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def start(make_unbound, redis, tmp_path, upstream, **conf):
+    conf.setdefault("stats_flush_interval", "1")
+    return rs.start_resolver(make_unbound, redis, tmp_path, conf, upstream_port=upstream.port)
+
+
+@pytest.fixture
+def listed(redis, make_unbound, tmp_path, addr_nsd):
+    """o1 lists the pirate server's addresses before the resolver starts."""
+    c = redis.client()
+    rs.put_order(c, "o1", [])
+    add_ips(c, "o1", [PIRATE4 + "/32", "2001:db8:66::/48"])
+    return c, start(make_unbound, redis, tmp_path, addr_nsd)
+
+
+def answer(ub, name, qtype="A", **kw):
+    """The addresses (or texts) of the answer, or the rcode text when there are none."""
+    r = ub.query(name, qtype, **kw)
+    out = sorted(rd.to_text() for rrset in r.answer if rrset.rdtype == dns.rdatatype.from_text(qtype)
+                 for rd in rrset)
+    return out or [dns.rcode.to_text(r.rcode())]
+
+
+def hour_now():
+    return time.strftime("%Y-%m-%dT%H", time.gmtime())
+
+
+def hash_sum(c, pattern):
+    out = {}
+    for key in c.keys(rs.PREFIX + pattern):
+        for field, n in c.hgetall(key).items():
+            out[field] = out.get(field, 0) + int(n)
+    return out
+
+
+# ---- blocking ----------------------------------------------------------------
+
+def test_new_name_on_a_listed_address_is_blocked_on_first_resolution(listed):
+    c, ub = listed
+    r = ub.query("mirror1.example", "A")
+    assert rs.rrs(r) == [("mirror1.example.", "A", 60, rs.SINK4)]
+    rs.assert_blocked_flags(r)
+    assert rs.ede_json(r)["j"].startswith("Order RG 1234/2026")
+    r = ub.query("mirror1.example", "AAAA")
+    assert rs.rrs(r) == [("mirror1.example.", "AAAA", 60, rs.SINK6)]
+    assert rs.ede(r)[0] == 16
+    assert answer(ub, "v6only.example", "AAAA") == [rs.SINK6]        # only its AAAA is listed
+    assert answer(ub, "mixed.example") == [rs.SINK4]                 # one listed address is enough
+    # a name known to be on the pirate address gets the order's text, as a listed name does
+    r = ub.query("mirror1.example", "TXT")
+    assert rs.rrs(r)[0][:2] == ("mirror1.example.", "TXT")
+    assert "RG 1234/2026" in rs.rrs(r)[0][3]
+    assert rs.ede(r)[0] == 16
+    # unrelated names are untouched
+    assert answer(ub, "bystander.example") == ["198.51.100.11"]
+    assert answer(ub, "ok.example", "AAAA") == ["2001:db8:1::10"]
+
+
+def test_nxdomain_order_answers_with_the_query_name_as_soa_owner(redis, make_unbound, tmp_path, addr_nsd):
+    c = redis.client()
+    rs.put_order(c, "o2", [], action="nxdomain")
+    add_ips(c, "o2", [PIRATE4 + "/32"])
+    ub = start(make_unbound, redis, tmp_path, addr_nsd)
+    r = ub.query("mirror2.example", "A")
+    assert r.rcode() == dns.rcode.NXDOMAIN
+    assert [x[:2] for x in rs.rrs(r, "authority")] == [("mirror2.example.", "SOA")]
+    assert rs.ede(r)[0] == 16
+
+
+def test_cname_chain_into_a_listed_address(listed):
+    c, ub = listed
+    for _ in range(2):                     # the second time from the RRset cache
+        r = ub.query("alias.example", "A")
+        assert rs.rrs(r) == [("alias.example.", "A", 60, rs.SINK4)]
+        assert answer(ub, "hop1.example") == [rs.SINK4]
+    assert answer(ub, "mirror2.example") == [rs.SINK4]
+
+
+def test_pushed_prefix_blocks_a_cached_name_within_a_second(redis, make_unbound, tmp_path, addr_nsd):
+    c = redis.client()
+    rs.put_order(c, "o1", [])
+    ub = start(make_unbound, redis, tmp_path, addr_nsd)
+    assert answer(ub, "early.example") == ["203.0.113.77"]            # now cached
+    assert answer(ub, "early.example", "AAAA") == ["2001:db8:77::77"]
+    assert answer(ub, "early-alias.example") == ["203.0.113.77"]
+    assert "early.example." in ub.control("dump_cache")
+    add_ips(c, "o1", ["203.0.113.77/32", "2001:db8:77::/64"])
+    took = rs.wait_for(lambda: answer(ub, "early.example"), [rs.SINK4], timeout=1.0)
+    print(f"enforced after {took * 1000:.0f} ms")
+    assert answer(ub, "early.example", "AAAA") == [rs.SINK6]
+    assert answer(ub, "early-alias.example") == [rs.SINK4]
+
+
+def test_withdrawal_unblocks(listed):
+    c, ub = listed
+    assert answer(ub, "mirror3.example") == [rs.SINK4]
+    del_ips(c, "o1", [PIRATE4 + "/32"])
+    rs.wait_for(lambda: answer(ub, "mirror3.example"), [PIRATE4], timeout=2.0)
+    assert answer(ub, "mirror1.example", "AAAA") == [rs.SINK6]       # the IPv6 prefix stays
+
+
+def test_protected_prefix_never_blocks(redis, make_unbound, tmp_path, addr_nsd):
+    c = redis.client()
+    rs.put_order(c, "o1", [])
+    protect_ips(c, ["198.51.100.128/25"])
+    add_ips(c, "o1", ["198.51.100.150/32", PIRATE4 + "/32"])
+    ub = start(make_unbound, redis, tmp_path, addr_nsd)
+    assert answer(ub, "cdn1.example") == ["198.51.100.150"]
+    assert answer(ub, "cdn1.example") == ["198.51.100.150"]
+    # a protected address does not trigger, the other address of the answer still does
+    assert answer(ub, "cdn2.example") == [rs.SINK4]
+    # protected after the fact: the pirate address stops triggering too
+    protect_ips(c, [PIRATE4 + "/32"])
+    rs.wait_for(lambda: answer(ub, "mirror1.example"), [PIRATE4], timeout=2.0)
+
+
+def test_repeated_queries_do_not_go_upstream(redis, make_unbound, tmp_path):
+    """A name blocked by its address loses only its cached message: its
+    RRsets stay, so a repeated query is answered (blocked) from the cache.
+    Proof: the upstream is stopped after the first resolution."""
+    nsd = harness.Nsd(tmp_path / "nsd-own", zones={"example.": ZONE})
+    try:
+        c = redis.client()
+        rs.put_order(c, "o1", [])
+        add_ips(c, "o1", [PIRATE4 + "/32", "2001:db8:66::/48"])
+        ub = start(make_unbound, redis, tmp_path, nsd)
+        assert answer(ub, "mirror1.example") == [rs.SINK4]
+        assert answer(ub, "mirror1.example", "AAAA") == [rs.SINK6]
+        assert answer(ub, "alias.example") == [rs.SINK4]
+        assert answer(ub, "bystander.example") == ["198.51.100.11"]
+    finally:
+        nsd.stop()
+    for _ in range(3):
+        r = ub.query("mirror1.example", "A")
+        assert rs.rrs(r) == [("mirror1.example.", "A", 60, rs.SINK4)]
+        assert rs.ede(r)[0] == 16
+        assert answer(ub, "mirror1.example", "AAAA") == [rs.SINK6]
+        assert answer(ub, "alias.example") == [rs.SINK4]
+    assert answer(ub, "bystander.example") == ["198.51.100.11"]      # a cache hit as before
+    with pytest.raises(Exception):                                   # the upstream is really gone
+        nsd.query("mirror3.example", "A", timeout=0.5)
+
+
+# ---- counting ------------------------------------------------------------------
+
+def ask(ub, name, source, qtype="A"):
+    q = dns.message.make_query(name, qtype)
+    return dns.query.udp(q, "127.0.0.1", port=ub.port, source=source, timeout=3)
+
+
+def test_hits_and_discovered_names_are_counted_without_client_addresses(listed):
+    c, ub = listed
+    for _ in range(2):
+        ask(ub, "mirror1.example", "127.0.0.2")
+    ask(ub, "Mirror2.EXAMPLE", "127.0.0.3")
+    ask(ub, "alias.example", "127.0.0.4")
+    ask(ub, "v6only.example", "127.0.0.2", "AAAA")
+    ask(ub, "bystander.example", "127.0.0.2")                        # not blocked: not counted
+    want_hits = {"o1|203.0.113.66/32|ZZ": 4, "o1|2001:db8:66::/48|ZZ": 1}
+    want_disc = {"mirror1.example|o1|203.0.113.66/32": 2, "mirror2.example|o1|203.0.113.66/32": 1,
+                 "alias.example|o1|203.0.113.66/32": 1, "v6only.example|o1|2001:db8:66::/48": 1}
+    rs.wait_for(lambda: hash_sum(c, "hits:*"), want_hits, timeout=5, step=0.2)
+    rs.wait_for(lambda: hash_sum(c, "discovered:*"), want_disc, timeout=5, step=0.2)
+    time.sleep(2.5)                                                  # nothing counted twice
+    assert hash_sum(c, "hits:*") == want_hits and hash_sum(c, "discovered:*") == want_disc
+    key = rs.PREFIX + "discovered:" + hour_now()
+    assert c.type(key) == "hash" and c.ttl(key) > 80 * 86400        # stats-retention: 90 days
+    for k in c.keys("*"):
+        if c.type(k) == "hash":
+            blob = k + " ".join(f"{f} {v}" for f, v in c.hgetall(k).items())
+        else:
+            blob = k
+        for client in ("127.0.0.2", "127.0.0.3", "127.0.0.4"):
+            assert client not in blob, f"a client address in {k}"
+
+
+def test_discovered_key_of_the_wrong_type_refuses_its_counts(redis, make_unbound, tmp_path, addr_nsd):
+    c = redis.client()
+    rs.put_order(c, "o1", [])
+    add_ips(c, "o1", [PIRATE4 + "/32"])
+    c.set(rs.PREFIX + "discovered:" + hour_now(), "not a hash")
+    port = harness.free_port()
+    ub = start(make_unbound, redis, tmp_path, addr_nsd, metrics_listen=f"127.0.0.1:{port}")
+    assert answer(ub, "mirror1.example") == [rs.SINK4]
+    rs.wait_for(lambda: hash_sum(c, "hits:*"), {"o1|203.0.113.66/32|ZZ": 1}, timeout=5, step=0.2)
+    rs.wait_for(lambda: metrics(port)["redsink_hits_dropped_total"] >= 1, True, timeout=5, step=0.2)
+    assert c.get(rs.PREFIX + "discovered:" + hour_now()) == "not a hash"
+    assert rs.unbound_log_has(ub, "discovered:" + hour_now() + " refused counts")
+
+
+# ---- collateral alarm ----------------------------------------------------------
+
+def heartbeat_field(c, field):
+    return c.hget(rs.PREFIX + "resolver:test-resolver", field)
+
+
+def test_collateral_alarm_for_a_shared_address_not_for_a_dedicated_one(redis, make_unbound, tmp_path,
+                                                                       addr_nsd):
+    c = redis.client()
+    rs.put_order(c, "o1", [])
+    add_ips(c, "o1", [SHARED + "/32", PIRATE4 + "/32"])
+    port = harness.free_port()
+    ub = start(make_unbound, redis, tmp_path, addr_nsd, collateral_threshold="3",
+               metrics_listen=f"127.0.0.1:{port}")
+    for i in range(1, 7):
+        assert answer(ub, f"shared{i}.example") == [rs.SINK4]       # report mode: still blocked
+    for i in range(1, 4):                                            # 3 names: not over 3
+        assert answer(ub, f"mirror{i}.example") == [rs.SINK4]
+    rs.wait_for(lambda: heartbeat_field(c, "collateral"), SHARED + "/32=4", timeout=8, step=0.2)
+    m = metrics(port)
+    assert m["redsink_collateral_prefixes"] == 1
+    assert m['redsink_collateral_names{prefix="198.51.100.200/32"}'] == 4
+    assert not any(PIRATE4 in k for k in m)
+    assert m["redsink_collateral_suspended_prefixes"] == 0
+    assert heartbeat_field(c, "collateral_suspended") == ""
+    assert ub.log().count("collateral alarm: address prefix 198.51.100.200/32") == 1
+    assert answer(ub, "shared1.example") == [rs.SINK4]
+
+
+def test_collateral_suspend_until_confirmed(redis, make_unbound, tmp_path, addr_nsd):
+    c = redis.client()
+    rs.put_order(c, "o1", [])
+    add_ips(c, "o1", [SHARED + "/32", PIRATE4 + "/32"])
+    port = harness.free_port()
+    ub = start(make_unbound, redis, tmp_path, addr_nsd, collateral_threshold="2", collateral_action="suspend",
+               metrics_listen=f"127.0.0.1:{port}")
+    for i in range(1, 4):
+        assert answer(ub, f"shared{i}.example") == [rs.SINK4]
+    # over the threshold: the shared address stops triggering (the sync thread drains every 250 ms)
+    rs.wait_for(lambda: answer(ub, "shared4.example"), [SHARED], timeout=2.0)
+    assert answer(ub, "shared1.example") == [SHARED]
+    assert answer(ub, "mirror1.example") == [rs.SINK4]               # the dedicated one still does
+    rs.wait_for(lambda: heartbeat_field(c, "collateral_suspended"), SHARED + "/32", timeout=8, step=0.2)
+    assert metrics(port)["redsink_collateral_suspended_prefixes"] == 1
+    assert rs.unbound_log_has(ub, "it stops triggering until a person confirms it")
+    # a person confirms the prefix: it triggers again (read with the heartbeat, every 5 s)
+    c.sadd(rs.PREFIX + "confirmed-ips", SHARED + "/32", "junk")
+    rs.wait_for(lambda: answer(ub, "shared5.example"), [rs.SINK4], timeout=8.0, step=0.2)
+    assert answer(ub, "shared2.example") == [rs.SINK4]
+    assert answer(ub, "shared1.example") == [rs.SINK4]   # its real answer, cached meanwhile, was purged
+    rs.wait_for(lambda: metrics(port)["redsink_collateral_suspended_prefixes"], 0, timeout=3, step=0.2)
+
+
+def test_confirmed_ips_of_the_wrong_type_is_logged_and_kept(redis, make_unbound, tmp_path, addr_nsd):
+    c = redis.client()
+    rs.put_order(c, "o1", [])
+    add_ips(c, "o1", [SHARED + "/32"])
+    c.set(rs.PREFIX + "confirmed-ips", "198.51.100.200/32")      # a string, not a set
+    ub = start(make_unbound, redis, tmp_path, addr_nsd, collateral_threshold="2", collateral_action="suspend")
+    rs.wait_for(lambda: rs.unbound_log_has(ub, "confirmed-ips: WRONGTYPE"), True, timeout=8, step=0.2)
+    for i in range(1, 4):
+        assert answer(ub, f"shared{i}.example") == [rs.SINK4]
+    rs.wait_for(lambda: answer(ub, "shared4.example"), [SHARED], timeout=2.0)   # not confirmed: suspended
+    assert ub.log().count("confirmed-ips: WRONGTYPE") == 1                      # logged once

@@ -1,0 +1,106 @@
+/*
+ * stats_disc.h — names discovered by address triggers (issue 13): the logic
+ * of `redsink-stats discovered` and `redsink-stats collateral` that needs
+ * neither Redis nor a terminal.
+ *
+ * The module counts, per UTC hour, every blocked reply to a name that an
+ * answer address caught in the hash discovered:<yyyy-mm-ddThh>, field
+ * "<name>|<order>|<prefix>" -> replies (doc/redis-schema.md). This is data
+ * about servers (which names live on a listed address), not about users: no
+ * client address, no region; so no small-count suppression applies here
+ * (PRIVACY in redsink-stats(1)).
+ *
+ *  - discovered: one row per (name, order, prefix) over the window: replies,
+ *    first and last hour seen, hours seen; sorted by first hour, then name.
+ *  - collateral: one row per (hour, prefix) whose distinct names exceed a
+ *    threshold: the signature of a shared address (a CDN, a hosting
+ *    platform): every name on it is blocked.
+ *
+ * Everything read from Redis is hostile: a field is kept only with exactly
+ * two '|', a canonical name (lib/name.h; lowercased, one trailing dot
+ * dropped), a valid order id and a canonical prefix (lib/prefix.h); a count
+ * is a decimal 0..INT64_MAX. Anything else is counted as malformed (the
+ * first one remembered, shown escaped). Sums saturate at UINT64_MAX.
+ *
+ * Ownership: a struct sd_data owns its strings and records; rows returned by
+ * sd_discovered / sd_collateral are malloc'ed (free them) and refer to the
+ * data's string ids. Nothing here is shared between threads.
+ */
+#ifndef ST_DISC_H
+#define ST_DISC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "prefix.h"
+#include "stats_core.h"
+
+/* One parsed field "<name>|<order>|<prefix>" (copies, canonical). */
+struct sd_field {
+	char name[254];
+	char order[129];
+	char prefix[RS_PREFIX_TEXT_MAX];
+};
+
+/* Parse f[0..len). 0 or RS_EINVAL. */
+int sd_field_parse(const char *f, size_t len, struct sd_field *out);
+
+struct sd_rec {
+	int64_t hour;
+	uint32_t name, order, prefix; /* string ids */
+	uint64_t count;
+};
+
+struct sd_data {
+	struct st_strtab str;
+	struct sd_rec *rec;
+	size_t n, cap;
+	size_t malformed;
+	char first_bad[160];
+};
+
+/* Add the field/value of hour h when it passes the order filter (NULL: all).
+ * A zero count is ignored. 0, RS_EINVAL (malformed: counted) or RS_ENOMEM. */
+int sd_data_add(struct sd_data *d, int64_t h, const char *field, size_t flen, const char *value, size_t vlen,
+		const char *order);
+void sd_data_free(struct sd_data *d);
+
+struct sd_row {
+	uint32_t name, order, prefix;
+	uint64_t replies;
+	int64_t first, last; /* hours */
+	uint32_t hours;      /* distinct hours seen */
+};
+
+/* The discovered names of d: rows (malloc'ed) and their count. 0 or RS_ENOMEM. */
+int sd_discovered(const struct sd_data *d, struct sd_row **rows, size_t *n);
+
+struct sd_coll {
+	int64_t hour;
+	uint32_t prefix;
+	uint32_t names;   /* distinct names */
+	uint32_t orders;  /* distinct orders listing it that blocked them */
+	uint64_t replies;
+};
+
+/* Prefixes with more than threshold distinct names in one hour, sorted by
+ * hour, then names (most first), then prefix. 0 or RS_ENOMEM. */
+int sd_collateral(const struct sd_data *d, uint64_t threshold, struct sd_coll **rows, size_t *n);
+
+/* What the outputs say about themselves. */
+struct sd_meta {
+	struct st_window w;
+	const char *order;  /* --order, or NULL */
+	uint64_t threshold; /* collateral */
+	size_t malformed;
+};
+
+/* Render (fmt: enum st_fmt of stats_out.h). 0 or RS_EIO. */
+int sd_render_discovered(FILE *out, int fmt, const struct sd_meta *m, const struct sd_data *d,
+			 const struct sd_row *rows, size_t n);
+int sd_render_collateral(FILE *out, int fmt, const struct sd_meta *m, const struct sd_data *d,
+			 const struct sd_coll *rows, size_t n);
+
+#endif
