@@ -79,6 +79,7 @@ struct piv6 {
  * interval arrays, the entry pointers and the entries. */
 struct ptab {
 	size_t n4, n6, npe;
+	size_t nlisted; /* entries with at least one order (rs_list_has_prefixes) */
 	const struct piv4 *iv4;
 	const struct piv6 *iv6;
 	const struct rs_pentry *const *pe; /* every entry, sorted (family, address, length) */
@@ -1202,6 +1203,9 @@ static struct ptab *ptab_build(const struct rs_list *l)
 			memcpy(pe[i]->ord, r->ord, r->nord * sizeof(uint32_t));
 	}
 	free(recs);
+	t->nlisted = 0;
+	for (size_t i = 0; i < k; i++)
+		t->nlisted += pe[i]->nord > 0;
 	t->npe = k;
 	t->pe = (const struct rs_pentry *const *)pe;
 	t->n4 = sweep_family(4, pe, n4, iv4, NULL);
@@ -1233,7 +1237,9 @@ int rs_list_commit(struct rs_list *l)
 
 bool rs_list_has_prefixes(const struct rs_list *l)
 {
-	return atomic_load_explicit(&l->ptab, memory_order_acquire) != NULL;
+	const struct ptab *t = atomic_load_explicit(&l->ptab, memory_order_acquire);
+
+	return t && t->nlisted > 0; /* protected prefixes alone never block: no address to look at */
 }
 
 int rs_list_prefix_foreach(const struct rs_list *l, int (*fn)(const struct rs_pentry *pe, void *arg), void *arg)
@@ -1250,6 +1256,13 @@ int rs_list_prefix_foreach(const struct rs_list *l, int (*fn)(const struct rs_pe
 
 enum rs_verdict rs_list_match_addr(const struct rs_list *l, int family, const uint8_t *addr, int64_t now,
 				   struct rs_match *m)
+{
+	return rs_list_match_addr_skip(l, family, addr, now, NULL, NULL, m);
+}
+
+enum rs_verdict rs_list_match_addr_skip(const struct rs_list *l, int family, const uint8_t *addr, int64_t now,
+					bool (*skip)(const struct rs_pentry *pe, void *arg), void *arg,
+					struct rs_match *m)
 {
 	const struct ptab *t = atomic_load_explicit(&l->ptab, memory_order_acquire);
 	const struct rs_pentry *pe;
@@ -1300,6 +1313,8 @@ enum rs_verdict rs_list_match_addr(const struct rs_list *l, int family, const ui
 				continue;
 			o = atomic_load_explicit(&ot->o[pe->ord[k]], memory_order_acquire);
 			if (o && rs_order_applies(o, now)) {
+				if (skip && skip(pe, arg))
+					break; /* passed over: the enclosing prefix may still block */
 				m->order = o;
 				m->entry = NULL;
 				m->label = -1;

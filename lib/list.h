@@ -145,9 +145,17 @@ enum rs_verdict rs_list_match(const struct rs_list *l, const struct rs_qname *q,
  */
 enum rs_verdict rs_list_match_addr(const struct rs_list *l, int family, const uint8_t *addr, int64_t now,
 				   struct rs_match *m);
+/* The same, passing over every listed prefix for which skip(pe, arg) is true
+ * (called only for a prefix that would block): the enclosing prefixes are
+ * looked at instead, so a prefix the collateral alarm suspended does not
+ * disable a wider listed prefix holding it. skip NULL: rs_list_match_addr. */
+enum rs_verdict rs_list_match_addr_skip(const struct rs_list *l, int family, const uint8_t *addr, int64_t now,
+					bool (*skip)(const struct rs_pentry *pe, void *arg), void *arg,
+					struct rs_match *m);
 
-/* Does the committed table hold any prefix? One atomic load: the fast test
- * before looking at the addresses of an answer. */
+/* Does the committed table hold a prefix with at least one order (protected
+ * prefixes alone do not count: they never trigger)? One atomic load and a
+ * test: the fast test before looking at the addresses of an answer. */
 bool rs_list_has_prefixes(const struct rs_list *l);
 
 /* ---- writer (one thread at a time) ---- */

@@ -16,8 +16,10 @@
  *  - moddone: match the name again (it may have been listed meanwhile) and the
  *    owners and targets of the CNAME/DNAME chain in the answer, then (when
  *    the list holds address prefixes) every A/AAAA address of the answer; if
- *    blocked, remove the real answer from the message cache and, for a query
- *    this module passed on, replace it with the blocked answer.
+ *    blocked, remove the real answer from the message cache (for an address
+ *    block, the messages of every address type of the names: A, AAAA, ANY,
+ *    SVCB, HTTPS) and, for a query this module passed on, replace it with
+ *    the blocked answer.
  *  - first visit, when the list holds prefixes: the A/AAAA RRsets the
  *    RRset cache holds for the name (following cached CNAMEs) are matched, so a
  *    name blocked by its address, whose message moddone removed but whose
@@ -246,22 +248,108 @@ static struct rs_list *initial_list(struct rs_module *m, char last_id[RS_STREAM_
 	return rs_list_new(16);
 }
 
+/* ---- answer addresses (query path and cache purge) ---- */
+
+/* A prefix the collateral alarm suspended (stats.h) is passed over: a wider
+ * listed prefix holding it still blocks (list.h, rs_list_match_addr_skip). */
+static bool suspended_skip(const struct rs_pentry *pe, void *arg)
+{
+	const struct rs_module *m = arg;
+
+	return rs_stats_suspended(m->stats, &pe->prefix);
+}
+
+/* The IPv4 address an IPv6 address embeds, or NULL: IPv4-mapped
+ * (::ffff:0:0/96) and the NAT64 well-known prefix (64:ff9b::/96, RFC 6052),
+ * so that an AAAA cannot carry a listed IPv4 address past its prefix. */
+static const uint8_t *embedded_v4(const uint8_t *a)
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	static const uint8_t nat64[12] = { 0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0 };
+
+	return memcmp(a, mapped, 12) == 0 || memcmp(a, nat64, 12) == 0 ? a + 12 : NULL;
+}
+
+/* The verdict of l for one answer address; an IPv6 address embedding an
+ * IPv4 one is matched as both (protection in either form wins). skip: as
+ * rs_list_match_addr_skip. */
+static enum rs_verdict addr_verdict(const struct rs_list *l, int family, const uint8_t *a, time_t now,
+				    const struct rs_module *skip_of, struct rs_match *mt)
+{
+	bool (*skip)(const struct rs_pentry *, void *) = skip_of ? suspended_skip : NULL;
+	enum rs_verdict v = rs_list_match_addr_skip(l, family, a, (int64_t)now, skip, (void *)skip_of, mt), w;
+	const uint8_t *v4 = family == 6 ? embedded_v4(a) : NULL;
+	struct rs_match m4;
+
+	if (!v4 || v == RS_PROTECTED)
+		return v;
+	w = rs_list_match_addr_skip(l, 4, v4, (int64_t)now, skip, (void *)skip_of, &m4);
+	if (w == RS_PROTECTED || v == RS_BLOCKED)
+		return w == RS_PROTECTED ? RS_PROTECTED : v;
+	if (w == RS_BLOCKED)
+		*mt = m4;
+	return w;
+}
+
+/*
+ * Does an address of the A/AAAA RRset data d (type t, class IN) trigger a
+ * block? Blocked by the module's current list cur (a prefix the collateral
+ * alarm suspended is passed over for the enclosing ones; an address in a
+ * protected prefix does not trigger, the other addresses still may) and,
+ * when within is another list (a purge's change set), inside one of its
+ * prefixes too. The first such address wins (mt). RDATA of another length
+ * is ignored.
+ */
+static bool rdata_addr_blocked(const struct rs_module *m, const struct rs_list *cur, const struct rs_list *within,
+			       uint16_t t, const struct packed_rrset_data *d, time_t now, struct rs_match *mt)
+{
+	size_t alen = t == LDNS_RR_TYPE_A ? 4 : t == LDNS_RR_TYPE_AAAA ? 16 : 0;
+	int family = alen == 4 ? 4 : 6;
+	struct rs_match wm;
+
+	if (!alen || !d)
+		return false;
+	for (size_t j = 0; j < d->count; j++) {
+		const uint8_t *a = d->rr_data[j] + 2;
+		if (d->rr_len[j] != 2 + alen)
+			continue;
+		if (within && within != cur && addr_verdict(within, family, a, now, NULL, &wm) != RS_BLOCKED)
+			continue; /* not inside a changed prefix */
+		if (addr_verdict(cur, family, a, now, m, mt) == RS_BLOCKED)
+			return true;
+	}
+	return false;
+}
+
 /* ---- cache purge (sync thread) ---- */
 
 struct purge_key {
 	hashvalue_type hash;
+	bool msg; /* a message-cache entry, else an RRset */
 	uint16_t type, klass;
 	uint32_t flags;
 	size_t len;
 	uint8_t name[LDNS_MAX_DOMAINLEN + 1];
 };
 
+/* An owner name (lowercase wire form) of an A/AAAA RRset removed for its
+ * address: every cached message for it goes too (any type). */
+struct purge_owner {
+	size_t len;
+	uint8_t name[LDNS_MAX_DOMAINLEN + 1];
+};
+
 struct purge_ctx {
+	const struct rs_module *m;
 	const struct rs_list *match;
-	bool has_prefixes; /* match holds address prefixes: A/AAAA RRsets are looked at */
+	const struct rs_list *cur; /* the module's list: what is blocked now (protection, applicability) */
+	bool has_prefixes; /* match and cur hold listed prefixes: A/AAAA RRsets are looked at */
+	bool msg;          /* the traversal pushes message-cache keys */
 	time_t now;
 	struct purge_key *keys;
 	size_t n, cap;
+	struct purge_owner *owners;
+	size_t nown, owncap;
 };
 
 static bool purge_wanted(struct purge_ctx *p, const uint8_t *name, size_t len)
@@ -289,6 +377,7 @@ static void purge_push(struct purge_ctx *p, hashvalue_type hash, const uint8_t *
 	}
 	k = &p->keys[p->n++];
 	k->hash = hash;
+	k->msg = p->msg;
 	k->type = type;
 	k->klass = klass;
 	k->flags = flags;
@@ -304,38 +393,92 @@ static void collect_msg(struct lruhash_entry *e, void *arg)
 		purge_push(arg, e->hash, k->qname, k->qname_len, k->qtype, k->qclass, 0);
 }
 
-/* Does the A/AAAA RRset hold an address that `match` blocks by prefix? */
+/* Does the A/AAAA RRset hold an address inside a prefix of `match` that the
+ * module's list blocks now (a protected or suspended prefix inside a pushed
+ * one keeps its cached answers; so does everything an unprotectip widens,
+ * unless listed)? */
 static bool purge_addr_wanted(struct purge_ctx *p, const struct ub_packed_rrset_key *k,
 			      const struct packed_rrset_data *d)
 {
-	uint16_t t = ntohs(k->rk.type);
-	size_t alen = t == LDNS_RR_TYPE_A ? 4 : t == LDNS_RR_TYPE_AAAA ? 16 : 0;
 	struct rs_match mt;
 
-	if (!alen || !d || !p->has_prefixes)
-		return false;
-	for (size_t j = 0; j < d->count; j++)
-		if (d->rr_len[j] == 2 + alen &&
-		    rs_list_match_addr(p->match, alen == 4 ? 4 : 6, d->rr_data[j] + 2, (int64_t)p->now, &mt) == RS_BLOCKED)
-			return true;
-	return false;
+	return p->has_prefixes && ntohs(k->rk.rrset_class) == LDNS_RR_CLASS_IN &&
+	       rdata_addr_blocked(p->m, p->cur, p->match, ntohs(k->rk.type), d, p->now, &mt);
+}
+
+static void lower_name(uint8_t *dst, const uint8_t *src, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		dst[i] = src[i] >= 'A' && src[i] <= 'Z' ? src[i] + 32 : src[i];
+}
+
+static void note_owner(struct purge_ctx *p, const uint8_t *name, size_t len)
+{
+	if (len > LDNS_MAX_DOMAINLEN + 1)
+		return;
+	if (p->nown == p->owncap) {
+		size_t cap = p->owncap ? p->owncap * 2 : 16;
+		struct purge_owner *no = realloc(p->owners, cap * sizeof(*no));
+		if (!no)
+			return; /* its other messages stay: the first visit still blocks on a miss */
+		p->owners = no;
+		p->owncap = cap;
+	}
+	p->owners[p->nown].len = len;
+	lower_name(p->owners[p->nown].name, name, len);
+	p->nown++;
+}
+
+static int owner_cmp(const void *a, const void *b)
+{
+	const struct purge_owner *x = a, *y = b;
+
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return memcmp(x->name, y->name, x->len);
 }
 
 static void collect_rrset(struct lruhash_entry *e, void *arg)
 {
+	struct purge_ctx *p = arg;
 	struct ub_packed_rrset_key *k = e->key;
 
-	if (purge_wanted(arg, k->rk.dname, k->rk.dname_len) || purge_addr_wanted(arg, k, e->data))
-		purge_push(arg, e->hash, k->rk.dname, k->rk.dname_len, ntohs(k->rk.type), ntohs(k->rk.rrset_class),
+	if (purge_wanted(p, k->rk.dname, k->rk.dname_len)) {
+		purge_push(p, e->hash, k->rk.dname, k->rk.dname_len, ntohs(k->rk.type), ntohs(k->rk.rrset_class),
 			   k->rk.flags);
+	} else if (purge_addr_wanted(p, k, e->data)) {
+		purge_push(p, e->hash, k->rk.dname, k->rk.dname_len, ntohs(k->rk.type), ntohs(k->rk.rrset_class),
+			   k->rk.flags);
+		note_owner(p, k->rk.dname, k->rk.dname_len);
+	}
+}
+
+/* Second look at the message cache: every message (any type) for an owner
+ * of an RRset removed for its address. A message of another type (the AAAA
+ * of a name whose A is listed) uses no removed RRset and would otherwise
+ * stay a cache hit. */
+static void collect_owner_msg(struct lruhash_entry *e, void *arg)
+{
+	struct purge_ctx *p = arg;
+	struct query_info *k = e->key;
+	struct purge_owner key;
+
+	if (k->qname_len > sizeof(key.name))
+		return;
+	key.len = k->qname_len;
+	lower_name(key.name, k->qname, k->qname_len);
+	if (bsearch(&key, p->owners, p->nown, sizeof(*p->owners), owner_cmp))
+		purge_push(p, e->hash, k->qname, k->qname_len, k->qtype, k->qclass, 0);
 }
 
 /*
  * Remove (not expire: serve-expired must not bring them back) every cached
  * message and RRset at or below a name that `match` blocks, and every cached
- * A/AAAA RRset holding an address that `match` blocks by prefix (which
- * invalidates every cached message using it: Unbound checks the RRset ids of a
- * message taken from the cache). Collect under a
+ * A/AAAA RRset holding an address inside a prefix of `match` that the
+ * module's list blocks now (which invalidates every cached message using it:
+ * Unbound checks the RRset ids of a message taken from the cache), and then
+ * every cached message, of any type, for the owner names of those RRsets
+ * (their other types use no removed RRset). Collect under a
  * read traversal, remove afterwards (removing inside the traversal would
  * deadlock on the table locks). Runs on a worker in its event loop (the purge
  * door below), or on the sync thread before any worker has opened the door;
@@ -344,17 +487,25 @@ static void collect_rrset(struct lruhash_entry *e, void *arg)
 static void purge_now(struct rs_module *m, const struct rs_list *match)
 {
 	struct module_env *env = m->env;
-	struct purge_ctx p = { .match = match, .now = time(NULL), .has_prefixes = rs_list_has_prefixes(match) };
-	size_t nmsg;
+	struct purge_ctx p = { .m = m, .match = match, .cur = list_of(m), .now = time(NULL) };
+	size_t nmsg = 0;
 
 	if (!env->msg_cache || !env->rrset_cache)
 		return;
+	p.has_prefixes = rs_list_has_prefixes(match) && rs_list_has_prefixes(p.cur);
+	p.msg = true;
 	slabhash_traverse(env->msg_cache, 0, collect_msg, &p);
-	nmsg = p.n;
+	p.msg = false;
 	slabhash_traverse(&env->rrset_cache->table, 0, collect_rrset, &p);
+	if (p.nown) {
+		qsort(p.owners, p.nown, sizeof(*p.owners), owner_cmp);
+		p.msg = true;
+		slabhash_traverse(env->msg_cache, 0, collect_owner_msg, &p);
+	}
 	for (size_t i = 0; i < p.n; i++) {
 		struct purge_key *k = &p.keys[i];
-		if (i < nmsg) {
+		nmsg += k->msg;
+		if (k->msg) {
 			struct query_info q = { 0 };
 			q.qname = k->name;
 			q.qname_len = k->len;
@@ -369,6 +520,7 @@ static void purge_now(struct rs_module *m, const struct rs_list *match)
 		verbose(VERB_OPS, "redsink: removed %zu cached messages and %zu cached RRsets of newly blocked names "
 			"and addresses", nmsg, p.n - nmsg);
 	free(p.keys);
+	free(p.owners);
 }
 
 /*
@@ -698,29 +850,13 @@ static enum rs_verdict match_name(const struct rs_module *m, const uint8_t *name
 	return rs_list_match(list_of(m), &q, (int64_t)now, mt);
 }
 
-/*
- * Does an address of the A/AAAA RRset k trigger a block? The first address
- * that rs_list_match_addr blocks wins; an address in a protected prefix, and
- * a prefix suspended by the collateral alarm (stats.h), does not trigger (the
- * other addresses still may). RDATA of another length is ignored.
- */
+/* Does an address of the A/AAAA RRset k (class IN) trigger a block
+ * (rdata_addr_blocked)? */
 static bool addr_rrset_blocked(const struct rs_module *m, const struct rs_list *l, const struct ub_packed_rrset_key *k,
 			       time_t now, struct rs_match *mt)
 {
-	const struct packed_rrset_data *d = k->entry.data;
-	uint16_t t = ntohs(k->rk.type);
-	size_t alen = t == LDNS_RR_TYPE_A ? 4 : t == LDNS_RR_TYPE_AAAA ? 16 : 0;
-
-	if (!alen || !d || ntohs(k->rk.rrset_class) != LDNS_RR_CLASS_IN)
-		return false;
-	for (size_t j = 0; j < d->count; j++) {
-		if (d->rr_len[j] != 2 + alen)
-			continue;
-		if (rs_list_match_addr(l, alen == 4 ? 4 : 6, d->rr_data[j] + 2, (int64_t)now, mt) == RS_BLOCKED &&
-		    mt->prefix && !rs_stats_suspended(m->stats, &mt->prefix->prefix))
-			return true;
-	}
-	return false;
+	return ntohs(k->rk.rrset_class) == LDNS_RR_CLASS_IN &&
+	       rdata_addr_blocked(m, l, NULL, ntohs(k->rk.type), k->entry.data, now, mt);
 }
 
 /*
@@ -767,6 +903,37 @@ static enum rs_verdict match_answer(struct module_qstate *qs, const struct rs_mo
 
 #define CACHED_CHAIN_MAX 8 /* CNAME hops followed in the RRset cache */
 
+/* Cached answer data (not glue, additional- or authority-section data, nor
+ * bogus data): what the first visit trusts, for A/AAAA and CNAME alike. */
+static bool answer_data(const struct packed_rrset_data *d)
+{
+	return d->trust >= rrset_trust_ans_noAA && d->trust != rrset_trust_glue && d->trust != rrset_trust_auth_AA &&
+	       d->security != sec_status_bogus;
+}
+
+/*
+ * An address block was decided for a name (the query name or a name of its
+ * chain): remove its cached messages of every type an address answers
+ * (A, AAAA, ANY, SVCB, HTTPS; both CD variants), not only the asked one. A
+ * dual-stack client asks A and AAAA at once: the AAAA (an unlisted IPv6
+ * address) passes and is cached while the A is blocked; without this the
+ * AAAA stays a message-cache hit, which never reaches the module. Once gone,
+ * the next AAAA is a miss and the first visit finds the blocked A in the
+ * RRset cache.
+ */
+static void purge_addr_msgs(struct module_qstate *qs, const uint8_t *name, size_t len)
+{
+	static const uint16_t types[] = { LDNS_RR_TYPE_A, LDNS_RR_TYPE_AAAA, LDNS_RR_TYPE_ANY, LDNS_RR_TYPE_SVCB,
+					  LDNS_RR_TYPE_HTTPS };
+
+	if (!qs->env->msg_cache)
+		return;
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		msg_cache_remove(qs->env, (uint8_t *)name, len, types[i], LDNS_RR_CLASS_IN, 0);
+		msg_cache_remove(qs->env, (uint8_t *)name, len, types[i], LDNS_RR_CLASS_IN, BIT_CD);
+	}
+}
+
 /*
  * First visit of a query of class IN while the list holds prefixes: does the
  * RRset cache know the name (following cached CNAMEs, at most
@@ -782,45 +949,52 @@ static enum rs_verdict match_answer(struct module_qstate *qs, const struct rs_mo
 static bool cached_addr_blocked(struct module_qstate *qs, const struct rs_module *m, time_t now, struct rs_match *mt)
 {
 	static const uint16_t types[2] = { LDNS_RR_TYPE_A, LDNS_RR_TYPE_AAAA };
-	uint8_t name[LDNS_MAX_DOMAINLEN + 1];
+	uint8_t chain[CACHED_CHAIN_MAX + 1][LDNS_MAX_DOMAINLEN + 1]; /* the query name, then each CNAME target */
+	size_t clen[CACHED_CHAIN_MAX + 1];
 	size_t len = qs->qinfo.qname_len;
 	const struct rs_list *l = list_of(m);
 
-	if (qs->qinfo.qclass != LDNS_RR_CLASS_IN || !qs->env->rrset_cache || len > sizeof(name) ||
+	if (qs->qinfo.qclass != LDNS_RR_CLASS_IN || !qs->env->rrset_cache || len > sizeof(chain[0]) ||
 	    !rs_list_has_prefixes(l))
 		return false;
-	memcpy(name, qs->qinfo.qname, len);
+	memcpy(chain[0], qs->qinfo.qname, len);
+	clen[0] = len;
 	for (int hop = 0; hop <= CACHED_CHAIN_MAX; hop++) {
+		const uint8_t *name = chain[hop];
 		struct ub_packed_rrset_key *k;
 		struct packed_rrset_data *d;
 		bool found = false, hit;
 
+		len = clen[hop];
 		for (int t = 0; t < 2; t++) {
-			k = rrset_cache_lookup(qs->env->rrset_cache, name, len, types[t], LDNS_RR_CLASS_IN, 0, now, 0);
+			k = rrset_cache_lookup(qs->env->rrset_cache, (uint8_t *)name, len, types[t], LDNS_RR_CLASS_IN,
+					       0, now, 0);
 			if (!k)
 				continue;
 			found = true;
 			d = k->entry.data;
-			hit = d->trust >= rrset_trust_ans_noAA && d->trust != rrset_trust_glue &&
-			      d->security != sec_status_bogus && addr_rrset_blocked(m, l, k, now, mt);
+			hit = answer_data(d) && addr_rrset_blocked(m, l, k, now, mt);
 			lock_rw_unlock(&k->entry.lock);
-			if (hit)
+			if (hit) {
+				for (int i = 0; i <= hop; i++)
+					purge_addr_msgs(qs, chain[i], clen[i]);
 				return true;
+			}
 		}
-		if (found)
+		if (found || hop == CACHED_CHAIN_MAX)
 			return false;
-		k = rrset_cache_lookup(qs->env->rrset_cache, name, len, LDNS_RR_TYPE_CNAME, LDNS_RR_CLASS_IN, 0, now, 0);
+		k = rrset_cache_lookup(qs->env->rrset_cache, (uint8_t *)name, len, LDNS_RR_TYPE_CNAME, LDNS_RR_CLASS_IN,
+				       0, now, 0);
 		if (!k)
 			return false;
 		d = k->entry.data;
-		hit = d->count > 0 && d->rr_len[0] > 3 && d->rr_len[0] - 2 <= sizeof(name) &&
-		      d->security != sec_status_bogus;
+		hit = d->count > 0 && d->rr_len[0] > 3 && d->rr_len[0] - 2 <= sizeof(chain[0]) && answer_data(d);
 		if (hit) {
-			len = d->rr_len[0] - 2;
-			memcpy(name, d->rr_data[0] + 2, len);
+			clen[hop + 1] = d->rr_len[0] - 2;
+			memcpy(chain[hop + 1], d->rr_data[0] + 2, clen[hop + 1]);
 		}
 		lock_rw_unlock(&k->entry.lock);
-		if (!hit || dname_valid(name, len) != len)
+		if (!hit || dname_valid(chain[hop + 1], clen[hop + 1]) != clen[hop + 1])
 			return false;
 	}
 	return false;
@@ -836,16 +1010,20 @@ static void purge_msg(struct module_qstate *qs, struct query_info *qi)
 /* Purge what the iterator cached for this query and for each name of its
  * answer section (a CNAME target that is blocked must not be answered from the
  * message cache either). */
-static void purge_answer(struct module_qstate *qs)
+static void purge_answer(struct module_qstate *qs, bool by_addr)
 {
 	struct reply_info *rep = qs->return_msg ? qs->return_msg->rep : NULL;
 
 	purge_msg(qs, &qs->qinfo);
+	if (by_addr)
+		purge_addr_msgs(qs, qs->qinfo.qname, qs->qinfo.qname_len);
 	for (size_t i = 0; rep && i < rep->an_numrrsets && i < rep->rrset_count; i++) {
 		struct query_info qi = qs->qinfo;
 		qi.qname = rep->rrsets[i]->rk.dname;
 		qi.qname_len = rep->rrsets[i]->rk.dname_len;
 		purge_msg(qs, &qi);
+		if (by_addr)
+			purge_addr_msgs(qs, qi.qname, qi.qname_len);
 	}
 }
 
@@ -986,7 +1164,7 @@ EXPORT void operate(struct module_qstate *qs, enum module_ev event, int id, stru
 		 * break on a blocked name server name); their cache entries go.
 		 */
 		if (m && !qs->is_priming && match_answer(qs, m, now, &mt, &chain) == RS_BLOCKED) {
-			purge_answer(qs);
+			purge_answer(qs, !mt.entry && mt.prefix); /* by address: the name's other types too */
 			if ((q && q->kind == RS_Q_PASSED) || (!q && !qs->is_valrec && has_clients(qs))) {
 				blocked(qs, id, m, &mt);
 				return;

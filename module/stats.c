@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "disc.h"
 #include "ebr.h"
 #include "name.h"
 #include "rs_err.h"
@@ -23,6 +24,7 @@
 #define KIND_DISCOVERED '1' /* discovered:<hour> */
 
 static const char discovered_kind[] = "discovered";
+static const char names_kind[] = "discovered-names"; /* the index, built by rs_stats_take */
 
 struct rec {
 	const struct rs_order *o;
@@ -656,46 +658,31 @@ static void agg_flush(struct rs_stats *s)
 
 /* ---- address hits, discovered names, collateral ---- */
 
-/* The query name as discovered:<hour> writes it: lowercase presentation
- * text, no trailing dot, '.' and '\\' in a label escaped with '\\', '|' and
- * non-printable octets as \DDD (so the field splits on '|'). Returns the
- * length; "" for a malformed name. */
-static size_t name_text(const uint8_t *w, size_t len, char *out)
-{
-	size_t o = 0, p = 0;
-
-	while (p < len && w[p] != 0) {
-		uint8_t l = w[p++];
-		if (l > 63 || p + l > len)
-			return out[0] = '\0', 0;
-		if (o)
-			out[o++] = '.';
-		for (uint8_t i = 0; i < l; i++, p++) {
-			uint8_t c = w[p];
-			if (c >= 'A' && c <= 'Z')
-				c = (uint8_t)(c + 32);
-			if (c == '.' || c == '\\') {
-				out[o++] = '\\';
-				out[o++] = (char)c;
-			} else if (c <= 0x20 || c >= 0x7f || c == '|') {
-				out[o++] = '\\';
-				out[o++] = (char)('0' + c / 100);
-				out[o++] = (char)('0' + (c / 10) % 10);
-				out[o++] = (char)('0' + c % 10);
-			} else {
-				out[o++] = (char)c;
-			}
-		}
-	}
-	if (o == 0)
-		out[o++] = '.';
-	out[o] = '\0';
-	return o;
-}
-
 static uint64_t prefix_hash(const struct rs_prefix *p)
 {
 	return key_hash((const char *)p, sizeof(*p));
+}
+
+/* The collateral alarm's unit: the hash of the name's approximate
+ * registrable domain (rs_disc_base: rand1.pirate.example and
+ * rand2.pirate.example count once), so that a blocked party's wildcard on
+ * its own listed address cannot trip the alarm with made-up names. The
+ * wire name w (any case) is well-formed: rs_disc_name accepted it. */
+static uint64_t base_hash(const uint8_t *w, size_t len)
+{
+	uint8_t low[RS_WIRE_MAX];
+	size_t n = 0, b;
+
+	while (n < len && n < sizeof(low) && w[n] != 0) { /* lowercase the labels, not the length octets */
+		size_t l = w[n];
+		low[n++] = (uint8_t)l;
+		for (size_t i = 0; i < l && n < sizeof(low); i++, n++)
+			low[n] = w[n] >= 'A' && w[n] <= 'Z' ? (uint8_t)(w[n] + 32) : w[n];
+	}
+	if (n < sizeof(low))
+		low[n++] = 0;
+	b = rs_disc_base(low, n);
+	return key_hash((const char *)low + b, n - b);
 }
 
 static void coll_reset(struct rs_stats *s, uint32_t hour)
@@ -894,8 +881,8 @@ static void coll_count(struct rs_stats *s, const struct rs_prefix *p, uint64_t h
 	rs_prefix_format(p, text, sizeof(text));
 	if (!c->logged) {
 		c->logged = true;
-		rs_log(RS_LOG_WARN, "collateral alarm: address prefix %s blocked more than %d distinct names this hour "
-		       "(the signature of a shared address)%s", text, s->threshold,
+		rs_log(RS_LOG_WARN, "collateral alarm: address prefix %s blocked names of more than %d distinct domains "
+		       "this hour (the signature of a shared address)%s", text, s->threshold,
 		       !s->suspend ? "" : confirmed(s, p) ? "; it is confirmed (confirmed-ips) and keeps triggering"
 		       : "; it stops triggering until a person confirms it (SADD confirmed-ips)");
 	}
@@ -957,7 +944,7 @@ static void drain_addr(struct rs_stats *s)
 		for (; tail != head; tail++) {
 			const struct arec *a = &r->r[tail % ARING_SIZE];
 			struct rec rec = { .family = a->family };
-			char hour[16], region[RS_REGION_MAX], ptext[RS_PREFIX_TEXT_MAX], ntext[4 * RS_WIRE_MAX + 2];
+			char hour[16], region[RS_REGION_MAX], ptext[RS_PREFIX_TEXT_MAX], ntext[RS_DISC_NAME_MAX + 1];
 			char field[KEY_MAX];
 			size_t idlen = strnlen(a->o->id, RS_ORDER_ID_MAX);
 			int n;
@@ -972,12 +959,12 @@ static void drain_addr(struct rs_stats *s)
 			n = snprintf(field, sizeof(field), "%.*s|%s|%s", (int)idlen, a->o->id, ptext, region);
 			if (n < 0 || (size_t)n >= sizeof(field) || !pend_add(s, KIND_HIT, hour, field, 1))
 				dropped++;
-			if (name_text(a->name, a->nlen, ntext) == 0)
+			if (rs_disc_name(a->name, a->nlen, ntext) == 0)
 				continue;
-			n = snprintf(field, sizeof(field), "%s|%.*s|%s", ntext, (int)idlen, a->o->id, ptext);
-			if (n < 0 || (size_t)n >= sizeof(field) || !pend_add(s, KIND_DISCOVERED, hour, field, 1))
+			if (!rs_disc_field(field, sizeof(field), ntext, a->o->id, ptext) ||
+			    !pend_add(s, KIND_DISCOVERED, hour, field, 1))
 				dropped++;
-			coll_count(s, &a->p, key_hash(ntext, strlen(ntext)), a->t / 3600);
+			coll_count(s, &a->p, base_hash(a->name, a->nlen), a->t / 3600);
 		}
 		atomic_store_explicit(&r->tail, tail, memory_order_release);
 	}
@@ -1019,7 +1006,7 @@ void rs_stats_take(struct rs_stats *s, struct rs_hit_batch *b)
 	b->n = 0;
 	if (s->n == 0)
 		return;
-	b->rows = calloc(s->n, sizeof(*b->rows));
+	b->rows = calloc(2 * s->n, sizeof(*b->rows)); /* room for an index row per discovered row */
 	if (!b->rows)
 		return; /* try again at the next flush */
 	for (size_t i = 0; i < s->cap; i++) {
@@ -1036,6 +1023,25 @@ void rs_stats_take(struct rs_stats *s, struct rs_hit_batch *b)
 		b->n++;
 		p->key = NULL;
 	}
+	/* discovered-names:<hour>: the name -> "order|prefix" (last writer wins),
+	 * flushed in the same MULTI/EXEC; never restored (rebuilt from the
+	 * discovered rows it came from) */
+	for (size_t i = 0, n = b->n; i < n; i++) {
+		const struct rs_hit_row *d = &b->rows[i];
+		size_t fl, nl;
+		char *f;
+		if (d->kind != discovered_kind)
+			continue;
+		fl = strlen(d->field);
+		nl = strcspn(d->field, "|"); /* a disc name has no '|' (disc.h) */
+		if (nl == fl || !(f = malloc(fl + 1)))
+			continue;
+		memcpy(f, d->field, fl + 1);
+		f[nl] = '\0';
+		b->rows[b->n] = (struct rs_hit_row){ .kind = names_kind, .field = f, .value = f + nl + 1, .count = 0 };
+		memcpy(b->rows[b->n].hour, d->hour, sizeof(d->hour));
+		b->n++;
+	}
 	memset(s->tab, 0, s->cap * sizeof(*s->tab));
 	s->n = 0;
 	s->pending = 0;
@@ -1044,7 +1050,8 @@ void rs_stats_take(struct rs_stats *s, struct rs_hit_batch *b)
 void rs_stats_restore(struct rs_stats *s, struct rs_hit_batch *b)
 {
 	for (size_t i = 0; i < b->n; i++)
-		if (!pend_add(s, b->rows[i].kind == discovered_kind ? KIND_DISCOVERED : KIND_HIT, b->rows[i].hour,
+		if (b->rows[i].kind != names_kind &&
+		    !pend_add(s, b->rows[i].kind == discovered_kind ? KIND_DISCOVERED : KIND_HIT, b->rows[i].hour,
 			      b->rows[i].field, b->rows[i].count))
 			s->dropped += b->rows[i].count;
 	rs_hit_batch_free(b);

@@ -37,11 +37,17 @@
  * stay as small as before) whose records carry a copy of the prefix and of the
  * query name. The drain counts such a hit under hits:<hour> as
  * "order|prefix|region" and the name under discovered:<hour> as
- * "name|order|prefix" (name lowercase presentation text, no trailing dot,
- * '|' written \124); both go out in the same flush (rs_hit_row.kind).
+ * "name|order|prefix" (lib/disc.h: lowercase presentation text, no trailing
+ * dot, '|' written \124); both go out in the same flush (rs_hit_row.kind).
+ * rs_stats_take adds, per discovered row, a row of the index
+ * discovered-names:<hour> (name -> "order|prefix", rs_hit_row.value: HSET,
+ * not HINCRBY) that redsink-warnd reads with HGET; index rows are never
+ * restored (rs_stats_restore drops them: the discovered rows rebuild them).
  *
  * Collateral alarm (collateral-threshold, collateral-action): the drain keeps,
- * per prefix, the distinct query names it blocked this UTC hour (at most
+ * per prefix, the distinct registrable domains (approximated: rs_disc_base,
+ * lib/disc.h) of the query names it blocked this UTC hour, so a wildcard on
+ * the blocked party's own address cannot trip it with made-up names (at most
  * threshold + 1 per prefix, COLLATERAL_PREFIXES prefixes and
  * COLLATERAL_NAMES names in all; reset when the hour changes). A prefix over
  * the threshold is logged once per hour and listed by rs_stats_collateral();
@@ -82,6 +88,9 @@ struct rs_hit_row {
 	char hour[16];  /* yyyy-mm-ddThh (UTC) */
 	char *field;    /* order|domain|region, order|prefix|region, or (discovered) name|order|prefix */
 	uint64_t count;
+	/* NULL: HINCRBY field count. Else (kind "discovered-names", count 0):
+	 * HSET field value, field a name, value "order|prefix" (lib/disc.h) */
+	const char *value;
 };
 
 struct rs_hit_batch {
@@ -144,8 +153,9 @@ bool rs_stats_suspended(const struct rs_stats *s, const struct rs_prefix *p);
 size_t rs_stats_confirm(struct rs_stats *s, const struct rs_prefix *p, size_t n);
 
 /* Sync thread: call fn for every prefix over the threshold this UTC hour
- * (names: its distinct blocked names, counted up to threshold + 1; suspended:
- * whether it stopped triggering), then for every suspended prefix not over
+ * (names: the distinct registrable domains of its blocked names, counted up
+ * to threshold + 1; suspended: whether it stopped triggering), then for
+ * every suspended prefix not over
  * the threshold this hour (names 0). Returns how many were over the threshold. */
 size_t rs_stats_collateral(struct rs_stats *s, time_t now,
 			   void (*fn)(const char *prefix, unsigned names, bool suspended, void *arg), void *arg);

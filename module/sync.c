@@ -105,6 +105,8 @@ struct rs_sync {
 	int64_t win_next;  /* Unix seconds: the earliest rs_order_next_transition of the list, 0 = none */
 	int64_t win_from;  /* the time win_next was computed at */
 	bool win_stale;    /* the orders changed since: compute again at the next tick */
+	bool commit_pending; /* a batch's prefix changes are not published yet (out of memory): the tick
+			      * retries the commit, then purges with the change set kept meanwhile */
 	int64_t last_snapshot_ms, last_heartbeat_ms;
 	char receipt_id[RS_STREAM_ID_MAX]; /* the position the last acknowledged receipt gave */
 	bool receipt_inflight;
@@ -605,6 +607,8 @@ static void purge_changed(struct rs_sync *s)
 		s->hooks.purge(s->hooks.arg, s->ap.changed);
 	if (s->ap.purge_all)
 		s->win_stale = true; /* an order changed: its windows or expiry may have */
+	if (s->commit_pending)
+		return; /* the prefixes are not published: the change set is kept for the purge after the retry */
 	if (rs_apply_reset(&s->ap))
 		rs_log(RS_LOG_ERR, "out of memory resetting the change set");
 }
@@ -684,8 +688,12 @@ static void on_xread(redisAsyncContext *ac, void *reply, void *priv)
 		s->last_heartbeat_ms = 0; /* tell the fleet at the next tick, not in up to 5 s */
 		/* the batch's prefix changes reach the readers here, in one rebuild,
 		 * before the purge looks for what they hold (list.h) */
-		if (rs_list_commit(cur(s)) != 0)
+		if (rs_list_commit(cur(s)) != 0) {
 			rs_log(RS_LOG_ERR, "out of memory publishing prefix changes: tried again at the next tick");
+			s->commit_pending = true; /* names are purged now, addresses after the retry */
+		} else {
+			s->commit_pending = false; /* this batch's commit published the earlier ones too */
+		}
 		if (rs_list_commit(s->ap.changed) != 0)
 			rs_log(RS_LOG_ERR, "out of memory listing changed prefixes: their cached answers stay");
 		purge_changed(s);
@@ -1309,7 +1317,11 @@ static void queue_flush(struct rs_sync *s, redisAsyncContext *ac, redisCallbackF
 	for (size_t i = 0; i < s->inflight.n; i++) {
 		const struct rs_hit_row *row = &s->inflight.rows[i];
 		snprintf(key, sizeof(key), "%s%s:%s", s->conf->prefix, row->kind, row->hour);
-		redisAsyncCommand(ac, NULL, NULL, "HINCRBY %s %s %llu", key, row->field, (unsigned long long)row->count);
+		if (row->value) /* the discovered-names index (stats.h) */
+			redisAsyncCommand(ac, NULL, NULL, "HSET %s %s %s", key, row->field, row->value);
+		else
+			redisAsyncCommand(ac, NULL, NULL, "HINCRBY %s %s %llu", key, row->field,
+					  (unsigned long long)row->count);
 		if (strcmp(last_hour, row->hour) != 0 || last_kind != row->kind) {
 			redisAsyncCommand(ac, NULL, NULL, "EXPIRE %s %lld", key, (long long)s->conf->stats_retention * 86400);
 			last_hour = row->hour;
@@ -1352,7 +1364,10 @@ static void final_flush(struct rs_sync *s)
 		for (size_t i = 0; i < s->inflight.n; i++) {
 			const struct rs_hit_row *row = &s->inflight.rows[i];
 			snprintf(key, sizeof(key), "%s%s:%s", s->conf->prefix, row->kind, row->hour);
-			redisAppendCommand(c, "HINCRBY %s %s %llu", key, row->field, (unsigned long long)row->count);
+			if (row->value) /* the discovered-names index (stats.h) */
+				redisAppendCommand(c, "HSET %s %s %s", key, row->field, row->value);
+			else
+				redisAppendCommand(c, "HINCRBY %s %s %llu", key, row->field, (unsigned long long)row->count);
 			redisAppendCommand(c, "EXPIRE %s %lld", key, (long long)s->conf->stats_retention * 86400);
 			sent += 2;
 		}
@@ -1510,18 +1525,27 @@ static void window_tick(struct rs_sync *s)
 	int64_t now = (int64_t)time(NULL);
 	const struct rs_list *l = cur(s);
 	bool opened = false;
+	/* The wall clock stepped back past win_from: the transitions ahead of
+	 * now were never looked for (win_next was computed from win_from), and
+	 * an order may apply again (a window or an expiry now in the future).
+	 * Nothing changed between win_from and the step (win_next was not due),
+	 * so comparing each order at win_from and at now is exact. */
+	bool back = s->win_from && now < s->win_from;
 
-	if (!s->win_stale && (s->win_next == 0 || now < s->win_next))
+	if (!s->win_stale && !back && (s->win_next == 0 || now < s->win_next))
 		return;
+	if (back)
+		rs_log(RS_LOG_WARN, "the wall clock stepped back %lld s: looking at every order's windows again",
+		       (long long)(s->win_from - now));
 	/* Due, or the orders changed (a transition may have passed since the
 	 * last look, unseen by the purge of that change): which orders changed
 	 * their applicability since win_from? None to compare with at start. */
 	s->win_stale = false;
 	for (uint32_t i = 0, n = s->win_from ? rs_list_order_count(l) : 0; i < n; i++) {
 		const struct rs_order *o = rs_list_order_get(l, i);
-		int64_t t = o ? rs_order_next_transition(o, s->win_from) : 0;
+		int64_t t = o && !back ? rs_order_next_transition(o, s->win_from) : 0;
 		bool on;
-		if (t == 0 || t > now)
+		if (!o || (!back && (t == 0 || t > now)))
 			continue;
 		on = rs_order_applies(o, now);
 		if (on == rs_order_applies(o, s->win_from))
@@ -1575,7 +1599,13 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		heartbeat(s);
 		s->last_heartbeat_ms = now;
 	}
-	(void)rs_list_commit(cur(s)); /* nothing to do unless a commit failed for want of memory */
+	/* nothing to do unless a commit failed for want of memory; then the
+	 * purge that batch could not do with its prefixes */
+	if (rs_list_commit(cur(s)) == 0 && s->commit_pending) {
+		s->commit_pending = false;
+		(void)rs_list_commit(s->ap.changed);
+		purge_changed(s);
+	}
 	if (now - s->last_snapshot_ms >= SNAPSHOT_MS)
 		write_snapshot(s);
 	window_tick(s);

@@ -73,7 +73,7 @@ while IFS= read -r d; do
 	incs+=("-I$d")
 done < <(tree_find -name '*.h' | xargs -r -n1 dirname | sort -u)
 srcs=""
-for base in name.c list.c prefix.c order.c conf.c text.c load.c apply.c snapshot.c rs_err.c dataset.c ebr.c \
+for base in name.c disc.c list.c prefix.c order.c conf.c text.c load.c apply.c snapshot.c rs_err.c dataset.c ebr.c \
 	sentinel.c replinfo.c ctl_name.c ctl_input.c warnd_text.c warnd_page.c mkgeo_parse.c mmdb_write.c; do
 	f=$(tree_find -name "$base" | head -n1)
 	case $base in

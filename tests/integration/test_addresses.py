@@ -9,7 +9,10 @@ push, withdrawal unblocks, protected prefixes never block, CNAME chains are
 followed, repeated queries never go upstream, hits and discovered names are
 counted without any client address, and the collateral alarm fires for a
 shared address (report, and suspend until confirmed) but not for a dedicated
-one.
+one. Also (review fixes): the other cached types of a name caught by its
+address go too, AAAA records embedding an IPv4 address (mapped, NAT64) match
+IPv4 prefixes, a purge spares protected and unlisted addresses inside a
+changed prefix, and a suspended prefix does not disable an enclosing one.
 """
 
 import time
@@ -53,6 +56,17 @@ def protect_ips(c, prefixes, by="test"):
         p.sadd(rs.PREFIX + "protected-ips", x)
         p.xadd(rs.PREFIX + "changes", {"op": "protectip", "order": "", "prefix": x, "by": by})
     p.execute()
+
+
+def unprotect_ip(p, x, by="test"):
+    """Queue an unprotectip on pipeline p (a batch with other changes)."""
+    p.srem(rs.PREFIX + "protected-ips", x)
+    p.xadd(rs.PREFIX + "changes", {"op": "unprotectip", "order": "", "prefix": x, "by": by})
+
+
+def add_ip(p, oid, x, by="test"):
+    p.sadd(rs.PREFIX + f"order:{oid}:ips", x)
+    p.xadd(rs.PREFIX + "changes", {"op": "addip", "order": oid, "prefix": x, "by": by})
 
 
 # ---- servers ---------------------------------------------------------------
@@ -159,6 +173,52 @@ def test_pushed_prefix_blocks_a_cached_name_within_a_second(redis, make_unbound,
     assert answer(ub, "early-alias.example") == [rs.SINK4]
 
 
+def test_other_types_of_a_name_caught_by_its_address_leave_the_cache(listed):
+    """A dual-stack client asks AAAA and A: the AAAA (an unlisted IPv6
+    address) passes and is cached, the A is blocked. The cached AAAA answer
+    must go with it, else it stays a message-cache hit (never seen by the
+    module) with the real address."""
+    c, ub = listed
+    assert answer(ub, "dual.example", "AAAA") == ["2001:db8:99::99"]
+    assert answer(ub, "dual.example") == [rs.SINK4]
+    for _ in range(2):
+        r = ub.query("dual.example", "AAAA")
+        assert rs.rrs(r) == [("dual.example.", "AAAA", 60, rs.SINK6)]
+        assert rs.ede(r)[0] == 16
+
+
+def test_pushed_prefix_purges_the_names_other_cached_types(redis, make_unbound, tmp_path, addr_nsd):
+    c = redis.client()
+    rs.put_order(c, "o1", [])
+    ub = start(make_unbound, redis, tmp_path, addr_nsd)
+    assert answer(ub, "late.example") == ["203.0.113.79"]
+    assert answer(ub, "late.example", "AAAA") == ["2001:db8:79::79"]          # both cached
+    add_ips(c, "o1", ["203.0.113.79/32"])                                      # only the IPv4 address
+    rs.wait_for(lambda: answer(ub, "late.example"), [rs.SINK4], timeout=1.0)
+    assert answer(ub, "late.example", "AAAA") == [rs.SINK6]
+
+
+def test_aaaa_embedding_a_listed_ipv4_address_is_blocked(listed):
+    """IPv4-mapped (::ffff:0:0/96) and NAT64 well-known (64:ff9b::/96)
+    addresses are matched against the IPv4 prefixes too."""
+    c, ub = listed
+    for _ in range(2):                     # the second time from the RRset cache
+        r = ub.query("mapped.example", "AAAA")
+        assert rs.rrs(r) == [("mapped.example.", "AAAA", 60, rs.SINK6)]
+        assert rs.ede(r)[0] == 16
+    assert answer(ub, "nat64.example", "AAAA") == [rs.SINK6]
+    assert answer(ub, "mapped.example") == [rs.SINK4]                # blocked for every type
+
+
+def test_pushed_ipv4_prefix_purges_cached_mapped_aaaa(redis, make_unbound, tmp_path, addr_nsd):
+    c = redis.client()
+    rs.put_order(c, "o1", [])
+    ub = start(make_unbound, redis, tmp_path, addr_nsd)
+    assert answer(ub, "early-mapped.example", "AAAA") == ["::ffff:203.0.113.78"]
+    add_ips(c, "o1", ["203.0.113.78/32"])
+    rs.wait_for(lambda: answer(ub, "early-mapped.example", "AAAA"), [rs.SINK6], timeout=1.0)
+
+
 def test_withdrawal_unblocks(listed):
     c, ub = listed
     assert answer(ub, "mirror3.example") == [rs.SINK4]
@@ -180,6 +240,34 @@ def test_protected_prefix_never_blocks(redis, make_unbound, tmp_path, addr_nsd):
     # protected after the fact: the pirate address stops triggering too
     protect_ips(c, [PIRATE4 + "/32"])
     rs.wait_for(lambda: answer(ub, "mirror1.example"), [PIRATE4], timeout=2.0)
+
+
+def test_push_keeps_cached_answers_of_protected_and_unlisted_addresses(redis, make_unbound, tmp_path):
+    """The purge after a change removes only what the list blocks now: a
+    protected /28 inside a pushed /24 keeps its cached answers, and so does
+    everything an unprotectip uncovers that nothing lists. Proof: the
+    upstream is stopped after caching; the names still resolve."""
+    nsd = harness.Nsd(tmp_path / "nsd-own", zones={"example.": ZONE})
+    try:
+        c = redis.client()
+        rs.put_order(c, "o1", [])
+        protect_ips(c, ["198.51.100.144/28", "198.51.0.0/16"])
+        ub = start(make_unbound, redis, tmp_path, nsd)
+        assert answer(ub, "cdn1.example") == ["198.51.100.150"]       # protected /28
+        assert answer(ub, "neighbour.example") == ["198.51.7.7"]       # under the /16 only
+        assert answer(ub, "bystander.example") == ["198.51.100.11"]    # will be listed
+    finally:
+        nsd.stop()
+    p = c.pipeline(transaction=True)           # one batch
+    unprotect_ip(p, "198.51.0.0/16")
+    add_ip(p, "o1", "198.51.100.0/24")
+    p.execute()
+    rs.wait_for(lambda: "bystander.example." in ub.control("dump_cache"), False, timeout=2.0)
+    cache = ub.control("dump_cache")
+    assert "cdn1.example." in cache and "neighbour.example." in cache
+    for _ in range(2):
+        assert answer(ub, "cdn1.example") == ["198.51.100.150"]
+        assert answer(ub, "neighbour.example") == ["198.51.7.7"]
 
 
 def test_repeated_queries_do_not_go_upstream(redis, make_unbound, tmp_path):
@@ -307,6 +395,26 @@ def test_collateral_suspend_until_confirmed(redis, make_unbound, tmp_path, addr_
     assert answer(ub, "shared2.example") == [rs.SINK4]
     assert answer(ub, "shared1.example") == [rs.SINK4]   # its real answer, cached meanwhile, was purged
     rs.wait_for(lambda: metrics(port)["redsink_collateral_suspended_prefixes"], 0, timeout=3, step=0.2)
+
+
+def test_suspended_prefix_does_not_disable_an_enclosing_listed_prefix(redis, make_unbound, tmp_path, addr_nsd):
+    """The alarm suspends the /32 of the shared address; a /26 another order
+    lists around it still blocks its names (the suspended prefix is passed
+    over, not the address)."""
+    c = redis.client()
+    rs.put_order(c, "o1", [])
+    rs.put_order(c, "o2", [])
+    add_ips(c, "o1", [SHARED + "/32"])
+    add_ips(c, "o2", ["198.51.100.192/26"])
+    ub = start(make_unbound, redis, tmp_path, addr_nsd, collateral_threshold="2", collateral_action="suspend")
+    for i in range(1, 4):
+        assert answer(ub, f"shared{i}.example") == [rs.SINK4]
+    rs.wait_for(lambda: heartbeat_field(c, "collateral_suspended"), SHARED + "/32", timeout=8, step=0.2)
+    r = ub.query("shared4.example", "A")
+    assert rs.rrs(r) == [("shared4.example.", "A", 60, rs.SINK4)]
+    assert rs.ede(r)[0] == 16
+    rs.wait_for(lambda: hash_sum(c, "discovered:*").get("shared4.example|o2|198.51.100.192/26"), 1, timeout=5,
+                step=0.2)
 
 
 def test_confirmed_ips_of_the_wrong_type_is_logged_and_kept(redis, make_unbound, tmp_path, addr_nsd):

@@ -182,6 +182,18 @@ def test_piracy_shield_ticket_imported_end_to_end(redis, tmp_path):
     assert r["added"] == 0 and r["prefixes_added"] == 0 and r["prefixes_already_present"] == 3
 
 
+def test_ticket_import_after_double_dash(redis, tmp_path):
+    """`ticket import ORDER -- FILE`: the format it adds goes before the user's arguments, so after
+    a "--" it is not taken for file names."""
+    add_order(redis, "agcom-1")
+    t = ticket(tmp_path, {"ticket_id": "PS-1", "fqdn": ["dash.example"], "ipv4": ["198.51.100.24"]})
+    p = ok(ctl(redis, "ticket", "import", "agcom-1", "--json", "--", t))
+    r = json.loads(p.stdout)
+    assert r["added"] == 1 and r["prefixes_added"] == 1
+    assert domains(redis, "agcom-1") == {"dash.example"}
+    assert ips(redis, "agcom-1") == {"198.51.100.24/32"}
+
+
 def test_ticket_guards_names_and_prefixes_all_or_nothing(redis, tmp_path):
     add_order(redis, "agcom-1")
     ok(ctl(redis, "protect", "add", "drive.google.example", "--why", "x"))

@@ -7,7 +7,9 @@ over a distinct-name threshold are checked in table, CSV and JSON against
 what is computed here; --order and the window filter; hostile fields (too
 many or too few '|', bad prefixes, huge or negative counts, a key of the
 wrong type) are skipped and counted, never shown; only the window's hour keys
-are read.
+are read. End to end, a real resolver writes what the tool reads: odd query
+names in the one discovered form (lib/disc.h) with none malformed, address
+hits under their prefix (top --by domain), and the discovered-names index.
 
 The tool is $REDSINK_STATS; else the redsink-stats of the build $REDSINK_MODULE
 comes from; else build/redsink/tools/stats/redsink-stats.
@@ -21,6 +23,7 @@ import subprocess
 from pathlib import Path
 
 import harness
+import rs
 
 PREFIX = "redsink:"
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
@@ -150,3 +153,33 @@ def test_usage_and_options(redis):
     assert p.returncode == 0 and "no small-count suppression" in p.stdout
     p = ok(stats(redis, "discovered", "--last", "2h", "--json"))
     assert json.loads(p.stdout)["rows"] == []
+
+
+def test_the_module_writes_what_the_tool_reads(redis, make_unbound, tmp_path):
+    """Names caught by an address trigger (a wildcard on a listed address), odd ones included
+    (a '|', a space, upper case), as a real resolver writes them: redsink-stats reads every
+    field as written (nothing malformed), shows the address hits under the prefix (top --by
+    domain), and the discovered-names index maps every name to order|prefix."""
+    c = redis.client()
+    rs.put_order(c, "o-wild", [])
+    p = c.pipeline(transaction=True)
+    p.sadd(PREFIX + "order:o-wild:ips", "198.51.100.70/32")
+    p.xadd(PREFIX + "changes", {"op": "addip", "order": "o-wild", "prefix": "198.51.100.70/32", "by": "test"})
+    p.execute()
+    ub = rs.start_resolver(make_unbound, redis, tmp_path, {"stats_flush_interval": "1"})
+    asked = {"plain.wild.example": "plain.wild.example", "a\\124b.wild.example": "a\\124b.wild.example",
+             "x\\032y.wild.example": "x\\032y.wild.example", "UP.Wild.EXAMPLE": "up.wild.example"}
+    for q in asked:
+        rs.wait_for(lambda: rs.first_a(ub, q), rs.SINK4, timeout=5, step=0.1)
+    hour = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H")
+    want = {f"{n}|o-wild|198.51.100.70/32" for n in asked.values()}
+    rs.wait_for(lambda: set(c.hkeys(PREFIX + "discovered:" + hour)) >= want, True, timeout=8, step=0.2)
+    idx = c.hgetall(PREFIX + "discovered-names:" + hour)
+    assert {n: idx.get(n) for n in asked.values()} == {n: "o-wild|198.51.100.70/32" for n in asked.values()}
+    assert c.ttl(PREFIX + "discovered-names:" + hour) > 80 * 86400       # as discovered: (stats-retention)
+    d = json.loads(ok(stats(redis, "discovered", "--last", "2h", "--json")).stdout)
+    assert d["malformed"] == 0
+    assert {r["name"] for r in d["rows"]} >= set(asked.values())
+    t = json.loads(ok(stats(redis, "top", "--by", "domain", "--last", "2h", "--no-suppression", "--json")).stdout)
+    assert [r["domain"] for r in t["rows"]] == ["198.51.100.70/32"]
+    assert t.get("malformed", 0) == 0

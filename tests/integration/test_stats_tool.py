@@ -703,6 +703,25 @@ def test_malformed_counters_and_wrong_types_are_skipped(redis):
     assert run(redis, "top", "-q", *WINDOW).stderr == ""
 
 
+def test_address_hits_count_under_their_prefix(redis):
+    """Hits of replies an answer address triggered carry the listed prefix in the domain
+    position (order|<prefix>|region, doc/redis-schema.md): counted like a domain, shown under
+    top --by domain; only a canonical prefix (what the module writes) is taken."""
+    c = redis.client()
+    c.hset(PREFIX + "hits:" + hkey(H0), mapping={
+        "O|good.example|IT": "40", "O|198.51.100.0/24|IT": "25", "O|198.51.100.0/24|FR": "12",
+        "O|2001:db8:7::/48|ZZ": "11",
+        "O|198.51.100.1/24|IT": "9",            # host bits: not what the module writes
+        "O|2001:DB8:7::/48|IT": "9",            # not canonical
+        "O|2001:db8::7|IT": "9"})               # no /len: not canonical (nor a name)
+    doc = jrun(redis, "top", "--by", "domain", "--limit", "0", "--no-suppression", *WINDOW)
+    assert {r["domain"]: r["hits"] for r in doc["rows"]} == \
+        {"good.example": 40, "198.51.100.0/24": 37, "2001:db8:7::/48": 11}
+    p = run(redis, "top", "--by", "domain", "--no-suppression", *WINDOW)
+    assert re.search(r"^\s+2\s+198\.51\.100\.0/24\s+37$", p.stdout, re.M)
+    assert "note: 3 malformed counter fields skipped" in p.stdout
+
+
 def test_reads_only_the_window_keys(redis, data):
     """HGETALL of each hour key of the window by name, HMGET of the orders shown:
     never KEYS or SCAN, never a write."""

@@ -947,6 +947,8 @@ def test_healthz_unavailable_header(redis, make_warnd):
 # ---------------------------------------------------------------------------
 # Address-triggered blocks (issue 13): the host is not a listed name, but an
 # order's prefix held its address; the module counted it in discovered:<hour>
+# and indexed it in discovered-names:<hour> (name -> order|prefix), which
+# warnd reads with HGET
 # ---------------------------------------------------------------------------
 
 def put_ips(c, oid, prefixes, op="addip"):
@@ -961,18 +963,29 @@ def hour_key(back=0):
     return time.strftime("%Y-%m-%dT%H", time.gmtime(time.time() - back * 3600))
 
 
+def discover(c, hour, names):
+    """Write {name: "order|prefix"} as the module does: the counts and the index."""
+    p = c.pipeline(transaction=True)
+    for i in range(0, len(names), 5000):
+        part = dict(list(names.items())[i:i + 5000])
+        p.hset(rs.PREFIX + "discovered:" + hour, mapping={f"{n}|{v}": 1 for n, v in part.items()})
+        p.hset(rs.PREFIX + "discovered-names:" + hour, mapping=part)
+    p.execute()
+
+
 def test_address_triggered_block_names_the_prefix(blocked, redis, make_warnd):
     c = blocked
     put_ips(c, "o1", ["198.51.100.0/24"])
-    c.hset(rs.PREFIX + "discovered:" + hour_key(), mapping={
-        "mirror7.example|o1|198.51.100.0/24": 5,
-        # hostile neighbours: never taken for mirror7's
-        "mirror7.example.evil|o1|198.51.100.0/24": 9, "mirror7.example|o1|198.51.100.0/24|x": 9,
-        "mirror8.example|o1|<script>alert(1)</script>": 9, "mirror9.example|o1|10.0.0.1/8": 9,
-        "mirror10.example|o:1|198.51.100.0/24": 9,
+    discover(c, hour_key(), {"mirror7.example": "o1|198.51.100.0/24",
+                             "mirror7.example.evil": "o1|198.51.100.0/24"})
+    # hostile index values: never taken
+    c.hset(rs.PREFIX + "discovered-names:" + hour_key(), mapping={
+        "mirror8.example": "o1|<script>alert(1)</script>", "mirror9.example": "o1|10.0.0.1/8",
+        "mirror10.example": "o:1|198.51.100.0/24", "mirror11.example": "o1|198.51.100.0/24|x",
+        "mirror12.example": "o1|2001:DB8::/48", "mirror13.example": "",
     })
     # the previous hour counts too
-    c.hset(rs.PREFIX + "discovered:" + hour_key(1), mapping={"old-mirror.example|o1|198.51.100.0/24": 2})
+    discover(c, hour_key(1), {"old-mirror.example": "o1|198.51.100.0/24"})
     w = make_warnd(redis)
     wait_until(lambda: get(w.port, "pirate.example")[0] == 451)
     st, h, body = get(w.port, "mirror7.example")
@@ -984,9 +997,10 @@ def test_address_triggered_block_names_the_prefix(blocked, redis, make_warnd):
     st, h, body = get(w.port, "old-mirror.example", headers={"Accept-Language": "ko"})
     assert st == 451 and h["content-language"] == "ko"
     assert "198.51.100.0/24" in body and "주소 범위" in body
-    # not in discovered, hostile fields, glob metacharacters, a prefix of a discovered name
-    for host in ["unknown.example", "mirror8.example", "mirror9.example", "mirror10.example", "mirror7.exampl",
-                 "mirror*.example", "mirror?.example", "[m]irror7.example", "example"]:
+    # not indexed, hostile values, glob metacharacters, a prefix of an indexed name
+    for host in ["unknown.example", "mirror8.example", "mirror9.example", "mirror10.example", "mirror11.example",
+                 "mirror12.example", "mirror13.example", "mirror7.exampl", "mirror*.example", "mirror?.example",
+                 "[m]irror7.example", "example"]:
         st, _, body = get(w.port, host)
         assert st == 404, (host, body)
         assert "<script>" not in body
@@ -1001,10 +1015,47 @@ def test_address_triggered_block_names_the_prefix(blocked, redis, make_warnd):
     wait_until(lambda: get(w.port, "mirror7.example")[0] == 404)
 
 
+def test_address_triggered_block_found_in_a_big_hour(blocked, redis, make_warnd):
+    """A busy hour (60 000 discovered names: a shared range on a CDN) costs one HGET per hour
+    key: the host is found wherever it sits in the hash (a bounded HSCAN missed it)."""
+    c = blocked
+    put_ips(c, "o1", ["198.51.100.0/24"])
+    names = {f"site{i}.cdn.example": "o1|198.51.100.0/24" for i in range(60000)}
+    discover(c, hour_key(), names)
+    w = make_warnd(redis)
+    wait_until(lambda: get(w.port, "pirate.example")[0] == 451)
+    for host in ["site0.cdn.example", "site31337.cdn.example", "site59999.cdn.example"]:
+        st, _, body = get(w.port, host)
+        assert st == 451 and "198.51.100.0/24" in body, host
+    cmds = {k: v for k, v in c.info("commandstats").items()}
+    assert "cmdstat_hscan" not in cmds
+    assert cmds["cmdstat_hget"]["calls"] <= 2 * 3
+
+
+def test_discovered_lookups_are_rate_limited(blocked, redis, make_warnd):
+    """Host headers are chosen by the client: lookups the cache does not answer are limited (20 a
+    second, a burst of 40); beyond that the page is the neutral one, and it is logged."""
+    c = blocked
+    put_ips(c, "o1", ["198.51.100.0/24"])
+    discover(c, hour_key(), {"mirror7.example": "o1|198.51.100.0/24"})
+    w = make_warnd(redis)
+    wait_until(lambda: get(w.port, "pirate.example")[0] == 451)
+    t0 = time.monotonic()
+    for i in range(150):
+        assert get(w.port, f"made-up-{i}.example")[0] == 404
+    assert get(w.port, "pirate.example")[0] == 451                  # listed names never wait
+    elapsed = time.monotonic() - t0
+    hget = c.info("commandstats")["cmdstat_hget"]["calls"]
+    assert hget <= 2 * (40 + 20 * (int(elapsed) + 2)), (hget, elapsed)
+    wait_until(lambda: "lookups over the limit" in w.log(), timeout=5)
+    # tokens come back: the indexed host is found
+    wait_until(lambda: get(w.port, "mirror7.example")[0] == 451, timeout=5, step=0.3)
+
+
 def test_discovered_key_of_the_wrong_type_and_redis_down(blocked, redis, make_warnd):
     c = blocked
     put_ips(c, "o1", ["198.51.100.0/24"])
-    c.set(rs.PREFIX + "discovered:" + hour_key(), "not a hash")
+    c.set(rs.PREFIX + "discovered-names:" + hour_key(), "not a hash")
     w = make_warnd(redis)
     wait_until(lambda: get(w.port, "pirate.example")[0] == 451)
     assert get(w.port, "mirror7.example")[0] == 404

@@ -976,10 +976,10 @@ int cmd_ticket(struct ctl *x, int argc, char **argv)
 	if (!nargv)
 		errx(CTL_EXIT_ERROR, "out of memory");
 	nargv[n++] = (char *)"push";
+	nargv[n++] = (char *)"--format"; /* before the user's arguments: after a "--" they would be files */
+	nargv[n++] = (char *)"piracy-shield";
 	for (int i = 2; i < argc; i++)
 		nargv[n++] = argv[i];
-	nargv[n++] = (char *)"--format";
-	nargv[n++] = (char *)"piracy-shield";
 	nargv[n] = NULL;
 	ex = cmd_push(x, n, nargv);
 	free(nargv);

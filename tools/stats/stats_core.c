@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "name.h"
+#include "prefix.h"
 #include "order.h"
 #include "rs_err.h"
 
@@ -215,8 +216,18 @@ int st_field_parse(const char *f, size_t len, struct st_field *out)
 	if (dlen > RS_NAME_MAX + 1 || memchr(p1 + 1, '\0', dlen))
 		return RS_EINVAL;
 	n = rs_name_canon(p1 + 1, dlen, out->domain);
-	if (n < 0)
-		return RS_EINVAL;
+	if (n < 0) {
+		/* an address-triggered hit: the canonical prefix in the domain position */
+		struct rs_prefix p;
+		char text[RS_PREFIX_TEXT_MAX];
+		if (dlen >= sizeof(text))
+			return RS_EINVAL;
+		memcpy(text, p1 + 1, dlen);
+		text[dlen] = '\0';
+		if (rs_prefix_parse(text, &p, NULL, 0) != 0 || !rs_prefix_format(&p, out->domain, sizeof(out->domain)) ||
+		    strcmp(out->domain, text) != 0)
+			return RS_EINVAL;
+	}
 	return st_region_norm(p2 + 1, (size_t)(end - p2 - 1), out->region);
 }
 

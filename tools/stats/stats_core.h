@@ -101,7 +101,9 @@ struct st_field {
 /*
  * Parse the field f[0..len): exactly two '|', an order id (1-128 printable
  * ASCII octets, no space), a domain (canonicalised: lowercased, one trailing
- * dot dropped; lib/name.h) and a region (st_region_norm). 0 or RS_EINVAL.
+ * dot dropped; lib/name.h) or, for a hit an answer address triggered, the
+ * listed prefix in canonical text (lib/prefix.h: exactly its own format;
+ * counted like a domain), and a region (st_region_norm). 0 or RS_EINVAL.
  */
 int st_field_parse(const char *f, size_t len, struct st_field *out);
 

@@ -12,38 +12,6 @@
 
 /* ---- fields ---- */
 
-int sd_field_parse(const char *f, size_t len, struct sd_field *out)
-{
-	const char *p1 = memchr(f, '|', len), *p2, *end = f + len;
-	size_t nlen, olen, plen;
-	struct rs_prefix p;
-	char text[RS_PREFIX_TEXT_MAX];
-
-	if (!p1)
-		return RS_EINVAL;
-	p2 = memchr(p1 + 1, '|', (size_t)(end - p1 - 1));
-	if (!p2 || memchr(p2 + 1, '|', (size_t)(end - p2 - 1)) || memchr(f, '\0', len))
-		return RS_EINVAL;
-	nlen = (size_t)(p1 - f);
-	olen = (size_t)(p2 - p1 - 1);
-	plen = (size_t)(end - p2 - 1);
-	if (nlen == 0 || nlen > RS_NAME_MAX + 1 || rs_name_canon(f, nlen, out->name) < 0)
-		return RS_EINVAL;
-	if (olen == 0 || olen > RS_ORDER_ID_MAX)
-		return RS_EINVAL;
-	memcpy(out->order, p1 + 1, olen);
-	out->order[olen] = '\0';
-	if (!rs_order_id_ok(out->order))
-		return RS_EINVAL;
-	if (plen == 0 || plen >= sizeof(text))
-		return RS_EINVAL;
-	memcpy(text, p2 + 1, plen);
-	text[plen] = '\0';
-	if (rs_prefix_parse(text, &p, NULL, 0) || !rs_prefix_format(&p, out->prefix, sizeof(out->prefix)))
-		return RS_EINVAL;
-	return 0;
-}
-
 static void note_bad(struct sd_data *d, int64_t h, const char *field, size_t flen, const char *value, size_t vlen)
 {
 	char key[32];
@@ -64,11 +32,11 @@ static void note_bad(struct sd_data *d, int64_t h, const char *field, size_t fle
 int sd_data_add(struct sd_data *d, int64_t h, const char *field, size_t flen, const char *value, size_t vlen,
 		const char *order)
 {
-	struct sd_field fl;
+	struct rs_disc_field fl;
 	struct sd_rec r;
 	uint64_t count;
 
-	if (sd_field_parse(field, flen, &fl) || st_count_parse(value, vlen, &count)) {
+	if (rs_disc_field_parse(field, flen, &fl) || st_count_parse(value, vlen, &count)) {
 		note_bad(d, h, field, flen, value, vlen);
 		return RS_EINVAL;
 	}

@@ -16,11 +16,13 @@
  *    threshold: the signature of a shared address (a CDN, a hosting
  *    platform): every name on it is blocked.
  *
- * Everything read from Redis is hostile: a field is kept only with exactly
- * two '|', a canonical name (lib/name.h; lowercased, one trailing dot
- * dropped), a valid order id and a canonical prefix (lib/prefix.h); a count
- * is a decimal 0..INT64_MAX. Anything else is counted as malformed (the
- * first one remembered, shown escaped). Sums saturate at UINT64_MAX.
+ * Everything read from Redis is hostile: a field is kept only when it is
+ * exactly what the module writes (lib/disc.h, rs_disc_field_parse): exactly
+ * two '|', a name in the module's form (lowercase presentation text, no
+ * trailing dot, odd octets as \DDD: printable ASCII), a valid order id and a
+ * canonical prefix (lib/prefix.h); a count is a decimal 0..INT64_MAX.
+ * Anything else is counted as malformed (the first one remembered, shown
+ * escaped). Sums saturate at UINT64_MAX.
  *
  * Ownership: a struct sd_data owns its strings and records; rows returned by
  * sd_discovered / sd_collateral are malloc'ed (free them) and refer to the
@@ -34,18 +36,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "disc.h"
 #include "prefix.h"
 #include "stats_core.h"
 
-/* One parsed field "<name>|<order>|<prefix>" (copies, canonical). */
-struct sd_field {
-	char name[254];
-	char order[129];
-	char prefix[RS_PREFIX_TEXT_MAX];
-};
-
-/* Parse f[0..len). 0 or RS_EINVAL. */
-int sd_field_parse(const char *f, size_t len, struct sd_field *out);
+/* Fields are parsed with rs_disc_field_parse (lib/disc.h): the reader of
+ * exactly what the module writes. */
 
 struct sd_rec {
 	int64_t hour;

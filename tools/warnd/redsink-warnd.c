@@ -9,8 +9,8 @@
  * `Link: <url>; rel="blocked-by"` header. Any other host gets a neutral page.
  * Page views are counted by order, domain and region; no client address is
  * kept. A host that is not listed but was caught by an address trigger (an
- * order's prefix held its address: the module counted it in
- * discovered:<hour>) gets the order's page with the prefix (warnd_disc.c).
+ * order's prefix held its address: the module indexed it in
+ * discovered-names:<hour>) gets the order's page with the prefix (warnd_disc.c).
  *
  * The list and the counters are the module's own code (module/librsmodule.la),
  * not copies: module/sync.c's thread loads the list, follows the `changes`
@@ -332,7 +332,9 @@ struct server {
 	struct wd_conns *conns;
 	struct rs_sync *sync;   /* module/sync.c: the only writer of list */
 	struct rs_stats *stats; /* module/stats.c: views:<hour>, and the GeoIP database */
-	struct wd_disc *disc;   /* discovered:<hour> lookups (HTTP thread) */
+	struct wd_disc *disc;   /* discovered-names:<hour> lookups (HTTP thread) */
+	unsigned long long disc_limited; /* rate-limited lookups already logged */
+	time_t disc_limited_logged;
 	_Atomic(struct rs_list *) list; /* published by sync; empty until its first full load */
 	struct wd_templates tmpl;
 	struct rs_conf rc;
@@ -551,6 +553,13 @@ static void page(struct server *sv, struct evhttp_request *req)
 		if (rc < 0)
 			logmsg(RS_LOG_WARN, "discovered names: Redis %s unreachable: hosts blocked by their address get "
 			       "the neutral page for %d s", sv->rc.read.addr, WD_DISC_BACKOFF_S);
+		if (wd_disc_limited(sv->disc) > sv->disc_limited && now >= sv->disc_limited_logged + 60) {
+			logmsg(RS_LOG_WARN, "discovered names: %llu lookups over the limit (%d a second) since the start: "
+			       "those hosts got the neutral page (logged at most once a minute)",
+			       wd_disc_limited(sv->disc), WD_DISC_RATE);
+			sv->disc_limited = wd_disc_limited(sv->disc);
+			sv->disc_limited_logged = now;
+		}
 		if (rc == 1 && rs_prefix_parse(hit.prefix, &p, NULL, 0) == 0 &&
 		    rs_list_match_addr(list, p.family, p.addr, (int64_t)now, &am) == RS_BLOCKED && am.prefix) {
 			order = am.order;

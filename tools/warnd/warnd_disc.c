@@ -1,4 +1,4 @@
-/* warnd_disc.c — looking a host up in the discovered:<hour> counters (see warnd_disc.h). */
+/* warnd_disc.c — looking a host up in the discovered-names:<hour> index (see warnd_disc.h). */
 #include "warnd_disc.h"
 
 #include <hiredis/hiredis.h>
@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "disc.h"
 #include "load.h"
 #include "name.h"
 #include "rs_err.h"
@@ -23,6 +24,8 @@ struct wd_disc {
 	int timeout_ms;
 	redisContext *c;
 	time_t backoff_until;
+	struct wd_bucket bucket;
+	unsigned long long limited;
 	struct slot cache[WD_DISC_CACHE];
 };
 
@@ -46,6 +49,11 @@ void wd_disc_free(struct wd_disc *d)
 	free(d);
 }
 
+unsigned long long wd_disc_limited(const struct wd_disc *d)
+{
+	return d->limited;
+}
+
 static uint32_t hash(const char *s)
 {
 	uint32_t h = 2166136261u;
@@ -63,85 +71,66 @@ static void fail(struct wd_disc *d, time_t now)
 	d->backoff_until = now + WD_DISC_BACKOFF_S;
 }
 
-/* Scan one hour key; 1 found (best in *hit), 0 not, RS_EIO. */
-static int scan_key(struct wd_disc *d, const char *key, const char *pattern, const char *host, struct wd_disc_hit *hit)
+/* One HGET reply: 1 a value the module writes (in *hit), 0 none (nil, a
+ * hostile value, WRONGTYPE), RS_EIO (no reply, another server error). */
+static int hget_reply(struct wd_disc *d, struct wd_disc_hit *hit)
 {
-	char cursor[32] = "0";
-	bool found = false;
+	redisReply *r = NULL;
+	int rc = 0;
 
-	for (int calls = 0; calls < WD_DISC_CALLS; calls++) {
-		redisReply *r = redisCommand(d->c, "HSCAN %s %s MATCH %s COUNT 1000", key, cursor, pattern);
-		if (!r)
-			return RS_EIO;
-		if (r->type == REDIS_REPLY_ERROR) { /* WRONGTYPE and the like: hostile data, nothing found */
-			bool server = strncmp(r->str, "WRONGTYPE", 9) != 0;
-			freeReplyObject(r);
-			return server ? RS_EIO : (found ? 1 : 0);
-		}
-		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING ||
-		    r->element[1]->type != REDIS_REPLY_ARRAY || r->element[0]->len >= sizeof(cursor)) {
-			freeReplyObject(r);
-			return found ? 1 : 0;
-		}
-		memcpy(cursor, r->element[0]->str, r->element[0]->len + 1);
-		for (size_t i = 0; i + 1 < r->element[1]->elements; i += 2) {
-			const redisReply *f = r->element[1]->element[i], *v = r->element[1]->element[i + 1];
-			struct wd_disc_hit h;
-			if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
-				continue;
-			if (wd_disc_field(f->str, f->len, v->str, v->len, host, &h) && (!found || h.count > hit->count)) {
-				*hit = h;
-				found = true;
-			}
-		}
-		freeReplyObject(r);
-		if (strcmp(cursor, "0") == 0)
-			break;
-	}
-	return found ? 1 : 0;
+	if (redisGetReply(d->c, (void **)&r) != REDIS_OK || !r)
+		return RS_EIO;
+	if (r->type == REDIS_REPLY_ERROR) /* WRONGTYPE: hostile data, nothing found */
+		rc = strncmp(r->str, "WRONGTYPE", 9) == 0 ? 0 : RS_EIO;
+	else if (r->type == REDIS_REPLY_STRING && wd_disc_value(r->str, r->len, hit))
+		rc = 1;
+	freeReplyObject(r);
+	return rc;
 }
 
 int wd_disc_lookup(struct wd_disc *d, const struct rs_endpoint *e, const char *host, time_t now,
 		   struct wd_disc_hit *hit)
 {
 	struct slot *s = &d->cache[hash(host) % WD_DISC_CACHE];
-	char pattern[2 * RS_NAME_MAX + 8], err[300];
-	size_t n;
-	int rc = 0;
+	struct wd_disc_hit h[2];
+	char err[300];
+	int rc[2];
 
 	if (strcmp(s->host, host) == 0 && s->until > now) {
 		if (s->found)
 			*hit = s->hit;
 		return s->found;
 	}
-	if (now < d->backoff_until)
+	if (now < d->backoff_until || strlen(host) > RS_NAME_MAX || rs_disc_name_parse(host, strlen(host), NULL) < 0)
 		return 0;
-	n = wd_glob_escape(host, pattern, sizeof(pattern) - 2);
-	if (n == 0)
-		return 0;
-	memcpy(pattern + n, "|*", 3);
+	if (!wd_bucket_take(&d->bucket, now, WD_DISC_RATE, WD_DISC_BURST)) {
+		d->limited++;
+		return 0; /* not cached: the host is looked up once the rate allows */
+	}
 	if (!d->c && rs_redis_connect(e, d->timeout_ms, &d->c, err, sizeof(err))) {
 		d->c = NULL;
 		d->backoff_until = now + WD_DISC_BACKOFF_S;
 		return RS_EIO;
 	}
-	for (int back = 0; back < 2 && rc == 0; back++) {
+	for (int back = 0; back < 2; back++) {
 		char key[200], hour[32];
 		time_t t = now - back * 3600;
 		struct tm tm;
 		gmtime_r(&t, &tm);
 		strftime(hour, sizeof(hour), "%Y-%m-%dT%H", &tm);
-		snprintf(key, sizeof(key), "%sdiscovered:%s", d->prefix, hour);
-		rc = scan_key(d, key, pattern, host, hit);
+		snprintf(key, sizeof(key), "%sdiscovered-names:%s", d->prefix, hour);
+		redisAppendCommand(d->c, "HGET %s %s", key, host);
 	}
-	if (rc < 0) {
+	rc[0] = hget_reply(d, &h[0]);
+	rc[1] = rc[0] < 0 ? rc[0] : hget_reply(d, &h[1]);
+	if (rc[0] < 0 || rc[1] < 0) {
 		fail(d, now);
-		return rc;
+		return RS_EIO;
 	}
 	snprintf(s->host, sizeof(s->host), "%s", host);
 	s->until = now + WD_DISC_CACHE_S;
-	s->found = rc == 1;
+	s->found = rc[0] == 1 || rc[1] == 1;
 	if (s->found)
-		s->hit = *hit;
-	return rc;
+		*hit = s->hit = rc[0] == 1 ? h[0] : h[1];
+	return s->found;
 }

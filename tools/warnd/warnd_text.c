@@ -2,6 +2,7 @@
 #define _GNU_SOURCE /* memmem */
 #include "warnd_text.h"
 
+#include "disc.h"
 #include "order.h"
 #include "prefix.h"
 
@@ -415,60 +416,32 @@ void wd_date_part(const char *s, char out[11])
 
 /* ---- address-triggered blocks ---- */
 
-size_t wd_glob_escape(const char *s, char *out, size_t outlen)
+bool wd_disc_value(const char *v, size_t vlen, struct wd_disc_hit *hit)
 {
-	size_t o = 0;
+	struct rs_disc_field f;
 
-	for (; *s; s++) {
-		bool meta = *s == '*' || *s == '?' || *s == '[' || *s == ']' || *s == '\\';
-		if (o + (meta ? 2 : 1) + 1 > outlen) {
-			if (outlen)
-				out[0] = '\0';
-			return 0;
-		}
-		if (meta)
-			out[o++] = '\\';
-		out[o++] = *s;
-	}
-	if (outlen == 0)
-		return 0;
-	out[o] = '\0';
-	return o;
+	if (rs_disc_value_parse(v, vlen, &f) != 0)
+		return false;
+	snprintf(hit->order, sizeof(hit->order), "%s", f.order);
+	snprintf(hit->prefix, sizeof(hit->prefix), "%s", f.prefix);
+	return true;
 }
 
-bool wd_disc_field(const char *f, size_t flen, const char *v, size_t vlen, const char *host,
-		   struct wd_disc_hit *hit)
+bool wd_bucket_take(struct wd_bucket *b, time_t now, unsigned rate, unsigned burst)
 {
-	size_t hl = strlen(host), ol, pl;
-	const char *p1, *p2, *end = f + flen;
-	char text[RS_PREFIX_TEXT_MAX];
-	struct rs_prefix p;
-	unsigned long long n = 0;
-
-	if (flen <= hl || memcmp(f, host, hl) != 0 || f[hl] != '|' || memchr(f, '\0', flen))
-		return false;
-	p1 = f + hl;
-	p2 = memchr(p1 + 1, '|', (size_t)(end - p1 - 1));
-	if (!p2 || memchr(p2 + 1, '|', (size_t)(end - p2 - 1)))
-		return false;
-	ol = (size_t)(p2 - p1 - 1);
-	pl = (size_t)(end - p2 - 1);
-	if (ol == 0 || ol >= sizeof(hit->order) || pl == 0 || pl >= sizeof(text))
-		return false;
-	if (vlen == 0 || vlen > 19)
-		return false;
-	for (size_t i = 0; i < vlen; i++) {
-		if (v[i] < '0' || v[i] > '9')
-			return false;
-		n = n * 10 + (unsigned long long)(v[i] - '0');
+	if (!b->started) {
+		b->tokens = burst;
+		b->last = now;
+		b->started = true;
+	} else if (now < b->last) { /* the clock went back: no refill */
+		b->last = now;
+	} else if (now > b->last) {
+		uint64_t add = (uint64_t)(now - b->last) * rate;
+		b->tokens = add >= burst - b->tokens ? burst : b->tokens + (unsigned)add;
+		b->last = now;
 	}
-	memcpy(hit->order, p1 + 1, ol);
-	hit->order[ol] = '\0';
-	memcpy(text, p2 + 1, pl);
-	text[pl] = '\0';
-	if (!rs_order_id_ok(hit->order) || rs_prefix_parse(text, &p, NULL, 0) ||
-	    !rs_prefix_format(&p, hit->prefix, sizeof(hit->prefix)) || strcmp(hit->prefix, text) != 0)
+	if (b->tokens == 0)
 		return false;
-	hit->count = n;
+	b->tokens--;
 	return true;
 }

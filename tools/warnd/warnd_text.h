@@ -107,30 +107,33 @@ int wd_template_sections(struct rs_buf *out, const char *tmpl, wd_nonempty_fn no
  */
 bool wd_url_ok(const char *url);
 
-/* ---- address-triggered blocks (discovered:<hour>, doc/redis-schema.md) ---- */
+/* ---- address-triggered blocks (discovered-names:<hour>, doc/redis-schema.md) ---- */
 
-/*
- * s with the glob metacharacters of Redis' MATCH (* ? [ ] \) escaped with a
- * backslash, into out (outlen octets, NUL-terminated). Returns the length,
- * or 0 when it does not fit (nothing to look up then).
- */
-size_t wd_glob_escape(const char *s, char *out, size_t outlen);
-
-/* What a discovered:<hour> field says about a host. */
+/* What the discovered-names index says about a host. */
 struct wd_disc_hit {
 	char order[129];   /* RS_ORDER_ID_MAX + 1 */
 	char prefix[50];   /* RS_PREFIX_TEXT_MAX: canonical */
-	unsigned long long count;
 };
 
 /*
- * Is the field f[0..flen) ("<name>|<order>|<prefix>", hostile) about the
- * canonical host: exactly two '|', the name equal to host, a valid order id
- * and a canonical prefix? The value v[0..vlen) must be a decimal count of at
- * most 19 digits. Fills *hit when true.
+ * Is v[0..vlen) (the index value "<order>|<prefix>", hostile) exactly what
+ * the module writes (lib/disc.h rs_disc_value_parse: a valid order id, a
+ * canonical prefix)? Fills *hit when true.
  */
-bool wd_disc_field(const char *f, size_t flen, const char *v, size_t vlen, const char *host,
-		   struct wd_disc_hit *hit);
+bool wd_disc_value(const char *v, size_t vlen, struct wd_disc_hit *hit);
+
+/*
+ * A token bucket for Redis lookups of hosts not in the cache (hostile Host
+ * headers choose them): rate tokens a second, at most burst kept; a bucket
+ * of zeros is full at its first use. wd_bucket_take: may one lookup be made
+ * at now (a token taken)?
+ */
+struct wd_bucket {
+	unsigned tokens;
+	time_t last;
+	bool started;
+};
+bool wd_bucket_take(struct wd_bucket *b, time_t now, unsigned rate, unsigned burst);
 
 /* The date of an RFC 3339 time or date for display ("2026-01-10T00:00:00Z" ->
  * "2026-01-10"), into out (11 octets); "" when s does not start with a date. */

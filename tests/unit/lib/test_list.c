@@ -541,6 +541,78 @@ static void test_prefix_nesting(void **state)
 	rs_list_free(l);
 }
 
+/* Protected prefixes alone make no answer worth looking at: has_prefixes
+ * counts only prefixes with an order (the fast test on every cache miss). */
+static void test_prefix_has_prefixes_needs_an_order(void **state)
+{
+	struct rs_list *l = rs_list_new(0);
+	uint32_t a = add_order(l, "a", "*", "");
+
+	assert_int_equal(pprot(l, "198.51.100.0/24", true), 0);
+	assert_int_equal(pprot(l, "2001:db8::/32", true), 0);
+	assert_int_equal(rs_list_commit(l), 0);
+	assert_false(rs_list_has_prefixes(l));
+	assert_int_equal(amatch(l, "198.51.100.1", NULL, NULL), RS_PROTECTED); /* the table is there */
+	assert_int_equal(padd(l, "192.0.2.0/24", a), 0);
+	assert_int_equal(rs_list_commit(l), 0);
+	assert_true(rs_list_has_prefixes(l));
+	/* protected and listed: counts */
+	assert_int_equal(pdel(l, "192.0.2.0/24", a), 0);
+	assert_int_equal(padd(l, "198.51.100.0/24", a), 0);
+	assert_int_equal(rs_list_commit(l), 0);
+	assert_true(rs_list_has_prefixes(l));
+	/* the order's last prefix goes: only protection is left */
+	assert_int_equal(pdel(l, "198.51.100.0/24", a), 0);
+	assert_int_equal(rs_list_commit(l), 0);
+	assert_false(rs_list_has_prefixes(l));
+	/* the order removed (swept from its prefixes) */
+	assert_int_equal(padd(l, "203.0.113.0/24", a), 0);
+	assert_int_equal(rs_list_commit(l), 0);
+	assert_true(rs_list_has_prefixes(l));
+	assert_int_equal(rs_list_order_remove(l, "a"), 0);
+	assert_true(rs_list_order_sweep(l, a) >= 1);
+	assert_int_equal(rs_list_commit(l), 0);
+	assert_false(rs_list_has_prefixes(l));
+	rs_list_free(l);
+}
+
+static bool skip_text(const struct rs_pentry *pe, void *arg)
+{
+	char text[RS_PREFIX_TEXT_MAX];
+
+	rs_prefix_format(&pe->prefix, text, sizeof(text));
+	return strcmp(text, arg) == 0;
+}
+
+/* A prefix passed over (suspended by the collateral alarm) does not disable
+ * the wider listed prefix holding it. */
+static void test_prefix_match_skip_walks_up(void **state)
+{
+	struct rs_list *l = rs_list_new(0);
+	uint32_t a = add_order(l, "a", "*", ""), b = add_order(l, "b", "*", "");
+	uint8_t ad[4] = { 192, 0, 2, 200 }, other[4] = { 198, 51, 100, 1 };
+	struct rs_match m = { 0 };
+	char text[RS_PREFIX_TEXT_MAX];
+
+	assert_int_equal(padd(l, "192.0.2.0/24", a), 0);
+	assert_int_equal(padd(l, "192.0.2.128/25", b), 0);
+	assert_int_equal(padd(l, "192.0.2.200/32", b), 0);
+	assert_int_equal(padd(l, "198.51.100.1/32", b), 0);
+	assert_int_equal(rs_list_commit(l), 0);
+	assert_int_equal(rs_list_match_addr_skip(l, 4, ad, 1800000000, skip_text, "192.0.2.200/32", &m), RS_BLOCKED);
+	rs_prefix_format(&m.prefix->prefix, text, sizeof(text));
+	assert_string_equal(text, "192.0.2.128/25");
+	assert_string_equal(m.order->id, "b");
+	assert_int_equal(rs_list_match_addr_skip(l, 4, ad, 1800000000, skip_text, "192.0.2.128/25", &m), RS_BLOCKED);
+	rs_prefix_format(&m.prefix->prefix, text, sizeof(text));
+	assert_string_equal(text, "192.0.2.200/32"); /* only the one passed over */
+	assert_int_equal(rs_list_match_addr_skip(l, 4, other, 1800000000, skip_text, "198.51.100.1/32", &m), RS_PASS);
+	assert_int_equal(rs_list_match_addr_skip(l, 4, ad, 1800000000, NULL, NULL, &m), RS_BLOCKED);
+	rs_prefix_format(&m.prefix->prefix, text, sizeof(text));
+	assert_string_equal(text, "192.0.2.200/32");
+	rs_list_free(l);
+}
+
 static void test_prefix_protection(void **state)
 {
 	struct rs_list *l = rs_list_new(0);
@@ -587,13 +659,13 @@ static void test_prefix_protection(void **state)
 	assert_int_equal(rs_list_commit(l), 0);
 	assert_int_equal(amatch(l, "2001:db8:5::1", NULL, NULL), RS_BLOCKED);
 	assert_int_equal(amatch(l, "2001:db8:5:1::1", NULL, NULL), RS_PROTECTED);
-	/* a protected prefix alone still makes a table */
+	/* a protected prefix alone still makes a table (but no answer to look at) */
 	assert_int_equal(pdel(l, "192.0.2.0/24", a), 0);
 	assert_int_equal(pdel(l, "198.51.100.0/24", a), 0);
 	assert_int_equal(pdel(l, "2001:db8::/32", a), 0);
 	assert_int_equal(pdel(l, "2001:db8:5::/48", a), 0);
 	assert_int_equal(rs_list_commit(l), 0);
-	assert_true(rs_list_has_prefixes(l));
+	assert_false(rs_list_has_prefixes(l));
 	rs_list_stats(l, &st);
 	assert_int_equal(st.prefixes, 0);
 	assert_int_equal(st.protected_prefixes, 2);
@@ -958,6 +1030,8 @@ int main(void)
 		cmocka_unit_test(test_readers_during_growth),
 		cmocka_unit_test(test_prefix_nesting),
 		cmocka_unit_test(test_prefix_protection),
+		cmocka_unit_test(test_prefix_has_prefixes_needs_an_order),
+		cmocka_unit_test(test_prefix_match_skip_walks_up),
 		cmocka_unit_test(test_prefix_orders_not_applying),
 		cmocka_unit_test(test_prefix_sweep_and_foreach),
 		cmocka_unit_test(test_prefix_oracle),

@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <cmocka.h>
 
+#include "disc.h"
 #include "list.h"
 #include "load.h"
 #include "prefix.h"
@@ -275,9 +276,24 @@ static uint64_t row(const struct rs_hit_batch *b, const char *kind, const char *
 	return 0;
 }
 
+/* The value of an index row (discovered-names:<hour>, HSET), or NULL. */
+static const char *index_value(const struct rs_hit_batch *b, const char *hour, const char *name)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (strcmp(b->rows[i].kind, "discovered-names") == 0 && strcmp(b->rows[i].hour, hour) == 0 &&
+		    strcmp(b->rows[i].field, name) == 0) {
+			assert_int_equal(b->rows[i].count, 0);
+			return b->rows[i].value;
+		}
+	return NULL;
+}
+
 /* An address hit counts under hits:<hour> as order|prefix|region, and the
  * query name (lowercase) under discovered:<hour> as name|order|prefix; both
- * survive a failed flush (restore) with their kind. No client address. */
+ * survive a failed flush (restore) with their kind. No client address.
+ * Every discovered row comes with an index row discovered-names:<hour>
+ * name -> order|prefix (HSET, count 0), rebuilt (not doubled) after a
+ * restore. */
 static void test_addr_hits_and_discovered(void **state)
 {
 	struct rs_conf c = { .stats_max_pending = 100 };
@@ -296,7 +312,14 @@ static void test_addr_hits_and_discovered(void **state)
 	rs_stats_counters(s, &sc);
 	assert_int_equal(sc.by_action[RS_ACT_NXDOMAIN], 6);
 	rs_stats_take(s, &b);
-	assert_int_equal(b.n, 6);
+	assert_int_equal(b.n, 6 + 3);
+	assert_string_equal(index_value(&b, "2026-11-28T12", "mirror1.example"), "o1|198.51.100.0/24");
+	assert_string_equal(index_value(&b, "2026-11-28T12", "mirror2.example"), "o1|198.51.100.0/24");
+	assert_string_equal(index_value(&b, "2026-11-28T13", "mirror2.example"), "o1|2001:db8:7::/48");
+	assert_null(index_value(&b, "2026-11-28T12", "pirate.example")); /* name blocks: no index */
+	for (size_t i = 0; i < b.n; i++)
+		if (strcmp(b.rows[i].kind, "discovered-names") != 0)
+			assert_null(b.rows[i].value);
 	assert_int_equal(row(&b, "hits", "2026-11-28T12", "o1|198.51.100.0/24|ZZ"), 4);
 	assert_int_equal(row(&b, "hits", "2026-11-28T13", "o1|2001:db8:7::/48|ZZ"), 1);
 	assert_int_equal(row(&b, "hits", "2026-11-28T12", "o1|pirate.example|ZZ"), 1);
@@ -306,8 +329,11 @@ static void test_addr_hits_and_discovered(void **state)
 	for (size_t i = 0; i < b.n; i++)
 		assert_null(strstr(b.rows[i].field, "192.0.2.7"));
 	rs_stats_restore(s, &b);
+	rs_stats_counters(s, &sc);
+	assert_int_equal(sc.pending, 4 + 1 + 1 + 3 + 1 + 1); /* index rows are not pending counts */
 	rs_stats_take(s, &b);
-	assert_int_equal(b.n, 6);
+	assert_int_equal(b.n, 6 + 3);
+	assert_string_equal(index_value(&b, "2026-11-28T13", "mirror2.example"), "o1|2001:db8:7::/48");
 	assert_int_equal(row(&b, "discovered", "2026-11-28T12", "mirror1.example|o1|198.51.100.0/24"), 3);
 	assert_int_equal(row(&b, "hits", "2026-11-28T12", "o1|198.51.100.0/24|ZZ"), 4);
 	rs_hit_batch_free(&b);
@@ -315,8 +341,8 @@ static void test_addr_hits_and_discovered(void **state)
 	rs_list_free(f.l);
 }
 
-/* A hostile query name cannot forge fields: '|' and non-printable octets
- * become \DDD, a '.' inside a label "\.". */
+/* A hostile query name cannot forge fields: every octet but letters,
+ * digits, '-' and '_' becomes \DDD ('|' \124, a '.' inside a label \046). */
 static void test_discovered_name_escaped(void **state)
 {
 	struct rs_conf c = { .stats_max_pending = 100 };
@@ -330,7 +356,18 @@ static void test_discovered_name_escaped(void **state)
 	rs_stats_record_addr(s, f.o, &p, w, sizeof(w), NULL, 0, 1795869015);
 	rs_stats_drain(s);
 	rs_stats_take(s, &b);
-	assert_int_equal(row(&b, "discovered", "2026-11-28T12", "a\\124b\\001\\..x\\.y.example|o1|198.51.100.7/32"), 1);
+	assert_int_equal(row(&b, "discovered", "2026-11-28T12", "a\\124b\\001\\046.x\\046y.example|o1|198.51.100.7/32"), 1);
+	assert_string_equal(index_value(&b, "2026-11-28T12", "a\\124b\\001\\046.x\\046y.example"), "o1|198.51.100.7/32");
+	/* what the module writes is what the readers (redsink-stats, redsink-warnd) accept: lib/disc.h */
+	for (size_t i = 0; i < b.n; i++) {
+		struct rs_disc_field df;
+		if (strcmp(b.rows[i].kind, "discovered") == 0)
+			assert_int_equal(rs_disc_field_parse(b.rows[i].field, strlen(b.rows[i].field), &df), 0);
+		if (strcmp(b.rows[i].kind, "discovered-names") == 0) {
+			assert_true(rs_disc_name_parse(b.rows[i].field, strlen(b.rows[i].field), NULL) > 0);
+			assert_int_equal(rs_disc_value_parse(b.rows[i].value, strlen(b.rows[i].value), &df), 0);
+		}
+	}
 	rs_hit_batch_free(&b);
 	rs_stats_free(s);
 	rs_list_free(f.l);
@@ -434,6 +471,51 @@ static void test_collateral_report(void **state)
 	rs_list_free(f.l);
 }
 
+/* The alarm counts distinct registrable domains (lib/disc.h rs_disc_base),
+ * not names: made-up names under one domain (a wildcard on the blocked
+ * party's own listed address) count once, so they cannot switch the block
+ * off; names of distinct domains still do. */
+static void test_collateral_counts_domains_not_names(void **state)
+{
+	struct rs_conf c = { .stats_max_pending = 100000, .collateral_threshold = 50,
+			     .collateral_action = RS_COLLATERAL_SUSPEND };
+	struct rs_stats *s = rs_stats_new(&c, NULL);
+	struct rs_prefix own = pfx("203.0.113.9/32"), shared = pfx("198.51.100.0/24");
+	rs_log_fn saved = rs_log_hook;
+	struct seen sn = { "", 0 };
+	struct fixture f;
+	char name[64];
+	time_t t = time(NULL);
+
+	setup_list(&f);
+	rs_log_hook = count_alarms;
+	alarms = 0;
+	for (int i = 1; i <= 51; i++) {
+		snprintf(name, sizeof(name), "rand%d.pirate.example", i);
+		record_addr(s, &f, "203.0.113.9/32", name, t);
+		snprintf(name, sizeof(name), "x%d.Pirate.CO.UK", i);   /* one registrable domain too */
+		record_addr(s, &f, "203.0.113.9/32", name, t);
+	}
+	rs_stats_drain(s);
+	assert_false(rs_stats_suspended(s, &own));
+	assert_int_equal(rs_stats_collateral(s, t, NULL, NULL), 0);
+	assert_int_equal(alarms, 0);
+	/* 51 sites on a shared address: over the threshold */
+	for (int i = 1; i <= 51; i++) {
+		snprintf(name, sizeof(name), "www.site%d.example", i);
+		record_addr(s, &f, "198.51.100.0/24", name, t);
+	}
+	rs_stats_drain(s);
+	assert_true(rs_stats_suspended(s, &shared));
+	assert_false(rs_stats_suspended(s, &own));
+	assert_int_equal(rs_stats_collateral(s, t, collect, &sn), 1);
+	assert_string_equal(sn.text, "198.51.100.0/24=51!");
+	assert_int_equal(alarms, 1);
+	rs_log_hook = saved;
+	rs_stats_free(s);
+	rs_list_free(f.l);
+}
+
 /* collateral-threshold: 0 turns the alarm off. */
 static void test_collateral_off(void **state)
 {
@@ -529,6 +611,7 @@ int main(void)
 		cmocka_unit_test(test_discovered_name_escaped),
 		cmocka_unit_test(test_addr_ring_full_counts_drops),
 		cmocka_unit_test(test_collateral_report),
+		cmocka_unit_test(test_collateral_counts_domains_not_names),
 		cmocka_unit_test(test_collateral_off),
 		cmocka_unit_test(test_collateral_suspend_and_confirm),
 	};

@@ -241,6 +241,33 @@ static void test_field_parse(void **state)
 	assert_int_equal(st_field_parse(longid, strlen(longid), &f), RS_EINVAL);
 }
 
+/* Address-triggered hits carry the listed prefix in the domain position
+ * (order|<prefix>|region): a canonical prefix is a domain for counting;
+ * anything the module would not write is malformed. */
+static void test_field_parse_prefix(void **state)
+{
+	struct st_field f;
+	static const char *const bad[] = {
+		"o1|198.51.100.1/24|IT",  /* host bits */
+		"o1|198.51.100.0/33|IT", "o1|2001:DB8::/48|IT", "o1|2001:db8:0::/48|IT", "o1|::ffff:1.2.3.4|IT",
+		"o1|198.51.100.0/024|IT", "o1|198.51.100.0 /24|IT", "o1|fe80::/10%eth0|IT",
+		"o1|2001:0db8:0000:0000:0000:0000:0000:0000/128|IT",
+	};
+
+	(void)state;
+	assert_int_equal(st_field_parse("o1|198.51.100.0/24|IT-25", strlen("o1|198.51.100.0/24|IT-25"), &f), 0);
+	assert_string_equal(f.order, "o1");
+	assert_string_equal(f.domain, "198.51.100.0/24");
+	assert_string_equal(f.region, "IT-25");
+	assert_int_equal(st_field_parse("o1|2001:db8:7::/48|ZZ", strlen("o1|2001:db8:7::/48|ZZ"), &f), 0);
+	assert_string_equal(f.domain, "2001:db8:7::/48");
+	assert_int_equal(st_field_parse("o1|198.51.100.7/32|ZZ", strlen("o1|198.51.100.7/32|ZZ"), &f), 0);
+	assert_string_equal(f.domain, "198.51.100.7/32");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (st_field_parse(bad[i], strlen(bad[i]), &f) != RS_EINVAL)
+			fail_msg("'%s' accepted", bad[i]);
+}
+
 static void test_count_parse(void **state)
 {
 	uint64_t v;
@@ -707,6 +734,7 @@ int main(void)
 		cmocka_unit_test(test_region_country),
 		cmocka_unit_test(test_region_match),
 		cmocka_unit_test(test_field_parse),
+		cmocka_unit_test(test_field_parse_prefix),
 		cmocka_unit_test(test_count_parse),
 		cmocka_unit_test(test_data_add),
 		cmocka_unit_test(test_aggregate),

@@ -14,30 +14,30 @@
 
 #include <cmocka.h>
 
+#include "disc.h"
 #include "rs_err.h"
 #include "stats_disc.h"
 #include "stats_out.h"
 
-static int parse(const char *f, struct sd_field *out)
+static int parse(const char *f, struct rs_disc_field *out)
 {
-	return sd_field_parse(f, strlen(f), out);
+	return rs_disc_field_parse(f, strlen(f), out);
 }
 
 static void test_field_ok(void **state)
 {
-	struct sd_field f;
+	struct rs_disc_field f;
 
 	(void)state;
 	assert_int_equal(parse("mirror1.example|o-1|192.0.2.0/24", &f), 0);
 	assert_string_equal(f.name, "mirror1.example");
 	assert_string_equal(f.order, "o-1");
 	assert_string_equal(f.prefix, "192.0.2.0/24");
-	/* a name is canonicalised (case, one trailing dot); a prefix too (RFC 5952, /len) */
-	assert_int_equal(parse("WWW.Mirror.EXAMPLE.|o|2001:DB8:0::/48", &f), 0);
-	assert_string_equal(f.name, "www.mirror.example");
+	assert_int_equal(parse("www.mirror.example|o|2001:db8::/48", &f), 0);
 	assert_string_equal(f.prefix, "2001:db8::/48");
-	assert_int_equal(parse("a.example|o|198.51.100.7", &f), 0);
-	assert_string_equal(f.prefix, "198.51.100.7/32");
+	/* what the module writes for odd names (lib/disc.h): read as written */
+	assert_int_equal(parse("a\\124b\\001\\046.x\\046y.example|o1|198.51.100.7/32", &f), 0);
+	assert_string_equal(f.name, "a\\124b\\001\\046.x\\046y.example");
 }
 
 static void test_field_hostile(void **state)
@@ -59,22 +59,31 @@ static void test_field_hostile(void **state)
 		"a.example|o 1|192.0.2.0/24",         /* space in an order id */
 		"a.example|o|fe80::1%eth0",           /* zone id */
 		"a.example|o|192.0.2.0/24\n",
+		/* not what the module writes: the readers take exactly its form */
+		"WWW.Mirror.EXAMPLE|o|2001:db8::/48", /* upper case */
+		"a.example.|o|192.0.2.0/24",          /* trailing dot */
+		"a.example|o|2001:DB8:0::/48",        /* a prefix not in canonical text */
+		"a.example|o|198.51.100.7",           /* no /len */
+		"a\\065.example|o|192.0.2.0/24",      /* an escape the module does not write */
+		"a\\12.example|o|192.0.2.0/24",       /* a short escape */
+		"a\\.b.example|o|192.0.2.0/24",       /* the module writes \046 */
+		"<b>.example|o|192.0.2.0/24",         /* the module writes \060b\062 */
 	};
-	struct sd_field f;
-	char big[600];
+	struct rs_disc_field f;
+	char big[1200];
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(parse(bad[i], &f), RS_EINVAL);
 	/* a NUL inside the field */
-	assert_int_equal(sd_field_parse("a.example|o\0x|192.0.2.0/24", 26, &f), RS_EINVAL);
+	assert_int_equal(rs_disc_field_parse("a.example|o\0x|192.0.2.0/24", 26, &f), RS_EINVAL);
 	/* an over-long order id and name */
 	memset(big, 'x', sizeof(big));
 	memcpy(big, "a.example|", 10);
 	snprintf(big + 10 + 200, sizeof(big) - 210, "|192.0.2.0/24");
 	assert_int_equal(parse(big, &f), RS_EINVAL);
-	memset(big, 'a', 300);
-	snprintf(big + 300, sizeof(big) - 300, "|o|192.0.2.0/24");
+	memset(big, 'a', 1020);
+	snprintf(big + 1020, sizeof(big) - 1020, "|o|192.0.2.0/24");
 	assert_int_equal(parse(big, &f), RS_EINVAL);
 }
 

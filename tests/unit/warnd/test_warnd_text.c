@@ -228,60 +228,64 @@ static void test_date_part(void **state)
 	assert_string_equal(d, "");
 }
 
-/* ---- address-triggered blocks: the discovered:<hour> lookup ---- */
+/* ---- address-triggered blocks: the discovered-names:<hour> lookup ---- */
 
-static void test_glob_escape(void **state)
+static bool value(const char *v, struct wd_disc_hit *h)
 {
-	char out[64];
-
-	(void)state;
-	assert_int_equal(wd_glob_escape("pirate.example", out, sizeof(out)), 14);
-	assert_string_equal(out, "pirate.example");
-	assert_int_equal(wd_glob_escape("a*b?c[d]e\\f", out, sizeof(out)), 16);
-	assert_string_equal(out, "a\\*b\\?c\\[d\\]e\\\\f");
-	assert_int_equal(wd_glob_escape("0123456789", out, 10), 0); /* does not fit: nothing */
-	assert_string_equal(out, "");
-	assert_int_equal(wd_glob_escape("012345678", out, 10), 9);
-	assert_int_equal(wd_glob_escape("********", out, 16), 0);
+	return wd_disc_value(v, strlen(v), h);
 }
 
-static bool field(const char *f, const char *v, const char *host, struct wd_disc_hit *h)
-{
-	return wd_disc_field(f, strlen(f), v, strlen(v), host, h);
-}
-
-static void test_disc_field(void **state)
+/* The index value is read exactly as the module writes it (lib/disc.h). */
+static void test_disc_value(void **state)
 {
 	struct wd_disc_hit h;
 
 	(void)state;
-	assert_true(field("mirror.example|o-1|198.51.100.0/24", "12", "mirror.example", &h));
+	assert_true(value("o-1|198.51.100.0/24", &h));
 	assert_string_equal(h.order, "o-1");
 	assert_string_equal(h.prefix, "198.51.100.0/24");
-	assert_true(h.count == 12);
-	assert_true(field("mirror.example|o|2001:db8::/48", "1", "mirror.example", &h));
-	/* another name, a longer one, a shorter one */
-	assert_false(field("mirror.example|o|198.51.100.0/24", "1", "irror.example", &h));
-	assert_false(field("www.mirror.example|o|198.51.100.0/24", "1", "mirror.example", &h));
-	assert_false(field("mirror.exampl|o|198.51.100.0/24", "1", "mirror.example", &h));
-	/* hostile fields and values */
-	assert_false(field("mirror.example|o", "1", "mirror.example", &h));
-	assert_false(field("mirror.example|o|198.51.100.0/24|x", "1", "mirror.example", &h));
-	assert_false(field("mirror.example||198.51.100.0/24", "1", "mirror.example", &h));
-	assert_false(field("mirror.example|o:x|198.51.100.0/24", "1", "mirror.example", &h));
-	assert_false(field("mirror.example|o|198.51.100.1/24", "1", "mirror.example", &h));
-	assert_false(field("mirror.example|o|2001:DB8::/48", "1", "mirror.example", &h)); /* not canonical */
-	assert_false(field("mirror.example|o|<script>", "1", "mirror.example", &h));
-	assert_false(field("mirror.example|o|198.51.100.0/24", "", "mirror.example", &h));
-	assert_false(field("mirror.example|o|198.51.100.0/24", "-1", "mirror.example", &h));
-	assert_false(field("mirror.example|o|198.51.100.0/24", "12345678901234567890", "mirror.example", &h));
-	assert_false(wd_disc_field("mirror.example|o\0|198.51.100.0/24", 33, "1", 1, "mirror.example", &h));
+	assert_true(value("o|2001:db8::/48", &h));
+	assert_string_equal(h.prefix, "2001:db8::/48");
+	/* hostile values */
+	assert_false(value("", &h));
+	assert_false(value("o", &h));
+	assert_false(value("o|198.51.100.0/24|x", &h));
+	assert_false(value("|198.51.100.0/24", &h));
+	assert_false(value("o:x|198.51.100.0/24", &h));
+	assert_false(value("o|198.51.100.1/24", &h));
+	assert_false(value("o|2001:DB8::/48", &h));  /* not canonical */
+	assert_false(value("o|198.51.100.7", &h));   /* no /len */
+	assert_false(value("o|<script>", &h));
+	assert_false(wd_disc_value("o\0|198.51.100.0/24", 18, &h));
+}
+
+/* The lookup rate limit: burst at once, then rate a second; no refill when
+ * the clock goes back. */
+static void test_bucket(void **state)
+{
+	struct wd_bucket b = { 0 };
+	int n = 0;
+
+	(void)state;
+	while (wd_bucket_take(&b, 1000, 20, 40))
+		n++;
+	assert_int_equal(n, 40);
+	assert_false(wd_bucket_take(&b, 1000, 20, 40));
+	for (n = 0; wd_bucket_take(&b, 1001, 20, 40); n++)
+		;
+	assert_int_equal(n, 20);
+	for (n = 0; wd_bucket_take(&b, 1100, 20, 40); n++) /* a long pause: the burst, no more */
+		;
+	assert_int_equal(n, 40);
+	assert_false(wd_bucket_take(&b, 900, 20, 40)); /* back in time */
+	assert_false(wd_bucket_take(&b, 900, 20, 40));
+	assert_true(wd_bucket_take(&b, 901, 20, 40));
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_glob_escape),   cmocka_unit_test(test_disc_field),
+		cmocka_unit_test(test_disc_value),    cmocka_unit_test(test_bucket),
 		cmocka_unit_test(test_escape_markup), cmocka_unit_test(test_escape_bytes),
 		cmocka_unit_test(test_host),          cmocka_unit_test(test_accept_language),
 		cmocka_unit_test(test_lang_choose),   cmocka_unit_test(test_sections),
