@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "rs_err.h"
+#include "sign.h"
 
 static struct rs_list *changed_new(uint32_t *idx)
 {
@@ -45,6 +46,13 @@ int rs_apply_reset(struct rs_apply *a)
 	rs_list_free(a->changed);
 	a->changed = changed_new(&a->changed_order);
 	return a->changed ? 0 : RS_ENOMEM;
+}
+
+void rs_apply_signed(struct rs_apply *a, const struct rs_conf *c, rs_reload_order_fn reload, struct rs_sigalarm *alarm)
+{
+	a->conf = c;
+	a->reload = reload;
+	a->alarm = alarm;
 }
 
 void rs_apply_free(struct rs_apply *a)
@@ -137,6 +145,242 @@ static int apply_prefix(struct rs_apply *a, const struct rs_change *ch, const st
 	return rc == RS_ENOMEM ? rc : 0;
 }
 
+
+/* Signed mode: reload order id whole (a gap in its versions, counts off). */
+static int reload(struct rs_apply *a, const char *id)
+{
+	int rc;
+
+	if (!a->reload)
+		return 0;
+	rc = a->reload(a->fetch_arg, id);
+	if (rc == 0) {
+		a->reloads++;
+		a->purge_all = true; /* names and fields may have changed */
+	}
+	return rc;
+}
+
+/* Do two orders state the same fields that decide what is blocked? */
+static bool same_effect(const struct rs_order *a, const struct rs_order *b)
+{
+	return a->action == b->action && strcmp(a->scope, b->scope) == 0 &&
+	       strcmp(a->expires_text, b->expires_text) == 0 &&
+	       strcmp(a->windows ? a->windows : "", b->windows ? b->windows : "") == 0;
+}
+
+/* One delta line onto order idx (undo: its inverse); *changed: the list
+ * changed (an add of a name not listed yet, a del of one listed), then
+ * *dn / *dp move by one. 0, RS_EINVAL (a line the parser let through but
+ * this list cannot take), RS_ENOMEM. */
+static int apply_delta(struct rs_apply *a, const struct rs_delta *d, bool undo, uint32_t idx, long *dn, long *dp,
+		       bool *changed)
+{
+	uint8_t wire[RS_WIRE_MAX];
+	struct rs_prefix p;
+	char why[160];
+	bool add = (d->op == RS_D_ADD || d->op == RS_D_ADDIP) != undo;
+	int rc, w;
+
+	*changed = false;
+	if (d->op == RS_D_ADD || d->op == RS_D_DEL) {
+		w = rs_domain_wire(d->item, strlen(d->item), wire);
+		if (w < 0)
+			return RS_EINVAL;
+		if (!add) {
+			rc = rs_list_del(a->list, wire, (size_t)w, idx);
+			*changed = rc == 0;
+			*dn -= rc == 0;
+			return rc == RS_ENOMEM ? rc : 0;
+		}
+		rc = rs_list_add(a->list, wire, (size_t)w, idx);
+		if (rc == RS_ENOMEM || rc == RS_EFULL)
+			return RS_ENOMEM;
+		*changed = rc == 0;
+		*dn += rc == 0;
+		rc = rs_list_add(a->changed, wire, (size_t)w, a->changed_order);
+		return rc == RS_ENOMEM ? rc : 0;
+	}
+	if (rs_prefix_parse(d->item, &p, why, sizeof(why)) != 0)
+		return RS_EINVAL;
+	if (!add) {
+		rc = rs_list_prefix_del(a->list, &p, idx);
+		*changed = rc == 0;
+		*dp -= rc == 0;
+		return rc == RS_ENOMEM ? rc : 0;
+	}
+	rc = rs_list_prefix_add(a->list, &p, idx);
+	if (rc == RS_ENOMEM || rc == RS_EFULL)
+		return RS_ENOMEM;
+	*changed = rc == 0;
+	*dp += rc == 0;
+	rc = rs_list_prefix_add(a->changed, &p, a->changed_order);
+	return rc == RS_ENOMEM ? rc : 0;
+}
+
+/*
+ * The delta of m onto order idx, then the counts check: base + changes must
+ * equal the manifest's names and prefixes. 0 (applied), RS_EINVAL (the
+ * counts are off or a line does not apply: every change undone, the order's
+ * names and prefixes are as before), RS_ENOMEM.
+ */
+static int apply_deltas(struct rs_apply *a, const struct rs_manifest *m, uint32_t idx, size_t base_n, size_t base_p,
+			long *dn, long *dp)
+{
+	bool *done = calloc(m->ndelta + 1, sizeof(*done));
+	size_t k;
+	int rc = 0;
+
+	if (!done)
+		return RS_ENOMEM;
+	for (k = 0; k < m->ndelta && rc == 0; k++)
+		rc = apply_delta(a, &m->delta[k], false, idx, dn, dp, &done[k]);
+	if (rc == 0 && (long)base_n + *dn == (long)m->names && (long)base_p + *dp == (long)m->prefixes) {
+		free(done);
+		return 0;
+	}
+	if (rc != RS_ENOMEM)
+		rc = RS_EINVAL;
+	{
+		long un = 0, up = 0;
+		bool ch;
+		while (k-- > 0)
+			if (done[k] && apply_delta(a, &m->delta[k], true, idx, &un, &up, &ch) == RS_ENOMEM)
+				rc = RS_ENOMEM;
+	}
+	free(done);
+	return rc;
+}
+
+/* An op `signed` entry in signed mode (apply.h). */
+static int apply_signed(struct rs_apply *a, const struct rs_change *ch)
+{
+	char reason[16], why[600];
+	struct rs_manifest *m = NULL;
+	struct rs_order *o = NULL;
+	const struct rs_order *cur;
+	uint64_t verified = 0;
+	size_t base_n = 0, base_p = 0;
+	char hash[65] = "-";
+	bool fields_changed;
+	long dn = 0, dp = 0;
+	uint32_t idx;
+	int64_t i;
+	int rc;
+
+	if (ch->truncated || !ch->text || !rs_order_id_ok(ch->order)) {
+		bad(a, ch, ch->truncated ? "a field is too long" : !ch->text ? "no manifest text" : "missing or invalid order id");
+		if (rs_order_id_ok(ch->order))
+			rs_sigalarm_raise(a->alarm, ch->order, "malformed", "change %s: a malformed signed entry: refused",
+					  ch->id);
+		return 0;
+	}
+	rc = rs_manifest_verify(a->conf, ch->order, ch->text, ch->text_len, ch->sig, ch->key, &m, reason, why,
+				sizeof(why));
+	if (rc == RS_ENOMEM)
+		return rc;
+	if (rc) {
+		rs_sigalarm_raise(a->alarm, ch->order, reason, "change %s: %s: refused, the order keeps its verified state",
+				  ch->id, why);
+		return 0;
+	}
+	a->applied++;
+	i = rs_list_order_find(a->list, ch->order);
+	cur = i >= 0 ? rs_list_order_get(a->list, (uint32_t)i) : NULL;
+	if (cur && cur->sig) {
+		verified = cur->sig->version;
+		snprintf(hash, sizeof(hash), "%s", cur->sig->hash);
+		base_n = cur->sig->names;
+		base_p = cur->sig->prefixes;
+	}
+	if (m->version <= verified) {
+		char h[65];
+		rs_sha256_hex(m->text, m->len, h);
+		if (m->version == verified && strcmp(h, hash) == 0) {
+			rs_manifest_free(m);
+			return 0; /* read again after a full load that saw it already */
+		}
+		rs_sigalarm_raise(a->alarm, ch->order, "replayed",
+				  "change %s: version %llu is not newer than the verified version %llu: refused", ch->id,
+				  (unsigned long long)m->version, (unsigned long long)verified);
+		rs_manifest_free(m);
+		return 0;
+	}
+	if (m->version > verified + 1) {
+		rs_log(RS_LOG_INFO, "order '%s': change %s is version %llu, the verified one %llu: reloading the order",
+		       ch->order, ch->id, (unsigned long long)m->version, (unsigned long long)verified);
+		rs_manifest_free(m);
+		return reload(a, ch->order);
+	}
+	if (strcmp(m->prev, hash) != 0) {
+		rs_sigalarm_raise(a->alarm, ch->order, "broken-chain",
+				  "change %s: version %llu does not follow the verified version %llu (prev %.16s..., "
+				  "verified %.16s...): refused",
+				  ch->id, (unsigned long long)m->version, (unsigned long long)verified, m->prev, hash);
+		rs_manifest_free(m);
+		return 0;
+	}
+	rc = rs_order_from_manifest(a->conf, m, ch->sig, &o, why, sizeof(why));
+	if (rc == RS_ENOMEM) {
+		rs_manifest_free(m);
+		return rc;
+	}
+	if (rc) {
+		rs_sigalarm_raise(a->alarm, ch->order, "malformed", "change %s: %s: refused", ch->id, why);
+		rs_manifest_free(m);
+		return 0;
+	}
+	if (m->revoked) {
+		/* withdrawn: the order becomes a tombstone (never applies, lists
+		 * nothing) that keeps the version, so an older manifest replayed
+		 * cannot bring it back */
+		rs_manifest_free(m);
+		rs_sigalarm_clear(a->alarm, ch->order);
+		rc = rs_list_order_set(a->list, o, &idx);
+		if (rc)
+			return rc;
+		return rs_list_order_sweep(a->list, idx) == RS_ENOMEM ? RS_ENOMEM : 0;
+	}
+	fields_changed = !cur || !same_effect(cur, o);
+	if (!cur) {
+		/* a new order needs its index first; undone by removing it */
+		rc = rs_list_order_set(a->list, o, &idx);
+		o = NULL;
+	} else {
+		idx = (uint32_t)i; /* the verified order stays in force until the delta checks */
+	}
+	if (rc == 0)
+		rc = apply_deltas(a, m, idx, base_n, base_p, &dn, &dp);
+	if (rc == 0 && o)
+		rc = rs_list_order_set(a->list, o, &idx), o = NULL; /* cur is retired from here on */
+	rs_order_free(o);
+	if (rc == RS_EINVAL) {
+		if (!cur && revoke(a, ch->order) == RS_ENOMEM)
+			rc = RS_ENOMEM;
+		if (rc != RS_ENOMEM) {
+			rs_log(RS_LOG_WARN, "order '%s': change %s (version %llu) does not apply to the %zu names and %zu "
+			       "prefixes held (the manifest says %zu and %zu after it): reloading the order",
+			       ch->order, ch->id, (unsigned long long)m->version, base_n, base_p, m->names, m->prefixes);
+			rs_manifest_free(m);
+			return reload(a, ch->order);
+		}
+	}
+	rs_manifest_free(m);
+	if (rc)
+		return rc;
+	if (fields_changed)
+		a->purge_all = true; /* scope, action or expiry may now block more names */
+	rs_sigalarm_clear(a->alarm, ch->order);
+	return 0;
+}
+
+/* Entries that signed mode applies only through op `signed`. */
+static bool signed_only(const char *op)
+{
+	return strcmp(op, "add") == 0 || strcmp(op, "del") == 0 || strcmp(op, "addip") == 0 ||
+	       strcmp(op, "delip") == 0 || strcmp(op, "order") == 0 || strcmp(op, "revoke") == 0;
+}
+
 int rs_apply_change(struct rs_apply *a, const struct rs_change *ch)
 {
 	uint8_t wire[RS_WIRE_MAX];
@@ -154,6 +398,12 @@ int rs_apply_change(struct rs_apply *a, const struct rs_change *ch)
 	if (!ch->truncated && strcmp(ch->op, "dataset") == 0) {
 		a->dataset_changed = true;
 		return 0;
+	}
+	if (strcmp(ch->op, "signed") == 0)
+		return a->conf ? apply_signed(a, ch) : 0; /* unsigned mode: ignored, not malformed */
+	if (a->conf && signed_only(ch->op)) {
+		a->unsigned_skipped++;
+		return 0; /* signed mode: only the signed manifest changes an order */
 	}
 	if (ch->truncated) {
 		bad(a, ch, "a field is too long");
@@ -255,6 +505,17 @@ bool rs_change_parse(const struct redisReply *e, struct rs_change *ch)
 			dst = ch->domain, cap = sizeof(ch->domain);
 		else if (strcmp(k->str, "prefix") == 0)
 			dst = ch->prefix, cap = sizeof(ch->prefix);
+		else if (strcmp(k->str, "sig") == 0)
+			dst = ch->sig, cap = sizeof(ch->sig);
+		else if (strcmp(k->str, "key") == 0)
+			dst = ch->key, cap = sizeof(ch->key);
+		else if (strcmp(k->str, "text") == 0) {
+			if (v->len > RS_MANIFEST_MAX)
+				ch->truncated = true;
+			else
+				ch->text = v->str, ch->text_len = v->len;
+			continue;
+		}
 		if (!dst)
 			continue;
 		if (v->len >= cap || strlen(v->str) != v->len)

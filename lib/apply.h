@@ -11,6 +11,19 @@
  * (rs_list_commit, once per batch); the changed prefixes go into `changed`
  * too, which the caller commits as well before purging with it.
  *
+ * Signed mode (rs_apply_signed; require-signatures: yes, doc/signing.md):
+ * add/del/addip/delip/order/revoke entries are not applied by themselves
+ * (skipped, not malformed: rs_apply.unsigned_skipped); an op `signed` entry
+ * carries the next version of an order's manifest: verified (trusted key,
+ * not revoked, signature, order, version == verified + 1, prev == SHA-256 of
+ * the verified text), then its fields, state and delta lines are applied and
+ * the resulting counts checked. A gap in the versions, or counts that do not
+ * match, reload that order alone (the reload callback: rs_load_order_signed).
+ * Anything else is refused: the order keeps its last verified state and the
+ * alarm is raised (rs_sigalarm). protect/unprotect(ip) and dataset entries
+ * apply as in unsigned mode (protection only ever reduces blocking).
+ * In unsigned mode op `signed` entries are ignored (not malformed).
+ *
  * Runs on the list's writer thread only.
  */
 #ifndef RS_APPLY_H
@@ -30,7 +43,18 @@ struct rs_change {
 	char domain[RS_NAME_MAX + 2];
 	char prefix[RS_PREFIX_TEXT_MAX]; /* addip, delip, protectip, unprotectip */
 	bool truncated; /* a field did not fit: the entry is malformed */
+	/* op signed: the manifest text (points into the stream reply: valid while
+	 * it is; NULL when absent), its signature and key id */
+	const char *text;
+	size_t text_len;
+	char sig[RS_SIG_B64_LEN + 1];
+	char key[RS_KEYID_LEN + 1];
 };
+
+/* Signed mode: reload order id alone with full verification (sync.c calls
+ * rs_load_order_signed on its blocking connection). 0 (reloaded or refused:
+ * alarm), RS_EIO (retry later), RS_ENOMEM. */
+typedef int (*rs_reload_order_fn)(void *arg, const char *id);
 
 /*
  * Fetch order id from Redis. 0 with *out (the order is in force and valid),
@@ -49,7 +73,17 @@ struct rs_apply {
 	bool dataset_changed;    /* an op `dataset` entry: the identity must be checked again */
 	size_t bad;              /* malformed entries skipped */
 	size_t applied;
+	/* signed mode (rs_apply_signed), else conf == NULL */
+	const struct rs_conf *conf;
+	rs_reload_order_fn reload;
+	struct rs_sigalarm *alarm;
+	size_t unsigned_skipped; /* add/del/... entries not applied by themselves */
+	size_t reloads;          /* orders reloaded whole (a gap, counts off) */
 };
+
+/* Switch a to signed mode: conf (keys, and the orders' texts), reload (its
+ * argument is the fetch argument), alarm (the sync thread's). */
+void rs_apply_signed(struct rs_apply *a, const struct rs_conf *c, rs_reload_order_fn reload, struct rs_sigalarm *alarm);
 
 /* Prepare a (with its own `changed` list). 0 or RS_ENOMEM. */
 int rs_apply_init(struct rs_apply *a, struct rs_list *l, rs_fetch_order_fn fetch, void *arg);

@@ -38,7 +38,15 @@ enum dtype {
 	T_URILIST,  /* repeatable mailto:/tel:/https: URI */
 	T_NAME,     /* resolver name: [A-Za-z0-9._-]{1,64} */
 	T_LISTEN,   /* host:port to listen on (fills struct rs_endpoint) */
+	T_TRUSTKEY, /* repeatable "<label> ed25519:<base64>" (struct rs_pubkey) */
+	T_KEYID,    /* repeatable key id: 16 lowercase hex digits */
 };
+
+/* Directive types that may be given more than once (each adds a value). */
+static bool repeatable(int type)
+{
+	return type == T_URILIST || type == T_TRUSTKEY || type == T_KEYID;
+}
 
 struct directive {
 	const char *name;
@@ -55,6 +63,7 @@ struct directive {
 static const char *const ede_formats[] = { "json", "text", "off", NULL };
 static const char *const ede_clients[] = { "all", "sde-option", NULL };
 static const char *const collateral_actions[] = { "report", "suspend", NULL };
+static const char *const yes_no[] = { "no", "yes", NULL };
 
 static const struct directive directives[] = {
 	{ "read-redis", T_ENDPOINT, OFF(read), NULL, 0, 0, true, NULL,
@@ -128,6 +137,13 @@ static const struct directive directives[] = {
 	{ "collateral-action", T_ENUM, OFF(collateral_action), "report", 0, 0, false, collateral_actions,
 	  "a prefix over collateral-threshold is reported (report), or also stops triggering until it is "
 	  "confirmed in the confirmed-ips set (suspend)" },
+	{ "trusted-key", T_TRUSTKEY, OFF(trusted_keys), NULL, 0, 0, false, NULL,
+	  "an authority's public key: LABEL ed25519:BASE64 (redsink-ctl key show); repeatable (several "
+	  "authorities, key rotation)" },
+	{ "revoked-key", T_KEYID, OFF(revoked_keys), NULL, 0, 0, false, NULL,
+	  "key id (16 hex digits) whose signatures are never accepted, even when trusted; repeatable" },
+	{ "require-signatures", T_ENUM, OFF(require_signatures), "no", 0, 0, false, yes_no,
+	  "yes: enforce only orders and changes signed by a trusted, unrevoked key (doc/signing.md)" },
 };
 #define NDIRECTIVES (sizeof(directives) / sizeof(directives[0]))
 
@@ -252,6 +268,52 @@ static bool lang_ok(const char *v)
 	return rs_lang_ok(v);
 }
 
+/* trusted-key: "<label> ed25519:<base64>" (spaces or tabs between). */
+static int add_trusted(struct parse *p, struct rs_conf *c, const struct directive *d, const char *v)
+{
+	char label[RS_KEY_LABEL_MAX + 1], why[200];
+	size_t n = strcspn(v, " \t");
+	const char *key = v + n;
+	struct rs_pubkey k, *nv;
+
+	key += strspn(key, " \t");
+	if (!*key || strpbrk(key, " \t"))
+		return fail(p, "%s: '%s' is not 'LABEL ed25519:BASE64'", d->name, v);
+	if (n > RS_KEY_LABEL_MAX)
+		return fail(p, "%s: label '%.*s...' is longer than %d characters", d->name, 20, v, RS_KEY_LABEL_MAX);
+	memcpy(label, v, n);
+	label[n] = '\0';
+	if (!rs_key_label_ok(label))
+		return fail(p, "%s: label '%s' must be 1-64 letters, digits, '.', '_' or '-'", d->name, label);
+	if (rs_pubkey_parse(key, &k, why, sizeof(why)))
+		return fail(p, "%s: %s", d->name, why);
+	snprintf(k.label, sizeof(k.label), "%s", label);
+	for (size_t i = 0; i < c->ntrusted; i++)
+		if (strcmp(c->trusted_keys[i].id, k.id) == 0)
+			return fail(p, "%s: key %s is given twice (as '%s' and '%s')", d->name, k.id,
+				    c->trusted_keys[i].label, label);
+	nv = realloc(c->trusted_keys, (c->ntrusted + 1) * sizeof(*nv));
+	if (!nv)
+		return fail(p, "out of memory");
+	c->trusted_keys = nv;
+	nv[c->ntrusted++] = k;
+	return 0;
+}
+
+const struct rs_pubkey *rs_conf_key(const struct rs_conf *c, const char *id, bool *revoked)
+{
+	*revoked = false;
+	for (size_t i = 0; i < c->nrevoked; i++)
+		if (strcmp(c->revoked_keys[i], id) == 0) {
+			*revoked = true;
+			return NULL;
+		}
+	for (size_t i = 0; i < c->ntrusted; i++)
+		if (strcmp(c->trusted_keys[i].id, id) == 0)
+			return &c->trusted_keys[i];
+	return NULL;
+}
+
 static int set_value(struct parse *p, struct rs_conf *c, const struct directive *d, const char *v)
 {
 	void *f = field(c, d);
@@ -344,6 +406,23 @@ static int set_value(struct parse *p, struct rs_conf *c, const struct directive 
 		c->ncontacts++;
 		return 0;
 	}
+	case T_TRUSTKEY:
+		return add_trusted(p, c, d, v);
+	case T_KEYID: {
+		char(*nv)[RS_KEYID_LEN + 1];
+		if (!rs_keyid_ok(v))
+			return fail(p, "%s: '%s' is not a key id (16 lowercase hex digits, redsink-ctl key fingerprint)",
+				    d->name, v);
+		for (size_t i = 0; i < c->nrevoked; i++)
+			if (strcmp(c->revoked_keys[i], v) == 0)
+				return fail(p, "%s: %s given twice", d->name, v);
+		nv = realloc(c->revoked_keys, (c->nrevoked + 1) * sizeof(*nv));
+		if (!nv)
+			return fail(p, "out of memory");
+		c->revoked_keys = nv;
+		snprintf(nv[c->nrevoked++], RS_KEYID_LEN + 1, "%s", v);
+		return 0;
+	}
 	}
 	return fail(p, "%s: internal error: unknown type", d->name);
 }
@@ -431,6 +510,8 @@ void rs_conf_free(struct rs_conf *c)
 	free(c->geoip_country_field);
 	free(c->geoip_subdivision_field);
 	endpoint_free(&c->metrics);
+	free(c->trusted_keys);
+	free(c->revoked_keys);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -526,6 +607,16 @@ static int finish(struct parse *p, struct rs_conf *c)
 	}
 	if (sentinel_finish(p, c) < 0)
 		return RS_ECONF;
+	if (c->require_signatures) {
+		size_t usable = 0;
+		bool revoked;
+		for (size_t i = 0; i < c->ntrusted; i++)
+			usable += rs_conf_key(c, c->trusted_keys[i].id, &revoked) != NULL;
+		if (usable == 0) {
+			p->line = last > 0 ? last : 1;
+			return fail(p, "require-signatures: yes needs at least one trusted-key that is not revoked");
+		}
+	}
 	if (c->geoip_subdivision_field && strcmp(c->geoip_subdivision_field, "none") == 0) {
 		free(c->geoip_subdivision_field);
 		c->geoip_subdivision_field = NULL;
@@ -582,7 +673,7 @@ int rs_conf_load(const char *path, struct rs_conf *c, char err[RS_CONF_ERRLEN])
 			rc = fail(&p, "unknown directive '%s'", key);
 			goto out;
 		}
-		if (p.seen[d - directives] && d->type != T_URILIST) {
+		if (p.seen[d - directives] && !repeatable(d->type)) {
 			rc = fail(&p, "%s: given twice", d->name);
 			goto out;
 		}

@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sign.h"
+
 #define RS_CONF_ERRLEN 512
 
 /* Which node a Sentinel endpoint asks for (lib/sentinel.h). */
@@ -90,7 +92,18 @@ struct rs_conf {
 	struct rs_endpoint metrics; /* Prometheus listen address (host, port), or unset */
 	int collateral_threshold;  /* distinct names per address prefix per UTC hour that raise the alarm; 0 = off */
 	int collateral_action;     /* enum rs_collateral_action */
+	/* signed orders (issue 14, doc/signing.md) */
+	struct rs_pubkey *trusted_keys; /* trusted-key: the authorities' keys (label set), in the order written */
+	size_t ntrusted;
+	char (*revoked_keys)[RS_KEYID_LEN + 1]; /* revoked-key: key ids never accepted, even when trusted */
+	size_t nrevoked;
+	int require_signatures;    /* 1: enforce only what a trusted, unrevoked key signed (doc/signing.md) */
 };
+
+/* The trusted key with key id id, or NULL (unknown). *revoked: it is listed
+ * by revoked-key (a revoked key id need not be trusted: *revoked is set
+ * whenever the id is revoked, and NULL is returned then). */
+const struct rs_pubkey *rs_conf_key(const struct rs_conf *c, const char *id, bool *revoked);
 
 /*
  * Load and validate the file at path into *c (zeroed first). On error returns

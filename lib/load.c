@@ -20,6 +20,7 @@
 
 #include "rs_err.h"
 #include "sentinel.h"
+#include "sign.h"
 
 int rs_domain_wire(const char *name, size_t len, uint8_t wire[RS_WIRE_MAX])
 {
@@ -440,12 +441,18 @@ int rs_load_probe_recv(redisContext *c, struct rs_probe *p, char *err, size_t er
 
 /* Add the members of one SSCAN page of order id's domains. */
 static int add_domains(const redisReply *page, struct rs_list *l, const char *id, uint32_t idx,
-		       struct rs_load_stats *st, char *err, size_t errlen)
+		       struct rs_setdigest *dig, struct rs_load_stats *st, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < page->elements; i++) {
 		const redisReply *m = page->element[i];
 		uint8_t wire[RS_WIRE_MAX];
 		int rc = m->type == REDIS_REPLY_STRING ? rs_domain_wire(m->str, m->len, wire) : RS_EINVAL;
+		/* signed mode: every member read counts in the digest, once (SSCAN may
+		 * return a member twice: only a first listing counts) */
+		if (dig && rc < 0 && m->type == REDIS_REPLY_STRING && rs_setdigest_add(dig, m->str, m->len)) {
+			snprintf(err, errlen, "out of memory loading order '%s'", id);
+			return RS_ENOMEM;
+		}
 		if (rc < 0) {
 			if (st->bad_domains++ < RS_LOAD_LOG_MAX)
 				rs_log(RS_LOG_WARN, "skipping malformed domain '%.*s' of order '%s': %s",
@@ -454,6 +461,8 @@ static int add_domains(const redisReply *page, struct rs_list *l, const char *id
 			continue;
 		}
 		rc = rs_list_add(l, wire, (size_t)rc, idx);
+		if (rc == 0 && dig && rs_setdigest_add(dig, m->str, m->len))
+			rc = RS_ENOMEM;
 		if (rc == RS_ENOMEM) {
 			snprintf(err, errlen, "out of memory loading order '%s'", id);
 			return rc;
@@ -478,18 +487,25 @@ static int member_prefix(const redisReply *m, struct rs_prefix *p, char *why, si
 
 /* Add the members of one SSCAN page of order id's prefixes. */
 static int add_prefixes(const redisReply *page, struct rs_list *l, const char *id, uint32_t idx,
-			struct rs_load_stats *st, char *err, size_t errlen)
+			struct rs_setdigest *dig, struct rs_load_stats *st, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < page->elements; i++) {
+		const redisReply *m = page->element[i];
 		struct rs_prefix p;
 		char why[160];
-		int rc = member_prefix(page->element[i], &p, why, sizeof(why));
+		int rc = member_prefix(m, &p, why, sizeof(why));
+		if (dig && rc < 0 && m->type == REDIS_REPLY_STRING && rs_setdigest_add(dig, m->str, m->len)) {
+			snprintf(err, errlen, "out of memory loading order '%s'", id);
+			return RS_ENOMEM;
+		}
 		if (rc < 0) {
 			if (st->bad_prefixes++ < RS_LOAD_LOG_MAX)
 				rs_log(RS_LOG_WARN, "skipping malformed prefix of order '%s': %s", id, why);
 			continue;
 		}
 		rc = rs_list_prefix_add(l, &p, idx);
+		if (rc == 0 && dig && rs_setdigest_add(dig, m->str, m->len))
+			rc = RS_ENOMEM;
 		if (rc == RS_ENOMEM) {
 			snprintf(err, errlen, "out of memory loading order '%s'", id);
 			return rc;
@@ -510,7 +526,43 @@ struct pending {
 	uint32_t idx;
 	bool loaded; /* the order parsed and is in the list */
 	char cursor[NSETS][32];
+	/* signed mode */
+	struct rs_manifest *m;             /* the verified manifest, until the digests are compared */
+	struct rs_setdigest *dig[NSETS];   /* digests of the members read */
+	bool set_bad;                      /* a set could not be read whole: its digest cannot match */
+	bool failed;                       /* refused (alarm raised): prev's state is carried */
+	bool revoked;                      /* the verified manifest says revoked: not enforced */
 };
+
+/* Signed mode's state of one load (NULL in unsigned mode). */
+struct sigctx {
+	const struct rs_list *prev;  /* what the resolver verified before, or NULL */
+	struct rs_sigalarm *alarm;   /* may be NULL */
+	char **failed;               /* ids refused (copies): carried from prev when it has them */
+	size_t nfailed, capfailed;
+	size_t ntomb;                /* of them, prev's tombstones (revoked orders) carried without alarm */
+	bool oom;
+};
+
+static void sig_failed(struct sigctx *sg, const char *id)
+{
+	char **nv;
+
+	if (sg->nfailed == sg->capfailed) {
+		size_t cap = sg->capfailed ? sg->capfailed * 2 : 16;
+		if (!(nv = realloc(sg->failed, cap * sizeof(*nv)))) {
+			sg->oom = true;
+			return;
+		}
+		sg->failed = nv;
+		sg->capfailed = cap;
+	}
+	if (!(sg->failed[sg->nfailed] = strdup(id))) {
+		sg->oom = true;
+		return;
+	}
+	sg->nfailed++;
+}
 
 /*
  * The SSCAN reply for one set of one order: 0 (cursor updated, "0" when
@@ -534,14 +586,15 @@ static int sscan_reply(redisContext *c, redisReply *r, const struct rs_conf *con
 	}
 	if (rc == RS_EINVAL) {
 		bad_key(st, "skipping the %s of order '%s': %s", set_name[set], p->id, err);
+		p->set_bad = true;
 		return 0;
 	}
 	if (!p->loaded)
 		return 0; /* the order itself was skipped: its domains and prefixes block nothing */
 	snprintf(cursor, sizeof(p->cursor[set]), "%s", r->element[0]->str);
 	if (set == SET_IPS)
-		return add_prefixes(r->element[1], l, p->id, p->idx, st, err, errlen);
-	return add_domains(r->element[1], l, p->id, p->idx, st, err, errlen);
+		return add_prefixes(r->element[1], l, p->id, p->idx, p->dig[set], st, err, errlen);
+	return add_domains(r->element[1], l, p->id, p->idx, p->dig[set], st, err, errlen);
 }
 
 /* The HGETALL reply of one order: parse it into the list, or skip it. */
@@ -590,26 +643,538 @@ static int order_reply(redisContext *c, redisReply *r, const struct rs_conf *con
 	return 0;
 }
 
+
+/* ---- signed mode (doc/signing.md) ---- */
+
+void rs_sigalarm_raise(struct rs_sigalarm *a, const char *id, const char *reason, const char *fmt, ...)
+{
+	struct rs_sigalarm_ent *e = NULL;
+	char detail[600];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	if (!a) {
+		rs_log(RS_LOG_ERR, "signature alarm: order '%s': %s: %s", id, reason, detail);
+		return;
+	}
+	a->failures++;
+	for (size_t i = 0; i < a->n && !e; i++)
+		if (strcmp(a->v[i].id, id) == 0)
+			e = &a->v[i];
+	if (e && strcmp(e->reason, reason) == 0) {
+		e->seen = true;
+		return; /* logged already */
+	}
+	rs_log(RS_LOG_ERR, "signature alarm: order '%s': %s: %s", id, reason, detail);
+	if (!e) {
+		if (a->n == a->cap) {
+			size_t cap = a->cap ? a->cap * 2 : 8;
+			struct rs_sigalarm_ent *nv = realloc(a->v, cap * sizeof(*nv));
+			if (!nv)
+				return; /* counted and logged; not tracked */
+			a->v = nv;
+			a->cap = cap;
+		}
+		e = &a->v[a->n++];
+		snprintf(e->id, sizeof(e->id), "%s", id);
+	}
+	snprintf(e->reason, sizeof(e->reason), "%s", reason);
+	e->seen = true;
+}
+
+void rs_sigalarm_clear(struct rs_sigalarm *a, const char *id)
+{
+	for (size_t i = 0; a && i < a->n; i++)
+		if (strcmp(a->v[i].id, id) == 0) {
+			rs_log(RS_LOG_INFO, "signature alarm cleared: order '%s' is verified again", id);
+			a->v[i] = a->v[--a->n];
+			return;
+		}
+}
+
+void rs_sigalarm_begin(struct rs_sigalarm *a)
+{
+	for (size_t i = 0; a && i < a->n; i++)
+		a->v[i].seen = false;
+}
+
+void rs_sigalarm_end(struct rs_sigalarm *a)
+{
+	for (size_t i = 0; a && i < a->n;)
+		if (!a->v[i].seen)
+			a->v[i] = a->v[--a->n];
+		else
+			i++;
+}
+
+void rs_sigalarm_free(struct rs_sigalarm *a)
+{
+	free(a->v);
+	memset(a, 0, sizeof(*a));
+}
+
+int rs_manifest_verify(const struct rs_conf *c, const char *id, const char *text, size_t len, const char *sig,
+		       const char *key, struct rs_manifest **out, char reason[16], char *why, size_t whylen)
+{
+	const struct rs_pubkey *k;
+	bool revoked;
+	int rc;
+
+	*out = NULL;
+	if (!rs_keyid_ok(key)) {
+		snprintf(reason, 16, "malformed");
+		snprintf(why, whylen, "key id '%.40s' is not 16 lowercase hex digits", key);
+		return RS_EINVAL;
+	}
+	k = rs_conf_key(c, key, &revoked);
+	if (!k) {
+		snprintf(reason, 16, revoked ? "revoked-key" : "unknown-key");
+		snprintf(why, whylen, "signed by %s key %s", revoked ? "revoked" : "unknown (not trusted)", key);
+		return RS_EINVAL;
+	}
+	if (strlen(sig) != RS_SIG_B64_LEN || rs_sig_verify(k, text, len, sig) != 0) {
+		snprintf(reason, 16, "bad-signature");
+		snprintf(why, whylen, "the signature does not verify with key %s (%s)", key, k->label);
+		return RS_EINVAL;
+	}
+	rc = rs_manifest_parse(text, len, out, why, whylen);
+	if (rc) {
+		snprintf(reason, 16, "malformed");
+		return rc;
+	}
+	if (strcmp((*out)->order, id) != 0 || strcmp((*out)->key, key) != 0) {
+		snprintf(reason, 16, "mismatch");
+		snprintf(why, whylen, "the manifest is for order '%s' with key %s, found for order '%s' with key %s",
+			 (*out)->order, (*out)->key, id, key);
+		rs_manifest_free(*out);
+		*out = NULL;
+		return RS_EINVAL;
+	}
+	return 0;
+}
+
+int rs_order_from_manifest(const struct rs_conf *c, const struct rs_manifest *m, const char *sig,
+			   struct rs_order **out, char *why, size_t whylen)
+{
+	const char *kv[2 * 16];
+	struct rs_order_sig *g;
+	int rc;
+
+	*out = NULL;
+	for (size_t i = 0; i < m->nfields && i < 16; i++) {
+		kv[2 * i] = m->field_name[i];
+		kv[2 * i + 1] = m->field_value[i];
+	}
+	rc = rs_order_parse(c, m->order, kv, m->nfields < 16 ? m->nfields : 16, out, why, whylen);
+	if (rc)
+		return rc;
+	g = calloc(1, sizeof(*g));
+	if (!g || !(g->text = malloc(m->len + 1))) {
+		free(g);
+		rs_order_free(*out);
+		*out = NULL;
+		return RS_ENOMEM;
+	}
+	memcpy(g->text, m->text, m->len);
+	g->text[m->len] = '\0';
+	g->len = m->len;
+	snprintf(g->sig, sizeof(g->sig), "%s", sig);
+	snprintf(g->key, sizeof(g->key), "%s", m->key);
+	g->version = m->version;
+	rs_sha256_hex(m->text, m->len, g->hash);
+	g->names = m->names;
+	g->prefixes = m->prefixes;
+	g->revoked = m->revoked;
+	(*out)->sig = g;
+	if (m->revoked)
+		(*out)->in_scope = false; /* a tombstone: never applies */
+	return 0;
+}
+
+/* A copy of order src (fields parsed again, as the snapshot does; its
+ * verified manifest copied). 0, RS_EINVAL, RS_ENOMEM. */
+static int order_dup(const struct rs_conf *c, const struct rs_order *src, struct rs_order **out)
+{
+	const char *kv[] = { "authority", src->authority, "reference", src->reference, "scope", src->scope,
+			     "action", rs_action_name(src->action), "expires", src->expires_text, "issued", src->issued,
+			     "reason", src->reason, "url", src->url, "lang", src->lang,
+			     "windows", src->windows ? src->windows : "" };
+	char why[512];
+	int rc = rs_order_parse(c, src->id, kv, 10, out, why, sizeof(why));
+
+	if (rc || !src->sig)
+		return rc;
+	(*out)->sig = malloc(sizeof(*(*out)->sig));
+	if ((*out)->sig) {
+		*(*out)->sig = *src->sig;
+		(*out)->sig->text = malloc(src->sig->len + 1);
+		if ((*out)->sig->text) {
+			memcpy((*out)->sig->text, src->sig->text, src->sig->len + 1);
+			if (src->sig->revoked)
+				(*out)->in_scope = false;
+			return 0;
+		}
+	}
+	rs_order_free(*out);
+	*out = NULL;
+	return RS_ENOMEM;
+}
+
+/* The verified manifest prev holds for order id, or NULL. */
+static const struct rs_order_sig *prev_sig(const struct rs_list *prev, const char *id)
+{
+	int64_t i = prev ? rs_list_order_find(prev, id) : -1;
+	const struct rs_order *o = i >= 0 ? rs_list_order_get(prev, (uint32_t)i) : NULL;
+
+	return o ? o->sig : NULL;
+}
+
+/* A manifest:<id> hash reply: its text, sig and key (pointing into r). 0, or
+ * RS_EINVAL / RS_ENOENT (no hash) with the reason. */
+static int manifest_fields(const redisReply *r, const char **text, size_t *len, const char **sig, const char **key,
+			   char reason[16], char *why, size_t whylen)
+{
+	*text = *sig = *key = NULL;
+	*len = 0;
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 0) {
+		snprintf(reason, 16, "unsigned");
+		snprintf(why, whylen, "no signed manifest");
+		return RS_ENOENT;
+	}
+	if (r->type != REDIS_REPLY_ARRAY || r->elements % 2) {
+		snprintf(reason, 16, "malformed");
+		snprintf(why, whylen, "the manifest is not a hash");
+		return RS_EINVAL;
+	}
+	for (size_t i = 0; i + 1 < r->elements; i += 2) {
+		const redisReply *k = r->element[i], *v = r->element[i + 1];
+		if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+			continue;
+		if (strcmp(k->str, "text") == 0 && v->len <= RS_MANIFEST_MAX)
+			*text = v->str, *len = v->len;
+		else if (strcmp(k->str, "sig") == 0 && strlen(v->str) == v->len)
+			*sig = v->str;
+		else if (strcmp(k->str, "key") == 0 && strlen(v->str) == v->len)
+			*key = v->str;
+	}
+	if (!*text || !*sig || !*key) {
+		snprintf(reason, 16, "malformed");
+		snprintf(why, whylen, "the manifest lacks its %s", !*text ? "text" : !*sig ? "sig" : "key");
+		return RS_EINVAL;
+	}
+	return 0;
+}
+
+/* The HGETALL manifest:<id> reply of one order (signed mode): verify it,
+ * check it against what prev verified, and put the order it states into the
+ * list (its sets follow; their digests are compared in signed_finish). */
+static int signed_reply(redisContext *c, redisReply *r, const struct rs_conf *conf, struct rs_list *l,
+			struct pending *p, struct sigctx *sg, struct rs_load_stats *st, char *err, size_t errlen)
+{
+	const struct rs_order_sig *pv = prev_sig(sg->prev, p->id);
+	char what[300], why[600], reason[16] = "malformed", hash[65];
+	const char *text, *sig, *key;
+	struct rs_manifest *m = NULL;
+	struct rs_order *o = NULL;
+	size_t len;
+	int rc;
+
+	snprintf(what, sizeof(what), "HGETALL %smanifest:%s", conf->prefix, p->id);
+	rc = reply_class(c, r, what, err, errlen);
+	if (rc == RS_EIO)
+		return rc;
+	if (rc) {
+		snprintf(why, sizeof(why), "%s", err);
+		goto fail;
+	}
+	rc = manifest_fields(r, &text, &len, &sig, &key, reason, why, sizeof(why));
+	if (rc)
+		goto fail;
+	rc = rs_manifest_verify(conf, p->id, text, len, sig, key, &m, reason, why, sizeof(why));
+	if (rc == RS_ENOMEM)
+		return rc;
+	if (rc)
+		goto fail;
+	if (pv && m->version < pv->version) {
+		snprintf(reason, sizeof(reason), "replayed");
+		snprintf(why, sizeof(why), "version %llu is older than the verified version %llu (a rollback or a replay)",
+			 (unsigned long long)m->version, (unsigned long long)pv->version);
+		goto fail;
+	}
+	if (pv && m->version == pv->version) {
+		rs_sha256_hex(m->text, m->len, hash);
+		if (strcmp(hash, pv->hash) != 0) {
+			snprintf(reason, sizeof(reason), "fork");
+			snprintf(why, sizeof(why), "version %llu differs from the verified version %llu",
+				 (unsigned long long)m->version, (unsigned long long)pv->version);
+			goto fail;
+		}
+	}
+	rc = rs_order_from_manifest(conf, m, sig, &o, why, sizeof(why));
+	if (rc == 0 && m->revoked) {
+		/* withdrawn by its authority: a tombstone (never applies, lists
+		 * nothing) that remembers the version */
+		rs_manifest_free(m);
+		p->revoked = true;
+		rs_sigalarm_clear(sg->alarm, p->id);
+		rc = rs_list_order_set(l, o, &p->idx);
+		if (rc)
+			snprintf(err, errlen, "order '%s': %s", p->id, rs_strerror(rc));
+		return rc;
+	}
+	if (rc == RS_ENOMEM) {
+		rs_manifest_free(m);
+		return rc;
+	}
+	if (rc)
+		goto fail;
+	rc = rs_list_order_set(l, o, &p->idx);
+	if (rc) {
+		rs_manifest_free(m);
+		snprintf(err, errlen, "order '%s': %s", p->id, rs_strerror(rc));
+		return rc;
+	}
+	p->dig[SET_DOMAINS] = rs_setdigest_new();
+	p->dig[SET_IPS] = rs_setdigest_new();
+	if (!p->dig[SET_DOMAINS] || !p->dig[SET_IPS]) {
+		rs_manifest_free(m);
+		snprintf(err, errlen, "out of memory");
+		return RS_ENOMEM;
+	}
+	p->m = m;
+	p->loaded = true;
+	st->orders++;
+	return 0;
+fail:
+	rs_manifest_free(m);
+	p->failed = true;
+	rs_sigalarm_raise(sg->alarm, p->id, reason, "%s%s", why,
+			  pv ? ": keeping its verified version" : ": not enforced");
+	sig_failed(sg, p->id);
+	return 0;
+}
+
+/* After a batch's sets were read: compare each signed order's digests with
+ * its manifest; an order whose stored sets do not match is taken out again
+ * (prev's state is carried later). */
+static void signed_finish(const struct rs_conf *conf, struct rs_list *l, struct pending *b, size_t n,
+			  struct sigctx *sg, struct rs_load_stats *st)
+{
+	(void)conf;
+	for (size_t i = 0; i < n; i++) {
+		struct pending *p = &b[i];
+		char hex[NSETS][65];
+		size_t cnt[NSETS];
+		bool ok;
+		if (!p->m)
+			continue;
+		for (int k = 0; k < NSETS; k++) {
+			rs_setdigest_finish(p->dig[k], hex[k], &cnt[k]);
+			p->dig[k] = NULL;
+		}
+		ok = !p->set_bad && cnt[SET_DOMAINS] == p->m->names && strcmp(hex[SET_DOMAINS], p->m->names_digest) == 0 &&
+		     cnt[SET_IPS] == p->m->prefixes && strcmp(hex[SET_IPS], p->m->prefixes_digest) == 0;
+		if (ok) {
+			rs_sigalarm_clear(sg->alarm, p->id);
+			continue;
+		}
+		if (rs_list_order_remove(l, p->id) == 0 && rs_list_order_sweep(l, p->idx) == RS_ENOMEM)
+			sg->oom = true;
+		p->loaded = false;
+		p->failed = true;
+		st->orders--;
+		rs_sigalarm_raise(sg->alarm, p->id, "digest",
+				  "the stored sets do not match version %llu (%zu names and %zu prefixes read, %zu and "
+				  "%zu signed)%s",
+				  (unsigned long long)p->m->version, cnt[SET_DOMAINS], cnt[SET_IPS], p->m->names,
+				  p->m->prefixes,
+				  prev_sig(sg->prev, p->id) ? ": keeping its verified version" : ": not enforced");
+		sig_failed(sg, p->id);
+	}
+}
+
+/* Carrying orders from prev into l: prev index -> l index. */
+struct carry {
+	struct rs_list *l;
+	uint32_t *map; /* prev index -> l index + 1 (0: not carried) */
+	uint32_t nmap;
+	int rc;
+};
+
+static int carry_entry(const struct rs_entry *e, void *arg)
+{
+	struct carry *cy = arg;
+
+	for (uint16_t k = 0; k < e->nord; k++)
+		if (e->ord[k] < cy->nmap && cy->map[e->ord[k]] &&
+		    rs_list_add(cy->l, rs_entry_wire(e), e->wlen, cy->map[e->ord[k]] - 1) == RS_ENOMEM)
+			return cy->rc = RS_ENOMEM;
+	return 0;
+}
+
+static int carry_prefix(const struct rs_pentry *pe, void *arg)
+{
+	struct carry *cy = arg;
+
+	for (uint16_t k = 0; k < pe->nord; k++)
+		if (pe->ord[k] < cy->nmap && cy->map[pe->ord[k]] &&
+		    rs_list_prefix_add(cy->l, &pe->prefix, cy->map[pe->ord[k]] - 1) == RS_ENOMEM)
+			return cy->rc = RS_ENOMEM;
+	return 0;
+}
+
+/* Copy the orders ids[0..n) that prev holds (verified), with their names
+ * and prefixes, into l. *held counts those carried. 0 or RS_ENOMEM. */
+static int carry_orders(const struct rs_conf *conf, struct rs_list *l, const struct rs_list *prev, char **ids,
+			size_t n, size_t *held)
+{
+	struct carry cy = { l, NULL, prev ? rs_list_order_count(prev) : 0, 0 };
+	size_t carried = 0;
+
+	if (!prev || !n)
+		return 0;
+	cy.map = calloc(cy.nmap + 1, sizeof(*cy.map));
+	if (!cy.map)
+		return RS_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		int64_t pi = rs_list_order_find(prev, ids[i]);
+		const struct rs_order *po = pi >= 0 ? rs_list_order_get(prev, (uint32_t)pi) : NULL;
+		struct rs_order *o;
+		uint32_t idx;
+		if (!po || !po->sig || cy.map[pi])
+			continue;
+		if (order_dup(conf, po, &o) || rs_list_order_set(l, o, &idx)) {
+			free(cy.map);
+			return RS_ENOMEM;
+		}
+		cy.map[pi] = idx + 1;
+		carried++;
+	}
+	if (carried) {
+		rs_list_foreach(prev, carry_entry, &cy);
+		if (cy.rc == 0)
+			rs_list_prefix_foreach(prev, carry_prefix, &cy);
+	}
+	free(cy.map);
+	*held += carried;
+	return cy.rc;
+}
+
+/* Orders prev enforced (verified) that the load did not find in `orders`:
+ * gone without a signed revocation is a tampering (an order taken out of
+ * `orders` behind the authority's back), kept with an alarm; a verified
+ * newer revoked manifest withdraws it. */
+static int signed_missing(redisContext *c, const struct rs_conf *conf, struct rs_list *l, struct sigctx *sg)
+{
+	uint32_t n = sg->prev ? rs_list_order_count(sg->prev) : 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		const struct rs_order *po = rs_list_order_get(sg->prev, i);
+		char why[600], reason[16] = "malformed";
+		const char *text, *sig, *key;
+		struct rs_manifest *m = NULL;
+		redisReply *r;
+		size_t len;
+		bool listed = false;
+		int rc;
+		if (!po || !po->sig || rs_list_order_find(l, po->id) >= 0)
+			continue;
+		for (size_t k = 0; k < sg->nfailed && !listed; k++)
+			listed = strcmp(sg->failed[k], po->id) == 0;
+		if (listed)
+			continue;
+		if (po->sig->revoked) { /* a tombstone stays one: carried without alarm */
+			sig_failed(sg, po->id);
+			sg->ntomb++;
+			continue;
+		}
+		r = redisCommand(c, "HGETALL %smanifest:%s", conf->prefix, po->id);
+		if (!r)
+			return RS_EIO;
+		if (r->type == REDIS_REPLY_ERROR) {
+			rc = rs_redis_error_transient(r->str) ? RS_EIO : RS_EINVAL;
+			snprintf(why, sizeof(why), "%.200s", r->str);
+		} else {
+			rc = manifest_fields(r, &text, &len, &sig, &key, reason, why, sizeof(why));
+			if (rc == 0)
+				rc = rs_manifest_verify(conf, po->id, text, len, sig, key, &m, reason, why, sizeof(why));
+		}
+		if (rc == RS_EIO || rc == RS_ENOMEM) {
+			freeReplyObject(r);
+			return rc;
+		}
+		if (rc == 0 && m->revoked && m->version > po->sig->version) {
+			struct rs_order *o;
+			uint32_t idx;
+			rs_sigalarm_clear(sg->alarm, po->id); /* withdrawn by its authority: a tombstone */
+			rc = rs_order_from_manifest(conf, m, sig, &o, why, sizeof(why));
+			if (rc == 0)
+				rc = rs_list_order_set(l, o, &idx);
+			if (rc == RS_ENOMEM || rc == RS_EFULL) {
+				rs_manifest_free(m);
+				freeReplyObject(r);
+				return RS_ENOMEM;
+			}
+		} else {
+			if (rc == 0) {
+				snprintf(reason, sizeof(reason), "withdrawn");
+				snprintf(why, sizeof(why), "no longer in %sorders without a signed revocation", conf->prefix);
+			}
+			rs_sigalarm_raise(sg->alarm, po->id, reason, "%s: keeping its verified version", why);
+			sig_failed(sg, po->id);
+		}
+		rs_manifest_free(m);
+		freeReplyObject(r);
+	}
+	return 0;
+}
+
 #define LOAD_BATCH 256
+
+static int load_batch_read(redisContext *c, const struct rs_conf *conf, struct rs_list *l, struct pending *b,
+			   size_t n, struct sigctx *sg, struct rs_load_stats *st, char *err, size_t errlen);
 
 /* Load a batch of orders: HGETALL and the first SSCAN page of each set of
  * each in one round trip, then the further SSCAN pages of those that have
  * more. */
 static int load_batch(redisContext *c, const struct rs_conf *conf, struct rs_list *l, struct pending *b, size_t n,
-		      struct rs_load_stats *st, char *err, size_t errlen)
+		      struct sigctx *sg, struct rs_load_stats *st, char *err, size_t errlen)
+{
+	int rc = load_batch_read(c, conf, l, b, n, sg, st, err, errlen);
+
+	if (sg && rc == 0)
+		signed_finish(conf, l, b, n, sg, st);
+	for (size_t i = 0; i < n; i++) {
+		rs_manifest_free(b[i].m);
+		b[i].m = NULL;
+		for (int k = 0; k < NSETS; k++) {
+			rs_setdigest_free(b[i].dig[k]);
+			b[i].dig[k] = NULL;
+		}
+	}
+	return rc;
+}
+
+static int load_batch_read(redisContext *c, const struct rs_conf *conf, struct rs_list *l, struct pending *b,
+			   size_t n, struct sigctx *sg, struct rs_load_stats *st, char *err, size_t errlen)
 {
 	int rc = 0;
 	size_t more;
 
 	for (size_t i = 0; i < n; i++) {
-		redisAppendCommand(c, "HGETALL %sorder:%s", conf->prefix, b[i].id);
+		redisAppendCommand(c, sg ? "HGETALL %smanifest:%s" : "HGETALL %sorder:%s", conf->prefix, b[i].id);
 		for (int k = 0; k < NSETS; k++)
 			redisAppendCommand(c, "SSCAN %sorder:%s:%s 0 COUNT 1000", conf->prefix, b[i].id, set_name[k]);
 	}
 	/* read every reply even after an error, so the connection stays in step */
 	for (size_t i = 0; i < n; i++) {
 		redisReply *h = get_reply(c), *s;
-		int r1 = h ? (rc ? 0 : order_reply(c, h, conf, l, &b[i], st, err, errlen)) : RS_EIO;
+		int r1 = h ? (rc ? 0
+				 : sg	? signed_reply(c, h, conf, l, &b[i], sg, st, err, errlen)
+					: order_reply(c, h, conf, l, &b[i], st, err, errlen))
+			   : RS_EIO;
 		freeReplyObject(h);
 		if (r1 && !rc)
 			rc = r1;
@@ -669,6 +1234,13 @@ static int load_batch(redisContext *c, const struct rs_conf *conf, struct rs_lis
 int rs_load_all(redisContext *c, const struct rs_conf *conf, struct rs_list *l, struct rs_load_stats *st,
 		char *err, size_t errlen)
 {
+	return rs_load_all_signed(c, conf, l, NULL, NULL, st, err, errlen);
+}
+
+int rs_load_all_signed(redisContext *c, const struct rs_conf *conf, struct rs_list *l, const struct rs_list *prev,
+		       struct rs_sigalarm *alarm, struct rs_load_stats *st, char *err, size_t errlen)
+{
+	struct sigctx sgs = { .prev = prev, .alarm = alarm }, *sg = conf->require_signatures ? &sgs : NULL;
 	static const char *const what[5] = { "XREVRANGE changes", "HGETALL dataset", "SMEMBERS orders",
 					     "SMEMBERS protected", "SMEMBERS protected-ips" };
 	redisReply *r[5] = { NULL, NULL, NULL, NULL, NULL };
@@ -678,6 +1250,8 @@ int rs_load_all(redisContext *c, const struct rs_conf *conf, struct rs_list *l, 
 
 	memset(st, 0, sizeof(*st));
 	strcpy(st->last_id, "0-0");
+	if (sg)
+		rs_sigalarm_begin(alarm);
 	/* Note the stream position first: a change made during the load is then
 	 * applied again afterwards, which is harmless (changes are idempotent). */
 	redisAppendCommand(c, "XREVRANGE %schanges + - COUNT 1", conf->prefix);
@@ -733,12 +1307,23 @@ int rs_load_all(redisContext *c, const struct rs_conf *conf, struct rs_list *l, 
 		}
 		b[nb] = (struct pending){ .id = m->str };
 		if (++nb == LOAD_BATCH) {
-			rc = load_batch(c, conf, l, b, nb, st, err, errlen);
+			rc = load_batch(c, conf, l, b, nb, sg, st, err, errlen);
 			nb = 0;
 		}
 	}
 	if (rc == 0 && nb)
-		rc = load_batch(c, conf, l, b, nb, st, err, errlen);
+		rc = load_batch(c, conf, l, b, nb, sg, st, err, errlen);
+	if (rc == 0 && sg)
+		rc = signed_missing(c, conf, l, sg);
+	if (rc == 0 && sg && (sg->oom || carry_orders(conf, l, prev, sg->failed, sg->nfailed, &st->sig_held))) {
+		snprintf(err, errlen, "out of memory keeping the verified orders");
+		rc = RS_ENOMEM;
+	}
+	if (rc == 0 && sg) {
+		st->sig_held -= sg->ntomb < st->sig_held ? sg->ntomb : st->sig_held;
+		st->sig_refused = sg->nfailed - sg->ntomb - st->sig_held;
+		st->orders += st->sig_held; /* enforced, at their verified version */
+	}
 	if (rc)
 		goto out;
 
@@ -797,8 +1382,80 @@ int rs_load_all(redisContext *c, const struct rs_conf *conf, struct rs_list *l, 
 		       "keys in all",
 		       st->bad_orders, st->bad_domains, st->bad_prefixes, st->bad_keys);
 out:
+	if (sg) {
+		if (rc == 0)
+			rs_sigalarm_end(alarm);
+		for (size_t i = 0; i < sg->nfailed; i++)
+			free(sg->failed[i]);
+		free(sg->failed);
+	}
 	free(b);
 	for (int i = 0; i < 5; i++)
 		freeReplyObject(r[i]);
+	return rc;
+}
+
+/* Replace what l holds of order id by the order, names and prefixes of t
+ * (a list holding that one order, committed). 0 or RS_ENOMEM. */
+static int replace_order(const struct rs_conf *conf, struct rs_list *l, const struct rs_list *t, const char *id)
+{
+	int64_t old = rs_list_order_find(l, id), ti = rs_list_order_find(t, id);
+	struct carry cy = { l, NULL, rs_list_order_count(t), 0 };
+	struct rs_order *o;
+	uint32_t idx;
+
+	if (old >= 0) {
+		rs_list_order_remove(l, id);
+		if (rs_list_order_sweep(l, (uint32_t)old) == RS_ENOMEM)
+			return RS_ENOMEM;
+	}
+	if (ti < 0)
+		return 0; /* not in t */
+	if (order_dup(conf, rs_list_order_get(t, (uint32_t)ti), &o) || rs_list_order_set(l, o, &idx))
+		return RS_ENOMEM;
+	cy.map = calloc(cy.nmap + 1, sizeof(*cy.map));
+	if (!cy.map)
+		return RS_ENOMEM;
+	cy.map[ti] = idx + 1;
+	rs_list_foreach(t, carry_entry, &cy);
+	if (cy.rc == 0)
+		rs_list_prefix_foreach(t, carry_prefix, &cy);
+	free(cy.map);
+	return cy.rc;
+}
+
+int rs_load_order_signed(redisContext *c, const struct rs_conf *conf, struct rs_list *l, const char *id,
+			 struct rs_sigalarm *alarm, char *err, size_t errlen)
+{
+	struct sigctx sg = { .prev = l, .alarm = alarm };
+	struct pending p = { .id = id };
+	struct rs_load_stats st;
+	struct rs_list *t = rs_list_new(0);
+	int rc;
+
+	memset(&st, 0, sizeof(st));
+	if (!t) {
+		snprintf(err, errlen, "out of memory");
+		return RS_ENOMEM;
+	}
+	rc = load_batch(c, conf, t, &p, 1, &sg, &st, err, errlen);
+	if (rc == 0 && !sg.oom && rs_list_commit(t) == RS_ENOMEM)
+		sg.oom = true;
+	if (rc == 0 && sg.oom) {
+		snprintf(err, errlen, "out of memory reloading order '%s'", id);
+		rc = RS_ENOMEM;
+	}
+	if (rc == 0 && !p.failed && (p.loaded || p.revoked)) {
+		rc = replace_order(conf, l, t, id);
+		if (rc)
+			snprintf(err, errlen, "out of memory reloading order '%s'", id);
+		else
+			rs_log(RS_LOG_INFO, "order '%s': reloaded and verified (%s)", id,
+			       p.revoked ? "revoked by its authority" : "signed state in force");
+	}
+	for (size_t i = 0; i < sg.nfailed; i++)
+		free(sg.failed[i]);
+	free(sg.failed);
+	rs_list_free(t);
 	return rc;
 }

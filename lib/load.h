@@ -23,6 +23,55 @@ struct redisAsyncContext;
 struct redisReply;
 struct event_base;
 
+/*
+ * Signature alarms (signed mode, doc/signing.md): the orders currently held
+ * at their last verified state or refused, each with the reason of its last
+ * failure, and the number of failures since start. Owned by the list's
+ * writer thread. A failure is logged once per order and reason (while the
+ * order stays in alarm); an order verified again leaves the alarm.
+ * Reasons: "unsigned", "unknown-key", "revoked-key", "bad-signature",
+ * "malformed", "mismatch", "replayed", "broken-chain", "digest", "fork".
+ */
+struct rs_sigalarm_ent {
+	char id[RS_ORDER_ID_MAX + 1];
+	char reason[16];
+	bool seen; /* raised (again) since rs_sigalarm_begin */
+};
+struct rs_sigalarm {
+	struct rs_sigalarm_ent *v;
+	size_t n, cap;
+	uint64_t failures; /* counter since start */
+};
+
+/* Raise (or keep) order id's alarm for reason, count one failure, and log
+ * "signature alarm: order 'id': <reason>: <detail>" unless this order is
+ * already in alarm for this reason. a may be NULL: only logged. */
+void rs_sigalarm_raise(struct rs_sigalarm *a, const char *id, const char *reason, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Order id was verified: it leaves the alarm (logged when it was in one). */
+void rs_sigalarm_clear(struct rs_sigalarm *a, const char *id);
+/* A full load starts: entries not raised again before rs_sigalarm_end go. */
+void rs_sigalarm_begin(struct rs_sigalarm *a);
+void rs_sigalarm_end(struct rs_sigalarm *a);
+void rs_sigalarm_free(struct rs_sigalarm *a);
+
+/*
+ * Signed mode: verify a manifest as found in Redis (manifest:<id>) or in an
+ * op=signed stream entry: key id trusted and not revoked, the signature over
+ * text, the text parses, its order is id and its key line is key. 0 with *out,
+ * or RS_EINVAL with the alarm reason in reason[16] and the detail in why;
+ * RS_ENOMEM.
+ */
+struct rs_manifest;
+int rs_manifest_verify(const struct rs_conf *c, const char *id, const char *text, size_t len, const char *sig,
+		       const char *key, struct rs_manifest **out, char reason[16], char *why, size_t whylen);
+
+/* The order a verified manifest states (its field lines), carrying the
+ * manifest (o->sig: text, sig, version, hash, counts). 0, RS_EINVAL (the
+ * fields do not make a valid order: why), RS_ENOMEM. */
+int rs_order_from_manifest(const struct rs_conf *c, const struct rs_manifest *m, const char *sig,
+			   struct rs_order **out, char *why, size_t whylen);
+
 struct rs_load_stats {
 	size_t orders, domains, protected_n;
 	size_t prefixes, protected_prefixes; /* prefixes listed (per order), protected prefixes */
@@ -32,6 +81,8 @@ struct rs_load_stats {
 	char last_id[RS_STREAM_ID_MAX]; /* newest changes id when the load began ("0-0": none) */
 	struct rs_dataset ds;           /* the dataset identity read with it */
 	bool has_data;                  /* Redis holds orders or a change stream at all */
+	size_t sig_held;                /* signed mode: orders kept at their previous verified state */
+	size_t sig_refused;             /* signed mode: orders not enforced (no verified state) */
 };
 
 /* What a cheap look at Redis says about the dataset (rs_load_probe). */
@@ -87,6 +138,37 @@ struct redisAsyncContext *rs_redis_async_connect(const struct rs_endpoint *e, st
  */
 int rs_load_all(struct redisContext *rc, const struct rs_conf *c, struct rs_list *l,
 		struct rs_load_stats *st, char *err, size_t errlen);
+
+/*
+ * rs_load_all with, in signed mode (c->require_signatures), the list the
+ * resolver enforced before (prev: its verified versions and state; NULL:
+ * none) and the alarms to update (NULL: only logged). Per order in `orders`:
+ * manifest:<id> is verified (rs_manifest_verify), its version must be at
+ * least the version prev verified (and the same text when equal), the set
+ * digests of the members read must equal the manifest's names/prefixes, and
+ * the order's fields are the manifest's (order:<id> is not read). An order
+ * that fails keeps prev's verified state (its order, names and prefixes
+ * copied into l; st->sig_held) or, without one, is not enforced
+ * (st->sig_refused); alarm either way. Without signed mode prev and alarm are
+ * unused.
+ * This is where load-time verification costs: one signature per order, and
+ * one SHA-256 per member read plus a sort of the member hashes per set
+ * (load_batch/sscan_reply feed the digests; signed_finish compares them).
+ */
+int rs_load_all_signed(struct redisContext *rc, const struct rs_conf *c, struct rs_list *l,
+		       const struct rs_list *prev, struct rs_sigalarm *alarm, struct rs_load_stats *st, char *err,
+		       size_t errlen);
+
+/*
+ * Signed mode: reload the one order id into l with full verification (as
+ * rs_load_all_signed does for each order; a gap in its version chain, or
+ * counts that do not match after a change): on success the order, its names
+ * and prefixes replace what l held of it; on failure l keeps what it held
+ * (alarm). Prefix changes need rs_list_commit. 0 (reloaded or refused),
+ * RS_EIO (retry later), RS_ENOMEM.
+ */
+int rs_load_order_signed(struct redisContext *rc, const struct rs_conf *c, struct rs_list *l, const char *id,
+			 struct rs_sigalarm *alarm, char *err, size_t errlen);
 
 /*
  * Read the dataset identity, whether Redis holds any data (orders or a

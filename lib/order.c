@@ -693,5 +693,8 @@ void rs_order_free(struct rs_order *o)
 	free(o->txt);
 	ede_free(&o->ede);
 	ede_free(&o->ede_plain);
+	if (o->sig)
+		free(o->sig->text);
+	free(o->sig);
 	free(o);
 }

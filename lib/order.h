@@ -81,6 +81,26 @@ struct rs_ede {
 	uint16_t len[RS_EDE_NVAR];
 };
 
+/*
+ * Signed mode (require-signatures: yes, doc/signing.md): the verified
+ * manifest an order was built from, owned by the order (freed with it):
+ * the text as signed, its signature and key id, its version and the SHA-256
+ * of the text (the next version's prev). The next version of the order is
+ * accepted only if it chains onto this one.
+ */
+struct rs_order_sig {
+	char *text;       /* the manifest text (NUL-terminated; len octets) */
+	size_t len;
+	char sig[89];     /* base64 Ed25519 signature over text (RS_SIG_B64_LEN) */
+	char key[17];     /* key id (RS_KEYID_LEN) */
+	uint64_t version;
+	char hash[65];    /* SHA-256 of text, lowercase hex */
+	size_t names, prefixes; /* the manifest's counts: the order's verified set sizes */
+	bool revoked;     /* the verified state is revoked: the order is a tombstone that never
+			   * applies (in_scope false, no names or prefixes), kept so that an
+			   * older manifest replayed cannot bring it back */
+};
+
 struct rs_order {
 	char *id;
 	char *authority, *reference, *reason, *url, *lang, *scope;
@@ -99,6 +119,8 @@ struct rs_order {
 	struct rs_ede ede;       /* as ede-format says */
 	struct rs_ede ede_plain; /* ede-json-clients: sde-option: for clients without
 				  * the SDE option (the ede-text template); else n == 0 */
+	struct rs_order_sig *sig; /* signed mode: the verified manifest (owned), set by the
+				   * writer before rs_list_order_set; NULL in unsigned mode */
 };
 
 /*

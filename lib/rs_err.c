@@ -37,6 +37,7 @@ const char *rs_strerror(int code)
 	case RS_EIO: return "I/O or connection failure";
 	case RS_EPROTO: return "unexpected reply";
 	case RS_ECONF: return "configuration error";
+	case RS_EPERM: return "refused: unsafe permissions";
 	}
 	return "unknown error";
 }

@@ -23,6 +23,7 @@ enum rs_err {
 	RS_EIO = -11,           /* I/O or connection failure */
 	RS_EPROTO = -12,        /* unexpected reply from Redis */
 	RS_ECONF = -13,         /* configuration error (details in the error buffer) */
+	RS_EPERM = -14,         /* refused: unsafe file permissions or type (a private key others can read) */
 };
 
 /* A static English description of code (never NULL). */

@@ -215,6 +215,9 @@ static struct rs_list *initial_list(struct rs_module *m, char last_id[RS_STREAM_
 				 *dataset ? dataset : "without identity", skipped);
 			*snapshot_due = skipped > 0; /* rewrite it without the bad records */
 			m->initial_bad = skipped;
+			if (m->conf.require_signatures)
+				last_id[0] = '\0'; /* signed mode: the sync thread's first full load verifies
+						     * Redis against the snapshot's verified versions */
 			return l;
 		}
 		if (r == RS_ENOENT)
@@ -239,6 +242,8 @@ static struct rs_list *initial_list(struct rs_module *m, char last_id[RS_STREAM_
 			 st.orders, st.domains, st.protected_n, st.prefixes, st.protected_prefixes, m->conf.read.addr,
 			 elapsed(&t0), st.bad_orders, st.bad_domains, st.bad_prefixes, st.bad_keys, st.last_id,
 			 *dataset ? dataset : "without identity");
+		if (m->conf.require_signatures && st.sig_held + st.sig_refused > 0)
+			last_id[0] = '\0'; /* signed mode: the sync thread loads again and tracks the alarms */
 		return l;
 	}
 	redisFree(rc);

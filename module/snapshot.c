@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "rs_err.h"
+#include "sign.h"
 #include "text.h"
 
 static const char magic[8] = { 'R', 'S', 'S', 'N', 'A', 'P', '\r', '\n' };
@@ -136,6 +137,10 @@ int rs_snapshot_encode(const struct rs_list *l, const char *last_id, const char 
 		put_str(&b, "url"), put_str(&b, o->url);
 		put_str(&b, "lang"), put_str(&b, o->lang);
 		put_str(&b, "windows"), put_str(&b, o->windows ? o->windows : "");
+		/* version 4: the verified manifest (signed mode), or three "" */
+		put_str(&b, o->sig ? o->sig->text : "");
+		put_str(&b, o->sig ? o->sig->sig : "");
+		put_str(&b, o->sig ? o->sig->key : "");
 	}
 	rs_list_foreach(l, count_entry, &w);
 	put_le(&b, w.count, 4);
@@ -278,9 +283,53 @@ static bool get_small(struct rd *r, int lenw, char *buf, size_t cap)
 /* Read one order record into the list: 0 (loaded, or skipped with *pos =
  * UINT32_MAX and the reason logged), RS_EINVAL (the framing is broken),
  * RS_ENOMEM. */
-static int read_order(struct rd *r, int lenw, const struct rs_conf *c, struct rs_list *l, const char *path,
-		      uint32_t i, uint32_t *pos, size_t *skipped)
+/* The verified manifest of a version 4 order record (text, sig, key; text
+ * "" = none) as o->sig. A manifest that no longer parses is dropped with a
+ * warning (the order then has no verified version: its next signed change
+ * reloads it whole). 0 or RS_ENOMEM. */
+static int attach_sig(struct rs_order *o, char *const sg[3], const char *path, uint32_t i)
 {
+	struct rs_manifest *m = NULL;
+	struct rs_order_sig *g;
+	char why[300];
+	int rc;
+
+	if (!sg[0] || !*sg[0])
+		return 0;
+	rc = rs_manifest_parse(sg[0], strlen(sg[0]), &m, why, sizeof(why));
+	if (rc == RS_ENOMEM)
+		return rc;
+	if (rc || strcmp(m->order, o->id) != 0 || strlen(sg[1]) != RS_SIG_B64_LEN || strcmp(m->key, sg[2]) != 0) {
+		rs_log(RS_LOG_WARN, "%s: order record %u: dropping its manifest: %s", path, i,
+		       rc ? why : "it does not belong to the order");
+		rs_manifest_free(m);
+		return 0;
+	}
+	g = calloc(1, sizeof(*g));
+	if (!g || !(g->text = strdup(sg[0]))) {
+		free(g);
+		rs_manifest_free(m);
+		return RS_ENOMEM;
+	}
+	g->len = m->len;
+	snprintf(g->sig, sizeof(g->sig), "%s", sg[1]);
+	snprintf(g->key, sizeof(g->key), "%s", sg[2]);
+	g->version = m->version;
+	rs_sha256_hex(m->text, m->len, g->hash);
+	g->names = m->names;
+	g->prefixes = m->prefixes;
+	g->revoked = m->revoked;
+	o->sig = g;
+	if (m->revoked)
+		o->in_scope = false; /* a tombstone (load.h): never applies */
+	rs_manifest_free(m);
+	return 0;
+}
+
+static int read_order(struct rd *r, int lenw, uint32_t version, const struct rs_conf *c, struct rs_list *l,
+		      const char *path, uint32_t i, uint32_t *pos, size_t *skipped)
+{
+	char *sg[3] = { NULL, NULL, NULL };
 	char *strs[2 * 32 + 1] = { NULL };
 	const char *kv[2 * 32];
 	char why[512];
@@ -305,10 +354,21 @@ static int read_order(struct rd *r, int lenw, const struct rs_conf *c, struct rs
 		}
 		kv[f] = strs[f];
 	}
+	for (int k = 0; version >= 4 && k < 3; k++) {
+		sg[k] = get_str(r, lenw, &nul);
+		if (!sg[k]) {
+			rc = RS_EINVAL;
+			goto out;
+		}
+	}
 	if (nul)
 		snprintf(why, sizeof(why), "a field holds a NUL octet");
 	else if (rs_order_parse(c, strs[2 * 32], kv, nf, &o, why, sizeof(why)) == 0) {
-		rc = rs_list_order_set(l, o, pos);
+		rc = attach_sig(o, sg, path, i);
+		if (rc == 0)
+			rc = rs_list_order_set(l, o, pos);
+		else
+			rs_order_free(o);
 		if (rc)
 			*pos = UINT32_MAX;
 		goto out;
@@ -318,6 +378,8 @@ static int read_order(struct rd *r, int lenw, const struct rs_conf *c, struct rs
 out:
 	for (size_t k = 0; k < sizeof(strs) / sizeof(strs[0]); k++)
 		free(strs[k]);
+	for (int k = 0; k < 3; k++)
+		free(sg[k]);
 	return rc == RS_ENOMEM || rc == RS_EINVAL ? rc : (rc ? RS_ENOMEM : 0);
 }
 
@@ -432,7 +494,7 @@ int rs_snapshot_decode(const uint8_t *data, size_t got, const char *path, const 
 	if (!idx || !l)
 		BAD("out of memory");
 	for (uint32_t i = 0; i < norders; i++) {
-		rc = read_order(&r, lenw, c, l, path, i, &idx[i], &nskip);
+		rc = read_order(&r, lenw, version, c, l, path, i, &idx[i], &nskip);
 		if (rc == RS_ENOMEM)
 			BAD("out of memory");
 		if (rc)

@@ -100,6 +100,7 @@ struct rs_sync {
 	int64_t resync_at_ms;
 	struct rs_apply ap;
 	size_t ap_bad_seen; /* ap.bad already added to info.bad */
+	struct rs_sigalarm sigalarm; /* signed mode: orders in signature alarm (load.h) */
 	bool dirty; /* changed since the last snapshot */
 	/* live-event windows and expiry (order.h): when an order's applicability next changes */
 	int64_t win_next;  /* Unix seconds: the earliest rs_order_next_transition of the list, 0 = none */
@@ -233,6 +234,33 @@ out:
 	}
 	freeReplyObject(mem);
 	freeReplyObject(h);
+	return rc;
+}
+
+/* Signed mode: the publish of the signature alarm counters (any thread reads them). */
+static void sig_publish(struct rs_sync *s)
+{
+	atomic_store_explicit(&s->info.signature_alarm, (int64_t)s->sigalarm.n, memory_order_relaxed);
+	atomic_store_explicit(&s->info.signature_failures, (int64_t)s->sigalarm.failures, memory_order_relaxed);
+}
+
+/* Signed mode: reload one order with full verification (apply.h's reload). */
+static int reload_order(void *arg, const char *id)
+{
+	struct rs_sync *s = arg;
+	redisContext *c = fetch_conn(s);
+	char err[512];
+	int rc;
+
+	if (!c)
+		return RS_EIO;
+	rc = rs_load_order_signed(c, s->conf, cur(s), id, &s->sigalarm, err, sizeof(err));
+	if (rc)
+		rs_log(RS_LOG_WARN, "reloading order '%s': %s", id, err);
+	if (rc == RS_EIO && c->err) {
+		redisFree(s->fetch);
+		s->fetch = NULL;
+	}
 	return rc;
 }
 
@@ -490,7 +518,9 @@ static int full_load(struct rs_sync *s)
 	l = rs_list_new(1 << 16);
 	if (!l)
 		return RS_ENOMEM;
-	rc = rs_load_all(c, s->conf, l, &st, err, sizeof(err));
+	/* signed mode: verified against what the current list verified (load.h) */
+	rc = rs_load_all_signed(c, s->conf, l, cur(s), &s->sigalarm, &st, err, sizeof(err));
+	sig_publish(s);
 	if (rc) {
 		rs_list_free(l);
 		rs_log(RS_LOG_ERR, "full reload from %s failed: %s: keeping the current list", s->conf->read.addr, err);
@@ -541,6 +571,11 @@ static int full_load(struct rs_sync *s)
 	rs_log(RS_LOG_INFO, "full load: %zu orders, %zu domains, %zu protected in %lld ms (stream at %s, dataset %s)",
 	       st.orders, st.domains, st.protected_n, (long long)(mono_ms() - t0), s->last_id,
 	       *s->dataset ? s->dataset : "without identity");
+	if (s->conf->require_signatures)
+		rs_log(st.sig_held + st.sig_refused ? RS_LOG_WARN : RS_LOG_INFO,
+		       "full load: signatures verified; %zu orders kept at their verified version, %zu not enforced "
+		       "(signature alarm: %zu orders)",
+		       st.sig_held, st.sig_refused, s->sigalarm.n);
 	if (s->hooks.purge)
 		s->hooks.purge(s->hooks.arg, l);
 	return 0;
@@ -680,6 +715,7 @@ static void on_xread(redisAsyncContext *ac, void *reply, void *priv)
 		}
 	}
 	if (progressed) {
+		sig_publish(s);
 		atomic_store_explicit(&s->info.applied, (int64_t)s->ap.applied, memory_order_relaxed);
 		atomic_fetch_add_explicit(&s->info.bad, (int64_t)(s->ap.bad - s->ap_bad_seen), memory_order_relaxed);
 		s->ap_bad_seen = s->ap.bad;
@@ -1179,7 +1215,7 @@ static void heartbeat(struct rs_sync *s)
 {
 	struct rs_list_stats st;
 	char key[512], entries[32], orders[32], applied_at[32], applied[32], bad[32], resyncs[32];
-	char pending[32], dropped[32], io_age[32], lag[32];
+	char pending[32], dropped[32], io_age[32], lag[32], sig_alarm[32], sig_fail[32];
 	struct rs_stats_counters sc = { 0 };
 	long long age = s->repl_valid ? rs_replinfo_age(&s->repl) : -1;
 
@@ -1208,6 +1244,10 @@ static void heartbeat(struct rs_sync *s)
 		snprintf(io_age, sizeof(io_age), "%lld", age);
 	else
 		io_age[0] = '\0';
+	snprintf(sig_alarm, sizeof(sig_alarm), "%lld",
+		 (long long)atomic_load_explicit(&s->info.signature_alarm, memory_order_relaxed));
+	snprintf(sig_fail, sizeof(sig_fail), "%lld",
+		 (long long)atomic_load_explicit(&s->info.signature_failures, memory_order_relaxed));
 	if (s->repl_probed)
 		snprintf(lag, sizeof(lag), "%lld", lag_ms(s));
 	else
@@ -1236,7 +1276,9 @@ static void heartbeat(struct rs_sync *s)
 				       "read_newest", s->probe_newest,
 				       "lag_ms", lag,
 				       "collateral", ct.over ? ct.over : "",
-				       "collateral_suspended", ct.susp ? ct.susp : "" };
+				       "collateral_suspended", ct.susp ? ct.susp : "",
+				       "signature_alarm", sig_alarm,
+				       "signature_failures", sig_fail };
 		char now[32];
 		snprintf(now, sizeof(now), "%lld", (long long)(wall_ms() / 1000));
 		argv[7] = now;
@@ -1444,6 +1486,11 @@ static void on_metrics(struct evhttp_request *req, void *arg)
 	  (long long)atomic_load_explicit(&s->info.bad, memory_order_relaxed));
 	G("redsink_dataset_alarm", "1 while the list is kept because Redis does not hold its dataset (vanished, "
 	  "foreign or malformed).", "gauge", "%d", atomic_load_explicit(&s->info.dataset_alarm, memory_order_relaxed));
+	G("redsink_signature_alarm", "Orders held at an older verified state or not enforced because their signed "
+	  "manifest failed verification (require-signatures: yes).", "gauge", "%lld",
+	  (long long)atomic_load_explicit(&s->info.signature_alarm, memory_order_relaxed));
+	G("redsink_signature_failures_total", "Signature verification failures (refused signed entries and orders).",
+	  "counter", "%lld", (long long)atomic_load_explicit(&s->info.signature_failures, memory_order_relaxed));
 	evbuffer_add_printf(b, "# HELP redsink_blocked_answers_total Blocked answers, by action.\n"
 			       "# TYPE redsink_blocked_answers_total counter\n");
 	for (int a = 0; a <= RS_ACT_REFUSED; a++)
@@ -1695,6 +1742,8 @@ int rs_sync_start(struct rs_sync **out, const struct rs_conf *c, _Atomic(struct 
 	s->win_stale = true; /* the first tick finds the first window transition */
 	if (rs_apply_init(&s->ap, cur(s), fetch_order, s))
 		goto err;
+	if (c->require_signatures)
+		rs_apply_signed(&s->ap, c, reload_order, &s->sigalarm);
 	if (pipe2(s->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
 		rc = RS_EIO;
 		goto err;
@@ -1742,6 +1791,7 @@ err:
 	if (s->wake[1] >= 0)
 		close(s->wake[1]);
 	rs_apply_free(&s->ap);
+	rs_sigalarm_free(&s->sigalarm);
 	pthread_mutex_destroy(&s->alarm_mu);
 	free(s);
 	return rc;
@@ -1764,6 +1814,7 @@ void rs_sync_stop(struct rs_sync *s, char last_id[RS_STREAM_ID_MAX], char datase
 	if (s->fetch)
 		redisFree(s->fetch);
 	rs_apply_free(&s->ap);
+	rs_sigalarm_free(&s->sigalarm);
 	reclaim_lists(s, UINT64_MAX, true);
 	rs_list_set_quiescent(cur(s), true); /* no reader after deinit: free retired memory */
 	if (last_id)

@@ -65,6 +65,8 @@ struct rs_sync_info {
 	_Atomic int64_t last_applied_ms; /* wall clock of the last applied change */
 	_Atomic int link_up;        /* the stream connection is up */
 	_Atomic int dataset_alarm;  /* the list is kept: Redis does not hold its dataset (dataset.h) */
+	_Atomic int64_t signature_alarm;    /* signed mode: orders held at an older verified state or refused */
+	_Atomic int64_t signature_failures; /* signed mode: verification failures since start */
 };
 
 /*

@@ -24,6 +24,12 @@
  *  - the same for prefixes once committed: after "addip" the prefix's first
  *    and last addresses are blocked (by a prefix holding them) or protected,
  *    after "protectip" protected.
+ *
+ * Every entry is applied a second time to another list in signed mode
+ * (require-signatures: yes, one trusted key whose private key nobody has):
+ * rs_apply_change returns 0 or RS_ENOMEM, and no order ever comes into that
+ * list (add/order/... are not applied by themselves, and an op=signed entry
+ * cannot carry a valid signature), whatever the input.
  */
 #include "fuzz_common.h"
 
@@ -34,11 +40,24 @@
 #include "list.h"
 #include "load.h"
 #include "name.h"
+#include "sign.h"
 
 #define MAX_ENTRIES 256
 
 static struct rs_conf conf;
+static struct rs_conf sconf; /* signed mode */
+static struct rs_apply *signed_apply;
 static size_t entries;
+
+/* The public key of a private key nobody has (32 octets of 0x5a as the public key). */
+#define NOBODY_KEY "ed25519:WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlo="
+
+static int no_reload(void *arg, const char *id)
+{
+	(void)arg;
+	(void)id;
+	return 0;
+}
 
 static int fetch(void *arg, const char *id, struct rs_order **out)
 {
@@ -136,6 +155,9 @@ static void walk(struct rs_apply *a, const redisReply *r, int depth)
 	} else {
 		int rc = rs_apply_change(a, &ch);
 		check_after(a, &ch, rc);
+		rc = rs_apply_change(signed_apply, &ch);
+		FZ_CHECK(rc == 0 || rc == RS_ENOMEM);
+		FZ_CHECK(rs_list_order_count(signed_apply->list) == 0);
 	}
 	for (size_t i = 0; i < r->elements; i++)
 		walk(a, r->element[i], depth + 1);
@@ -143,10 +165,12 @@ static void walk(struct rs_apply *a, const redisReply *r, int depth)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	static struct rs_pubkey key;
 	redisReader *rd;
-	struct rs_list *l;
-	struct rs_apply a;
+	struct rs_list *l, *sl;
+	struct rs_apply a, sa;
 	void *reply;
+	char err[128];
 
 	if (fz_resp_huge_length(data, size, 1000000))
 		return 0;
@@ -154,13 +178,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	conf.ede_format = RS_EDE_JSON;
 	conf.language = "en";
 	entries = 0;
+	if (!sconf.require_signatures) {
+		FZ_CHECK(rs_pubkey_parse(NOBODY_KEY, &key, err, sizeof(err)) == 0);
+		sconf = conf;
+		sconf.trusted_keys = &key;
+		sconf.ntrusted = 1;
+		sconf.require_signatures = 1;
+	}
 	l = rs_list_new(16);
-	if (!l)
-		return 0;
-	if (rs_apply_init(&a, l, fetch, NULL) != 0) {
+	sl = rs_list_new(16);
+	if (!l || !sl) {
 		rs_list_free(l);
+		rs_list_free(sl);
 		return 0;
 	}
+	if (rs_apply_init(&a, l, fetch, NULL) != 0) {
+		rs_list_free(l);
+		rs_list_free(sl);
+		return 0;
+	}
+	if (rs_apply_init(&sa, sl, fetch, NULL) != 0) {
+		rs_apply_free(&a);
+		rs_list_free(l);
+		rs_list_free(sl);
+		return 0;
+	}
+	rs_apply_signed(&sa, &sconf, no_reload, NULL);
+	signed_apply = &sa;
 	rd = redisReaderCreate();
 	if (!rd)
 		goto out;
@@ -180,5 +224,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 out:
 	rs_apply_free(&a);
 	rs_list_free(l);
+	rs_apply_free(&sa);
+	rs_list_free(sl);
 	return 0;
 }

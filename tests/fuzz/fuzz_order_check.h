@@ -197,7 +197,8 @@ static inline void fz_check_order_fields(const struct rs_conf *c, const struct r
 		 fz_utf8_ok(o->reason, strlen(o->reason)));
 	FZ_CHECK(o->action <= RS_ACT_REFUSED);
 	FZ_CHECK(*o->expires_text == '\0' || o->expires != 0);
-	FZ_CHECK(o->in_scope == rs_scope_includes(o->scope, c->jurisdiction));
+	/* a signed-mode tombstone (order.h, rs_order_sig.revoked) never applies */
+	FZ_CHECK(o->in_scope == (rs_scope_includes(o->scope, c->jurisdiction) && !(o->sig && o->sig->revoked)));
 	FZ_CHECK(o->windows != NULL);
 	fz_check_windows(o->windows, o->win, o->nwin);
 	fz_check_applies(o);
@@ -249,7 +250,8 @@ static inline void fz_check_order(const struct rs_conf *c, const struct rs_order
 		 strcmp(p->reason, o->reason) == 0 && strcmp(p->url, o->url) == 0 &&
 		 strcmp(p->lang, o->lang) == 0 && strcmp(p->issued, o->issued) == 0 &&
 		 strcmp(p->expires_text, o->expires_text) == 0);
-	FZ_CHECK(p->expires == o->expires && p->action == o->action && p->in_scope == o->in_scope);
+	FZ_CHECK(p->expires == o->expires && p->action == o->action &&
+		 p->in_scope == (o->in_scope || (o->sig && o->sig->revoked && rs_scope_includes(o->scope, c->jurisdiction))));
 	FZ_CHECK(strcmp(p->windows, o->windows) == 0 && p->nwin == o->nwin &&
 		 (o->nwin == 0 || memcmp(p->win, o->win, 2 * o->nwin * sizeof(*o->win)) == 0));
 	FZ_CHECK(p->txt_len == o->txt_len && strcmp(p->txt, o->txt) == 0);

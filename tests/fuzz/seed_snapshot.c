@@ -12,6 +12,7 @@
 
 #include "list.h"
 #include "load.h"
+#include "sign.h"
 #include "snapshot.h"
 
 static struct rs_conf conf = { .ede_format = RS_EDE_JSON, .language = "en", .jurisdiction = "IT" };
@@ -125,6 +126,56 @@ int main(int argc, char **argv)
 	emit(argv[1], "prefixes", l, "1700000000000-6", "0123456789abcdef0123456789abcdef");
 	rs_list_order_remove(l, "court-1");
 	emit(argv[1], "removed-order", l, "1700000000001-0", ""); /* court-1's prefixes too */
+	rs_list_free(l);
+
+	/* version 4: an order carrying its verified manifest (signed mode), and a tombstone */
+	l = rs_list_new(16);
+	for (int revoked = 0; revoked < 2; revoked++) {
+		struct rs_manifest m = { 0 };
+		struct rs_setdigest *d = rs_setdigest_new();
+		struct rs_order_sig *g = calloc(1, sizeof(*g));
+		struct rs_order *o;
+		size_t len, cnt;
+		char err[256], *text;
+		const char *id = revoked ? "signed-revoked" : "signed-1";
+		snprintf(m.order, sizeof(m.order), "%s", id);
+		m.version = revoked ? 3 : 1;
+		snprintf(m.prev, sizeof(m.prev), revoked ? "%064d" : "-", 0);
+		snprintf(m.key, sizeof(m.key), "0123456789abcdef");
+		m.revoked = revoked;
+		m.nfields = 4;
+		for (int i = 0; i < 4; i++)
+			m.field_name[i] = k2[2 * i], m.field_value[i] = (char *)k2[2 * i + 1];
+		rs_setdigest_add(d, "signed.example", 14);
+		rs_setdigest_finish(d, m.names_digest, &m.names);
+		rs_setdigest_finish(rs_setdigest_new(), m.prefixes_digest, &cnt);
+		text = rs_manifest_build_err(&m, &len, err, sizeof(err));
+		if (!text || !g) {
+			fprintf(stderr, "manifest: %s\n", err);
+			return 1;
+		}
+		if (rs_order_parse(&conf, id, k2, 4, &o, err, sizeof(err))) {
+			fprintf(stderr, "order %s: %s\n", id, err);
+			return 1;
+		}
+		g->text = text;
+		g->len = len;
+		memset(g->sig, 'A', 86);
+		memcpy(g->sig + 86, "==", 3);
+		snprintf(g->key, sizeof(g->key), "0123456789abcdef");
+		g->version = m.version;
+		rs_sha256_hex(text, len, g->hash);
+		g->names = m.names;
+		g->revoked = m.revoked;
+		o->sig = g;
+		if (rs_list_order_set(l, o, &a)) {
+			fprintf(stderr, "order %s: out of memory\n", id);
+			return 1;
+		}
+		if (!revoked)
+			add_name(l, "signed.example", a, false);
+	}
+	emit(argv[1], "signed", l, "1700000000002-0", "0123456789abcdef0123456789abcdef");
 	rs_list_free(l);
 	return 0;
 }

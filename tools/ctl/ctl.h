@@ -20,6 +20,8 @@
 #include "ctl_redis.h"
 #include "dataset.h"
 
+struct ctl_signer;
+
 #define CTL_PREFIX_DEFAULT "redsink:"
 #define CTL_MAX_BATCH_DEFAULT 10000
 #define CTL_CHUNK 1000    /* names per SADD / SREM / SMISMEMBER / script call */
@@ -41,6 +43,12 @@ struct ctl {
 
 	struct ctl_conn conn;
 	bool connected;
+
+	/* signed orders (ctl_sign.h) */
+	const char *sign_key;    /* --sign-key FILE or $REDSINK_SIGN_KEY: sign every change of an order */
+	bool unsigned_ok;        /* --unsigned: write to a signed order without a key */
+	bool writing;            /* a write command (ctl_dataset_ensure ran): orders loaded are prepared for signing */
+	struct ctl_signer *sign; /* the signing step's state (ctl_sign.c) */
 };
 
 /* Keys: buffers of CTL_KEY_MAX octets. */
@@ -209,5 +217,7 @@ int cmd_log(struct ctl *x, int argc, char **argv);
 int cmd_dataset(struct ctl *x, int argc, char **argv);
 int cmd_check(struct ctl *x, int argc, char **argv);
 int cmd_validate(struct ctl *x, int argc, char **argv);
+int cmd_verify(struct ctl *x, int argc, char **argv); /* ctl_verify.c */
+int cmd_key(struct ctl *x, int argc, char **argv);    /* ctl_key.c */
 
 #endif

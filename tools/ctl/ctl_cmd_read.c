@@ -22,6 +22,7 @@
 #include "ctl_input.h"
 #include "ctl_name.h"
 #include "ctl_safety.h"
+#include "ctl_sign.h"
 #include "name.h"
 #include "order.h"
 #include "prefix.h"
@@ -30,15 +31,18 @@
 
 enum { O_JSON = 500, O_DOMAINS, O_ALL, O_RPZ, O_CSV, O_ORIGIN, O_JURIS, O_SINK4, O_SINK6, O_ORDER, O_DOMAIN,
        O_BY_FILTER, O_OP, O_SINCE, O_UNTIL, O_LIMIT, O_STALE, O_TTL, O_CHECK, O_FOLLOW,
-       O_MAX_LAG };
+       O_MAX_LAG, O_TRUSTED };
 
 /* ---- order show / list ---- */
 
 static const char order_show_usage[] =
-	"Usage: redsink-ctl order show ID [--domains] [--json]\n"
+	"Usage: redsink-ctl order show ID [--domains] [--trusted FILE] [--json]\n"
 	"\n"
 	"Show an order: its fields, its state (in force, expired, revoked) and the\n"
-	"number of its domains; --domains lists them (sorted).\n";
+	"number of its domains; --domains lists them (sorted). A signed order shows\n"
+	"who signed its latest version (key id), which version and when;\n"
+	"--trusted FILE (trusted-key: lines, as in redsink.conf) adds the\n"
+	"authority's label and whether the signature verifies.\n";
 
 static const char order_list_usage[] =
 	"Usage: redsink-ctl order list [--all] [--json]\n"
@@ -46,7 +50,9 @@ static const char order_list_usage[] =
 	"The orders in force, with their domain counts; --all adds revoked orders\n"
 	"(whose hash is kept for the record).\n";
 
-static void json_order(FILE *f, const struct ctl_order *o, char **domains, size_t nd, bool with_domains)
+/* extra: JSON members to add (each starting with ','), or NULL. */
+static void json_order(FILE *f, const struct ctl_order *o, char **domains, size_t nd, bool with_domains,
+		       const char *extra)
 {
 	fputs("{\"id\":", f);
 	ctl_json_str(f, o->id);
@@ -75,6 +81,8 @@ static void json_order(FILE *f, const struct ctl_order *o, char **domains, size_
 		}
 		fputc(']', f);
 	}
+	if (extra)
+		fputs(extra, f);
 	fputc('}', f);
 }
 
@@ -83,11 +91,14 @@ int cmd_order_show(struct ctl *x, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "domains", no_argument, NULL, O_DOMAINS },
 		{ "json", no_argument, NULL, O_JSON },
+		{ "trusted", required_argument, NULL, O_TRUSTED },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool with_domains = false, json = false;
 	struct ctl_order o;
-	char **d = NULL, k[CTL_KEY_MAX];
+	struct ctl_trust tr = { 0 };
+	struct ctl_manifest mf;
+	char **d = NULL, k[CTL_KEY_MAX], sline[400];
 	size_t nd = 0;
 	int c, ex;
 
@@ -95,28 +106,48 @@ int cmd_order_show(struct ctl *x, int argc, char **argv)
 	while ((c = ctl_getopt(x, argc, argv, "", opts, &ex)) != -1) {
 		if (c == CTL_OPT_EXIT)
 			return ex;
-		if (c == O_DOMAINS)
+		if (c == O_DOMAINS) {
 			with_domains = true;
-		else if (c == O_JSON)
+		} else if (c == O_JSON) {
 			json = true;
+		} else if (c == O_TRUSTED && (ex = ctl_trust_load(&tr, optarg))) {
+			ctl_trust_free(&tr);
+			return ex;
+		}
 	}
-	if (optind + 1 != argc)
+	if (optind + 1 != argc) {
+		ctl_trust_free(&tr);
 		return ctl_usage_error(x, "expected one order ID");
-	if (!rs_order_id_ok(argv[optind]))
+	}
+	if (!rs_order_id_ok(argv[optind])) {
+		ctl_trust_free(&tr);
 		return ctl_usage_error(x, "order ID '%.60s': " RS_ORDER_ID_RULE, argv[optind]);
-	if ((ex = ctl_open(x)) || (ex = ctl_order_load(x, argv[optind], true, &o)))
+	}
+	if ((ex = ctl_open(x)) || (ex = ctl_order_load(x, argv[optind], true, &o))) {
+		ctl_trust_free(&tr);
 		return ex;
+	}
 	if (!o.exists) {
 		warnx("no order '%s'", argv[optind]);
 		ctl_order_clear(&o);
+		ctl_trust_free(&tr);
 		return CTL_EXIT_ERROR;
+	}
+	if ((ex = ctl_manifest_read(x, o.id, &mf))) {
+		ctl_order_clear(&o);
+		ctl_trust_free(&tr);
+		return ex;
 	}
 	if (with_domains && (ex = ctl_set_members(x, ctl_key(x, k, "order:%s:domains", o.id), &d, &nd))) {
 		ctl_order_clear(&o);
+		ctl_manifest_clear(&mf);
+		ctl_trust_free(&tr);
 		return ex;
 	}
 	if (json) {
-		json_order(stdout, &o, d, nd, with_domains);
+		char *sj = ctl_sign_json(&mf, &tr, false);
+		json_order(stdout, &o, d, nd, with_domains, sj);
+		free(sj);
 		putchar('\n');
 	} else {
 		struct ctl_table t = { 0 };
@@ -142,6 +173,7 @@ int cmd_order_show(struct ctl *x, int argc, char **argv)
 		ctl_table_row(&t, 2, "active now:", ctl_order_active_text(&o, n));
 		snprintf(n, sizeof(n), "%lld", o.ndomains);
 		ctl_table_row(&t, 2, "domains:", n);
+		ctl_table_row(&t, 2, "signed:", ctl_sign_line(&mf, &tr, sline, sizeof(sline)));
 		ctl_table_print(&t, stdout);
 		ctl_table_free(&t);
 		if (o.bad_expires)
@@ -156,6 +188,8 @@ int cmd_order_show(struct ctl *x, int argc, char **argv)
 	}
 	ctl_free_strings(d, nd);
 	ctl_order_clear(&o);
+	ctl_manifest_clear(&mf);
+	ctl_trust_free(&tr);
 	return 0;
 }
 
@@ -239,7 +273,7 @@ int cmd_order_list(struct ctl *x, int argc, char **argv)
 		if (json) {
 			if (i)
 				putchar(',');
-			json_order(stdout, &o, NULL, 0, false);
+			json_order(stdout, &o, NULL, 0, false, NULL);
 		} else {
 			snprintf(nd, sizeof(nd), "%lld", o.ndomains);
 			ctl_table_row(&t, 9, o.id, ctl_order_state(&o), o.active ? "yes" : "no", nd, o.f[F_ACTION],
@@ -1144,8 +1178,10 @@ int cmd_status(struct ctl *x, int argc, char **argv)
 		status_not_compliant(&s);
 		ex = CTL_EXIT_ERROR; /* not compliant */
 	}
-	if (!s.json)
+	if (!s.json) {
 		status_print_dataset_alarms(&s);
+		ctl_print_signature_alarms(s.hbs, s.nhb); /* signed orders: ctl_fleet.c */
+	}
 	status_print_collateral(&s);
 out:
 	ctl_heartbeats_free(s.hbs, s.nhb);
@@ -1181,6 +1217,7 @@ static const char export_usage[] =
 
 struct xorder {
 	struct ctl_order o;
+	struct ctl_manifest mf; /* its signed manifest (--json: for 'verify --from-export') */
 	char **domains;
 	size_t nd;
 	struct ctl_pprot ips; /* its address prefixes (order:<id>:ips), canonical ones only */
@@ -1429,6 +1466,8 @@ static int export_load_order(struct export *e, size_t i)
 	xo->nd = canon_members(xo->domains, xo->nd, k);
 	ctl_pprot_init(&xo->ips);
 	e->nx++;
+	if (e->fmt == O_JSON && (ex = ctl_manifest_read(x, id, &xo->mf)))
+		return ex;
 	if ((ex = load_prefix_set(x, ctl_key(x, k, "order:%s:ips", id), &xo->ips)))
 		return ex;
 	return 0;
@@ -1654,8 +1693,10 @@ static void export_json(struct export *e)
 	for (size_t i = 0; i < e->nx; i++) {
 		if (i)
 			fputc(',', f);
+		char *sj = ctl_sign_json(&e->xo[i].mf, NULL, true);
 		e->xo[i].o.ndomains = (long long)e->xo[i].nd;
-		json_order(f, &e->xo[i].o, e->xo[i].domains, e->xo[i].nd, true);
+		json_order(f, &e->xo[i].o, e->xo[i].domains, e->xo[i].nd, true, sj);
+		free(sj);
 	}
 	fputs("],\"protected\":[", f);
 	for (size_t i = 0; i < e->nprot; i++) {
@@ -1742,6 +1783,7 @@ out:
 	}
 	for (size_t i = 0; i < e.nx; i++) {
 		ctl_order_clear(&e.xo[i].o);
+		ctl_manifest_clear(&e.xo[i].mf);
 		ctl_free_strings(e.xo[i].domains, e.xo[i].nd);
 		ctl_pprot_free(&e.xo[i].ips);
 	}

@@ -8,6 +8,9 @@
  * stream entries (doc/redis-schema.md). Nothing is written when a check
  * fails; a concurrent change aborts the transaction (EXEC returns nil) and is
  * reported. Entries carry `by` (--by or $USER) and `why` (--why / --reason).
+ * With --sign-key, every change of an order is also signed, in the same
+ * transaction, by hooks in ctl_order_load, ctl_queue_change* and
+ * ctl_tx_exec (ctl_sign.h): no command here signs by itself.
  */
 #include <err.h>
 #include <hiredis/hiredis.h>

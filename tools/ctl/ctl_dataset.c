@@ -240,6 +240,7 @@ int ctl_dataset_ensure(struct ctl *x)
 	redisReply *r;
 	int ex;
 
+	x->writing = true; /* every write command comes here first: orders it loads are prepared for signing (ctl_sign.h) */
 	ctl_key(x, k, "dataset");
 	r = ctl_cmd(&x->conn, "WATCH", "WATCH %s", k);
 	if (!r)

@@ -12,12 +12,34 @@
 
 #include "ctl.h"
 #include "ctl_fleet.h"
+#include "ctl_name.h"
 
 const char *const ctl_hb_fields[HB_NFIELDS] = { "last_id", "last_applied_at", "seen_at", "entries", "orders",
 						"link", "version", "jurisdiction", "applied", "malformed_skipped",
 						"resyncs", "dataset", "dataset_alarm", "read", "read_role",
 						"read_link", "read_io_age_s", "read_newest", "lag_ms", "collateral",
-						"collateral_suspended" };
+						"collateral_suspended", "signature_alarm", "signature_failures" };
+
+size_t ctl_print_signature_alarms(const struct ctl_hb *hbs, size_t n)
+{
+	size_t shown = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct ctl_hb *h = &hbs[i];
+		char name[200];
+		char *end;
+		unsigned long long a = strtoull(h->f[HB_SIG_ALARM], &end, 10), f;
+		if (!h->f[HB_SIG_ALARM][0] || *end || a == 0)
+			continue;
+		f = strtoull(h->f[HB_SIG_FAILURES], &end, 10);
+		ctl_show(h->name, strlen(h->name), 60, name, sizeof(name));
+		printf("SIGNATURE ALARM: resolver %s: %llu order%s held at an older verified version or not enforced "
+		       "(%llu verification failures since start; its log says which and why, doc/signing.md)\n",
+		       name, a, a == 1 ? "" : "s", *end ? 0ULL : f);
+		shown++;
+	}
+	return shown;
+}
 
 static char *xstrdup(const char *s)
 {

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 struct ctl;
+struct ctl_hb;
 
 enum ctl_hb_field {
 	HB_LAST_ID, HB_LAST_APPLIED, HB_SEEN, HB_ENTRIES, HB_ORDERS, HB_LINK, HB_VERSION, HB_JURIS, HB_APPLIED,
@@ -28,11 +29,18 @@ enum ctl_hb_field {
 	/* the node it reads and its replication (doc/redis-schema.md, doc/fleet.md "Lag") */
 	HB_READ, HB_READ_ROLE, HB_READ_LINK, HB_READ_IO_AGE, HB_READ_NEWEST, HB_LAG_MS,
 	/* address prefixes over the collateral threshold this hour: "<prefix>=<names> ..." (issue 13) */
-	HB_COLLATERAL, HB_COLLATERAL_SUSPENDED, HB_NFIELDS
+	HB_COLLATERAL, HB_COLLATERAL_SUSPENDED,
+	/* signed orders (issue 14): orders held at an older verified state or refused, failures since start */
+	HB_SIG_ALARM, HB_SIG_FAILURES, HB_NFIELDS
 };
 
 /* The heartbeat field names, by enum ctl_hb_field. */
 extern const char *const ctl_hb_fields[HB_NFIELDS];
+
+/* "SIGNATURE ALARM: resolver R: N orders ..." for every heartbeat in hbs
+ * with a non-zero signature_alarm (require-signatures: yes, doc/signing.md);
+ * the number of such resolvers. */
+size_t ctl_print_signature_alarms(const struct ctl_hb *hbs, size_t n);
 
 struct ctl_hb {
 	char *name;            /* the resolver's name (the key without prefix and "resolver:") */

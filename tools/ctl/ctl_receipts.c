@@ -41,6 +41,7 @@
 #include "ctl_fleet.h"
 #include "ctl_name.h"
 #include "ctl_safety.h"
+#include "ctl_sign.h"
 #include "order.h"
 #include "rs_err.h"
 
@@ -61,9 +62,18 @@ static const char receipts_usage[] =
 	"                       unprocessed (and due) DURATION after (30m, 90s, 2h)\n"
 	"  --json               JSON (typed values; per item also the Piracy Shield\n"
 	"                       status and reason, doc/fleet.md)\n"
-	"  --csv                CSV, one row per item and resolver\n";
+	"  --csv                CSV, one row per item and resolver\n"
+	"  --trusted FILE       trusted-key: lines (as in redsink.conf): name the\n"
+	"                       authority that signed each item (the SIGNED column)\n";
 
-enum { O_RC_SINCE = 900, O_RC_DEADLINE, O_RC_JSON, O_RC_CSV };
+enum { O_RC_SINCE = 900, O_RC_DEADLINE, O_RC_JSON, O_RC_CSV, O_RC_TRUSTED };
+
+/* A signed version of the order (an op=signed entry): who signed the items before it. */
+struct sver {
+	char id[RS_STREAM_ID_MAX];
+	unsigned long long version;
+	char key[RS_KEYID_LEN + 1];
+};
 
 /* Why an item is not processed on a resolver (or R_PROCESSED). */
 enum rstate { R_PROCESSED, R_PENDING, R_DOWN, R_PROTECTED, R_OUT_OF_SCOPE };
@@ -111,6 +121,9 @@ struct receipts {
 	struct rres *res;
 	size_t nres;
 	size_t nlate;
+	struct sver *sv; /* the order's signed versions, in stream order */
+	size_t nsv;
+	struct ctl_trust tr;
 };
 
 /* "30m", "90s", "2h", "1d", or plain seconds. Milliseconds, or -1. */
@@ -200,8 +213,30 @@ static void add_item(void *arg, const redisReply *e)
 	struct rs_change ch;
 	struct item *it;
 
-	if (!rs_change_parse(e, &ch) || ch.truncated || strcmp(ch.order, rc->order) != 0 ||
-	    (strcmp(ch.op, "add") != 0 && strcmp(ch.op, "del") != 0) || !stream_id_ok(ch.id))
+	if (!rs_change_parse(e, &ch) || ch.truncated || strcmp(ch.order, rc->order) != 0 || !stream_id_ok(ch.id))
+		return;
+	if (strcmp(ch.op, "signed") == 0) { /* a signed version: its version and key (not checked here: verify) */
+		const redisReply *f = e->element[1];
+		struct sver v = { .version = 0 };
+		snprintf(v.id, sizeof(v.id), "%s", ch.id);
+		for (size_t j = 0; f->type == REDIS_REPLY_ARRAY && j + 1 < f->elements; j += 2) {
+			const redisReply *fk = f->element[j], *fv = f->element[j + 1];
+			const char *ver;
+			if (fk->type != REDIS_REPLY_STRING || fv->type != REDIS_REPLY_STRING)
+				continue;
+			if (strcmp(fk->str, "key") == 0 && rs_keyid_ok(fv->str))
+				snprintf(v.key, sizeof(v.key), "%s", fv->str);
+			else if (strcmp(fk->str, "text") == 0 && (ver = strstr(fv->str, "\nversion ")))
+				v.version = strtoull(ver + 9, NULL, 10);
+		}
+		struct sver *nv = realloc(rc->sv, (rc->nsv + 1) * sizeof(*nv));
+		if (!nv)
+			errx(CTL_EXIT_ERROR, "out of memory");
+		rc->sv = nv;
+		rc->sv[rc->nsv++] = v;
+		return;
+	}
+	if (strcmp(ch.op, "add") != 0 && strcmp(ch.op, "del") != 0)
 		return;
 	if (rc->nitems == rc->capitems) {
 		rc->capitems = rc->capitems ? rc->capitems * 2 : 256;
@@ -235,6 +270,35 @@ static int read_items(struct receipts *rc)
 	freeReplyObject(r);
 	snprintf(start, sizeof(start), "%lld-0", (long long)rc->since_ms);
 	return each_entry(x, k, start, add_item, rc);
+}
+
+/* The signed version that covers item it: the first op=signed entry after it, or NULL (unsigned). */
+static const struct sver *item_signer(const struct receipts *rc, const struct item *it)
+{
+	size_t lo = 0, hi = rc->nsv;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (ctl_id_cmp(rc->sv[mid].id, it->id) > 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo < rc->nsv ? &rc->sv[lo] : NULL;
+}
+
+/* "v3 KEYID (LABEL)" or "unsigned". */
+static const char *signer_text(const struct receipts *rc, const struct item *it, char *buf, size_t len)
+{
+	const struct sver *v = item_signer(rc, it);
+	char who[160];
+
+	if (!v) {
+		snprintf(buf, len, "unsigned");
+		return buf;
+	}
+	snprintf(buf, len, "v%llu %s", v->version, ctl_signer_text(&rc->tr, v->key, who, sizeof(who)));
+	return buf;
 }
 
 /* Mark the adds of protected names (or names below one): the resolvers refuse them. */
@@ -485,7 +549,26 @@ static void print_json(const struct receipts *rc)
 		else
 			printf("null");
 		json_ms("timestamp", it->processed ? it->done_ms : 0);
-		printf("},\"resolvers\":[");
+		{
+			const struct sver *sv = item_signer(rc, it);
+			const struct rs_pubkey *k = sv ? ctl_trust_find(&rc->tr, sv->key) : NULL;
+			printf("},\"signed\":");
+			if (sv) {
+				printf("{\"version\":%llu,\"key\":", sv->version);
+				ctl_json_str(stdout, sv->key);
+				printf(",\"label\":");
+				if (k && *k->label)
+					ctl_json_str(stdout, k->label);
+				else
+					printf("null");
+				printf(",\"change\":");
+				ctl_json_str(stdout, sv->id);
+				putchar('}');
+			} else {
+				printf("null");
+			}
+		}
+		printf(",\"resolvers\":[");
 		for (size_t j = 0; j < rc->nres; j++) {
 			int64_t ms;
 			enum rstate st = judge(rc, &rc->res[j], it, &ms);
@@ -554,10 +637,10 @@ static void print_csv(const struct receipts *rc)
 static void print_table(const struct receipts *rc)
 {
 	struct ctl_table t = { 0 };
-	char tb[40], tb2[40], ms_s[32], lat[32], reason[1024], shown[300];
+	char tb[40], tb2[40], ms_s[32], lat[32], reason[1024], shown[300], sg[200];
 	size_t nproc = 0;
 
-	ctl_table_row(&t, 7, "ITEM", "OP", "DOMAIN", "PUSHED", "STATE", "ENFORCED BY ALL", "AFTER");
+	ctl_table_row(&t, 8, "ITEM", "OP", "DOMAIN", "PUSHED", "STATE", "ENFORCED BY ALL", "AFTER", "SIGNED");
 	for (size_t i = 0; i < rc->nitems; i++) {
 		const struct item *it = &rc->items[i];
 		char state[1100];
@@ -569,9 +652,10 @@ static void print_table(const struct receipts *rc)
 				 item_reason(rc, it, reason, sizeof(reason)));
 		snprintf(ms_s, sizeof(ms_s), "%lld", (long long)it->done_ms);
 		snprintf(lat, sizeof(lat), "%.3f s", (double)(it->done_ms - it->ms) / 1000.0);
-		ctl_table_row(&t, 7, it->id, it->add ? "block" : "unblock",
+		ctl_table_row(&t, 8, it->id, it->add ? "block" : "unblock",
 			      ctl_name_display(it->domain, shown, sizeof(shown)), ctl_fmt_id_time(it->id, tb), state,
-			      it->processed ? ctl_fmt_id_time(ms_s, tb2) : "-", it->processed ? lat : "-");
+			      it->processed ? ctl_fmt_id_time(ms_s, tb2) : "-", it->processed ? lat : "-",
+			      signer_text(rc, it, sg, sizeof(sg)));
 	}
 	printf("order %s: %zu items, %zu processed by every resolver they are due on; resolvers:", rc->order,
 	       rc->nitems, nproc);
@@ -592,6 +676,7 @@ static int receipts_options(struct receipts *rc, int argc, char **argv)
 		{ "deadline", required_argument, NULL, O_RC_DEADLINE },
 		{ "json", no_argument, NULL, O_RC_JSON },
 		{ "csv", no_argument, NULL, O_RC_CSV },
+		{ "trusted", required_argument, NULL, O_RC_TRUSTED },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ctl *x = rc->x;
@@ -613,6 +698,8 @@ static int receipts_options(struct receipts *rc, int argc, char **argv)
 			rc->json = true;
 		} else if (ch == O_RC_CSV) {
 			rc->csv = true;
+		} else if (ch == O_RC_TRUSTED && (ex = ctl_trust_load(&rc->tr, optarg))) {
+			return ex;
 		}
 	}
 	if (rc->json && rc->csv)
@@ -688,5 +775,7 @@ out:
 	free(rc.res);
 	ctl_heartbeats_free(rc.hbs, rc.nhbs);
 	ctl_order_clear(&rc.o);
+	free(rc.sv);
+	ctl_trust_free(&rc.tr);
 	return ex;
 }

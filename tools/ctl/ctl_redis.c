@@ -249,6 +249,15 @@ int ctl_tx_exec(struct ctl_tx *t, redisReply **reply)
 	redisReply *r;
 
 	*reply = NULL;
+	if (t->x->before_exec) {
+		size_t queued = t->queued;
+		int rc = t->x->before_exec(t, t->x->before_exec_arg);
+		if (rc) {
+			ctl_tx_discard(t);
+			return rc;
+		}
+		t->npost = t->queued - queued;
+	}
 	if (ctl_tx_drain(t))
 		return RS_EIO;
 	redisSetTimeout(t->x->c, slow);
@@ -296,6 +305,11 @@ int ctl_tx_exec(struct ctl_tx *t, redisReply **reply)
 		memmove(r->element, r->element + t->npre, (r->elements - (size_t)t->npre) * sizeof(*r->element));
 		r->elements -= (size_t)t->npre;
 		ctl_tx_pre_clear(t->x); /* done: the next transaction need not repeat them */
+	}
+	if (t->npost > 0 && r->elements >= t->npost) { /* before_exec's own commands */
+		for (size_t i = r->elements - t->npost; i < r->elements; i++)
+			freeReplyObject(r->element[i]);
+		r->elements -= t->npost;
 	}
 	*reply = r;
 	return 0;

@@ -47,6 +47,7 @@ enum ctl_exit {
 
 struct redisContext;
 struct redisReply;
+struct ctl_tx;
 
 struct ctl_conn {
 	struct redisContext *c;
@@ -61,6 +62,13 @@ struct ctl_conn {
 	int npre;
 	int pre_argc[CTL_TX_PRE_MAX];
 	char **pre_argv[CTL_TX_PRE_MAX];
+	/* Called by ctl_tx_exec right before EXEC (redsink-ctl's signing step,
+	 * ctl_sign.h): it may queue more commands, whose replies ctl_tx_exec
+	 * removes from the array it returns (like npre's). Nonzero: the
+	 * transaction is discarded and ctl_tx_exec returns that code, with exit
+	 * and err set by the hook. NULL: none. */
+	int (*before_exec)(struct ctl_tx *t, void *arg);
+	void *before_exec_arg;
 };
 
 /*
@@ -109,6 +117,7 @@ struct ctl_tx {
 	size_t queued;  /* commands queued (MULTI excluded) */
 	int npre;       /* of which the first npre came from ctl_tx_pre_add */
 	bool failed;    /* a command was refused while queueing */
+	size_t npost;   /* of which the last npost came from before_exec */
 	char first_err[512];
 	int first_exit;
 };

@@ -12,6 +12,7 @@
 #include "ctl.h"
 #include "ctl_fleet.h"
 #include "ctl_ip.h"
+#include "ctl_sign.h"
 
 #include <err.h>
 #include <hiredis/hiredis.h>
@@ -68,9 +69,14 @@ static const char main_usage[] =
 	"  receipts ORDER [--deadline 30m] [--json|--csv]  per item and resolver: when it was enforced\n"
 	"  export --rpz|--csv|--json [-o FILE]    the list as an RPZ zone, or for audits\n"
 	"  log [--order ID] [--domain D] [--since T] [--follow] ...  the audit trail\n"
+	"  verify --trusted FILE [--from-export FILE] [--json]  check the signed orders, offline\n"
 	"Dataset:\n"
 	"  dataset show [--json]                  the dataset identity, and which one each resolver holds\n"
 	"  dataset new --why TEXT [--supersedes ID...]  start a new dataset (Redis lost its data, start over)\n"
+	"Signing keys (no Redis):\n"
+	"  key generate --out FILE [--label L]    a new Ed25519 signing key (mode 0600) and its public key\n"
+	"  key show FILE                          the public key and key id of a private key file\n"
+	"  key fingerprint PUBKEY|FILE            the key id of a public key\n"
 	"\n"
 	"Common options (before or after the command):\n"
 	"  --redis URL       redis://[USER@]HOST[:PORT][/DB], HOST:PORT or unix:/PATH\n"
@@ -83,6 +89,10 @@ static const char main_usage[] =
 	"  --db N            Redis database number (default 0, or the URL's /DB)\n"
 	"  --timeout MS      connect and command timeout (default 5000)\n"
 	"  --by NAME         who makes the change (default $USER)\n"
+	"  --sign-key FILE   sign every change of an order with this Ed25519 key (default\n"
+	"                    $REDSINK_SIGN_KEY; mode 600; see SIGNING in redsink-ctl(1))\n"
+	"  --unsigned        write to a signed order without a key (it is then not\n"
+	"                    enforced by resolvers requiring signatures)\n"
 	"  -q, --quiet       no progress bar and no summary\n"
 	"  -h, --help        this help; redsink-ctl COMMAND --help for a command\n"
 	"  --version         print the version and exit\n"
@@ -92,7 +102,8 @@ static const char main_usage[] =
 
 /* ---- options ---- */
 
-enum { O_REDIS = 1000, O_PREFIX, O_AUTH_FILE, O_TIMEOUT, O_BY, O_VERSION, O_USER, O_DB, O_PASSWORD_FILE };
+enum { O_REDIS = 1000, O_PREFIX, O_AUTH_FILE, O_TIMEOUT, O_BY, O_VERSION, O_USER, O_DB, O_PASSWORD_FILE, O_SIGN_KEY,
+       O_UNSIGNED };
 
 /* --user and --db of the common options (cli.h), applied by ctl_open */
 static const char *opt_user;
@@ -109,6 +120,8 @@ static const struct option common_opts[] = {
 	{ "version", no_argument, NULL, O_VERSION },
 	{ "user", required_argument, NULL, O_USER },
 	{ "db", required_argument, NULL, O_DB },
+	{ "sign-key", required_argument, NULL, O_SIGN_KEY },
+	{ "unsigned", no_argument, NULL, O_UNSIGNED },
 	/* deprecated spellings of --auth-file (redsink-stats, redsink-warnd) */
 	{ "password-file", required_argument, NULL, O_PASSWORD_FILE },
 	{ "redis-password-file", required_argument, NULL, O_PASSWORD_FILE },
@@ -172,6 +185,12 @@ static int common_opt(struct ctl *x, int c, const char *arg)
 		return 0;
 	case O_BY:
 		x->by = arg;
+		return 0;
+	case O_SIGN_KEY:
+		x->sign_key = arg;
+		return 0;
+	case O_UNSIGNED:
+		x->unsigned_ok = true;
 		return 0;
 	case 'q':
 		x->quiet = true;
@@ -402,11 +421,17 @@ int ctl_order_load(struct ctl *x, const char *id, bool with_count, struct ctl_or
 		o->ndomains = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
 		freeReplyObject(r);
 	}
+	if (x->writing) { /* a write command: its change of this order is signed (ctl_sign.h) */
+		int ex = ctl_sign_prepare(x, o);
+		if (ex)
+			ctl_order_clear(o); /* callers free nothing after a failed load */
+		return ex;
+	}
 	return 0;
 }
 
 const char *const ctl_stream_ops[] = { "order", "revoke", "add", "del", "protect", "unprotect", "dataset",
-				       "addip", "delip", "protectip", "unprotectip", NULL };
+				       "addip", "delip", "protectip", "unprotectip", "signed", NULL };
 
 /* ---- validation ---- */
 
@@ -776,12 +801,13 @@ void ctl_queue_change_field(struct ctl *x, struct ctl_tx *t, const char *op, con
 			    const char *value, const char *why, const char *override, const char *const *extra,
 			    size_t nextra)
 {
-	char k[CTL_KEY_MAX];
+	char k[CTL_KEY_MAX], ovr[128];
 	const char *argv[15 + 2 * (1 + 2 * F_COUNT)] = { "XADD", ctl_key(x, k, "changes"), "*", "op", op, "order", order,
 							 field, value, "by", x->by, "why", why };
 	size_t lens[sizeof(argv) / sizeof(argv[0])];
 	int argc = 13;
 
+	override = ctl_sign_override(x, order, override, ovr, sizeof(ovr));
 	if (override && *override) {
 		argv[argc++] = "override";
 		argv[argc++] = override;
@@ -793,6 +819,7 @@ void ctl_queue_change_field(struct ctl *x, struct ctl_tx *t, const char *op, con
 	for (int i = 0; i < argc; i++)
 		lens[i] = strlen(argv[i]);
 	ctl_tx_argv(t, argc, argv, lens);
+	ctl_sign_note(x, t, op, order, &value, *value ? 1 : 0, extra, nextra);
 }
 
 void ctl_queue_changes(struct ctl *x, struct ctl_tx *t, const char *op, const char *order, const char **names,
@@ -804,12 +831,13 @@ void ctl_queue_changes(struct ctl *x, struct ctl_tx *t, const char *op, const ch
 void ctl_queue_changes_field(struct ctl *x, struct ctl_tx *t, const char *op, const char *order, const char *field,
 			     const char **names, size_t n, const char *why, const char *override, bool *first)
 {
-	char k[CTL_KEY_MAX];
+	char k[CTL_KEY_MAX], ovr[128];
 	const char **argv;
 	size_t *lens, i = 0;
 
 	if (n == 0)
 		return;
+	override = ctl_sign_override(x, order, override, ovr, sizeof(ovr));
 	if (*first) {
 		ctl_queue_change_field(x, t, op, order, field, names[0], why, override, NULL, 0);
 		*first = false;
@@ -821,7 +849,10 @@ void ctl_queue_changes_field(struct ctl *x, struct ctl_tx *t, const char *op, co
 		errx(CTL_EXIT_ERROR, "out of memory");
 	while (i < n) {
 		size_t m = n - i < CTL_CHUNK ? n - i : CTL_CHUNK;
+		size_t room = ctl_sign_room(x, order); /* a signed version ends here: its entry follows these */
 		int argc = 0;
+		if (m > room)
+			m = room;
 		argv[argc++] = "EVAL";
 		argv[argc++] = change_script;
 		argv[argc++] = "1";
@@ -837,6 +868,7 @@ void ctl_queue_changes_field(struct ctl *x, struct ctl_tx *t, const char *op, co
 		for (int j = 0; j < argc; j++)
 			lens[j] = strlen(argv[j]);
 		ctl_tx_argv(t, argc, argv, lens);
+		ctl_sign_note(x, t, op, order, names + i, m, NULL, 0);
 		i += m;
 	}
 	free(argv);
@@ -866,6 +898,8 @@ static const struct {
 	{ "unconfirm-ip", cmd_unconfirm_ip },
 	{ "ip", cmd_ip },
 	{ "ticket", cmd_ticket },
+	{ "key", cmd_key },
+	{ "verify", cmd_verify },
 };
 
 static const char *default_by(void)
@@ -890,6 +924,9 @@ int main(int argc, char **argv)
 	x.url = getenv("REDSINK_REDIS");
 	x.prefix = getenv("REDSINK_PREFIX") ? getenv("REDSINK_PREFIX") : CTL_PREFIX_DEFAULT;
 	x.timeout_ms = 5000;
+	x.sign_key = getenv("REDSINK_SIGN_KEY");
+	x.conn.before_exec = ctl_sign_before_exec; /* the signing step of every write (ctl_sign.h) */
+	x.conn.before_exec_arg = &x;
 	x.usage = main_usage;
 	x.cmd = "";
 
@@ -942,6 +979,7 @@ int main(int argc, char **argv)
 			rc = commands[i].fn(&x, argc - optind, argv + optind);
 			if (rc == 0 && x.conn.unreplicated)
 				rc = CTL_EXIT_REDIS; /* written, but not yet safe from a failover */
+			ctl_sign_free(&x);
 			if (x.connected)
 				ctl_disconnect(&x.conn);
 			ctl_endpoint_free(&x.conn.ep);

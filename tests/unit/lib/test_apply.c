@@ -9,11 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <openssl/evp.h>
 
 #include "apply.h"
 #include "list.h"
 #include "load.h"
 #include "rs_err.h"
+#include "sign.h"
 
 static struct rs_conf conf = { .language = "en" };
 static int fetch_calls;
@@ -318,6 +320,335 @@ static void test_parse_prefix_field(void **state)
 	freeReplyObject(e);
 }
 
+
+/* ---- signed mode (require-signatures: yes) ---- */
+
+/* Three authorities' keys from fixed seeds: 0 and 1 trusted, 2 trusted but
+ * revoked; 3 unknown. */
+struct tkey {
+	EVP_PKEY *pk;
+	struct rs_pubkey pub;
+};
+static struct tkey keys[4];
+static struct rs_conf sconf = { .language = "en" };
+static struct rs_sigalarm alarm_;
+static int reload_calls;
+static char reload_id[64];
+
+static void keys_init(void)
+{
+	char revoked[1][RS_KEYID_LEN + 1];
+	static struct rs_pubkey trusted[3];
+	static char rev[1][RS_KEYID_LEN + 1];
+
+	for (int i = 0; i < 4; i++) {
+		uint8_t seed[32], raw[32];
+		size_t n = 32;
+		char text[80] = "ed25519:";
+		char err[128];
+		memset(seed, 0x11 * (i + 1), 32);
+		keys[i].pk = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
+		assert_non_null(keys[i].pk);
+		assert_int_equal(EVP_PKEY_get_raw_public_key(keys[i].pk, raw, &n), 1);
+		rs_b64_encode(raw, 32, text + 8);
+		assert_int_equal(rs_pubkey_parse(text, &keys[i].pub, err, sizeof(err)), 0);
+	}
+	for (int i = 0; i < 3; i++) {
+		trusted[i] = keys[i].pub;
+		snprintf(trusted[i].label, sizeof(trusted[i].label), "Court-%d", i);
+	}
+	snprintf(revoked[0], sizeof(revoked[0]), "%s", keys[2].pub.id);
+	memcpy(rev, revoked, sizeof(rev));
+	sconf.trusted_keys = trusted;
+	sconf.ntrusted = 3;
+	sconf.revoked_keys = rev;
+	sconf.nrevoked = 1;
+	sconf.require_signatures = 1;
+}
+
+static void sign_b64(int k, const char *msg, size_t len, char out[RS_SIG_B64_LEN + 1])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	uint8_t sig[64];
+	size_t n = sizeof(sig);
+
+	assert_int_equal(EVP_DigestSignInit(ctx, NULL, NULL, NULL, keys[k].pk), 1);
+	assert_int_equal(EVP_DigestSign(ctx, sig, &n, (const uint8_t *)msg, len), 1);
+	EVP_MD_CTX_free(ctx);
+	rs_b64_encode(sig, 64, out);
+}
+
+static int fake_reload(void *arg, const char *id)
+{
+	reload_calls++;
+	snprintf(reload_id, sizeof(reload_id), "%s", id);
+	return 0;
+}
+
+static void digest(const char *const *members, size_t n, char hex[65], size_t *count)
+{
+	struct rs_setdigest *d = rs_setdigest_new();
+
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(rs_setdigest_add(d, members[i], strlen(members[i])), 0);
+	rs_setdigest_finish(d, hex, count);
+}
+
+/* One manifest version, signed by key k (its id in the key line unless
+ * keyid says another), as a stream entry; text in *text (free it). */
+struct version {
+	const char *order;
+	uint64_t version;
+	const char *prev; /* "-" or 64 hex */
+	const char *action;
+	bool revoked;
+	const char *const *names; /* the order's names after this version */
+	size_t nnames;
+	size_t names_claimed; /* 0: nnames */
+	const struct rs_delta *delta;
+	size_t ndelta;
+};
+
+static char *build(const struct version *v, int k, char hash[65])
+{
+	struct rs_manifest m = { 0 };
+	const char *empty[] = { NULL };
+	char *text, err[256];
+	size_t len, cnt;
+
+	snprintf(m.order, sizeof(m.order), "%s", v->order);
+	m.version = v->version;
+	snprintf(m.prev, sizeof(m.prev), "%s", v->prev);
+	snprintf(m.key, sizeof(m.key), "%s", keys[k].pub.id);
+	m.signed_at = 1800000000;
+	m.revoked = v->revoked;
+	m.nfields = 4;
+	m.field_name[0] = "authority", m.field_value[0] = "Tribunale";
+	m.field_name[1] = "reference", m.field_value[1] = "RG 1/2026";
+	m.field_name[2] = "scope", m.field_value[2] = "*";
+	m.field_name[3] = "action", m.field_value[3] = (char *)v->action;
+	digest(v->names, v->nnames, m.names_digest, &m.names);
+	if (v->names_claimed)
+		m.names = v->names_claimed;
+	digest(empty, 0, m.prefixes_digest, &cnt);
+	m.prefixes = 0;
+	m.delta = (struct rs_delta *)v->delta;
+	m.ndelta = v->ndelta;
+	text = rs_manifest_build_err(&m, &len, err, sizeof(err));
+	if (!text)
+		fail_msg("build: %s", err);
+	if (hash)
+		rs_sha256_hex(text, len, hash);
+	return text;
+}
+
+/* Apply a signed entry: text signed by key signer, key line of key k. */
+static int apply_signed_entry(struct rs_apply *a, const char *order, const char *text, int signer, const char *keyid)
+{
+	struct rs_change ch = { .id = "3-1", .op = "signed" };
+
+	snprintf(ch.order, sizeof(ch.order), "%s", order);
+	ch.text = text;
+	ch.text_len = strlen(text);
+	sign_b64(signer, text, strlen(text), ch.sig);
+	snprintf(ch.key, sizeof(ch.key), "%s", keyid);
+	return rs_apply_change(a, &ch);
+}
+
+static const struct rs_order *get(struct rs_list *l, const char *id)
+{
+	int64_t i = rs_list_order_find(l, id);
+
+	return i >= 0 ? rs_list_order_get(l, (uint32_t)i) : NULL;
+}
+
+/* Unsigned mode: op=signed entries are ignored, not malformed. */
+static void test_unsigned_ignores_signed(void **state)
+{
+	struct rs_list *l = rs_list_new(0);
+	struct rs_apply a;
+	struct rs_change ch = { .id = "4-1", .op = "signed", .order = "o1" };
+
+	fetch_result = 0;
+	assert_int_equal(rs_apply_init(&a, l, fake_fetch, NULL), 0);
+	ch.text = "redsink-manifest 1\n";
+	ch.text_len = strlen(ch.text);
+	assert_int_equal(rs_apply_change(&a, &ch), 0);
+	ch.text = NULL; /* even without any field */
+	assert_int_equal(rs_apply_change(&a, &ch), 0);
+	ch.truncated = true;
+	assert_int_equal(rs_apply_change(&a, &ch), 0);
+	assert_int_equal(a.bad, 0);
+	assert_null(get(l, "o1"));
+	rs_apply_free(&a);
+	rs_list_free(l);
+}
+
+static void test_signed_chain(void **state)
+{
+	static const char *const n1[] = { "a.example" };
+	static const char *const n2[] = { "a.example", "b.example" };
+	static const struct rs_delta d1[] = { { RS_D_ADD, "a.example" } };
+	static const struct rs_delta d2[] = { { RS_D_ADD, "b.example" } };
+	static const struct rs_delta d3[] = { { RS_D_DEL, "a.example" } };
+	struct rs_list *l = rs_list_new(0);
+	struct rs_apply a;
+	char h1[65], h2[65], h3[65], *t1, *t2, *t2bad, *t3, *t4, *tx;
+	struct version v1 = { "o1", 1, "-", "sinkhole", false, n1, 1, 0, d1, 1 };
+	struct version v2 = { "o1", 2, NULL, "nxdomain", false, n2, 2, 0, d2, 1 };
+	struct version v3 = { "o1", 3, NULL, "nxdomain", false, n1, 1, 0, d3, 1 };
+
+	keys_init();
+	memset(&alarm_, 0, sizeof(alarm_));
+	reload_calls = 0;
+	fetch_result = 0;
+	fetch_calls = 0;
+	assert_int_equal(rs_apply_init(&a, l, fake_fetch, NULL), 0);
+	rs_apply_signed(&a, &sconf, fake_reload, &alarm_);
+
+	/* unsigned entries do nothing by themselves, and are not malformed */
+	assert_int_equal(apply(&a, "add", "o1", "x.example"), 0);
+	assert_int_equal(apply(&a, "order", "o1", ""), 0);
+	assert_int_equal(a.unsigned_skipped, 2);
+	assert_int_equal(fetch_calls, 0);
+	assert_int_equal(match(l, "x.example"), RS_PASS);
+
+	/* version 1: enforced */
+	t1 = build(&v1, 0, h1);
+	assert_int_equal(apply_signed_entry(&a, "o1", t1, 0, keys[0].pub.id), 0);
+	assert_int_equal(match(l, "www.a.example"), RS_BLOCKED);
+	assert_int_equal(match(a.changed, "a.example"), RS_BLOCKED); /* purged */
+	assert_true(a.purge_all);                                    /* a new order */
+	assert_non_null(get(l, "o1")->sig);
+	assert_int_equal(get(l, "o1")->sig->version, 1);
+	assert_string_equal(get(l, "o1")->sig->hash, h1);
+	assert_int_equal(alarm_.n, 0);
+	/* the same entry read again (after a full load): silently nothing */
+	assert_int_equal(apply_signed_entry(&a, "o1", t1, 0, keys[0].pub.id), 0);
+	assert_int_equal(alarm_.failures, 0);
+
+	/* version 2, tampered in several ways: refused, the order keeps version 1 */
+	v2.prev = h1;
+	t2 = build(&v2, 1, h2); /* key rotation: signed with the second trusted key */
+	assert_int_equal(apply_signed_entry(&a, "o1", t2, 0, keys[1].pub.id), 0); /* wrong signer */
+	assert_string_equal(alarm_.v[0].reason, "bad-signature");
+	t2bad = build(&v2, 3, NULL);
+	assert_int_equal(apply_signed_entry(&a, "o1", t2bad, 3, keys[3].pub.id), 0);
+	assert_string_equal(alarm_.v[0].reason, "unknown-key");
+	free(t2bad);
+	t2bad = build(&v2, 2, NULL);
+	assert_int_equal(apply_signed_entry(&a, "o1", t2bad, 2, keys[2].pub.id), 0);
+	assert_string_equal(alarm_.v[0].reason, "revoked-key");
+	free(t2bad);
+	assert_int_equal(apply_signed_entry(&a, "o2", t2, 1, keys[1].pub.id), 0); /* for another order */
+	assert_string_equal(alarm_.v[1].reason, "mismatch");
+	v2.prev = "0000000000000000000000000000000000000000000000000000000000000000";
+	t2bad = build(&v2, 1, NULL);
+	assert_int_equal(apply_signed_entry(&a, "o1", t2bad, 1, keys[1].pub.id), 0);
+	assert_string_equal(alarm_.v[0].reason, "broken-chain");
+	free(t2bad);
+	assert_int_equal(alarm_.failures, 5);
+	assert_int_equal(alarm_.n, 2);
+	assert_int_equal(match(l, "b.example"), RS_PASS);
+	assert_int_equal(get(l, "o1")->sig->version, 1);
+	assert_int_equal(get(l, "o1")->action, RS_ACT_SINKHOLE);
+	assert_int_equal(a.bad, 0);
+
+	/* version 2 as signed: applied (rotation to key 1), the alarm of o1 clears */
+	assert_int_equal(rs_apply_reset(&a), 0);
+	assert_int_equal(apply_signed_entry(&a, "o1", t2, 1, keys[1].pub.id), 0);
+	assert_int_equal(match(l, "b.example"), RS_BLOCKED);
+	assert_int_equal(match(a.changed, "b.example"), RS_BLOCKED);
+	assert_true(a.purge_all); /* the action changed */
+	assert_int_equal(get(l, "o1")->action, RS_ACT_NXDOMAIN);
+	assert_int_equal(get(l, "o1")->sig->version, 2);
+	assert_int_equal(alarm_.n, 1); /* o2's mismatch stays */
+
+	/* an old version replayed: refused */
+	assert_int_equal(apply_signed_entry(&a, "o1", t1, 0, keys[0].pub.id), 0);
+	assert_string_equal(alarm_.v[alarm_.n - 1].reason, "replayed");
+	assert_int_equal(get(l, "o1")->sig->version, 2);
+
+	/* a gap: the order is reloaded whole */
+	v3.prev = h2;
+	t3 = build(&v3, 0, h3);
+	{
+		struct version v4 = { "o1", 4, h3, "nxdomain", false, n1, 1, 0, NULL, 0 };
+		t4 = build(&v4, 0, NULL);
+	}
+	assert_int_equal(apply_signed_entry(&a, "o1", t4, 0, keys[0].pub.id), 0);
+	assert_int_equal(reload_calls, 1);
+	assert_string_equal(reload_id, "o1");
+	assert_int_equal(get(l, "o1")->sig->version, 2); /* the fake reload changed nothing */
+
+	/* counts that do not match what the list holds: reloaded whole */
+	{
+		struct version vx = { "o1", 3, h2, "nxdomain", false, n1, 1, 7, d3, 1 };
+		tx = build(&vx, 0, NULL);
+	}
+	assert_int_equal(apply_signed_entry(&a, "o1", tx, 0, keys[0].pub.id), 0);
+	assert_int_equal(reload_calls, 2);
+	assert_int_equal(get(l, "o1")->sig->version, 2); /* undone: version 2 whole */
+	assert_int_equal(match(l, "a.example"), RS_BLOCKED);
+	assert_int_equal(match(l, "b.example"), RS_BLOCKED);
+
+	/* version 3 (after the reload: the chain from version 2 still holds) */
+	assert_int_equal(apply_signed_entry(&a, "o1", t3, 0, keys[0].pub.id), 0);
+	assert_int_equal(get(l, "o1")->sig->version, 3);
+	assert_int_equal(match(l, "a.example"), RS_PASS);
+	assert_int_equal(match(l, "b.example"), RS_BLOCKED);
+
+	/* version 4 revokes */
+	{
+		struct version v4 = { "o1", 4, h3, "nxdomain", true, n1, 1, 0, NULL, 0 };
+		free(t4);
+		t4 = build(&v4, 0, NULL);
+	}
+	assert_int_equal(apply_signed_entry(&a, "o1", t4, 0, keys[0].pub.id), 0);
+	assert_int_equal(match(l, "b.example"), RS_PASS);
+	/* a tombstone keeps the version: version 1 replayed cannot bring the order back */
+	assert_non_null(get(l, "o1"));
+	assert_true(get(l, "o1")->sig->revoked);
+	assert_false(get(l, "o1")->in_scope);
+	assert_int_equal(apply_signed_entry(&a, "o1", t1, 0, keys[0].pub.id), 0);
+	assert_string_equal(alarm_.v[alarm_.n - 1].reason, "replayed");
+	assert_int_equal(match(l, "a.example"), RS_PASS);
+	/* protection is not signed: applied as in unsigned mode */
+	assert_int_equal(apply(&a, "protect", "", "p.example"), 0);
+	assert_int_equal(match(l, "p.example"), RS_PROTECTED);
+	assert_int_equal(a.bad, 0);
+	free(t1), free(t2), free(t3), free(t4), free(tx);
+	rs_sigalarm_free(&alarm_);
+	rs_apply_free(&a);
+	rs_list_free(l);
+	for (int i = 0; i < 4; i++)
+		EVP_PKEY_free(keys[i].pk);
+}
+
+static void test_parse_signed_fields(void **state)
+{
+	static const char *const kv[] = { "op", "signed", "order", "o1", "text", "redsink-manifest 1\n", "sig",
+					   "c2ln", "key", "0123456789abcdef" };
+	static const char *const longkey[] = { "op", "signed", "order", "o1", "key", "0123456789abcdef0" };
+	struct rs_change ch;
+	redisReply *e;
+
+	e = entry("6-1", kv, 10);
+	assert_true(rs_change_parse(e, &ch));
+	assert_string_equal(ch.op, "signed");
+	assert_int_equal(ch.text_len, strlen("redsink-manifest 1\n"));
+	assert_memory_equal(ch.text, "redsink-manifest 1\n", ch.text_len);
+	assert_string_equal(ch.sig, "c2ln");
+	assert_string_equal(ch.key, "0123456789abcdef");
+	assert_false(ch.truncated);
+	freeReplyObject(e);
+	e = entry("6-2", longkey, 6);
+	assert_true(rs_change_parse(e, &ch));
+	assert_true(ch.truncated);
+	assert_null(ch.text);
+	freeReplyObject(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -327,6 +658,9 @@ int main(void)
 		cmocka_unit_test(test_prefix_ops),
 		cmocka_unit_test(test_prefix_malformed),
 		cmocka_unit_test(test_parse_prefix_field),
+		cmocka_unit_test(test_unsigned_ignores_signed),
+		cmocka_unit_test(test_signed_chain),
+		cmocka_unit_test(test_parse_signed_fields),
 	};
 	return cmocka_run_group_tests_name("apply", tests, NULL, NULL);
 }

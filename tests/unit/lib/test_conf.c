@@ -82,7 +82,79 @@ static void test_minimal_and_defaults(void **state)
 	assert_true(c.have_sinkhole4);
 	assert_memory_equal(c.sinkhole4, "\xc0\x00\x02\x01", 4);
 	assert_non_null(c.resolver_name); /* the host name */
+	assert_int_equal(c.require_signatures, 0); /* unsigned mode by default */
+	assert_int_equal(c.ntrusted, 0);
+	assert_int_equal(c.nrevoked, 0);
 	rs_conf_free(&c);
+}
+
+#define K1 "ed25519:iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=" /* key id 34750f98bd59fcfc */
+#define K2 "ed25519:gTl3Dqh9F19Wo1Rmw0x+zMuNipG07jeiXfYPW4/Js5Q=" /* key id 6a3803d5f059902a */
+
+/* trusted-key, revoked-key, require-signatures (signed orders, issue 14). */
+static void test_signatures(void **state)
+{
+	struct rs_conf c;
+	const struct rs_pubkey *k;
+	bool revoked;
+
+	assert_string_equal(load(MIN "require-signatures: yes\ntrusted-key: AGCOM " K1 "\n"
+				     "trusted-key:\tAGCOM-2026\t" K2 "   # rotation\nrevoked-key: 0123456789abcdef\n",
+				 &c),
+			    "");
+	assert_int_equal(c.require_signatures, 1);
+	assert_int_equal(c.ntrusted, 2);
+	assert_string_equal(c.trusted_keys[0].label, "AGCOM");
+	assert_string_equal(c.trusted_keys[0].id, "34750f98bd59fcfc");
+	assert_string_equal(c.trusted_keys[1].label, "AGCOM-2026");
+	assert_string_equal(c.trusted_keys[1].id, "6a3803d5f059902a");
+	assert_int_equal(c.nrevoked, 1);
+	k = rs_conf_key(&c, "6a3803d5f059902a", &revoked);
+	assert_non_null(k);
+	assert_false(revoked);
+	assert_string_equal(k->label, "AGCOM-2026");
+	assert_null(rs_conf_key(&c, "0123456789abcdef", &revoked));
+	assert_true(revoked);
+	assert_null(rs_conf_key(&c, "fedcba9876543210", &revoked));
+	assert_false(revoked);
+	rs_conf_free(&c);
+
+	/* a revoked trusted key is never used: */
+	assert_string_equal(load(MIN "trusted-key: A " K1 "\nrevoked-key: 34750f98bd59fcfc\n", &c), "");
+	assert_null(rs_conf_key(&c, "34750f98bd59fcfc", &revoked));
+	assert_true(revoked);
+	rs_conf_free(&c);
+	/* ... so signed mode needs another */
+	assert_string_equal(load(MIN "require-signatures: yes\ntrusted-key: A " K1 "\nrevoked-key: 34750f98bd59fcfc\n",
+				 &c),
+			    ":5: require-signatures: yes needs at least one trusted-key that is not revoked");
+	assert_string_equal(load(MIN "require-signatures: yes\n", &c),
+			    ":3: require-signatures: yes needs at least one trusted-key that is not revoked");
+	assert_string_equal(load(MIN "require-signatures: no\n", &c), "");
+	assert_int_equal(c.require_signatures, 0);
+	rs_conf_free(&c);
+
+	assert_string_equal(load(MIN "require-signatures: maybe\n", &c),
+			    ":3: require-signatures: 'maybe' is not one of no, yes");
+	assert_string_equal(load(MIN "trusted-key: " K1 "\n", &c),
+			    ":3: trusted-key: '" K1 "' is not 'LABEL ed25519:BASE64'");
+	assert_string_equal(load(MIN "trusted-key: A B " K1 "\n", &c),
+			    ":3: trusted-key: 'A B " K1 "' is not 'LABEL ed25519:BASE64'");
+	assert_string_equal(load(MIN "trusted-key: A/B " K1 "\n", &c),
+			    ":3: trusted-key: label 'A/B' must be 1-64 letters, digits, '.', '_' or '-'");
+	assert_string_equal(load(MIN "trusted-key: A " K1 "\ntrusted-key: B " K1 "\n", &c),
+			    ":4: trusted-key: key 34750f98bd59fcfc is given twice (as 'A' and 'B')");
+	assert_string_equal(load(MIN "revoked-key: 34750F98BD59FCFC\n", &c),
+			    ":3: revoked-key: '34750F98BD59FCFC' is not a key id (16 lowercase hex digits, redsink-ctl key "
+			    "fingerprint)");
+	assert_string_equal(load(MIN "revoked-key: 34750f98bd59fcfc\nrevoked-key: 34750f98bd59fcfc\n", &c),
+			    ":4: revoked-key: 34750f98bd59fcfc given twice");
+	/* a key that is not a key: what rs_pubkey_parse says, after the directive */
+	if (!strstr(load(MIN "trusted-key: A ed25519:AAAA\n", &c), ":3: trusted-key: "))
+		fail_msg("a short key is refused with the directive named");
+	if (!strstr(load(MIN "trusted-key: A rsa:" K1 "\n", &c), ":3: trusted-key: "))
+		fail_msg("another algorithm is refused with the directive named");
+	assert_null(c.path);
 }
 
 static void test_full(void **state)
@@ -340,6 +412,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sentinel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_bytes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_signatures, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("conf", tests, NULL, NULL);
 }

@@ -14,6 +14,7 @@
 #include "list.h"
 #include "load.h"
 #include "rs_err.h"
+#include "sign.h"
 #include "snapshot.h"
 
 static struct rs_conf conf = { .jurisdiction = "IT", .language = "en", .txt_text = "{reference}" };
@@ -225,7 +226,7 @@ static void rewrite(void (*damage)(uint8_t *data, size_t *len))
 static void truncate_tail(uint8_t *d, size_t *len) { *len -= 3; }
 static void truncate_header(uint8_t *d, size_t *len) { *len = 20; }
 static void flip_bit(uint8_t *d, size_t *len) { d[*len / 2] ^= 0x10; }
-static void bad_version(uint8_t *d, size_t *len) { d[8] = 4; }
+static void bad_version(uint8_t *d, size_t *len) { d[8] = 5; }
 static void version_zero(uint8_t *d, size_t *len) { d[8] = 0; }
 static void bad_magic(uint8_t *d, size_t *len) { d[0] = 'X'; }
 static void appended(uint8_t *d, size_t *len) { d[(*len)++] = 0; }
@@ -248,8 +249,8 @@ static void test_damaged(void **state)
 	expect_rejected(truncate_tail, "truncated");
 	expect_rejected(truncate_header, "truncated");
 	expect_rejected(flip_bit, "checksum mismatch");
-	expect_rejected(bad_version, "version 4, this module reads versions 1 to 3");
-	expect_rejected(version_zero, "version 0, this module reads versions 1 to 3");
+	expect_rejected(bad_version, "version 5, this module reads versions 1 to 4");
+	expect_rejected(version_zero, "version 0, this module reads versions 1 to 4");
 	expect_rejected(bad_magic, "not a redsink snapshot");
 	expect_rejected(appended, "truncated or padded");
 }
@@ -290,7 +291,7 @@ static void break_first_name(uint8_t *d, size_t *len)
 		p += 4 + (d[p] | d[p + 1] << 8 | (size_t)d[p + 2] << 16);
 		nf = (uint16_t)(d[p] | d[p + 1] << 8);
 		p += 2;
-		for (int f = 0; f < 2 * nf; f++)
+		for (int f = 0; f < 2 * nf + 3; f++) /* the fields, then the manifest (version 4) */
 			p += 4 + (d[p] | d[p + 1] << 8 | (size_t)d[p + 2] << 16);
 	}
 	p += 4;         /* nentries */
@@ -346,9 +347,45 @@ static void break_prefix_position(uint8_t *d, size_t *len)
 	reseal(d, *len);
 }
 
+static size_t str_len(const uint8_t *d, size_t p)
+{
+	return d[p] | d[p + 1] << 8 | (size_t)d[p + 2] << 16 | (size_t)d[p + 3] << 24;
+}
+
+/* A version 3 file from a version 4 one: the three manifest strings of each
+ * order record (all "" in an unsigned list) taken out. */
+static void make_v3(uint8_t *d, size_t *len)
+{
+	uint32_t norders;
+	size_t p = 32;
+
+	assert_int_equal(d[8], 4);
+	p += 4 + str_len(d, p); /* last_id */
+	p += 4 + str_len(d, p); /* dataset */
+	norders = (uint32_t)str_len(d, p);
+	p += 4;
+	for (uint32_t o = 0; o < norders; o++) {
+		uint16_t nf;
+		p += 4 + str_len(d, p);
+		nf = (uint16_t)(d[p] | d[p + 1] << 8);
+		p += 2;
+		for (int f = 0; f < 2 * nf; f++)
+			p += 4 + str_len(d, p);
+		for (int k = 0; k < 3; k++)
+			assert_int_equal(str_len(d, p + 4 * k), 0);
+		memmove(d + p, d + p + 12, *len - p - 12);
+		*len -= 12;
+	}
+	d[8] = 3;
+	for (int i = 0; i < 8; i++)
+		d[16 + i] = (uint8_t)((uint64_t)(*len - 32) >> (8 * i));
+	reseal(d, *len);
+}
+
 /* A version 2 file (no prefix section) from a list without prefixes. */
 static void make_v2(uint8_t *d, size_t *len)
 {
+	make_v3(d, len);
 	assert_true(d[*len - 4] == 0 && d[*len - 3] == 0 && d[*len - 2] == 0 && d[*len - 1] == 0);
 	*len -= 4;
 	d[8] = 2;
@@ -461,8 +498,70 @@ static void test_missing(void **state)
 
 	unlink(path);
 	assert_int_equal(rs_snapshot_read(path, &conf, &l, last, ds, NULL, err, sizeof(err)), RS_ENOENT);
-	assert_int_equal(rs_snapshot_write("/nonexistent-dir/x.snap", sample(), "1-0", "", err, sizeof(err)), RS_EIO);
+	l = sample();
+	assert_int_equal(rs_snapshot_write("/nonexistent-dir/x.snap", l, "1-0", "", err, sizeof(err)), RS_EIO);
 	assert_non_null(strstr(err, "cannot create /nonexistent-dir/x.snap.tmp."));
+	rs_list_free(l);
+}
+
+
+/* Signed mode: each order's verified manifest (text, sig, key) survives the
+ * round trip, so a restart knows the versions it verified; an older file
+ * (version 3) has none. */
+static void test_manifest_round_trip(void **state)
+{
+	const char *kv[] = { "authority", "Court", "reference", "s", "scope", "*", "action", "sinkhole" };
+	struct rs_manifest m = { 0 };
+	struct rs_list *l = rs_list_new(0), *back;
+	struct rs_order *o;
+	struct rs_order_sig *g;
+	struct rs_setdigest *d;
+	char last[RS_STREAM_ID_MAX], ds[RS_DATASET_ID_LEN + 1], err[256], *text;
+	const struct rs_order *r;
+	size_t len, cnt;
+	uint32_t idx;
+
+	snprintf(m.order, sizeof(m.order), "s");
+	m.version = 7;
+	memset(m.prev, 'a', 64);
+	snprintf(m.key, sizeof(m.key), "0123456789abcdef");
+	m.nfields = 4;
+	for (int i = 0; i < 4; i++)
+		m.field_name[i] = kv[2 * i], m.field_value[i] = (char *)kv[2 * i + 1];
+	d = rs_setdigest_new();
+	rs_setdigest_add(d, "a.example", 9);
+	rs_setdigest_finish(d, m.names_digest, &m.names);
+	rs_setdigest_finish(rs_setdigest_new(), m.prefixes_digest, &cnt);
+	text = rs_manifest_build_err(&m, &len, err, sizeof(err));
+	if (!text)
+		fail_msg("%s", err);
+	assert_int_equal(rs_order_parse(&conf, "s", kv, 4, &o, err, sizeof(err)), 0);
+	g = calloc(1, sizeof(*g));
+	g->text = text;
+	g->len = len;
+	memset(g->sig, 'A', 86);
+	memcpy(g->sig + 86, "==", 3);
+	snprintf(g->key, sizeof(g->key), "0123456789abcdef");
+	g->version = 7;
+	rs_sha256_hex(text, len, g->hash);
+	g->names = 1;
+	o->sig = g;
+	assert_int_equal(rs_list_order_set(l, o, &idx), 0);
+	add(l, "a.example", idx);
+	assert_int_equal(rs_snapshot_write(path, l, "9-9", "", err, sizeof(err)), 0);
+	assert_int_equal(rs_snapshot_read(path, &conf, &back, last, ds, NULL, err, sizeof(err)), 0);
+	r = rs_list_order_get(back, 0);
+	assert_non_null(r->sig);
+	assert_int_equal(r->sig->version, 7);
+	assert_int_equal(r->sig->len, len);
+	assert_memory_equal(r->sig->text, text, len);
+	assert_string_equal(r->sig->hash, g->hash);
+	assert_string_equal(r->sig->sig, g->sig);
+	assert_string_equal(r->sig->key, "0123456789abcdef");
+	assert_int_equal(r->sig->names, 1);
+	assert_int_equal(match(back, "a.example", NULL), RS_BLOCKED);
+	rs_list_free(back);
+	rs_list_free(l);
 }
 
 int main(void)
@@ -475,6 +574,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_prefix_records_are_skipped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reads_version_2, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_windows_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_manifest_round_trip, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("snapshot", tests, NULL, NULL);
 }

@@ -1,0 +1,228 @@
+/*
+ * sign_key.c — Ed25519 private keys for the tools: generation, the PEM
+ * PKCS#8 key file (written new with mode 0600, loaded only when nobody else
+ * can read it) and signing. See sign_key.h; the module never links this.
+ */
+#include "sign_key.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "rs_err.h"
+
+#define KEYFILE_MAX 16384 /* a PEM Ed25519 key is ~120 octets; comments included */
+
+struct rs_privkey {
+	EVP_PKEY *pk;
+};
+
+static int wrap(EVP_PKEY *pk, struct rs_privkey **out)
+{
+	struct rs_privkey *k;
+
+	if (!pk)
+		return RS_ENOMEM;
+	if (EVP_PKEY_get_id(pk) != EVP_PKEY_ED25519) {
+		EVP_PKEY_free(pk);
+		return RS_EINVAL;
+	}
+	if (!(k = calloc(1, sizeof(*k)))) {
+		EVP_PKEY_free(pk);
+		return RS_ENOMEM;
+	}
+	k->pk = pk;
+	*out = k;
+	return 0;
+}
+
+int rs_privkey_generate(struct rs_privkey **out, char *err, size_t errlen)
+{
+	EVP_PKEY *pk = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+
+	*out = NULL;
+	if (!pk) {
+		snprintf(err, errlen, "cannot generate an Ed25519 key (libcrypto failed)");
+		return RS_ENOMEM;
+	}
+	return wrap(pk, out);
+}
+
+int rs_privkey_from_seed(const uint8_t seed[32], struct rs_privkey **out)
+{
+	*out = NULL;
+	return wrap(EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32), out);
+}
+
+void rs_privkey_free(struct rs_privkey *k)
+{
+	if (!k)
+		return;
+	EVP_PKEY_free(k->pk); /* OpenSSL clears the key material it frees */
+	free(k);
+}
+
+void rs_privkey_public(const struct rs_privkey *k, struct rs_pubkey *pub)
+{
+	size_t n = 32;
+
+	memset(pub, 0, sizeof(*pub));
+	if (EVP_PKEY_get_raw_public_key(k->pk, pub->raw, &n) != 1 || n != 32)
+		memset(pub->raw, 0, sizeof(pub->raw));
+	rs_keyid(pub->raw, pub->id);
+}
+
+int rs_sign(const struct rs_privkey *k, const void *msg, size_t len, char out_b64[RS_SIG_B64_LEN + 1])
+{
+	uint8_t sig[64];
+	size_t n = sizeof(sig);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int ok = 0;
+
+	out_b64[0] = '\0';
+	if (!msg)
+		msg = "";
+	if (ctx && EVP_DigestSignInit(ctx, NULL, NULL, NULL, k->pk) == 1)
+		ok = EVP_DigestSign(ctx, sig, &n, msg, len) == 1 && n == sizeof(sig);
+	EVP_MD_CTX_free(ctx);
+	if (!ok)
+		return RS_ENOMEM;
+	rs_b64_encode(sig, sizeof(sig), out_b64);
+	return 0;
+}
+
+int rs_privkey_write(const struct rs_privkey *k, const char *path, const char *label, char *err, size_t errlen)
+{
+	BIO *mem = NULL;
+	char *pem = NULL, head[256];
+	long pemlen;
+	struct rs_pubkey pub;
+	int fd = -1, rc = RS_EIO;
+	size_t hn = 0;
+
+	if (label && !rs_key_label_ok(label)) {
+		snprintf(err, errlen, "label '%.70s': 1-64 of letters, digits, '.', '_', '-'", label);
+		return RS_EINVAL;
+	}
+	rs_privkey_public(k, &pub);
+	if (label)
+		hn = (size_t)snprintf(head, sizeof(head), "# redsink signing key: %s\n# key id: %s\n", label, pub.id);
+	else
+		hn = (size_t)snprintf(head, sizeof(head), "# redsink signing key\n# key id: %s\n", pub.id);
+	mem = BIO_new(BIO_s_mem());
+	if (!mem || PEM_write_bio_PrivateKey(mem, k->pk, NULL, NULL, 0, NULL, NULL) != 1 ||
+	    (pemlen = BIO_get_mem_data(mem, &pem)) <= 0) {
+		snprintf(err, errlen, "cannot encode the key (libcrypto failed)");
+		BIO_free(mem);
+		return RS_ENOMEM;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		int e = errno;
+		snprintf(err, errlen, "%s: %s%s", path, strerror(e), e == EEXIST ? " (a key file is never overwritten)" : "");
+		BIO_free_all(mem);
+		return e == EEXIST ? RS_EEXIST : RS_EIO;
+	}
+	/* the umask may have taken bits away, never added: make it exactly 0600 */
+	if (fchmod(fd, 0600) != 0 || write(fd, head, hn) != (ssize_t)hn ||
+	    write(fd, pem, (size_t)pemlen) != (ssize_t)pemlen || fsync(fd) != 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (close(fd) != 0) {
+		fd = -1;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (rc)
+		unlink(path);
+	OPENSSL_cleanse(pem, (size_t)pemlen);
+	BIO_free_all(mem);
+	return rc;
+}
+
+int rs_privkey_load(const char *path, struct rs_privkey **out, char *err, size_t errlen)
+{
+	char *buf = NULL;
+	struct stat st;
+	BIO *bio;
+	EVP_PKEY *pk;
+	ssize_t r;
+	size_t n = 0;
+	int fd, rc;
+
+	*out = NULL;
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		if (errno == ELOOP) {
+			snprintf(err, errlen, "signing key %s is a symbolic link: refused (give the file itself)", path);
+			return RS_EPERM;
+		}
+		snprintf(err, errlen, "signing key %s: %s", path, strerror(errno));
+		return RS_EIO;
+	}
+	if (fstat(fd, &st) != 0) {
+		snprintf(err, errlen, "signing key %s: %s", path, strerror(errno));
+		close(fd);
+		return RS_EIO;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "signing key %s is not a regular file: refused", path);
+		close(fd);
+		return RS_EPERM;
+	}
+	if (st.st_mode & 077) {
+		snprintf(err, errlen, "signing key %s can be read by other users: refused (chmod 600 %s)", path, path);
+		close(fd);
+		return RS_EPERM;
+	}
+	if (st.st_size > KEYFILE_MAX) {
+		snprintf(err, errlen, "signing key %s: not a PEM Ed25519 private key (PKCS#8)", path);
+		close(fd);
+		return RS_EINVAL;
+	}
+	if (!(buf = malloc(KEYFILE_MAX + 1))) {
+		snprintf(err, errlen, "out of memory");
+		close(fd);
+		return RS_ENOMEM;
+	}
+	while (n < KEYFILE_MAX && (r = read(fd, buf + n, KEYFILE_MAX - n)) != 0) {
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			snprintf(err, errlen, "signing key %s: %s", path, strerror(errno));
+			OPENSSL_cleanse(buf, n);
+			free(buf);
+			close(fd);
+			return RS_EIO;
+		}
+		n += (size_t)r;
+	}
+	close(fd);
+	rc = RS_EINVAL;
+	bio = BIO_new_mem_buf(buf, (int)n);
+	/* no password callback: an encrypted key is refused, never prompted for */
+	pk = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, (void *)"") : NULL;
+	BIO_free(bio);
+	OPENSSL_cleanse(buf, n);
+	free(buf);
+	if (pk && (rc = wrap(pk, out)) == 0)
+		return 0;
+	ERR_clear_error();
+	snprintf(err, errlen, "signing key %s: not a PEM Ed25519 private key (PKCS#8)", path);
+	return rc == RS_ENOMEM ? RS_ENOMEM : RS_EINVAL;
+}

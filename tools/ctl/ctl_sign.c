@@ -1,0 +1,968 @@
+/* ctl_sign.c — the signing step of every write, manifests as stored, trusted keys (see ctl_sign.h). */
+#include "ctl_sign.h"
+
+#include <err.h>
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ctl.h"
+#include "order.h"
+#include "rs_err.h"
+#include "sign_key.h"
+
+/* The hashes of a set's members, sorted ascending: the set digest's input. */
+struct hashes {
+	uint8_t (*h)[32];
+	size_t n, cap;
+};
+
+/* One pending delta line. */
+struct dline {
+	uint8_t op; /* RS_D_* */
+	char *item;
+};
+
+enum smode {
+	S_PLAIN,    /* no key, never signed: written as before */
+	S_SIGN,     /* signed with our key */
+	S_OVERRIDE, /* no key, signed before, --unsigned */
+	S_REFUSE,   /* no key, signed before: refused */
+};
+
+/* An order prepared for a signed change (one per ctl_order_load of a write command). */
+struct sorder {
+	char id[160]; /* struct ctl_order's */
+	enum smode mode;
+	bool used;            /* noted in a transaction already executed: prepare again */
+	struct ctl_tx *t;     /* the transaction its pending changes are in */
+	char *prev_text;      /* the latest version's text (NULL: none yet) */
+	size_t prev_len;
+	uint64_t version;     /* of prev_text (0: none) */
+	char prev_names[65], prev_prefixes[65]; /* its set digests ("" none): what the sets should be now */
+	char *field[RS_MANIFEST_NFIELDS]; /* as the next version states them ("" unset) */
+	bool revoked;
+	char *unsound;        /* why its manifest cannot be continued (refused at its first change), or NULL */
+	char *rotation;       /* the warning of a key rotation (said at its first change), or NULL */
+	bool noted;
+	bool sets_loaded;
+	struct hashes names, prefixes;
+	bool dirty;           /* a change is pending (maybe without delta lines) */
+	struct dline *pend;
+	size_t npend, cappend;
+};
+
+struct ctl_signer {
+	struct rs_privkey *key;
+	struct rs_pubkey pub;
+	bool key_tried;
+	struct sorder **o;
+	size_t no;
+	struct ctl_conn conn2; /* reads while the main connection is inside MULTI */
+	bool conn2_open;
+	int fail_exit;         /* the first failure of the signing step (0: none) */
+	char fail[1024];
+};
+
+static struct ctl_signer *signer(struct ctl *x)
+{
+	if (!x->sign) {
+		x->sign = calloc(1, sizeof(*x->sign));
+		if (!x->sign)
+			errx(CTL_EXIT_ERROR, "out of memory");
+	}
+	return x->sign;
+}
+
+static void *xcalloc(size_t n, size_t sz)
+{
+	void *p = calloc(n ? n : 1, sz);
+
+	if (!p)
+		errx(CTL_EXIT_ERROR, "out of memory");
+	return p;
+}
+
+static char *xstrdup(const char *s)
+{
+	char *d = strdup(s ? s : "");
+
+	if (!d)
+		errx(CTL_EXIT_ERROR, "out of memory");
+	return d;
+}
+
+static void sfail(struct ctl_signer *s, int ex, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void sfail(struct ctl_signer *s, int ex, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (s->fail_exit)
+		return; /* the first one says what went wrong */
+	s->fail_exit = ex;
+	va_start(ap, fmt);
+	vsnprintf(s->fail, sizeof(s->fail), fmt, ap);
+	va_end(ap);
+}
+
+static void sorder_free(struct sorder *o)
+{
+	if (!o)
+		return;
+	free(o->prev_text);
+	free(o->unsound);
+	free(o->rotation);
+	for (int i = 0; i < RS_MANIFEST_NFIELDS; i++)
+		free(o->field[i]);
+	free(o->names.h);
+	free(o->prefixes.h);
+	for (size_t i = 0; i < o->npend; i++)
+		free(o->pend[i].item);
+	free(o->pend);
+	free(o);
+}
+
+void ctl_sign_free(struct ctl *x)
+{
+	struct ctl_signer *s = x->sign;
+
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->no; i++)
+		sorder_free(s->o[i]);
+	free(s->o);
+	rs_privkey_free(s->key);
+	if (s->conn2_open) {
+		s->conn2.ep = (struct rs_endpoint){ 0 }; /* borrowed from x->conn */
+		ctl_disconnect(&s->conn2);
+	}
+	free(s);
+	x->sign = NULL;
+}
+
+static struct sorder *find(struct ctl_signer *s, const char *id)
+{
+	for (size_t i = 0; s && i < s->no; i++)
+		if (strcmp(s->o[i]->id, id) == 0)
+			return s->o[i];
+	return NULL;
+}
+
+/* ---- manifests as stored ---- */
+
+void ctl_manifest_clear(struct ctl_manifest *mf)
+{
+	free(mf->text);
+	free(mf->sig);
+	free(mf->key);
+	rs_manifest_free(mf->m);
+	memset(mf, 0, sizeof(*mf));
+}
+
+void ctl_manifest_set(struct ctl_manifest *mf, const char *text, size_t len, const char *sig, const char *key)
+{
+	memset(mf, 0, sizeof(*mf));
+	mf->present = true;
+	mf->text = malloc(len + 1);
+	if (!mf->text)
+		errx(CTL_EXIT_ERROR, "out of memory");
+	memcpy(mf->text, text, len);
+	mf->text[len] = '\0';
+	mf->len = len;
+	mf->sig = xstrdup(sig);
+	mf->key = xstrdup(key);
+	if (rs_manifest_parse(mf->text, mf->len, &mf->m, mf->err, sizeof(mf->err)))
+		mf->m = NULL;
+}
+
+static int manifest_read_on(struct ctl *x, struct ctl_conn *c, const char *id, struct ctl_manifest *mf)
+{
+	char k[CTL_KEY_MAX];
+	const char *text = NULL, *sig = "", *key = "";
+	size_t len = 0;
+	redisReply *r;
+
+	memset(mf, 0, sizeof(*mf));
+	r = ctl_cmd(c, "HGETALL", "HGETALL %s", ctl_key(x, k, "manifest:%s", id));
+	if (!r) {
+		warnx("%s", c->err);
+		return c->exit ? c->exit : CTL_EXIT_ERROR;
+	}
+	if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
+		freeReplyObject(r);
+		return 0;
+	}
+	for (size_t i = 0; i + 1 < r->elements; i += 2) {
+		const redisReply *f = r->element[i], *v = r->element[i + 1];
+		if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+			continue;
+		if (strcmp(f->str, "text") == 0)
+			text = v->str, len = v->len;
+		else if (strcmp(f->str, "sig") == 0)
+			sig = v->str;
+		else if (strcmp(f->str, "key") == 0)
+			key = v->str;
+	}
+	ctl_manifest_set(mf, text ? text : "", text ? len : 0, sig, key);
+	if (!text)
+		snprintf(mf->err, sizeof(mf->err), "manifest:%s has no text", id);
+	freeReplyObject(r);
+	return 0;
+}
+
+int ctl_manifest_read(struct ctl *x, const char *id, struct ctl_manifest *mf)
+{
+	return manifest_read_on(x, &x->conn, id, mf);
+}
+
+/* ---- the key ---- */
+
+static int load_key(struct ctl *x, struct ctl_signer *s)
+{
+	char err[600];
+	int rc;
+
+	if (s->key_tried)
+		return s->key ? 0 : (x->sign_key ? CTL_EXIT_ERROR : 0);
+	s->key_tried = true;
+	if (!x->sign_key || !*x->sign_key)
+		return 0;
+	rc = rs_privkey_load(x->sign_key, &s->key, err, sizeof(err));
+	if (rc) {
+		warnx("%s", err);
+		s->key = NULL;
+		return rc == RS_EPERM ? CTL_EXIT_REFUSED : rc == RS_EINVAL ? CTL_EXIT_DATA : CTL_EXIT_ERROR;
+	}
+	rs_privkey_public(s->key, &s->pub);
+	return 0;
+}
+
+/* ---- prepare ---- */
+
+int ctl_sign_prepare(struct ctl *x, const struct ctl_order *o)
+{
+	struct ctl_signer *s = signer(x);
+	struct ctl_manifest mf;
+	struct sorder *so;
+	char k1[CTL_KEY_MAX], k2[CTL_KEY_MAX], k3[CTL_KEY_MAX];
+	redisReply *r;
+	int ex;
+
+	if ((ex = load_key(x, s)))
+		return ex;
+	r = ctl_cmd(&x->conn, "WATCH", "WATCH %s %s %s", ctl_key(x, k1, "manifest:%s", o->id),
+		    ctl_key(x, k2, "order:%s:domains", o->id), ctl_key(x, k3, "order:%s:ips", o->id));
+	if (!r)
+		return ctl_redis_failed(x);
+	freeReplyObject(r);
+	if ((ex = ctl_manifest_read(x, o->id, &mf)))
+		return ex;
+	so = find(s, o->id);
+	if (so) { /* loaded again: start over */
+		for (size_t i = 0; i < s->no; i++)
+			if (s->o[i] == so)
+				s->o[i] = s->o[--s->no];
+		sorder_free(so);
+	}
+	so = xcalloc(1, sizeof(*so));
+	snprintf(so->id, sizeof(so->id), "%s", o->id);
+	for (int i = 0; i < F_COUNT; i++)
+		so->field[i] = xstrdup(o->f[i]); /* ctl_order_fields: the manifest's first nine, same order */
+	so->field[F_COUNT] = xstrdup(o->windows);
+	so->revoked = o->exists && !o->in_force;
+	if (s->key)
+		so->mode = S_SIGN;
+	else if (mf.present)
+		so->mode = x->unsigned_ok ? S_OVERRIDE : S_REFUSE;
+	else
+		so->mode = S_PLAIN;
+	if (mf.present && s->key) {
+		char why[600] = "";
+		if (!mf.m)
+			snprintf(why, sizeof(why), "%s", mf.err);
+		else if (strcmp(mf.m->order, o->id) != 0)
+			snprintf(why, sizeof(why), "it is the manifest of order '%s'", mf.m->order);
+		else if (strcmp(mf.m->key, mf.key) != 0)
+			snprintf(why, sizeof(why), "its key line says %s, its key field %s", mf.m->key, mf.key);
+		else if (strcmp(mf.key, s->pub.id) == 0 && rs_sig_verify(&s->pub, mf.text, mf.len, mf.sig))
+			snprintf(why, sizeof(why), "its signature does not verify with this key (%s)", s->pub.id);
+		if (*why) { /* refused when the order is changed (expire loads orders it does not change) */
+			char msg[1200];
+			snprintf(msg, sizeof(msg), "order '%s': its manifest (manifest:%s) is not sound: %s. Nothing "
+				 "written: the chain of signed versions cannot continue from it; check with 'redsink-ctl "
+				 "verify'", o->id, o->id, why);
+			so->unsound = xstrdup(msg);
+		} else if (strcmp(mf.key, s->pub.id) != 0) {
+			char msg[600];
+			snprintf(msg, sizeof(msg), "warning: order '%s': version %llu was signed by key %s, not by this "
+				 "key (%s): the chain continues with this key (key rotation)",
+				 o->id, (unsigned long long)mf.m->version, mf.key, s->pub.id);
+			so->rotation = xstrdup(msg);
+		}
+		so->prev_text = mf.text;
+		so->prev_len = mf.len;
+		if (mf.m) {
+			so->version = mf.m->version;
+			memcpy(so->prev_names, mf.m->names_digest, 65);
+			memcpy(so->prev_prefixes, mf.m->prefixes_digest, 65);
+		}
+		mf.text = NULL;
+	}
+	ctl_manifest_clear(&mf);
+	if (s->no % 16 == 0) {
+		struct sorder **nv = realloc(s->o, (s->no + 16) * sizeof(*nv));
+		if (!nv)
+			errx(CTL_EXIT_ERROR, "out of memory");
+		s->o = nv;
+	}
+	s->o[s->no++] = so;
+	return 0;
+}
+
+/* ---- sets as hashes ---- */
+
+static int cmp32(const void *a, const void *b)
+{
+	return memcmp(a, b, 32);
+}
+
+static void hashes_reserve(struct hashes *h, size_t n)
+{
+	if (n <= h->cap)
+		return;
+	size_t cap = h->cap ? h->cap : 1024;
+	while (cap < n)
+		cap *= 2;
+	void *nv = realloc(h->h, cap * 32);
+	if (!nv)
+		errx(CTL_EXIT_ERROR, "out of memory");
+	h->h = nv;
+	h->cap = cap;
+}
+
+/* SHA-256 of one member: a fetched digest and one context for the millions of
+ * members of a big push (EVP_Digest fetches SHA-256 again on every call). */
+static void hash_item(const char *s, uint8_t out[32])
+{
+	static EVP_MD *md;
+	static EVP_MD_CTX *ctx;
+	unsigned int n = 0;
+
+	if (!md && (!(md = EVP_MD_fetch(NULL, "SHA256", NULL)) || !(ctx = EVP_MD_CTX_new())))
+		errx(CTL_EXIT_ERROR, "SHA-256 unavailable (libcrypto)");
+	if (EVP_DigestInit_ex(ctx, md, NULL) != 1 || EVP_DigestUpdate(ctx, s, strlen(s)) != 1 ||
+	    EVP_DigestFinal_ex(ctx, out, &n) != 1 || n != 32)
+		errx(CTL_EXIT_ERROR, "SHA-256 failed (libcrypto)");
+}
+
+static bool hashes_has(const struct hashes *h, const uint8_t k[32])
+{
+	size_t lo = 0, hi = h->n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = memcmp(h->h[mid], k, 32);
+		if (c == 0)
+			return true;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/* Add the sorted, distinct hashes a[0..k) (merge from the back). */
+static void hashes_merge(struct hashes *h, uint8_t (*a)[32], size_t k)
+{
+	size_t m = 0, i, j, w;
+
+	for (size_t q = 0; q < k; q++) /* keep only the new ones */
+		if (!hashes_has(h, a[q]))
+			memmove(a[m++], a[q], 32);
+	if (m == 0)
+		return;
+	hashes_reserve(h, h->n + m);
+	i = h->n;
+	j = m;
+	w = h->n + m;
+	while (j > 0) {
+		if (i > 0 && memcmp(h->h[i - 1], a[j - 1], 32) > 0)
+			memcpy(h->h[--w], h->h[--i], 32);
+		else
+			memcpy(h->h[--w], a[--j], 32);
+	}
+	h->n += m;
+}
+
+/* Remove the sorted hashes a[0..k). */
+static void hashes_remove(struct hashes *h, uint8_t (*a)[32], size_t k)
+{
+	size_t w = 0, j = 0;
+
+	for (size_t i = 0; i < h->n; i++) {
+		while (j < k && memcmp(a[j], h->h[i], 32) < 0)
+			j++;
+		if (j < k && memcmp(a[j], h->h[i], 32) == 0)
+			continue;
+		if (w != i)
+			memcpy(h->h[w], h->h[i], 32);
+		w++;
+	}
+	h->n = w;
+}
+
+/* Read one set on the second connection into h. 0, or the failure recorded. */
+static int load_set(struct ctl *x, struct ctl_signer *s, const char *key, struct hashes *h)
+{
+	struct ctl y = *x;
+	char **m;
+	size_t n;
+	int ex;
+
+	y.conn = s->conn2;
+	if ((ex = ctl_set_members(&y, key, &m, &n))) {
+		sfail(s, ex, "reading %s for the signed manifest failed", key);
+		return ex;
+	}
+	hashes_reserve(h, n);
+	for (size_t i = 0; i < n; i++)
+		hash_item(m[i], h->h[i]);
+	h->n = n;
+	if (n > 1)
+		qsort(h->h, n, 32, cmp32);
+	ctl_free_strings(m, n);
+	return 0;
+}
+
+static int load_sets(struct ctl *x, struct ctl_signer *s, struct sorder *so)
+{
+	char k[CTL_KEY_MAX];
+
+	if (so->sets_loaded)
+		return 0;
+	if (!s->conn2_open) {
+		s->conn2.ep = x->conn.ep; /* borrowed: never freed through conn2 */
+		s->conn2.prefix = x->conn.prefix;
+		s->conn2.timeout_ms = x->conn.timeout_ms;
+		if (ctl_connect(&s->conn2)) {
+			sfail(s, s->conn2.exit ? s->conn2.exit : CTL_EXIT_REDIS, "%s", s->conn2.err);
+			s->conn2.ep = (struct rs_endpoint){ 0 };
+			return -1;
+		}
+		s->conn2_open = true;
+	}
+	if (load_set(x, s, ctl_key(x, k, "order:%s:domains", so->id), &so->names) ||
+	    load_set(x, s, ctl_key(x, k, "order:%s:ips", so->id), &so->prefixes))
+		return -1;
+	so->sets_loaded = true;
+	if (so->prev_names[0]) { /* changed behind redsink-ctl's back (or by --unsigned) since the last version? */
+		char dn[65], dp[65];
+		rs_sha256_hex(so->names.h ? (const void *)so->names.h : "", so->names.n * 32, dn);
+		rs_sha256_hex(so->prefixes.h ? (const void *)so->prefixes.h : "", so->prefixes.n * 32, dp);
+		if (strcmp(dn, so->prev_names) || strcmp(dp, so->prev_prefixes))
+			warnx("warning: order '%s': its %s no longer match%s signed version %llu (changed without "
+			      "signing: --unsigned, or behind redsink-ctl's back): the new version signs them as they "
+			      "are; check them ('redsink-ctl verify', 'order show --domains')",
+			      so->id, strcmp(dn, so->prev_names) ? "names" : "address prefixes",
+			      strcmp(dn, so->prev_names) ? "" : "", (unsigned long long)so->version);
+	}
+	return 0;
+}
+
+/* ---- building and signing a version ---- */
+
+static int cmp_dline(const void *a, const void *b)
+{
+	const struct dline *x = a, *y = b;
+
+	if (x->op != y->op)
+		return x->op < y->op ? -1 : 1;
+	return strcmp(x->item, y->item);
+}
+
+/* Apply the delta lines of op (sorted, distinct) to h. */
+static void apply_lines(struct hashes *h, const struct dline *d, size_t n, uint8_t op, bool add)
+{
+	uint8_t (*a)[32] = xcalloc(n, 32);
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (d[i].op == op)
+			hash_item(d[i].item, a[k++]);
+	if (k > 1)
+		qsort(a, k, 32, cmp32);
+	if (add)
+		hashes_merge(h, a, k);
+	else
+		hashes_remove(h, a, k);
+	free(a);
+}
+
+static void queue_argv(struct ctl_tx *t, int argc, const char **argv)
+{
+	size_t lens[16];
+
+	for (int i = 0; i < argc; i++)
+		lens[i] = strlen(argv[i]);
+	ctl_tx_argv(t, argc, argv, lens);
+}
+
+/* Sign the pending changes of so as its next version and queue it on t. 0 or -1 (failure recorded). */
+static int flush(struct ctl *x, struct ctl_signer *s, struct sorder *so, struct ctl_tx *t)
+{
+	struct rs_manifest m;
+	struct rs_delta *delta = NULL;
+	char err[300], sig[RS_SIG_B64_LEN + 1], km[CTL_KEY_MAX], kc[CTL_KEY_MAX];
+	size_t len, nd = 0;
+	char *text;
+
+	if (load_sets(x, s, so))
+		return -1;
+	if (so->npend > 1)
+		qsort(so->pend, so->npend, sizeof(*so->pend), cmp_dline);
+	for (size_t i = 0; i < so->npend; i++) { /* distinct; an item both added and deleted cannot be one version */
+		if (nd && cmp_dline(&so->pend[nd - 1], &so->pend[i]) == 0) {
+			free(so->pend[i].item);
+			continue;
+		}
+		so->pend[nd++] = so->pend[i];
+	}
+	so->npend = nd;
+	for (size_t i = 0; i < nd; i++) {
+		uint8_t other = so->pend[i].op ^ 1; /* ADD<->DEL, ADDIP<->DELIP */
+		struct dline key = { other, so->pend[i].item };
+		if (nd > 1 && bsearch(&key, so->pend, nd, sizeof(*so->pend), cmp_dline)) {
+			sfail(s, CTL_EXIT_ERROR, "order '%s': '%s' is both added and removed in one change: nothing written",
+			      so->id, so->pend[i].item);
+			return -1;
+		}
+	}
+	apply_lines(&so->names, so->pend, nd, RS_D_ADD, true);
+	apply_lines(&so->names, so->pend, nd, RS_D_DEL, false);
+	apply_lines(&so->prefixes, so->pend, nd, RS_D_ADDIP, true);
+	apply_lines(&so->prefixes, so->pend, nd, RS_D_DELIP, false);
+	memset(&m, 0, sizeof(m));
+	snprintf(m.order, sizeof(m.order), "%.128s", so->id); /* rs_order_id_ok: at most 128 */
+	m.version = so->version + 1;
+	if (so->prev_text)
+		rs_sha256_hex(so->prev_text, so->prev_len, m.prev);
+	else
+		strcpy(m.prev, "-");
+	snprintf(m.key, sizeof(m.key), "%s", s->pub.id);
+	m.signed_at = (int64_t)time(NULL);
+	m.revoked = so->revoked;
+	for (int i = 0; i < RS_MANIFEST_NFIELDS; i++)
+		if (so->field[i] && *so->field[i]) {
+			m.field_name[m.nfields] = rs_manifest_fields[i];
+			m.field_value[m.nfields++] = so->field[i];
+		}
+	m.names = so->names.n;
+	rs_sha256_hex(so->names.h ? (const void *)so->names.h : "", so->names.n * 32, m.names_digest);
+	m.prefixes = so->prefixes.n;
+	rs_sha256_hex(so->prefixes.h ? (const void *)so->prefixes.h : "", so->prefixes.n * 32, m.prefixes_digest);
+	delta = xcalloc(nd, sizeof(*delta));
+	for (size_t i = 0; i < nd; i++) {
+		delta[i].op = so->pend[i].op;
+		delta[i].item = so->pend[i].item;
+	}
+	m.ndelta = nd;
+	m.delta = delta;
+	text = rs_manifest_build_err(&m, &len, err, sizeof(err));
+	free(delta);
+	if (!text) {
+		sfail(s, CTL_EXIT_DATA, "order '%s': cannot build its signed manifest: %s: nothing written", so->id, err);
+		return -1;
+	}
+	if (rs_sign(s->key, text, len, sig)) {
+		free(text);
+		sfail(s, CTL_EXIT_ERROR, "order '%s': signing failed (libcrypto): nothing written", so->id);
+		return -1;
+	}
+	{
+		const char *hset[] = { "HSET", ctl_key(x, km, "manifest:%s", so->id), "text", text, "sig", sig, "key",
+				       s->pub.id };
+		/* the contract's fields, and `by` for the audit trail ('redsink-ctl log') */
+		const char *xadd[] = { "XADD", ctl_key(x, kc, "changes"), "*", "op", "signed", "order", so->id,
+				       "text", text, "sig", sig, "key", s->pub.id, "by", x->by };
+		queue_argv(t, 8, hset);
+		queue_argv(t, 15, xadd);
+	}
+	free(so->prev_text);
+	so->prev_text = text;
+	so->prev_len = len;
+	so->version++;
+	for (size_t i = 0; i < so->npend; i++)
+		free(so->pend[i].item);
+	so->npend = 0;
+	so->dirty = false;
+	return 0;
+}
+
+/* ---- noting the changes ---- */
+
+size_t ctl_sign_room(struct ctl *x, const char *order)
+{
+	struct sorder *so = find(x->sign, order);
+
+	if (!so || so->mode != S_SIGN)
+		return SIZE_MAX;
+	return so->npend < RS_MANIFEST_DELTA_MAX ? RS_MANIFEST_DELTA_MAX - so->npend : 1;
+}
+
+const char *ctl_sign_override(struct ctl *x, const char *order, const char *override, char *buf, size_t len)
+{
+	struct sorder *so = *order ? find(x->sign, order) : NULL;
+
+	if (!so || so->mode != S_OVERRIDE || (override && strstr(override, "unsigned")))
+		return override;
+	snprintf(buf, len, "%s%sunsigned", override ? override : "", override && *override ? "," : "");
+	return buf;
+}
+
+void ctl_sign_note(struct ctl *x, struct ctl_tx *t, const char *op, const char *order, const char *const *values,
+		   size_t n, const char *const *extra, size_t nextra)
+{
+	struct ctl_signer *s = signer(x);
+	struct sorder *so;
+	int dop = -1;
+
+	if (!order || !*order)
+		return;
+	if (strcmp(op, "add") == 0)
+		dop = RS_D_ADD;
+	else if (strcmp(op, "del") == 0)
+		dop = RS_D_DEL;
+	else if (strcmp(op, "addip") == 0)
+		dop = RS_D_ADDIP;
+	else if (strcmp(op, "delip") == 0)
+		dop = RS_D_DELIP;
+	else if (strcmp(op, "order") != 0 && strcmp(op, "revoke") != 0)
+		return; /* not a change of the order itself */
+	so = find(s, order);
+	if (!so || so->used) {
+		sfail(s, CTL_EXIT_ERROR, "order '%s' changed without being read first (redsink-ctl bug): nothing written",
+		      order);
+		return;
+	}
+	if (so->mode == S_REFUSE) {
+		sfail(s, CTL_EXIT_REFUSED, "order %s is signed: give --sign-key, or --unsigned to write without signing "
+					   "(resolvers requiring signatures will not enforce it)", order);
+		return;
+	}
+	if (so->mode != S_SIGN)
+		return;
+	if (so->t && so->t != t) {
+		sfail(s, CTL_EXIT_ERROR, "order '%s' changed in two transactions (redsink-ctl bug): nothing written", order);
+		return;
+	}
+	if (so->unsound) {
+		sfail(s, CTL_EXIT_ERROR, "%s", so->unsound);
+		return;
+	}
+	if (!so->noted && so->rotation && !x->quiet)
+		warnx("%s", so->rotation);
+	so->noted = true;
+	so->t = t;
+	so->dirty = true;
+	if (dop < 0) {
+		if (op[0] == 'r') {
+			so->revoked = true;
+			return;
+		}
+		for (size_t i = 0; i + 1 < nextra; i += 2) /* new.FIELD */
+			if (strncmp(extra[i], "new.", 4) == 0)
+				for (int f = 0; f < RS_MANIFEST_NFIELDS; f++)
+					if (strcmp(extra[i] + 4, rs_manifest_fields[f]) == 0) {
+						free(so->field[f]);
+						so->field[f] = xstrdup(extra[i + 1]);
+					}
+		return;
+	}
+	if (!so->sets_loaded && load_sets(x, s, so))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (so->npend == so->cappend) {
+			so->cappend = so->cappend ? so->cappend * 2 : 256;
+			struct dline *nv = realloc(so->pend, so->cappend * sizeof(*nv));
+			if (!nv)
+				errx(CTL_EXIT_ERROR, "out of memory");
+			so->pend = nv;
+		}
+		so->pend[so->npend].op = (uint8_t)dop;
+		so->pend[so->npend++].item = xstrdup(values[i]);
+		if (so->npend >= RS_MANIFEST_DELTA_MAX && flush(x, s, so, t))
+			return;
+	}
+}
+
+int ctl_sign_before_exec(struct ctl_tx *t, void *arg)
+{
+	struct ctl *x = arg;
+	struct ctl_signer *s = x->sign;
+
+	if (!s)
+		return 0;
+	for (size_t i = 0; i < s->no && !s->fail_exit; i++) {
+		struct sorder *so = s->o[i];
+		if (so->t != t)
+			continue;
+		if (so->dirty || so->npend)
+			(void)flush(x, s, so, t);
+		so->used = true;
+	}
+	if (s->fail_exit) {
+		snprintf(t->x->err, sizeof(t->x->err), "%s", s->fail);
+		t->x->exit = s->fail_exit;
+		s->fail_exit = 0;
+		return RS_EINVAL;
+	}
+	return 0;
+}
+
+/* ---- trusted keys ---- */
+
+void ctl_trust_free(struct ctl_trust *t)
+{
+	free(t->keys);
+	free(t->revoked);
+	memset(t, 0, sizeof(*t));
+}
+
+static int trust_push(struct ctl_trust *t, const struct rs_pubkey *k, char *err, size_t errlen)
+{
+	struct rs_pubkey *nv;
+
+	for (size_t i = 0; i < t->n; i++)
+		if (strcmp(t->keys[i].id, k->id) == 0) {
+			snprintf(err, errlen, "key %s is given twice", k->id);
+			return RS_EINVAL;
+		}
+	nv = realloc(t->keys, (t->n + 1) * sizeof(*nv));
+	if (!nv)
+		errx(CTL_EXIT_ERROR, "out of memory");
+	t->keys = nv;
+	nv[t->n++] = *k;
+	return 0;
+}
+
+int ctl_trust_add(struct ctl_trust *t, const char *text, char *err, size_t errlen)
+{
+	/* "ed25519:..." (its base64 ends in '='), or a label before '=' or a space */
+	const char *eq = strncmp(text, "ed25519:", 8) == 0 ? NULL : text + strcspn(text, "= ");
+	const char *keytext;
+
+	if (eq && !*eq)
+		eq = NULL;
+	keytext = eq ? eq + 1 + strspn(eq + 1, " ") : text;
+	struct rs_pubkey k;
+	char label[RS_KEY_LABEL_MAX + 1] = "";
+
+	if (eq) {
+		size_t n = (size_t)(eq - text);
+		if (n == 0 || n > RS_KEY_LABEL_MAX) {
+			snprintf(err, errlen, "'%.80s': the label must be 1-%d characters", text, RS_KEY_LABEL_MAX);
+			return RS_EINVAL;
+		}
+		memcpy(label, text, n);
+		label[n] = '\0';
+		if (!rs_key_label_ok(label)) {
+			snprintf(err, errlen, "label '%s' must be letters, digits, '.', '_' or '-'", label);
+			return RS_EINVAL;
+		}
+	}
+	if (rs_pubkey_parse(keytext, &k, err, errlen))
+		return RS_EINVAL;
+	snprintf(k.label, sizeof(k.label), "%s", label);
+	return trust_push(t, &k, err, errlen);
+}
+
+/* A value as redsink.conf has it: trimmed, a comment cut, double quotes removed. */
+static char *conf_value(char *v)
+{
+	char *end;
+
+	v += strspn(v, " \t");
+	if (*v == '"') {
+		end = strchr(v + 1, '"');
+		if (end)
+			*end = '\0';
+		return v + 1;
+	}
+	end = strchr(v, '#');
+	if (end)
+		*end = '\0';
+	end = v + strlen(v);
+	while (end > v && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' || end[-1] == '\n'))
+		*--end = '\0';
+	return v;
+}
+
+int ctl_trust_load(struct ctl_trust *t, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char line[4200], err[300];
+	unsigned lineno = 0;
+
+	if (!f) {
+		warnx("--trusted %s: %s", path, strerror(errno));
+		return CTL_EXIT_ERROR;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *p = line + strspn(line, " \t"), *v;
+		lineno++;
+		if (strncmp(p, "trusted-key:", 12) == 0) {
+			struct rs_pubkey k;
+			size_t n;
+			char *key;
+			v = conf_value(p + 12);
+			n = strcspn(v, " \t");
+			key = v + n;
+			key += strspn(key, " \t");
+			v[n] = '\0';
+			if (!rs_key_label_ok(v) || !*key) {
+				warnx("%s:%u: trusted-key: expected 'LABEL ed25519:BASE64'", path, lineno);
+				fclose(f);
+				return CTL_EXIT_DATA;
+			}
+			if (rs_pubkey_parse(key, &k, err, sizeof(err)) ||
+			    (snprintf(k.label, sizeof(k.label), "%s", v), trust_push(t, &k, err, sizeof(err)))) {
+				warnx("%s:%u: trusted-key: %s", path, lineno, err);
+				fclose(f);
+				return CTL_EXIT_DATA;
+			}
+		} else if (strncmp(p, "revoked-key:", 12) == 0) {
+			void *nv;
+			v = conf_value(p + 12);
+			if (!rs_keyid_ok(v)) {
+				warnx("%s:%u: revoked-key: '%.40s' is not a key id (16 lowercase hex digits)", path, lineno, v);
+				fclose(f);
+				return CTL_EXIT_DATA;
+			}
+			nv = realloc(t->revoked, (t->nrevoked + 1) * sizeof(*t->revoked));
+			if (!nv)
+				errx(CTL_EXIT_ERROR, "out of memory");
+			t->revoked = nv;
+			snprintf(t->revoked[t->nrevoked++], RS_KEYID_LEN + 1, "%s", v);
+		}
+	}
+	fclose(f);
+	return 0;
+}
+
+const struct rs_pubkey *ctl_trust_find(const struct ctl_trust *t, const char *keyid)
+{
+	for (size_t i = 0; t && i < t->n; i++)
+		if (strcmp(t->keys[i].id, keyid) == 0)
+			return &t->keys[i];
+	return NULL;
+}
+
+bool ctl_trust_revoked(const struct ctl_trust *t, const char *keyid)
+{
+	for (size_t i = 0; t && i < t->nrevoked; i++)
+		if (strcmp(t->revoked[i], keyid) == 0)
+			return true;
+	return false;
+}
+
+const char *ctl_signer_text(const struct ctl_trust *t, const char *keyid, char *buf, size_t len)
+{
+	const struct rs_pubkey *k = ctl_trust_find(t, keyid);
+
+	if (ctl_trust_revoked(t, keyid))
+		snprintf(buf, len, "%s (revoked key)", keyid);
+	else if (k && *k->label)
+		snprintf(buf, len, "%s (%s)", keyid, k->label);
+	else if (!k && t && t->n)
+		snprintf(buf, len, "%s (unknown key)", keyid);
+	else
+		snprintf(buf, len, "%s", keyid);
+	return buf;
+}
+
+/* ---- showing who signed ---- */
+
+/* NULL when the manifest verifies with a key of tr (and tr has keys), else why not. */
+static const char *manifest_problem(const struct ctl_manifest *mf, const struct ctl_trust *tr)
+{
+	const struct rs_pubkey *k;
+
+	if (!mf->m)
+		return "unreadable manifest";
+	if (ctl_trust_revoked(tr, mf->m->key))
+		return "revoked key";
+	if (!(k = ctl_trust_find(tr, mf->m->key)))
+		return "key not trusted";
+	if (strcmp(mf->key, mf->m->key) != 0 || rs_sig_verify(k, mf->text, mf->len, mf->sig))
+		return "bad signature";
+	return NULL;
+}
+
+const char *ctl_sign_line(const struct ctl_manifest *mf, const struct ctl_trust *tr, char *buf, size_t len)
+{
+	char who[160], tb[32];
+	const char *bad;
+
+	if (!mf->present) {
+		snprintf(buf, len, "no (unsigned)");
+		return buf;
+	}
+	if (!mf->m) {
+		snprintf(buf, len, "unreadable manifest: %s", mf->err);
+		return buf;
+	}
+	bad = tr && tr->n ? manifest_problem(mf, tr) : NULL;
+	snprintf(buf, len, "version %llu by %s at %s%s%s", (unsigned long long)mf->m->version,
+		 ctl_signer_text(tr, mf->m->key, who, sizeof(who)), ctl_fmt_time(mf->m->signed_at, tb),
+		 bad ? ": DOES NOT VERIFY: " : tr && tr->n ? " (verified)" : "", bad ? bad : "");
+	return buf;
+}
+
+char *ctl_sign_json(const struct ctl_manifest *mf, const struct ctl_trust *tr, bool with_manifest)
+{
+	char *out = NULL, tb[32];
+	size_t n = 0;
+	FILE *f = open_memstream(&out, &n);
+
+	if (!f)
+		errx(CTL_EXIT_ERROR, "out of memory");
+	fputs(",\"signature\":", f);
+	if (!mf->present || !mf->m) {
+		fputs("null", f);
+	} else {
+		const struct rs_pubkey *k = ctl_trust_find(tr, mf->m->key);
+		fprintf(f, "{\"version\":%llu,\"key\":", (unsigned long long)mf->m->version);
+		ctl_json_str(f, mf->m->key);
+		fputs(",\"label\":", f);
+		if (k && *k->label)
+			ctl_json_str(f, k->label);
+		else
+			fputs("null", f);
+		fputs(",\"signed_at\":", f);
+		ctl_json_str(f, ctl_fmt_time(mf->m->signed_at, tb));
+		fprintf(f, ",\"verified\":%s}", tr && tr->n ? (manifest_problem(mf, tr) ? "false" : "true") : "null");
+	}
+	if (with_manifest) {
+		fputs(",\"manifest\":", f);
+		if (!mf->present) {
+			fputs("null", f);
+		} else {
+			fputs("{\"text\":", f);
+			ctl_json_str(f, mf->text);
+			fputs(",\"sig\":", f);
+			ctl_json_str(f, mf->sig);
+			fputs(",\"key\":", f);
+			ctl_json_str(f, mf->key);
+			fputc('}', f);
+		}
+	}
+	if (fclose(f) || !out)
+		errx(CTL_EXIT_ERROR, "out of memory");
+	return out;
+}
