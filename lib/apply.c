@@ -287,11 +287,26 @@ static int apply_signed(struct rs_apply *a, const struct rs_change *ch)
 	a->applied++;
 	i = rs_list_order_find(a->list, ch->order);
 	cur = i >= 0 ? rs_list_order_get(a->list, (uint32_t)i) : NULL;
+	if (cur && !cur->sig) {
+		/* an order without a verified manifest (left from unsigned
+		 * mode) is absent in signed mode: none of its names may survive
+		 * under the signed version */
+		rc = revoke(a, ch->order);
+		if (rc) {
+			rs_manifest_free(m);
+			return rc;
+		}
+		cur = NULL;
+		i = -1;
+		a->purge_all = true; /* its names no longer block */
+	}
 	if (cur && cur->sig) {
 		verified = cur->sig->version;
 		snprintf(hash, sizeof(hash), "%s", cur->sig->hash);
-		base_n = cur->sig->names;
-		base_p = cur->sig->prefixes;
+		if (!cur->sig->revoked) { /* a tombstone lists nothing */
+			base_n = cur->sig->names;
+			base_p = cur->sig->prefixes;
+		}
 	}
 	if (m->version <= verified) {
 		char h[65];
@@ -318,7 +333,7 @@ static int apply_signed(struct rs_apply *a, const struct rs_change *ch)
 				  "verified %.16s...): refused",
 				  ch->id, (unsigned long long)m->version, (unsigned long long)verified, m->prev, hash);
 		rs_manifest_free(m);
-		return 0;
+		return reload(a, ch->order); /* the full load's checks decide (they still apply) */
 	}
 	rc = rs_order_from_manifest(a->conf, m, ch->sig, &o, why, sizeof(why));
 	if (rc == RS_ENOMEM) {

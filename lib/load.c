@@ -447,9 +447,10 @@ static int add_domains(const redisReply *page, struct rs_list *l, const char *id
 		const redisReply *m = page->element[i];
 		uint8_t wire[RS_WIRE_MAX];
 		int rc = m->type == REDIS_REPLY_STRING ? rs_domain_wire(m->str, m->len, wire) : RS_EINVAL;
-		/* signed mode: every member read counts in the digest, once (SSCAN may
-		 * return a member twice: only a first listing counts) */
-		if (dig && rc < 0 && m->type == REDIS_REPLY_STRING && rs_setdigest_add(dig, m->str, m->len)) {
+		/* signed mode: every member read counts in the digest, whatever
+		 * the list makes of it (a member SSCAN returns twice counts once:
+		 * rs_setdigest_finish dedupes) */
+		if (dig && m->type == REDIS_REPLY_STRING && rs_setdigest_add(dig, m->str, m->len)) {
 			snprintf(err, errlen, "out of memory loading order '%s'", id);
 			return RS_ENOMEM;
 		}
@@ -461,8 +462,6 @@ static int add_domains(const redisReply *page, struct rs_list *l, const char *id
 			continue;
 		}
 		rc = rs_list_add(l, wire, (size_t)rc, idx);
-		if (rc == 0 && dig && rs_setdigest_add(dig, m->str, m->len))
-			rc = RS_ENOMEM;
 		if (rc == RS_ENOMEM) {
 			snprintf(err, errlen, "out of memory loading order '%s'", id);
 			return rc;
@@ -494,7 +493,7 @@ static int add_prefixes(const redisReply *page, struct rs_list *l, const char *i
 		struct rs_prefix p;
 		char why[160];
 		int rc = member_prefix(m, &p, why, sizeof(why));
-		if (dig && rc < 0 && m->type == REDIS_REPLY_STRING && rs_setdigest_add(dig, m->str, m->len)) {
+		if (dig && m->type == REDIS_REPLY_STRING && rs_setdigest_add(dig, m->str, m->len)) {
 			snprintf(err, errlen, "out of memory loading order '%s'", id);
 			return RS_ENOMEM;
 		}
@@ -504,8 +503,6 @@ static int add_prefixes(const redisReply *page, struct rs_list *l, const char *i
 			continue;
 		}
 		rc = rs_list_prefix_add(l, &p, idx);
-		if (rc == 0 && dig && rs_setdigest_add(dig, m->str, m->len))
-			rc = RS_ENOMEM;
 		if (rc == RS_ENOMEM) {
 			snprintf(err, errlen, "out of memory loading order '%s'", id);
 			return rc;
@@ -1026,9 +1023,13 @@ static int carry_prefix(const struct rs_pentry *pe, void *arg)
 }
 
 /* Copy the orders ids[0..n) that prev holds (verified), with their names
- * and prefixes, into l. *held counts those carried. 0 or RS_ENOMEM. */
+ * and prefixes, into l. A verified state whose key the configuration no
+ * longer trusts (revoked-key, or gone from trusted-key) is not carried: not
+ * enforced, alarm (a tombstone is carried whatever its key: it enforces
+ * nothing and keeps replays out). *held counts those carried. 0 or
+ * RS_ENOMEM. */
 static int carry_orders(const struct rs_conf *conf, struct rs_list *l, const struct rs_list *prev, char **ids,
-			size_t n, size_t *held)
+			size_t n, struct rs_sigalarm *alarm, size_t *held)
 {
 	struct carry cy = { l, NULL, prev ? rs_list_order_count(prev) : 0, 0 };
 	size_t carried = 0;
@@ -1043,8 +1044,16 @@ static int carry_orders(const struct rs_conf *conf, struct rs_list *l, const str
 		const struct rs_order *po = pi >= 0 ? rs_list_order_get(prev, (uint32_t)pi) : NULL;
 		struct rs_order *o;
 		uint32_t idx;
+		bool revoked = false;
 		if (!po || !po->sig || cy.map[pi])
 			continue;
+		if (!po->sig->revoked && !rs_conf_key(conf, po->sig->key, &revoked)) {
+			rs_sigalarm_raise(alarm, po->id, revoked ? "revoked-key" : "unknown-key",
+					  "its verified version %llu is signed by %s key %s: not enforced",
+					  (unsigned long long)po->sig->version, revoked ? "revoked" : "unknown (not trusted)",
+					  po->sig->key);
+			continue;
+		}
 		if (order_dup(conf, po, &o) || rs_list_order_set(l, o, &idx)) {
 			free(cy.map);
 			return RS_ENOMEM;
@@ -1315,7 +1324,7 @@ int rs_load_all_signed(redisContext *c, const struct rs_conf *conf, struct rs_li
 		rc = load_batch(c, conf, l, b, nb, sg, st, err, errlen);
 	if (rc == 0 && sg)
 		rc = signed_missing(c, conf, l, sg);
-	if (rc == 0 && sg && (sg->oom || carry_orders(conf, l, prev, sg->failed, sg->nfailed, &st->sig_held))) {
+	if (rc == 0 && sg && (sg->oom || carry_orders(conf, l, prev, sg->failed, sg->nfailed, sg->alarm, &st->sig_held))) {
 		snprintf(err, errlen, "out of memory keeping the verified orders");
 		rc = RS_ENOMEM;
 	}

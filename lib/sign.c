@@ -356,9 +356,20 @@ void rs_setdigest_finish(struct rs_setdigest *d, char hexout[65], size_t *count)
 	uint8_t out[32];
 	unsigned int n = 0;
 
+	sort32(d->h, d->n);
+	/* a set: identical member hashes (the same member fed twice) count once */
+	if (d->n > 1) {
+		size_t w = 1;
+		for (size_t r = 1; r < d->n; r++)
+			if (memcmp(d->h[r], d->h[w - 1], 32) != 0) {
+				if (w != r)
+					memcpy(d->h[w], d->h[r], 32);
+				w++;
+			}
+		d->n = w;
+	}
 	if (count)
 		*count = d->n;
-	sort32(d->h, d->n);
 	if (d->failed || EVP_DigestInit_ex(d->ctx, d->md, NULL) != 1 ||
 	    (d->n && EVP_DigestUpdate(d->ctx, d->h, d->n * 32) != 1) || EVP_DigestFinal_ex(d->ctx, out, &n) != 1) {
 		/* never a valid-looking digest after a failure: it will not match */

@@ -6,6 +6,7 @@
 #include "sign_key.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,6 +109,8 @@ int rs_privkey_write(const struct rs_privkey *k, const char *path, const char *l
 	struct rs_pubkey pub;
 	int fd = -1, rc = RS_EIO;
 	size_t hn = 0;
+	struct stat mine;
+	bool created = false;
 
 	if (label && !rs_key_label_ok(label)) {
 		snprintf(err, errlen, "label '%.70s': 1-64 of letters, digits, '.', '_', '-'", label);
@@ -132,8 +135,9 @@ int rs_privkey_write(const struct rs_privkey *k, const char *path, const char *l
 		BIO_free_all(mem);
 		return e == EEXIST ? RS_EEXIST : RS_EIO;
 	}
+	created = fstat(fd, &mine) == 0; /* what a failure may remove: this file only */
 	/* the umask may have taken bits away, never added: make it exactly 0600 */
-	if (fchmod(fd, 0600) != 0 || write(fd, head, hn) != (ssize_t)hn ||
+	if (!created || fchmod(fd, 0600) != 0 || write(fd, head, hn) != (ssize_t)hn ||
 	    write(fd, pem, (size_t)pemlen) != (ssize_t)pemlen || fsync(fd) != 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		goto out;
@@ -146,13 +150,25 @@ int rs_privkey_write(const struct rs_privkey *k, const char *path, const char *l
 	fd = -1;
 	rc = 0;
 out:
+	if (rc) { /* remove what we created, never a file swapped in at path meanwhile */
+		struct stat b;
+		if (created && lstat(path, &b) == 0 && b.st_dev == mine.st_dev && b.st_ino == mine.st_ino)
+			unlink(path);
+	}
 	if (fd >= 0)
 		close(fd);
-	if (rc)
-		unlink(path);
 	OPENSSL_cleanse(pem, (size_t)pemlen);
 	BIO_free_all(mem);
 	return rc;
+}
+
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)u;
+	return -1; /* no passphrase: decryption fails */
 }
 
 int rs_privkey_load(const char *path, struct rs_privkey **out, char *err, size_t errlen)
@@ -164,6 +180,7 @@ int rs_privkey_load(const char *path, struct rs_privkey **out, char *err, size_t
 	ssize_t r;
 	size_t n = 0;
 	int fd, rc;
+	bool encrypted;
 
 	*out = NULL;
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
@@ -182,6 +199,12 @@ int rs_privkey_load(const char *path, struct rs_privkey **out, char *err, size_t
 	}
 	if (!S_ISREG(st.st_mode)) {
 		snprintf(err, errlen, "signing key %s is not a regular file: refused", path);
+		close(fd);
+		return RS_EPERM;
+	}
+	if (st.st_uid != geteuid()) {
+		snprintf(err, errlen, "signing key %s belongs to another user (uid %u): refused (a key file is the "
+			 "signer's own)", path, (unsigned)st.st_uid);
 		close(fd);
 		return RS_EPERM;
 	}
@@ -215,14 +238,21 @@ int rs_privkey_load(const char *path, struct rs_privkey **out, char *err, size_t
 	close(fd);
 	rc = RS_EINVAL;
 	bio = BIO_new_mem_buf(buf, (int)n);
-	/* no password callback: an encrypted key is refused, never prompted for */
-	pk = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, (void *)"") : NULL;
+	/* a callback giving no passphrase: an encrypted key is refused (even one encrypted
+	 * with an empty passphrase), never prompted for */
+	pk = bio ? PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL) : NULL;
 	BIO_free(bio);
+	buf[n] = '\0';
+	encrypted = !pk && strstr(buf, "-----BEGIN ENCRYPTED PRIVATE KEY-----") != NULL;
 	OPENSSL_cleanse(buf, n);
 	free(buf);
 	if (pk && (rc = wrap(pk, out)) == 0)
 		return 0;
 	ERR_clear_error();
-	snprintf(err, errlen, "signing key %s: not a PEM Ed25519 private key (PKCS#8)", path);
+	if (encrypted)
+		snprintf(err, errlen, "signing key %s is encrypted: refused (redsink-ctl reads unencrypted PKCS#8 "
+			 "keys only, protected by the file's mode 600)", path);
+	else
+		snprintf(err, errlen, "signing key %s: not a PEM Ed25519 private key (PKCS#8)", path);
 	return rc == RS_ENOMEM ? RS_ENOMEM : RS_EINVAL;
 }

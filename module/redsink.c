@@ -198,6 +198,9 @@ static struct rs_list *initial_list(struct rs_module *m, char last_id[RS_STREAM_
 				 *dataset ? dataset : "without identity");
 			*snapshot_due = false;
 			m->initial_bad = skipped;
+			if (m->conf.require_signatures)
+				last_id[0] = '\0'; /* signed mode: the decoder kept only what the current keys
+						     * verify; the first full load checks Redis against it */
 			return l;
 		}
 		log_err("redsink: %s", err);

@@ -286,21 +286,29 @@ static bool get_small(struct rd *r, int lenw, char *buf, size_t cap)
 /* The verified manifest of a version 4 order record (text, sig, key; text
  * "" = none) as o->sig. A manifest that no longer parses is dropped with a
  * warning (the order then has no verified version: its next signed change
- * reloads it whole). 0 or RS_ENOMEM. */
-static int attach_sig(struct rs_order *o, char *const sg[3], const char *path, uint32_t i)
+ * reloads it whole). In signed mode (c->require_signatures) the manifest is
+ * verified again against the current keys (trusted, not revoked, the
+ * signature): one that fails is dropped the same way, and the caller then
+ * does not enforce the order (doc/signing.md, the snapshot's trust
+ * boundary). 0 or RS_ENOMEM. */
+static int attach_sig(struct rs_order *o, char *const sg[3], const struct rs_conf *c, const char *path, uint32_t i)
 {
 	struct rs_manifest *m = NULL;
 	struct rs_order_sig *g;
-	char why[300];
+	char why[300], reason[16];
 	int rc;
 
 	if (!sg[0] || !*sg[0])
 		return 0;
-	rc = rs_manifest_parse(sg[0], strlen(sg[0]), &m, why, sizeof(why));
+	if (c->require_signatures)
+		rc = rs_manifest_verify(c, o->id, sg[0], strlen(sg[0]), sg[1], sg[2], &m, reason, why, sizeof(why));
+	else
+		rc = rs_manifest_parse(sg[0], strlen(sg[0]), &m, why, sizeof(why));
 	if (rc == RS_ENOMEM)
 		return rc;
 	if (rc || strcmp(m->order, o->id) != 0 || strlen(sg[1]) != RS_SIG_B64_LEN || strcmp(m->key, sg[2]) != 0) {
-		rs_log(RS_LOG_WARN, "%s: order record %u: dropping its manifest: %s", path, i,
+		rs_log(RS_LOG_WARN, "%s: order record %u (order '%s'): dropping its manifest: %s%s%s", path, i,
+		       o->id, rc && c->require_signatures ? reason : "", rc && c->require_signatures ? ": " : "",
 		       rc ? why : "it does not belong to the order");
 		rs_manifest_free(m);
 		return 0;
@@ -364,14 +372,25 @@ static int read_order(struct rd *r, int lenw, uint32_t version, const struct rs_
 	if (nul)
 		snprintf(why, sizeof(why), "a field holds a NUL octet");
 	else if (rs_order_parse(c, strs[2 * 32], kv, nf, &o, why, sizeof(why)) == 0) {
-		rc = attach_sig(o, sg, path, i);
-		if (rc == 0)
-			rc = rs_list_order_set(l, o, pos);
-		else
+		rc = attach_sig(o, sg, c, path, i);
+		if (rc == 0 && c->require_signatures && !o->sig) {
+			/* signed mode: an order without a verified manifest (left
+			 * from unsigned mode, an older format, or one whose
+			 * manifest no longer verifies) is not enforced; the first
+			 * full load raises its alarm */
+			snprintf(why, sizeof(why), "order '%s' has no verified manifest (require-signatures: yes)",
+				 o->id);
 			rs_order_free(o);
-		if (rc)
-			*pos = UINT32_MAX;
-		goto out;
+			o = NULL;
+		} else {
+			if (rc == 0)
+				rc = rs_list_order_set(l, o, pos);
+			else
+				rs_order_free(o);
+			if (rc)
+				*pos = UINT32_MAX;
+			goto out;
+		}
 	}
 	(*skipped)++;
 	rs_log(RS_LOG_WARN, "%s: skipping order record %u: %s", path, i, why);

@@ -502,8 +502,42 @@ static int judge_redis(struct rs_sync *s)
  * some): then the list is kept and the alarm raised. RS_EIO, RS_ENOMEM,
  * RS_EINVAL (alarm), 0.
  */
+/* A scratch copy of the signature alarms for a full load (review item 12):
+ * a load that is not published must not change them. NULL on out of memory
+ * (the load then works on the alarms themselves, as before). */
+static struct rs_sigalarm *sigalarm_scratch(const struct rs_sigalarm *a, struct rs_sigalarm *out)
+{
+	*out = *a;
+	out->v = NULL;
+	out->cap = a->n;
+	if (a->n) {
+		out->v = malloc(a->n * sizeof(*out->v));
+		if (!out->v)
+			return NULL;
+		memcpy(out->v, a->v, a->n * sizeof(*out->v));
+	}
+	return out;
+}
+
+/* The full load's alarms: kept (published) or discarded; a discarded load's
+ * failures still count. */
+static void sigalarm_settle(struct rs_sync *s, struct rs_sigalarm *scratch, bool keep)
+{
+	if (scratch && scratch != &s->sigalarm) {
+		if (keep) {
+			rs_sigalarm_free(&s->sigalarm);
+			s->sigalarm = *scratch; /* the apply state points at s->sigalarm: still valid */
+		} else {
+			s->sigalarm.failures = scratch->failures;
+			rs_sigalarm_free(scratch);
+		}
+	}
+	sig_publish(s);
+}
+
 static int full_load(struct rs_sync *s)
 {
+	struct rs_sigalarm scratch_, *scratch;
 	struct rs_load_stats st;
 	struct rs_list *l;
 	struct rs_list_stats held;
@@ -519,9 +553,12 @@ static int full_load(struct rs_sync *s)
 	if (!l)
 		return RS_ENOMEM;
 	/* signed mode: verified against what the current list verified (load.h) */
-	rc = rs_load_all_signed(c, s->conf, l, cur(s), &s->sigalarm, &st, err, sizeof(err));
-	sig_publish(s);
+	scratch = sigalarm_scratch(&s->sigalarm, &scratch_);
+	if (!scratch)
+		scratch = &s->sigalarm;
+	rc = rs_load_all_signed(c, s->conf, l, cur(s), scratch, &st, err, sizeof(err));
 	if (rc) {
+		sigalarm_settle(s, scratch, false);
 		rs_list_free(l);
 		rs_log(RS_LOG_ERR, "full reload from %s failed: %s: keeping the current list", s->conf->read.addr, err);
 		if (c->err) {
@@ -537,12 +574,14 @@ static int full_load(struct rs_sync *s)
 	rs_list_stats(cur(s), &held);
 	v = rs_dataset_judge(s->dataset, holding(s), &st.ds, st.has_data);
 	if (v == RS_DS_SAME && st.orders == 0 && held.orders > 0) {
+		sigalarm_settle(s, scratch, false);
 		rs_list_free(l);
 		set_alarm(s, "vanished", "every order is gone at once from Redis without a change in the stream");
 		s->alarm_by_load = true; /* cleared by a load that finds orders, or a superseding dataset */
 		return RS_EINVAL;
 	}
 	if (v != RS_DS_SAME && v != RS_DS_ADOPT) {
+		sigalarm_settle(s, scratch, false);
 		rs_list_free(l);
 		(void)judge_redis(s); /* raises the alarm with the details */
 		if (!*s->alarm)
@@ -559,6 +598,7 @@ static int full_load(struct rs_sync *s)
 	s->alarm_by_load = false;
 	if (*s->alarm)
 		set_alarm(s, "", "a full load adopted what Redis holds");
+	sigalarm_settle(s, scratch, true);
 	publish_list(s, l);
 	snprintf(s->last_id, sizeof(s->last_id), "%s", st.last_id);
 	s->npos = 0; /* a new list: what the old one followed does not matter */

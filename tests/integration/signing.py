@@ -44,7 +44,7 @@ def sha256_hex(text):
 
 def set_digest(members):
     """SHA-256 over the sorted SHA-256 of every member's canonical text."""
-    hs = sorted(hashlib.sha256(m.encode()).digest() for m in members)
+    hs = sorted({hashlib.sha256(m.encode()).digest() for m in members})  # a set: duplicates count once
     return len(hs), hashlib.sha256(b"".join(hs)).hexdigest()
 
 

@@ -27,6 +27,8 @@ REPO = harness.REPO_ROOT
 
 
 def ctl_binary():
+    if os.environ.get("REDSINK_CTL"):        # as test_ctl.py: the tool to test, when given
+        return os.environ["REDSINK_CTL"]
     if os.environ.get("REDSINK_MODULE"):
         b = Path(os.environ["REDSINK_MODULE"]).resolve().parents[2] / "tools" / "ctl" / "redsink-ctl"
         if b.exists():
@@ -114,6 +116,33 @@ def test_a_key_others_can_read_is_refused(tmp_path):
     link.symlink_to(key)
     p = ctl("key", "show", link)
     assert p.returncode == 3 and "symbolic link" in p.stderr, p.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
+def test_a_key_of_another_user_is_refused(tmp_path):
+    """Review of issue 14, item 11: a key file must belong to the signer (st_uid == euid)."""
+    key = tmp_path / "k"
+    assert ctl("key", "generate", "--out", key).returncode == 0
+    os.chown(key, 65534, -1)
+    p = ctl("key", "show", key)
+    assert p.returncode == 3 and f"signing key {key} belongs to another user (uid 65534): refused" in p.stderr, \
+        p.stderr
+    os.chown(key, 0, -1)
+    assert ctl("key", "show", key).returncode == 0
+
+
+@pytest.mark.skipif(not shutil.which("openssl"), reason="no openssl command")
+def test_an_encrypted_key_is_refused_even_with_an_empty_passphrase(tmp_path):
+    """Review of issue 14, item 11: no passphrase is ever tried, not even the empty one."""
+    key, enc = tmp_path / "o.pem", tmp_path / "e.pem"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", key], check=True)
+    for pw in ("pass:", "pass:secret"):
+        enc.unlink(missing_ok=True)
+        subprocess.run(["openssl", "pkey", "-in", key, "-aes256", "-passout", pw, "-out", enc], check=True)
+        enc.chmod(0o600)
+        p = ctl("key", "show", enc)
+        assert p.returncode == 5 and f"signing key {enc} is encrypted: refused" in p.stderr, (pw, p.stderr)
+        assert p.stdout == ""
 
 
 def test_bad_key_files_and_texts(tmp_path):

@@ -251,7 +251,10 @@ def test_expire_signs_each_revocation(redis, tmp_path, k1):
     add_order(redis, "old", k1, "--issued", "2020-01-01", "--expires", "2099-01-01")
     add_order(redis, "keep", k1)
     c.hset(P + "order:old", "expires", "2021-01-01T00:00:00Z")   # behind the tool's back: in the past now
-    p = ctl(redis, "--sign-key", k1.path, "expire")
+    p = ctl(redis, "--sign-key", k1.path, "expire")                # a field changed behind its back: refused
+    assert p.returncode == 3 and "expires ('2099-01-01T00:00:00Z' signed, '2021-01-01T00:00:00Z' in Redis)" \
+        in p.stderr, p.stderr
+    p = ctl(redis, "--sign-key", k1.path, "expire", "--resign-current-state")
     assert p.returncode == 0, p.stderr
     v = check_chain(c, "old", [k1])
     assert v[-1][0]["state"] == "revoked" and v[-1][1]["expires"] == "2021-01-01T00:00:00Z"
@@ -297,8 +300,11 @@ def test_without_a_key_a_signed_order_is_refused_unless_unsigned(redis, tmp_path
     last = c.xrevrange(P + "changes", count=1)[0][1]
     assert last["op"] == "add" and last["override"] == "unsigned"
     assert c.hgetall(P + "manifest:o1") == before    # the manifest stays at its last signed version
-    # the next signed write says the state was changed without signing, and signs it as it is
-    p = ok(push(redis, tmp_path, "o1", ["y.example"], k1))
+    # the next signed write refuses the state changed without signing (review of issue 14, item 1) ...
+    p = push(redis, tmp_path, "o1", ["y.example"], k1)
+    assert p.returncode == 3 and "no longer match signed version 1" in p.stderr, p.stderr
+    # ... and signs it as it is only when told so
+    p = ok(push(redis, tmp_path, "o1", ["y.example"], k1, "--resign-current-state"))
     assert "no longer match signed version 1" in p.stderr
 
 
@@ -400,6 +406,32 @@ def test_verify_passes_on_a_clean_redis_and_names_every_tampering(redis, tmp_pat
     assert {o["order"]: [x["check"] for x in o["failures"]] for o in j["orders"] if not o["ok"]}["sadd"] == ["names"]
 
 
+def test_verify_checks_the_stream_entry_by_entry_and_bounds_its_report(redis, tmp_path, k1):
+    """Review of issue 14, item 10: verify checks each op=signed entry as it reads the stream (one text per
+    order in memory, orders found by a hash index) and reports at most 100 chain failures per order."""
+    c = redis.client()
+    trusted = trust_file(tmp_path / "t.conf", [k1])
+    oids = [f"o{i}" for i in range(300)]
+    for oid in oids[:3]:
+        add_order(redis, oid, k1)
+    for oid in oids[3:]:                          # many orders with a signed entry each
+        c.sadd(P + "orders", oid)
+    ok(push(redis, tmp_path, "o1", ["a.example"], k1))
+    pipe = c.pipeline()
+    for i in range(150):                          # 150 forged entries of o0
+        pipe.xadd(P + "changes", {"op": "signed", "order": "o0", "text": f"junk {i}\n", "sig": "x", "key": k1.id})
+    pipe.execute()
+    p = verify(redis, "--trusted", trusted, "--json")
+    assert p.returncode == 1, p.stdout + p.stderr
+    j = {o["order"]: o for o in json.loads(p.stdout)["orders"]}
+    fails = [x for x in j["o0"]["failures"] if x["check"] == "chain"]
+    assert len(fails) == 101 and "50 more failures of the chain not shown" in fails[-1]["detail"], fails[-1]
+    assert j["o0"]["chain_entries"] == 151
+    assert j["o1"]["ok"] and j["o1"]["chain_entries"] == 2 and j["o2"]["ok"]
+    # the stored manifest compared with the last entry that parsed: o0's manifest is its version 1
+    assert not any("stored manifest" in x["detail"] for x in fails)
+
+
 def test_verify_refuses_a_revoked_key_and_an_unsigned_order(redis, tmp_path, k1, k2):
     add_order(redis, "o1", k1)
     add_order(redis, "o2", k2)
@@ -420,13 +452,146 @@ def test_rotation_continues_the_chain_with_a_second_key(redis, tmp_path, k1, k2)
     c = redis.client()
     add_order(redis, "o1", k1)
     ok(push(redis, tmp_path, "o1", ["a.example"], k1))
-    p = ok(push(redis, tmp_path, "o1", ["b.example"], k2))
+    p = push(redis, tmp_path, "o1", ["b.example"], k2)          # k1 not trusted by k2's signer: refused
+    assert p.returncode == 3 and f"it is signed by key {k1.id}, neither this key ({k2.id})" in p.stderr
+    p = ok(push(redis, tmp_path, "o1", ["b.example"], k2, "--trusted", trust_file(tmp_path / "k1.conf", [k1])))
     assert f"version 2 was signed by key {k1.id}, not by this key ({k2.id})" in p.stderr
     v = check_chain(c, "o1", [k1, k2])
     assert [h["key"] for h, _, _ in v] == [k1.id, k1.id, k2.id]
     ok(verify(redis, "--trusted", trust_file(tmp_path / "both.conf", [k1, k2])))
     p = verify(redis, "--trusted", trust_file(tmp_path / "old.conf", [k1]))
     assert p.returncode == 1 and "key" in failed(p)["o1"]
+
+
+def test_a_signer_refuses_a_set_member_added_behind_its_back(redis, tmp_path, k1):
+    """Review of issue 14, item 1: SADD behind the tool's back is never signed silently."""
+    c = redis.client()
+    add_order(redis, "o1", k1)
+    ok(push(redis, tmp_path, "o1", ["a.example"], k1))
+    c.sadd(P + "order:o1:domains", "evil.example")
+    n = c.xlen(P + "changes")
+    before = c.hgetall(P + "manifest:o1")
+    p = push(redis, tmp_path, "o1", ["b.example"], k1)
+    assert p.returncode == 3, p.stderr
+    assert "order 'o1': its names (2 in Redis, 1 signed) no longer match signed version 2" in p.stderr
+    assert "--resign-current-state" in p.stderr
+    assert c.xlen(P + "changes") == n and c.hgetall(P + "manifest:o1") == before
+    assert not c.sismember(P + "order:o1:domains", "b.example")
+    c.sadd(P + "order:o1:ips", "192.0.2.0/24")
+    c.srem(P + "order:o1:domains", "evil.example")
+    p = push(redis, tmp_path, "o1", ["b.example"], k1)
+    assert p.returncode == 3 and "its address prefixes (1 in Redis, 0 signed)" in p.stderr, p.stderr
+    # accepted with --resign-current-state, and recorded in the signed entry
+    c.sadd(P + "order:o1:domains", "evil.example")
+    p = ok(push(redis, tmp_path, "o1", ["b.example"], k1, "--resign-current-state"))
+    v = check_chain(c, "o1", [k1])
+    head, _, delta = v[-1]
+    assert head["names"].split()[0] == "3" and delta == ["+ b.example"]
+    assert head["names"].split()[1] == setdigest(["a.example", "b.example", "evil.example"])
+    assert head["prefixes"].split()[1] == setdigest(["192.0.2.0/24"])
+    last = signed_entries(c, "o1")[-1][2]
+    assert last["override"] == "resign-current-state"
+    ok(push(redis, tmp_path, "o1", ["c.example"], k1))      # in step again: no override needed
+    assert "override" not in signed_entries(c, "o1")[-1][2]
+
+
+def test_a_signer_refuses_a_field_changed_behind_its_back(redis, tmp_path, k1):
+    """Review of issue 14, item 1: HSET order:<id> behind the tool's back is never signed silently."""
+    c = redis.client()
+    add_order(redis, "o1", k1)
+    c.hset(P + "order:o1", "action", "nxdomain")
+    n = c.xlen(P + "changes")
+    p = push(redis, tmp_path, "o1", ["a.example"], k1)
+    assert p.returncode == 3, p.stderr
+    assert "order 'o1': order:o1 differs from its signed version 1: action ('sinkhole' signed, 'nxdomain' in Redis)" \
+        in p.stderr
+    assert c.xlen(P + "changes") == n
+    p = ctl(redis, "--sign-key", k1.path, "order", "update", "o1", "--reason", "x")
+    assert p.returncode == 3 and "differs from its signed version 1" in p.stderr
+    p = ok(push(redis, tmp_path, "o1", ["a.example"], k1, "--resign-current-state"))
+    assert "action ('sinkhole' signed, 'nxdomain' in Redis)" in p.stderr
+    head, fields, _ = check_chain(c, "o1", [k1])[-1]
+    assert fields["action"] == "nxdomain" and head["version"] == "2"
+    assert signed_entries(c, "o1")[-1][2]["override"] == "resign-current-state"
+
+
+def test_a_signer_continues_only_a_manifest_of_its_own_or_a_trusted_key(redis, tmp_path, k1, k2):
+    """Review of issue 14, item 1: a stored manifest by a key neither own nor --trusted is refused."""
+    c = redis.client()
+    mallory = Key(tmp_path / "m.pem", "MALLORY")
+    add_order(redis, "o1", mallory)
+    n = c.xlen(P + "changes")
+    p = push(redis, tmp_path, "o1", ["a.example"], k1)
+    assert p.returncode == 3, p.stderr
+    assert (f"order 'o1': its manifest (manifest:o1) is not sound: it is signed by key {mallory.id}, neither this "
+            f"key ({k1.id}) nor a key of --trusted FILE") in p.stderr
+    assert c.xlen(P + "changes") == n
+    # a key given with --trusted is a rotation; a revoked one is refused
+    add_order(redis, "o2", k2)
+    p = push(redis, tmp_path, "o2", ["a.example"], k1, "--trusted", trust_file(tmp_path / "t.conf", [k2]))
+    assert p.returncode == 0 and f"version 1 was signed by key {k2.id}" in p.stderr, p.stderr
+    check_chain(c, "o2", [k1, k2])
+    p = push(redis, tmp_path, "o1", ["a.example"], k1, "--trusted",
+             trust_file(tmp_path / "r.conf", [mallory], revoked=[mallory.id]))
+    assert p.returncode == 3 and f"it is signed by key {mallory.id}, revoked in" in p.stderr, p.stderr
+    # a manifest of a trusted key that does not verify
+    c.hset(P + "manifest:o1", "sig", mallory.sign("something else"))
+    p = push(redis, tmp_path, "o1", ["a.example"], k1, "--trusted", trust_file(tmp_path / "m.conf", [mallory]))
+    assert p.returncode == 1 and f"its signature does not verify with key {mallory.id}" in p.stderr, p.stderr
+
+
+def test_a_deleted_manifest_never_restarts_the_chain(redis, tmp_path, k1):
+    """Review of issue 14, item 5: manifest:<id> deleted, the order exists: refused with and without a key."""
+    c = redis.client()
+    add_order(redis, "o1", k1)
+    ok(push(redis, tmp_path, "o1", ["a.example"], k1))
+    c.delete(P + "manifest:o1")
+    n = c.xlen(P + "changes")
+    p = push(redis, tmp_path, "o1", ["b.example"], k1)
+    assert p.returncode == 3, p.stderr
+    assert ("order 'o1' exists but has no manifest (manifest:o1): its signed versions are in the stream (the "
+            "manifest was deleted?)") in p.stderr
+    p = push(redis, tmp_path, "o1", ["b.example"])                      # without a key: a signed order
+    assert p.returncode == 3 and "order o1 is signed: give --sign-key, or --unsigned" in p.stderr, p.stderr
+    assert c.xlen(P + "changes") == n and not c.exists(P + "manifest:o1")
+    # re-anchored explicitly: the chain continues from the last signed version in the stream (v3, not v1)
+    ok(push(redis, tmp_path, "o1", ["b.example"], k1, "--resign-current-state"))
+    v = check_chain(c, "o1", [k1])
+    assert [h["version"] for h, _, _ in v] == ["1", "2", "3"]
+    assert signed_entries(c, "o1")[-1][2]["override"] == "resign-current-state"
+    # an order that exists and was never signed: signing it starts a chain only when told so
+    add_order(redis, "plain")
+    ok(push(redis, tmp_path, "plain", ["p.example"]))                   # no key, never signed: as before
+    p = push(redis, tmp_path, "plain", ["q.example"], k1)
+    assert p.returncode == 3 and "it was never signed (or its manifest was deleted)" in p.stderr, p.stderr
+    ok(push(redis, tmp_path, "plain", ["q.example"], k1, "--resign-current-state"))
+    head, _, _ = check_chain(c, "plain", [k1])[-1]
+    assert head["version"] == "1" and head["names"].split()[0] == "2"
+
+
+def test_a_signer_refuses_a_member_not_in_canonical_form(redis, tmp_path, k1):
+    """Review of issue 14, item 7: resolvers digest the members they enforce (canonical, deduplicated):
+    a signed order's sets hold canonical members only, else the signer refuses (exit 5, naming the member)."""
+    c = redis.client()
+    add_order(redis, "o1", k1)
+    c.sadd(P + "order:o1:domains", "Evil.Example.")
+    n = c.xlen(P + "changes")
+    p = push(redis, tmp_path, "o1", ["a.example"], k1, "--resign-current-state")
+    assert p.returncode == 5, p.stderr
+    assert (f"order 'o1': {P}order:o1:domains holds 'Evil.Example.', not a domain name in canonical form "
+            "('evil.example')") in p.stderr
+    assert c.xlen(P + "changes") == n
+    c.srem(P + "order:o1:domains", "Evil.Example.")
+    c.sadd(P + "order:o1:ips", "10.1.2.3/8")
+    p = push(redis, tmp_path, "o1", ["a.example"], k1, "--resign-current-state")
+    assert p.returncode == 5 and "holds '10.1.2.3/8', not an address prefix in canonical form" \
+        in p.stderr, p.stderr
+    c.srem(P + "order:o1:ips", "10.1.2.3/8")
+    c.sadd(P + "order:o1:ips", "bad\x01")
+    p = push(redis, tmp_path, "o1", ["a.example"], k1, "--resign-current-state")
+    assert p.returncode == 5 and "holds 'bad\\x01', not an address prefix in canonical form:" in p.stderr, p.stderr
+    c.srem(P + "order:o1:ips", "bad\x01")
+    ok(push(redis, tmp_path, "o1", ["a.example"], k1))
 
 
 def test_a_signer_refuses_to_continue_from_a_manifest_of_its_own_key_that_does_not_verify(redis, tmp_path, k1):

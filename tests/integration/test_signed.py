@@ -251,7 +251,73 @@ def test_end_to_end_with_redsink_ctl(redis, make_unbound, tmp_path):
     rs.wait_for(lambda: blocked(ub, NAME.format(2)), True, timeout=10)
     # written without the key: the manifest stays at its last version, the resolver ignores it
     ok(push(redis, "o1", ["evil.wild.example"], "--unsigned"))
-    ok(push(redis, "o1", [NAME.format(3)], env=env))        # the next signed version covers it
+    # the next signed change refuses to sign a state it did not sign (exit 3)
+    # unless told to sign the current state explicitly
+    p = push(redis, "o1", [NAME.format(3)], env=env)
+    assert p.returncode == 3, p.stdout + p.stderr
+    assert rs.first_a(ub, "evil.wild.example") == REAL
+    ok(push(redis, "o1", [NAME.format(3)], "--resign-current-state", env=env))
     rs.wait_for(lambda: blocked(ub, NAME.format(3)), True, timeout=10)
     hb = heartbeat(redis.client(), lambda h: "signature_alarm" in h)
     assert hb["malformed_skipped"] == "0"
+
+
+def test_snapshot_unsigned_order_not_enforced(redis, make_unbound, tmp_path):
+    """A snapshot written in unsigned mode holds an order without a manifest:
+    a resolver started in signed mode from it does not enforce that order,
+    even while Redis is down (review item 3); the signed one it keeps."""
+    r = redis.client()
+    snap = tmp_path / "redsink.snap"
+    rs.put_order(r, "plain", [NAME.format(1)])
+    ub = rs.start_resolver(make_unbound, redis, tmp_path, {"snapshot_file": str(snap)})
+    assert blocked(ub, NAME.format(1))
+    ub.stop()                                              # writes the snapshot
+    assert snap.exists()
+    redis.stop()                                           # only the snapshot is read
+    try:
+        ub = rs.start_resolver(make_unbound, redis, tmp_path, signed_conf(snapshot_file=str(snap)))
+        assert rs.first_a(ub, NAME.format(1)) == REAL
+        assert log_has(ub, "order 'plain' has no verified manifest")
+    finally:
+        redis.start()
+
+
+def test_revoked_key_not_enforced_after_restart(redis, make_unbound, tmp_path):
+    """An order signed by a key that is then revoked in redsink.conf is not
+    enforced after a restart, even with its keys deleted from Redis (nothing
+    there to refuse: the snapshot's verified state itself is checked against
+    the current keys; review items 2 and 6)."""
+    r = redis.client()
+    snap = tmp_path / "redsink.snap"
+    o1 = signing.SignedOrder("o1")
+    o1.push(r, B, add=[NAME.format(1)])
+    good = signing.SignedOrder("good")
+    good.push(r, A, add=[NAME.format(2)])
+    ub = rs.start_resolver(make_unbound, redis, tmp_path, signed_conf(snapshot_file=str(snap)))
+    assert blocked(ub, NAME.format(1)) and blocked(ub, NAME.format(2))
+    ub.stop()                                              # writes the snapshot
+    assert snap.exists()
+    P = rs.PREFIX
+    r.srem(P + "orders", "o1")
+    r.delete(P + "order:o1", P + "order:o1:domains", P + "manifest:o1")
+    conf = signed_conf(snapshot_file=str(snap), revoked_key=[C.id, B.id])
+    ub = rs.start_resolver(make_unbound, redis, tmp_path, conf)
+    barrier = Barrier(r, ub)
+    barrier()                                              # the first full load ran
+    assert rs.first_a(ub, NAME.format(1)) == REAL
+    assert blocked(ub, NAME.format(2))
+    wait_log(ub, "order 'o1'", "revoked-key")
+
+
+def test_full_load_digests_every_member(redis, make_unbound, tmp_path):
+    """The set digest covers every member Redis holds, also one the list
+    stores once under its canonical form (review item 7): a signed set
+    holding 'Dup.wild.example' and 'dup.wild.example' verifies."""
+    r = redis.client()
+    o1 = signing.SignedOrder("o1")
+    o1.names = {"Dup.wild.example"}            # signed as Redis will hold it
+    o1.push(r, A, add=["dup.wild.example"])
+    r.sadd(rs.PREFIX + "order:o1:domains", "Dup.wild.example")
+    ub = rs.start_resolver(make_unbound, redis, tmp_path, signed_conf())
+    assert blocked(ub, "dup.wild.example")
+    assert not log_has(ub, "order 'o1': digest")

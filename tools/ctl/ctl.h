@@ -47,6 +47,8 @@ struct ctl {
 	/* signed orders (ctl_sign.h) */
 	const char *sign_key;    /* --sign-key FILE or $REDSINK_SIGN_KEY: sign every change of an order */
 	bool unsigned_ok;        /* --unsigned: write to a signed order without a key */
+	const char *sign_trusted; /* --trusted FILE: keys whose manifests the signer continues (besides its own) */
+	bool resign_current;     /* --resign-current-state: sign an order's state even where it differs from its manifest */
 	bool writing;            /* a write command (ctl_dataset_ensure ran): orders loaded are prepared for signing */
 	struct ctl_signer *sign; /* the signing step's state (ctl_sign.c) */
 };

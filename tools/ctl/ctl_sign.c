@@ -12,7 +12,9 @@
 #include <time.h>
 
 #include "ctl.h"
+#include "name.h"
 #include "order.h"
+#include "prefix.h"
 #include "rs_err.h"
 #include "sign_key.h"
 
@@ -48,6 +50,11 @@ struct sorder {
 	char *field[RS_MANIFEST_NFIELDS]; /* as the next version states them ("" unset) */
 	bool revoked;
 	char *unsound;        /* why its manifest cannot be continued (refused at its first change), or NULL */
+	int unsound_exit;     /* and the exit code of that refusal */
+	char *drift;          /* how order:<id> differs from its manifest (refused at its first change), or NULL */
+	bool resigned;        /* --resign-current-state signed a state differing from its manifest: recorded */
+	bool check_stream;    /* no key, exists without manifest: is it signed in the stream? (at its first change) */
+	size_t prev_nnames, prev_nprefixes; /* the counts of the last version */
 	char *rotation;       /* the warning of a key rotation (said at its first change), or NULL */
 	bool noted;
 	bool sets_loaded;
@@ -66,6 +73,8 @@ struct ctl_signer {
 	struct ctl_conn conn2; /* reads while the main connection is inside MULTI */
 	bool conn2_open;
 	int fail_exit;         /* the first failure of the signing step (0: none) */
+	struct ctl_trust trust; /* --trusted FILE: other keys whose manifests may be continued */
+	bool trust_loaded;
 	char fail[1024];
 };
 
@@ -116,6 +125,7 @@ static void sorder_free(struct sorder *o)
 		return;
 	free(o->prev_text);
 	free(o->unsound);
+	free(o->drift);
 	free(o->rotation);
 	for (int i = 0; i < RS_MANIFEST_NFIELDS; i++)
 		free(o->field[i]);
@@ -137,6 +147,7 @@ void ctl_sign_free(struct ctl *x)
 		sorder_free(s->o[i]);
 	free(s->o);
 	rs_privkey_free(s->key);
+	ctl_trust_free(&s->trust);
 	if (s->conn2_open) {
 		s->conn2.ep = (struct rs_endpoint){ 0 }; /* borrowed from x->conn */
 		ctl_disconnect(&s->conn2);
@@ -244,6 +255,94 @@ static int load_key(struct ctl *x, struct ctl_signer *s)
 
 /* ---- prepare ---- */
 
+/* The latest op=signed entry of order id in the stream, into mf (present) if any.
+ * 0, or the exit code after printing the failure. Scans the stream from its end:
+ * only for an order that exists without a manifest (review of issue 14, item 5). */
+static int stream_last_signed(struct ctl *x, struct ctl_conn *conn, const char *id, struct ctl_manifest *mf)
+{
+	char k[CTL_KEY_MAX], end[64] = "+";
+
+	memset(mf, 0, sizeof(*mf));
+	ctl_key(x, k, "changes");
+	for (;;) {
+		redisReply *r = ctl_cmd(conn, "XREVRANGE", "XREVRANGE %s %s - COUNT 1000", k, end);
+		size_t n;
+		if (!r) {
+			warnx("%s", conn->err);
+			return conn->exit ? conn->exit : CTL_EXIT_REDIS;
+		}
+		n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+		for (size_t i = 0; i < n; i++) {
+			const redisReply *e = r->element[i], *f;
+			const char *op = NULL, *order = NULL, *text = NULL, *sig = "", *key = "";
+			size_t len = 0;
+			if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING)
+				continue;
+			snprintf(end, sizeof(end), "(%s", e->element[0]->str);
+			f = e->element[1];
+			for (size_t j = 0; f->type == REDIS_REPLY_ARRAY && j + 1 < f->elements; j += 2) {
+				const redisReply *a = f->element[j], *b = f->element[j + 1];
+				if (a->type != REDIS_REPLY_STRING || b->type != REDIS_REPLY_STRING)
+					continue;
+				if (strcmp(a->str, "op") == 0)
+					op = b->str;
+				else if (strcmp(a->str, "order") == 0)
+					order = b->str;
+				else if (strcmp(a->str, "text") == 0)
+					text = b->str, len = b->len;
+				else if (strcmp(a->str, "sig") == 0)
+					sig = b->str;
+				else if (strcmp(a->str, "key") == 0)
+					key = b->str;
+			}
+			if (op && order && text && strcmp(op, "signed") == 0 && strcmp(order, id) == 0) {
+				ctl_manifest_set(mf, text, len, sig, key);
+				freeReplyObject(r);
+				return 0;
+			}
+		}
+		freeReplyObject(r);
+		if (n < 1000)
+			return 0;
+	}
+}
+
+/* Does order:<id> (fields, state) as read differ from its verified manifest m?
+ * Noted in so (refused at its first change), or accepted with --resign-current-state. */
+static void field_drift(struct ctl *x, struct sorder *so, const struct rs_manifest *m)
+{
+	char diff[900] = "", msg[1400];
+	size_t n = 0;
+
+	for (int i = 0; i < RS_MANIFEST_NFIELDS; i++) {
+		const char *signed_v = "";
+		for (size_t j = 0; j < m->nfields; j++)
+			if (strcmp(m->field_name[j], rs_manifest_fields[i]) == 0)
+				signed_v = m->field_value[j];
+		if (strcmp(signed_v, so->field[i] ? so->field[i] : "") != 0 && n < sizeof(diff))
+			n += (size_t)snprintf(diff + n, sizeof(diff) - n, "%s%s ('%.60s' signed, '%.60s' in Redis)",
+					      n ? ", " : "", rs_manifest_fields[i], signed_v, so->field[i]);
+	}
+	if (m->revoked != so->revoked && n < sizeof(diff))
+		n += (size_t)snprintf(diff + n, sizeof(diff) - n, "%sstate (%s signed, %s in Redis)", n ? ", " : "",
+				      m->revoked ? "revoked" : "active", so->revoked ? "revoked" : "active");
+	if (!n)
+		return;
+	if (x->resign_current) {
+		so->resigned = true;
+		if (!x->quiet)
+			warnx("warning: order '%s': its %s differ from signed version %llu: --resign-current-state: the "
+			      "new version signs them as they are (recorded)", so->id, diff,
+			      (unsigned long long)m->version);
+		return;
+	}
+	snprintf(msg, sizeof(msg), "order '%s': order:%s differs from its signed version %llu: %s (changed without "
+		 "signing, or behind redsink-ctl's back). Nothing written: check it ('redsink-ctl verify', 'order "
+		 "show'); --resign-current-state signs the order as Redis holds it", so->id, so->id,
+		 (unsigned long long)m->version, diff);
+	so->drift = xstrdup(msg);
+}
+
 int ctl_sign_prepare(struct ctl *x, const struct ctl_order *o)
 {
 	struct ctl_signer *s = signer(x);
@@ -251,10 +350,16 @@ int ctl_sign_prepare(struct ctl *x, const struct ctl_order *o)
 	struct sorder *so;
 	char k1[CTL_KEY_MAX], k2[CTL_KEY_MAX], k3[CTL_KEY_MAX];
 	redisReply *r;
-	int ex;
+	bool check_stream = false;
+	int ex, orphan = 0; /* order:<id> exists without manifest:<id>: 1, and the stream has a signed version: 2 */
 
 	if ((ex = load_key(x, s)))
 		return ex;
+	if (s->key && x->sign_trusted && *x->sign_trusted && !s->trust_loaded) {
+		if ((ex = ctl_trust_load(&s->trust, x->sign_trusted)))
+			return ex;
+		s->trust_loaded = true;
+	}
 	r = ctl_cmd(&x->conn, "WATCH", "WATCH %s %s %s", ctl_key(x, k1, "manifest:%s", o->id),
 		    ctl_key(x, k2, "order:%s:domains", o->id), ctl_key(x, k3, "order:%s:ips", o->id));
 	if (!r)
@@ -262,6 +367,20 @@ int ctl_sign_prepare(struct ctl *x, const struct ctl_order *o)
 	freeReplyObject(r);
 	if ((ex = ctl_manifest_read(x, o->id, &mf)))
 		return ex;
+	if (!mf.present && o->exists && !s->key) {
+		check_stream = true; /* signed before? Read the stream only if the order is changed (below) */
+	} else if (!mf.present && o->exists) { /* deleted manifest, or never signed: never restart a chain silently */
+		struct ctl_manifest st;
+		if ((ex = stream_last_signed(x, &x->conn, o->id, &st)))
+			return ex;
+		orphan = st.present ? 2 : 1;
+		if (st.present && (s->key ? x->resign_current : true)) {
+			ctl_manifest_clear(&mf); /* continue the chain from it (re-anchor), or refuse without a key */
+			mf = st;
+		} else {
+			ctl_manifest_clear(&st);
+		}
+	}
 	so = find(s, o->id);
 	if (so) { /* loaded again: start over */
 		for (size_t i = 0; i < s->no; i++)
@@ -281,8 +400,24 @@ int ctl_sign_prepare(struct ctl *x, const struct ctl_order *o)
 		so->mode = x->unsigned_ok ? S_OVERRIDE : S_REFUSE;
 	else
 		so->mode = S_PLAIN;
+	so->check_stream = check_stream;
+	if (orphan && s->key && !x->resign_current) {
+		char msg[1200];
+		snprintf(msg, sizeof(msg), "order '%s' exists but has no manifest (manifest:%s): %s. Nothing written: "
+			 "--resign-current-state signs the order as Redis holds it (recorded), %s", o->id, o->id,
+			 orphan == 2 ? "its signed versions are in the stream (the manifest was deleted?)"
+				     : "it was never signed (or its manifest was deleted)",
+			 orphan == 2 ? "continuing the chain from the last signed version in the stream"
+				     : "as version 1 (resolvers that verified a later version refuse it)");
+		so->unsound = xstrdup(msg);
+		so->unsound_exit = CTL_EXIT_REFUSED;
+	} else if (orphan && s->key) {
+		so->resigned = true;
+	}
 	if (mf.present && s->key) {
 		char why[600] = "";
+		const struct rs_pubkey *tk = NULL;
+		int uex = CTL_EXIT_ERROR;
 		if (!mf.m)
 			snprintf(why, sizeof(why), "%s", mf.err);
 		else if (strcmp(mf.m->order, o->id) != 0)
@@ -291,12 +426,22 @@ int ctl_sign_prepare(struct ctl *x, const struct ctl_order *o)
 			snprintf(why, sizeof(why), "its key line says %s, its key field %s", mf.m->key, mf.key);
 		else if (strcmp(mf.key, s->pub.id) == 0 && rs_sig_verify(&s->pub, mf.text, mf.len, mf.sig))
 			snprintf(why, sizeof(why), "its signature does not verify with this key (%s)", s->pub.id);
+		else if (strcmp(mf.key, s->pub.id) != 0 && ctl_trust_revoked(&s->trust, mf.key))
+			uex = CTL_EXIT_REFUSED,
+			snprintf(why, sizeof(why), "it is signed by key %s, revoked in %s", mf.key, x->sign_trusted);
+		else if (strcmp(mf.key, s->pub.id) != 0 && !(tk = ctl_trust_find(&s->trust, mf.key)))
+			uex = CTL_EXIT_REFUSED,
+			snprintf(why, sizeof(why), "it is signed by key %s, neither this key (%s) nor a key of --trusted "
+				 "FILE", mf.key, s->pub.id);
+		else if (tk && rs_sig_verify(tk, mf.text, mf.len, mf.sig))
+			snprintf(why, sizeof(why), "its signature does not verify with key %s", mf.key);
 		if (*why) { /* refused when the order is changed (expire loads orders it does not change) */
 			char msg[1200];
 			snprintf(msg, sizeof(msg), "order '%s': its manifest (manifest:%s) is not sound: %s. Nothing "
 				 "written: the chain of signed versions cannot continue from it; check with 'redsink-ctl "
 				 "verify'", o->id, o->id, why);
 			so->unsound = xstrdup(msg);
+			so->unsound_exit = uex;
 		} else if (strcmp(mf.key, s->pub.id) != 0) {
 			char msg[600];
 			snprintf(msg, sizeof(msg), "warning: order '%s': version %llu was signed by key %s, not by this "
@@ -310,7 +455,11 @@ int ctl_sign_prepare(struct ctl *x, const struct ctl_order *o)
 			so->version = mf.m->version;
 			memcpy(so->prev_names, mf.m->names_digest, 65);
 			memcpy(so->prev_prefixes, mf.m->prefixes_digest, 65);
+			so->prev_nnames = mf.m->names;
+			so->prev_nprefixes = mf.m->prefixes;
 		}
+		if (!*why)
+			field_drift(x, so, mf.m);
 		mf.text = NULL;
 	}
 	ctl_manifest_clear(&mf);
@@ -417,8 +566,40 @@ static void hashes_remove(struct hashes *h, uint8_t (*a)[32], size_t k)
 	h->n = w;
 }
 
-/* Read one set on the second connection into h. 0, or the failure recorded. */
-static int load_set(struct ctl *x, struct ctl_signer *s, const char *key, struct hashes *h)
+/* Is m the canonical text of a name (or of a prefix, ip)? Else its canonical form in canon ("" none). */
+static bool member_canonical(const char *m, bool ip, char *canon, size_t len)
+{
+	*canon = '\0';
+	if (ip) {
+		struct rs_prefix p;
+		char err[200];
+		if (rs_prefix_parse(m, &p, err, sizeof(err)) == 0)
+			rs_prefix_format(&p, canon, len);
+	} else {
+		char c[RS_NAME_MAX + 1];
+		if (rs_name_canon(m, strlen(m), c) > 0)
+			snprintf(canon, len, "%s", c);
+	}
+	return strcmp(m, canon) == 0;
+}
+
+/* m for a message: at most 100 octets, control characters and non-ASCII as \xHH. */
+static const char *shown(const char *m, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	for (const unsigned char *p = (const unsigned char *)m; *p && n + 5 < len && p - (const unsigned char *)m < 100;
+	     p++)
+		n += (size_t)(*p < 0x20 || *p >= 0x7f ? snprintf(buf + n, len - n, "\\x%02x", *p)
+						       : snprintf(buf + n, len - n, "%c", *p));
+	buf[n] = '\0';
+	return buf;
+}
+
+/* Read one set on the second connection into h. 0, or the failure recorded. A member
+ * not in canonical form is refused (exit 5): resolvers digest what they would enforce. */
+static int load_set(struct ctl *x, struct ctl_signer *s, const char *key, struct hashes *h, const char *order,
+		    bool ip)
 {
 	struct ctl y = *x;
 	char **m;
@@ -430,6 +611,17 @@ static int load_set(struct ctl *x, struct ctl_signer *s, const char *key, struct
 		sfail(s, ex, "reading %s for the signed manifest failed", key);
 		return ex;
 	}
+	for (size_t i = 0; i < n; i++) {
+		char canon[RS_NAME_MAX + 8], b1[520], b2[520];
+		if (member_canonical(m[i], ip, canon, sizeof(canon)))
+			continue;
+		sfail(s, CTL_EXIT_DATA, "order '%s': %s holds '%s', not %s in canonical form%s%s%s: nothing written: "
+		      "replace it (remove it and add it again with redsink-ctl) before signing", order, key,
+		      shown(m[i], b1, sizeof(b1)), ip ? "an address prefix" : "a domain name", *canon ? " ('" : "",
+		      *canon ? shown(canon, b2, sizeof(b2)) : "", *canon ? "')" : "");
+		ctl_free_strings(m, n);
+		return CTL_EXIT_DATA;
+	}
 	hashes_reserve(h, n);
 	for (size_t i = 0; i < n; i++)
 		hash_item(m[i], h->h[i]);
@@ -440,37 +632,78 @@ static int load_set(struct ctl *x, struct ctl_signer *s, const char *key, struct
 	return 0;
 }
 
+/* The second connection (the main one may be inside MULTI). 0, or -1 with the failure recorded. */
+static int conn2(struct ctl *x, struct ctl_signer *s)
+{
+	if (s->conn2_open)
+		return 0;
+	s->conn2.ep = x->conn.ep; /* borrowed: never freed through conn2 */
+	s->conn2.prefix = x->conn.prefix;
+	s->conn2.timeout_ms = x->conn.timeout_ms;
+	if (ctl_connect(&s->conn2)) {
+		sfail(s, s->conn2.exit ? s->conn2.exit : CTL_EXIT_REDIS, "%s", s->conn2.err);
+		s->conn2.ep = (struct rs_endpoint){ 0 };
+		return -1;
+	}
+	s->conn2_open = true;
+	return 0;
+}
+
+/* Without a key, an order that exists without a manifest: if the stream holds a signed
+ * version of it, it is a signed order (its manifest deleted?): refused without --unsigned. */
+static void stream_check(struct ctl *x, struct ctl_signer *s, struct sorder *so)
+{
+	struct ctl_manifest st;
+	int ex;
+
+	if (!so->check_stream)
+		return;
+	so->check_stream = false;
+	if (conn2(x, s))
+		return;
+	if ((ex = stream_last_signed(x, &s->conn2, so->id, &st))) {
+		sfail(s, ex, "order '%s': reading the stream failed", so->id);
+		return;
+	}
+	if (st.present && so->mode == S_PLAIN)
+		so->mode = x->unsigned_ok ? S_OVERRIDE : S_REFUSE;
+	ctl_manifest_clear(&st);
+}
+
 static int load_sets(struct ctl *x, struct ctl_signer *s, struct sorder *so)
 {
 	char k[CTL_KEY_MAX];
 
 	if (so->sets_loaded)
 		return 0;
-	if (!s->conn2_open) {
-		s->conn2.ep = x->conn.ep; /* borrowed: never freed through conn2 */
-		s->conn2.prefix = x->conn.prefix;
-		s->conn2.timeout_ms = x->conn.timeout_ms;
-		if (ctl_connect(&s->conn2)) {
-			sfail(s, s->conn2.exit ? s->conn2.exit : CTL_EXIT_REDIS, "%s", s->conn2.err);
-			s->conn2.ep = (struct rs_endpoint){ 0 };
-			return -1;
-		}
-		s->conn2_open = true;
-	}
-	if (load_set(x, s, ctl_key(x, k, "order:%s:domains", so->id), &so->names) ||
-	    load_set(x, s, ctl_key(x, k, "order:%s:ips", so->id), &so->prefixes))
+	if (conn2(x, s))
+		return -1;
+	if (load_set(x, s, ctl_key(x, k, "order:%s:domains", so->id), &so->names, so->id, false) ||
+	    load_set(x, s, ctl_key(x, k, "order:%s:ips", so->id), &so->prefixes, so->id, true))
 		return -1;
 	so->sets_loaded = true;
 	if (so->prev_names[0]) { /* changed behind redsink-ctl's back (or by --unsigned) since the last version? */
 		char dn[65], dp[65];
 		rs_sha256_hex(so->names.h ? (const void *)so->names.h : "", so->names.n * 32, dn);
 		rs_sha256_hex(so->prefixes.h ? (const void *)so->prefixes.h : "", so->prefixes.n * 32, dp);
-		if (strcmp(dn, so->prev_names) || strcmp(dp, so->prev_prefixes))
-			warnx("warning: order '%s': its %s no longer match%s signed version %llu (changed without "
-			      "signing: --unsigned, or behind redsink-ctl's back): the new version signs them as they "
-			      "are; check them ('redsink-ctl verify', 'order show --domains')",
-			      so->id, strcmp(dn, so->prev_names) ? "names" : "address prefixes",
-			      strcmp(dn, so->prev_names) ? "" : "", (unsigned long long)so->version);
+		if (strcmp(dn, so->prev_names) || strcmp(dp, so->prev_prefixes)) {
+			bool nm = strcmp(dn, so->prev_names) != 0;
+			char what[200];
+			snprintf(what, sizeof(what), "its %s (%zu in Redis, %zu signed)", nm ? "names" : "address prefixes",
+				 nm ? so->names.n : so->prefixes.n, nm ? so->prev_nnames : so->prev_nprefixes);
+			if (!x->resign_current) {
+				sfail(s, CTL_EXIT_REFUSED, "order '%s': %s no longer match signed version %llu (changed "
+				      "without signing: --unsigned, or behind redsink-ctl's back). Nothing written: check "
+				      "them ('redsink-ctl verify', 'order show --domains'); --resign-current-state signs "
+				      "them as they are", so->id, what, (unsigned long long)so->version);
+				return -1;
+			}
+			so->resigned = true;
+			if (!x->quiet)
+				warnx("warning: order '%s': %s no longer match signed version %llu: "
+				      "--resign-current-state: the new version signs them as they are (recorded)",
+				      so->id, what, (unsigned long long)so->version);
+		}
 	}
 	return 0;
 }
@@ -506,7 +739,7 @@ static void apply_lines(struct hashes *h, const struct dline *d, size_t n, uint8
 
 static void queue_argv(struct ctl_tx *t, int argc, const char **argv)
 {
-	size_t lens[16];
+	size_t lens[20];
 
 	for (int i = 0; i < argc; i++)
 		lens[i] = strlen(argv[i]);
@@ -589,9 +822,10 @@ static int flush(struct ctl *x, struct ctl_signer *s, struct sorder *so, struct 
 				       s->pub.id };
 		/* the contract's fields, and `by` for the audit trail ('redsink-ctl log') */
 		const char *xadd[] = { "XADD", ctl_key(x, kc, "changes"), "*", "op", "signed", "order", so->id,
-				       "text", text, "sig", sig, "key", s->pub.id, "by", x->by };
+				       "text", text, "sig", sig, "key", s->pub.id, "by", x->by,
+				       "override", "resign-current-state" };
 		queue_argv(t, 8, hset);
-		queue_argv(t, 15, xadd);
+		queue_argv(t, so->resigned ? 17 : 15, xadd); /* the override recorded with the version it signed */
 	}
 	free(so->prev_text);
 	so->prev_text = text;
@@ -618,10 +852,16 @@ size_t ctl_sign_room(struct ctl *x, const char *order)
 const char *ctl_sign_override(struct ctl *x, const char *order, const char *override, char *buf, size_t len)
 {
 	struct sorder *so = *order ? find(x->sign, order) : NULL;
+	const char *add;
 
-	if (!so || so->mode != S_OVERRIDE || (override && strstr(override, "unsigned")))
+	if (so)
+		stream_check(x, x->sign, so);
+	add = !so ? NULL : so->mode == S_OVERRIDE ? "unsigned" :
+			  so->mode == S_SIGN && so->resigned ? "resign-current-state" : NULL;
+
+	if (!add || (override && strstr(override, add)))
 		return override;
-	snprintf(buf, len, "%s%sunsigned", override ? override : "", override && *override ? "," : "");
+	snprintf(buf, len, "%s%s%s", override ? override : "", override && *override ? "," : "", add);
 	return buf;
 }
 
@@ -650,6 +890,7 @@ void ctl_sign_note(struct ctl *x, struct ctl_tx *t, const char *op, const char *
 		      order);
 		return;
 	}
+	stream_check(x, s, so);
 	if (so->mode == S_REFUSE) {
 		sfail(s, CTL_EXIT_REFUSED, "order %s is signed: give --sign-key, or --unsigned to write without signing "
 					   "(resolvers requiring signatures will not enforce it)", order);
@@ -662,7 +903,11 @@ void ctl_sign_note(struct ctl *x, struct ctl_tx *t, const char *op, const char *
 		return;
 	}
 	if (so->unsound) {
-		sfail(s, CTL_EXIT_ERROR, "%s", so->unsound);
+		sfail(s, so->unsound_exit ? so->unsound_exit : CTL_EXIT_ERROR, "%s", so->unsound);
+		return;
+	}
+	if (so->drift) {
+		sfail(s, CTL_EXIT_REFUSED, "%s", so->drift);
 		return;
 	}
 	if (!so->noted && so->rotation && !x->quiet)

@@ -12,15 +12,25 @@
  *
  *  - ctl_order_load of a write command (x->writing, set by
  *    ctl_dataset_ensure) calls ctl_sign_prepare: WATCH manifest:<id>,
- *    order:<id>:domains and order:<id>:ips, read manifest:<id> (and check it:
- *    our own key's signature must verify; another key's is a rotation,
- *    said with a warning), remember the order's fields as read. The private
- *    key (--sign-key FILE or $REDSINK_SIGN_KEY) is loaded here, once.
+ *    order:<id>:domains and order:<id>:ips, read manifest:<id> and check it:
+ *    it must be signed by our key or by a key of --trusted FILE (a rotation,
+ *    said with a warning), not revoked there, and verify; order:<id>'s
+ *    fields and state must be the manifest's. An order that exists without
+ *    a manifest is refused with a key (re-anchored from its last op=signed
+ *    entry in the stream, or at version 1, only with
+ *    --resign-current-state); without a key, it is a signed order when the
+ *    stream holds a signed version of it (read at its first change, on the
+ *    second connection). The private key (--sign-key FILE or
+ *    $REDSINK_SIGN_KEY) and --trusted FILE are loaded here, once.
  *  - every queued entry is noted (ctl_sign_note): its op and item go into
  *    the order's next version. The sets themselves are read then, at the
  *    first change of the order, on a second connection (the main one is
  *    inside MULTI): the WATCH above makes EXEC fail if they change
- *    meanwhile, so what was read is what the transaction changes. A version
+ *    meanwhile, so what was read is what the transaction changes. Every
+ *    member must be canonical (exit 5 otherwise) and the sets' digests must
+ *    be the manifest's (exit 3 otherwise). Any difference from the manifest
+ *    is signed only with --resign-current-state, recorded as `override
+ *    resign-current-state` in the op=signed entry. A version
  *    holds at most RS_MANIFEST_DELTA_MAX delta lines: when one is full it is
  *    signed at once, so its `op=signed` entry follows its own entries in the
  *    stream; ctl_sign_room tells ctl_queue_changes_field where to cut.

@@ -171,30 +171,72 @@ static void digest_of(char *const *members, size_t n, char hex[65], size_t *coun
 	rs_setdigest_finish(d, hex, count);
 }
 
-/* ---- the chain in the stream ---- */
+/* ---- the chain in the stream ----
+ *
+ * The stream is read page by page and each op=signed entry is checked at once
+ * against the previous one of its order: memory holds one text per order (the
+ * last version seen) and its failures (at most CHAIN_FAIL_MAX), never the
+ * whole stream; orders are found through a hash index (review of issue 14,
+ * item 10: it kept every text and searched the orders linearly). */
 
-struct sentry {
-	char id[48];
-	char *text, *sig, *key;
-	size_t len;
-};
+#define CHAIN_FAIL_MAX 100
 
 struct chain {
 	char *order;
-	struct sentry *e;
-	size_t n, cap;
+	char *text;         /* the last version parsed (NULL: none yet) */
+	size_t len;
+	uint64_t version;
+	char id[48];        /* its entry */
+	size_t n;           /* op=signed entries seen */
+	char **fail;        /* details of the failed checks */
+	size_t nfail, nmore;
 };
 
 struct chains {
+	const struct ctl_trust *tr;
 	struct chain *c;
 	size_t n, cap;
+	size_t *idx;        /* open addressing: chain index + 1, 0 empty */
+	size_t idxcap;      /* a power of two, at least twice n */
 };
+
+static size_t hash_str(const char *s)
+{
+	size_t h = 1469598103934665603u;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211u;
+	return h;
+}
+
+static void index_put(struct chains *cs, size_t i)
+{
+	size_t m = cs->idxcap - 1, h = hash_str(cs->c[i].order) & m;
+
+	while (cs->idx[h])
+		h = (h + 1) & m;
+	cs->idx[h] = i + 1;
+}
+
+static struct chain *chain_find(const struct chains *cs, const char *order)
+{
+	size_t m, h;
+
+	if (!cs->idxcap)
+		return NULL;
+	m = cs->idxcap - 1;
+	for (h = hash_str(order) & m; cs->idx[h]; h = (h + 1) & m)
+		if (strcmp(cs->c[cs->idx[h] - 1].order, order) == 0)
+			return &cs->c[cs->idx[h] - 1];
+	return NULL;
+}
 
 static struct chain *chain_of(struct chains *cs, const char *order)
 {
-	for (size_t i = 0; i < cs->n; i++) /* few orders: a linear search is enough */
-		if (strcmp(cs->c[i].order, order) == 0)
-			return &cs->c[i];
+	struct chain *c = chain_find(cs, order);
+
+	if (c)
+		return c;
 	if (cs->n == cs->cap) {
 		cs->cap = cs->cap ? cs->cap * 2 : 16;
 		struct chain *nv = realloc(cs->c, cs->cap * sizeof(*nv));
@@ -202,37 +244,70 @@ static struct chain *chain_of(struct chains *cs, const char *order)
 			errx(CTL_EXIT_ERROR, "out of memory");
 		cs->c = nv;
 	}
+	if ((cs->n + 1) * 2 > cs->idxcap) {
+		size_t cap = cs->idxcap ? cs->idxcap * 2 : 64;
+		free(cs->idx);
+		if (!(cs->idx = calloc(cap, sizeof(*cs->idx))))
+			errx(CTL_EXIT_ERROR, "out of memory");
+		cs->idxcap = cap;
+		for (size_t i = 0; i < cs->n; i++)
+			index_put(cs, i);
+	}
 	memset(&cs->c[cs->n], 0, sizeof(cs->c[0]));
 	if (!(cs->c[cs->n].order = strdup(order)))
 		errx(CTL_EXIT_ERROR, "out of memory");
+	index_put(cs, cs->n);
 	return &cs->c[cs->n++];
 }
 
 static void chains_free(struct chains *cs)
 {
 	for (size_t i = 0; i < cs->n; i++) {
-		for (size_t j = 0; j < cs->c[i].n; j++) {
-			free(cs->c[i].e[j].text);
-			free(cs->c[i].e[j].sig);
-			free(cs->c[i].e[j].key);
-		}
-		free(cs->c[i].e);
+		free(cs->c[i].text);
+		for (size_t j = 0; j < cs->c[i].nfail; j++)
+			free(cs->c[i].fail[j]);
+		free(cs->c[i].fail);
 		free(cs->c[i].order);
 	}
 	free(cs->c);
+	free(cs->idx);
 }
 
+static void cfail(struct chain *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void cfail(struct chain *c, const char *fmt, ...)
+{
+	char detail[900];
+	va_list ap;
+	char **nv;
+
+	if (c->nfail >= CHAIN_FAIL_MAX) {
+		c->nmore++;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	nv = realloc(c->fail, (c->nfail + 1) * sizeof(*nv));
+	if (!nv || !(nv[c->nfail] = strdup(detail)))
+		errx(CTL_EXIT_ERROR, "out of memory");
+	c->fail = nv;
+	c->nfail++;
+}
+
+/* Check one op=signed entry against the previous version of its order. */
 static void add_signed(struct chains *cs, const redisReply *e)
 {
 	const redisReply *f;
-	const char *op = NULL, *order = NULL, *text = NULL, *sig = "", *key = "";
+	const char *op = NULL, *order = NULL, *text = "", *sig = "", *key = "", *eid, *check, *why;
 	size_t len = 0;
 	struct chain *c;
-	struct sentry *s;
+	struct rs_manifest *m;
+	char err[400], hex[65];
 
 	if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING ||
 	    e->element[1]->type != REDIS_REPLY_ARRAY)
 		return;
+	eid = e->element[0]->str;
 	f = e->element[1];
 	for (size_t j = 0; j + 1 < f->elements; j += 2) {
 		const redisReply *k = f->element[j], *v = f->element[j + 1];
@@ -252,24 +327,38 @@ static void add_signed(struct chains *cs, const redisReply *e)
 	if (!op || strcmp(op, "signed") != 0 || !order)
 		return;
 	c = chain_of(cs, order);
-	if (c->n == c->cap) {
-		c->cap = c->cap ? c->cap * 2 : 8;
-		struct sentry *nv = realloc(c->e, c->cap * sizeof(*nv));
-		if (!nv)
-			errx(CTL_EXIT_ERROR, "out of memory");
-		c->e = nv;
+	c->n++;
+	if (rs_manifest_parse(text, len, &m, err, sizeof(err))) {
+		cfail(c, "entry %.40s: %s", eid, err);
+		return;
 	}
-	s = &c->e[c->n++];
-	snprintf(s->id, sizeof(s->id), "%s", e->element[0]->str);
-	s->len = text ? len : 0;
-	s->text = malloc(s->len + 1);
-	if (!s->text || !(s->sig = strdup(sig)) || !(s->key = strdup(key)))
+	if (strcmp(m->order, order) != 0)
+		cfail(c, "entry %.40s: the manifest of order '%s'", eid, m->order);
+	if (strcmp(m->key, key) != 0)
+		cfail(c, "entry %.40s: the manifest names key %s, the entry %.40s", eid, m->key, key);
+	if ((why = check_sig(cs->tr, m->key, text, len, sig, &check)))
+		cfail(c, "entry %.40s (version %llu): key %s: %s", eid, (unsigned long long)m->version, m->key, why);
+	if (c->text) {
+		rs_sha256_hex(c->text, c->len, hex);
+		if (m->version != c->version + 1)
+			cfail(c, "entry %.40s: version %llu follows version %llu", eid, (unsigned long long)m->version,
+			      (unsigned long long)c->version);
+		else if (strcmp(m->prev, hex) != 0)
+			cfail(c, "entry %.40s (version %llu): prev is not the SHA-256 of version %llu", eid,
+			      (unsigned long long)m->version, (unsigned long long)c->version);
+	}
+	free(c->text);
+	if (!(c->text = malloc(len + 1)))
 		errx(CTL_EXIT_ERROR, "out of memory");
-	memcpy(s->text, text ? text : "", s->len);
-	s->text[s->len] = '\0';
+	memcpy(c->text, text, len);
+	c->text[len] = '\0';
+	c->len = len;
+	c->version = m->version;
+	snprintf(c->id, sizeof(c->id), "%s", eid);
+	rs_manifest_free(m);
 }
 
-/* Every op=signed entry of the stream, per order, in stream order. */
+/* Every op=signed entry of the stream, checked per order in stream order. */
 static int read_chains(struct ctl *x, struct chains *cs)
 {
 	char k[CTL_KEY_MAX], from[64] = "-";
@@ -295,47 +384,17 @@ static int read_chains(struct ctl *x, struct chains *cs)
 	}
 }
 
-static void check_chain(const struct ctl_trust *tr, const struct chain *c, const struct ctl_manifest *mf,
-			struct vres *v)
+static void check_chain(const struct chain *c, const struct ctl_manifest *mf, struct vres *v)
 {
-	struct rs_manifest *prev = NULL;
-	const struct sentry *pe = NULL;
-	char err[400], hex[65];
-
 	if (!c)
 		return;
 	v->nchain = c->n;
-	for (size_t i = 0; i < c->n; i++) {
-		const struct sentry *e = &c->e[i];
-		struct rs_manifest *m;
-		const char *check, *why;
-		if (rs_manifest_parse(e->text, e->len, &m, err, sizeof(err))) {
-			vfail(v, "chain", "entry %s: %s", e->id, err);
-			continue;
-		}
-		if (strcmp(m->order, v->id) != 0)
-			vfail(v, "chain", "entry %s: the manifest of order '%s'", e->id, m->order);
-		if (strcmp(m->key, e->key) != 0)
-			vfail(v, "chain", "entry %s: the manifest names key %s, the entry %s", e->id, m->key, e->key);
-		if ((why = check_sig(tr, m->key, e->text, e->len, e->sig, &check)))
-			vfail(v, "chain", "entry %s (version %llu): key %s: %s", e->id, (unsigned long long)m->version,
-			      m->key, why);
-		if (prev) {
-			rs_sha256_hex(pe->text, pe->len, hex);
-			if (m->version != prev->version + 1)
-				vfail(v, "chain", "entry %s: version %llu follows version %llu", e->id,
-				      (unsigned long long)m->version, (unsigned long long)prev->version);
-			else if (strcmp(m->prev, hex) != 0)
-				vfail(v, "chain", "entry %s (version %llu): prev is not the SHA-256 of version %llu", e->id,
-				      (unsigned long long)m->version, (unsigned long long)prev->version);
-		}
-		rs_manifest_free(prev);
-		prev = m;
-		pe = e;
-	}
-	if (pe && mf->present && (pe->len != mf->len || memcmp(pe->text, mf->text, mf->len) != 0))
-		vfail(v, "chain", "the stored manifest is not the last signed version in the stream (entry %s)", pe->id);
-	rs_manifest_free(prev);
+	for (size_t i = 0; i < c->nfail; i++)
+		vfail(v, "chain", "%s", c->fail[i]);
+	if (c->nmore)
+		vfail(v, "chain", "%zu more failures of the chain not shown", c->nmore);
+	if (c->text && mf->present && (c->len != mf->len || memcmp(c->text, mf->text, mf->len) != 0))
+		vfail(v, "chain", "the stored manifest is not the last signed version in the stream (entry %s)", c->id);
 }
 
 /* ---- a minimal JSON reader, for export files ---- */
@@ -602,7 +661,7 @@ static struct vres *new_res(struct verify *vf, const char *id)
 static int verify_redis(struct verify *vf)
 {
 	struct ctl *x = vf->x;
-	struct chains cs = { 0 };
+	struct chains cs = { .tr = &vf->tr };
 	char k[CTL_KEY_MAX], **ids = NULL;
 	size_t nids = 0;
 	int ex;
@@ -618,7 +677,6 @@ static int verify_redis(struct verify *vf)
 		struct vres *v = new_res(vf, ids[i]);
 		char **m;
 		size_t n;
-		const struct chain *c = NULL;
 		if ((ex = ctl_order_load(x, ids[i], false, &o)))
 			goto out;
 		if ((ex = ctl_manifest_read(x, ids[i], &mf))) {
@@ -638,10 +696,7 @@ static int verify_redis(struct verify *vf)
 		digest_of(m, n, vo.prefixes_hex, &vo.prefixes);
 		ctl_free_strings(m, n);
 		check_order(&vf->tr, &vo, &mf, v);
-		for (size_t j = 0; j < cs.n; j++)
-			if (strcmp(cs.c[j].order, ids[i]) == 0)
-				c = &cs.c[j];
-		check_chain(&vf->tr, c, &mf, v);
+		check_chain(chain_find(&cs, ids[i]), &mf, v);
 		ctl_manifest_clear(&mf);
 		ctl_order_clear(&o);
 		continue;

@@ -93,6 +93,10 @@ static const char main_usage[] =
 	"                    $REDSINK_SIGN_KEY; mode 600; see SIGNING in redsink-ctl(1))\n"
 	"  --unsigned        write to a signed order without a key (it is then not\n"
 	"                    enforced by resolvers requiring signatures)\n"
+	"  --trusted FILE    signing: trusted-key: lines (as in redsink.conf) of the other\n"
+	"                    keys whose manifests a signed change may continue\n"
+	"  --resign-current-state  signing: sign an order as Redis holds it even where it\n"
+	"                    differs from its last signed version (recorded)\n"
 	"  -q, --quiet       no progress bar and no summary\n"
 	"  -h, --help        this help; redsink-ctl COMMAND --help for a command\n"
 	"  --version         print the version and exit\n"
@@ -103,7 +107,7 @@ static const char main_usage[] =
 /* ---- options ---- */
 
 enum { O_REDIS = 1000, O_PREFIX, O_AUTH_FILE, O_TIMEOUT, O_BY, O_VERSION, O_USER, O_DB, O_PASSWORD_FILE, O_SIGN_KEY,
-       O_UNSIGNED };
+       O_UNSIGNED, O_SIGN_TRUSTED, O_RESIGN };
 
 /* --user and --db of the common options (cli.h), applied by ctl_open */
 static const char *opt_user;
@@ -122,6 +126,8 @@ static const struct option common_opts[] = {
 	{ "db", required_argument, NULL, O_DB },
 	{ "sign-key", required_argument, NULL, O_SIGN_KEY },
 	{ "unsigned", no_argument, NULL, O_UNSIGNED },
+	{ "trusted", required_argument, NULL, O_SIGN_TRUSTED }, /* verify, order show, receipts: their own */
+	{ "resign-current-state", no_argument, NULL, O_RESIGN },
 	/* deprecated spellings of --auth-file (redsink-stats, redsink-warnd) */
 	{ "password-file", required_argument, NULL, O_PASSWORD_FILE },
 	{ "redis-password-file", required_argument, NULL, O_PASSWORD_FILE },
@@ -192,6 +198,12 @@ static int common_opt(struct ctl *x, int c, const char *arg)
 	case O_UNSIGNED:
 		x->unsigned_ok = true;
 		return 0;
+	case O_SIGN_TRUSTED:
+		x->sign_trusted = arg;
+		return 0;
+	case O_RESIGN:
+		x->resign_current = true;
+		return 0;
 	case 'q':
 		x->quiet = true;
 		return 0;
@@ -204,7 +216,7 @@ static int common_opt(struct ctl *x, int c, const char *arg)
 
 int ctl_getopt(struct ctl *x, int argc, char **argv, const char *shortopts, const struct option *own, int *exitp)
 {
-	static struct option merged[96];
+	static struct option merged[112];
 	static const struct option *merged_for;
 	static char shorts[96];
 	static char **last_argv;

@@ -546,6 +546,7 @@ static void test_signed_chain(void **state)
 	t2bad = build(&v2, 1, NULL);
 	assert_int_equal(apply_signed_entry(&a, "o1", t2bad, 1, keys[1].pub.id), 0);
 	assert_string_equal(alarm_.v[0].reason, "broken-chain");
+	assert_int_equal(reload_calls, 1); /* a broken chain reloads the order (review item 9) */
 	free(t2bad);
 	assert_int_equal(alarm_.failures, 5);
 	assert_int_equal(alarm_.n, 2);
@@ -577,7 +578,7 @@ static void test_signed_chain(void **state)
 		t4 = build(&v4, 0, NULL);
 	}
 	assert_int_equal(apply_signed_entry(&a, "o1", t4, 0, keys[0].pub.id), 0);
-	assert_int_equal(reload_calls, 1);
+	assert_int_equal(reload_calls, 2);
 	assert_string_equal(reload_id, "o1");
 	assert_int_equal(get(l, "o1")->sig->version, 2); /* the fake reload changed nothing */
 
@@ -587,7 +588,7 @@ static void test_signed_chain(void **state)
 		tx = build(&vx, 0, NULL);
 	}
 	assert_int_equal(apply_signed_entry(&a, "o1", tx, 0, keys[0].pub.id), 0);
-	assert_int_equal(reload_calls, 2);
+	assert_int_equal(reload_calls, 3);
 	assert_int_equal(get(l, "o1")->sig->version, 2); /* undone: version 2 whole */
 	assert_int_equal(match(l, "a.example"), RS_BLOCKED);
 	assert_int_equal(match(l, "b.example"), RS_BLOCKED);
@@ -613,11 +614,67 @@ static void test_signed_chain(void **state)
 	assert_int_equal(apply_signed_entry(&a, "o1", t1, 0, keys[0].pub.id), 0);
 	assert_string_equal(alarm_.v[alarm_.n - 1].reason, "replayed");
 	assert_int_equal(match(l, "a.example"), RS_PASS);
+	/* an active version after the tombstone counts from an empty order
+	 * (review item 8): applied, not reloaded */
+	{
+		char h4[65], *t5;
+		struct version v4 = { "o1", 4, h3, "nxdomain", true, n1, 1, 0, NULL, 0 };
+		struct version v5 = { "o1", 5, NULL, "nxdomain", false, n1, 1, 0, d1, 1 };
+		free(build(&v4, 0, h4));
+		v5.prev = h4;
+		t5 = build(&v5, 0, NULL);
+		assert_int_equal(apply_signed_entry(&a, "o1", t5, 0, keys[0].pub.id), 0);
+		assert_int_equal(reload_calls, 3);
+		assert_int_equal(get(l, "o1")->sig->version, 5);
+		assert_true(get(l, "o1")->in_scope);
+		assert_int_equal(match(l, "a.example"), RS_BLOCKED);
+		assert_int_equal(match(l, "b.example"), RS_PASS);
+		free(t5);
+	}
 	/* protection is not signed: applied as in unsigned mode */
 	assert_int_equal(apply(&a, "protect", "", "p.example"), 0);
 	assert_int_equal(match(l, "p.example"), RS_PROTECTED);
 	assert_int_equal(a.bad, 0);
 	free(t1), free(t2), free(t3), free(t4), free(tx);
+	rs_sigalarm_free(&alarm_);
+	rs_apply_free(&a);
+	rs_list_free(l);
+	for (int i = 0; i < 4; i++)
+		EVP_PKEY_free(keys[i].pk);
+}
+
+/* A signed version 1 over an order left from unsigned mode (no verified
+ * manifest): the unsigned order is absent, none of its names survive
+ * (review item 3). */
+static void test_signed_over_unsigned(void **state)
+{
+	static const char *const n1[] = { "a.example" };
+	static const struct rs_delta d1[] = { { RS_D_ADD, "a.example" } };
+	struct rs_list *l = rs_list_new(0);
+	struct rs_apply a;
+	struct version v1 = { "o1", 1, "-", "sinkhole", false, n1, 1, 0, d1, 1 };
+	char *t1;
+
+	keys_init();
+	memset(&alarm_, 0, sizeof(alarm_));
+	reload_calls = 0;
+	fetch_result = 0;
+	assert_int_equal(rs_apply_init(&a, l, fake_fetch, NULL), 0);
+	/* unsigned mode: o1 lists u.example and a.example */
+	assert_int_equal(apply(&a, "add", "o1", "u.example"), 0);
+	assert_int_equal(apply(&a, "add", "o1", "a.example"), 0);
+	assert_int_equal(match(l, "u.example"), RS_BLOCKED);
+	assert_null(get(l, "o1")->sig);
+	rs_apply_signed(&a, &sconf, fake_reload, &alarm_);
+	t1 = build(&v1, 0, NULL);
+	assert_int_equal(apply_signed_entry(&a, "o1", t1, 0, keys[0].pub.id), 0);
+	assert_int_equal(reload_calls, 0); /* applied from an empty order: counts match */
+	assert_non_null(get(l, "o1")->sig);
+	assert_int_equal(get(l, "o1")->sig->version, 1);
+	assert_int_equal(match(l, "a.example"), RS_BLOCKED);
+	assert_int_equal(match(l, "u.example"), RS_PASS); /* the unsigned name is gone */
+	assert_int_equal(alarm_.n, 0);
+	free(t1);
 	rs_sigalarm_free(&alarm_);
 	rs_apply_free(&a);
 	rs_list_free(l);
@@ -660,6 +717,7 @@ int main(void)
 		cmocka_unit_test(test_parse_prefix_field),
 		cmocka_unit_test(test_unsigned_ignores_signed),
 		cmocka_unit_test(test_signed_chain),
+		cmocka_unit_test(test_signed_over_unsigned),
 		cmocka_unit_test(test_parse_signed_fields),
 	};
 	return cmocka_run_group_tests_name("apply", tests, NULL, NULL);

@@ -247,6 +247,14 @@ static void test_setdigest(void **state)
 	assert_string_equal(h1, "95789091555b33318b7d046711d566329324d6da25ccec97c3e182cee4280fc1");
 	digest_of(pfx, 1, h1, &n);
 	assert_string_equal(h1, "7fbe58f8c1248ef5dca1e5f6b1ada0a760d9ea7d05383108c9aa7581b422eed7");
+	{
+		/* a set: a member fed twice (SSCAN may return it twice) counts once */
+		static const char *const abab[] = { "example.com", "b.example", "example.com", "b.example",
+						     "b.example" };
+		digest_of(abab, 5, h2, &n);
+		assert_int_equal(n, 2);
+		assert_string_equal(h2, "95789091555b33318b7d046711d566329324d6da25ccec97c3e182cee4280fc1");
+	}
 	rs_setdigest_free(rs_setdigest_new());
 	rs_setdigest_free(NULL);
 }
