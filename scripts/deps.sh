@@ -9,7 +9,7 @@ pkgs=(build-essential autoconf automake libtool pkg-config dpkg-dev quilt
       libhiredis-dev libevent-dev libmaxminddb-dev libcmocka-dev
       libssl-dev libexpat1-dev bison flex
       redis-server redis-tools nsd bind9-dnsutils dnsperf
-      python3-pytest python3-dnspython python3-redis binutils
+      python3-pytest python3-dnspython python3-redis python3-cryptography binutils
       libidn2-dev libpsl-dev mmdb-bin
       chromium fonts-noto-cjk imagemagick curl
       clang libclang-rt-14-dev llvm)
