@@ -161,6 +161,77 @@ static int reload(struct rs_apply *a, const char *id)
 	return rc;
 }
 
+void rs_apply_set_list(struct rs_apply *a, struct rs_list *l)
+{
+	a->list = l;
+	a->nfailed = 0;
+	a->failed_next = 0;
+}
+
+/* The verified version of order id ("": the protected set) after a reload. */
+static uint64_t verified_version(const struct rs_apply *a, const char *id)
+{
+	const struct rs_order *o;
+	int64_t i;
+
+	if (!*id)
+		return a->alarm ? a->alarm->prot.version : 0;
+	i = rs_list_order_find(a->list, id);
+	o = i >= 0 ? rs_list_order_get(a->list, (uint32_t)i) : NULL;
+	return o && o->sig ? o->sig->version : 0;
+}
+
+/*
+ * Signed mode: reload id ("": the protected set) for the verified entry of
+ * version `version` (text SHA-256 hash). Skipped when a reload for this
+ * version or a newer one (or this very text) failed already since the list
+ * was loaded: a copy of the entry proves nothing new, and each reload reads
+ * the whole order or set. A reload that does not reach `version` is
+ * remembered (the last RS_APPLY_FAILED_MAX ids).
+ */
+static struct rs_reload_failed *failed_find(struct rs_apply *a, const char *id)
+{
+	for (size_t k = 0; k < a->nfailed; k++)
+		if (strcmp(a->failed[k].id, id) == 0)
+			return &a->failed[k];
+	return NULL;
+}
+
+/* Would reload_for skip this reload? */
+static bool reload_skipped(struct rs_apply *a, const char *id, uint64_t version, const char *hash)
+{
+	struct rs_reload_failed *f = failed_find(a, id);
+
+	return f && (version < f->version || (version == f->version && strcmp(hash, f->hash) == 0));
+}
+
+static int reload_for(struct rs_apply *a, const char *id, uint64_t version, const char *hash)
+{
+	struct rs_reload_failed *f = failed_find(a, id);
+	int rc;
+
+	if (reload_skipped(a, id, version, hash)) {
+		a->reloads_skipped++;
+		return 0; /* its alarm is up already */
+	}
+	rc = reload(a, id);
+	if (rc || !a->reload || verified_version(a, id) >= version) {
+		if (rc == 0 && f)
+			*f = a->failed[--a->nfailed]; /* reached: forget the failure */
+		return rc;
+	}
+	if (!f) {
+		if (a->nfailed < RS_APPLY_FAILED_MAX)
+			f = &a->failed[a->nfailed++];
+		else
+			f = &a->failed[a->failed_next++ % RS_APPLY_FAILED_MAX];
+	}
+	snprintf(f->id, sizeof(f->id), "%s", id);
+	f->version = version;
+	snprintf(f->hash, sizeof(f->hash), "%s", hash);
+	return 0;
+}
+
 /* Do two orders state the same fields that decide what is blocked? */
 static bool same_effect(const struct rs_order *a, const struct rs_order *b)
 {
@@ -322,18 +393,23 @@ static int apply_signed(struct rs_apply *a, const struct rs_change *ch)
 		return 0;
 	}
 	if (m->version > verified + 1) {
-		rs_log(RS_LOG_INFO, "order '%s': change %s is version %llu, the verified one %llu: reloading the order",
-		       ch->order, ch->id, (unsigned long long)m->version, (unsigned long long)verified);
+		rs_sha256_hex(m->text, m->len, hash);
+		if (!reload_skipped(a, ch->order, m->version, hash))
+			rs_log(RS_LOG_INFO, "order '%s': change %s is version %llu, the verified one %llu: reloading "
+			       "the order", ch->order, ch->id, (unsigned long long)m->version, (unsigned long long)verified);
+		rc = reload_for(a, ch->order, m->version, hash);
 		rs_manifest_free(m);
-		return reload(a, ch->order);
+		return rc;
 	}
 	if (strcmp(m->prev, hash) != 0) {
 		rs_sigalarm_raise(a->alarm, ch->order, "broken-chain",
 				  "change %s: version %llu does not follow the verified version %llu (prev %.16s..., "
 				  "verified %.16s...): refused",
 				  ch->id, (unsigned long long)m->version, (unsigned long long)verified, m->prev, hash);
+		rs_sha256_hex(m->text, m->len, hash);
+		rc = reload_for(a, ch->order, m->version, hash); /* the full load's checks decide (they still apply) */
 		rs_manifest_free(m);
-		return reload(a, ch->order); /* the full load's checks decide (they still apply) */
+		return rc;
 	}
 	rc = rs_order_from_manifest(a->conf, m, ch->sig, &o, why, sizeof(why));
 	if (rc == RS_ENOMEM) {
@@ -376,8 +452,10 @@ static int apply_signed(struct rs_apply *a, const struct rs_change *ch)
 			rs_log(RS_LOG_WARN, "order '%s': change %s (version %llu) does not apply to the %zu names and %zu "
 			       "prefixes held (the manifest says %zu and %zu after it): reloading the order",
 			       ch->order, ch->id, (unsigned long long)m->version, base_n, base_p, m->names, m->prefixes);
+			rs_sha256_hex(m->text, m->len, hash);
+			rc = reload_for(a, ch->order, m->version, hash);
 			rs_manifest_free(m);
-			return reload(a, ch->order);
+			return rc;
 		}
 	}
 	rs_manifest_free(m);
@@ -389,11 +467,172 @@ static int apply_signed(struct rs_apply *a, const struct rs_change *ch)
 	return 0;
 }
 
-/* Entries that signed mode applies only through op `signed`. */
+/* Entries that signed mode applies only through op `signed` (orders) and
+ * op `signed-protected` (the protected set). */
 static bool signed_only(const char *op)
 {
 	return strcmp(op, "add") == 0 || strcmp(op, "del") == 0 || strcmp(op, "addip") == 0 ||
-	       strcmp(op, "delip") == 0 || strcmp(op, "order") == 0 || strcmp(op, "revoke") == 0;
+	       strcmp(op, "delip") == 0 || strcmp(op, "order") == 0 || strcmp(op, "revoke") == 0 ||
+	       strcmp(op, "protect") == 0 || strcmp(op, "unprotect") == 0 || strcmp(op, "protectip") == 0 ||
+	       strcmp(op, "unprotectip") == 0;
+}
+
+/* One delta line of the protected set's manifest (undo: its inverse): +
+ * protect, - unprotect (the name may be blocked again: into `changed`), +ip /
+ * -ip the same for a prefix. *changed: the list changed, then *dn / *dp move
+ * by one. 0, RS_EINVAL (a line the list cannot take), RS_ENOMEM. */
+static int protect_delta(struct rs_apply *a, const struct rs_delta *d, bool undo, long *dn, long *dp, bool *changed)
+{
+	bool on = (d->op == RS_D_ADD || d->op == RS_D_ADDIP) != undo;
+	uint8_t wire[RS_WIRE_MAX];
+	struct rs_prefix p;
+	char why[160];
+	int rc, w;
+
+	*changed = false;
+	if (d->op == RS_D_ADD || d->op == RS_D_DEL) {
+		w = rs_domain_wire(d->item, strlen(d->item), wire);
+		if (w < 0)
+			return RS_EINVAL;
+		rc = rs_list_protect(a->list, wire, (size_t)w, on);
+		if (rc == RS_ENOMEM)
+			return rc;
+		*changed = rc == 0;
+		*dn += rc == 0 ? (on ? 1 : -1) : 0;
+		if (on)
+			return 0;
+		rc = rs_list_add(a->changed, wire, (size_t)w, a->changed_order);
+		return rc == RS_ENOMEM ? rc : 0;
+	}
+	if (rs_prefix_parse(d->item, &p, why, sizeof(why)) != 0)
+		return RS_EINVAL;
+	rc = rs_list_prefix_protect(a->list, &p, on);
+	if (rc == RS_ENOMEM)
+		return rc;
+	*changed = rc == 0;
+	*dp += rc == 0 ? (on ? 1 : -1) : 0;
+	if (on)
+		return 0;
+	rc = rs_list_prefix_add(a->changed, &p, a->changed_order);
+	return rc == RS_ENOMEM ? rc : 0;
+}
+
+/*
+ * An op `signed-protected` entry in signed mode: the next version of the
+ * protected set (doc/signing.md). Verified like an order's (a protect-key,
+ * version == verified + 1, prev == SHA-256 of the verified text), then its
+ * delta applied. A replay is refused (alarm); a gap (a missed version, or
+ * the first change after a start) reloads the protected set whole, verified
+ * (the reload callback with id ""); so do a broken chain and counts that
+ * do not match after the delta (the list's protection differed from the
+ * verified state: the delta is undone first, the verified state stays),
+ * after their alarm; a reload that failed is not repeated for copies of the
+ * entry (reload_for). ps: the verified state (the alarm
+ * structure's, or the caller's local one).
+ */
+static int protected_apply(struct rs_apply *a, const struct rs_change *ch, struct rs_protsig *ps)
+{
+	char reason[16], why[600], hash[65];
+	struct rs_manifest *m = NULL;
+	long dn = 0, dp = 0;
+	bool *done;
+	size_t k;
+	int rc = 0;
+
+	if (ch->truncated || !ch->text) {
+		bad(a, ch, ch->truncated ? "a field is too long" : "no manifest text");
+		rs_sigalarm_raise(a->alarm, RS_PROTECTED_ALARM, "malformed",
+				  "change %s: a malformed signed-protected entry: refused", ch->id);
+		return 0;
+	}
+	rc = rs_protected_verify(a->conf, ch->text, ch->text_len, ch->sig, ch->key, &m, reason, why, sizeof(why));
+	if (rc == RS_ENOMEM)
+		return rc;
+	if (rc) {
+		rs_sigalarm_raise(a->alarm, RS_PROTECTED_ALARM, reason,
+				  "change %s: %s: refused, the verified protection stays", ch->id, why);
+		return 0;
+	}
+	a->applied++;
+	rs_sha256_hex(m->text, m->len, hash);
+	if (m->version <= ps->version) {
+		if (!(m->version == ps->version && strcmp(hash, ps->hash) == 0))
+			rs_sigalarm_raise(a->alarm, RS_PROTECTED_ALARM, "replayed",
+					  "change %s: version %llu is not newer than the verified "
+					  "version %llu: refused", ch->id, (unsigned long long)m->version,
+					  (unsigned long long)ps->version);
+		rs_manifest_free(m);
+		return 0;
+	}
+	if (m->version > ps->version + 1) {
+		/* a missed version, or the first change after a start (the
+		 * resolver's first load verified the set without this state) */
+		if (!reload_skipped(a, "", m->version, hash))
+			rs_log(RS_LOG_INFO, "the protected set: change %s is version %llu, the verified one %llu: "
+			       "reloading it", ch->id, (unsigned long long)m->version, (unsigned long long)ps->version);
+		rc = reload_for(a, "", m->version, hash); /* rs_load_order_signed: "" is the protected set */
+		rs_manifest_free(m);
+		return rc;
+	}
+	if (strcmp(m->prev, ps->version ? ps->hash : "-") != 0) {
+		rs_sigalarm_raise(a->alarm, RS_PROTECTED_ALARM, "broken-chain",
+				  "change %s: version %llu does not follow the verified version %llu: "
+				  "refused", ch->id, (unsigned long long)m->version, (unsigned long long)ps->version);
+		rc = reload_for(a, "", m->version, hash); /* the full check decides */
+		rs_manifest_free(m);
+		return rc;
+	}
+	done = calloc(m->ndelta + 1, sizeof(*done));
+	if (!done) {
+		rs_manifest_free(m);
+		return RS_ENOMEM;
+	}
+	for (k = 0; k < m->ndelta && rc != RS_ENOMEM; k++)
+		rc = protect_delta(a, &m->delta[k], false, &dn, &dp, &done[k]);
+	dn += (long)ps->names; /* the counts held after the delta */
+	dp += (long)ps->prefixes;
+	if (rc != RS_ENOMEM && (dn != (long)m->names || dp != (long)m->prefixes)) {
+		/* the list's protection differed from the verified state: the
+		 * delta is undone, the verified state stays, the set is reloaded
+		 * whole (its digests decide) */
+		long un = 0, up = 0;
+		bool ch2;
+		rs_sigalarm_raise(a->alarm, RS_PROTECTED_ALARM, "mismatch",
+				  "change %s (version %llu): %zu names and %zu prefixes held after it, "
+				  "%zu and %zu signed: reloading the set", ch->id, (unsigned long long)m->version,
+				  (size_t)dn, (size_t)dp, m->names, m->prefixes);
+		while (k-- > 0)
+			if (done[k] && protect_delta(a, &m->delta[k], true, &un, &up, &ch2) == RS_ENOMEM)
+				rc = RS_ENOMEM;
+		if (rc != RS_ENOMEM)
+			rc = reload_for(a, "", m->version, hash);
+		free(done);
+		rs_manifest_free(m);
+		return rc;
+	}
+	free(done);
+	/* the new verified state, with its text (the snapshot keeps it) */
+	if (rc == RS_ENOMEM || rs_protsig_set(ps, m, ch->sig)) {
+		rs_manifest_free(m);
+		return RS_ENOMEM;
+	}
+	rs_sigalarm_clear(a->alarm, RS_PROTECTED_ALARM);
+	rs_manifest_free(m);
+	return 0;
+}
+
+/* Without an alarm structure (a fuzzer) the verified state is this entry's
+ * only, as rs_load_order_signed does: nothing static, shared or kept. */
+static int apply_protected(struct rs_apply *a, const struct rs_change *ch)
+{
+	struct rs_protsig none = { .version = 0 };
+	int rc;
+
+	if (a->alarm)
+		return protected_apply(a, ch, &a->alarm->prot);
+	rc = protected_apply(a, ch, &none);
+	rs_protsig_clear(&none);
+	return rc;
 }
 
 int rs_apply_change(struct rs_apply *a, const struct rs_change *ch)
@@ -416,6 +655,8 @@ int rs_apply_change(struct rs_apply *a, const struct rs_change *ch)
 	}
 	if (strcmp(ch->op, "signed") == 0)
 		return a->conf ? apply_signed(a, ch) : 0; /* unsigned mode: ignored, not malformed */
+	if (strcmp(ch->op, "signed-protected") == 0)
+		return a->conf ? apply_protected(a, ch) : 0; /* the same */
 	if (a->conf && signed_only(ch->op)) {
 		a->unsigned_skipped++;
 		return 0; /* signed mode: only the signed manifest changes an order */
@@ -424,6 +665,8 @@ int rs_apply_change(struct rs_apply *a, const struct rs_change *ch)
 		bad(a, ch, "a field is too long");
 		return 0;
 	}
+	if (strcmp(ch->op, "confirmip") == 0 || strcmp(ch->op, "unconfirmip") == 0)
+		return 0; /* the record of a confirmed-ips change: that set is read directly (heartbeat) */
 	if (!needs_domain && !needs_prefix && !needs_order) {
 		bad(a, ch, "unknown op");
 		return 0;

@@ -12,17 +12,22 @@
  * too, which the caller commits as well before purging with it.
  *
  * Signed mode (rs_apply_signed; require-signatures: yes, doc/signing.md):
- * add/del/addip/delip/order/revoke entries are not applied by themselves
- * (skipped, not malformed: rs_apply.unsigned_skipped); an op `signed` entry
+ * add/del/addip/delip/order/revoke and protect/unprotect/protectip/
+ * unprotectip entries are not applied by themselves (skipped, not
+ * malformed: rs_apply.unsigned_skipped); an op `signed` entry
  * carries the next version of an order's manifest: verified (trusted key,
  * not revoked, signature, order, version == verified + 1, prev == SHA-256 of
  * the verified text), then its fields, state and delta lines are applied and
  * the resulting counts checked. A gap in the versions, or counts that do not
  * match, reload that order alone (the reload callback: rs_load_order_signed).
  * Anything else is refused: the order keeps its last verified state and the
- * alarm is raised (rs_sigalarm). protect/unprotect(ip) and dataset entries
- * apply as in unsigned mode (protection only ever reduces blocking).
- * In unsigned mode op `signed` entries are ignored (not malformed).
+ * alarm is raised (rs_sigalarm). An op `signed-protected` entry is the
+ * same for the protected set (a protect-key; its delta protects and
+ * unprotects; a gap reloads it: the reload callback with id ""; its
+ * verified state is rs_sigalarm.prot). dataset entries apply as in
+ * unsigned mode.
+ * In unsigned mode op `signed` and `signed-protected` entries are ignored
+ * (not malformed).
  *
  * Runs on the list's writer thread only.
  */
@@ -31,14 +36,17 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "conf.h"
 #include "list.h"
 #include "load.h"
 
+#define RS_APPLY_FAILED_MAX 8 /* failed reloads remembered (rs_apply.failed) */
+
 struct rs_change {
 	char id[RS_STREAM_ID_MAX];
-	char op[16];
+	char op[24]; /* the longest op: signed-protected */
 	char order[RS_ORDER_ID_MAX + 1];
 	char domain[RS_NAME_MAX + 2];
 	char prefix[RS_PREFIX_TEXT_MAX]; /* addip, delip, protectip, unprotectip */
@@ -79,7 +87,24 @@ struct rs_apply {
 	struct rs_sigalarm *alarm;
 	size_t unsigned_skipped; /* add/del/... entries not applied by themselves */
 	size_t reloads;          /* orders reloaded whole (a gap, counts off) */
+	/* signed mode: reloads that did not reach the version asking for them
+	 * (id, version, text hash; "" the protected set): a copy of that entry,
+	 * or an older version, does not reload again until a newer version
+	 * arrives or the list is replaced (rs_apply_set_list) — copies appended
+	 * by someone with Redis write access would otherwise each cost a full
+	 * read of the order or set (doc/signing.md) */
+	struct rs_reload_failed {
+		char id[RS_ORDER_ID_MAX + 1];
+		uint64_t version;
+		char hash[65];
+	} failed[RS_APPLY_FAILED_MAX];
+	size_t nfailed, failed_next;
+	size_t reloads_skipped;
 };
+
+/* The list a applies to is now l (a full load or a start replaced it): the
+ * failed reloads are forgotten. */
+void rs_apply_set_list(struct rs_apply *a, struct rs_list *l);
 
 /* Switch a to signed mode: conf (keys, and the orders' texts), reload (its
  * argument is the fetch argument), alarm (the sync thread's). */

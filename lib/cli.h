@@ -51,7 +51,7 @@
 #elif defined(PACKAGE_VERSION)
 #define CLI_VERSION PACKAGE_VERSION
 #else
-#define CLI_VERSION "0.1.0"
+#define CLI_VERSION "0.12.0"
 #endif
 
 enum cli_exit {

@@ -140,6 +140,9 @@ static const struct directive directives[] = {
 	{ "trusted-key", T_TRUSTKEY, OFF(trusted_keys), NULL, 0, 0, false, NULL,
 	  "an authority's public key: LABEL ed25519:BASE64 (redsink-ctl key show); repeatable (several "
 	  "authorities, key rotation)" },
+	{ "protect-key", T_TRUSTKEY, OFF(trusted_keys), NULL, 0, 0, false, NULL,
+	  "a key trusted to sign the protected set (never-block names and prefixes): LABEL ed25519:BASE64; "
+	  "repeatable; may also be a trusted-key (doc/signing.md)" },
 	{ "revoked-key", T_KEYID, OFF(revoked_keys), NULL, 0, 0, false, NULL,
 	  "key id (16 hex digits) whose signatures are never accepted, even when trusted; repeatable" },
 	{ "require-signatures", T_ENUM, OFF(require_signatures), "no", 0, 0, false, yes_no,
@@ -268,7 +271,8 @@ static bool lang_ok(const char *v)
 	return rs_lang_ok(v);
 }
 
-/* trusted-key: "<label> ed25519:<base64>" (spaces or tabs between). */
+/* trusted-key, protect-key: "<label> ed25519:<base64>" (spaces or tabs
+ * between). A key given by both directives (same label) holds both roles. */
 static int add_trusted(struct parse *p, struct rs_conf *c, const struct directive *d, const char *v)
 {
 	char label[RS_KEY_LABEL_MAX + 1], why[200];
@@ -288,19 +292,26 @@ static int add_trusted(struct parse *p, struct rs_conf *c, const struct directiv
 	if (rs_pubkey_parse(key, &k, why, sizeof(why)))
 		return fail(p, "%s: %s", d->name, why);
 	snprintf(k.label, sizeof(k.label), "%s", label);
+	k.roles = strcmp(d->name, "protect-key") == 0 ? RS_KEY_PROTECT : RS_KEY_ORDERS;
 	for (size_t i = 0; i < c->ntrusted; i++)
-		if (strcmp(c->trusted_keys[i].id, k.id) == 0)
-			return fail(p, "%s: key %s is given twice (as '%s' and '%s')", d->name, k.id,
-				    c->trusted_keys[i].label, label);
+		if (strcmp(c->trusted_keys[i].id, k.id) == 0) {
+			if ((c->trusted_keys[i].roles & k.roles) || strcmp(c->trusted_keys[i].label, label) != 0)
+				return fail(p, "%s: key %s is given twice (as '%s' and '%s')", d->name, k.id,
+					    c->trusted_keys[i].label, label);
+			c->trusted_keys[i].roles |= k.roles;
+			return 0;
+		}
 	nv = realloc(c->trusted_keys, (c->ntrusted + 1) * sizeof(*nv));
 	if (!nv)
 		return fail(p, "out of memory");
 	c->trusted_keys = nv;
+	if (rs_pubkey_prepare(&k)) /* one EVP_PKEY per key, freed by rs_conf_free */
+		return fail(p, "out of memory");
 	nv[c->ntrusted++] = k;
 	return 0;
 }
 
-const struct rs_pubkey *rs_conf_key(const struct rs_conf *c, const char *id, bool *revoked)
+static const struct rs_pubkey *conf_key(const struct rs_conf *c, const char *id, bool *revoked, uint8_t role)
 {
 	*revoked = false;
 	for (size_t i = 0; i < c->nrevoked; i++)
@@ -310,8 +321,18 @@ const struct rs_pubkey *rs_conf_key(const struct rs_conf *c, const char *id, boo
 		}
 	for (size_t i = 0; i < c->ntrusted; i++)
 		if (strcmp(c->trusted_keys[i].id, id) == 0)
-			return &c->trusted_keys[i];
+			return (rs_key_roles(&c->trusted_keys[i]) & role) ? &c->trusted_keys[i] : NULL;
 	return NULL;
+}
+
+const struct rs_pubkey *rs_conf_key(const struct rs_conf *c, const char *id, bool *revoked)
+{
+	return conf_key(c, id, revoked, RS_KEY_ORDERS);
+}
+
+const struct rs_pubkey *rs_conf_protect_key(const struct rs_conf *c, const char *id, bool *revoked)
+{
+	return conf_key(c, id, revoked, RS_KEY_PROTECT);
 }
 
 static int set_value(struct parse *p, struct rs_conf *c, const struct directive *d, const char *v)
@@ -510,6 +531,8 @@ void rs_conf_free(struct rs_conf *c)
 	free(c->geoip_country_field);
 	free(c->geoip_subdivision_field);
 	endpoint_free(&c->metrics);
+	for (size_t i = 0; i < c->ntrusted; i++)
+		rs_pubkey_release(&c->trusted_keys[i]);
 	free(c->trusted_keys);
 	free(c->revoked_keys);
 	memset(c, 0, sizeof(*c));

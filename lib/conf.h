@@ -104,6 +104,8 @@ struct rs_conf {
  * by revoked-key (a revoked key id need not be trusted: *revoked is set
  * whenever the id is revoked, and NULL is returned then). */
 const struct rs_pubkey *rs_conf_key(const struct rs_conf *c, const char *id, bool *revoked);
+/* The same for a key trusted to sign the protected set (protect-key). */
+const struct rs_pubkey *rs_conf_protect_key(const struct rs_conf *c, const char *id, bool *revoked);
 
 /*
  * Load and validate the file at path into *c (zeroed first). On error returns

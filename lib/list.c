@@ -35,8 +35,11 @@ enum { R_MEM, R_ORDER };
 struct rs_list {
 	_Atomic(struct rs_tab *) tab;
 	_Atomic(struct rs_ordtab *) ords;
+	_Atomic uint32_t nords;  /* indexes handed out (never reused); written by the writer only,
+				  * read by the snapshot writer thread too (rs_list_order_count) */
+	_Atomic uint64_t walk_gen; /* bumped by each insert over a tombstone while not quiescent
+				    * (rs_list_walk_gen) */
 	/* writer-only state */
-	uint32_t nords;          /* indexes handed out (never reused) */
 	uint32_t *omap;          /* order id -> index + 1 (0 free, OMAP_TOMB removed): open addressing */
 	size_t omask, oused;     /* omap capacity - 1; non-free slots */
 	struct retired *retired; /* newest first */
@@ -462,6 +465,11 @@ static int entry_replace(struct rs_list *l, const uint8_t *wire, size_t wlen, ui
 				slot_of(t, wire, wlen, hash, &freeslot);
 			}
 			t->used++;
+		} else if (!l->quiescent) {
+			/* over a tombstone: maybe a name removed meanwhile coming
+			 * back into a slot a concurrent walk already passed
+			 * (seq_cst, before the store: rs_list_walk_gen) */
+			atomic_fetch_add(&l->walk_gen, 1);
 		}
 		atomic_store_explicit(&t->slot[freeslot], e, memory_order_release);
 	}
@@ -715,15 +723,22 @@ void rs_list_stats(const struct rs_list *l, struct rs_list_stats *st)
 
 uint32_t rs_list_order_count(const struct rs_list *l)
 {
-	return l->nords;
+	return atomic_load_explicit(&l->nords, memory_order_acquire);
+}
+
+uint64_t rs_list_walk_gen(const struct rs_list *l)
+{
+	atomic_thread_fence(memory_order_seq_cst); /* after the walk's loads */
+	return atomic_load(&l->walk_gen);
 }
 
 int rs_list_foreach(const struct rs_list *l, int (*fn)(const struct rs_entry *e, void *arg), void *arg)
 {
-	const struct rs_tab *t = wtab(l);
+	/* acquire: a reader inside a section may walk too (the snapshot writer) */
+	const struct rs_tab *t = atomic_load_explicit(&l->tab, memory_order_acquire);
 
 	for (size_t i = 0; i <= t->mask; i++) {
-		const struct rs_entry *e = atomic_load_explicit(&t->slot[i], memory_order_relaxed);
+		const struct rs_entry *e = atomic_load_explicit(&t->slot[i], memory_order_acquire);
 		int rc;
 		if (!e || e == TOMB)
 			continue;
@@ -1244,7 +1259,7 @@ bool rs_list_has_prefixes(const struct rs_list *l)
 
 int rs_list_prefix_foreach(const struct rs_list *l, int (*fn)(const struct rs_pentry *pe, void *arg), void *arg)
 {
-	const struct ptab *t = atomic_load_explicit(&l->ptab, memory_order_relaxed);
+	const struct ptab *t = atomic_load_explicit(&l->ptab, memory_order_acquire);
 
 	for (size_t i = 0; t && i < t->npe; i++) {
 		int rc = fn(t->pe[i], arg);

@@ -198,14 +198,30 @@ int rs_list_prefix_protect(struct rs_list *l, const struct rs_prefix *p, bool on
 /* Publish the pending prefix changes (nothing to do when none). 0, or
  * RS_ENOMEM: the previous table stays in force and the changes pending. */
 int rs_list_commit(struct rs_list *l);
-/* Call fn for every prefix entry of the committed table (writer thread),
+/* Call fn for every prefix entry of the committed table (the writer, or a
+ * reader inside an ebr.h section: it walks the table it loaded once),
  * sorted by family, address, then length. Stops early when fn returns
  * non-zero, and returns that value. */
 int rs_list_prefix_foreach(const struct rs_list *l, int (*fn)(const struct rs_pentry *pe, void *arg), void *arg);
 
-/* Call fn for every entry (writer thread; the list must not change meanwhile).
- * Stops early when fn returns non-zero, and returns that value. */
+/* Call fn for every entry. The writer; or a reader inside an ebr.h section
+ * (the snapshot writer thread, sync.c) while the writer changes the list: it
+ * then sees each slot old or new (never freed memory), walks the table it
+ * loaded once (a rehash meanwhile publishes a new one: changes after it are
+ * not seen), and may see a name twice or miss one that was removed and added
+ * again meanwhile: the add can land in a slot the walk already passed (see
+ * rs_list_walk_gen). Stops early when fn returns non-zero, and returns that
+ * value. */
 int rs_list_foreach(const struct rs_list *l, int (*fn)(const struct rs_entry *e, void *arg), void *arg);
+/* A counter the writer bumps whenever an entry lands in a deleted slot (a
+ * tombstone), while the list is not quiescent. A concurrent walk that sees it
+ * unchanged across the walk (read before and after) missed no name listed
+ * both when it started and when it ended: a name only leaves its slot by a
+ * removal, and comes back only by such an insert (the slots of its probe
+ * chain before its old one were all taken when it was first inserted: they
+ * can be tombstones since, never empty, and its old one is a tombstone).
+ * New names that land in empty slots leave it as it is. */
+uint64_t rs_list_walk_gen(const struct rs_list *l);
 
 /* Number of order indexes handed out so far (indexes are < this). */
 uint32_t rs_list_order_count(const struct rs_list *l);

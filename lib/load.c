@@ -643,6 +643,11 @@ static int order_reply(redisContext *c, redisReply *r, const struct rs_conf *con
 
 /* ---- signed mode (doc/signing.md) ---- */
 
+/* "order '<id>'", or "the protected set" (RS_PROTECTED_ALARM): three %s. */
+#define alarm_label(id)                                                                                             \
+	strcmp(id, RS_PROTECTED_ALARM) == 0 ? "the protected set" : "order '",                                      \
+		strcmp(id, RS_PROTECTED_ALARM) == 0 ? "" : id, strcmp(id, RS_PROTECTED_ALARM) == 0 ? "" : "'"
+
 void rs_sigalarm_raise(struct rs_sigalarm *a, const char *id, const char *reason, const char *fmt, ...)
 {
 	struct rs_sigalarm_ent *e = NULL;
@@ -653,7 +658,7 @@ void rs_sigalarm_raise(struct rs_sigalarm *a, const char *id, const char *reason
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
 	if (!a) {
-		rs_log(RS_LOG_ERR, "signature alarm: order '%s': %s: %s", id, reason, detail);
+		rs_log(RS_LOG_ERR, "signature alarm: %s%s%s: %s: %s", alarm_label(id), reason, detail);
 		return;
 	}
 	a->failures++;
@@ -664,7 +669,7 @@ void rs_sigalarm_raise(struct rs_sigalarm *a, const char *id, const char *reason
 		e->seen = true;
 		return; /* logged already */
 	}
-	rs_log(RS_LOG_ERR, "signature alarm: order '%s': %s: %s", id, reason, detail);
+	rs_log(RS_LOG_ERR, "signature alarm: %s%s%s: %s: %s", alarm_label(id), reason, detail);
 	if (!e) {
 		if (a->n == a->cap) {
 			size_t cap = a->cap ? a->cap * 2 : 8;
@@ -685,7 +690,7 @@ void rs_sigalarm_clear(struct rs_sigalarm *a, const char *id)
 {
 	for (size_t i = 0; a && i < a->n; i++)
 		if (strcmp(a->v[i].id, id) == 0) {
-			rs_log(RS_LOG_INFO, "signature alarm cleared: order '%s' is verified again", id);
+			rs_log(RS_LOG_INFO, "signature alarm cleared: %s%s%s is verified again", alarm_label(id));
 			a->v[i] = a->v[--a->n];
 			return;
 		}
@@ -709,14 +714,61 @@ void rs_sigalarm_end(struct rs_sigalarm *a)
 void rs_sigalarm_free(struct rs_sigalarm *a)
 {
 	free(a->v);
+	rs_protsig_clear(&a->prot);
 	memset(a, 0, sizeof(*a));
 }
 
-int rs_manifest_verify(const struct rs_conf *c, const char *id, const char *text, size_t len, const char *sig,
-		       const char *key, struct rs_manifest **out, char reason[16], char *why, size_t whylen)
+int rs_protsig_set(struct rs_protsig *ps, const struct rs_manifest *m, const char *sig)
 {
-	const struct rs_pubkey *k;
-	bool revoked;
+	char *t = malloc(m->len + 1);
+
+	if (!t)
+		return RS_ENOMEM;
+	memcpy(t, m->text, m->len);
+	t[m->len] = '\0';
+	free(ps->text);
+	ps->text = t;
+	ps->len = m->len;
+	ps->version = m->version;
+	rs_sha256_hex(m->text, m->len, ps->hash);
+	snprintf(ps->key, sizeof(ps->key), "%s", m->key);
+	snprintf(ps->sig, sizeof(ps->sig), "%s", sig ? sig : "");
+	ps->names = m->names;
+	ps->prefixes = m->prefixes;
+	return 0;
+}
+
+int rs_protsig_copy(struct rs_protsig *dst, const struct rs_protsig *src)
+{
+	char *t = NULL;
+
+	if (dst == src)
+		return 0;
+	if (src->text && !(t = malloc(src->len + 1))) {
+		rs_protsig_clear(dst);
+		return RS_ENOMEM;
+	}
+	if (t)
+		memcpy(t, src->text, src->len + 1);
+	free(dst->text);
+	*dst = *src;
+	dst->text = t;
+	return 0;
+}
+
+void rs_protsig_clear(struct rs_protsig *ps)
+{
+	free(ps->text);
+	memset(ps, 0, sizeof(*ps));
+}
+
+/* The part both verifications share: k is the key looked up for key id
+ * `key` in the role's directive (NULL: unknown or revoked, `role` says
+ * which directive), the signature over text, then the manifest's parse. */
+static int verify_signed_text(const struct rs_pubkey *k, bool revoked, const char *role, const char *text,
+			      size_t len, const char *sig, const char *key, struct rs_manifest **out, char reason[16],
+			      char *why, size_t whylen)
+{
 	int rc;
 
 	*out = NULL;
@@ -725,10 +777,9 @@ int rs_manifest_verify(const struct rs_conf *c, const char *id, const char *text
 		snprintf(why, whylen, "key id '%.40s' is not 16 lowercase hex digits", key);
 		return RS_EINVAL;
 	}
-	k = rs_conf_key(c, key, &revoked);
 	if (!k) {
 		snprintf(reason, 16, revoked ? "revoked-key" : "unknown-key");
-		snprintf(why, whylen, "signed by %s key %s", revoked ? "revoked" : "unknown (not trusted)", key);
+		snprintf(why, whylen, "signed by %s key %s", revoked ? "revoked" : role, key);
 		return RS_EINVAL;
 	}
 	if (strlen(sig) != RS_SIG_B64_LEN || rs_sig_verify(k, text, len, sig) != 0) {
@@ -737,14 +788,48 @@ int rs_manifest_verify(const struct rs_conf *c, const char *id, const char *text
 		return RS_EINVAL;
 	}
 	rc = rs_manifest_parse(text, len, out, why, whylen);
-	if (rc) {
+	if (rc)
 		snprintf(reason, 16, "malformed");
+	return rc;
+}
+
+int rs_manifest_verify(const struct rs_conf *c, const char *id, const char *text, size_t len, const char *sig,
+		       const char *key, struct rs_manifest **out, char reason[16], char *why, size_t whylen)
+{
+	bool revoked = false;
+	const struct rs_pubkey *k = rs_keyid_ok(key) ? rs_conf_key(c, key, &revoked) : NULL;
+	int rc = verify_signed_text(k, revoked, "unknown (not trusted)", text, len, sig, key, out, reason, why,
+				    whylen);
+
+	if (rc)
 		return rc;
-	}
 	if (strcmp((*out)->order, id) != 0 || strcmp((*out)->key, key) != 0) {
 		snprintf(reason, 16, "mismatch");
 		snprintf(why, whylen, "the manifest is for order '%s' with key %s, found for order '%s' with key %s",
 			 (*out)->order, (*out)->key, id, key);
+		rs_manifest_free(*out);
+		*out = NULL;
+		return RS_EINVAL;
+	}
+	return 0;
+}
+
+int rs_protected_verify(const struct rs_conf *c, const char *text, size_t len, const char *sig, const char *key,
+			struct rs_manifest **out, char reason[16], char *why, size_t whylen)
+{
+	bool revoked = false;
+	const struct rs_pubkey *k = rs_keyid_ok(key) ? rs_conf_protect_key(c, key, &revoked) : NULL;
+	int rc = verify_signed_text(k, revoked, "unknown (not a protect-key)", text, len, sig, key, out, reason,
+				    why, whylen);
+
+	if (rc)
+		return rc;
+	if (strcmp((*out)->order, RS_PROTECTED_ID) != 0 || strcmp((*out)->key, key) != 0 || (*out)->nfields ||
+	    (*out)->revoked) {
+		snprintf(reason, 16, "mismatch");
+		snprintf(why, whylen, "not a protected set's manifest (order '%s', key %s, %zu fields, state %s), "
+			 "found with key %s", (*out)->order, (*out)->key, (*out)->nfields,
+			 (*out)->revoked ? "revoked" : "active", key);
 		rs_manifest_free(*out);
 		*out = NULL;
 		return RS_EINVAL;
@@ -784,9 +869,19 @@ int rs_order_from_manifest(const struct rs_conf *c, const struct rs_manifest *m,
 	g->names = m->names;
 	g->prefixes = m->prefixes;
 	g->revoked = m->revoked;
+	{
+		bool rv;
+		const struct rs_pubkey *k = rs_conf_key(c, m->key, &rv);
+		snprintf(g->label, sizeof(g->label), "%s", k ? k->label : "");
+	}
 	(*out)->sig = g;
 	if (m->revoked)
 		(*out)->in_scope = false; /* a tombstone: never applies */
+	if (rs_order_texts(c, *out)) { /* {signer} and {signer_key} of the TXT / EDE templates */
+		rs_order_free(*out);
+		*out = NULL;
+		return RS_ENOMEM;
+	}
 	return 0;
 }
 
@@ -811,7 +906,8 @@ static int order_dup(const struct rs_conf *c, const struct rs_order *src, struct
 			memcpy((*out)->sig->text, src->sig->text, src->sig->len + 1);
 			if (src->sig->revoked)
 				(*out)->in_scope = false;
-			return 0;
+			if (rs_order_texts(c, *out) == 0) /* {signer}, {signer_key} */
+				return 0;
 		}
 	}
 	rs_order_free(*out);
@@ -1240,6 +1336,214 @@ static int load_batch_read(redisContext *c, const struct rs_conf *conf, struct r
 	return rc;
 }
 
+/* The protected set and prefixes (SMEMBERS replies rn, rp) into l. 0 or RS_ENOMEM. */
+static int load_protected(const struct rs_conf *conf, struct rs_list *l, const redisReply *rn, const redisReply *rp,
+			  struct rs_load_stats *st, char *err, size_t errlen)
+{
+	if (rn->type == REDIS_REPLY_ERROR)
+		bad_key(st, "%sprotected is not a set (%.100s): nothing is protected", conf->prefix, rn->str);
+	for (size_t i = 0; rn->type == REDIS_REPLY_ARRAY && i < rn->elements; i++) {
+		redisReply *m = rn->element[i];
+		uint8_t wire[RS_WIRE_MAX];
+		int n = m->type == REDIS_REPLY_STRING ? rs_domain_wire(m->str, m->len, wire) : RS_EINVAL;
+		if (n < 0) {
+			if (st->bad_domains++ < RS_LOAD_LOG_MAX)
+				rs_log(RS_LOG_WARN, "skipping malformed protected domain '%.*s': %s",
+				       m->type == REDIS_REPLY_STRING ? (int)(m->len > 80 ? 80 : m->len) : 0,
+				       m->type == REDIS_REPLY_STRING ? m->str : "", rs_strerror(n));
+			continue;
+		}
+		n = rs_list_protect(l, wire, (size_t)n, true);
+		if (n == RS_ENOMEM) {
+			snprintf(err, errlen, "out of memory loading the protected set");
+			return n;
+		}
+		if (n == 0)
+			st->protected_n++;
+	}
+
+	if (rp->type == REDIS_REPLY_ERROR)
+		bad_key(st, "%sprotected-ips is not a set (%.100s): no prefix is protected", conf->prefix, rp->str);
+	for (size_t i = 0; rp->type == REDIS_REPLY_ARRAY && i < rp->elements; i++) {
+		struct rs_prefix p;
+		char why[160];
+		int n = member_prefix(rp->element[i], &p, why, sizeof(why));
+		if (n < 0) {
+			if (st->bad_prefixes++ < RS_LOAD_LOG_MAX)
+				rs_log(RS_LOG_WARN, "skipping malformed protected prefix: %s", why);
+			continue;
+		}
+		n = rs_list_prefix_protect(l, &p, true);
+		if (n == RS_ENOMEM) {
+			snprintf(err, errlen, "out of memory loading the protected prefixes");
+			return n;
+		}
+		if (n == 0)
+			st->protected_prefixes++;
+	}
+	return 0;
+}
+
+/* The set digest of the string members of an SMEMBERS reply (an error or a
+ * non-array reply is the empty set). false: out of memory. */
+static bool members_digest(const redisReply *r, char hex[65], size_t *count)
+{
+	struct rs_setdigest *d = rs_setdigest_new();
+
+	if (!d)
+		return false;
+	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
+		if (r->element[i]->type == REDIS_REPLY_STRING &&
+		    rs_setdigest_add(d, r->element[i]->str, r->element[i]->len) != 0) {
+			rs_setdigest_free(d);
+			return false;
+		}
+	rs_setdigest_finish(d, hex, count);
+	return true;
+}
+
+struct carry_prot {
+	struct rs_list *l;
+	struct rs_load_stats *st;
+	int rc;
+};
+
+static int carry_prot_entry(const struct rs_entry *e, void *arg)
+{
+	struct carry_prot *cp = arg;
+	int rc;
+
+	if (!(e->flags & RS_ENT_PROTECTED))
+		return 0;
+	rc = rs_list_protect(cp->l, rs_entry_wire(e), e->wlen, true);
+	if (rc == RS_ENOMEM)
+		return cp->rc = rc;
+	cp->st->protected_n += rc == 0;
+	return 0;
+}
+
+static int carry_prot_prefix(const struct rs_pentry *pe, void *arg)
+{
+	struct carry_prot *cp = arg;
+	int rc;
+
+	if (!(pe->flags & RS_ENT_PROTECTED))
+		return 0;
+	rc = rs_list_prefix_protect(cp->l, &pe->prefix, true);
+	if (rc == RS_ENOMEM)
+		return cp->rc = rc;
+	cp->st->protected_prefixes += rc == 0;
+	return 0;
+}
+
+/*
+ * Signed mode: the protected set (doc/signing.md, "The signed protected
+ * set"). rm: HGETALL protected-manifest, rn/rp: SCARD protected and
+ * protected-ips. The manifest is verified first (a protect-key, the
+ * signature, not older than the verified version), then the set sizes are
+ * compared with its counts: only when they match are the members read
+ * (SMEMBERS on c) and their set digests compared, so a set inflated behind
+ * the tool's back costs one SCARD, not a read and a hash of every member.
+ * Verified: loaded, and the new verified state noted in *ps. Else alarm: the
+ * protection prev held under a verified state is carried (none when nothing
+ * was verified yet). No manifest and both sets empty: nothing to protect, no
+ * alarm. 0, RS_EIO (reading the members failed: err), RS_ENOMEM.
+ */
+static int signed_protected(redisContext *c, const struct rs_conf *conf, struct rs_list *l, const redisReply *rm,
+			    const redisReply *rn, const redisReply *rp, struct sigctx *sg, struct rs_protsig *ps,
+			    struct rs_load_stats *st, char *err, size_t errlen)
+{
+	static const char *const what[2] = { "SMEMBERS protected", "SMEMBERS protected-ips" };
+	char reason[16] = "malformed", why[600], hex[2][65], hash[65];
+	const char *text, *sig, *key;
+	struct rs_manifest *m = NULL;
+	redisReply *mem[2] = { NULL, NULL };
+	size_t len, cnt[2], card[2];
+	int rc;
+
+	/* SCARD: an error (not a set) counts as empty, as SMEMBERS' digest of it */
+	card[0] = rn->type == REDIS_REPLY_INTEGER && rn->integer > 0 ? (size_t)rn->integer : 0;
+	card[1] = rp->type == REDIS_REPLY_INTEGER && rp->integer > 0 ? (size_t)rp->integer : 0;
+	if (rm->type == REDIS_REPLY_ERROR) {
+		snprintf(why, sizeof(why), "%sprotected-manifest is not a hash: %.100s", conf->prefix, rm->str);
+		goto fail;
+	}
+	rc = manifest_fields(rm, &text, &len, &sig, &key, reason, why, sizeof(why));
+	if (rc == RS_ENOENT && card[0] == 0 && card[1] == 0 && ps->version == 0) {
+		rs_sigalarm_clear(sg->alarm, RS_PROTECTED_ALARM);
+		return 0; /* never signed, nothing protected */
+	}
+	if (rc)
+		goto fail;
+	rc = rs_protected_verify(conf, text, len, sig, key, &m, reason, why, sizeof(why));
+	if (rc == RS_ENOMEM)
+		goto oom;
+	if (rc)
+		goto fail;
+	rs_sha256_hex(m->text, m->len, hash);
+	if (m->version < ps->version || (m->version == ps->version && strcmp(hash, ps->hash) != 0)) {
+		snprintf(reason, sizeof(reason), m->version < ps->version ? "replayed" : "fork");
+		snprintf(why, sizeof(why), "version %llu %s the verified version %llu", (unsigned long long)m->version,
+			 m->version < ps->version ? "is older than" : "differs from", (unsigned long long)ps->version);
+		goto fail;
+	}
+	if (card[0] != m->names || card[1] != m->prefixes) {
+		snprintf(reason, sizeof(reason), "digest");
+		snprintf(why, sizeof(why), "the stored sets do not match version %llu (%zu names and %zu prefixes held, "
+			 "%zu and %zu signed; not read)", (unsigned long long)m->version, card[0], card[1], m->names,
+			 m->prefixes);
+		goto fail;
+	}
+	redisAppendCommand(c, "SMEMBERS %sprotected", conf->prefix);
+	redisAppendCommand(c, "SMEMBERS %sprotected-ips", conf->prefix);
+	for (int i = 0; i < 2; i++)
+		mem[i] = get_reply(c);
+	for (int i = 0; i < 2; i++)
+		if (reply_class(c, mem[i], what[i], err, errlen) == RS_EIO) {
+			rc = RS_EIO;
+			goto out;
+		}
+	if (!members_digest(mem[0], hex[0], &cnt[0]) || !members_digest(mem[1], hex[1], &cnt[1]))
+		goto oom;
+	if (cnt[0] != m->names || strcmp(hex[0], m->names_digest) != 0 || cnt[1] != m->prefixes ||
+	    strcmp(hex[1], m->prefixes_digest) != 0) {
+		snprintf(reason, sizeof(reason), "digest");
+		snprintf(why, sizeof(why), "the stored sets do not match version %llu (%zu names and %zu prefixes read, "
+			 "%zu and %zu signed)", (unsigned long long)m->version, cnt[0], cnt[1], m->names, m->prefixes);
+		goto fail;
+	}
+	rc = load_protected(conf, l, mem[0], mem[1], st, err, errlen);
+	if (rc == 0 && rs_protsig_set(ps, m, sig) == RS_ENOMEM) { /* with its text: the snapshot keeps it */
+		snprintf(err, errlen, "out of memory loading the protected set");
+		rc = RS_ENOMEM;
+	}
+	if (rc == 0)
+		rs_sigalarm_clear(sg->alarm, RS_PROTECTED_ALARM);
+	goto out;
+fail:
+	rs_sigalarm_raise(sg->alarm, RS_PROTECTED_ALARM, reason, "%s%s", why,
+			  ps->version ? ": keeping its verified version" : ": nothing is protected");
+	st->sig_refused++; /* counted as one refused: a resolver's first load makes the sync thread load again */
+	rc = 0;
+	if (ps->version && sg->prev) {
+		struct carry_prot cp = { l, st, 0 };
+		rs_list_foreach(sg->prev, carry_prot_entry, &cp);
+		if (cp.rc == 0)
+			rs_list_prefix_foreach(sg->prev, carry_prot_prefix, &cp);
+		if (cp.rc)
+			goto oom;
+	}
+	goto out;
+oom:
+	snprintf(err, errlen, "out of memory loading the protected set");
+	rc = RS_ENOMEM;
+out:
+	rs_manifest_free(m);
+	freeReplyObject(mem[0]);
+	freeReplyObject(mem[1]);
+	return rc;
+}
+
 int rs_load_all(redisContext *c, const struct rs_conf *conf, struct rs_list *l, struct rs_load_stats *st,
 		char *err, size_t errlen)
 {
@@ -1250,9 +1554,11 @@ int rs_load_all_signed(redisContext *c, const struct rs_conf *conf, struct rs_li
 		       struct rs_sigalarm *alarm, struct rs_load_stats *st, char *err, size_t errlen)
 {
 	struct sigctx sgs = { .prev = prev, .alarm = alarm }, *sg = conf->require_signatures ? &sgs : NULL;
-	static const char *const what[5] = { "XREVRANGE changes", "HGETALL dataset", "SMEMBERS orders",
-					     "SMEMBERS protected", "SMEMBERS protected-ips" };
-	redisReply *r[5] = { NULL, NULL, NULL, NULL, NULL };
+	static const char *const what[6] = { "XREVRANGE changes", "HGETALL dataset", "SMEMBERS orders",
+					     "SMEMBERS protected", "SMEMBERS protected-ips", "HGETALL protected-manifest" };
+	redisReply *r[6] = { NULL, NULL, NULL, NULL, NULL, NULL };
+	int nr = sg ? 6 : 5;
+	struct rs_protsig ps0 = { .version = 0 }; /* signed without an alarm: nothing verified before */
 	struct pending *b = NULL;
 	size_t nb = 0;
 	int rc = 0;
@@ -1266,11 +1572,14 @@ int rs_load_all_signed(redisContext *c, const struct rs_conf *conf, struct rs_li
 	redisAppendCommand(c, "XREVRANGE %schanges + - COUNT 1", conf->prefix);
 	redisAppendCommand(c, "HGETALL %sdataset", conf->prefix);
 	redisAppendCommand(c, "SMEMBERS %sorders", conf->prefix);
-	redisAppendCommand(c, "SMEMBERS %sprotected", conf->prefix);
-	redisAppendCommand(c, "SMEMBERS %sprotected-ips", conf->prefix);
-	for (int i = 0; i < 5; i++)
+	/* signed mode: the sizes first, the members once the manifest allows them */
+	redisAppendCommand(c, sg ? "SCARD %sprotected" : "SMEMBERS %sprotected", conf->prefix);
+	redisAppendCommand(c, sg ? "SCARD %sprotected-ips" : "SMEMBERS %sprotected-ips", conf->prefix);
+	if (sg)
+		redisAppendCommand(c, "HGETALL %sprotected-manifest", conf->prefix);
+	for (int i = 0; i < nr; i++)
 		r[i] = get_reply(c);
-	for (int i = 0; i < 5 && rc == 0; i++)
+	for (int i = 0; i < nr && rc == 0; i++)
 		if (reply_class(c, r[i], what[i], err, errlen) == RS_EIO)
 			rc = RS_EIO;
 	if (rc)
@@ -1336,49 +1645,12 @@ int rs_load_all_signed(redisContext *c, const struct rs_conf *conf, struct rs_li
 	if (rc)
 		goto out;
 
-	if (r[3]->type == REDIS_REPLY_ERROR)
-		bad_key(st, "%sprotected is not a set (%.100s): nothing is protected", conf->prefix, r[3]->str);
-	for (size_t i = 0; r[3]->type == REDIS_REPLY_ARRAY && i < r[3]->elements; i++) {
-		redisReply *m = r[3]->element[i];
-		uint8_t wire[RS_WIRE_MAX];
-		int n = m->type == REDIS_REPLY_STRING ? rs_domain_wire(m->str, m->len, wire) : RS_EINVAL;
-		if (n < 0) {
-			if (st->bad_domains++ < RS_LOAD_LOG_MAX)
-				rs_log(RS_LOG_WARN, "skipping malformed protected domain '%.*s': %s",
-				       m->type == REDIS_REPLY_STRING ? (int)(m->len > 80 ? 80 : m->len) : 0,
-				       m->type == REDIS_REPLY_STRING ? m->str : "", rs_strerror(n));
-			continue;
-		}
-		n = rs_list_protect(l, wire, (size_t)n, true);
-		if (n == RS_ENOMEM) {
-			snprintf(err, errlen, "out of memory loading the protected set");
-			rc = n;
-			goto out;
-		}
-		if (n == 0)
-			st->protected_n++;
-	}
-
-	if (r[4]->type == REDIS_REPLY_ERROR)
-		bad_key(st, "%sprotected-ips is not a set (%.100s): no prefix is protected", conf->prefix, r[4]->str);
-	for (size_t i = 0; r[4]->type == REDIS_REPLY_ARRAY && i < r[4]->elements; i++) {
-		struct rs_prefix p;
-		char why[160];
-		int n = member_prefix(r[4]->element[i], &p, why, sizeof(why));
-		if (n < 0) {
-			if (st->bad_prefixes++ < RS_LOAD_LOG_MAX)
-				rs_log(RS_LOG_WARN, "skipping malformed protected prefix: %s", why);
-			continue;
-		}
-		n = rs_list_prefix_protect(l, &p, true);
-		if (n == RS_ENOMEM) {
-			snprintf(err, errlen, "out of memory loading the protected prefixes");
-			rc = n;
-			goto out;
-		}
-		if (n == 0)
-			st->protected_prefixes++;
-	}
+	if (sg)
+		rc = signed_protected(c, conf, l, r[5], r[3], r[4], sg, alarm ? &alarm->prot : &ps0, st, err, errlen);
+	else
+		rc = load_protected(conf, l, r[3], r[4], st, err, errlen);
+	if (rc)
+		goto out;
 	if (rs_list_commit(l) == RS_ENOMEM) {
 		snprintf(err, errlen, "out of memory building the prefix table");
 		rc = RS_ENOMEM;
@@ -1398,8 +1670,9 @@ out:
 			free(sg->failed[i]);
 		free(sg->failed);
 	}
+	rs_protsig_clear(&ps0);
 	free(b);
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 6; i++)
 		freeReplyObject(r[i]);
 	return rc;
 }
@@ -1433,15 +1706,168 @@ static int replace_order(const struct rs_conf *conf, struct rs_list *l, const st
 	return cy.rc;
 }
 
+/* Copies of the protected names or prefixes of a list (rs_list_foreach /
+ * rs_list_prefix_foreach), to change another list after the walk. */
+struct prot_copy {
+	uint8_t (*wire)[RS_WIRE_MAX];
+	uint8_t *wlen;
+	struct rs_prefix *pfx;
+	size_t n, cap;
+	bool oom;
+};
+
+static bool prot_copy_room(struct prot_copy *pc, bool ip)
+{
+	if (pc->n < pc->cap)
+		return true;
+	size_t cap = pc->cap ? pc->cap * 2 : 64;
+	if (ip) {
+		void *nv = realloc(pc->pfx, cap * sizeof(*pc->pfx));
+		if (!nv)
+			return false;
+		pc->pfx = nv;
+	} else {
+		void *nw = realloc(pc->wire, cap * sizeof(*pc->wire)), *nl;
+		if (!nw)
+			return false;
+		pc->wire = nw;
+		if (!(nl = realloc(pc->wlen, cap)))
+			return false;
+		pc->wlen = nl;
+	}
+	pc->cap = cap;
+	return true;
+}
+
+static int prot_copy_entry(const struct rs_entry *e, void *arg)
+{
+	struct prot_copy *pc = arg;
+
+	if (!(e->flags & RS_ENT_PROTECTED))
+		return 0;
+	if (!prot_copy_room(pc, false)) {
+		pc->oom = true;
+		return -1;
+	}
+	memcpy(pc->wire[pc->n], rs_entry_wire(e), e->wlen);
+	pc->wlen[pc->n++] = e->wlen;
+	return 0;
+}
+
+static int prot_copy_prefix(const struct rs_pentry *pe, void *arg)
+{
+	struct prot_copy *pc = arg;
+
+	if (!(pe->flags & RS_ENT_PROTECTED))
+		return 0;
+	if (!prot_copy_room(pc, true)) {
+		pc->oom = true;
+		return -1;
+	}
+	pc->pfx[pc->n++] = pe->prefix;
+	return 0;
+}
+
+static void prot_copy_free(struct prot_copy *pc)
+{
+	free(pc->wire);
+	free(pc->wlen);
+	free(pc->pfx);
+	memset(pc, 0, sizeof(*pc));
+}
+
+/*
+ * Signed mode: reload the protected set alone (a gap in its chain, or the
+ * first signed change after a start whose load verified it without the sync
+ * thread's state): verified as at a full load, then l's protection is made
+ * what it states (or, on failure, stays as it is: alarm). 0, RS_EIO, RS_ENOMEM.
+ */
+static int load_protected_signed(redisContext *c, const struct rs_conf *conf, struct rs_list *l,
+				 struct rs_sigalarm *alarm, char *err, size_t errlen)
+{
+	static const char *const what[3] = { "HGETALL protected-manifest", "SCARD protected", "SCARD protected-ips" };
+	struct rs_protsig none = { .version = 0 }, *ps = alarm ? &alarm->prot : &none;
+	/* no prev: on failure t is dropped, l keeps its protection (no walk of l to carry it) */
+	struct sigctx sg = { .prev = NULL, .alarm = alarm };
+	struct prot_copy nw = { 0 }, np = { 0 }, ow = { 0 }, op = { 0 };
+	redisReply *r[3] = { NULL, NULL, NULL };
+	struct rs_load_stats st;
+	struct rs_list *t = rs_list_new(0);
+	uint64_t before = ps->version;
+	int rc = 0;
+
+	memset(&st, 0, sizeof(st));
+	if (!t) {
+		snprintf(err, errlen, "out of memory");
+		return RS_ENOMEM;
+	}
+	redisAppendCommand(c, "HGETALL %sprotected-manifest", conf->prefix);
+	redisAppendCommand(c, "SCARD %sprotected", conf->prefix);
+	redisAppendCommand(c, "SCARD %sprotected-ips", conf->prefix);
+	for (int i = 0; i < 3; i++)
+		r[i] = get_reply(c);
+	for (int i = 0; i < 3 && rc == 0; i++)
+		if (reply_class(c, r[i], what[i], err, errlen) == RS_EIO)
+			rc = RS_EIO;
+	if (rc == 0)
+		rc = signed_protected(c, conf, t, r[0], r[1], r[2], &sg, ps, &st, err, errlen);
+	if (rc || ps->version == before)
+		goto out; /* failed (alarm; l keeps its protection), or nothing newer */
+	if (rs_list_commit(t) == RS_ENOMEM)
+		goto oom;
+	/* l's protection becomes t's: protect the new first, then unprotect the rest */
+	rs_list_foreach(t, prot_copy_entry, &nw);
+	rs_list_prefix_foreach(t, prot_copy_prefix, &np);
+	rs_list_foreach(l, prot_copy_entry, &ow);
+	rs_list_prefix_foreach(l, prot_copy_prefix, &op);
+	if (nw.oom || np.oom || ow.oom || op.oom)
+		goto oom;
+	for (size_t i = 0; i < nw.n; i++)
+		if (rs_list_protect(l, nw.wire[i], nw.wlen[i], true) == RS_ENOMEM)
+			goto oom;
+	for (size_t i = 0; i < np.n; i++)
+		if (rs_list_prefix_protect(l, &np.pfx[i], true) == RS_ENOMEM)
+			goto oom;
+	for (size_t i = 0; i < ow.n; i++) {
+		int k = rs_list_protect(t, ow.wire[i], ow.wlen[i], true); /* t is scratch: 0 = not in t */
+		if (k == RS_ENOMEM || (k == 0 && rs_list_protect(l, ow.wire[i], ow.wlen[i], false) == RS_ENOMEM))
+			goto oom;
+	}
+	for (size_t i = 0; i < op.n; i++) {
+		int k = rs_list_prefix_protect(t, &op.pfx[i], true);
+		if (k == RS_ENOMEM || (k == 0 && rs_list_prefix_protect(l, &op.pfx[i], false) == RS_ENOMEM))
+			goto oom;
+	}
+	rs_log(RS_LOG_INFO, "the protected set: reloaded and verified (version %llu: %zu names, %zu prefixes)",
+	       (unsigned long long)ps->version, ps->names, ps->prefixes);
+	goto out;
+oom:
+	snprintf(err, errlen, "out of memory reloading the protected set");
+	rc = RS_ENOMEM;
+out:
+	prot_copy_free(&nw);
+	prot_copy_free(&np);
+	prot_copy_free(&ow);
+	prot_copy_free(&op);
+	for (int i = 0; i < 3; i++)
+		freeReplyObject(r[i]);
+	rs_list_free(t);
+	rs_protsig_clear(&none);
+	return rc;
+}
+
 int rs_load_order_signed(redisContext *c, const struct rs_conf *conf, struct rs_list *l, const char *id,
 			 struct rs_sigalarm *alarm, char *err, size_t errlen)
 {
 	struct sigctx sg = { .prev = l, .alarm = alarm };
 	struct pending p = { .id = id };
 	struct rs_load_stats st;
-	struct rs_list *t = rs_list_new(0);
+	struct rs_list *t;
 	int rc;
 
+	if (!*id)
+		return load_protected_signed(c, conf, l, alarm, err, errlen);
+	t = rs_list_new(0);
 	memset(&st, 0, sizeof(st));
 	if (!t) {
 		snprintf(err, errlen, "out of memory");

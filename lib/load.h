@@ -37,11 +37,40 @@ struct rs_sigalarm_ent {
 	char reason[16];
 	bool seen; /* raised (again) since rs_sigalarm_begin */
 };
+/* The verified state of the signed protected set (doc/signing.md): its
+ * manifest's version (0: none verified yet), the SHA-256 of its text and its
+ * counts. The protected flags of the list are that state. The manifest
+ * itself (text, sig) is kept for the snapshot (snapshot.h, version 6), which
+ * seeds this state again after a restart: text is owned (rs_protsig_set,
+ * rs_protsig_copy, rs_protsig_clear; rs_sigalarm_free clears prot), so a
+ * struct copy must go through rs_protsig_copy. */
+struct rs_protsig {
+	uint64_t version;
+	char hash[65]; /* "-" when version is 0 */
+	char key[RS_KEYID_LEN + 1];
+	size_t names, prefixes;
+	char sig[89];  /* the verified manifest's signature (RS_SIG_B64_LEN), "" when none */
+	char *text;    /* its text (NUL-terminated, len octets), NULL when none */
+	size_t len;
+};
+struct rs_manifest;
+/* ps becomes the verified manifest m (signature sig): version, hash, key,
+ * counts, a copy of the text. 0, or RS_ENOMEM (ps unchanged). */
+int rs_protsig_set(struct rs_protsig *ps, const struct rs_manifest *m, const char *sig);
+/* A deep copy of src into dst (dst's own text is freed first). 0, or
+ * RS_ENOMEM (dst cleared). */
+int rs_protsig_copy(struct rs_protsig *dst, const struct rs_protsig *src);
+/* Free the text and forget everything (version 0). */
+void rs_protsig_clear(struct rs_protsig *ps);
 struct rs_sigalarm {
 	struct rs_sigalarm_ent *v;
 	size_t n, cap;
 	uint64_t failures; /* counter since start */
+	struct rs_protsig prot; /* signed mode: the verified protected set (alarm id RS_PROTECTED_ALARM) */
 };
+/* The protected set's alarm id: not a valid order id (a leading space), so
+ * that no order named "protected" shares it; logged as "the protected set". */
+#define RS_PROTECTED_ALARM " protected"
 
 /* Raise (or keep) order id's alarm for reason, count one failure, and log
  * "signature alarm: order 'id': <reason>: <detail>" unless this order is
@@ -66,6 +95,16 @@ struct rs_manifest;
 int rs_manifest_verify(const struct rs_conf *c, const char *id, const char *text, size_t len, const char *sig,
 		       const char *key, struct rs_manifest **out, char reason[16], char *why, size_t whylen);
 
+/*
+ * Signed mode: verify the protected set's manifest (protected-manifest, or an
+ * op=signed-protected stream entry): key id trusted by a protect-key and not
+ * revoked, the signature, the text parses, its order line is RS_PROTECTED_ID,
+ * it has no field line, its state is active, its key line is key. As
+ * rs_manifest_verify.
+ */
+int rs_protected_verify(const struct rs_conf *c, const char *text, size_t len, const char *sig, const char *key,
+			struct rs_manifest **out, char reason[16], char *why, size_t whylen);
+
 /* The order a verified manifest states (its field lines), carrying the
  * manifest (o->sig: text, sig, version, hash, counts). 0, RS_EINVAL (the
  * fields do not make a valid order: why), RS_ENOMEM. */
@@ -82,7 +121,8 @@ struct rs_load_stats {
 	struct rs_dataset ds;           /* the dataset identity read with it */
 	bool has_data;                  /* Redis holds orders or a change stream at all */
 	size_t sig_held;                /* signed mode: orders kept at their previous verified state */
-	size_t sig_refused;             /* signed mode: orders not enforced (no verified state) */
+	size_t sig_refused;             /* signed mode: orders not enforced (no verified state); a
+					 * protected set refused counts as one */
 };
 
 /* What a cheap look at Redis says about the dataset (rs_load_probe). */
@@ -149,8 +189,12 @@ int rs_load_all(struct redisContext *rc, const struct rs_conf *c, struct rs_list
  * the order's fields are the manifest's (order:<id> is not read). An order
  * that fails keeps prev's verified state (its order, names and prefixes
  * copied into l; st->sig_held) or, without one, is not enforced
- * (st->sig_refused); alarm either way. Without signed mode prev and alarm are
- * unused.
+ * (st->sig_refused); alarm either way. The protected set likewise
+ * (protected-manifest, a protect-key, the digests of protected and
+ * protected-ips, version not below alarm->prot's): loaded when it verifies
+ * (alarm->prot updated), else prev's protection is kept when alarm->prot
+ * had a verified version, none otherwise (alarm). Without signed mode prev
+ * and alarm are unused.
  * This is where load-time verification costs: one signature per order, and
  * one SHA-256 per member read plus a sort of the member hashes per set
  * (load_batch/sscan_reply feed the digests; signed_finish compares them).
@@ -167,6 +211,8 @@ int rs_load_all_signed(struct redisContext *rc, const struct rs_conf *c, struct 
  * (alarm). Prefix changes need rs_list_commit. 0 (reloaded or refused),
  * RS_EIO (retry later), RS_ENOMEM.
  */
+/* id "": the protected set (its manifest, both sets; l's protection becomes
+ * the verified one, or stays as it is with an alarm). */
 int rs_load_order_signed(struct redisContext *rc, const struct rs_conf *c, struct rs_list *l, const char *id,
 			 struct rs_sigalarm *alarm, char *err, size_t errlen);
 

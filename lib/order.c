@@ -310,6 +310,8 @@ static const char *order_field(const char *name, size_t len, void *arg)
 	F("url", o->url);
 	F("issued", o->issued);
 	F("action", rs_action_name(o->action));
+	F("signer", o->sig ? o->sig->label : ""); /* signed mode: who signed the verified version */
+	F("signer_key", o->sig ? o->sig->key : "");
 #undef F
 	return NULL;
 }
@@ -512,6 +514,59 @@ out:
 	return rc;
 }
 
+static int build_text(struct rs_ede *e, const struct rs_conf *c, const struct rs_order *o);
+
+/* The answer texts of o: TXT, the EDE variants. 0 or RS_ENOMEM (o->txt may be NULL then). */
+static int order_texts(const struct rs_conf *c, struct rs_order *o)
+{
+	struct rs_buf txt = { 0 };
+
+	if (rs_template_expand(&txt, c->txt_text ? c->txt_text : "{reference}", order_field, o)) {
+		free(txt.s);
+		return RS_ENOMEM;
+	}
+	o->txt = rs_text_clean(txt.s, RS_TXT_MAX);
+	free(txt.s);
+	if (!o->txt)
+		return RS_ENOMEM;
+	o->txt_len = strlen(o->txt);
+	if (c->ede_format == RS_EDE_JSON) {
+		if (build_json(&o->ede, c, o))
+			return RS_ENOMEM;
+		if (c->ede_json_clients == RS_EDE_CLIENTS_SDE && build_text(&o->ede_plain, c, o))
+			return RS_ENOMEM;
+	} else if (c->ede_format == RS_EDE_TEXT) {
+		if (build_text(&o->ede, c, o))
+			return RS_ENOMEM;
+	}
+	return 0;
+}
+
+int rs_order_texts(const struct rs_conf *c, struct rs_order *o)
+{
+	struct rs_order n = *o; /* the texts built aside: o keeps its own on failure */
+	int rc;
+
+	n.txt = NULL;
+	memset(&n.ede, 0, sizeof(n.ede));
+	memset(&n.ede_plain, 0, sizeof(n.ede_plain));
+	rc = order_texts(c, &n);
+	if (rc) {
+		free(n.txt);
+		ede_free(&n.ede);
+		ede_free(&n.ede_plain);
+		return rc;
+	}
+	free(o->txt);
+	ede_free(&o->ede);
+	ede_free(&o->ede_plain);
+	o->txt = n.txt;
+	o->txt_len = n.txt_len;
+	o->ede = n.ede;
+	o->ede_plain = n.ede_plain;
+	return 0;
+}
+
 /* Plain-text variants: the ede-text template (bounded), a short cut, "". */
 static int build_text(struct rs_ede *e, const struct rs_conf *c, const struct rs_order *o)
 {
@@ -639,24 +694,8 @@ int rs_order_parse(const struct rs_conf *c, const char *id, const char *const *k
 			goto oom;
 	}
 
-	/* answer texts */
-	if (rs_template_expand(&txt, c->txt_text ? c->txt_text : "{reference}", order_field, o))
+	if (order_texts(c, o))
 		goto oom;
-	o->txt = rs_text_clean(txt.s, RS_TXT_MAX);
-	free(txt.s);
-	txt.s = NULL;
-	if (!o->txt)
-		goto oom;
-	o->txt_len = strlen(o->txt);
-	if (c->ede_format == RS_EDE_JSON) {
-		if (build_json(&o->ede, c, o))
-			goto oom;
-		if (c->ede_json_clients == RS_EDE_CLIENTS_SDE && build_text(&o->ede_plain, c, o))
-			goto oom;
-	} else if (c->ede_format == RS_EDE_TEXT) {
-		if (build_text(&o->ede, c, o))
-			goto oom;
-	}
 	if (o->warnings && errlen) {
 		snprintf(err, errlen, "order '%s':%s%s%s%s", id,
 			 o->warnings & RS_OW_LANG ? " lang is not a BCP 47 tag (using the resolver's language);" : "",

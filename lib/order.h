@@ -95,6 +95,7 @@ struct rs_order_sig {
 	char key[17];     /* key id (RS_KEYID_LEN) */
 	uint64_t version;
 	char hash[65];    /* SHA-256 of text, lowercase hex */
+	char label[65];   /* the label of the trusted-key that verified it (RS_KEY_LABEL_MAX), "" none */
 	size_t names, prefixes; /* the manifest's counts: the order's verified set sizes */
 	bool revoked;     /* the verified state is revoked: the order is a tombstone that never
 			   * applies (in_scope false, no names or prefixes), kept so that an
@@ -135,6 +136,12 @@ int rs_order_parse(const struct rs_conf *c, const char *id, const char *const *k
 		   struct rs_order **out, char *err, size_t errlen);
 
 void rs_order_free(struct rs_order *o);
+
+/* Expand the answer texts (TXT, EDE variants) of o again, after o->sig was
+ * set: the placeholders {signer} (the label of the key that signed the
+ * verified manifest) and {signer_key} (its key id) are "" before. 0 or
+ * RS_ENOMEM (o keeps its previous texts). */
+int rs_order_texts(const struct rs_conf *c, struct rs_order *o);
 
 /* Is now inside one of the order's windows [start, end)? false when it has
  * none (binary search: no allocation, any thread). */

@@ -201,10 +201,26 @@ void rs_pubkey_format(const struct rs_pubkey *k, char *buf, size_t n)
 	snprintf(buf, n, "ed25519:%s", b);
 }
 
+int rs_pubkey_prepare(struct rs_pubkey *k)
+{
+	if (!k->pkey)
+		k->pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, k->raw, 32);
+	if (k->pkey)
+		return 0;
+	ERR_clear_error();
+	return RS_ENOMEM;
+}
+
+void rs_pubkey_release(struct rs_pubkey *k)
+{
+	EVP_PKEY_free(k->pkey);
+	k->pkey = NULL;
+}
+
 int rs_sig_verify(const struct rs_pubkey *k, const void *msg, size_t len, const char *sig_b64)
 {
 	uint8_t sig[64];
-	EVP_PKEY *pk;
+	EVP_PKEY *pk, *tmp = NULL;
 	EVP_MD_CTX *ctx;
 	int ok = 0;
 
@@ -213,13 +229,28 @@ int rs_sig_verify(const struct rs_pubkey *k, const void *msg, size_t len, const 
 		return RS_EINVAL;
 	if (!msg)
 		msg = "";
-	pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, k->raw, 32);
+	/*
+	 * A configured key's EVP_PKEY (rs_pubkey_prepare) is shared by every
+	 * thread that verifies (the sync thread, a reload's loader). It is
+	 * never modified after it was built, and each call has its own
+	 * EVP_MD_CTX (the per-operation state, EVP_DigestVerifyInit makes its
+	 * own EVP_PKEY_CTX). openssl-threads(7) (OpenSSL 3): "Objects are
+	 * thread-safe as long as the API's being invoked don't modify the
+	 * object"; what is unsafe is to "mutate an object, such as setting
+	 * elements of a private or public key, while another thread is using
+	 * that object, such as verifying a signature" — nobody does here (the
+	 * key is freed with the config, after its threads stopped). Without
+	 * one (a key the tools parsed), build a temporary key as before.
+	 */
+	pk = k->pkey;
+	if (!pk)
+		pk = tmp = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, k->raw, 32);
 	if (pk) {
 		ctx = EVP_MD_CTX_new();
 		if (ctx && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pk) == 1)
 			ok = EVP_DigestVerify(ctx, sig, sizeof(sig), msg, len) == 1;
 		EVP_MD_CTX_free(ctx);
-		EVP_PKEY_free(pk);
+		EVP_PKEY_free(tmp);
 	}
 	/* a refused signature leaves errors on this thread's OpenSSL error
 	 * queue: clear them, so that no later libcrypto/libssl user in the

@@ -74,7 +74,36 @@ struct rs_pubkey {
 	uint8_t raw[32];
 	char id[RS_KEYID_LEN + 1];
 	char label[65]; /* the authority's label from the config ("" when none) */
+	uint8_t roles;  /* what the config trusts it for: RS_KEY_ORDERS, RS_KEY_PROTECT; 0 (rs_pubkey_parse's)
+			 * counts as RS_KEY_ORDERS (rs_key_roles) */
+	struct evp_pkey_st *pkey; /* the OpenSSL key object (EVP_PKEY) of raw, built once by
+				   * rs_pubkey_prepare (the config's keys: rs_conf_free releases
+				   * them); NULL: rs_sig_verify builds a temporary one per call.
+				   * A copy of the struct shares it: only its owner releases it */
 };
+
+/* Build k->pkey from k->raw (a configured key: once, at config load), so that
+ * rs_sig_verify does not build an EVP_PKEY per signature. Read-only after
+ * that: several threads may verify with it at once (rs_sig_verify). 0, or
+ * RS_ENOMEM (k->pkey stays NULL: verifying still works, slower). */
+int rs_pubkey_prepare(struct rs_pubkey *k);
+/* Free k->pkey (NULL allowed) and set it NULL. */
+void rs_pubkey_release(struct rs_pubkey *k);
+
+/* Key roles (redsink.conf): trusted-key signs orders, protect-key the protected set. */
+#define RS_KEY_ORDERS 0x01
+#define RS_KEY_PROTECT 0x02
+static inline uint8_t rs_key_roles(const struct rs_pubkey *k)
+{
+	return k->roles ? k->roles : RS_KEY_ORDERS;
+}
+
+/* The order id of the protected set's manifest (doc/signing.md, "The signed
+ * protected set"): its text has "order protected", no field line and its
+ * delta lines protect (+, +ip) and unprotect (-, -ip). Stored in Redis as the
+ * hash protected-manifest, never as manifest:<id>, so it cannot be taken for
+ * an order's (nor an order's for it: an order has fields). */
+#define RS_PROTECTED_ID "protected"
 
 /* Parse "ed25519:<b64>" (exactly RS_PUBKEY_TEXT_LEN octets, strict base64)
  * into k (raw and id set, label ""). 0, or RS_EINVAL with why in err. */

@@ -256,3 +256,109 @@ int rs_privkey_load(const char *path, struct rs_privkey **out, char *err, size_t
 		snprintf(err, errlen, "signing key %s: not a PEM Ed25519 private key (PKCS#8)", path);
 	return rc == RS_ENOMEM ? RS_ENOMEM : RS_EINVAL;
 }
+
+/* ---- trusted keys from a file ---- */
+
+/* A value as redsink.conf has it: trimmed, a comment cut, double quotes removed. */
+static char *conf_value(char *v)
+{
+	char *end;
+
+	v += strspn(v, " \t");
+	if (*v == '"') {
+		end = strchr(v + 1, '"');
+		if (end)
+			*end = '\0';
+		return v + 1;
+	}
+	end = strchr(v, '#');
+	if (end)
+		*end = '\0';
+	end = v + strlen(v);
+	while (end > v && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' || end[-1] == '\n'))
+		*--end = '\0';
+	return v;
+}
+
+/* Add k (roles set) to keys: a key given again under the same label with another role gains it. */
+static int trust_add(struct rs_pubkey **keys, size_t *n, const struct rs_pubkey *k, char *err, size_t errlen)
+{
+	struct rs_pubkey *nv;
+
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp((*keys)[i].id, k->id) == 0) {
+			if (!((*keys)[i].roles & k->roles) && strcmp((*keys)[i].label, k->label) == 0) {
+				(*keys)[i].roles |= k->roles;
+				return 0;
+			}
+			snprintf(err, errlen, "key %s is given twice", k->id);
+			return RS_EINVAL;
+		}
+	nv = realloc(*keys, (*n + 1) * sizeof(*nv));
+	if (!nv) {
+		snprintf(err, errlen, "out of memory");
+		return RS_ENOMEM;
+	}
+	*keys = nv;
+	nv[(*n)++] = *k;
+	return 0;
+}
+
+int rs_trust_file_load(const char *path, struct rs_pubkey **keys, size_t *nkeys, char (**revoked)[RS_KEYID_LEN + 1],
+		       size_t *nrevoked, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	char line[4200], why[300];
+	unsigned lineno = 0;
+	int rc = 0;
+
+	if (!f) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return RS_EIO;
+	}
+	while (rc == 0 && fgets(line, sizeof(line), f)) {
+		char *p = line + strspn(line, " \t"), *v;
+		lineno++;
+		if (strncmp(p, "trusted-key:", 12) == 0 || strncmp(p, "protect-key:", 12) == 0) {
+			uint8_t role = p[0] == 't' ? RS_KEY_ORDERS : RS_KEY_PROTECT;
+			const char *dir = role == RS_KEY_ORDERS ? "trusted-key" : "protect-key";
+			struct rs_pubkey k;
+			size_t n;
+			char *key;
+			v = conf_value(p + 12);
+			n = strcspn(v, " \t");
+			key = v + n;
+			key += strspn(key, " \t");
+			v[n] = '\0';
+			if (!rs_key_label_ok(v) || !*key) {
+				snprintf(err, errlen, "%s:%u: %s: expected 'LABEL ed25519:BASE64'", path, lineno, dir);
+				rc = RS_EINVAL;
+			} else if (rs_pubkey_parse(key, &k, why, sizeof(why))) {
+				snprintf(err, errlen, "%s:%u: %s: %s", path, lineno, dir, why);
+				rc = RS_EINVAL;
+			} else {
+				snprintf(k.label, sizeof(k.label), "%s", v);
+				k.roles = role;
+				rc = trust_add(keys, nkeys, &k, why, sizeof(why));
+				if (rc)
+					snprintf(err, errlen, "%s:%u: %s: %s", path, lineno, dir, why);
+			}
+		} else if (strncmp(p, "revoked-key:", 12) == 0) {
+			void *nv;
+			v = conf_value(p + 12);
+			if (!rs_keyid_ok(v)) {
+				snprintf(err, errlen, "%s:%u: revoked-key: '%.40s' is not a key id (16 lowercase hex digits)",
+					 path, lineno, v);
+				rc = RS_EINVAL;
+			} else if (!(nv = realloc(*revoked, (*nrevoked + 1) * sizeof(**revoked)))) {
+				snprintf(err, errlen, "out of memory");
+				rc = RS_ENOMEM;
+			} else {
+				*revoked = nv;
+				snprintf((*revoked)[(*nrevoked)++], RS_KEYID_LEN + 1, "%s", v);
+			}
+		}
+	}
+	fclose(f);
+	return rc;
+}

@@ -54,6 +54,19 @@ void rs_privkey_public(const struct rs_privkey *k, struct rs_pubkey *pub);
  * known-answer checks. 0 or RS_EINVAL/RS_ENOMEM. */
 int rs_privkey_from_seed(const uint8_t seed[32], struct rs_privkey **out);
 
+/*
+ * The keys of a redsink.conf-syntax file (tools: `redsink-ctl --trusted`,
+ * `verify --trusted`, `redsink-warnd --trusted`): its `trusted-key:` lines
+ * (role RS_KEY_ORDERS), `protect-key:` lines (RS_KEY_PROTECT; the same key
+ * under the same label in both holds both roles) and `revoked-key:` lines;
+ * other lines are ignored. Values as redsink.conf has them (a comment cut,
+ * double quotes removed). Appended to *keys / *revoked (realloc'd; the
+ * caller frees them, also on failure). 0; RS_EIO ("FILE: why"); RS_EINVAL
+ * ("FILE:LINE: trusted-key: why"); RS_ENOMEM.
+ */
+int rs_trust_file_load(const char *path, struct rs_pubkey **keys, size_t *nkeys, char (**revoked)[RS_KEYID_LEN + 1],
+		       size_t *nrevoked, char *err, size_t errlen);
+
 /* Sign msg with k: the base64 signature (RS_SIG_B64_LEN characters + NUL).
  * 0, or RS_ENOMEM when libcrypto fails. Ed25519 is deterministic: the same
  * key and message give the same signature. */

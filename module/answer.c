@@ -105,7 +105,7 @@ static size_t opts_size(const struct edns_option *o)
 }
 
 /* Upper bound of the encoded size of the RRs of rep (no name compression). */
-static size_t rrs_size(const struct reply_info *rep)
+size_t rs_answer_rrs_size(const struct reply_info *rep)
 {
 	size_t n = 0;
 
@@ -120,6 +120,31 @@ static size_t rrs_size(const struct reply_info *rep)
 
 #define EDE_OPTS_MARGIN 32
 
+const char *rs_answer_ede_text(const struct rs_conf *c, const struct rs_order *o, size_t qname_len, size_t body,
+			       size_t opts, size_t udp, bool sde)
+{
+	const struct rs_ede *e = &o->ede;
+	size_t head = LDNS_HEADER_SIZE + qname_len + 4;
+	size_t fixed = head + 11 + opts + 6; /* OPT RR, the other options, the EDE code */
+	unsigned v;
+
+	if (c->ede_format == RS_EDE_JSON && c->ede_json_clients == RS_EDE_CLIENTS_SDE && !sde)
+		e = &o->ede_plain;
+	if (e->n == 0)
+		return NULL;
+	/* + a margin for options a module in front of this one may still add
+	 * (subnetcache appends ECS, up to 24 octets, at its moddone) */
+	fixed += EDE_OPTS_MARGIN;
+	if (udp >= fixed + body) {
+		v = rs_ede_pick(e, udp - fixed - body);
+	} else {
+		/* The answer itself does not fit: Unbound sends it truncated
+		 * (TC, question and OPT only); the text must fit beside those. */
+		v = rs_ede_pick(e, udp > fixed ? udp - fixed : 0);
+	}
+	return e->text[v];
+}
+
 /*
  * The EDE text for the clients waiting on this query (see answer.h): the
  * smallest EDNS buffer among them decides the variant, the SDE option (when
@@ -129,12 +154,8 @@ static size_t rrs_size(const struct reply_info *rep)
 static const char *ede_for_clients(struct module_qstate *qs, const struct rs_conf *c, const struct rs_order *o,
 				   const struct reply_info *rep)
 {
-	const struct rs_ede *e = &o->ede;
-	size_t head = LDNS_HEADER_SIZE + qs->qinfo.qname_len + 4;
-	size_t opt = 11 + opts_size(qs->edns_opts_front_out) + 6; /* OPT RR, other options, EDE code */
-	size_t body = rrs_size(rep), udp = 65535, client_opts = 0, fixed;
+	size_t udp = 65535, client_opts = 0;
 	bool any = false, all_sde = true;
-	unsigned v;
 
 	if (qs->mesh_info) {
 		for (struct mesh_reply *r = qs->mesh_info->reply_list; r; r = r->next) {
@@ -152,21 +173,8 @@ static const char *ede_for_clients(struct module_qstate *qs, const struct rs_con
 				all_sde = false;
 		}
 	}
-	if (c->ede_format == RS_EDE_JSON && c->ede_json_clients == RS_EDE_CLIENTS_SDE && !(any && all_sde))
-		e = &o->ede_plain;
-	if (e->n == 0)
-		return NULL;
-	/* + a margin for options a module in front of this one may still add
-	 * (subnetcache appends ECS, up to 24 octets, at its moddone) */
-	fixed = head + opt + client_opts + EDE_OPTS_MARGIN;
-	if (udp >= fixed + body) {
-		v = rs_ede_pick(e, udp - fixed - body);
-	} else {
-		/* The answer itself does not fit: Unbound sends it truncated
-		 * (TC, question and OPT only); the text must fit beside those. */
-		v = rs_ede_pick(e, udp > fixed ? udp - fixed : 0);
-	}
-	return e->text[v];
+	return rs_answer_ede_text(c, o, qs->qinfo.qname_len, rs_answer_rrs_size(rep),
+				  opts_size(qs->edns_opts_front_out) + client_opts, udp, any && all_sde);
 }
 
 int rs_answer_blocked(struct module_qstate *qstate, const struct rs_conf *c, const struct rs_order *o,

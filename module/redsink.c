@@ -12,18 +12,20 @@
  *
  * Decision points of a query (see doc/architecture.md):
  *  - first visit (new/pass with no minfo): match the name; blocked -> answer
- *    and finish at module 0 (never cached); else pass to the next module.
+ *    and finish at module 0 (a listed name's answer is stored in the message
+ *    cache, see RS_CACHED_MARK); else pass to the next module.
  *  - moddone: match the name again (it may have been listed meanwhile) and the
  *    owners and targets of the CNAME/DNAME chain in the answer, then (when
  *    the list holds address prefixes) every A/AAAA address of the answer; if
  *    blocked, remove the real answer from the message cache (for an address
  *    block, the messages of every address type of the names: A, AAAA, ANY,
  *    SVCB, HTTPS) and, for a query this module passed on, replace it with
- *    the blocked answer.
- *  - first visit, when the list holds prefixes: the A/AAAA RRsets the
- *    RRset cache holds for the name (following cached CNAMEs) are matched, so a
- *    name blocked by its address, whose message moddone removed but whose
- *    RRsets stay cached, is blocked again without an upstream query.
+ *    the blocked answer. An address block is remembered (addr_memo.h: the
+ *    names of the chain, the address, the answer's TTL).
+ *  - first visit (and moddone), when the list holds prefixes: the memo is
+ *    looked up and a remembered address matched again against the list, so
+ *    a name blocked by its address, whose messages moddone removed, is
+ *    blocked again without an upstream query.
  */
 #include "config.h"
 
@@ -50,6 +52,7 @@
 #include "util/regional.h"
 #include "util/ub_event.h"
 
+#include "addr_memo.h"
 #include "answer.h"
 #include "conf.h"
 #include "ebr.h"
@@ -69,7 +72,7 @@
 #ifdef REDSINK_VERSION
 #define RS_VERSION REDSINK_VERSION /* configure.ac's AC_INIT (Makefile.am) */
 #else
-#define RS_VERSION "0.1.0"
+#define RS_VERSION "0.12.0"
 #endif
 
 /* Module-wide state: dynlibmod_env.dyn_env. */
@@ -82,9 +85,13 @@ struct rs_module {
 	struct rs_stats *stats;
 	struct module_env *env; /* daemon->env: its cache pointers are re-read for every purge */
 	bool reply_cb;          /* the inplace reply callback is registered */
+	bool cache_cb;          /* the cache reply callback too: blocked answers are stored (see below) */
+	atomic_uint purge_gen;  /* bumped as each purge starts (store_blocked checks it) */
+	atomic_bool cached_any; /* a blocked answer may have been stored since the last purge took it */
 	size_t initial_bad;     /* records the initial load or snapshot skipped */
 	struct purge_door *door; /* cache purges run on a worker (see "cache purge") */
 	unsigned gen;           /* this module generation (one per init) */
+	struct rs_addr_memo *memo; /* names an answer address blocked (addr_memo.h); NULL: none */
 };
 
 static struct rs_list *list_of(const struct rs_module *m)
@@ -114,6 +121,38 @@ static bool have_last_good;
 static uint8_t *handover;
 static size_t handover_len;
 
+/* The memo of names an answer address blocked (addr_memo.h), handed from
+ * deinit to the next init of a reload: it holds no list pointer and every
+ * entry is matched again against the list in force, so the names a reload
+ * does not change stay blocked without an upstream query. Main thread only. */
+static struct rs_addr_memo *memo_kept;
+
+/*
+ * The memo for a new module generation: its size follows Unbound's
+ * msg-cache-size (the names it holds are names whose messages were removed
+ * from that cache): one entry per 512 octets (8,192 entries, about 2.4 MB,
+ * for the 4m default), between RS_ADDR_MEMO_SLOTS (about 1.2 MB) and
+ * RS_ADDR_MEMO_SLOTS_MAX (about 80 MB, from a 128m cache). The memo kept
+ * over a reload is reused when its size is still the one wanted, else
+ * dropped (its names then cost one upstream query each).
+ * NULL when out of memory: no memo.
+ */
+static struct rs_addr_memo *memo_take(const struct module_env *env)
+{
+	size_t want = env->cfg ? env->cfg->msg_cache_size / 512 : 0;
+	struct rs_addr_memo *mm = memo_kept;
+
+	if (want < RS_ADDR_MEMO_SLOTS)
+		want = RS_ADDR_MEMO_SLOTS;
+	if (want > RS_ADDR_MEMO_SLOTS_MAX)
+		want = RS_ADDR_MEMO_SLOTS_MAX;
+	memo_kept = NULL;
+	if (mm && rs_addr_memo_slots(mm) == rs_addr_memo_slots_for(want))
+		return mm;
+	rs_addr_memo_free(mm);
+	return rs_addr_memo_new(want);
+}
+
 /* Per-query marker in qstate->minfo[id]. For a blocked query it keeps the
  * order and the listed entry (a name block) or prefix entry (an address
  * block) for counting (valid for the query's lifetime, see list.h on
@@ -125,6 +164,56 @@ struct rs_qstate {
 	const struct rs_entry *entry;
 	const struct rs_pentry *prefix;
 };
+
+/*
+ * Blocked answers in the message cache (doc/architecture.md, "Blocked answers
+ * from the cache"). The answer of a listed name is stored in Unbound's message
+ * cache, so that a repeated query is a cache hit; the cache reply callback
+ * (on_cache_reply) counts each such reply and adds the EDE. Stored answers
+ * carry two marks no answer of Unbound's own has:
+ *  - the message: reply_info.reason_bogus == RS_CACHED_MARK (Unbound's
+ *    dns_cache_store copies messages with reply_info_copy, which resets it to
+ *    LDNS_EDE_NONE, and reads it only for bogus answers): the callback's one
+ *    compare for every cache hit;
+ *  - its RRsets: the private key flag RS_CACHED_FLAG (below).
+ * The message-cache key has no flags: the iterator's own queries (a name
+ * server's address) can find a stored message; moddone restarts them without
+ * the message cache (from_stored).
+ * Every purge removes every stored answer (purge_now); sync.c calls the purge
+ * hook on every change it applies and at every window or expiry transition.
+ */
+#define RS_CACHED_MARK ((sldns_ede_code)0x72736b31) /* "rsk1" */
+/*
+ * RS_CACHED_FLAG: the RRsets of a stored answer carry this bit in rk.flags,
+ * as RPZ marks its synthesised RRsets with PACKED_RRSET_RPZ, and for the same
+ * reason. The flags are part of the RRset cache key (rrset_key_hash,
+ * ub_rrset_compare), so a stored sinkhole A of ns1.<listed domain> is another
+ * entry than its real A: the iterator's lookups (flags 0, PARENT_SIDE,
+ * NSEC_AT_APEX, SOA_NEG: the name server addresses of unlisted zones it
+ * serves, CNAME/DNAME synthesis, negative answers) never see it and the real
+ * RRset is neither replaced nor hidden, while the stored message references
+ * its RRsets directly (rep->ref) and a purge finds them by the bit even when
+ * their message was evicted first. Why the bit is safe (Unbound 1.17.1): it
+ * is none of PACKED_RRSET_NSEC_AT_APEX 0x1, PARENT_SIDE 0x2, SOA_NEG 0x4,
+ * RPZ 0x8, FIXEDTTL 0x80000000, and far from the low bits from which new
+ * flags are allocated (check again when Unbound is upgraded); no code masks
+ * the flags or asserts on unknown bits: they are compared whole (cache key,
+ * iter_utils and val_sigcrypt RRset equality) or tested for one known bit
+ * (msgencode FIXEDTTL, cachedump, validator NSEC_AT_APEX, remote.c
+ * PARENT_SIDE); respip and dns64 never see a stored answer (it ends at this
+ * module, first in the chain). Only this module sets it, so
+ * the RRsets keep the answer's ordinary trust (rrset_trust_prim_noglue):
+ * rrset_cache_update only ever compares one of them with another stored
+ * answer's (the newer data wins, an equal one is shared), and the message
+ * cache hit path reads no trust. unbound-control dump_cache/load_cache does
+ * not keep the bit, so a loaded message cannot find its RRsets and is
+ * dropped (it would have lost RS_CACHED_MARK anyway).
+ */
+#define RS_CACHED_FLAG 0x40000000u
+#define RS_CACHED_TTL_MAX 86400
+/* purge_caches' job for the hook's NULL: only the stored blocked answers */
+static const char purge_ours_tag;
+#define PURGE_OURS ((const struct rs_list *)(const void *)&purge_ours_tag)
 
 static void log_bridge(int level, const char *msg)
 {
@@ -168,13 +257,16 @@ static double elapsed(const struct timespec *t0)
  * full load from Redis, else an empty list that the sync thread fills once
  * Redis answers. Never fails: resolution must come up in any case.
  * last_id receives the list's stream position ("" = not from Redis), dataset
- * the identity of its dataset ("" = none).
+ * the identity of its dataset ("" = none), prot (signed mode) the verified
+ * protected set the list holds (version 0: none), for the sync thread.
  */
 static struct rs_list *initial_list(struct rs_module *m, char last_id[RS_STREAM_ID_MAX],
-				    char dataset[RS_DATASET_ID_LEN + 1], bool *snapshot_due)
+				    char dataset[RS_DATASET_ID_LEN + 1], bool *snapshot_due, struct rs_prefix **susp,
+				    size_t *nsusp, struct rs_protsig *prot)
 {
 	char err[512];
 	struct rs_load_stats st;
+	struct rs_sigalarm sa = { .n = 0 };
 	struct timespec t0;
 	redisContext *rc;
 	struct rs_list *l = NULL;
@@ -186,7 +278,7 @@ static struct rs_list *initial_list(struct rs_module *m, char last_id[RS_STREAM_
 	if (handover) {
 		size_t skipped;
 		r = rs_snapshot_decode(handover, handover_len, "the list handed over by the reload", &m->conf, &l, last_id,
-				       dataset, &skipped, err, sizeof(err));
+				       dataset, susp, nsusp, prot, &skipped, err, sizeof(err));
 		free(handover);
 		handover = NULL;
 		if (r == 0) {
@@ -208,7 +300,8 @@ static struct rs_list *initial_list(struct rs_module *m, char last_id[RS_STREAM_
 	}
 	if (m->conf.snapshot_file) {
 		size_t skipped;
-		r = rs_snapshot_read(m->conf.snapshot_file, &m->conf, &l, last_id, dataset, &skipped, err, sizeof(err));
+		r = rs_snapshot_read(m->conf.snapshot_file, &m->conf, &l, last_id, dataset, susp, nsusp, prot, &skipped,
+				     err, sizeof(err));
 		if (r == 0) {
 			struct rs_list_stats ls;
 			rs_list_stats(l, &ls);
@@ -234,8 +327,13 @@ static struct rs_list *initial_list(struct rs_module *m, char last_id[RS_STREAM_
 		return rs_list_new(16);
 	}
 	l = rs_list_new(1 << 16);
-	if (l && rs_load_all(rc, &m->conf, l, &st, err, sizeof(err)) == 0) {
+	/* signed mode: the verified protected set goes to the sync thread (prot) */
+	if (l && rs_load_all_signed(rc, &m->conf, l, NULL, &sa, &st, err, sizeof(err)) == 0) {
 		redisFree(rc);
+		rs_protsig_clear(prot);
+		*prot = sa.prot;
+		memset(&sa.prot, 0, sizeof(sa.prot));
+		rs_sigalarm_free(&sa);
 		snprintf(last_id, RS_STREAM_ID_MAX, "%s", st.last_id);
 		snprintf(dataset, RS_DATASET_ID_LEN + 1, "%s", st.ds.valid ? st.ds.id : "");
 		m->initial_bad = st.bad_orders + st.bad_domains + st.bad_prefixes + st.bad_keys;
@@ -250,6 +348,7 @@ static struct rs_list *initial_list(struct rs_module *m, char last_id[RS_STREAM_
 		return l;
 	}
 	redisFree(rc);
+	rs_sigalarm_free(&sa);
 	log_err("redsink: loading the list from %s failed: %s: starting with an empty list", m->conf.read.addr,
 		l ? err : "out of memory");
 	rs_list_free(l);
@@ -305,11 +404,12 @@ static enum rs_verdict addr_verdict(const struct rs_list *l, int family, const u
  * alarm suspended is passed over for the enclosing ones; an address in a
  * protected prefix does not trigger, the other addresses still may) and,
  * when within is another list (a purge's change set), inside one of its
- * prefixes too. The first such address wins (mt). RDATA of another length
- * is ignored.
+ * prefixes too. The first such address wins (mt; *hit, when hit is not
+ * NULL, points to it in d). RDATA of another length is ignored.
  */
 static bool rdata_addr_blocked(const struct rs_module *m, const struct rs_list *cur, const struct rs_list *within,
-			       uint16_t t, const struct packed_rrset_data *d, time_t now, struct rs_match *mt)
+			       uint16_t t, const struct packed_rrset_data *d, time_t now, struct rs_match *mt,
+			       const uint8_t **hit)
 {
 	size_t alen = t == LDNS_RR_TYPE_A ? 4 : t == LDNS_RR_TYPE_AAAA ? 16 : 0;
 	int family = alen == 4 ? 4 : 6;
@@ -323,8 +423,11 @@ static bool rdata_addr_blocked(const struct rs_module *m, const struct rs_list *
 			continue;
 		if (within && within != cur && addr_verdict(within, family, a, now, NULL, &wm) != RS_BLOCKED)
 			continue; /* not inside a changed prefix */
-		if (addr_verdict(cur, family, a, now, m, mt) == RS_BLOCKED)
+		if (addr_verdict(cur, family, a, now, m, mt) == RS_BLOCKED) {
+			if (hit)
+				*hit = a;
 			return true;
+		}
 	}
 	return false;
 }
@@ -352,6 +455,7 @@ struct purge_ctx {
 	const struct rs_list *match;
 	const struct rs_list *cur; /* the module's list: what is blocked now (protection, applicability) */
 	bool has_prefixes; /* match and cur hold listed prefixes: A/AAAA RRsets are looked at */
+	bool ours;         /* every stored blocked answer goes too (its message and RRsets) */
 	bool msg;          /* the traversal pushes message-cache keys */
 	time_t now;
 	struct purge_key *keys;
@@ -395,10 +499,13 @@ static void purge_push(struct purge_ctx *p, hashvalue_type hash, const uint8_t *
 
 static void collect_msg(struct lruhash_entry *e, void *arg)
 {
+	struct purge_ctx *p = arg;
 	struct query_info *k = e->key;
+	const struct reply_info *rep = e->data;
 
-	if (purge_wanted(arg, k->qname, k->qname_len))
-		purge_push(arg, e->hash, k->qname, k->qname_len, k->qtype, k->qclass, 0);
+	if ((p->ours && rep && rep->reason_bogus == RS_CACHED_MARK) ||
+	    (p->match && purge_wanted(p, k->qname, k->qname_len)))
+		purge_push(p, e->hash, k->qname, k->qname_len, k->qtype, k->qclass, 0);
 }
 
 /* Does the A/AAAA RRset hold an address inside a prefix of `match` that the
@@ -411,7 +518,7 @@ static bool purge_addr_wanted(struct purge_ctx *p, const struct ub_packed_rrset_
 	struct rs_match mt;
 
 	return p->has_prefixes && ntohs(k->rk.rrset_class) == LDNS_RR_CLASS_IN &&
-	       rdata_addr_blocked(p->m, p->cur, p->match, ntohs(k->rk.type), d, p->now, &mt);
+	       rdata_addr_blocked(p->m, p->cur, p->match, ntohs(k->rk.type), d, p->now, &mt, NULL);
 }
 
 static void lower_name(uint8_t *dst, const uint8_t *src, size_t len)
@@ -451,6 +558,13 @@ static void collect_rrset(struct lruhash_entry *e, void *arg)
 	struct purge_ctx *p = arg;
 	struct ub_packed_rrset_key *k = e->key;
 
+	if (p->ours && (k->rk.flags & RS_CACHED_FLAG)) {
+		purge_push(p, e->hash, k->rk.dname, k->rk.dname_len, ntohs(k->rk.type), ntohs(k->rk.rrset_class),
+			   k->rk.flags);
+		return;
+	}
+	if (!p->match)
+		return;
 	if (purge_wanted(p, k->rk.dname, k->rk.dname_len)) {
 		purge_push(p, e->hash, k->rk.dname, k->rk.dname_len, ntohs(k->rk.type), ntohs(k->rk.rrset_class),
 			   k->rk.flags);
@@ -500,7 +614,17 @@ static void purge_now(struct rs_module *m, const struct rs_list *match)
 
 	if (!env->msg_cache || !env->rrset_cache)
 		return;
-	p.has_prefixes = rs_list_has_prefixes(match) && rs_list_has_prefixes(p.cur);
+	/* Every purge takes the stored blocked answers too: whatever made
+	 * this purge (a batch of changes, a window, a full load) may have
+	 * changed one. First the generation, then the flag (store_blocked). */
+	atomic_fetch_add(&m->purge_gen, 1);
+	p.ours = atomic_exchange(&m->cached_any, false);
+	if (match == PURGE_OURS) {
+		if (!p.ours)
+			return;
+		p.match = match = NULL;
+	}
+	p.has_prefixes = match && rs_list_has_prefixes(match) && rs_list_has_prefixes(p.cur);
 	p.msg = true;
 	slabhash_traverse(env->msg_cache, 0, collect_msg, &p);
 	p.msg = false;
@@ -526,7 +650,7 @@ static void purge_now(struct rs_module *m, const struct rs_list *match)
 	}
 	if (p.n)
 		verbose(VERB_OPS, "redsink: removed %zu cached messages and %zu cached RRsets of newly blocked names "
-			"and addresses", nmsg, p.n - nmsg);
+			"and addresses%s", nmsg, p.n - nmsg, p.ours ? " and of stored blocked answers" : "");
 	free(p.keys);
 	free(p.owners);
 }
@@ -642,6 +766,8 @@ static void purge_caches(void *arg, const struct rs_list *match)
 	struct rs_module *m = arg;
 	struct purge_door *d = m->door;
 
+	if (!match)
+		match = PURGE_OURS; /* the hook's NULL: only the stored blocked answers (sync.h) */
 	if (!d) {
 		purge_now(m, match);
 		return;
@@ -727,8 +853,8 @@ static void purge_door_free(struct purge_door *d)
  * ones one record into this thread's ring (stats.h). The marker's order and
  * entry are valid here: operate() left a read-side section open for them
  * that only clear() closes (see op_leave), and the ring record stays valid
- * because the sync thread observes the readers before it drains (list.h). Blocked answers are never
- * served from Unbound's cache, so there is no cache path to count.
+ * because the sync thread observes the readers before it drains (list.h). Replies of
+ * stored blocked answers from the message cache are counted by on_cache_reply.
  */
 static int on_reply(struct query_info *qinfo, struct module_qstate *qs, struct reply_info *rep, int rcode,
 		    struct edns_data *edns, struct edns_option **opt_list_out, struct comm_reply *repinfo,
@@ -748,6 +874,10 @@ static int on_reply(struct query_info *qinfo, struct module_qstate *qs, struct r
 				repinfo->client_addrlen, *qs->env->now);
 	return 1;
 }
+
+static int on_cache_reply(struct query_info *qinfo, struct module_qstate *qs, struct reply_info *rep, int rcode,
+			  struct edns_data *edns, struct edns_option **opt_list_out, struct comm_reply *repinfo,
+			  struct regional *region, struct timeval *start_time, int id, void *cb_arg);
 
 EXPORT int init(struct module_env *env, int id)
 {
@@ -785,9 +915,13 @@ EXPORT int init(struct module_env *env, int id)
 		char last_id[RS_STREAM_ID_MAX], dataset[RS_DATASET_ID_LEN + 1];
 		bool snapshot_due;
 		struct rs_sync_hooks hooks = { purge_caches, m };
-		struct rs_list *l = initial_list(m, last_id, dataset, &snapshot_due);
+		struct rs_prefix *susp = NULL; /* the collateral alarm's suspensions the snapshot kept */
+		size_t nsusp = 0;
+		struct rs_protsig prot = { .version = 0 }; /* signed mode: the verified protected set */
+		struct rs_list *l = initial_list(m, last_id, dataset, &snapshot_due, &susp, &nsusp, &prot);
 		if (!l) {
 			log_err("redsink: out of memory");
+			rs_protsig_clear(&prot);
 			rs_conf_free(&m->conf);
 			free(m);
 			return 0;
@@ -795,18 +929,35 @@ EXPORT int init(struct module_env *env, int id)
 		atomic_init(&m->list, l);
 		m->env = env;
 		m->gen = ++generation;
+		m->memo = memo_take(env);
 		m->door = purge_door_new();
 		if (!m->door)
 			log_warn("redsink: cannot create the purge door: cache purges run on the sync thread, "
 				 "which is not safe during a reload that changes cache sizes");
 		m->stats = rs_stats_new(&m->conf, NULL); /* hits:<hour> */
+		rs_stats_suspend_restore(m->stats, susp, nsusp);
+		free(susp);
 		if (m->stats && de->inplace_cb_register_wrapped((void *)on_reply, inplace_cb_reply, m, env, id))
 			m->reply_cb = true;
 		else
 			log_err("redsink: cannot register the reply callback: blocked answers are not counted");
+		/* blocked answers are stored in the message cache only when their
+		 * cache replies can be counted (see RS_CACHED_MARK) */
+		if (m->reply_cb && de->inplace_cb_register_wrapped((void *)on_cache_reply, inplace_cb_reply_cache, m, env,
+								  id))
+			m->cache_cb = true;
+		else if (m->reply_cb)
+			log_warn("redsink: cannot register the cache reply callback: blocked answers are not cached");
+		/* answers a reload kept in the caches (reload_keep_cache) may have
+		 * been stored under another configuration: the first worker purges */
+		atomic_init(&m->purge_gen, 0);
+		atomic_init(&m->cached_any, true);
+		if (m->door)
+			atomic_store(&m->door->everything, true);
 		if (rs_sync_start(&m->sync, &m->conf, &m->list, last_id, dataset, snapshot_due, &hooks,
-				  m->reply_cb ? m->stats : NULL, NULL /* a resolver: heartbeat */) != 0)
+				  m->reply_cb ? m->stats : NULL, NULL /* a resolver: heartbeat */, &prot) != 0)
 			log_err("redsink: cannot start the sync thread: the list will not follow Redis until restart");
+		rs_protsig_clear(&prot);
 		rs_sync_note_bad(m->sync, m->initial_bad);
 	}
 	de->dyn_env = m;
@@ -828,18 +979,30 @@ EXPORT void deinit(struct module_env *env, int id)
 	de->dyn_env = NULL;
 	if (m->reply_cb)
 		de->inplace_cb_delete_wrapped(env, inplace_cb_reply, id);
+	if (m->cache_cb)
+		de->inplace_cb_delete_wrapped(env, inplace_cb_reply_cache, id);
 	purge_door_close(m->door); /* a sync thread waiting for a purge gives up */
 	{
 		char last_id[RS_STREAM_ID_MAX] = "", dataset[RS_DATASET_ID_LEN + 1] = "";
 		struct rs_list *l = atomic_load_explicit(&m->list, memory_order_relaxed);
-		rs_sync_stop(m->sync, last_id, dataset); /* joined before dlclose; drains and flushes the hits */
+		struct rs_protsig prot = { .version = 0 };
+		rs_sync_stop(m->sync, last_id, dataset, &prot); /* joined before dlclose; drains and flushes the hits */
 		free(handover);
 		handover = NULL;
-		if (rs_snapshot_encode(l, last_id, dataset, &handover, &handover_len))
+		struct rs_prefix *susp = NULL;
+		size_t nsusp = 0;
+		if (rs_stats_suspended_get(m->stats, &susp, &nsusp)) /* NULL, 0: hand the list over without */
+			log_err("redsink: out of memory keeping the suspended prefixes for a reload: they trigger "
+				"again until suspended again");
+		if (rs_snapshot_encode(l, last_id, dataset, susp, nsusp, &prot, &handover, &handover_len))
 			log_err("redsink: out of memory keeping the list for a reload");
+		free(susp);
+		rs_protsig_clear(&prot);
 		rs_list_free(l);
 	}
 	purge_door_free(m->door);
+	rs_addr_memo_free(memo_kept);
+	memo_kept = m->memo; /* for the next init of a reload (see above) */
 	rs_stats_free(m->stats);
 	last_good = m->conf; /* for the next init of a reload (see above) */
 	have_last_good = true;
@@ -859,28 +1022,102 @@ static enum rs_verdict match_name(const struct rs_module *m, const uint8_t *name
 }
 
 /* Does an address of the A/AAAA RRset k (class IN) trigger a block
- * (rdata_addr_blocked)? */
+ * (rdata_addr_blocked; *hit: the address)? */
 static bool addr_rrset_blocked(const struct rs_module *m, const struct rs_list *l, const struct ub_packed_rrset_key *k,
-			       time_t now, struct rs_match *mt)
+			       time_t now, struct rs_match *mt, const uint8_t **hit)
 {
 	return ntohs(k->rk.rrset_class) == LDNS_RR_CLASS_IN &&
-	       rdata_addr_blocked(m, l, NULL, ntohs(k->rk.type), k->entry.data, now, mt);
+	       rdata_addr_blocked(m, l, NULL, ntohs(k->rk.type), k->entry.data, now, mt, hit);
+}
+
+/*
+ * The memo of names an answer address blocked (addr_memo.h): is the prepared
+ * name q remembered, and is its address blocked by the list l now (mt)? The
+ * address is matched again as for an answer (addr_verdict: protection,
+ * suspension, windows and withdrawals count at once), so the memo itself
+ * never blocks: it holds no list pointer and needs no emptying when the list
+ * changes. Any worker thread, inside the operate() section.
+ */
+static bool memo_blocked(const struct rs_module *m, const struct rs_list *l, const struct rs_qname *q, time_t now,
+			 struct rs_match *mt)
+{
+	uint8_t a[16];
+	int family;
+
+	return rs_list_has_prefixes(l) &&
+	       rs_addr_memo_get(m->memo, q->wire, q->len, q->hash[0], (int64_t)now, &family, a) &&
+	       addr_verdict(l, family, a, now, m, mt) == RS_BLOCKED;
+}
+
+/* Are the wire names a and b (any case) the same? */
+static bool same_name(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+	return alen == blen && query_dname_compare((uint8_t *)a, (uint8_t *)b) == 0;
+}
+
+/*
+ * The answer rep was blocked by the address addr (family 4 or 6) of one of
+ * its A/AAAA RRsets: remember the query name q (prepared; NULL: the root,
+ * never remembered) and the owner of every CNAME,
+ * A and AAAA RRset of its answer section (the chain that led to the
+ * address), until the shortest TTL of that section runs out (at most
+ * cache-max-ttl), so that the first visit of the next query for any of them,
+ * of any type, is blocked without asking upstream (the answer's cached
+ * messages are removed; its RRsets may stay or go). Not for a bogus answer.
+ * The TTLs of a returned message are relative (Unbound copies cached RRsets
+ * out with `now` subtracted).
+ */
+static void memo_fill(struct module_qstate *qs, const struct rs_module *m, const struct rs_qname *q,
+		      struct reply_info *rep, time_t now, int family, const uint8_t *addr)
+{
+	time_t ttl = qs->env->cfg ? (time_t)qs->env->cfg->max_ttl : 86400;
+	size_t n = rep->an_numrrsets < rep->rrset_count ? rep->an_numrrsets : rep->rrset_count;
+
+	if (!m->memo || rep->security == sec_status_bogus)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		const struct packed_rrset_data *d = rep->rrsets[i]->entry.data;
+		if (d && d->ttl < ttl)
+			ttl = d->ttl;
+	}
+	if (ttl <= 0)
+		return;
+	if (q)
+		rs_addr_memo_put(m->memo, q->wire, q->len, q->hash[0], family, addr, (int64_t)now + ttl);
+	for (size_t i = 0; i < n; i++) {
+		const struct ub_packed_rrset_key *k = rep->rrsets[i];
+		uint16_t t = ntohs(k->rk.type);
+		struct rs_qname o;
+		if ((t != LDNS_RR_TYPE_CNAME && t != LDNS_RR_TYPE_A && t != LDNS_RR_TYPE_AAAA) ||
+		    same_name(k->rk.dname, k->rk.dname_len, qs->qinfo.qname, qs->qinfo.qname_len) ||
+		    rs_qname_prepare(k->rk.dname, k->rk.dname_len, &o) <= 0)
+			continue;
+		rs_addr_memo_put(m->memo, o.wire, o.len, o.hash[0], family, addr, (int64_t)now + ttl);
+	}
 }
 
 /*
  * The verdict for a finished answer: the query name, then the owners and the
  * targets of the CNAME/DNAME records of the answer section, then (when the
- * list holds prefixes) the addresses of its A/AAAA records (after the chain).
- * A protected query name is never blocked; the first blocked name wins, and
- * names go before addresses.
+ * list holds prefixes) the addresses of its A/AAAA records (after the chain),
+ * then (class IN) the memo (a name an address blocked meanwhile: the AAAA
+ * query of a dual-stack client that passed its first visit just before its
+ * A was blocked). A protected query name is never blocked; the first blocked
+ * name wins, and names go before addresses. A block by an answer address is
+ * remembered (memo_fill).
  */
 static enum rs_verdict match_answer(struct module_qstate *qs, const struct rs_module *m, time_t now,
 				    struct rs_match *mt, bool *chain)
 {
 	struct reply_info *rep = qs->return_msg ? qs->return_msg->rep : NULL;
-	enum rs_verdict v = match_name(m, qs->qinfo.qname, qs->qinfo.qname_len, now, mt);
+	const struct rs_list *l = list_of(m);
+	struct rs_qname q;
+	enum rs_verdict v;
+	const uint8_t *hit = NULL;
+	bool named = rs_qname_prepare(qs->qinfo.qname, qs->qinfo.qname_len, &q) > 0; /* not the root */
 
 	*chain = false;
+	v = named ? rs_list_match(l, &q, (int64_t)now, mt) : RS_PASS;
 	if (v != RS_PASS || !rep)
 		return v;
 	for (size_t i = 0; i < rep->an_numrrsets && i < rep->rrset_count; i++) {
@@ -888,7 +1125,9 @@ static enum rs_verdict match_answer(struct module_qstate *qs, const struct rs_mo
 		struct packed_rrset_data *d = k->entry.data;
 		uint16_t t = ntohs(k->rk.type);
 
-		if (match_name(m, k->rk.dname, k->rk.dname_len, now, mt) == RS_BLOCKED) {
+		/* the owner: unless it is the query name, matched above */
+		if (!same_name(k->rk.dname, k->rk.dname_len, qs->qinfo.qname, qs->qinfo.qname_len) &&
+		    match_name(m, k->rk.dname, k->rk.dname_len, now, mt) == RS_BLOCKED) {
 			*chain = true;
 			return RS_BLOCKED;
 		}
@@ -898,25 +1137,42 @@ static enum rs_verdict match_answer(struct module_qstate *qs, const struct rs_mo
 			return RS_BLOCKED;
 		}
 	}
-	if (!rs_list_has_prefixes(list_of(m)))
+	if (!rs_list_has_prefixes(l))
 		return RS_PASS;
 	for (size_t i = 0; i < rep->an_numrrsets && i < rep->rrset_count; i++) {
-		if (addr_rrset_blocked(m, list_of(m), rep->rrsets[i], now, mt)) {
+		const struct ub_packed_rrset_key *k = rep->rrsets[i];
+		if (addr_rrset_blocked(m, l, k, now, mt, &hit)) {
+			memo_fill(qs, m, named ? &q : NULL, rep, now, ntohs(k->rk.type) == LDNS_RR_TYPE_A ? 4 : 6, hit);
 			*chain = true;
 			return RS_BLOCKED;
 		}
 	}
+	if (named && qs->qinfo.qclass == LDNS_RR_CLASS_IN && memo_blocked(m, l, &q, now, mt))
+		return RS_BLOCKED;
 	return RS_PASS;
 }
 
-#define CACHED_CHAIN_MAX 8 /* CNAME hops followed in the RRset cache */
-
-/* Cached answer data (not glue, additional- or authority-section data, nor
- * bogus data): what the first visit trusts, for A/AAAA and CNAME alike. */
-static bool answer_data(const struct packed_rrset_data *d)
+/*
+ * The verdict at a query's first visit: its name, then (class IN) the memo
+ * of names an answer address blocked (memo_blocked): a name blocked by its
+ * address, whose messages moddone removed, is blocked again without an
+ * upstream query, for every type (TXT gets the order's text, as for a listed
+ * name). One name preparation serves both; with no listed prefix the memo
+ * costs one test.
+ */
+static enum rs_verdict first_visit(struct module_qstate *qs, const struct rs_module *m, time_t now,
+				   struct rs_match *mt)
 {
-	return d->trust >= rrset_trust_ans_noAA && d->trust != rrset_trust_glue && d->trust != rrset_trust_auth_AA &&
-	       d->security != sec_status_bogus;
+	const struct rs_list *l = list_of(m);
+	struct rs_qname q;
+	enum rs_verdict v;
+
+	if (rs_qname_prepare(qs->qinfo.qname, qs->qinfo.qname_len, &q) <= 0)
+		return RS_PASS;
+	v = rs_list_match(l, &q, (int64_t)now, mt);
+	if (v == RS_PASS && qs->qinfo.qclass == LDNS_RR_CLASS_IN && memo_blocked(m, l, &q, now, mt))
+		return RS_BLOCKED;
+	return v;
 }
 
 /*
@@ -926,8 +1182,7 @@ static bool answer_data(const struct packed_rrset_data *d)
  * dual-stack client asks A and AAAA at once: the AAAA (an unlisted IPv6
  * address) passes and is cached while the A is blocked; without this the
  * AAAA stays a message-cache hit, which never reaches the module. Once gone,
- * the next AAAA is a miss and the first visit finds the blocked A in the
- * RRset cache.
+ * the next AAAA is a miss and its first visit finds the name in the memo.
  */
 static void purge_addr_msgs(struct module_qstate *qs, const uint8_t *name, size_t len)
 {
@@ -942,72 +1197,6 @@ static void purge_addr_msgs(struct module_qstate *qs, const uint8_t *name, size_
 	}
 }
 
-/*
- * First visit of a query of class IN while the list holds prefixes: does the
- * RRset cache know the name (following cached CNAMEs, at most
- * CACHED_CHAIN_MAX) to resolve into a listed prefix? The A and the AAAA
- * RRsets are looked at whatever the query type, so a name known to be on a
- * listed address is blocked for every type (TXT gets the order's text, as
- * for a listed name). Only answer data counts (not glue or additional-section
- * data, nor bogus data). A name blocked by its address keeps its RRsets cached
- * (moddone removes only its messages), so this is what answers a repeated
- * query without asking upstream. Worker thread, inside the operate()
- * section; each RRset is read under its own lock.
- */
-static bool cached_addr_blocked(struct module_qstate *qs, const struct rs_module *m, time_t now, struct rs_match *mt)
-{
-	static const uint16_t types[2] = { LDNS_RR_TYPE_A, LDNS_RR_TYPE_AAAA };
-	uint8_t chain[CACHED_CHAIN_MAX + 1][LDNS_MAX_DOMAINLEN + 1]; /* the query name, then each CNAME target */
-	size_t clen[CACHED_CHAIN_MAX + 1];
-	size_t len = qs->qinfo.qname_len;
-	const struct rs_list *l = list_of(m);
-
-	if (qs->qinfo.qclass != LDNS_RR_CLASS_IN || !qs->env->rrset_cache || len > sizeof(chain[0]) ||
-	    !rs_list_has_prefixes(l))
-		return false;
-	memcpy(chain[0], qs->qinfo.qname, len);
-	clen[0] = len;
-	for (int hop = 0; hop <= CACHED_CHAIN_MAX; hop++) {
-		const uint8_t *name = chain[hop];
-		struct ub_packed_rrset_key *k;
-		struct packed_rrset_data *d;
-		bool found = false, hit;
-
-		len = clen[hop];
-		for (int t = 0; t < 2; t++) {
-			k = rrset_cache_lookup(qs->env->rrset_cache, (uint8_t *)name, len, types[t], LDNS_RR_CLASS_IN,
-					       0, now, 0);
-			if (!k)
-				continue;
-			found = true;
-			d = k->entry.data;
-			hit = answer_data(d) && addr_rrset_blocked(m, l, k, now, mt);
-			lock_rw_unlock(&k->entry.lock);
-			if (hit) {
-				for (int i = 0; i <= hop; i++)
-					purge_addr_msgs(qs, chain[i], clen[i]);
-				return true;
-			}
-		}
-		if (found || hop == CACHED_CHAIN_MAX)
-			return false;
-		k = rrset_cache_lookup(qs->env->rrset_cache, (uint8_t *)name, len, LDNS_RR_TYPE_CNAME, LDNS_RR_CLASS_IN,
-				       0, now, 0);
-		if (!k)
-			return false;
-		d = k->entry.data;
-		hit = d->count > 0 && d->rr_len[0] > 3 && d->rr_len[0] - 2 <= sizeof(chain[0]) && answer_data(d);
-		if (hit) {
-			clen[hop + 1] = d->rr_len[0] - 2;
-			memcpy(chain[hop + 1], d->rr_data[0] + 2, clen[hop + 1]);
-		}
-		lock_rw_unlock(&k->entry.lock);
-		if (!hit || dname_valid(chain[hop + 1], clen[hop + 1]) != clen[hop + 1])
-			return false;
-	}
-	return false;
-}
-
 /* Remove the message-cache entries of qinfo (both hash variants). */
 static void purge_msg(struct module_qstate *qs, struct query_info *qi)
 {
@@ -1017,10 +1206,13 @@ static void purge_msg(struct module_qstate *qs, struct query_info *qi)
 
 /* Purge what the iterator cached for this query and for each name of its
  * answer section (a CNAME target that is blocked must not be answered from the
- * message cache either). */
+ * message cache either); a name is purged once (the owner of the answer's
+ * first RRset is usually the query name). */
 static void purge_answer(struct module_qstate *qs, bool by_addr)
 {
 	struct reply_info *rep = qs->return_msg ? qs->return_msg->rep : NULL;
+	const uint8_t *prev = qs->qinfo.qname;
+	size_t prevlen = qs->qinfo.qname_len;
 
 	purge_msg(qs, &qs->qinfo);
 	if (by_addr)
@@ -1029,6 +1221,11 @@ static void purge_answer(struct module_qstate *qs, bool by_addr)
 		struct query_info qi = qs->qinfo;
 		qi.qname = rep->rrsets[i]->rk.dname;
 		qi.qname_len = rep->rrsets[i]->rk.dname_len;
+		if (same_name(qi.qname, qi.qname_len, prev, prevlen) ||
+		    same_name(qi.qname, qi.qname_len, qs->qinfo.qname, qs->qinfo.qname_len))
+			continue;
+		prev = qi.qname;
+		prevlen = qi.qname_len;
 		purge_msg(qs, &qi);
 		if (by_addr)
 			purge_addr_msgs(qs, qi.qname, qi.qname_len);
@@ -1136,6 +1333,184 @@ static inline void op_leave(struct op_guard *g)
 	rs_ebr_leave();
 }
 
+/* ---- blocked answers in the message cache (see RS_CACHED_MARK) ---- */
+
+/*
+ * Store the blocked answer just built for a listed name (first visit, this
+ * module first in module-config) in the message cache, its RRsets in the
+ * RRset cache, as dns_cache_store would, with the two marks (the RRset keys
+ * get RS_CACHED_FLAG: never in place of real data). Its TTL is the
+ * answer's, cut at the order's next transition (expiry, window end) and at
+ * RS_CACHED_TTL_MAX, so that a missed purge cannot outlive the order. Not
+ * stored: other classes, REFUSED (no records), TTL 0, queries that must not
+ * be cached (no_cache_store), and when the cache callback is missing (the
+ * replies could not be counted). gen: purge_gen read before the match; if a
+ * purge started since, it may have missed this entry: it is removed again.
+ * Worker thread, inside operate().
+ */
+static void store_blocked(struct module_qstate *qs, struct rs_module *m, const struct rs_match *mt, unsigned gen)
+{
+	struct module_env *env = qs->env;
+	struct reply_info *src = qs->return_msg ? qs->return_msg->rep : NULL, *rep;
+	struct msgreply_entry *e;
+	struct query_info qi;
+	time_t now = *env->now, ttl = m->conf.ttl;
+	int64_t next = rs_order_next_transition(mt->order, (int64_t)now);
+	hashvalue_type h;
+
+	if (!m->cache_cb || !src || src->rrset_count == 0 || qs->qinfo.qclass != LDNS_RR_CLASS_IN ||
+	    qs->no_cache_store || !env->msg_cache || !env->rrset_cache || !env->alloc)
+		return;
+	if (next > 0 && next - (int64_t)now < (int64_t)ttl)
+		ttl = (time_t)(next - (int64_t)now);
+	if (ttl > RS_CACHED_TTL_MAX)
+		ttl = RS_CACHED_TTL_MAX;
+	if (ttl <= 0)
+		return;
+	rep = reply_info_copy(src, env->alloc, NULL);
+	if (!rep)
+		return;
+	rep->ttl = ttl;
+	rep->prefetch_ttl = PREFETCH_TTL_CALC(ttl);
+	rep->serve_expired_ttl = ttl + (env->cfg ? env->cfg->serve_expired_ttl : 0);
+	rep->reason_bogus = RS_CACHED_MARK;
+	for (size_t i = 0; i < rep->rrset_count; i++) {
+		struct ub_packed_rrset_key *k = rep->rrsets[i];
+		struct packed_rrset_data *d = k->entry.data;
+		k->rk.flags |= RS_CACHED_FLAG; /* a key of its own: see RS_CACHED_FLAG */
+		k->entry.hash = rrset_key_hash(&k->rk); /* the synthesised key has none */
+		d->ttl = ttl;
+		for (size_t j = 0; j < d->count + d->rrsig_count; j++)
+			d->rr_ttl[j] = ttl;
+		rep->ref[i].key = k;
+		rep->ref[i].id = k->id;
+	}
+	reply_info_set_ttls(rep, now);
+	for (size_t i = 0; i < rep->rrset_count; i++) {
+		/* 1, 2: an equal RRset of ours was cached already: use it */
+		if (rrset_cache_update(env->rrset_cache, &rep->ref[i], env->alloc, now) != 0)
+			rep->rrsets[i] = rep->ref[i].key;
+	}
+	reply_info_sortref(rep);
+	qi = qs->qinfo;
+	qi.local_alias = NULL;
+	qi.qname = memdup(qs->qinfo.qname, qs->qinfo.qname_len);
+	h = query_info_hash(&qi, qs->query_flags);
+	e = qi.qname ? query_info_entrysetup(&qi, rep, h) : NULL;
+	if (!e) {
+		free(qi.qname);
+		free(rep); /* its RRsets belong to the RRset cache now */
+		return;
+	}
+	atomic_store(&m->cached_any, true);
+	slabhash_insert(env->msg_cache, h, &e->entry, rep, env->alloc); /* rep is the cache's from here on */
+	if (atomic_load(&m->purge_gen) != gen) {
+		/* a purge ran meanwhile and may have passed this entry's bin */
+		msg_cache_remove(env, qs->qinfo.qname, qs->qinfo.qname_len, qs->qinfo.qtype, qs->qinfo.qclass,
+				 qs->query_flags);
+		for (size_t i = 0; i < src->rrset_count; i++) {
+			const struct ub_packed_rrset_key *k = src->rrsets[i];
+			rrset_cache_remove(env->rrset_cache, k->rk.dname, k->rk.dname_len, ntohs(k->rk.type),
+					   ntohs(k->rk.rrset_class), k->rk.flags | RS_CACHED_FLAG);
+		}
+	}
+}
+
+/* Is the answer of this state a stored blocked answer (found by the
+ * iterator's message-cache lookup; only once per state: no_cache_lookup)? */
+static bool from_stored(const struct module_qstate *qs)
+{
+	return !qs->no_cache_lookup && qs->return_msg && qs->return_msg->rep &&
+	       qs->return_msg->rep->reason_bogus == RS_CACHED_MARK;
+}
+
+/*
+ * The EDNS buffer size of the client of a cache reply. answer_from_cache has
+ * already put Unbound's own size into edns->udp_size, so it is read again
+ * from the query, which is still in the buffer (Unbound accepts at most one
+ * additional record, the OPT), and bounded as worker_handle_request does. TCP
+ * and other streams: 65535. Anything unexpected: 512, the least a client
+ * can have.
+ */
+static size_t cache_client_udp(const struct rs_module *m, const struct comm_reply *repinfo)
+{
+	const struct config_file *cfg = m->env ? m->env->cfg : NULL;
+	const uint8_t *p;
+	size_t n, pos = LDNS_HEADER_SIZE, u;
+
+	if (!repinfo->c || repinfo->c->type != comm_udp)
+		return 65535;
+	p = sldns_buffer_begin(repinfo->c->buffer);
+	n = sldns_buffer_limit(repinfo->c->buffer);
+	if (n < LDNS_HEADER_SIZE || LDNS_ANCOUNT(p) != 0 || LDNS_NSCOUNT(p) != 0 || LDNS_ARCOUNT(p) != 1)
+		return 512;
+	while (pos < n && p[pos] != 0) {
+		if (p[pos] & 0xc0)
+			return 512;
+		pos += p[pos] + 1;
+	}
+	pos += 1 + 4; /* the root label, QTYPE, QCLASS */
+	if (pos + 11 > n || p[pos] != 0 || sldns_read_uint16(p + pos + 1) != LDNS_RR_TYPE_OPT)
+		return 512;
+	u = sldns_read_uint16(p + pos + 3);
+	if (cfg && u < 512 && cfg->harden_short_bufsize)
+		u = 512;
+	if (cfg && u > cfg->max_udp_size)
+		u = cfg->max_udp_size;
+	return u < LDNS_HEADER_SIZE ? 512 : u;
+}
+
+/*
+ * A stored blocked answer goes out from the cache: count it and add the EDE
+ * (EDNS clients only, fitted to the client's buffer), from the order that
+ * blocks the name now (a change since the answer was stored is followed at
+ * once; the purge that it also makes removes the answer). Not listed any more
+ * (the purge of the change is on its way): neither counted nor marked.
+ * Worker thread, the message and its RRsets read-locked by Unbound.
+ */
+__attribute__((noinline, cold)) static void cached_reply(struct rs_module *m, struct query_info *qinfo,
+							  struct reply_info *rep, struct edns_data *edns,
+							  struct edns_option **opt_list_out, struct comm_reply *repinfo,
+							  struct regional *region, time_t now)
+{
+	struct rs_match mt;
+
+	rs_ebr_enter();
+	if (match_name(m, qinfo->qname, qinfo->qname_len, now, &mt) == RS_BLOCKED && mt.entry) {
+		rs_stats_record(m->stats, mt.order, mt.entry, (const struct sockaddr *)&repinfo->client_addr,
+				repinfo->client_addrlen, now);
+		if (edns && edns->edns_present && opt_list_out) {
+			const struct rs_conf *c = &m->conf;
+			const char *ede;
+			bool sde = edns_opt_list_find(edns->opt_list_in, (uint16_t)c->sde_option_code) != NULL;
+			size_t opts = 0;
+			for (const struct edns_option *o = edns->opt_list_out; o; o = o->next)
+				opts += 4 + o->opt_len;
+			for (const struct edns_option *o = *opt_list_out; o; o = o->next)
+				opts += 4 + o->opt_len;
+			ede = rs_answer_ede_text(c, mt.order, qinfo->qname_len, rs_answer_rrs_size(rep), opts,
+						 cache_client_udp(m, repinfo), sde);
+			if (ede && !edns_opt_list_append_ede(opt_list_out, region, LDNS_EDE_CENSORED, ede))
+				log_err("redsink: out of memory adding the EDE to a cached blocked answer");
+		}
+	}
+	rs_ebr_leave();
+}
+
+/*
+ * Called by Unbound for every reply from the message cache: one compare for
+ * every answer not stored by this module (RS_CACHED_MARK).
+ */
+static int on_cache_reply(struct query_info *qinfo, struct module_qstate *qs, struct reply_info *rep, int rcode,
+			  struct edns_data *edns, struct edns_option **opt_list_out, struct comm_reply *repinfo,
+			  struct regional *region, struct timeval *start_time, int id, void *cb_arg)
+{
+	if (__builtin_expect(rep != NULL && rep->reason_bogus == RS_CACHED_MARK, 0) && cb_arg && qinfo && repinfo)
+		cached_reply(cb_arg, qinfo, rep, edns, opt_list_out, repinfo, region,
+			     start_time ? (time_t)start_time->tv_sec : time(NULL));
+	return 1;
+}
+
 EXPORT void operate(struct module_qstate *qs, enum module_ev event, int id, struct outbound_entry *outbound)
 {
 	struct op_guard guard __attribute__((cleanup(op_leave))) = op_enter(qs, id);
@@ -1151,9 +1526,11 @@ EXPORT void operate(struct module_qstate *qs, enum module_ev event, int id, stru
 			qs->ext_state[id] = module_wait_module;
 			return;
 		}
-		enum rs_verdict v = match_name(m, qs->qinfo.qname, qs->qinfo.qname_len, now, &mt);
-		if (v == RS_BLOCKED || (v == RS_PASS && cached_addr_blocked(qs, m, now, &mt))) {
+		unsigned gen = atomic_load(&m->purge_gen); /* before the match: store_blocked */
+		if (first_visit(qs, m, now, &mt) == RS_BLOCKED) {
 			blocked(qs, id, m, &mt);
+			if (id == 0 && mt.entry && qs->ext_state[id] == module_finished)
+				store_blocked(qs, m, &mt, gen); /* a listed name: the next query is a cache hit */
 			return;
 		}
 		set_marker(qs, id, RS_Q_PASSED, NULL);
@@ -1171,6 +1548,24 @@ EXPORT void operate(struct module_qstate *qs, enum module_ev event, int id, stru
 		 * states keep their answer (resolution of other domains must not
 		 * break on a blocked name server name); their cache entries go.
 		 */
+		if (!q && (qs->is_valrec || !has_clients(qs)) && from_stored(qs)) {
+			/*
+			 * A state the module never saw (the iterator's own: a
+			 * name server's address, a DS or DNSKEY of the validator)
+			 * was answered by the iterator's message-cache lookup
+			 * with a stored blocked answer (tomsg copies the mark):
+			 * the sinkhole must not become a name server's address.
+			 * (With waiting clients it is replaced below anyway.)
+			 * Once, again from the validator down, without the
+			 * message cache: it resolves as before issue 15. The RRset
+			 * cache needs nothing (RS_CACHED_FLAG).
+			 */
+			qs->no_cache_lookup = 1;
+			qs->return_msg = NULL;
+			qs->return_rcode = LDNS_RCODE_NOERROR;
+			qs->ext_state[id] = module_restart_next;
+			return;
+		}
 		if (m && !qs->is_priming && match_answer(qs, m, now, &mt, &chain) == RS_BLOCKED) {
 			purge_answer(qs, !mt.entry && mt.prefix); /* by address: the name's other types too */
 			if ((q && q->kind == RS_Q_PASSED) || (!q && !qs->is_valrec && has_clients(qs))) {
@@ -1241,5 +1636,5 @@ EXPORT size_t get_mem(struct module_env *env, int id)
 	rs_ebr_enter(); /* any thread: the list may be replaced meanwhile */
 	rs_list_stats(list_of(m), &st);
 	rs_ebr_leave();
-	return sizeof(*m) + st.mem_bytes;
+	return sizeof(*m) + st.mem_bytes + rs_addr_memo_mem(m->memo);
 }

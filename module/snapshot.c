@@ -52,16 +52,21 @@ struct wctx {
 	uint32_t count;
 };
 
-static int count_entry(const struct rs_entry *e, void *arg)
+/* Overwrite the u32 placeholder at offset at with v. */
+static void patch_le32(struct rs_buf *b, size_t at, uint32_t v)
 {
-	((struct wctx *)arg)->count++;
-	return 0;
+	if (b->oom || at + 4 > b->len)
+		return;
+	for (int i = 0; i < 4; i++)
+		b->s[at + i] = (char)(uint8_t)(v >> (8 * i));
 }
 
 static int put_entry(const struct rs_entry *e, void *arg)
 {
 	struct wctx *w = arg;
 	uint16_t n = 0;
+
+	w->count++;
 
 	for (uint16_t k = 0; k < e->nord; k++)
 		if (e->ord[k] < w->nidx && w->pos[e->ord[k]] != UINT32_MAX)
@@ -76,10 +81,12 @@ static int put_entry(const struct rs_entry *e, void *arg)
 	return 0;
 }
 
-static int count_prefix(const struct rs_pentry *pe, void *arg)
+/* A prefix's fixed-size record head: u8 family, u8 length, 16 octets. */
+static void put_prefix_head(struct rs_buf *b, const struct rs_prefix *p)
 {
-	((struct wctx *)arg)->count++;
-	return 0;
+	put_le(b, p->family, 1);
+	put_le(b, p->len, 1);
+	rs_buf_add(b, (const char *)p->addr, 16);
 }
 
 static int put_prefix(const struct rs_pentry *pe, void *arg)
@@ -87,12 +94,12 @@ static int put_prefix(const struct rs_pentry *pe, void *arg)
 	struct wctx *w = arg;
 	uint16_t n = 0;
 
+	w->count++;
+
 	for (uint16_t k = 0; k < pe->nord; k++)
 		if (pe->ord[k] < w->nidx && w->pos[pe->ord[k]] != UINT32_MAX)
 			n++;
-	put_le(w->b, pe->prefix.family, 1);
-	put_le(w->b, pe->prefix.len, 1);
-	rs_buf_add(w->b, (const char *)pe->prefix.addr, 16);
+	put_prefix_head(w->b, &pe->prefix);
 	put_le(w->b, pe->flags, 1);
 	put_le(w->b, n, 2);
 	for (uint16_t k = 0; k < pe->nord; k++)
@@ -101,8 +108,8 @@ static int put_prefix(const struct rs_pentry *pe, void *arg)
 	return 0;
 }
 
-int rs_snapshot_encode(const struct rs_list *l, const char *last_id, const char *dataset, uint8_t **out,
-		       size_t *outlen)
+int rs_snapshot_encode(const struct rs_list *l, const char *last_id, const char *dataset, const struct rs_prefix *susp,
+		       size_t nsusp, const struct rs_protsig *prot, uint8_t **out, size_t *outlen)
 {
 	struct rs_buf b = { 0 };
 	uint32_t nidx = rs_list_order_count(l), norders = 0;
@@ -110,6 +117,7 @@ int rs_snapshot_encode(const struct rs_list *l, const char *last_id, const char 
 	struct wctx w = { &b, pos, nidx, 0 };
 	uint8_t *hdr;
 	uint64_t plen;
+	size_t at;
 
 	*out = NULL;
 	*outlen = 0;
@@ -118,11 +126,14 @@ int rs_snapshot_encode(const struct rs_list *l, const char *last_id, const char 
 	rs_buf_add(&b, (const char[HDR_LEN]){ 0 }, HDR_LEN); /* the header, filled in below */
 	put_str(&b, last_id);
 	put_str(&b, dataset ? dataset : "");
-	for (uint32_t i = 0; i < nidx; i++)
-		pos[i] = rs_list_order_get(l, i) ? norders++ : UINT32_MAX;
-	put_le(&b, norders, 4);
+	/* Each count is patched in after the one pass over what it counts:
+	 * the snapshot writer thread (sync.c) encodes while the sync thread
+	 * changes the list, so two passes could disagree. */
+	at = b.len;
+	put_le(&b, 0, 4);
 	for (uint32_t i = 0; i < nidx; i++) {
 		const struct rs_order *o = rs_list_order_get(l, i);
+		pos[i] = o ? norders++ : UINT32_MAX;
 		if (!o)
 			continue;
 		put_str(&b, o->id);
@@ -142,13 +153,24 @@ int rs_snapshot_encode(const struct rs_list *l, const char *last_id, const char 
 		put_str(&b, o->sig ? o->sig->sig : "");
 		put_str(&b, o->sig ? o->sig->key : "");
 	}
-	rs_list_foreach(l, count_entry, &w);
-	put_le(&b, w.count, 4);
+	patch_le32(&b, at, norders);
+	at = b.len;
+	put_le(&b, 0, 4);
 	rs_list_foreach(l, put_entry, &w);
+	patch_le32(&b, at, w.count);
 	w.count = 0;
-	rs_list_prefix_foreach(l, count_prefix, &w);
-	put_le(&b, w.count, 4);
+	at = b.len;
+	put_le(&b, 0, 4);
 	rs_list_prefix_foreach(l, put_prefix, &w);
+	patch_le32(&b, at, w.count);
+	/* version 5: the prefixes the collateral alarm suspended */
+	put_le(&b, nsusp, 4);
+	for (size_t i = 0; i < nsusp; i++)
+		put_prefix_head(&b, &susp[i]);
+	/* version 6: the verified protected set's manifest, or three "" */
+	put_str(&b, prot && prot->text ? prot->text : "");
+	put_str(&b, prot && prot->text ? prot->sig : "");
+	put_str(&b, prot && prot->text ? prot->key : "");
 	free(pos);
 	if (b.oom) {
 		free(b.s);
@@ -170,18 +192,28 @@ int rs_snapshot_encode(const struct rs_list *l, const char *last_id, const char 
 	return 0;
 }
 
-int rs_snapshot_write(const char *path, const struct rs_list *l, const char *last_id, const char *dataset, char *err,
+int rs_snapshot_write(const char *path, const struct rs_list *l, const char *last_id, const char *dataset,
+		      const struct rs_prefix *susp, size_t nsusp, const struct rs_protsig *prot, char *err,
 		      size_t errlen)
 {
 	uint8_t *img;
 	size_t len;
-	char tmp[4096];
-	int fd = -1, rc = RS_EIO;
+	int rc;
 
-	if (rs_snapshot_encode(l, last_id, dataset, &img, &len)) {
+	if (rs_snapshot_encode(l, last_id, dataset, susp, nsusp, prot, &img, &len)) {
 		snprintf(err, errlen, "out of memory");
 		return RS_ENOMEM;
 	}
+	rc = rs_snapshot_write_image(path, img, len, err, errlen);
+	free(img);
+	return rc;
+}
+
+int rs_snapshot_write_image(const char *path, const uint8_t *img, size_t len, char *err, size_t errlen)
+{
+	char tmp[4096];
+	int fd = -1, rc = RS_EIO;
+
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp)) {
 		snprintf(err, errlen, "%s: path too long", path);
 		goto out;
@@ -218,7 +250,6 @@ out_unlink:
 out:
 	if (fd >= 0)
 		close(fd);
-	free(img);
 	return rc;
 }
 
@@ -266,6 +297,22 @@ static char *get_str(struct rd *r, int lenw, bool *nul)
 	s[n] = '\0';
 	r->p += n;
 	return s;
+}
+
+/* A prefix record's head (put_prefix_head) into *p, not validated; false
+ * when the framing is broken (r->bad). */
+static bool get_prefix_head(struct rd *r, struct rs_prefix *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->family = (uint8_t)get_le(r, 1);
+	p->len = (uint8_t)get_le(r, 1);
+	if (r->bad || r->end - r->p < 16) {
+		r->bad = true;
+		return false;
+	}
+	memcpy(p->addr, r->p, 16);
+	r->p += 16;
+	return true;
 }
 
 /* Copy a string of at most cap - 1 octets into buf; anything else is bad. */
@@ -327,11 +374,18 @@ static int attach_sig(struct rs_order *o, char *const sg[3], const struct rs_con
 	g->names = m->names;
 	g->prefixes = m->prefixes;
 	g->revoked = m->revoked;
+	{
+		bool rv;
+		const struct rs_pubkey *k = rs_conf_key(c, m->key, &rv);
+		snprintf(g->label, sizeof(g->label), "%s", k ? k->label : "");
+	}
 	o->sig = g;
 	if (m->revoked)
 		o->in_scope = false; /* a tombstone (load.h): never applies */
 	rs_manifest_free(m);
-	return 0;
+	/* the texts were expanded before o->sig was set: {signer} and
+	 * {signer_key} of the TXT / EDE templates need it (order.h) */
+	return rs_order_texts(c, o);
 }
 
 static int read_order(struct rd *r, int lenw, uint32_t version, const struct rs_conf *c, struct rs_list *l,
@@ -402,6 +456,56 @@ out:
 	return rc == RS_ENOMEM || rc == RS_EINVAL ? rc : (rc ? RS_ENOMEM : 0);
 }
 
+/* The version 6 record of the verified protected set (str text, sig, key;
+ * text "" = none) into *ps. In signed mode it is verified again against the
+ * current keys (a protect-key, not revoked, the signature: rs_protected_verify);
+ * otherwise parsed only. One that fails is dropped with a warning and
+ * counted in *nskip (*ps stays empty: the first full load verifies Redis
+ * without it). 0, RS_EINVAL (the framing is broken), RS_ENOMEM. */
+static int read_protected(struct rd *r, const struct rs_conf *c, const char *path, struct rs_protsig *ps,
+			  size_t *nskip)
+{
+	char *sg[3] = { NULL, NULL, NULL };
+	struct rs_manifest *m = NULL;
+	char why[600], reason[16] = "";
+	bool nul = false;
+	int rc = 0;
+
+	for (int k = 0; k < 3; k++)
+		if (!(sg[k] = get_str(r, 4, &nul))) {
+			rc = RS_EINVAL;
+			goto out;
+		}
+	if (!*sg[0] && !*sg[1] && !*sg[2])
+		goto out; /* none */
+	if (nul) {
+		snprintf(why, sizeof(why), "a field holds a NUL octet");
+		rc = RS_EINVAL;
+	} else if (c->require_signatures) {
+		rc = rs_protected_verify(c, sg[0], strlen(sg[0]), sg[1], sg[2], &m, reason, why, sizeof(why));
+	} else {
+		rc = rs_manifest_parse(sg[0], strlen(sg[0]), &m, why, sizeof(why));
+		if (rc == 0 && (strcmp(m->order, RS_PROTECTED_ID) != 0 || m->nfields || m->revoked ||
+				strcmp(m->key, sg[2]) != 0 || strlen(sg[1]) != RS_SIG_B64_LEN)) {
+			snprintf(why, sizeof(why), "not a protected set's manifest");
+			rc = RS_EINVAL;
+		}
+	}
+	if (rc == 0)
+		rc = rs_protsig_set(ps, m, sg[1]);
+	else if (rc != RS_ENOMEM) {
+		(*nskip)++;
+		rs_log(RS_LOG_WARN, "%s: dropping the verified protected set's manifest: %s%s%s", path, reason,
+		       *reason ? ": " : "", why);
+		rc = 0;
+	}
+out:
+	rs_manifest_free(m);
+	for (int k = 0; k < 3; k++)
+		free(sg[k]);
+	return rc;
+}
+
 /* Is wire exactly the wire form of a canonical domain (doc/redis-schema.md:
  * lowercase letters, digits, '-', '_')? The list holds nothing else. */
 static bool wire_canonical(const uint8_t *wire, size_t wlen)
@@ -415,7 +519,8 @@ static bool wire_canonical(const uint8_t *wire, size_t wlen)
 }
 
 int rs_snapshot_read(const char *path, const struct rs_conf *c, struct rs_list **out, char last_id[RS_STREAM_ID_MAX],
-		     char dataset[RS_DATASET_ID_LEN + 1], size_t *skipped, char *err, size_t errlen)
+		     char dataset[RS_DATASET_ID_LEN + 1], struct rs_prefix **susp, size_t *nsusp,
+		     struct rs_protsig *prot, size_t *skipped, char *err, size_t errlen)
 {
 	uint8_t *data = NULL;
 	struct stat st;
@@ -424,6 +529,8 @@ int rs_snapshot_read(const char *path, const struct rs_conf *c, struct rs_list *
 
 	*out = NULL;
 	last_id[0] = dataset[0] = '\0';
+	if (susp)
+		*susp = NULL, *nsusp = 0;
 	if (skipped)
 		*skipped = 0;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -451,23 +558,29 @@ int rs_snapshot_read(const char *path, const struct rs_conf *c, struct rs_list *
 		got += (size_t)n;
 	}
 	close(fd);
-	rc = rs_snapshot_decode(data, got, path, c, out, last_id, dataset, skipped, err, errlen);
+	rc = rs_snapshot_decode(data, got, path, c, out, last_id, dataset, susp, nsusp, prot, skipped, err, errlen);
 	free(data);
 	return rc;
 }
 
 int rs_snapshot_decode(const uint8_t *data, size_t got, const char *path, const struct rs_conf *c, struct rs_list **out,
-		       char last_id[RS_STREAM_ID_MAX], char dataset[RS_DATASET_ID_LEN + 1], size_t *skipped, char *err,
-		       size_t errlen)
+		       char last_id[RS_STREAM_ID_MAX], char dataset[RS_DATASET_ID_LEN + 1], struct rs_prefix **susp,
+		       size_t *nsusp, struct rs_protsig *prot, size_t *skipped, char *err, size_t errlen)
 {
 	struct rs_list *l = NULL;
-	uint32_t *idx = NULL, norders = 0, nentries, nprefixes = 0, version = 0;
+	struct rs_prefix *sp = NULL;
+	uint32_t *idx = NULL, norders = 0, nentries, nprefixes = 0, nsp = 0, nsp_ok = 0, version = 0;
 	struct rd r;
+	struct rs_protsig ps = { .version = 0 };
 	size_t nskip = 0;
 	int rc, lenw;
 
 	*out = NULL;
 	last_id[0] = dataset[0] = '\0';
+	if (susp)
+		*susp = NULL, *nsusp = 0;
+	if (prot)
+		rs_protsig_clear(prot);
 	if (skipped)
 		*skipped = 0;
 #define BAD(...) do { snprintf(err, errlen, __VA_ARGS__); rc = RS_EINVAL; goto out; } while (0)
@@ -564,17 +677,13 @@ int rs_snapshot_decode(const uint8_t *data, size_t got, const char *path, const 
 			BAD("%s: malformed prefix count", path);
 	}
 	for (uint32_t i = 0; i < nprefixes && !r.bad; i++) {
-		struct rs_prefix p = { 0 };
+		struct rs_prefix p;
 		uint16_t nord;
 		uint8_t flags;
 		bool ok;
 
-		p.family = (uint8_t)get_le(&r, 1);
-		p.len = (uint8_t)get_le(&r, 1);
-		if (r.bad || r.end - r.p < 16)
+		if (!get_prefix_head(&r, &p))
 			BAD("%s: malformed prefix %u", path, i);
-		memcpy(p.addr, r.p, 16);
-		r.p += 16;
 		flags = (uint8_t)get_le(&r, 1);
 		nord = (uint16_t)get_le(&r, 2);
 		ok = rs_prefix_valid(&p);
@@ -601,18 +710,55 @@ int rs_snapshot_decode(const uint8_t *data, size_t got, const char *path, const 
 	}
 	if (r.bad)
 		BAD("%s: malformed prefixes", path);
+	if (version >= 5) {
+		nsp = (uint32_t)get_le(&r, 4);
+		if (r.bad || nsp > (size_t)(r.end - r.p) / 18)
+			BAD("%s: malformed suspended prefix count", path);
+		if (nsp && !(sp = malloc(nsp * sizeof(*sp))))
+			BAD("out of memory");
+	}
+	for (uint32_t i = 0; i < nsp; i++) {
+		struct rs_prefix p;
+
+		if (!get_prefix_head(&r, &p))
+			BAD("%s: malformed suspended prefix %u", path, i);
+		if (!rs_prefix_valid(&p)) {
+			nskip++;
+			rs_log(RS_LOG_WARN, "%s: skipping suspended prefix %u: not a valid prefix", path, i);
+			continue;
+		}
+		sp[nsp_ok++] = p;
+	}
+	if (version >= 6) {
+		rc = read_protected(&r, c, path, &ps, &nskip);
+		if (rc == RS_ENOMEM)
+			BAD("out of memory");
+		if (rc)
+			BAD("%s: malformed protected manifest record", path);
+	}
 	if (r.p != r.end)
 		BAD("%s: %zu octets of trailing garbage", path, (size_t)(r.end - r.p));
 	if (rs_list_commit(l) == RS_ENOMEM)
 		BAD("out of memory");
 	*out = l;
 	l = NULL;
+	if (susp && nsp_ok) {
+		*susp = sp;
+		*nsusp = nsp_ok;
+		sp = NULL;
+	}
 	if (skipped)
 		*skipped = nskip;
+	if (prot) {
+		*prot = ps;
+		memset(&ps, 0, sizeof(ps));
+	}
 	rc = 0;
 #undef BAD
 out:
+	rs_protsig_clear(&ps);
 	rs_list_free(l);
 	free(idx);
+	free(sp);
 	return rc;
 }

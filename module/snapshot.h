@@ -2,7 +2,7 @@
  * snapshot.h — the list persisted on disk, so that Unbound restarted while
  * Redis is unreachable blocks the same names from its first query.
  *
- * File format (version 4, all integers little-endian):
+ * File format (version 6, all integers little-endian):
  *   header (32 octets): magic "RSSNAP\r\n", u32 version, u32 header length,
  *                       u64 payload length, u64 FNV-1a-64 of the payload
  *   payload:  str last_id, str dataset (the identity, dataset.h; "" = none)
@@ -14,8 +14,24 @@
  *             u32 nprefixes, then per prefix: u8 family (4, 6), u8 length,
  *                             16 octets of address (IPv4 in the first 4, the
  *                             rest zero), u8 flags, u16 nord, u32 order position*
+ *             u32 nsuspended, then per prefix: u8 family, u8 length, 16
+ *                             octets of address (as above): the prefixes the
+ *                             collateral alarm suspended (stats.h), kept over
+ *                             a restart until a person confirms them
+ *             str text, str sig, str key id: the verified manifest of the
+ *                             signed protected set (signed mode; three ""
+ *                             when none)
  *   str = u32 length + octets (version 1: u16 length, and no dataset;
- *   versions 1 and 2: no prefixes; versions 1 to 3: no manifests).
+ *   versions 1 and 2: no prefixes; versions 1 to 3: no manifests; versions 1
+ *   to 4: no suspended prefixes; versions 1 to 5: no protected manifest).
+ * The protected manifest seeds the sync thread's verification state of the
+ * protected set (load.h, struct rs_protsig) after a restart, so that a Redis
+ * rolled back to an older protected version, or a tampered protected set, is
+ * refused and the protection the file holds kept. Unlike the orders' it is
+ * verified again on load in signed mode (a protect-key, not revoked, the
+ * signature): one that fails is dropped (logged, counted as skipped) and
+ * the first full load then verifies Redis without it, as before version 6.
+ * The version, hash and counts are those of the text, not stored apart.
  * The manifests let a restart know the versions it verified: a Redis rolled
  * back to older signed versions is refused (doc/signing.md). They are parsed
  * again on load (not verified again: the file is the resolver's own).
@@ -41,30 +57,43 @@
 #include "list.h"
 #include "load.h"
 
-#define RS_SNAPSHOT_VERSION 4
+#define RS_SNAPSHOT_VERSION 6
 
-/* Write list l (writer thread), the stream id it reflects and the identity of
- * its dataset to path. 0 or < 0 with err. */
-int rs_snapshot_write(const char *path, const struct rs_list *l, const char *last_id, const char *dataset, char *err,
+/* Write list l (writer thread), the stream id it reflects, the identity of
+ * its dataset, the nsusp suspended prefixes susp (NULL when 0) and the
+ * verified protected set prot (NULL, or no text: none) to path.
+ * 0 or < 0 with err. */
+int rs_snapshot_write(const char *path, const struct rs_list *l, const char *last_id, const char *dataset,
+		      const struct rs_prefix *susp, size_t nsusp, const struct rs_protsig *prot, char *err,
 		      size_t errlen);
+
+/* Write an image (rs_snapshot_encode) to path: a temporary file, fsync,
+ * rename over path (the old file stays on failure). 0 or RS_EIO with err. */
+int rs_snapshot_write_image(const char *path, const uint8_t *img, size_t len, char *err, size_t errlen);
 
 /* The file's image (header and payload) in a new buffer (free() it). 0 or
  * RS_ENOMEM. rs_snapshot_write writes it; a reload hands it to the next init
  * in memory (redsink.c). */
-int rs_snapshot_encode(const struct rs_list *l, const char *last_id, const char *dataset, uint8_t **out,
-		       size_t *outlen);
+int rs_snapshot_encode(const struct rs_list *l, const char *last_id, const char *dataset, const struct rs_prefix *susp,
+		       size_t nsusp, const struct rs_protsig *prot, uint8_t **out, size_t *outlen);
 
 /* Decode an image (as read from a file, or from rs_snapshot_encode) of len
  * octets; `what` names it in messages. As rs_snapshot_read. */
 int rs_snapshot_decode(const uint8_t *data, size_t len, const char *what, const struct rs_conf *c, struct rs_list **out,
-		       char last_id[RS_STREAM_ID_MAX], char dataset[RS_DATASET_ID_LEN + 1], size_t *skipped, char *err,
-		       size_t errlen);
+		       char last_id[RS_STREAM_ID_MAX], char dataset[RS_DATASET_ID_LEN + 1], struct rs_prefix **susp,
+		       size_t *nsusp, struct rs_protsig *prot, size_t *skipped, char *err, size_t errlen);
 
-/* Read path (version 1 to 4) into a new list (quiescent, its prefixes
- * committed), last_id and dataset ("" when the file has none); *skipped (may
- * be NULL) counts the records skipped. 0, RS_ENOENT (no file), or another error with the reason in err
- * ("truncated", "checksum mismatch", ...). */
+/* Read path (version 1 to 6) into a new list (quiescent, its prefixes
+ * committed), last_id and dataset ("" when the file has none); *susp (a new
+ * array, free() it; NULL and *nsusp 0 when none or before version 5) the
+ * suspended prefixes, when susp is not NULL (an invalid one is skipped and
+ * counted); *prot (when prot is not NULL; rs_protsig_clear it) the verified
+ * protected set (version 0 when none, before version 6, or dropped);
+ * *skipped (may be NULL) counts the records skipped. 0, RS_ENOENT
+ * (no file), or another error with the reason in err ("truncated",
+ * "checksum mismatch", ...). */
 int rs_snapshot_read(const char *path, const struct rs_conf *c, struct rs_list **out, char last_id[RS_STREAM_ID_MAX],
-		     char dataset[RS_DATASET_ID_LEN + 1], size_t *skipped, char *err, size_t errlen);
+		     char dataset[RS_DATASET_ID_LEN + 1], struct rs_prefix **susp, size_t *nsusp,
+		     struct rs_protsig *prot, size_t *skipped, char *err, size_t errlen);
 
 #endif

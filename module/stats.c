@@ -132,6 +132,7 @@ struct rs_stats {
 	size_t coll_n, coll_names;
 	bool coll_full_logged;
 	_Atomic(struct susp *) suspended; /* workers read it (acquire) */
+	uint64_t susp_gen;                /* sync thread: bumped whenever suspended changes */
 	struct susp_retired *retired;
 	struct rs_prefix *confirmed; /* sync thread only: the last confirmed-ips */
 	size_t nconfirmed;
@@ -713,6 +714,8 @@ static void susp_publish(struct rs_stats *s, struct susp *set)
 	struct susp *old = atomic_exchange_explicit(&s->suspended, set, memory_order_acq_rel);
 	struct susp_retired *sr;
 
+	s->susp_gen++;
+
 	if (old) {
 		sr = malloc(sizeof(*sr));
 		if (sr) {
@@ -814,6 +817,85 @@ size_t rs_stats_confirm(struct rs_stats *s, const struct rs_prefix *p, size_t n)
 		susp_publish(s, set);
 		return old->n - kept;
 	}
+}
+
+int rs_stats_suspended_get(const struct rs_stats *s, struct rs_prefix **p, size_t *n)
+{
+	const struct susp *set = s ? atomic_load_explicit(&((struct rs_stats *)s)->suspended, memory_order_acquire)
+				   : NULL;
+
+	*p = NULL;
+	*n = 0;
+	if (!set || set->n == 0)
+		return 0;
+	*p = malloc(set->n * sizeof(**p));
+	if (!*p)
+		return RS_ENOMEM;
+	memcpy(*p, set->p, set->n * sizeof(**p));
+	*n = set->n;
+	return 0;
+}
+
+uint64_t rs_stats_suspended_gen(const struct rs_stats *s)
+{
+	return s ? s->susp_gen : 0;
+}
+
+void rs_stats_suspend_restore(struct rs_stats *s, const struct rs_prefix *p, size_t n)
+{
+	const struct susp *old;
+	struct rs_prefix *c;
+	struct susp *set;
+	size_t m = 0, k = 0, nold, room, excess = 0;
+
+	if (!s || n == 0)
+		return;
+	if (!s->suspend || s->threshold <= 0) {
+		rs_log(RS_LOG_WARN, "collateral alarm: %zu prefixes were suspended before the restart; "
+		       "collateral-action is not suspend (or collateral-threshold is 0): they trigger again", n);
+		return;
+	}
+	/* one sorted, deduplicated, capped set published once (the file is
+	 * hostile input: it may hold far more than SUSPENDED_MAX records) */
+	old = atomic_load_explicit(&s->suspended, memory_order_relaxed);
+	nold = old ? old->n : 0;
+	if (!(c = malloc(n * sizeof(*c)))) {
+		rs_log(RS_LOG_ERR, "collateral alarm: the %zu prefixes suspended before the restart trigger again: "
+		       "out of memory", n);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (rs_prefix_valid(&p[i]))
+			c[m++] = p[i];
+	qsort(c, m, sizeof(*c), prefix_cmp);
+	for (size_t i = 0; i < m; i++) /* drop repeats and those suspended already */
+		if ((k == 0 || prefix_cmp(&c[k - 1], &c[i]) != 0) &&
+		    !(nold && bsearch(&c[i], old->p, nold, sizeof(*c), prefix_cmp)))
+			c[k++] = c[i];
+	room = nold < SUSPENDED_MAX ? SUSPENDED_MAX - nold : 0;
+	if (k > room) {
+		excess = k - room;
+		k = room;
+	}
+	if (k) {
+		size_t a = 0, b = 0, o = 0;
+		if (!(set = malloc(sizeof(*set) + (nold + k) * sizeof(set->p[0])))) {
+			rs_log(RS_LOG_ERR, "collateral alarm: the %zu prefixes suspended before the restart trigger "
+			       "again: out of memory", k);
+			free(c);
+			return;
+		}
+		while (a < nold || b < k) /* merge: both sorted */
+			set->p[o++] = b == k || (a < nold && prefix_cmp(&old->p[a], &c[b]) < 0) ? old->p[a++] : c[b++];
+		set->n = o;
+		susp_publish(s, set);
+	}
+	free(c);
+	if (excess)
+		rs_log(RS_LOG_ERR, "collateral alarm: %zu prefixes suspended before the restart are not suspended: "
+		       "%d prefixes are suspended already", excess, SUSPENDED_MAX);
+	rs_log(RS_LOG_WARN, "collateral alarm: %zu prefixes stay suspended from before the restart until they are "
+	       "confirmed (confirmed-ips)", k);
 }
 
 /* Count the name (hash h) as blocked through prefix p in hour. */

@@ -56,8 +56,9 @@
  * test that set with rs_stats_suspended() inside a read-side section (ebr.h):
  * the sync thread publishes it as a sorted array with a release store and
  * frees a replaced array only once rs_ebr_safe() says no reader holds it.
- * A suspended prefix stays suspended (past the hour) until it is confirmed or
- * the module restarts.
+ * A suspended prefix stays suspended (past the hour) until it is confirmed;
+ * the snapshot file keeps the suspended set over a restart (snapshot.h,
+ * rs_stats_suspended_get / rs_stats_suspend_restore).
  *
  * GeoIP: the database is read by the sync thread (drain) and, through
  * rs_stats_region(), by any thread; rs_stats_geo_open() replaces it under a
@@ -151,6 +152,19 @@ bool rs_stats_suspended(const struct rs_stats *s, const struct rs_prefix *p);
  * Returns how many stopped being suspended (the caller then purges the
  * caches: answers into them were cached while they did not trigger). */
 size_t rs_stats_confirm(struct rs_stats *s, const struct rs_prefix *p, size_t n);
+
+/* Any thread inside a read-side section (ebr.h), or the sync thread: a copy
+ * of the suspended set, sorted, in *p
+ * (free() it; NULL when *n is 0). 0 or RS_ENOMEM. */
+int rs_stats_suspended_get(const struct rs_stats *s, struct rs_prefix **p, size_t *n);
+/* Sync thread: a number that changes whenever the suspended set changes (a
+ * snapshot that reflects an older one is due). */
+uint64_t rs_stats_suspended_gen(const struct rs_stats *s);
+/* Before the sync thread starts: suspend the n prefixes a snapshot kept
+ * (with collateral-action: suspend and a threshold; otherwise they are
+ * dropped, logged). Invalid prefixes are skipped; the first confirmed-ips
+ * read releases those confirmed meanwhile. */
+void rs_stats_suspend_restore(struct rs_stats *s, const struct rs_prefix *p, size_t n);
 
 /* Sync thread: call fn for every prefix over the threshold this UTC hour
  * (names: the distinct registrable domains of its blocked names, counted up

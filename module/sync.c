@@ -26,7 +26,7 @@
 #ifdef REDSINK_VERSION
 #define RS_VERSION_STR REDSINK_VERSION /* configure.ac's AC_INIT (Makefile.am) */
 #else
-#define RS_VERSION_STR "0.1.0"
+#define RS_VERSION_STR "0.12.0"
 #endif
 #define TICK_MS 250
 #define HEARTBEAT_MS 5000
@@ -102,6 +102,7 @@ struct rs_sync {
 	size_t ap_bad_seen; /* ap.bad already added to info.bad */
 	struct rs_sigalarm sigalarm; /* signed mode: orders in signature alarm (load.h) */
 	bool dirty; /* changed since the last snapshot */
+	uint64_t susp_gen; /* the collateral suspended set (stats.h) the last snapshot request saw */
 	/* live-event windows and expiry (order.h): when an order's applicability next changes */
 	int64_t win_next;  /* Unix seconds: the earliest rs_order_next_transition of the list, 0 = none */
 	int64_t win_from;  /* the time win_next was computed at */
@@ -109,6 +110,29 @@ struct rs_sync {
 	bool commit_pending; /* a batch's prefix changes are not published yet (out of memory): the tick
 			      * retries the commit, then purges with the change set kept meanwhile */
 	int64_t last_snapshot_ms, last_heartbeat_ms;
+	/*
+	 * The snapshot writer (write_snapshot): its own thread, so that a change
+	 * never waits for a write. The sync thread posts a request and never
+	 * waits; a request posted while a write is in progress replaces any
+	 * older one (only the newest state matters). `mu` guards the fields
+	 * below; the writer holds it only to take a request, never across a
+	 * write. The list of the pending and of the current write is pinned:
+	 * reclaim_lists does not free it even when a resync retired it.
+	 */
+	struct snap_writer {
+		pthread_t thread;
+		bool started;
+		pthread_mutex_t mu;
+		pthread_cond_t cv;
+		bool pending;              /* a request waits */
+		bool quit;                 /* rs_sync_stop: write what is pending, then exit */
+		const struct rs_list *req; /* the pending request: list, position, identity */
+		char req_id[RS_STREAM_ID_MAX];
+		char req_dataset[RS_DATASET_ID_LEN + 1];
+		struct rs_protsig req_prot; /* signed mode: the verified protected set (owned copy) */
+		const struct rs_list *writing; /* the list being encoded (NULL: idle, or writing the image) */
+		atomic_bool failed;        /* a write failed: the sync thread marks the list dirty again */
+	} snap;
 	char receipt_id[RS_STREAM_ID_MAX]; /* the position the last acknowledged receipt gave */
 	bool receipt_inflight;
 	struct retired_list *retired;
@@ -244,7 +268,8 @@ static void sig_publish(struct rs_sync *s)
 	atomic_store_explicit(&s->info.signature_failures, (int64_t)s->sigalarm.failures, memory_order_relaxed);
 }
 
-/* Signed mode: reload one order with full verification (apply.h's reload). */
+/* Signed mode: reload one order with full verification (apply.h's reload);
+ * id "": the protected set (load.h). */
 static int reload_order(void *arg, const char *id)
 {
 	struct rs_sync *s = arg;
@@ -256,7 +281,7 @@ static int reload_order(void *arg, const char *id)
 		return RS_EIO;
 	rc = rs_load_order_signed(c, s->conf, cur(s), id, &s->sigalarm, err, sizeof(err));
 	if (rc)
-		rs_log(RS_LOG_WARN, "reloading order '%s': %s", id, err);
+		rs_log(RS_LOG_WARN, "reloading %s%s%s: %s", *id ? "order '" : "the protected set", id, *id ? "'" : "", err);
 	if (rc == RS_EIO && c->err) {
 		redisFree(s->fetch);
 		s->fetch = NULL;
@@ -280,14 +305,27 @@ static void retire_list(struct rs_sync *s, struct rs_list *l)
 }
 
 /* Free the replaced lists tagged below safe (rs_ebr_observe()) and older
- * than the floor; all of them when no reader can exist any more (stop). */
+ * than the floor, except the one the snapshot writer holds or will write
+ * (pinned: the writer's ebr.h section covers only what was retired after it
+ * entered); all of them when no reader can exist any more (stop, after the
+ * writer was joined). */
 static void reclaim_lists(struct rs_sync *s, uint64_t safe, bool all)
 {
 	struct retired_list **pp = &s->retired, *r;
 	int64_t limit = mono_ms() - RS_LIST_FLOOR_MS;
+	const struct rs_list *pin1 = NULL, *pin2 = NULL;
 
+	if (!s->retired)
+		return;
+	if (s->snap.started && !all) {
+		pthread_mutex_lock(&s->snap.mu);
+		pin1 = s->snap.pending ? s->snap.req : NULL;
+		pin2 = s->snap.writing;
+		/* only this thread posts requests: the writer can hold no other list until we return */
+		pthread_mutex_unlock(&s->snap.mu);
+	}
 	while ((r = *pp) != NULL) {
-		if (all || (r->when_ms <= limit && r->epoch < safe)) {
+		if (all || (r->when_ms <= limit && r->epoch < safe && r->l != pin1 && r->l != pin2)) {
 			*pp = r->next;
 			rs_list_free(r->l);
 			free(r);
@@ -304,7 +342,7 @@ static void publish_list(struct rs_sync *s, struct rs_list *l)
 	rs_list_set_quiescent(l, false);
 	rs_list_set_floor(l, RS_LIST_FLOOR_MS); /* every reader of the module uses ebr.h sections */
 	atomic_store_explicit(s->listp, l, memory_order_release);
-	s->ap.list = l;
+	rs_apply_set_list(&s->ap, l); /* and forgets the failed reloads (apply.h) */
 	retire_list(s, old);
 	s->win_stale = true;
 }
@@ -510,10 +548,15 @@ static struct rs_sigalarm *sigalarm_scratch(const struct rs_sigalarm *a, struct 
 	*out = *a;
 	out->v = NULL;
 	out->cap = a->n;
+	out->prot.text = NULL; /* a deep copy: the load may replace it */
+	if (rs_protsig_copy(&out->prot, &a->prot))
+		return NULL;
 	if (a->n) {
 		out->v = malloc(a->n * sizeof(*out->v));
-		if (!out->v)
+		if (!out->v) {
+			rs_protsig_clear(&out->prot);
 			return NULL;
+		}
 		memcpy(out->v, a->v, a->n * sizeof(*out->v));
 	}
 	return out;
@@ -680,6 +723,8 @@ static void purge_changed(struct rs_sync *s)
 		s->hooks.purge(s->hooks.arg, cur(s));
 	else if (s->hooks.purge && (st.domains > 0 || st.prefixes > 0)) /* prefixes: addip (doc/architecture.md) */
 		s->hooks.purge(s->hooks.arg, s->ap.changed);
+	else if (s->hooks.purge)
+		s->hooks.purge(s->hooks.arg, NULL); /* a withdrawal, a protection: the stored blocked answers */
 	if (s->ap.purge_all)
 		s->win_stale = true; /* an order changed: its windows or expiry may have */
 	if (s->commit_pending)
@@ -1516,6 +1561,11 @@ static void on_metrics(struct evhttp_request *req, void *arg)
 	evbuffer_add_printf(b, "# HELP redsink_last_applied_change_info The last applied change id.\n"
 			       "# TYPE redsink_last_applied_change_info gauge\nredsink_last_applied_change_info{id=\"%s\"} 1\n",
 			    s->last_id);
+	/* the millisecond part of that id (Redis's clock when the change was
+	 * written): compared across servers for the lag (doc/monitoring.md);
+	 * 0 without a list */
+	G("redsink_last_change_id_ms", "Millisecond part of the last applied change id.", "gauge", "%llu",
+	  strtoull(s->last_id, NULL, 10));
 	G("redsink_redis_link_up", "1 while the change stream connection is up.", "gauge", "%d",
 	  atomic_load_explicit(&s->info.link_up, memory_order_relaxed));
 	G("redsink_changes_applied_total", "Changes applied from the stream.", "counter", "%lld",
@@ -1546,12 +1596,12 @@ static void on_metrics(struct evhttp_request *req, void *arg)
 	  (unsigned long long)sc.flushed);
 	G("redsink_hits_dropped_total", "Hits not counted (a worker's ring or the pending memory was full).",
 	  "counter", "%llu", (unsigned long long)sc.dropped);
-	G("redsink_collateral_prefixes", "Address prefixes that blocked more than collateral-threshold distinct names "
-	  "this UTC hour.", "gauge", "%llu", (unsigned long long)sc.collateral);
+	G("redsink_collateral_prefixes", "Address prefixes that blocked more than collateral-threshold registrable "
+	  "domains this UTC hour.", "gauge", "%llu", (unsigned long long)sc.collateral);
 	G("redsink_collateral_suspended_prefixes", "Address prefixes that stopped triggering until confirmed "
 	  "(collateral-action: suspend).", "gauge", "%llu", (unsigned long long)sc.suspended);
-	evbuffer_add_printf(b, "# HELP redsink_collateral_names Distinct names blocked this UTC hour by a prefix over "
-			       "collateral-threshold (counted up to the threshold + 1).\n"
+	evbuffer_add_printf(b, "# HELP redsink_collateral_names Registrable domains blocked this UTC hour by a prefix "
+			       "over collateral-threshold (counted up to the threshold + 1).\n"
 			       "# TYPE redsink_collateral_names gauge\n");
 	if (s->stats)
 		rs_stats_collateral(s->stats, time(NULL), metric_collateral, b);
@@ -1568,16 +1618,203 @@ static void on_http_other(struct evhttp_request *req, void *arg)
 
 /* ---- the loop ---- */
 
+#ifdef RS_TEST_HOOKS
+/*
+ * Test builds only (configure --enable-sanitizers): REDSINK_TEST_SNAPSHOT_STALL=MS
+ * makes the first snapshot write sleep MS milliseconds inside its read-side
+ * section, before it encodes the list, as the encoding of a huge list
+ * would (tests/integration/test_snapshot_writer.py).
+ */
+static void test_snapshot_stall(void)
+{
+	static atomic_int done;
+	const char *env = getenv("REDSINK_TEST_SNAPSHOT_STALL");
+	long ms;
+
+	if (!env || atomic_exchange(&done, 1))
+		return;
+	ms = strtol(env, NULL, 10);
+	rs_log(RS_LOG_INFO, "test hook: stalling the snapshot write for %ld ms", ms);
+	nanosleep(&(struct timespec){ ms / 1000, (ms % 1000) * 1000000L }, NULL);
+	rs_log(RS_LOG_INFO, "test hook: the snapshot write goes on");
+}
+#endif
+
+/* Encodings of one request before the write is given up (snap_encode). */
+#define SNAP_ATTEMPTS 3
+
+/*
+ * Encode list l with the collateral alarm's suspended set (read as a worker
+ * does), inside the writer's read-side section. A name removed and added
+ * again during the walk can land in a slot the walk already passed, and be
+ * missing from the image although listed before and after it: when an insert
+ * over a tombstone happened meanwhile (rs_list_walk_gen), encode again, up to
+ * SNAP_ATTEMPTS times; then give up (RS_EFULL): the sync thread asks again at the next tick
+ * and the last good file stays. 0 with *img (free() it), or < 0 with err.
+ */
+static int snap_encode(struct rs_sync *s, const struct rs_list *l, const char *id, const char *dataset,
+		       const struct rs_protsig *prot, uint8_t **img, size_t *len, char *err, size_t errlen)
+{
+	struct rs_prefix *susp;
+	size_t nsusp;
+	int rc = RS_EFULL;
+
+	*img = NULL;
+	if (rs_stats_suspended_get(s->stats, &susp, &nsusp)) {
+		snprintf(err, errlen, "out of memory");
+		return RS_ENOMEM;
+	}
+	for (int i = 0; i < SNAP_ATTEMPTS; i++) {
+		uint64_t gen = rs_list_walk_gen(l);
+		if (rs_snapshot_encode(l, id, dataset, susp, nsusp, prot, img, len)) {
+			snprintf(err, errlen, "out of memory");
+			rc = RS_ENOMEM;
+			break;
+		}
+		if (rs_list_walk_gen(l) == gen) {
+			rc = 0;
+			break;
+		}
+		free(*img);
+		*img = NULL;
+	}
+	if (rc == RS_EFULL)
+		snprintf(err, errlen, "names were removed and added during each of %d walks of the list, one may "
+			 "be missing (tried again at the next tick)", SNAP_ATTEMPTS);
+	free(susp);
+	return rc;
+}
+
+/*
+ * The snapshot writer thread. It encodes the list like a worker reads it,
+ * inside an ebr.h section, while the sync thread goes on changing it: the
+ * memory the changes replace meanwhile is retired, not freed, until the
+ * encoding is done (reclamation waits for it, a few hundred ms at 1M; nothing
+ * is lost); it leaves the section before it writes the image, so that
+ * reclamation never waits for the disk. The image holds every change up to
+ * the position it names, except removals after it (and their re-adds when
+ * the walk went on regardless: snap_encode), and may hold some later
+ * changes: every name listed both at that position and when the walk ended
+ * is in it. Resuming the stream from that position applies the later changes
+ * again, which changes nothing (apply.c: an add of a listed name, a removal
+ * of an absent one, an order fetched again are no-ops).
+ */
+static void *snap_main(void *arg)
+{
+	struct rs_sync *s = arg;
+	struct snap_writer *w = &s->snap;
+	sigset_t all;
+	char id[RS_STREAM_ID_MAX], dataset[RS_DATASET_ID_LEN + 1], err[512];
+	struct rs_protsig prot;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, NULL); /* signals belong to Unbound's main thread */
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		const struct rs_list *l;
+		uint8_t *img;
+		size_t len;
+		int rc;
+		while (!w->pending && !w->quit)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (!w->pending)
+			break; /* quit, and nothing left to write */
+		l = w->writing = w->req;
+		memcpy(id, w->req_id, sizeof(id));
+		memcpy(dataset, w->req_dataset, sizeof(dataset));
+		prot = w->req_prot; /* taken over */
+		memset(&w->req_prot, 0, sizeof(w->req_prot));
+		w->pending = false;
+		pthread_mutex_unlock(&w->mu);
+		rs_ebr_enter();
+#ifdef RS_TEST_HOOKS
+		test_snapshot_stall();
+#endif
+		rc = snap_encode(s, l, id, dataset, &prot, &img, &len, err, sizeof(err));
+		rs_ebr_leave();
+		pthread_mutex_lock(&w->mu);
+		w->writing = NULL; /* l is not read any more: unpinned during the disk I/O */
+		pthread_mutex_unlock(&w->mu);
+		rs_protsig_clear(&prot);
+		if (rc == 0) { /* the disk I/O, outside the section */
+			rc = rs_snapshot_write_image(s->conf->snapshot_file, img, len, err, sizeof(err));
+			free(img);
+		}
+		if (rc != 0) {
+			rs_log(RS_LOG_ERR, "snapshot not written: %s", err);
+			atomic_store(&w->failed, true);
+		}
+		pthread_mutex_lock(&w->mu);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+/* Start the writer when there is a file to write (rs_sync_start). When it
+ * cannot start, syncing goes on without snapshots (write_snapshot does
+ * nothing): a restart then needs Redis, which beats not syncing at all. */
+static void snap_start(struct rs_sync *s)
+{
+	struct snap_writer *w = &s->snap;
+	int rc;
+
+	if (!s->conf->snapshot_file)
+		return;
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	if ((rc = pthread_create(&w->thread, NULL, snap_main, s)) != 0) {
+		rs_log(RS_LOG_ERR, "cannot start the snapshot writer thread: %s; no snapshot is written to %s "
+		       "until the next restart or reload", strerror(rc), s->conf->snapshot_file);
+		pthread_cond_destroy(&w->cv);
+		pthread_mutex_destroy(&w->mu);
+		return;
+	}
+	w->started = true;
+}
+
+/* Let the writer finish what it writes and what is pending (the final
+ * snapshot the sync thread asked for as it stopped), and join it. */
+static void snap_stop(struct rs_sync *s)
+{
+	struct snap_writer *w = &s->snap;
+
+	if (!w->started)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->quit = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->thread, NULL);
+	rs_protsig_clear(&w->req_prot); /* NULL: the writer took the last request */
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mu);
+	w->started = false;
+}
+
+/* Ask the writer for a snapshot of the current list when it changed since
+ * the last one (sync thread; never waits for the write). */
 static void write_snapshot(struct rs_sync *s)
 {
-	char err[512];
+	struct snap_writer *w = &s->snap;
 
-	if (!s->conf->snapshot_file || !s->dirty || !s->last_id[0])
+	if (atomic_exchange(&w->failed, false))
+		s->dirty = true; /* written again at the next request */
+	if (rs_stats_suspended_gen(s->stats) != s->susp_gen) {
+		s->dirty = true; /* the collateral alarm suspended or released a prefix */
+		s->susp_gen = rs_stats_suspended_gen(s->stats);
+	}
+	if (!w->started || !s->dirty || !s->last_id[0])
 		return;
-	if (rs_snapshot_write(s->conf->snapshot_file, cur(s), s->last_id, s->dataset, err, sizeof(err)) == 0)
-		s->dirty = false;
-	else
-		rs_log(RS_LOG_ERR, "snapshot not written: %s", err);
+	pthread_mutex_lock(&w->mu);
+	w->req = cur(s);
+	memcpy(w->req_id, s->last_id, sizeof(w->req_id));
+	memcpy(w->req_dataset, s->dataset, sizeof(w->req_dataset));
+	if (rs_protsig_copy(&w->req_prot, &s->sigalarm.prot))
+		rs_log(RS_LOG_WARN, "out of memory: the snapshot is written without the verified protected set");
+	w->pending = true; /* replaces a request the writer has not taken yet */
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	s->dirty = false;
 	s->last_snapshot_ms = mono_ms();
 }
 
@@ -1604,14 +1841,15 @@ static int64_t next_transition(const struct rs_list *l, int64_t now)
  * applicability changed and, when one started applying, purge the caches
  * with the whole list, so that the names (and addresses) of an order whose
  * window just opened are not answered from the cache: the first query in the
- * window is blocked (within a tick). Nothing is purged when a window closes:
- * blocked answers are never cached, so the names resolve again at once.
+ * window is blocked (within a tick). When one stopped applying (a window
+ * closed, an order expired), the stored blocked answers are purged (the hook's
+ * NULL), so that its names resolve again at once.
  */
 static void window_tick(struct rs_sync *s)
 {
 	int64_t now = (int64_t)time(NULL);
 	const struct rs_list *l = cur(s);
-	bool opened = false;
+	bool opened = false, closed = false;
 	/* The wall clock stepped back past win_from: the transitions ahead of
 	 * now were never looked for (win_next was computed from win_from), and
 	 * an order may apply again (a window or an expiry now in the future).
@@ -1638,12 +1876,15 @@ static void window_tick(struct rs_sync *s)
 		if (on == rs_order_applies(o, s->win_from))
 			continue; /* a window closed and the next opened, or the reverse, since the last look */
 		opened |= on;
+		closed |= !on;
 		rs_log(RS_LOG_INFO, "order %s: %s", o->id,
 		       on ? "window opened: applies now"
 			  : o->expires && now >= o->expires ? "expired: no longer applies" : "window closed: no longer applies");
 	}
 	if (opened && s->hooks.purge)
 		s->hooks.purge(s->hooks.arg, l);
+	else if (closed && s->hooks.purge)
+		s->hooks.purge(s->hooks.arg, NULL);
 	s->win_next = next_transition(l, now);
 	s->win_from = now;
 }
@@ -1751,7 +1992,7 @@ static void *thread_main(void *arg)
 
 int rs_sync_start(struct rs_sync **out, const struct rs_conf *c, _Atomic(struct rs_list *) *listp,
 		  const char *last_id, const char *dataset, bool snapshot_due, const struct rs_sync_hooks *hooks,
-		  struct rs_stats *stats, const struct rs_sync_opts *opts)
+		  struct rs_stats *stats, const struct rs_sync_opts *opts, const struct rs_protsig *prot)
 {
 	struct rs_sync *s = calloc(1, sizeof(*s));
 	struct timeval tick = { 0, TICK_MS * 1000 };
@@ -1779,11 +2020,16 @@ int rs_sync_start(struct rs_sync **out, const struct rs_conf *c, _Atomic(struct 
 		atomic_store_explicit(&s->info.last_applied_ms, wall_ms(), memory_order_relaxed);
 	s->resync_waited = !s->last_id[0]; /* only a start with a list in hand may wait (on_xinfo) */
 	s->dirty = snapshot_due;
+	s->susp_gen = rs_stats_suspended_gen(stats); /* what the snapshot read at start holds */
 	s->win_stale = true; /* the first tick finds the first window transition */
 	if (rs_apply_init(&s->ap, cur(s), fetch_order, s))
 		goto err;
-	if (c->require_signatures)
+	if (c->require_signatures) {
 		rs_apply_signed(&s->ap, c, reload_order, &s->sigalarm);
+		if (prot && prot->version && rs_protsig_copy(&s->sigalarm.prot, prot))
+			rs_log(RS_LOG_WARN, "out of memory keeping the verified protected set (version %llu): the "
+			       "first load verifies it without it", (unsigned long long)prot->version);
+	}
 	if (pipe2(s->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
 		rc = RS_EIO;
 		goto err;
@@ -1808,10 +2054,12 @@ int rs_sync_start(struct rs_sync **out, const struct rs_conf *c, _Atomic(struct 
 			evhttp_set_timeout(s->http, 5);
 		}
 	}
+	snap_start(s);
 	rs_list_set_quiescent(cur(s), false);
 	rs_list_set_floor(cur(s), RS_LIST_FLOOR_MS);
 	if (pthread_create(&s->thread, NULL, thread_main, s) != 0) {
 		rs_list_set_quiescent(cur(s), true);
+		snap_stop(s);
 		rc = RS_EIO;
 		goto err;
 	}
@@ -1837,13 +2085,15 @@ err:
 	return rc;
 }
 
-void rs_sync_stop(struct rs_sync *s, char last_id[RS_STREAM_ID_MAX], char dataset[RS_DATASET_ID_LEN + 1])
+void rs_sync_stop(struct rs_sync *s, char last_id[RS_STREAM_ID_MAX], char dataset[RS_DATASET_ID_LEN + 1],
+		  struct rs_protsig *prot)
 {
 	if (!s)
 		return;
 	while (write(s->wake[1], "x", 1) < 0 && errno == EINTR)
 		;
 	pthread_join(s->thread, NULL);
+	snap_stop(s); /* after the sync thread's final request; before the list goes back to the caller */
 	if (s->http)
 		evhttp_free(s->http);
 	event_free(s->wake_ev);
@@ -1854,6 +2104,11 @@ void rs_sync_stop(struct rs_sync *s, char last_id[RS_STREAM_ID_MAX], char datase
 	if (s->fetch)
 		redisFree(s->fetch);
 	rs_apply_free(&s->ap);
+	if (prot) { /* handed over, not copied */
+		rs_protsig_clear(prot);
+		*prot = s->sigalarm.prot;
+		memset(&s->sigalarm.prot, 0, sizeof(s->sigalarm.prot));
+	}
 	rs_sigalarm_free(&s->sigalarm);
 	reclaim_lists(s, UINT64_MAX, true);
 	rs_list_set_quiescent(cur(s), true); /* no reader after deinit: free retired memory */

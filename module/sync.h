@@ -22,6 +22,12 @@
  * Lifetime: rs_sync_start in init; rs_sync_stop in deinit joins the thread
  * before returning (deinit is followed by dlclose).
  *
+ * Snapshot: with a snapshot-file, a second thread writes it (at most every
+ * 5 s after a change, and at stop), so that no change waits for a write. The
+ * sync thread only posts requests (the newest replaces one still waiting);
+ * the writer reads the list inside an ebr.h section (doc/architecture.md,
+ * "Snapshot"); rs_sync_stop joins it after the final write.
+ *
  * Roles (struct rs_sync_opts): the same thread keeps redsink-warnd's list
  * and writes its page views. A resolver writes the resolver:<name>
  * heartbeat; redsink-warnd is not a resolver and writes none (so a dataset
@@ -50,8 +56,10 @@ struct rs_sync_opts {
 };
 
 struct rs_sync_hooks {
-	/* Remove cached answers for every name that `match` blocks (called on
-	 * the sync thread after changes were applied). */
+	/* Remove cached answers for every name that `match` blocks, and the
+	 * blocked answers the module stored (called on the sync thread after
+	 * changes were applied and at window transitions); match NULL: only
+	 * the stored blocked answers (a withdrawal, a window that closed). */
 	void (*purge)(void *arg, const struct rs_list *match);
 	void *arg;
 };
@@ -75,17 +83,23 @@ struct rs_sync_info {
  * the stream ("" = the list is not from Redis: load it all when Redis is up);
  * dataset: the identity of the dataset it came from ("" = none, dataset.h).
  * opts: NULL for a resolver's defaults (heartbeat on). stats: the counters
- * to drain and flush, or NULL.
+ * to drain and flush, or NULL. prot (signed mode; NULL: none): the verified
+ * protected set the list holds (from the snapshot, a reload's hand-over or
+ * the first load; copied): the thread's verification state starts from it,
+ * so that a Redis rolled back to an older protected version is refused and
+ * the next signed-protected change applies without a reload.
  * 0 or a negative code (the module then runs without live updates).
  */
 int rs_sync_start(struct rs_sync **out, const struct rs_conf *c, _Atomic(struct rs_list *) *listp,
 		  const char *last_id, const char *dataset, bool snapshot_due, const struct rs_sync_hooks *hooks,
-		  struct rs_stats *stats, const struct rs_sync_opts *opts);
+		  struct rs_stats *stats, const struct rs_sync_opts *opts, const struct rs_protsig *prot);
 
-/* Stop and join the thread, write the snapshot if the list changed, free the
- * retired lists. The current list stays with the caller; last_id and dataset
- * (may be NULL) receive where it stands in the stream and its identity. */
-void rs_sync_stop(struct rs_sync *s, char last_id[RS_STREAM_ID_MAX], char dataset[RS_DATASET_ID_LEN + 1]);
+/* Stop and join the thread, write the snapshot if the list changed (and join
+ * the writer thread), free the retired lists. The current list stays with the caller; last_id and dataset
+ * (may be NULL) receive where it stands in the stream and its identity, prot
+ * (may be NULL; rs_protsig_clear it) the verified protected set. */
+void rs_sync_stop(struct rs_sync *s, char last_id[RS_STREAM_ID_MAX], char dataset[RS_DATASET_ID_LEN + 1],
+		  struct rs_protsig *prot);
 
 const struct rs_sync_info *rs_sync_info(const struct rs_sync *s);
 

@@ -4,8 +4,9 @@
 # and AddressSanitizer, the integration tests (real redis-server, NSD and
 # Unbound with the module on loopback) as built and with ASan+UBSan, then the
 # optional runners other parts of the tree provide (scripts/replay.sh,
-# tests/fuzz/run.sh). Ends with "N passed, N failed" and exits non-zero when
-# anything failed.
+# tests/fuzz/run.sh), and the Debian packages: built (scripts/package.sh),
+# installed into a clean bookworm root and run there (tests/package/run.sh).
+# Ends with "N passed, N failed" and exits non-zero when anything failed.
 #
 # Nothing is counted that did not run in this invocation: the unit logs are
 # deleted before `make check`, a unit program that did not build (or left no
@@ -14,13 +15,13 @@
 #
 # For working on the suite itself (the defaults are what CI runs):
 #   RS_TEST_BUILD=build/x RS_TEST_ASAN_BUILD=build/x-asan   other build directories
-#   RS_TEST_STEPS="unit san"   only these steps (unit san integration hooks)
+#   RS_TEST_STEPS="unit san"   only these steps (unit san integration hooks package)
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 bdir=$(realpath -m "${RS_TEST_BUILD:-build/redsink}")
 adir=$(realpath -m "${RS_TEST_ASAN_BUILD:-build/asan}")
-steps=" ${RS_TEST_STEPS:-unit san integration hooks} "
+steps=" ${RS_TEST_STEPS:-unit san integration hooks package} "
 
 scripts/deps.sh || { echo "test: setting up dependencies failed"; echo "0 passed, 1 failed"; exit 1; }
 scripts/build.sh "$bdir" || { echo "test: build failed"; echo "0 passed, 1 failed"; exit 1; }
@@ -213,6 +214,20 @@ if [[ $steps == *" hooks "* ]]; then
 	hook replay scripts/replay.sh
 	hook fuzz tests/fuzz/run.sh
 fi
+
+# ---- Debian packages: build, install into a clean root, run from there ----
+package_step() {
+	local log=$bdir-package.log
+	if ! bash scripts/package.sh >"$log" 2>&1; then
+		echo "== scripts/package.sh failed (log: $log):"
+		tail -n 30 "$log"
+		count package 0 1
+		return
+	fi
+	grep -E '^package: (unbound|redsink|lintian)' "$log"
+	hook package tests/package/run.sh
+}
+[[ $steps != *" package "* ]] || package_step
 
 echo "$passed passed, $failed failed"
 exit $status

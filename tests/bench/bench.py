@@ -38,7 +38,7 @@ import harness  # noqa: E402
 
 SINK = "192.0.2.1"
 OUT = TOP / "build" / "bench"
-MODULE = TOP / "build" / "redsink" / "module" / ".libs" / "redsink.so"
+MODULE = Path(os.environ.get("REDSINK_MODULE") or TOP / "build" / "redsink" / "module" / ".libs" / "redsink.so")
 TICK = os.sysconf("SC_CLK_TCK")
 UNBLOCKED = ["ok.example", "www.ok.example", "notpirate.example", "a1.example", "a2.example",
              "a3.example", "a4.example", "a5.example", "scoped.example", "expired.example"]

@@ -5,6 +5,8 @@ redsink.so and a 100,000-domain list runs under callgrind; dnsperf sends a
 fixed query file once (blocked names, then unblocked cache misses and hits).
 Reported: instructions per query in functions of redsink.so (self cost), and
 the inclusive cost of operate() (which includes the Unbound helpers it calls).
+The blocked names are sent twice: the second time ("blocked-again") they are
+repeats, answered from the message cache since issue 15.
 
 Both Unbounds run with num-threads: 2, as production resolvers do. With one
 thread, plain Unbound is a single-threaded process and glibc then skips the
@@ -15,6 +17,7 @@ although any multi-threaded Unbound pays it.
 """
 
 THREADS = "    num-threads: 2\n"
+PHASES = ("blocked", "blocked-again", "unblocked")
 
 import re
 import sys
@@ -78,8 +81,8 @@ def main(args):
         for n in bench.UNBLOCKED:
             bench.first_a(ub.port, n, timeout=10)
         subprocess.run(["callgrind_control", "--zero", str(ub.pid)], capture_output=True)
-        for kind in ("blocked", "unblocked"):
-            q = b.qfile(kind, size)
+        for kind in PHASES:
+            q = b.qfile("blocked" if kind == "blocked-again" else kind, size)
             lines = q.read_text().splitlines()[:2000]
             q2 = d / f"cg-{kind}.txt"
             q2.write_text("\n".join(lines) + "\n")
@@ -95,8 +98,8 @@ def main(args):
         redis.stop()
         b.nsd.stop()
     report = []
-    for kind in ("blocked", "unblocked"):
-        f = d / "unbound" / ("callgrind.out.1" if kind == "blocked" else "callgrind.out.2")
+    for i, kind in enumerate(PHASES):
+        f = d / "unbound" / f"callgrind.out.{i + 1}"
         rows = annotate(f, False)
         txt = subprocess.run(["callgrind_annotate", "--auto=no", str(f)], capture_output=True, text=True).stdout
         total = int(re.search(r"([\d,]+)\s+(?:\([^)]*\)\s+)?PROGRAM TOTALS", txt).group(1).replace(",", ""))
@@ -117,6 +120,10 @@ def main(args):
             print(f"  plain Unbound, same cache hits: {p:.0f} instr/query; with redsink ({size} domains): "
                   f"×{total / n / p:.3f}")
             report[-1]["plain_instr_per_query"] = p
+        if kind == "blocked-again":
+            cache = next((r[0] for r in incl if r[2] == "on_cache_reply"), 0)
+            print(f"  cache reply callback (on_cache_reply, inclusive) {cache / n:.0f} instr/query")
+            report[-1]["cache_cb_per_query"] = cache / n
         if kind == "blocked":
             count = sum(r[0] for r in incl if r[2] in ("on_reply",))
             drain = next((r[0] for r in incl if r[2] == "rs_stats_drain"), 0)

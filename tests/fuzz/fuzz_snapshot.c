@@ -8,7 +8,7 @@
  *                     checksum);
  *   mode bit 0 clear  the rest is the payload: the harness writes a valid
  *                     header for it (bit 1: version 1, bit 2: version 2,
- *                     else the current version) with the right length and
+ *                     bit 3: version 5, else the current version) with the right length and
  *                     FNV-1a checksum, so
  *                     the fuzzer reaches the record parser instead of
  *                     failing the checksum.
@@ -24,7 +24,11 @@
  *    dataset, numbers of domains, protected names, prefixes, protected
  *    prefixes and orders, no record skipped, and the same verdict for every
  *    listed name and for the first and last address of every prefix;
- *  - every prefix read is valid (rs_prefix_valid) and the table is committed.
+ *  - every prefix read is valid (rs_prefix_valid) and the table is committed;
+ *    so is every suspended prefix (version 5), and they read back the same;
+ *  - the protected set's manifest (version 6), when kept, is a parsed
+ *    protected manifest (text NUL-terminated, its hash and counts) and reads
+ *    back the same.
  * tests/fuzz/seed_snapshot.c writes the valid seeds with rs_snapshot_write.
  */
 #include "fuzz_common.h"
@@ -157,7 +161,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char last_id[RS_STREAM_ID_MAX], dataset[RS_DATASET_ID_LEN + 1], err[512];
 	char last_id2[RS_STREAM_ID_MAX], dataset2[RS_DATASET_ID_LEN + 1];
 	struct rs_list *l = NULL, *l2 = NULL;
+	struct rs_prefix *susp = NULL, *susp2 = NULL;
+	size_t nsusp = 0, nsusp2 = 0;
 	struct rs_list_stats s1, s2;
+	struct rs_protsig ps = { .version = 0 }, ps2 = { .version = 0 };
 	const char *path;
 	uint8_t *file = NULL;
 	size_t skipped = 0, skipped2 = 0;
@@ -171,7 +178,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		path = fz_memfile(data + 1, size - 1);
 	} else {
 		size_t plen = size - 1;
-		uint32_t version = (data[0] & 2) ? 1 : (data[0] & 4) ? 2 : RS_SNAPSHOT_VERSION;
+		uint32_t version = (data[0] & 2) ? 1 : (data[0] & 4) ? 2 : (data[0] & 8) ? 5 : RS_SNAPSHOT_VERSION;
 		uint64_t sum = fnv64(data + 1, plen);
 		file = malloc(HDR_LEN + plen);
 		if (!file)
@@ -192,25 +199,39 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!path)
 		return 0;
 	err[0] = '\0';
-	rc = rs_snapshot_read(path, &conf, &l, last_id, dataset, &skipped, err, sizeof(err));
+	rc = rs_snapshot_read(path, &conf, &l, last_id, dataset, &susp, &nsusp, &ps, &skipped, err, sizeof(err));
 	if (rc != 0) {
-		FZ_CHECK(l == NULL);
+		FZ_CHECK(l == NULL && susp == NULL && nsusp == 0 && ps.text == NULL && ps.version == 0);
 		FZ_CHECK(memchr(err, '\0', sizeof(err)) && err[0] != '\0');
 		return 0;
 	}
 	FZ_CHECK(l != NULL);
 	FZ_CHECK(memchr(last_id, '\0', sizeof(last_id)) && memchr(dataset, '\0', sizeof(dataset)));
 	check_list(l);
+	FZ_CHECK((susp == NULL) == (nsusp == 0));
+	for (size_t i = 0; i < nsusp; i++)
+		FZ_CHECK(rs_prefix_valid(&susp[i]));
+	FZ_CHECK((ps.text == NULL) == (ps.version == 0));
+	if (ps.text) {
+		char h[65];
+		FZ_CHECK(strlen(ps.text) == ps.len && strlen(ps.sig) == 88 && strlen(ps.key) == 16);
+		rs_sha256_hex(ps.text, ps.len, h);
+		FZ_CHECK(strcmp(h, ps.hash) == 0);
+	}
 
 	/* Round trip. */
-	rc = rs_snapshot_write(tmpfile_path, l, last_id, dataset, err, sizeof(err));
+	rc = rs_snapshot_write(tmpfile_path, l, last_id, dataset, susp, nsusp, &ps, err, sizeof(err));
 	FZ_CHECK(rc == 0);
-	rc = rs_snapshot_read(tmpfile_path, &conf, &l2, last_id2, dataset2, &skipped2, err, sizeof(err));
+	rc = rs_snapshot_read(tmpfile_path, &conf, &l2, last_id2, dataset2, &susp2, &nsusp2, &ps2, &skipped2, err,
+			      sizeof(err));
 	if (rc != 0)
 		fprintf(stderr, "round trip: %s\n", err);
 	FZ_CHECK(rc == 0);
 	FZ_CHECK(skipped2 == 0);
 	FZ_CHECK(strcmp(last_id, last_id2) == 0 && strcmp(dataset, dataset2) == 0);
+	FZ_CHECK(nsusp == nsusp2 && (!nsusp || memcmp(susp, susp2, nsusp * sizeof(*susp)) == 0));
+	FZ_CHECK(ps.version == ps2.version && strcmp(ps.hash, ps2.hash) == 0 && ps.names == ps2.names &&
+		 ps.prefixes == ps2.prefixes && strcmp(ps.sig, ps2.sig) == 0 && strcmp(ps.key, ps2.key) == 0);
 	rs_list_stats(l, &s1);
 	rs_list_stats(l2, &s2);
 	FZ_CHECK(s1.domains == s2.domains && s1.protected_n == s2.protected_n && s1.orders == s2.orders);
@@ -226,5 +247,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unlink(tmpfile_path);
 	rs_list_free(l2);
 	rs_list_free(l);
+	free(susp);
+	free(susp2);
+	rs_protsig_clear(&ps);
+	rs_protsig_clear(&ps2);
 	return 0;
 }

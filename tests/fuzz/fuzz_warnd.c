@@ -1,15 +1,16 @@
 /*
  * fuzz_warnd.c — what redsink-warnd does with a request before it reaches a
  * page, a header or Redis (tools/warnd/warnd_text.c, tools/warnd/warnd_page.c):
- * the request target (as evhttp parses it) and the Host header
+ * the request target (as warnd_http.c parses it) and the Host header
  * (wd_host_parse), Accept-Language (wd_accept_language, wd_lang_choose,
  * wd_templates_choose), regions and counter fields, dates, URLs, HTML
  * escaping, template sections and page rendering.
  *
- * The request line itself is parsed by libevent's evhttp (not our code);
- * warnd only reads the target through evhttp_uri_*, so the harness parses
- * the target with evhttp_uri_parse_with_flags and takes its host the way
- * request_host() in redsink-warnd.c does.
+ * The request target and Host go through warnd's own parser (wd_http_parse,
+ * warnd_http.c; fuzzed on its own by fuzz_http.c) in a request of their own,
+ * and the host it takes (an absolute-form authority wins) through
+ * wd_host_parse. The rendered-page cache (wd_page_cached) must answer
+ * exactly what wd_page_render writes, on a miss and on a hit.
  *
  * Input: NUL-separated strings, missing ones are NULL:
  *   0 request target   1 Host header   2 Accept-Language   3 country
@@ -37,32 +38,43 @@
 #include "fuzz_common.h"
 
 #include <ctype.h>
-#include <event2/http.h>
 
 #include "disc.h"
 #include "name.h"
 #include "order.h"
 #include "prefix.h"
 #include "text.h"
+#include "warnd_http.h"
 #include "warnd_page.h"
 #include "warnd_text.h"
 
 #define NSTR 10
 
-static const char *host_of_target(const char *target, int flags, char *buf, size_t bufsz)
+/* The host of a request with this target and Host, as the server takes it
+ * (warnd_http.c: an absolute-form target's authority wins); NULL when the
+ * request is refused or has none. */
+static const char *host_of_target(const char *target, const char *host, char *buf, size_t bufsz)
 {
-	struct evhttp_uri *u = evhttp_uri_parse_with_flags(target, (unsigned)flags);
-	const char *h;
+	struct rs_buf req = { 0 };
+	struct wd_http_req r;
+	const char *h = NULL;
 
 	buf[0] = '\0';
-	if (!u)
-		return NULL;
-	h = evhttp_uri_get_host(u);
-	if (h)
-		snprintf(buf, bufsz, "%s", h);
-	(void)evhttp_uri_get_path(u);
-	evhttp_uri_free(u);
-	return buf[0] ? buf : NULL;
+	rs_buf_adds(&req, "GET ");
+	rs_buf_adds(&req, target);
+	rs_buf_adds(&req, " HTTP/1.1\r\n");
+	if (host) {
+		rs_buf_adds(&req, "Host: ");
+		rs_buf_adds(&req, host);
+		rs_buf_adds(&req, "\r\n");
+	}
+	rs_buf_adds(&req, "\r\n");
+	if (!req.oom && wd_http_parse(req.s, req.len, &r) == 0 && r.host) {
+		snprintf(buf, bufsz, "%s", r.host);
+		h = buf;
+	}
+	free(req.s);
+	return h;
 }
 
 static void check_host(const char *raw)
@@ -151,11 +163,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(store);
 		return 0;
 	}
-	/* request target and Host, as request_host() does */
-	for (int flags = 0; flags <= 1; flags++) {
-		const char *h = host_of_target(s[0], flags ? EVHTTP_URI_NONCONFORMANT : 0, hostbuf, sizeof(hostbuf));
-		check_host(h ? h : s[1]);
-	}
+	/* request target and Host, as the server takes them */
+	if (s[0])
+		check_host(host_of_target(s[0], s[1], hostbuf, sizeof(hostbuf)));
 	check_host(s[0]);
 	check_host(s[1]);
 	check_host(NULL);
@@ -203,6 +213,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		v.prefix = s[6];
 		FZ_CHECK(wd_page_render(&t, WD_PAGE_BLOCKED, &v, &out) == 0);
 		check_escaped(out.s, out.len);
+		/* the rendered-page cache answers exactly the rendering, missed and hit */
+		{
+			struct wd_page_cache *pc = wd_page_cache_new();
+			const char *cb;
+			size_t cl;
+			for (int k = 0; pc && k < 2; k++) {
+				FZ_CHECK(wd_page_cached(pc, &t, WD_PAGE_BLOCKED, &v, &cb, &cl) == 0);
+				FZ_CHECK(cl == out.len && memcmp(cb, out.s, cl) == 0);
+			}
+			wd_page_cache_free(pc);
+		}
 		free(out.s);
 		out = (struct rs_buf){ 0 };
 	}

@@ -74,7 +74,7 @@ while IFS= read -r d; do
 done < <(tree_find -name '*.h' | xargs -r -n1 dirname | sort -u)
 srcs=""
 for base in name.c disc.c list.c prefix.c order.c conf.c text.c load.c apply.c snapshot.c rs_err.c dataset.c ebr.c \
-	sentinel.c replinfo.c sign.c ctl_name.c ctl_input.c warnd_text.c warnd_page.c mkgeo_parse.c mmdb_write.c; do
+	sentinel.c replinfo.c sign.c ctl_name.c ctl_input.c warnd_text.c warnd_page.c warnd_http.c mkgeo_parse.c mmdb_write.c; do
 	f=$(tree_find -name "$base" | head -n1)
 	case $base in
 	dataset.c | ebr.c | sentinel.c | replinfo.c) [ -n "$f" ] || continue ;; # newer files, when present

@@ -53,17 +53,24 @@ static void add_prefix(struct rs_list *l, const char *text, uint32_t idx, bool p
 	}
 }
 
+/* The collateral alarm's suspended prefixes the next seeds carry (version 5). */
+static struct rs_prefix susp[2];
+static size_t nsusp;
+/* The verified protected set's manifest the next seeds carry (version 6; NULL: none). */
+static const struct rs_protsig *seed_prot;
+
 /* Write l, then store it as seed "<dir>/<name>" (payload form) and
  * "<dir>/<name>-file" (whole-file form). */
 static void emit(const char *dir, const char *name, struct rs_list *l, const char *last_id, const char *ds)
 {
 	char path[512], tmp[512], err[256];
 	static uint8_t buf[1 << 20];
+	uint8_t keep;
 	FILE *f;
 	size_t n;
 
 	snprintf(tmp, sizeof(tmp), "%s/.tmp-snapshot", dir);
-	if (rs_snapshot_write(tmp, l, last_id, ds, err, sizeof(err))) {
+	if (rs_snapshot_write(tmp, l, last_id, ds, susp, nsusp, seed_prot, err, sizeof(err))) {
 		fprintf(stderr, "write: %s\n", err);
 		exit(1);
 	}
@@ -73,9 +80,11 @@ static void emit(const char *dir, const char *name, struct rs_list *l, const cha
 	unlink(tmp);
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	f = fopen(path, "wb");
-	buf[32] = 0; /* mode 0: payload follows (the header is rebuilt) */
+	keep = buf[32]; /* the header's last octet: the whole-file form needs it */
+	buf[32] = 0;    /* mode 0: payload follows (the header is rebuilt) */
 	fwrite(buf + 32, 1, n + 1 - 32, f);
 	fclose(f);
+	buf[32] = keep;
 	snprintf(path, sizeof(path), "%s/%s-file", dir, name);
 	f = fopen(path, "wb");
 	buf[0] = 1; /* mode 1: the whole file */
@@ -123,7 +132,11 @@ int main(int argc, char **argv)
 	add_prefix(l, "2001:db8:1::1/128", a, false);
 	add_prefix(l, "::ffff:198.51.100.0/120", a, false);
 	add_prefix(l, "2001:db8:5::/48", 0, true);
+	if (rs_prefix_parse("192.0.2.0/24", &susp[0], NULL, 0) || rs_prefix_parse("2001:db8::/32", &susp[1], NULL, 0))
+		return 1;
+	nsusp = 2; /* suspended by the collateral alarm */
 	emit(argv[1], "prefixes", l, "1700000000000-6", "0123456789abcdef0123456789abcdef");
+	nsusp = 0;
 	rs_list_order_remove(l, "court-1");
 	emit(argv[1], "removed-order", l, "1700000000001-0", ""); /* court-1's prefixes too */
 	rs_list_free(l);
@@ -176,6 +189,47 @@ int main(int argc, char **argv)
 			add_name(l, "signed.example", a, false);
 	}
 	emit(argv[1], "signed", l, "1700000000002-0", "0123456789abcdef0123456789abcdef");
+
+	/* version 6: the verified protected set's manifest, with the protected
+	 * names and prefixes it states */
+	{
+		struct rs_manifest m = { 0 }, *pm = NULL;
+		struct rs_setdigest *dn = rs_setdigest_new(), *dp = rs_setdigest_new();
+		struct rs_delta delta[2] = { { RS_D_ADD, "safe.example" }, { RS_D_ADDIP, "192.0.2.192/26" } };
+		static struct rs_protsig ps;
+		char err[256], sig[89], *text;
+		size_t len;
+
+		snprintf(m.order, sizeof(m.order), "%s", RS_PROTECTED_ID);
+		m.version = 2;
+		snprintf(m.prev, sizeof(m.prev), "%064d", 0);
+		snprintf(m.key, sizeof(m.key), "0123456789abcdef");
+		rs_setdigest_add(dn, "safe.example", 12);
+		rs_setdigest_add(dn, "ok.pirate.example", 17);
+		rs_setdigest_finish(dn, m.names_digest, &m.names);
+		rs_setdigest_add(dp, "192.0.2.192/26", 14);
+		rs_setdigest_finish(dp, m.prefixes_digest, &m.prefixes);
+		m.ndelta = 2;
+		m.delta = delta;
+		text = rs_manifest_build_err(&m, &len, err, sizeof(err));
+		if (!text || rs_manifest_parse(text, len, &pm, err, sizeof(err))) {
+			fprintf(stderr, "protected manifest: %s\n", err);
+			return 1;
+		}
+		memset(sig, 'A', 86);
+		memcpy(sig + 86, "==", 3);
+		if (rs_protsig_set(&ps, pm, sig))
+			return 1;
+		add_name(l, "safe.example", 0, true);
+		add_name(l, "ok.pirate.example", 0, true);
+		add_prefix(l, "192.0.2.192/26", 0, true);
+		seed_prot = &ps;
+		emit(argv[1], "v6-protected", l, "1700000000003-0", "0123456789abcdef0123456789abcdef");
+		seed_prot = NULL;
+		rs_manifest_free(pm);
+		free(text);
+		rs_protsig_clear(&ps);
+	}
 	rs_list_free(l);
 	return 0;
 }

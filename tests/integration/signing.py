@@ -155,3 +155,63 @@ class SignedOrder:
 def signed_entry(r, oid, text, sig, keyid):
     """An op=signed stream entry alone (a forgery or a replay)."""
     r.xadd(rs.PREFIX + "changes", {"op": "signed", "order": oid, "text": text, "sig": sig, "key": keyid})
+
+
+PROTECTED_ID = "protected"
+
+
+class SignedProtected:
+    """The protected set's chain (doc/signing.md, "The signed protected set"):
+    a manifest like an order's with `order protected`, no field line, the
+    protected names and prefixes as its sets; stored as protected-manifest,
+    each version an op=signed-protected entry."""
+
+    def __init__(self):
+        self.version = 0
+        self.prev = "-"
+        self.names = set()
+        self.prefixes = set()
+        self.history = []
+
+    def next(self, key, add=(), delete=(), addip=(), delip=()):
+        self.names |= set(add)
+        self.names -= set(delete)
+        self.prefixes |= set(addip)
+        self.prefixes -= set(delip)
+        delta = [("+", d) for d in add] + [("-", d) for d in delete] + \
+                [("+ip", p) for p in addip] + [("-ip", p) for p in delip]
+        self.version += 1
+        text = manifest(PROTECTED_ID, self.version, self.prev, key.id, {}, self.names, self.prefixes, delta)
+        self.prev = sha256_hex(text)
+        signed = (text, key.sign(text), key.id)
+        self.history.append(signed)
+        return signed
+
+    def push(self, r, key, add=(), delete=(), addip=(), delip=()):
+        """Sign the next version and write it as redsink-ctl protect does: the
+        sets, their protect/unprotect(ip) entries, protected-manifest and the
+        op=signed-protected entry, in one MULTI/EXEC."""
+        text, sig, keyid = self.next(key, add, delete, addip, delip)
+        P = rs.PREFIX
+        p = r.pipeline(transaction=True)
+        for d in add:
+            p.sadd(P + "protected", d)
+            p.xadd(P + "changes", {"op": "protect", "domain": d, "by": "test"})
+        for d in delete:
+            p.srem(P + "protected", d)
+            p.xadd(P + "changes", {"op": "unprotect", "domain": d, "by": "test"})
+        for x in addip:
+            p.sadd(P + "protected-ips", x)
+            p.xadd(P + "changes", {"op": "protectip", "prefix": x, "by": "test"})
+        for x in delip:
+            p.srem(P + "protected-ips", x)
+            p.xadd(P + "changes", {"op": "unprotectip", "prefix": x, "by": "test"})
+        p.hset(P + "protected-manifest", mapping={"text": text, "sig": sig, "key": keyid})
+        p.xadd(P + "changes", {"op": "signed-protected", "text": text, "sig": sig, "key": keyid})
+        p.execute()
+        return text, sig, keyid
+
+
+def signed_protected_entry(r, text, sig, keyid):
+    """An op=signed-protected stream entry alone (a forgery or a replay)."""
+    r.xadd(rs.PREFIX + "changes", {"op": "signed-protected", "text": text, "sig": sig, "key": keyid})

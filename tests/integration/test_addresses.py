@@ -6,7 +6,7 @@ protected CDN range); prefixes are written into Redis as redsink-ctl does
 (the set change and its `changes` entry in one MULTI/EXEC). Checked: a new
 name is blocked on its first resolution, a cached one within a second of the
 push, withdrawal unblocks, protected prefixes never block, CNAME chains are
-followed, repeated queries never go upstream, hits and discovered names are
+followed, repeated queries never go upstream (across a reload too), hits and discovered names are
 counted without any client address, and the collateral alarm fires for a
 shared address (report, and suspend until confirmed) but not for a dedicated
 one. Also (review fixes): the other cached types of a name caught by its
@@ -17,6 +17,7 @@ changed prefix, and a suspended prefix does not disable an enclosing one.
 
 import time
 
+import dns.exception
 import dns.message
 import dns.query
 import dns.rcode
@@ -151,7 +152,7 @@ def test_nxdomain_order_answers_with_the_query_name_as_soa_owner(redis, make_unb
 
 def test_cname_chain_into_a_listed_address(listed):
     c, ub = listed
-    for _ in range(2):                     # the second time from the RRset cache
+    for _ in range(2):                     # the second time from the memo
         r = ub.query("alias.example", "A")
         assert rs.rrs(r) == [("alias.example.", "A", 60, rs.SINK4)]
         assert answer(ub, "hop1.example") == [rs.SINK4]
@@ -202,7 +203,7 @@ def test_aaaa_embedding_a_listed_ipv4_address_is_blocked(listed):
     """IPv4-mapped (::ffff:0:0/96) and NAT64 well-known (64:ff9b::/96)
     addresses are matched against the IPv4 prefixes too."""
     c, ub = listed
-    for _ in range(2):                     # the second time from the RRset cache
+    for _ in range(2):                     # the second time from the memo
         r = ub.query("mapped.example", "AAAA")
         assert rs.rrs(r) == [("mapped.example.", "AAAA", 60, rs.SINK6)]
         assert rs.ede(r)[0] == 16
@@ -271,9 +272,9 @@ def test_push_keeps_cached_answers_of_protected_and_unlisted_addresses(redis, ma
 
 
 def test_repeated_queries_do_not_go_upstream(redis, make_unbound, tmp_path):
-    """A name blocked by its address loses only its cached message: its
-    RRsets stay, so a repeated query is answered (blocked) from the cache.
-    Proof: the upstream is stopped after the first resolution."""
+    """A name blocked by its address loses its cached messages, but the
+    module remembers it (lib/addr_memo.h), so a repeated query is blocked at
+    its first visit. Proof: the upstream is stopped after the first resolution."""
     nsd = harness.Nsd(tmp_path / "nsd-own", zones={"example.": ZONE})
     try:
         c = redis.client()
@@ -295,6 +296,74 @@ def test_repeated_queries_do_not_go_upstream(redis, make_unbound, tmp_path):
     assert answer(ub, "bystander.example") == ["198.51.100.11"]      # a cache hit as before
     with pytest.raises(Exception):                                   # the upstream is really gone
         nsd.query("mirror3.example", "A", timeout=0.5)
+
+
+def test_names_caught_by_their_address_stay_blocked_over_a_reload(redis, make_unbound, tmp_path):
+    """The module remembers the names an answer address blocked (the chain
+    too) and hands that memo over a reload, which empties Unbound's caches:
+    repeated queries of any type are still blocked without an upstream query
+    (stopped). The memo blocks nothing by itself: every hit is matched again
+    against the list, so a withdrawal counts at once."""
+    nsd = harness.Nsd(tmp_path / "nsd-own", zones={"example.": ZONE})
+    try:
+        c = redis.client()
+        rs.put_order(c, "o1", [])
+        add_ips(c, "o1", [PIRATE4 + "/32", "2001:db8:66::/48"])
+        ub = start(make_unbound, redis, tmp_path, nsd)
+        assert answer(ub, "mirror1.example") == [rs.SINK4]
+        assert answer(ub, "alias.example") == [rs.SINK4]            # alias -> mirror2 -> the pirate address
+    finally:
+        nsd.stop()
+    ub.reload()
+    assert "mirror1.example." not in ub.control("dump_cache")
+    for _ in range(2):
+        assert answer(ub, "mirror1.example") == [rs.SINK4]
+        assert answer(ub, "mirror1.example", "AAAA") == [rs.SINK6]
+        r = ub.query("mirror1.example", "TXT")                       # any type: the order's text
+        assert rs.ede(r)[0] == 16 and '"real"' not in answer(ub, "mirror1.example", "TXT")
+        assert answer(ub, "alias.example") == [rs.SINK4]
+        assert answer(ub, "mirror2.example") == [rs.SINK4]
+    del_ips(c, "o1", [PIRATE4 + "/32", "2001:db8:66::/48"])
+
+    def asks_upstream(name):                 # the stopped upstream: a timeout or SERVFAIL, not the sinkhole
+        try:
+            return answer(ub, name, timeout=0.5) != [rs.SINK4]
+        except dns.exception.Timeout:
+            return True
+    rs.wait_for(lambda: asks_upstream("mirror1.example"), True, timeout=2.0)
+    assert asks_upstream("alias.example")
+
+
+def test_many_blocked_names_queried_in_turn_do_not_go_upstream(redis, make_unbound, tmp_path):
+    """Issue 13 review: the first memo was a direct-mapped table of 4,096
+    slots, where mirror7.example and mirror101.example shared a slot: blocked
+    in turn, each pushed the other out and every repeat went upstream (of
+    1,000 names, 120 so). The memo is now set-associative (8 entries a bucket,
+    the bucket chosen with a random seed) and sized from msg-cache-size: 200
+    names blocked by one address, the pair among them, then queried again in
+    turn with the upstream stopped, are all blocked from the memo."""
+    names = ["mirror7", "mirror101"] + [f"pile{i}" for i in range(198)]
+    zone = tmp_path / "many.zone"
+    zone.write_text(ZONE.read_text() + "".join(f"{n} IN A {PIRATE4}\n" for n in names))
+    nsd = harness.Nsd(tmp_path / "nsd-own", zones={"example.": zone})
+    try:
+        c = redis.client()
+        rs.put_order(c, "o1", [])
+        add_ips(c, "o1", [PIRATE4 + "/32"])
+        ub = start(make_unbound, redis, tmp_path, nsd)
+        for n in names:
+            assert answer(ub, n + ".example") == [rs.SINK4]
+    finally:
+        nsd.stop()
+    for _ in range(2):
+        went = []
+        for n in names:
+            try:
+                if answer(ub, n + ".example", timeout=1.0) != [rs.SINK4]:
+                    went.append(n)
+            except dns.exception.Timeout:
+                went.append(n)
+        assert went == [], f"repeated queries went upstream: {went}"
 
 
 # ---- counting ------------------------------------------------------------------
@@ -395,6 +464,39 @@ def test_collateral_suspend_until_confirmed(redis, make_unbound, tmp_path, addr_
     assert answer(ub, "shared2.example") == [rs.SINK4]
     assert answer(ub, "shared1.example") == [rs.SINK4]   # its real answer, cached meanwhile, was purged
     rs.wait_for(lambda: metrics(port)["redsink_collateral_suspended_prefixes"], 0, timeout=3, step=0.2)
+
+
+def test_collateral_suspension_survives_a_restart(redis, make_unbound, tmp_path, addr_nsd):
+    """The suspended set is kept in the snapshot (format version 5): after a
+    restart the shared address does not trigger again on its first names
+    (below the threshold) until a person confirms it (issue 13)."""
+    from test_ctl import ctl, ok
+    c = redis.client()
+    snap = tmp_path / "redsink.snap"
+    rs.put_order(c, "o1", [])
+    add_ips(c, "o1", [SHARED + "/32", PIRATE4 + "/32"])
+    ub = start(make_unbound, redis, tmp_path, addr_nsd, collateral_threshold="2", collateral_action="suspend",
+               snapshot_file=str(snap))
+    for i in range(1, 4):
+        assert answer(ub, f"shared{i}.example") == [rs.SINK4]
+    rs.wait_for(lambda: heartbeat_field(c, "collateral_suspended"), SHARED + "/32", timeout=8, step=0.2)
+    ub.stop()                                    # a clean stop writes the snapshot
+    assert snap.read_bytes()[8] == 6             # format version 6 (5 added the suspended set)
+    c.delete(rs.PREFIX + "resolver:test-resolver")
+    ub.start()
+    assert "stay suspended from before the restart" in ub.log()
+    assert answer(ub, "shared1.example") == [SHARED]   # one name, below the threshold: still suspended
+    assert answer(ub, "mirror1.example") == [rs.SINK4]
+    rs.wait_for(lambda: heartbeat_field(c, "collateral_suspended"), SHARED + "/32", timeout=8, step=0.2)
+    # confirmed (with its audit entry): it triggers again, and the next snapshot forgets the suspension
+    ok(ctl(redis, "confirm-ip", SHARED + "/32", "--why", "the order means this address"))
+    rs.wait_for(lambda: answer(ub, "shared5.example"), [rs.SINK4], timeout=8.0, step=0.2)
+    assert answer(ub, "shared1.example") == [rs.SINK4]
+    c.srem(rs.PREFIX + "confirmed-ips", SHARED + "/32")   # no longer confirmed: but not suspended either
+    ub.stop()
+    ub.start()
+    assert ub.log().count("stay suspended from before the restart") == 1   # the first restart's only
+    assert answer(ub, "shared2.example") == [rs.SINK4]
 
 
 def test_suspended_prefix_does_not_disable_an_enclosing_listed_prefix(redis, make_unbound, tmp_path, addr_nsd):

@@ -200,12 +200,16 @@ def test_expired_order_does_not_apply(redis, make_unbound, tmp_path):
     assert rs.rrs(ub.query("scoped.example", "A"))[0][3] == rs.SINK4
 
 
-def test_sinkhole_answers_are_not_cached(resolver):
+def test_sinkhole_answers_are_cached_for_repeats(resolver):
+    # Issue 15: a listed name's answer is stored in the message cache (its
+    # RRsets with trust "ultimate", 12), so that repeats are cache hits; they
+    # stay counted and marked (tests/integration/test_blocked_cache.py).
     for _ in range(3):
-        resolver.query("pirate.example", "A")
-        resolver.query("www.pirate.example", "TXT")
-    dump = resolver.control("dump_cache")
-    assert "pirate.example" not in dump.replace("pirate2.example", "")
+        assert rs.rrs(resolver.query("pirate.example", "A"))[0][3] == rs.SINK4
+        assert rs.rrs(resolver.query("www.pirate.example", "TXT"))[0][1] == "TXT"
+    dump = resolver.control("dump_cache").replace("pirate2.example", "")
+    assert "msg pirate.example. IN A " in dump
+    assert "msg www.pirate.example. IN TXT " in dump
 
 
 def test_malformed_entries_are_skipped(redis, make_unbound, tmp_path):

@@ -500,7 +500,7 @@ def test_export_csv_and_json(redis):
     ok(push(redis, "o1", ["a1.example", "bücher.example"]))
     ok(ctl(redis, "order", "update", "o1", "--reference", "=HYPERLINK(\"http://evil\")"))
     csv = ok(ctl(redis, "export", "--csv")).stdout.splitlines()
-    assert csv[0] == "order,domain,authority,reference,issued,expires,scope,action,state"
+    assert csv[0] == "order,domain,authority,reference,issued,expires,scope,action,state,prefix"
     assert csv[1].startswith("o1,a1.example,Tribunale di Milano,\"'=HYPERLINK(\"\"http://evil\"\")\"")
     assert csv[2].startswith("o1,xn--bcher-kva.example,")
     j = json.loads(ok(ctl(redis, "export", "--json")).stdout)

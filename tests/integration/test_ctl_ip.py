@@ -159,6 +159,41 @@ def test_csv_and_rpz_ip_import_and_export_round_trip(redis, tmp_path):
     assert set(d["prefixes"]["o1"]) == want and d["protected_prefixes"] == []
 
 
+def test_export_csv_holds_prefixes_and_reads_back(redis, tmp_path):
+    """export --csv: a row per domain, then a row per prefix (last column):
+    push reads the domains back, addip the prefixes (issue 13)."""
+    import csv as csvmod
+    import io
+    add_order(redis, "o1")
+    add_order(redis, "other")
+    ok(push(redis, "o1", ["a1.example", "a2.example"]))
+    ok(ctl(redis, "addip", "o1", "198.51.100.20", "2001:db8:1::/48", "192.0.2.0/24"))
+    ok(ctl(redis, "addip", "other", "203.0.113.0/24"))
+    rows = list(csvmod.DictReader(io.StringIO(ok(ctl(redis, "export", "--csv")).stdout)))
+    assert list(rows[0])[-1] == "prefix"
+    assert {(r["order"], r["domain"], r["prefix"]) for r in rows} == {
+        ("o1", "a1.example", ""), ("o1", "a2.example", ""), ("o1", "", "198.51.100.20/32"),
+        ("o1", "", "2001:db8:1::/48"), ("o1", "", "192.0.2.0/24"), ("other", "", "203.0.113.0/24")}
+    assert all(r["state"] == "in force" and r["authority"] for r in rows)
+    # one order's file, read back into a new order: the same domains and prefixes
+    out = tmp_path / "o1.csv"
+    ok(ctl(redis, "export", "--csv", "--order", "o1", "-o", out))
+    assert "203.0.113.0/24" not in out.read_text()
+    add_order(redis, "copy")
+    p = ok(ctl(redis, "push", "copy", out))
+    assert "3 rows with an address prefix and no domain left out (addip reads them)" in p.stderr, p.stderr
+    assert "empty domain field" not in p.stderr
+    assert domains(redis, "copy") == {"a1.example", "a2.example"}
+    p = ok(ctl(redis, "addip", "copy", "--file", out))
+    assert ips(redis, "copy") == ips(redis, "o1") == {"198.51.100.20/32", "2001:db8:1::/48", "192.0.2.0/24"}
+    # a plain CSV with an empty domain cell still warns
+    bad = tmp_path / "bad.csv"
+    bad.write_text("domain,note\na3.example,x\n,y\n")
+    p = ok(ctl(redis, "push", "copy", bad))
+    assert "empty domain field" in p.stderr
+    assert ctl(redis, "export", "--csv", "--order", "a:b").returncode == 2
+
+
 def ticket(tmp_path, body):
     f = tmp_path / "ticket.json"
     f.write_text(json.dumps(body))
@@ -271,13 +306,30 @@ def test_status_shows_the_collateral_alarm(redis):
 def test_confirm_ip_and_suspended_prefixes_in_status(redis):
     c = redis.client()
     n = len(stream(redis))
-    p = ok(ctl(redis, "confirm-ip", "104.16.0.0/24", "2001:DB8::/48"))
+    p = ctl(redis, "confirm-ip", "104.16.0.0/24")
+    assert p.returncode == 2 and "confirm-ip needs --why" in p.stderr      # the reason is required
+    assert not c.exists(K + "confirmed-ips") and len(stream(redis)) == n
+    p = ok(ctl(redis, "confirm-ip", "104.16.0.0/24", "2001:DB8::/48", "--why", "ticket 9: dedicated", "--by", "alice"))
     assert "confirmed 104.16.0.0/24" in p.stdout
     assert c.smembers(K + "confirmed-ips") == {"104.16.0.0/24", "2001:db8::/48"}
-    assert len(stream(redis)) == n            # read by the resolvers directly: no stream entry
-    assert ctl(redis, "confirm-ip", "10.0.0.1/8").returncode == 5
+    # the audit record: one entry per prefix, who and why (resolvers ignore it)
+    assert [(x["prefix"], x["order"], x["by"], x["why"]) for x in entries(redis, "confirmip")] == [
+        ("104.16.0.0/24", "", "alice", "ticket 9: dedicated"), ("2001:db8::/48", "", "alice", "ticket 9: dedicated")]
+    assert len(stream(redis)) == n + 2
+    assert ctl(redis, "confirm-ip", "10.0.0.1/8", "--why", "x").returncode == 5
+    n = len(stream(redis))
+    ok(ctl(redis, "confirm-ip", "104.16.0.0/24", "--why", "again"))           # nothing to change: no entry
+    assert len(stream(redis)) == n
     ok(ctl(redis, "unconfirm-ip", "2001:db8::/48"))
     assert c.smembers(K + "confirmed-ips") == {"104.16.0.0/24"}
+    assert [x["prefix"] for x in entries(redis, "unconfirmip")] == ["2001:db8::/48"]
+    # redsink-ctl log shows them, and filters by op
+    p = ok(ctl(redis, "log", "--op", "confirmip"))
+    lines = [ln for ln in p.stdout.splitlines() if "op=confirmip" in ln]
+    assert len(lines) == 2 and "prefix=104.16.0.0/24" in lines[0] and "by=alice" in lines[0], p.stdout
+    assert 'why="ticket 9: dedicated"' in lines[0], p.stdout
+    js = [json.loads(ln) for ln in ok(ctl(redis, "log", "--op", "unconfirmip", "--json")).stdout.splitlines()]
+    assert [(e["op"], e["prefix"]) for e in js] == [("unconfirmip", "2001:db8::/48")]
     c.hset(K + "resolver:r1", mapping={"seen_at": int(time.time()), "link": "up",
                                        "collateral_suspended": "198.51.100.0/24 <junk>"})
     p = ctl(redis, "status")
@@ -298,3 +350,53 @@ def test_ticket_enforced_by_a_resolver(redis, make_unbound, tmp_path):
     # mail.pirate.example is in no ticket: its address is (cached before the import: purged)
     rs.wait_for(lambda: rs.first_a(ub, "mail.pirate.example"), rs.SINK4, timeout=5)
     assert rs.first_a(ub, "ok.example") == REAL["ok.example"]
+
+
+def test_members_written_in_another_text_are_seen_and_removed(redis, make_unbound, tmp_path):
+    """The resolvers read a set's members with rs_prefix_parse, which takes an address without
+    a length or upper-case IPv6 (written with redis-cli, say): the tools read them the same way.
+    ip list shows them (flagged), export writes their prefix, the protected-prefix guard sees
+    them, addip finds them present, delip / unprotect-ip remove the exact text stored, and the
+    resolver stops blocking."""
+    add_order(redis, "o1")
+    c = redis.client()
+    a2 = REAL["a2.example"]
+    c.sadd(f"{K}order:o1:ips", a2, "2001:DB8:5::/48", "not-a-prefix")
+    c.sadd(K + "protected-ips", "2606:4700:0::/32")
+    ub = rs.start_resolver(make_unbound, redis, tmp_path)
+    rs.wait_for(lambda: rs.first_a(ub, "a2.example"), rs.SINK4, timeout=5)
+    # ip list: the prefixes, flagged with their stored text
+    p = ok(ctl(redis, "ip", "list"))
+    assert f"o1 {a2}/32  (stored as '{a2}': not canonical)" in p.stdout, p.stdout
+    assert "o1 2001:db8:5::/48  (stored as '2001:DB8:5::/48': not canonical)" in p.stdout
+    assert "protected 2606:4700::/32  (stored as '2606:4700:0::/32': not canonical)" in p.stdout
+    assert "skipping 'not-a-prefix'" in p.stderr
+    d = json.loads(ok(ctl(redis, "ip", "list", "--json")).stdout)
+    assert d["orders"] == {"o1": [f"{a2}/32", "2001:db8:5::/48"]} and d["protected"] == ["2606:4700::/32"]
+    assert {(x["set"], x["stored"], x["prefix"]) for x in d["not_canonical"]} == {
+        ("order:o1:ips", a2, f"{a2}/32"), ("order:o1:ips", "2001:DB8:5::/48", "2001:db8:5::/48"),
+        ("protected-ips", "2606:4700:0::/32", "2606:4700::/32")}
+    # export: the prefixes, canonical, with a warning naming the stored text
+    p = ok(ctl(redis, "export", "--csv"))
+    assert f",{a2}/32" in p.stdout and ",2001:db8:5::/48" in p.stdout, p.stdout
+    assert f"'{a2}' is not in canonical form" in p.stderr
+    # the protected-prefix guard sees the protected member
+    p = ctl(redis, "addip", "o1", "2606:4700:1::/48")
+    assert p.returncode == 3 and "overlaps the protected prefix 2606:4700::/32" in p.stderr, p.stderr
+    # addip: already there
+    n = len(stream(redis))
+    p = ok(ctl(redis, "addip", "o1", a2, "-n"))
+    assert f"= {a2}/32  already listed  (stored as '{a2}')" in p.stdout, p.stdout
+    assert "nothing to add" in ok(ctl(redis, "addip", "o1", a2)).stdout and len(stream(redis)) == n
+    # delip removes the stored text; the entries name the canonical prefix
+    p = ok(ctl(redis, "delip", "o1", a2, "2001:db8:5::/48", "--why", "lifted", "-n"))
+    assert f"- {a2}/32  (stored as '{a2}')" in p.stdout, p.stdout
+    p = ok(ctl(redis, "delip", "o1", a2, "2001:db8:5::/48", "--why", "lifted"))
+    assert "order o1: 2 prefixes removed" in p.stdout, p.stdout
+    assert ips(redis, "o1") == {"not-a-prefix"}
+    assert sorted(x["prefix"] for x in entries(redis, "delip")) == [f"{a2}/32", "2001:db8:5::/48"]
+    rs.wait_for(lambda: rs.first_a(ub, "a2.example"), a2, timeout=5)
+    # unprotect-ip likewise
+    ok(ctl(redis, "unprotect-ip", "2606:4700::/32", "--why", "moved"))
+    assert c.smembers(K + "protected-ips") == set()
+    ok(ctl(redis, "addip", "o1", "2606:4700:1::/48"))

@@ -180,3 +180,40 @@ def test_keys_made_by_openssl(tmp_path):
     assert doc["key_id"] == key_id_of(doc["public_key"])
     p = ctl("key", "fingerprint", pubpem)
     assert p.returncode == 0 and p.stdout == doc["key_id"] + "\n", p.stderr
+
+
+def test_bash_completion_knows_the_signing_commands(tmp_path):
+    """tools/completion/redsink.bash: `key` and its subcommands, `verify`,
+    `window`, `ip`, the common signing options after a command (push --sign-key)
+    and file names as the values of --sign-key, --trusted, --out."""
+    (tmp_path / "agcom.pem").touch()
+    comp = REPO / "tools" / "completion" / "redsink.bash"
+    script = f"""
+source {comp}
+cw() {{ COMP_WORDS=("$@"); COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 )); COMPREPLY=(); _redsink_complete "$1"; echo "${{COMPREPLY[*]}}"; }}
+cw redsink-ctl ""
+cw redsink-ctl key ""
+cw redsink-ctl push --si
+cw redsink-ctl --sign-key ag
+cw redsink-ctl --sign-key agcom.pem pu
+cw redsink-ctl verify --trusted ag
+cw redsink-ctl key generate --out ag
+cw redsink-ctl window ""
+cw redsink-ctl ip ""
+cw redsink-ctl verify --
+"""
+    path = os.pathsep.join([str(Path(ctl_binary()).parent), os.environ["PATH"]])
+    p = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                       env={**os.environ, "PATH": path})
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert {"key", "verify", "window", "ip", "protect-ip"} <= set(lines[0].split())
+    assert lines[1].split() == ["fingerprint", "generate", "show"]
+    assert lines[2].split() == ["--sign-key"]
+    assert lines[3].split() == ["agcom.pem"]
+    assert lines[4].split() == ["push"]
+    assert lines[5].split() == ["agcom.pem"]
+    assert lines[6].split() == ["agcom.pem"]
+    assert lines[7].split() == ["clear", "list", "set"]
+    assert lines[8].split() == ["list"]
+    assert {"--trusted", "--from-export", "--json"} <= set(lines[9].split())

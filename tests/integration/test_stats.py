@@ -120,6 +120,7 @@ def test_metrics_endpoint(counted, redis):
     assert m0["redsink_malformed_skipped_total"] == 0
     assert m0["redsink_redis_link_up"] == 1
     assert m0[f'redsink_last_applied_change_info{{id="{last_id()}"}}'] == 1
+    assert m0["redsink_last_change_id_ms"] == int(last_id().split("-")[0])   # what the lag rules compare
     # nothing from the stream yet: the time of the initial load, and its age
     assert abs(m0["redsink_last_applied_change_timestamp_seconds"] - time.time()) < 30
     assert 0 <= m0["redsink_last_applied_change_age_seconds"] < 30
@@ -145,6 +146,7 @@ def test_metrics_endpoint(counted, redis):
     assert m["redsink_resyncs_total"] == 0            # test_live: a trimmed stream counts one
     assert t0 - 1 <= m["redsink_last_applied_change_timestamp_seconds"] <= time.time() + 1
     assert 0 <= m["redsink_last_applied_change_age_seconds"] <= time.time() - t0 + 1
+    assert m["redsink_last_change_id_ms"] == int(last_id().split("-")[0])
     assert m['redsink_blocked_answers_total{action="sinkhole"}'] == 4
     assert m['redsink_blocked_answers_total{action="nxdomain"}'] == 1
     assert m['redsink_blocked_answers_total{action="nodata"}'] == 0

@@ -131,7 +131,7 @@ def test_collateral_over_the_threshold(redis):
     load(redis)
     d = json.loads(ok(stats(redis, "collateral", *WINDOW, "--json")).stdout)
     assert d["threshold"] == 50
-    assert d["rows"] == [{"hour": hiso(H0 + 3), "prefix": "104.16.0.0/24", "names": 60, "orders": 2,
+    assert d["rows"] == [{"hour": hiso(H0 + 3), "prefix": "104.16.0.0/24", "domains": 60, "names": 60, "orders": 2,
                           "replies": 65}]
     # a dedicated server never gets there: 1 distinct name an hour
     d = json.loads(ok(stats(redis, "collateral", *WINDOW, "--threshold", "1", "--json")).stdout)
@@ -141,7 +141,32 @@ def test_collateral_over_the_threshold(redis):
     rd = list(csv.DictReader(io.StringIO(p.stdout)))
     assert [(r["prefix"], r["names"]) for r in rd] == [("2001:db8:1::/48", "1"), ("104.16.0.0/24", "1")]
     p = ok(stats(redis, "collateral", *WINDOW))
-    assert "104.16.0.0/24" in p.stdout and "more than 50 distinct names" in p.stdout
+    assert "104.16.0.0/24" in p.stdout and "more than 50 distinct registrable domains" in p.stdout
+
+
+def test_collateral_counts_registrable_domains_as_the_module_does(redis):
+    """The unit is the module's (lib/disc.h rs_disc_base): a wildcard on the
+    blocked party's own address (60 made-up names of pirate.example) is one
+    domain, never the signature of a shared address; under a co.uk-like
+    second level three labels make the domain (issue 13)."""
+    c = redis.client()
+    h = H0 + 1
+    fields = {f"rand{i}.pirate.example|o-sport|203.0.113.9/32": 1 for i in range(60)}
+    fields.update({f"x{i}.pirate.co.uk|o-sport|203.0.113.9/32": 1 for i in range(5)})
+    fields.update({f"site{i}.example|o-sport|104.16.1.0/24": 1 for i in range(3)})
+    fields["a.b.other.co.uk|o-sport|104.16.1.0/24"] = 2
+    c.hset(PREFIX + f"discovered:{hkey(h)}", mapping=fields)
+    d = json.loads(ok(stats(redis, "collateral", *WINDOW, "--threshold", "3", "--json")).stdout)
+    assert d["rows"] == [{"hour": hiso(h), "prefix": "104.16.1.0/24", "domains": 4, "names": 4, "orders": 1,
+                          "replies": 5}]
+    d = json.loads(ok(stats(redis, "collateral", *WINDOW, "--threshold", "0", "--json")).stdout)
+    rows = {r["prefix"]: (r["domains"], r["names"]) for r in d["rows"]}
+    assert rows == {"104.16.1.0/24": (4, 4), "203.0.113.9/32": (2, 65)}
+    rd = list(csv.DictReader(io.StringIO(ok(stats(redis, "collateral", *WINDOW, "--threshold", "1", "--csv")).stdout)))
+    assert [(r["prefix"], r["domains"], r["names"]) for r in rd] == [("104.16.1.0/24", "4", "4"),
+                                                                      ("203.0.113.9/32", "2", "65")]
+    p = ok(stats(redis, "collateral", *WINDOW, "--threshold", "2"))
+    assert "registrable domains" in p.stdout and "DOMAINS" in p.stdout and "203.0.113.9/32" not in p.stdout
 
 
 def test_usage_and_options(redis):

@@ -12,6 +12,7 @@ loads the page in headless Chromium.
 import http.client
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -60,8 +61,9 @@ class Warnd(harness._Server):
 
     name = "warnd"
 
-    def __init__(self, tmpdir, redis_url, args=(), wait_list=True, timeout=10, tls=False):
+    def __init__(self, tmpdir, redis_url, args=(), wait_list=True, timeout=10, tls=False, nofile=None):
         super().__init__(tmpdir)
+        self.nofile = nofile      # RLIMIT_NOFILE, soft and hard, set by prlimit(1) before the exec
         self.logfile = self.stderr_file
         self.redis_url = redis_url
         self.extra = list(args)
@@ -86,6 +88,8 @@ class Warnd(harness._Server):
                 "--redis", self.redis_url, "--templates", str(TEMPLATES), "--redis-timeout", "500"]
         if self.tls_port:
             argv += ["--tls-reset", f"127.0.0.1:{self.tls_port}"]
+        if self.nofile:
+            argv = ["prlimit", f"--nofile={self.nofile}:{self.nofile}", "--"] + argv
         return argv + self.extra
 
     def _wait_ready(self, deadline):
@@ -714,7 +718,7 @@ def test_malformed_requests(blocked, redis, make_warnd):
     # every malformed request line or header gets 400 at once
     for junk in [b"GARBAGE\r\n\r\n", b"GET / HTTP/9.9\r\nHost: pirate.example\r\n\r\n",
                  b"GET /\x00 HTTP/1.1\r\n\r\n", b"GET / HTTP/1.1\r\nHost pirate.example\r\n\r\n",
-                 b"\r\n\r\n\r\n"]:
+                 b"\r\n\r\nGET\r\n\r\n"]:     # (empty lines before a request line are ignored)
         t0 = time.monotonic()
         out = raw(w.port, junk, timeout=5)
         assert out.startswith(b"HTTP/1.1 400 "), (junk, out[:200])
@@ -1065,3 +1069,332 @@ def test_discovered_key_of_the_wrong_type_and_redis_down(blocked, redis, make_wa
     assert get(w.port, "another.example")[0] == 404
     assert get(w.port, "pirate.example")[0] == 451
     assert time.monotonic() - t0 < 3
+
+
+# ---------------------------------------------------------------------------
+# Issue 15: rendered pages kept, and the server's own HTTP/1.1
+# ---------------------------------------------------------------------------
+
+def page_of(port, host="pirate.example", lang=None):
+    return get(port, host, headers={"Accept-Language": lang} if lang else None)
+
+
+def test_cached_page_follows_every_change_within_a_second(blocked, redis, make_warnd):
+    """A page is rendered once per template and values, then served from the
+    cache: a changed order field, a withdrawn name or a revoked order must show
+    in the next page, within 1 s of the change in Redis."""
+    w = make_warnd(redis)
+    for _ in range(3):      # rendered, then served from the cache
+        st, _, body = page_of(w.port)
+        assert st == 451 and "RG 1234/2026" in body and "Copyright infringement" in body
+    for change, check in [
+            (dict(reference="RG 5555/2026"), lambda b: "RG 5555/2026" in b and "RG 1234/2026" not in b),
+            (dict(reference="RG 5555/2026", reason="Live sports piracy"),
+             lambda b: "Live sports piracy" in b and "Copyright infringement" not in b),
+            (dict(reference="RG 5555/2026", reason="Live sports piracy", authority="AGCOM"),
+             lambda b: "AGCOM" in b and "Tribunale di Milano" not in b),
+            (dict(reference="RG 5555/2026", reason="Live sports piracy", authority="AGCOM",
+                  url="https://orders.example.org/2"),
+             lambda b: 'href="https://orders.example.org/2"' in b)]:
+        rs.put_order(blocked, "o1", [], **change)
+        t0 = time.monotonic()
+        wait_until(lambda: check(page_of(w.port)[2]), timeout=1.0, step=0.02)
+        assert time.monotonic() - t0 < 1.0
+    st, h, _ = page_of(w.port)
+    assert h["link"] == '<https://orders.example.org/2>; rel="blocked-by"'
+    # a withdrawn name, then a revoked order: the neutral page at once
+    rs.add_domains(blocked, "o1", ["other.example"])
+    wait_until(lambda: page_of(w.port, "other.example")[0] == 451, timeout=1.0, step=0.02)
+    rs.del_domains(blocked, "o1", ["other.example"])
+    wait_until(lambda: page_of(w.port, "other.example")[0] == 404, timeout=1.0, step=0.02)
+    rs.revoke(blocked, "o1")
+    wait_until(lambda: page_of(w.port)[0] == 404, timeout=1.0, step=0.02)
+    assert "RG 5555/2026" not in page_of(w.port)[2]
+
+
+def test_cached_pages_differ_by_host_and_language(blocked, redis, make_warnd):
+    rs.put_order(blocked, "o2", ["stream.example"], reference="N-42", authority="AGCOM")
+    w = make_warnd(redis)
+    for _ in range(2):      # the second round comes from the cache
+        a = page_of(w.port, "pirate.example")
+        b = page_of(w.port, "www.pirate.example")
+        c = page_of(w.port, "stream.example")
+        k = page_of(w.port, "pirate.example", lang="ko")
+        n1 = page_of(w.port, "ok.example")
+        n2 = page_of(w.port, "fine.example")
+        assert a[0] == b[0] == c[0] == k[0] == 451 and n1[0] == n2[0] == 404
+        assert "www.pirate.example" in b[2] and "www.pirate.example" not in a[2]
+        assert "N-42" in c[2] and "RG 1234/2026" not in c[2] and "RG 1234/2026" in a[2]
+        assert a[1]["content-language"] == "en" and k[1]["content-language"] == "ko"
+        assert '<html lang="ko">' in k[2] and '<html lang="en">' in a[2]
+        assert "ok.example" in n1[2] and "fine.example" in n2[2] and "ok.example" not in n2[2]
+        # HEAD: the same head, no body
+        st, h, body = get(w.port, "stream.example", method="HEAD")
+        assert st == 451 and body == "" and int(h["content-length"]) == len(c[2].encode())
+
+
+def recv_answers(sock, n, timeout=5):
+    """n answers (status, headers, body) read off one connection."""
+    sock.settimeout(timeout)
+    buf, out = b"", []
+    while len(out) < n:
+        while b"\r\n\r\n" not in buf:
+            chunk = sock.recv(65536)
+            assert chunk, (out, buf[:200])
+            buf += chunk
+        head, buf = buf.split(b"\r\n\r\n", 1)
+        lines = head.decode().split("\r\n")
+        hdrs = {k.lower(): v.strip() for k, v in (x.split(":", 1) for x in lines[1:])}
+        size = int(hdrs.get("content-length", 0))
+        while len(buf) < size:
+            chunk = sock.recv(65536)
+            assert chunk
+            buf += chunk
+        out.append((int(lines[0].split()[1]), hdrs, buf[:size].decode()))
+        buf = buf[size:]
+    return out
+
+
+def test_keep_alive_pipelining_and_bodies(blocked, redis, make_warnd):
+    w = make_warnd(redis)
+    with socket.create_connection(("127.0.0.1", w.port), timeout=5) as s:
+        # three requests in one packet, one of them with a body to skip
+        s.sendall(b"GET / HTTP/1.1\r\nHost: pirate.example\r\n\r\n"
+                  b"POST /form HTTP/1.1\r\nHost: ok.example\r\nContent-Length: 11\r\n\r\nhello=world"
+                  b"GET /robots.txt HTTP/1.1\r\nHost: pirate.example\r\n\r\n")
+        ans = recv_answers(s, 3)
+        assert [a[0] for a in ans] == [451, 404, 200]
+        assert "RG 1234/2026" in ans[0][2] and "ok.example" in ans[1][2] and "Disallow" in ans[2][2]
+        assert all("connection" not in a[1] for a in ans)      # HTTP/1.1: kept open
+        # a request split into pieces, and its body sent later
+        for piece in [b"POST / HTTP/1.1\r\nHo", b"st: pirate.example\r\nContent-Le", b"ngth: 4\r\n\r\n"]:
+            s.sendall(piece)
+            time.sleep(0.05)
+        assert recv_answers(s, 1)[0][0] == 451
+        s.sendall(b"a=1&GET / HTTP/1.1\r\nHost: ok.example\r\nConnection: close\r\n\r\n")
+        (st, h, _), = recv_answers(s, 1)
+        assert st == 404 and h["connection"] == "close"
+        assert s.recv(100) == b""                               # closed after it
+    # HTTP/1.0: closed unless it asks for keep-alive
+    out = raw(w.port, b"GET / HTTP/1.0\r\nHost: pirate.example\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 451 ") and b"\r\nConnection: close\r\n" in out
+    with socket.create_connection(("127.0.0.1", w.port), timeout=5) as s:
+        s.sendall(b"GET / HTTP/1.0\r\nHost: pirate.example\r\nConnection: keep-alive\r\n\r\n" * 2)
+        ans = recv_answers(s, 2)
+        assert [a[0] for a in ans] == [451, 451] and ans[0][1]["connection"] == "keep-alive"
+
+
+def test_requests_the_server_refuses(blocked, redis, make_warnd):
+    w = make_warnd(redis)
+    cases = [
+        (b"POST / HTTP/1.1\r\nHost: pirate.example\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 501),
+        (b"GET / HTTP/1.1\r\nHost: pirate.example\r\nHost: other.example\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: pirate.example\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: pirate.example\r\nContent-Length: -1\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: pirate.example\r\n folded\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: pirate.example\rX: y\r\n\r\n", 400),
+        (b"GET  / HTTP/1.1\r\nHost: pirate.example\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nBad Name: x\r\nHost: pirate.example\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: pirate.example\r\nX: a\x01b\r\n\r\n", 400),
+        (b"GET pirate.example/ HTTP/1.1\r\nHost: pirate.example\r\n\r\n", 400),
+        (b"GET http://user@pirate.example/ HTTP/1.1\r\nHost: pirate.example\r\n\r\n", 400),
+    ]
+    for req, status in cases:
+        out = raw(w.port, req)
+        assert out.startswith(b"HTTP/1.1 %d " % status), (req, out[:120])
+        assert b"\r\nConnection: close\r\n" in out and b"RG 1234/2026" not in out
+    # an absolute-form target's host wins over Host; Expect: 100-continue is
+    # answered at once (the body is not waited for) and the connection closed
+    out = raw(w.port, b"GET http://pirate.example/x?y HTTP/1.1\r\nHost: ok.example\r\nConnection: close\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 451 ") and b"RG 1234/2026" in out
+    out = raw(w.port, b"POST / HTTP/1.1\r\nHost: pirate.example\r\nExpect: 100-continue\r\n"
+                      b"Content-Length: 100\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 451 ") and b"RG 1234/2026" in out
+    assert_served_quickly(w.port)
+    assert w.running()
+
+
+def test_client_that_reads_slowly_gets_every_answer(blocked, redis, make_warnd):
+    """Answers the socket cannot take at once wait in the connection (the server
+    stops reading meanwhile); every pipelined request is answered, in order."""
+    w = make_warnd(redis, ["--idle-timeout", "10", "--conn-timeout", "60"])
+    n = 3000                                     # about 10 MB of answers: more than the socket buffers hold
+    reqs = b"".join(b"GET /%d HTTP/1.1\r\nHost: %s\r\n\r\n" % (i, b"pirate.example" if i % 2 else b"ok.example")
+                    for i in range(n))
+    with socket.create_connection(("127.0.0.1", w.port), timeout=10) as s:
+        sender = threading.Thread(target=s.sendall, args=(reqs,), daemon=True)
+        sender.start()
+        time.sleep(0.5)                          # the server's send buffer fills up
+        ans = recv_answers(s, n, timeout=20)
+        sender.join(timeout=10)
+    assert [a[0] for a in ans] == [404 if i % 2 == 0 else 451 for i in range(n)]
+    assert all("RG 1234/2026" in a[2] for a in ans[1::2])
+    assert_served_quickly(w.port)
+    # the server stops reading while an answer waits: 100 clients that pipeline
+    # 2000 requests each (some 600 MB of answers) and never read cost a few
+    # buffers each, not their answers
+    before = rss_kib(w.pid)
+    req = b"GET / HTTP/1.1\r\nHost: pirate.example\r\n\r\n" * 2000
+    socks = []
+    try:
+        for _ in range(100):
+            s = socket.create_connection(("127.0.0.1", w.port), timeout=5)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.setblocking(False)
+            try:
+                s.send(req)
+            except BlockingIOError:
+                pass
+            socks.append(s)
+        time.sleep(2)
+        grown = rss_kib(w.pid) - before
+        assert grown < 64 * 1024, f"RSS grew by {grown} KiB"
+        assert_served_quickly(w.port, n=1)
+    finally:
+        for s in socks:
+            s.close()
+
+
+def rss_kib(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def cpu_ticks(pid):
+    """User + system CPU time of pid, in clock ticks (1/100 s)."""
+    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(f[11]) + int(f[12])
+
+
+def open_fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_out_of_descriptors_neither_spins_nor_floods_the_log(blocked, redis, make_warnd):
+    """accept() failing with EMFILE on a level-triggered listening socket is
+    retried at once: the TLS-reset listener spun at full CPU and logged each
+    failure (hundreds of thousands of lines a second). Now every listener
+    goes through one accept policy: the oldest HTTP connection makes room,
+    or, with none to close, the listeners pause for 100 ms (one warning)."""
+    w = make_warnd(redis, ["--idle-timeout", "60", "--conn-timeout", "120"], tls=True)
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    base = open_fds(w.pid)
+    resource.prlimit(w.pid, resource.RLIMIT_NOFILE, (base + 20, hard))
+    # 1. the descriptors held by idle HTTP clients: the oldest makes room for the TLS client
+    socks = [socket.create_connection(("127.0.0.1", w.port), timeout=5) for _ in range(40)]
+    try:
+        for s in socks:
+            s.sendall(b"GET / HTTP/1.1\r\n")
+        time.sleep(0.5)
+        c0 = cpu_ticks(w.pid)
+        assert tls_reset(w.tls_port)
+        time.sleep(1)
+        assert cpu_ticks(w.pid) - c0 < 30, "busy looping on accept"
+    finally:
+        for s in socks:
+            s.close()
+    wait_until(lambda: open_fds(w.pid) <= base + 2)   # the HTTP connections closed (the sync thread may open one)
+    # 2. no descriptor at all and no connection to close: a pause, logged once
+    resource.prlimit(w.pid, resource.RLIMIT_NOFILE, (3, hard))   # below every descriptor it holds
+    lines = len(w.log().splitlines())
+    c0 = cpu_ticks(w.pid)
+    with socket.create_connection(("127.0.0.1", w.tls_port), timeout=5) as t:
+        time.sleep(2)
+        assert cpu_ticks(w.pid) - c0 < 30, "busy looping on accept"
+        new = w.log().splitlines()[lines:]
+        assert len(new) <= 3 and sum("cannot accept connections" in x for x in new) == 1, new
+        resource.prlimit(w.pid, resource.RLIMIT_NOFILE, (base + 64, hard))
+        t.settimeout(2)
+        try:
+            assert t.recv(10) == b""                # accepted (and reset) after the pause
+        except ConnectionResetError:
+            pass
+    assert tls_reset(w.tls_port)
+    assert_served_quickly(w.port)
+
+
+def tls_reset(port):
+    """A connection to a TLS-reset port is closed at once (the reset may come
+    while connecting, on loopback, or while reading)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as t:
+            t.settimeout(2)
+            return t.recv(10) == b""
+    except ConnectionResetError:
+        return True
+
+
+def test_connections_leave_descriptors_for_redis(redis, make_warnd):
+    """With a descriptor limit of 48, slow HTTP clients must not take the
+    descriptors the sync thread needs to reconnect after a Redis restart:
+    --max-connections is capped below the limit (logged), and a change made
+    after the restart is on the page while the attack goes on."""
+    rs.put_order(redis.client(), "o1", ["pirate.example"])
+    w = make_warnd(redis, nofile=48)
+    stop = threading.Event()
+
+    def attack():
+        socks = []
+        while not stop.is_set():
+            alive = []
+            for s in socks:
+                try:
+                    s.send(b"X")
+                    alive.append(s)
+                except OSError:
+                    s.close()
+            socks = alive
+            while len(socks) < 60 and not stop.is_set():
+                try:
+                    socks.append(socket.create_connection(("127.0.0.1", w.port), timeout=1))
+                except OSError:
+                    break
+            stop.wait(0.5)
+        for s in socks:
+            s.close()
+
+    attacker = threading.Thread(target=attack, daemon=True)
+    attacker.start()
+    try:
+        time.sleep(2)
+        redis.stop()
+        time.sleep(0.5)
+        redis.start()                               # empty: no persistence
+        rs.put_order(redis.client(), "o1", ["pirate.example"], reference="CHANGED-3")
+
+        def changed():
+            try:
+                return "CHANGED-3" in get(w.port, "pirate.example", timeout=3)[2]
+            except OSError:
+                return False
+        wait_until(changed, timeout=8, step=0.5)   # the reconnect tried 0.75, 1.75, 3.75 s after the loss
+    finally:
+        stop.set()
+        attacker.join(timeout=10)
+    assert w.running()
+    assert "the descriptor limit is 48" in w.log()
+
+
+def test_empty_lines_before_a_request_line_are_ignored(blocked, redis, make_warnd):
+    """RFC 9112 section 2.2: a server SHOULD ignore at least one empty line
+    before a request line (some clients send CRLF after a POST's body); they
+    got 400 and lost the connection."""
+    w = make_warnd(redis)
+    with socket.create_connection(("127.0.0.1", w.port), timeout=5) as s:
+        s.sendall(b"POST / HTTP/1.1\r\nHost: ok.example\r\nContent-Length: 3\r\n\r\na=1\r\n")
+        time.sleep(0.2)
+        s.sendall(b"GET / HTTP/1.1\r\nHost: pirate.example\r\n\r\n")
+        assert [a[0] for a in recv_answers(s, 2)] == [404, 451]
+        s.sendall(b"\r")                            # an empty line in pieces
+        time.sleep(0.1)
+        s.sendall(b"\n\n\r\nGET / HTTP/1.1\r\nHost: pirate.example\r\n\r\n")
+        assert recv_answers(s, 1)[0][0] == 451
+    out = raw(w.port, b"\r\nGET / HTTP/1.1\r\nHost: pirate.example\r\nConnection: close\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 451 ")
+    # but not without bound: more than --max-header-size octets of them
+    out = raw(w.port, b"\r\n" * 4200 + b"GET / HTTP/1.1\r\nHost: pirate.example\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 400 ")
+    # a CR that is not an empty line's is still a bare CR
+    assert raw(w.port, b"\rGET / HTTP/1.1\r\nHost: pirate.example\r\n\r\n").startswith(b"HTTP/1.1 400 ")

@@ -243,6 +243,29 @@ def test_active_now_is_shown(redis):
     assert js[0]["windows_valid"] is False and js[0]["active"] is False
 
 
+def test_receipts_show_whether_the_order_is_active_now(redis):
+    """receipts ORDER says, as status ORDER does, whether the order applies
+    now and when that changes (issue 13)."""
+    import csv
+    import io
+    now = int(time.time())
+    add_order(redis, "off")
+    add_order(redis, "always")
+    ok(ctl(redis, "window", "set", "off", f"{iso(now + 3600)}/{iso(now + 7200)}"))
+    p = ok(ctl(redis, "receipts", "off"))
+    assert f"order off (in force): active now: no, from {iso(now + 3600)}" in p.stdout, p.stdout
+    p = ok(ctl(redis, "receipts", "always"))
+    assert "order always (in force): active now: yes" in p.stdout, p.stdout
+    js = json.loads(ok(ctl(redis, "receipts", "off", "--json")).stdout)
+    assert (js["order_state"], js["active"], js["next_change"]) == ("in force", False, iso(now + 3600))
+    js = json.loads(ok(ctl(redis, "receipts", "always", "--json")).stdout)
+    assert (js["active"], js["next_change"]) == (True, None)
+    ok(ctl(redis, "fleet", "add", "r1"))
+    ok(ctl(redis, "push", "off", input="a1.example\n"))
+    rows = list(csv.DictReader(io.StringIO(ok(ctl(redis, "receipts", "off", "--csv")).stdout)))
+    assert [(r["domain"], r["resolver"], r["order_active"]) for r in rows] == [("a1.example", "r1", "no")]
+
+
 def test_window_commands_follow_the_cli_conventions(redis):
     port = harness.free_port()
     for words in (["window", "set"], ["window", "clear"], ["window", "list"]):

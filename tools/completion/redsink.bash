@@ -23,8 +23,14 @@ _redsink_subcommands()
 
 _redsink_options()
 {
-	# $1 tool, then the command words; prints every --option of that help
-	"$@" --help 2>/dev/null | grep -o -- '--[a-z][a-z0-9-]*' | sort -u
+	# $1 tool, then the command words; prints every --option of that help,
+	# and for a command also the tool's common options (--sign-key, --redis,
+	# ...: accepted before or after the command), read from the "Common
+	# options" section of the main help
+	{
+		"$@" --help 2>/dev/null
+		(($# > 1)) && "$1" --help 2>/dev/null | sed -n '/^Common options/,/^$/p'
+	} | grep -o -- '--[a-z][a-z0-9-]*' | sort -u
 }
 
 _redsink_complete()
@@ -35,7 +41,8 @@ _redsink_complete()
 
 	COMPREPLY=()
 	case $prev in
-	--auth-file|--password-file|--redis-password-file|-o|--output|--html|--templates|-T|--geoip|-g|--pidfile|-p)
+	--auth-file|--password-file|--redis-password-file|-o|--output|--html|--templates|-T|--geoip|-g|--pidfile|-p|\
+	--sign-key|--trusted|--from-export|--out|--file|--psl-file)
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return 0
 		;;
@@ -52,7 +59,7 @@ _redsink_complete()
 			w=${COMP_WORDS[i]}
 			[[ $w == -* ]] && continue
 			case ${COMP_WORDS[i-1]} in
-			--redis|--prefix|--user|--auth-file|--db|--timeout|--by|--password-file) continue ;;
+			--redis|--prefix|--user|--auth-file|--db|--timeout|--by|--password-file|--sign-key|--trusted) continue ;;
 			esac
 			if ((${#words[@]} == 0)) && grep -qx -- "$w" <<<"$cmds"; then
 				words+=("$w")

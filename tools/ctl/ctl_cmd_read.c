@@ -20,6 +20,7 @@
 #include "ctl.h"
 #include "ctl_fleet.h"
 #include "ctl_input.h"
+#include "ctl_ip.h"
 #include "ctl_name.h"
 #include "ctl_safety.h"
 #include "ctl_sign.h"
@@ -1205,8 +1206,14 @@ static const char export_usage[] =
 	"--jurisdiction (without it: only scope '*' orders) and have not expired, and\n"
 	"leaves out names at or below a protected name.\n"
 	"--csv and --json write every order in force (or those applying in\n"
-	"--jurisdiction) with their domains, for audits.\n"
+	"--jurisdiction) with their domains and address prefixes, for audits. The CSV\n"
+	"has one row per order and domain (column prefix empty), then one per order\n"
+	"and address prefix (column domain empty, prefix last): `push ORDER FILE`\n"
+	"reads its domains back and `addip ORDER FILE` its prefixes (with --order,\n"
+	"the file holds that order only).\n"
 	"\n"
+	"  --order ID            only order ID (no output but the header when it is not\n"
+	"                        exported)\n"
 	"  -o, --output FILE     write FILE (atomically: a temporary file, then rename)\n"
 	"  --origin NAME         the RPZ zone's name (default rpz.redsink.); it must be\n"
 	"                        the name the resolver's configuration gives the zone\n"
@@ -1220,34 +1227,8 @@ struct xorder {
 	struct ctl_manifest mf; /* its signed manifest (--json: for 'verify --from-export') */
 	char **domains;
 	size_t nd;
-	struct ctl_pprot ips; /* its address prefixes (order:<id>:ips), canonical ones only */
+	struct ctl_pprot ips; /* its address prefixes (order:<id>:ips), as resolvers read them */
 };
-
-/* The canonical prefixes of set key into pp; other members skipped with a
- * warning (like malformed names: never exported). 0 or the exit code. */
-static int load_prefix_set(struct ctl *x, const char *key, struct ctl_pprot *pp)
-{
-	char **m;
-	size_t n, bad = 0;
-	int ex;
-
-	if ((ex = ctl_set_members(x, key, &m, &n)))
-		return ex;
-	for (size_t i = 0; i < n; i++) {
-		struct rs_prefix p;
-		char canon[RS_PREFIX_TEXT_MAX], shown[200];
-		if (rs_prefix_parse(m[i], &p, NULL, 0) || (rs_prefix_format(&p, canon, sizeof(canon)), strcmp(canon, m[i]))) {
-			if (bad++ < 5)
-				warnx("warning: %s: skipping '%s': not a canonical address prefix", key,
-				      ctl_show(m[i], strlen(m[i]), 60, shown, sizeof(shown)));
-			continue;
-		}
-		if (ctl_pprot_add(pp, &p, m[i]))
-			errx(CTL_EXIT_ERROR, "out of memory");
-	}
-	ctl_free_strings(m, n);
-	return 0;
-}
 
 /* Quote a TXT string for a zone file. */
 static void zone_txt(FILE *f, const char *s)
@@ -1336,6 +1317,7 @@ struct export {
 	struct ctl *x;
 	int fmt; /* O_RPZ, O_CSV or O_JSON */
 	const char *out, *origin, *juris, *sink4, *sink6;
+	const char *order; /* --order: only this order */
 	long ttl;
 	char juris_uc[3], tmp[4200];
 	char **ids, **prot;
@@ -1359,6 +1341,7 @@ static int export_options(struct export *e, int argc, char **argv)
 		{ "sinkhole-ipv4", required_argument, NULL, O_SINK4 },
 		{ "sinkhole-ipv6", required_argument, NULL, O_SINK6 },
 		{ "ttl", required_argument, NULL, O_TTL },
+		{ "order", required_argument, NULL, O_ORDER },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ctl *x = e->x;
@@ -1378,6 +1361,11 @@ static int export_options(struct export *e, int argc, char **argv)
 			break;
 		case 'o':
 			e->out = optarg;
+			break;
+		case O_ORDER:
+			if (!rs_order_id_ok(optarg))
+				return ctl_usage_error(x, "--order '%.60s': " RS_ORDER_ID_RULE, optarg);
+			e->order = optarg;
 			break;
 		case O_ORIGIN:
 			e->origin = optarg;
@@ -1436,6 +1424,8 @@ static int export_load_order(struct export *e, size_t i)
 	bool in_scope;
 	int ex;
 
+	if (e->order && strcmp(id, e->order) != 0)
+		return 0;
 	if (!rs_order_id_ok(id)) {
 		char shown[200];
 		warnx("warning: orders: skipping '%s': not an order id", ctl_show(id, strlen(id), 60, shown, sizeof(shown)));
@@ -1468,7 +1458,7 @@ static int export_load_order(struct export *e, size_t i)
 	e->nx++;
 	if (e->fmt == O_JSON && (ex = ctl_manifest_read(x, id, &xo->mf)))
 		return ex;
-	if ((ex = load_prefix_set(x, ctl_key(x, k, "order:%s:ips", id), &xo->ips)))
+	if ((ex = ctl_ip_load_set(x, ctl_key(x, k, "order:%s:ips", id), &xo->ips)))
 		return ex;
 	return 0;
 }
@@ -1485,7 +1475,7 @@ static int export_load(struct export *e)
 	if ((ex = ctl_set_members(x, ctl_key(x, k, "protected"), &e->prot, &e->nprot)))
 		return ex;
 	e->nprot = canon_members(e->prot, e->nprot, "protected");
-	if ((ex = load_prefix_set(x, ctl_key(x, k, "protected-ips"), &e->prot_ips)))
+	if ((ex = ctl_ip_load_set(x, ctl_key(x, k, "protected-ips"), &e->prot_ips)))
 		return ex;
 	e->xo = calloc(e->nids ? e->nids : 1, sizeof(*e->xo));
 	if (!e->xo)
@@ -1652,28 +1642,38 @@ static void export_rpz(const struct export *e)
 	ctl_prot_free(&pi);
 }
 
-/* --csv: one row per order and domain. */
+/* One --csv row: the order's fields with a domain or (last column) a prefix. */
+static void export_csv_row(FILE *f, const struct ctl_order *o, const char *domain, const char *prefix)
+{
+	csv_field(f, o->id, false, true);
+	csv_field(f, domain, false, false);
+	csv_field(f, o->f[F_AUTHORITY], false, true);
+	csv_field(f, o->f[F_REFERENCE], false, true);
+	csv_field(f, o->f[F_ISSUED], false, true);
+	csv_field(f, o->f[F_EXPIRES], false, true);
+	csv_field(f, o->f[F_SCOPE], false, true);
+	csv_field(f, o->f[F_ACTION], false, true);
+	csv_field(f, ctl_order_state(o), false, false);
+	csv_field(f, prefix, true, false);
+}
+
+/* --csv: one row per order and domain (prefix empty), then one per order and
+ * address prefix (domain empty), so that push reads the domain column and
+ * addip the prefix column of the same file. */
 static void export_csv(const struct export *e)
 {
 	static const char *const head[] = { "order", "domain", "authority", "reference", "issued", "expires",
-					    "scope", "action", "state" };
+					    "scope", "action", "state", "prefix" };
 	FILE *f = e->f;
 
-	for (int i = 0; i < 9; i++)
-		csv_field(f, head[i], i == 8, false);
-	for (size_t i = 0; i < e->nx; i++)
-		for (size_t j = 0; j < e->xo[i].nd; j++) {
-			const struct ctl_order *o = &e->xo[i].o;
-			csv_field(f, o->id, false, true);
-			csv_field(f, e->xo[i].domains[j], false, false);
-			csv_field(f, o->f[F_AUTHORITY], false, true);
-			csv_field(f, o->f[F_REFERENCE], false, true);
-			csv_field(f, o->f[F_ISSUED], false, true);
-			csv_field(f, o->f[F_EXPIRES], false, true);
-			csv_field(f, o->f[F_SCOPE], false, true);
-			csv_field(f, o->f[F_ACTION], false, true);
-			csv_field(f, ctl_order_state(o), true, false);
-		}
+	for (int i = 0; i < 10; i++)
+		csv_field(f, head[i], i == 9, false);
+	for (size_t i = 0; i < e->nx; i++) {
+		for (size_t j = 0; j < e->xo[i].nd; j++)
+			export_csv_row(f, &e->xo[i].o, e->xo[i].domains[j], "");
+		for (size_t j = 0; j < e->xo[i].ips.n; j++)
+			export_csv_row(f, &e->xo[i].o, "", e->xo[i].ips.text[j]);
+	}
 }
 
 /* --json: one object with the orders (and their domains) and the protected names. */

@@ -25,6 +25,7 @@
 #include "ctl_ip.h"
 #include "ctl_name.h"
 #include "ctl_safety.h"
+#include "ctl_sign.h"
 #include "order.h"
 #include "rs_err.h"
 
@@ -588,21 +589,6 @@ static int read_inputs(struct ctl *x, struct ctl_batch *b, const struct input_op
 }
 
 /* Print the batch's diagnostics to f: errors (with_errors) and warnings (with_warnings). */
-static void print_diags(const struct ctl_batch *b, FILE *f, bool with_errors, bool with_warnings, const char *prefix)
-{
-	size_t shown = 0;
-
-	for (size_t i = 0; i < b->ndiags; i++) {
-		const struct ctl_diag *d = &b->diags[i];
-		if ((d->error && !with_errors) || (!d->error && !with_warnings))
-			continue;
-		fprintf(f, "%s%s:%u: %s: %s\n", prefix, d->file, d->line, d->error ? "error" : "warning", d->text);
-		shown++;
-	}
-	if (b->ndiags >= CTL_DIAG_MAX)
-		fprintf(f, "%s... %zu more diagnostics not shown\n", prefix,
-			b->nerrors + b->nwarnings - b->ndiags);
-}
 
 /* ---- push / withdraw ---- */
 
@@ -810,16 +796,9 @@ static int offline_report(struct ctl *x, const struct ctl_batch *b, const struct
 			printf(",\"line\":%u,\"status\":\"%s\"}", it->line,
 			       !ps ? "ok" : allow_psl ? "public suffix (allowed)" : "refused: public suffix");
 		}
-		printf("],\"diagnostics\":[");
-		for (size_t i = 0; i < b->ndiags; i++) {
-			printf("%s{\"file\":", i ? "," : "");
-			ctl_json_str(stdout, b->diags[i].file);
-			printf(",\"line\":%u,\"severity\":\"%s\",\"text\":", b->diags[i].line,
-			       b->diags[i].error ? "error" : "warning");
-			ctl_json_str(stdout, b->diags[i].text);
-			putchar('}');
-		}
-		printf("],\"accepted\":%zu,\"rejected\":%zu,\"warnings\":%zu,\"public_suffixes\":%zu,"
+		printf("],\"diagnostics\":");
+		ctl_batch_json_diags(b, stdout);
+		printf(",\"accepted\":%zu,\"rejected\":%zu,\"warnings\":%zu,\"public_suffixes\":%zu,"
 		       "\"over_max_batch\":%s,\"max_batch\":%ld,\"skipped_checks\":[",
 		       b->n - npsl, b->nerrors, b->nwarnings, npsl, over ? "true" : "false", max_batch);
 		for (size_t i = 0; i < sizeof(offline_skipped) / sizeof(offline_skipped[0]); i++)
@@ -838,7 +817,7 @@ static int offline_report(struct ctl *x, const struct ctl_batch *b, const struct
 		else
 			printf("%c %s%s\n", withdraw ? '-' : '+', shown, ps ? "  (override: a public suffix)" : "");
 	}
-	print_diags(b, stdout, true, true, "! ");
+	ctl_batch_print_diags(b, stdout, true, true, "! ");
 	if (over)
 		printf("! the batch would block up to %zu new names at once, more than the limit of %ld "
 		       "(--max-batch N or $REDSINK_MAX_BATCH to allow more)\n", b->n - npsl, max_batch);
@@ -897,16 +876,8 @@ static void print_receipt(const struct receipt *rc, const struct ctl_batch *b, c
 		printf(",\"line\":%u,\"status\":\"%s\"}", b->items[i].line,
 		       st[i] == ST_PRESENT && rc->withdraw ? "not listed" : state[st[i]]);
 	}
-	printf("],\"diagnostics\":[");
-	for (size_t i = 0; i < b->ndiags; i++) {
-		printf("%s{\"file\":", i ? "," : "");
-		ctl_json_str(stdout, b->diags[i].file);
-		printf(",\"line\":%u,\"severity\":\"%s\",\"text\":", b->diags[i].line,
-		       b->diags[i].error ? "error" : "warning");
-		ctl_json_str(stdout, b->diags[i].text);
-		putchar('}');
-	}
-	putchar(']');
+	printf("],\"diagnostics\":");
+	ctl_batch_json_diags(b, stdout);
 	if (rc->ip && rc->ip->b->np)
 		ctl_ip_json(rc->ip, stdout);
 	printf(",\"exit\":%d}\n", ex);
@@ -1058,7 +1029,7 @@ static int pw_read(struct pw *p, char **files, int nfiles)
 		p->why = p->why_ticket;
 	}
 	if (p->b.n == 0 && p->b.np == 0 && !p->offline) {
-		print_diags(&p->b, stderr, true, true, "redsink-ctl: ");
+		ctl_batch_print_diags(&p->b, stderr, true, true, "redsink-ctl: ");
 		warnx("no domain names in the input: nothing to %s", p->withdraw ? "withdraw" : "push");
 		return CTL_EXIT_ERROR;
 	}
@@ -1130,12 +1101,18 @@ static int pw_watch_order(struct pw *p)
 /* Safety of a push: mark protected names and public suffixes refused, or overridden. */
 static int pw_check_safety(struct pw *p)
 {
-	char **pm;
+	char **pm, unverified[600];
 	size_t npm;
 	int ex;
 
 	if ((ex = ctl_set_members(p->x, p->kp, &pm, &npm)))
 		return ex;
+	/* a signed protected set counts only as signed: names added behind the
+	 * tool's back must not refuse an authority's push (doc/signing.md) */
+	if ((ex = ctl_sign_protected_trust(p->x, pm, npm, unverified, sizeof(unverified)))) {
+		ctl_free_strings(pm, npm);
+		return ex;
+	}
 	if (ctl_prot_init(&p->prot))
 		errx(CTL_EXIT_ERROR, "out of memory");
 	for (size_t i = 0; i < npm; i++)
@@ -1144,14 +1121,18 @@ static int pw_check_safety(struct pw *p)
 	ctl_free_strings(pm, npm);
 	for (size_t i = 0; i < p->b.n; i++) {
 		const char *which;
-		if (ctl_prot_check(&p->prot, p->b.items[i].name, &which) != CTL_PROT_NONE) {
-			if (p->override_prot) {
-				p->ovr[i] |= 1;
-			} else {
-				p->st[i] = ST_PROTECTED;
-				p->nprot++;
-				continue;
-			}
+		if (ctl_prot_check(&p->prot, p->b.items[i].name, &which) == CTL_PROT_NONE) {
+			/* not protected */
+		} else if (*unverified) {
+			warnx("warning: %s: '%s' is in the protected set, which is not verified (%s): not refused "
+			      "(the resolvers refuse it if their verified protected set holds it)",
+			      p->b.items[i].name, which, unverified);
+		} else if (p->override_prot) {
+			p->ovr[i] |= 1;
+		} else {
+			p->st[i] = ST_PROTECTED;
+			p->nprot++;
+			continue;
 		}
 		if (ctl_is_public_suffix(p->psl, p->b.items[i].name)) {
 			if (p->allow_psl) {
@@ -1256,7 +1237,7 @@ static bool pw_report(const struct pw *p, int *ex)
 	if (p->json && (p->dry || refused || invalid)) {
 		struct receipt rcp = { p->id, p->withdraw, p->dry, false, over, p->nnew, p->npresent, p->nprot, p->npsl,
 				       p->novr, NULL, NULL, &p->ip };
-		print_diags(b, stderr, true, true, "redsink-ctl: ");
+		ctl_batch_print_diags(b, stderr, true, true, "redsink-ctl: ");
 		if (b->np && p->ip.nrefused)
 			ctl_ip_print(&p->ip, false, stderr, "redsink-ctl: ");
 		*ex = refused ? CTL_EXIT_REFUSED : invalid ? CTL_EXIT_ERROR : 0;
@@ -1267,12 +1248,12 @@ static bool pw_report(const struct pw *p, int *ex)
 		print_receipt(&rcp, b, p->st, *ex);
 		return true;
 	}
-	print_diags(b, stderr, !p->dry, true, "redsink-ctl: ");
+	ctl_batch_print_diags(b, stderr, !p->dry, true, "redsink-ctl: ");
 	pw_print_names(p, diff, pre);
 	if (b->np)
 		ctl_ip_print(&p->ip, p->dry, diff, pre);
 	if (p->dry)
-		print_diags(b, stdout, true, false, "! ");
+		ctl_batch_print_diags(b, stdout, true, false, "! ");
 	if (over)
 		fprintf(diff, "%sthe batch would block %zu new names at once, more than the limit of %ld "
 			      "(--max-batch N or $REDSINK_MAX_BATCH to allow more)\n",
@@ -1624,7 +1605,7 @@ static int protect_read(struct protect *p)
 		if ((ex = read_inputs(p->x, b, &io, (char **)p->files, p->nfiles)))
 			return ex;
 	}
-	print_diags(b, stderr, true, true, "redsink-ctl: ");
+	ctl_batch_print_diags(b, stderr, true, true, "redsink-ctl: ");
 	if (b->nerrors) {
 		warnx("%zu name%s rejected: nothing written", b->nerrors, b->nerrors == 1 ? "" : "s");
 		return CTL_EXIT_ERROR;
@@ -1676,6 +1657,8 @@ static int protect_select(struct protect *p)
 	if (!r)
 		return ctl_redis_failed(x);
 	freeReplyObject(r);
+	if ((ex = ctl_sign_prepare_protected(x))) /* signed like an order's change (ctl_sign.h) */
+		return ex;
 	p->in = calloc(b->n, 1);
 	p->names = malloc(b->n * sizeof(*p->names));
 	if (!p->in || !p->names)

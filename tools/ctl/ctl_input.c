@@ -183,6 +183,42 @@ static long insert(struct ctl_batch *b, const char *name, const char *file, uint
 
 /* ---- diagnostics ---- */
 
+void ctl_batch_print_diags(const struct ctl_batch *b, FILE *f, bool errors, bool warnings, const char *pre)
+{
+	for (size_t i = 0; i < b->ndiags; i++) {
+		const struct ctl_diag *d = &b->diags[i];
+		if ((d->error && !errors) || (!d->error && !warnings))
+			continue;
+		fprintf(f, "%s%s:%u: %s: %s\n", pre, d->file, d->line, d->error ? "error" : "warning", d->text);
+	}
+	if (b->ndiags >= CTL_DIAG_MAX)
+		fprintf(f, "%s... %zu more diagnostics not shown\n", pre, b->nerrors + b->nwarnings - b->ndiags);
+}
+
+/* s as a JSON string ("" when out of memory: a diagnostic is short). */
+static void json_str(FILE *f, const char *s)
+{
+	struct rs_buf j = { 0 };
+
+	rs_buf_json(&j, s ? s : "");
+	fputs(j.oom || !j.s ? "\"\"" : j.s, f);
+	free(j.s);
+}
+
+void ctl_batch_json_diags(const struct ctl_batch *b, FILE *f)
+{
+	fputc('[', f);
+	for (size_t i = 0; i < b->ndiags; i++) {
+		fprintf(f, "%s{\"file\":", i ? "," : "");
+		json_str(f, b->diags[i].file);
+		fprintf(f, ",\"line\":%u,\"severity\":\"%s\",\"text\":", b->diags[i].line,
+			b->diags[i].error ? "error" : "warning");
+		json_str(f, b->diags[i].text);
+		fputc('}', f);
+	}
+	fputc(']', f);
+}
+
 void ctl_batch_diag(struct ctl_batch *b, const char *file, uint32_t line, bool error, const char *what,
 		    size_t wlen, const char *msg)
 {
@@ -630,6 +666,9 @@ static int parse_csv(struct ctl_batch *b, const char *file, const char *buf, siz
 	struct csv c = { buf, len, 0, 1, ',', { 0 } };
 	size_t hl, col = (size_t)-1, ncols = 0;
 	uint64_t acols = 0; /* address columns (the first 64 columns) */
+	uint64_t hcols = 0; /* columns with an address header, read or not */
+	size_t naddr_rows = 0; /* names only: rows holding just an address (export --csv prefix rows) */
+	uint32_t addr_row_line = 0;
 	bool names = wants_names(b), pfx = wants_prefixes(b);
 	int counts[3] = { 0, 0, 0 }, rc = 0;
 	const char *hs, *seps = ",;\t";
@@ -686,6 +725,8 @@ static int parse_csv(struct ctl_batch *b, const char *file, const char *buf, siz
 			    (!names && b->column ? (strlen(b->column) == fl - s && strncasecmp(f + s, b->column, fl - s) == 0)
 						 : column_in(csv_addr_columns, f + s, fl - s)))
 				acols |= (uint64_t)1 << i;
+			if (i < 64 && column_in(csv_addr_columns, f + s, fl - s))
+				hcols |= (uint64_t)1 << i;
 			if (names_s.len < 300) { /* shown escaped, like every input in a diagnostic */
 				char shown[200];
 				if (names_s.len)
@@ -731,7 +772,7 @@ static int parse_csv(struct ctl_batch *b, const char *file, const char *buf, siz
 	while (c.pos < c.len) {
 		uint32_t line = c.line;
 		size_t i = 0;
-		bool got = false, blank = true;
+		bool got = false, blank = true, dom_empty = false, addr_filled = false;
 		for (;; i++) {
 			int more = csv_field(&c);
 			if (more == -1)
@@ -742,11 +783,13 @@ static int parse_csv(struct ctl_batch *b, const char *file, const char *buf, siz
 				ctl_batch_diag(b, file, line, true, NULL, 0, "unterminated quoted field");
 				break;
 			}
+			if (i < 64 && (hcols >> i & 1) && c.field.len && strspn(c.field.s, " \t") != c.field.len)
+				addr_filled = true;
 			if (i == col) {
 				got = true;
 				if (c.field.len == 0 || strspn(c.field.s, " \t") == c.field.len) {
 					if (!blank || more == 1)
-						ctl_batch_diag(b, file, line, false, NULL, 0, "empty domain field");
+						dom_empty = true; /* warned below, unless the row holds an address */
 				} else if (add_token(b, file, line, c.field.s, c.field.len, false, false)) {
 					rc = RS_ENOMEM;
 					goto out;
@@ -772,10 +815,22 @@ static int parse_csv(struct ctl_batch *b, const char *file, const char *buf, siz
 			if (more == 0)
 				break;
 		}
+		if (dom_empty && addr_filled && !pfx) {
+			if (naddr_rows++ == 0)
+				addr_row_line = line;
+		} else if (dom_empty && !(addr_filled && pfx)) {
+			ctl_batch_diag(b, file, line, false, NULL, 0, "empty domain field");
+		}
 		if (!got && !blank)
 			ctl_batch_diag(b, file, line, true, NULL, 0, "record has no field for the domain column");
 		if ((line & 0xffff) == 0)
 			progress(b, c.pos, c.len);
+	}
+	if (naddr_rows) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "%zu row%s with an address prefix and no domain left out (addip reads them)",
+			 naddr_rows, naddr_rows == 1 ? "" : "s");
+		ctl_batch_diag(b, file, addr_row_line, false, NULL, 0, msg);
 	}
 out:
 	free(c.field.s);

@@ -50,6 +50,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 enum ctl_format { CTL_FMT_AUTO = 0, CTL_FMT_PLAIN, CTL_FMT_CSV, CTL_FMT_JSON, CTL_FMT_RPZ, CTL_FMT_PSHIELD };
 
@@ -129,6 +130,13 @@ int ctl_batch_add(struct ctl_batch *b, const char *file, uint32_t line, const ch
  * when wlen > 0. */
 void ctl_batch_diag(struct ctl_batch *b, const char *file, uint32_t line, bool error, const char *what,
 		    size_t wlen, const char *msg);
+
+/* The diagnostics kept (errors and/or warnings) to f, one line each:
+ * "<pre><file>:<line>: error|warning: <text>", then a line for those not
+ * kept (over CTL_DIAG_MAX). */
+void ctl_batch_print_diags(const struct ctl_batch *b, FILE *f, bool errors, bool warnings, const char *pre);
+/* The diagnostics kept as a JSON array of {"file","line","severity","text"}. */
+void ctl_batch_json_diags(const struct ctl_batch *b, FILE *f);
 
 /* Index of name in b->items, or -1. */
 long ctl_batch_find(const struct ctl_batch *b, const char *name);

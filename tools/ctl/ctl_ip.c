@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "ctl_name.h"
+#include "ctl_sign.h"
 #include "order.h"
 #include "prefix.h"
 #include "rs_err.h"
@@ -44,8 +45,14 @@ void ctl_ip_free(struct ctl_ipset *s)
 	free(s->st);
 	free(s->why);
 	free(s->hit);
+	ctl_free_strings(s->mem, s->nmem);
+	free(s->alt_mem);
+	free(s->alt_of);
 	s->st = s->why = NULL;
 	s->hit = NULL;
+	s->mem = NULL;
+	s->alt_mem = s->alt_of = NULL;
+	s->nmem = s->nalt = 0;
 }
 
 int ctl_ip_watch(struct ctl *x, struct ctl_ipset *s)
@@ -58,71 +65,141 @@ int ctl_ip_watch(struct ctl *x, struct ctl_ipset *s)
 	return 0;
 }
 
-/* Members of a set read from Redis that are canonical prefixes, parsed; the
- * others are skipped with a warning (hostile data: never acted on). */
-static int load_prefixes(struct ctl *x, const char *key, struct ctl_pprot *pp)
+/*
+ * The members of set key as the resolvers read them (lib/load.c: rs_prefix_parse,
+ * lenient about the text). For each member that parses, fn(arg, j, &p, canon)
+ * with its canonical text; the others are skipped with a warning (the first 5).
+ * *mem, *n: the members (ctl_set_members), set before fn runs (fn reads
+ * (*mem)[j]), for the caller to free. 0 or the exit code.
+ */
+static int ip_read_set(struct ctl *x, const char *key, char ***mem, size_t *n,
+		       int (*fn)(void *arg, size_t j, const struct rs_prefix *p, const char *canon), void *arg)
 {
-	char **m;
-	size_t n, bad = 0;
+	size_t bad = 0;
 	int ex;
 
-	if ((ex = ctl_set_members(x, key, &m, &n)))
+	if ((ex = ctl_set_members(x, key, mem, n)))
 		return ex;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t j = 0; j < *n; j++) {
 		struct rs_prefix p;
 		char canon[RS_PREFIX_TEXT_MAX], shown[200];
-		if (rs_prefix_parse(m[i], &p, NULL, 0) || (rs_prefix_format(&p, canon, sizeof(canon)), strcmp(canon, m[i]))) {
+		if (rs_prefix_parse((*mem)[j], &p, NULL, 0)) {
 			if (bad++ < 5)
-				warnx("warning: %s: skipping '%s': not a canonical address prefix", key,
-				      ctl_show(m[i], strlen(m[i]), 60, shown, sizeof(shown)));
+				warnx("warning: %s: skipping '%s': not an address prefix (the resolvers skip it too)", key,
+				      ctl_show((*mem)[j], strlen((*mem)[j]), 60, shown, sizeof(shown)));
 			continue;
 		}
-		if (ctl_pprot_add(pp, &p, m[i]))
-			errx(CTL_EXIT_ERROR, "out of memory");
+		rs_prefix_format(&p, canon, sizeof(canon));
+		if ((ex = fn(arg, j, &p, canon)))
+			return ex;
 	}
-	ctl_free_strings(m, n);
 	return 0;
 }
 
-/* SMISMEMBER of every prefix of the batch in key, CTL_CHUNK at a time: in[i]. */
-static int ip_members(struct ctl *x, const char *key, const struct ctl_batch *b, uint8_t *in)
-{
-	const char **argv = malloc((CTL_CHUNK + 2) * sizeof(*argv));
-	size_t *lens = malloc((CTL_CHUNK + 2) * sizeof(*lens));
-	int ex = 0;
+struct load_arg {
+	const char *key;
+	char **mem;
+	struct ctl_pprot *pp;
+	struct ctl_strmap *seen; /* canonical texts added */
+};
 
-	if (!argv || !lens)
-		errx(CTL_EXIT_ERROR, "out of memory");
-	for (size_t at = 0; at < b->np; at += CTL_CHUNK) {
-		size_t m = b->np - at < CTL_CHUNK ? b->np - at : CTL_CHUNK;
-		redisReply *r = NULL;
-		argv[0] = "SMISMEMBER";
-		argv[1] = key;
-		lens[0] = 10;
-		lens[1] = strlen(key);
-		for (size_t j = 0; j < m; j++) {
-			argv[2 + j] = b->pitems[at + j].name;
-			lens[2 + j] = strlen(argv[2 + j]);
-		}
-		if (redisAppendCommandArgv(x->conn.c, (int)m + 2, argv, lens) != REDIS_OK ||
-		    redisGetReply(x->conn.c, (void **)&r) != REDIS_OK || !r) {
-			ctl_fail(&x->conn, "SMISMEMBER", NULL);
-			ex = ctl_redis_failed(x);
-			break;
-		}
-		if (r->type == REDIS_REPLY_ERROR) {
-			ctl_fail(&x->conn, "SMISMEMBER", r->str);
-			freeReplyObject(r);
-			ex = ctl_redis_failed(x);
-			break;
-		}
-		for (size_t j = 0; r->type == REDIS_REPLY_ARRAY && j < r->elements && j < m; j++)
-			in[at + j] = r->element[j]->type == REDIS_REPLY_INTEGER && r->element[j]->integer == 1;
-		freeReplyObject(r);
+static int load_one(void *arg, size_t j, const struct rs_prefix *p, const char *canon)
+{
+	struct load_arg *a = arg;
+	const char *m = a->mem[j];
+	int rc;
+
+	if (strcmp(canon, m) != 0) {
+		char shown[200];
+		warnx("warning: %s: '%s' is not in canonical form; the resolvers enforce it as %s (delip or "
+		      "unprotect-ip with that prefix removes it)", a->key, ctl_show(m, strlen(m), 60, shown, sizeof(shown)),
+		      canon);
 	}
-	free(argv);
-	free(lens);
+	if ((rc = ctl_strmap_put(a->seen, canon, NULL)) == RS_ENOMEM || (rc == 1 && ctl_pprot_add(a->pp, p, canon)))
+		errx(CTL_EXIT_ERROR, "out of memory");
+	return 0;
+}
+
+int ctl_ip_load_set(struct ctl *x, const char *key, struct ctl_pprot *pp)
+{
+	struct load_arg a = { .key = key, .pp = pp, .seen = ctl_strmap_new() };
+	size_t n = 0;
+	int ex;
+
+	if (!a.seen)
+		errx(CTL_EXIT_ERROR, "out of memory");
+	ex = ip_read_set(x, key, &a.mem, &n, load_one, &a);
+	if (!ex)
+		ctl_free_strings(a.mem, n);
+	ctl_strmap_free(a.seen);
 	return ex;
+}
+
+struct stored_arg {
+	struct ctl_ipset *s;
+	struct ctl_strmap *want; /* canonical text of a prefix of the batch -> its index + 1 */
+	uint8_t *in;
+	size_t cap;
+};
+
+static int stored_one(void *arg, size_t j, const struct rs_prefix *p, const char *canon)
+{
+	struct stored_arg *a = arg;
+	struct ctl_ipset *s = a->s;
+	bool found;
+	size_t i = (size_t)(uintptr_t)ctl_strmap_get(a->want, canon, &found);
+
+	(void)p;
+	if (!found)
+		return 0;
+	a->in[i - 1] = 1;
+	if (strcmp(canon, s->mem[j]) == 0)
+		return 0;
+	if (s->nalt == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 8;
+		size_t *m = realloc(s->alt_mem, cap * sizeof(*m)), *o;
+		if (!m)
+			errx(CTL_EXIT_ERROR, "out of memory");
+		s->alt_mem = m;
+		if (!(o = realloc(s->alt_of, cap * sizeof(*o))))
+			errx(CTL_EXIT_ERROR, "out of memory");
+		s->alt_of = o;
+		a->cap = cap;
+	}
+	s->alt_mem[s->nalt] = j;
+	s->alt_of[s->nalt++] = i - 1;
+	return 0;
+}
+
+/* Which prefixes of s->b set key holds, by value (in[i]), as the resolvers
+ * read the set: a member in another text ("198.51.100.9" for 198.51.100.9/32)
+ * counts, and is noted in s (alt_mem, alt_of) for a removal to remove the text
+ * stored. The batch's prefixes are canonical and distinct (ctl_batch_add_prefix). */
+static int ip_stored(struct ctl *x, struct ctl_ipset *s, const char *key, uint8_t *in)
+{
+	const struct ctl_batch *b = s->b;
+	struct stored_arg a = { .s = s, .want = ctl_strmap_new(), .in = in };
+	int ex;
+
+	if (!a.want)
+		errx(CTL_EXIT_ERROR, "out of memory");
+	for (size_t i = 0; i < b->np; i++)
+		if (ctl_strmap_put(a.want, b->pitems[i].name, (void *)(uintptr_t)(i + 1)) == RS_ENOMEM)
+			errx(CTL_EXIT_ERROR, "out of memory");
+	ex = ip_read_set(x, key, &s->mem, &s->nmem, stored_one, &a);
+	ctl_strmap_free(a.want);
+	return ex;
+}
+
+/* " (stored as 'TEXT')" for each member holding prefix i in another text, to f. */
+static void print_alts(const struct ctl_ipset *s, size_t i, FILE *f)
+{
+	char shown[200];
+
+	for (size_t k = 0; k < s->nalt; k++)
+		if (s->alt_of[k] == i)
+			fprintf(f, "  (stored as '%s')",
+				ctl_show(s->mem[s->alt_mem[k]], strlen(s->mem[s->alt_mem[k]]), 60, shown, sizeof(shown)));
 }
 
 int ctl_ip_classify(struct ctl *x, struct ctl_ipset *s)
@@ -137,9 +214,9 @@ int ctl_ip_classify(struct ctl *x, struct ctl_ipset *s)
 	in = calloc(b->np + 1, 1);
 	if (!s->st || !s->why || !s->hit || !in)
 		errx(CTL_EXIT_ERROR, "out of memory");
-	if (!s->del && (ex = load_prefixes(x, s->kprot, &s->prot)))
+	if (!s->del && (ex = ctl_ip_load_set(x, s->kprot, &s->prot)))
 		goto out;
-	if ((ex = ip_members(x, s->kset, b, in)))
+	if ((ex = ip_stored(x, s, s->kset, in)))
 		goto out;
 	for (size_t i = 0; i < b->np; i++) {
 		struct rs_prefix p;
@@ -196,13 +273,19 @@ void ctl_ip_print(const struct ctl_ipset *s, bool dry, FILE *f, const char *pre)
 		const struct ctl_item *it = &b->pitems[i];
 		switch (s->st[i]) {
 		case CTL_IP_NEW:
-			if (dry)
-				printf("%c %s%s%s%s\n", s->del ? '-' : '+', it->name, s->why[i] ? "  (override: " : "",
+			if (dry) {
+				printf("%c %s%s%s%s", s->del ? '-' : '+', it->name, s->why[i] ? "  (override: " : "",
 				       s->why[i] ? refusal(s, i, why, sizeof(why)) : "", s->why[i] ? ")" : "");
+				print_alts(s, i, stdout);
+				putchar('\n');
+			}
 			break;
 		case CTL_IP_PRESENT:
-			if (dry)
-				printf("= %s  %s\n", it->name, s->del ? "not listed by this order" : "already listed");
+			if (dry) {
+				printf("= %s  %s", it->name, s->del ? "not listed by this order" : "already listed");
+				print_alts(s, i, stdout);
+				putchar('\n');
+			}
 			break;
 		case CTL_IP_REFUSED:
 			fprintf(f, "%s%s:%u: refused: %s (--override --why TEXT to list it anyway)\n", pre, it->file,
@@ -219,10 +302,10 @@ void ctl_ip_queue(struct ctl *x, struct ctl_tx *t, struct ctl_ipset *s, const ch
 		  bool *first)
 {
 	const struct ctl_batch *b = s->b;
-	const char **v = malloc((b->np + 1) * sizeof(*v));
+	const char **v = malloc((b->np + s->nalt + 1) * sizeof(*v));
 	const char **argv = malloc((CTL_CHUNK + 2) * sizeof(*argv));
 	size_t *lens = malloc((CTL_CHUNK + 2) * sizeof(*lens));
-	size_t nn = 0;
+	size_t nn = 0, nv;
 
 	if (!v || !argv || !lens)
 		errx(CTL_EXIT_ERROR, "out of memory");
@@ -230,13 +313,19 @@ void ctl_ip_queue(struct ctl *x, struct ctl_tx *t, struct ctl_ipset *s, const ch
 		for (size_t i = 0; i < b->np; i++)
 			if (s->st[i] == CTL_IP_NEW && s->why[i] == g)
 				v[nn++] = b->pitems[i].name;
+	/* a removal also removes the members holding a removed prefix in another
+	 * text (v[nn..nv)); the entries name the canonical prefix only (v[0..nn)) */
+	nv = nn;
+	for (size_t k = 0; s->del && k < s->nalt; k++)
+		if (s->st[s->alt_of[k]] == CTL_IP_NEW)
+			v[nv++] = s->mem[s->alt_mem[k]];
 	argv[0] = s->del ? "SREM" : "SADD";
 	argv[1] = s->kset;
 	lens[0] = 4;
 	lens[1] = strlen(s->kset);
 	s->nsets = 0;
-	for (size_t i = 0; i < nn; i += CTL_CHUNK) {
-		size_t m = nn - i < CTL_CHUNK ? nn - i : CTL_CHUNK;
+	for (size_t i = 0; i < nv; i += CTL_CHUNK) {
+		size_t m = nv - i < CTL_CHUNK ? nv - i : CTL_CHUNK;
 		for (size_t j = 0; j < m; j++) {
 			argv[2 + j] = v[i + j];
 			lens[2 + j] = strlen(v[i + j]);
@@ -347,29 +436,6 @@ static int ip_read(struct ctl *x, struct ctl_batch *b, const struct ipin *in, ch
 	return 0;
 }
 
-static void print_diags(const struct ctl_batch *b, FILE *f, const char *pre)
-{
-	for (size_t i = 0; i < b->ndiags; i++)
-		fprintf(f, "%s%s:%u: %s: %s\n", pre, b->diags[i].file, b->diags[i].line,
-			b->diags[i].error ? "error" : "warning", b->diags[i].text);
-	if (b->ndiags >= CTL_DIAG_MAX)
-		fprintf(f, "%s... %zu more diagnostics not shown\n", pre, b->nerrors + b->nwarnings - b->ndiags);
-}
-
-static void json_diags(const struct ctl_batch *b)
-{
-	printf(",\"diagnostics\":[");
-	for (size_t i = 0; i < b->ndiags; i++) {
-		printf("%s{\"file\":", i ? "," : "");
-		ctl_json_str(stdout, b->diags[i].file);
-		printf(",\"line\":%u,\"severity\":\"%s\",\"text\":", b->diags[i].line,
-		       b->diags[i].error ? "error" : "warning");
-		ctl_json_str(stdout, b->diags[i].text);
-		putchar('}');
-	}
-	putchar(']');
-}
-
 /* ---- addip / delip ---- */
 
 static const char addip_usage[] =
@@ -380,7 +446,9 @@ static const char addip_usage[] =
 	"holds an address inside one is blocked with the order's action; delip removes\n"
 	"them. PREFIX: 192.0.2.0/24, 2001:db8::/48, or an address (192.0.2.1 = /32).\n"
 	"Everything is written in canonical form (RFC 5952) in one transaction with one\n"
-	"change-stream entry per prefix (ops addip / delip, field prefix).\n"
+	"change-stream entry per prefix (ops addip / delip, field prefix). A member\n"
+	"stored in another text (say '192.0.2.1', written with redis-cli) is the prefix\n"
+	"the resolvers read from it: addip finds it present, delip removes that text.\n"
 	"\n"
 	"addip refuses (exit 3) a prefix overlapping a protected prefix (protect-ip), or\n"
 	"shorter than /24 (IPv4) or /48 (IPv6), unless --override --why TEXT (recorded).\n"
@@ -499,14 +567,15 @@ static int ipcmd_read(struct ipcmd *c, char **args, int nargs)
 	if ((ex = ip_read(c->x, &c->b, &c->in, args, nargs)))
 		return ex;
 	if (!c->json)
-		print_diags(&c->b, stderr, "redsink-ctl: ");
+		ctl_batch_print_diags(&c->b, stderr, true, true, "redsink-ctl: ");
 	if (c->b.nerrors && !c->skip) {
 		if (c->json) {
 			printf("{\"order\":");
 			ctl_json_str(stdout, c->id ? c->id : "");
 			printf(",\"op\":\"%s\",\"dry_run\":%s,\"written\":false,\"rejected\":%zu,\"warnings\":%zu",
 			       c->del ? "delip" : "addip", c->dry ? "true" : "false", c->b.nerrors, c->b.nwarnings);
-			json_diags(&c->b);
+			printf(",\"diagnostics\":");
+			ctl_batch_json_diags(&c->b, stdout);
 			printf(",\"exit\":%d}\n", CTL_EXIT_DATA);
 		}
 		warnx("%zu line%s rejected: nothing written (fix them, or --skip-invalid)", c->b.nerrors,
@@ -545,7 +614,8 @@ static void ipcmd_receipt(const struct ipcmd *c, const redisReply *r, int ex)
 	else
 		fputs("null", stdout);
 	ctl_ip_json(&c->s, stdout);
-	json_diags(&c->b);
+	printf(",\"diagnostics\":");
+	ctl_batch_json_diags(&c->b, stdout);
 	printf(",\"exit\":%d}\n", ex);
 }
 
@@ -682,16 +752,19 @@ static const char protect_ip_usage[] =
 	"  --json               the receipt as one JSON object\n";
 
 static const char confirm_ip_usage[] =
-	"Usage: redsink-ctl confirm-ip [PREFIX...] [--file FILE...]\n"
-	"       redsink-ctl unconfirm-ip [PREFIX...] [--file FILE...]\n"
+	"Usage: redsink-ctl confirm-ip --why TEXT [PREFIX...] [--file FILE...]\n"
+	"       redsink-ctl unconfirm-ip [--why TEXT] [PREFIX...] [--file FILE...]\n"
 	"\n"
 	"The prefixes a person confirmed after a collateral alarm (the set confirmed-ips):\n"
 	"with collateral-action: suspend, a resolver stops a prefix that blocked more\n"
 	"distinct names in an hour than its collateral-threshold from triggering until\n"
 	"it is confirmed here; a confirmed prefix is never suspended. Resolvers read\n"
 	"the set with every heartbeat (5 s). Give the prefix exactly as the order lists\n"
-	"it. Not a list change: no change-stream entry.\n"
+	"it. Confirming needs a reason (blocks by a possibly shared address resume).\n"
+	"One transaction with one change-stream entry per prefix, for the record (ops\n"
+	"confirmip / unconfirmip, field prefix, with by and why; resolvers ignore them).\n"
 	"\n"
+	"  --why TEXT, --reason TEXT  recorded in the change stream\n"
 	"  --file FILE          read prefixes from FILE ('-': standard input)\n"
 	"  --format FMT         format of the files (as for addip)\n"
 	"  -n, --dry-run        say what would change, write nothing\n"
@@ -705,7 +778,7 @@ static int protect_ip(struct ctl *x, int argc, char **argv, bool add, bool confi
 	uint8_t *in = NULL;
 	struct ctl_tx t;
 	redisReply *r = NULL;
-	size_t nn = 0;
+	size_t nn = 0, nv;
 	int ex, at, rc;
 
 	x->usage = confirm ? confirm_ip_usage : protect_ip_usage;
@@ -715,6 +788,9 @@ static int protect_ip(struct ctl *x, int argc, char **argv, bool add, bool confi
 		return ctl_usage_error(x, "--override is for addip");
 	if (!add && !confirm && !*c.why)
 		return ctl_usage_error(x, "unprotect-ip needs --why TEXT: addresses may trigger blocks again");
+	if (add && confirm && !*c.why)
+		return ctl_usage_error(x, "confirm-ip needs --why TEXT: a prefix with the signature of a shared "
+				       "address may trigger blocks again");
 	ctl_batch_init(&c.b);
 	ctl_ip_init(x, &c.s, &c.b, NULL, !add, false);
 	if (confirm)
@@ -730,23 +806,38 @@ static int protect_ip(struct ctl *x, int argc, char **argv, bool add, bool confi
 	}
 	freeReplyObject(r);
 	r = NULL;
-	in = calloc(c.b.np + 1, 1);
-	v = malloc((c.b.np + 1) * sizeof(*v));
-	if (!in || !v)
-		errx(CTL_EXIT_ERROR, "out of memory");
-	if ((ex = ip_members(x, c.s.kprot, &c.b, in)))
+	if (!confirm && (ex = ctl_sign_prepare_protected(x))) /* the signed protected set (ctl_sign.h) */
 		goto out;
+	in = calloc(c.b.np + 1, 1);
+	if (!in)
+		errx(CTL_EXIT_ERROR, "out of memory");
+	if ((ex = ip_stored(x, &c.s, c.s.kprot, in)))
+		goto out;
+	if (!(v = malloc((c.b.np + c.s.nalt + 1) * sizeof(*v))))
+		errx(CTL_EXIT_ERROR, "out of memory");
 	for (size_t i = 0; i < c.b.np; i++) {
 		if (add == !!in[i]) {
-			if (!x->quiet || c.dry)
-				printf("= %s  %s%s\n", c.b.pitems[i].name, add ? "already " : "not ",
+			if (!x->quiet || c.dry) {
+				printf("= %s  %s%s", c.b.pitems[i].name, add ? "already " : "not ",
 				       confirm ? "confirmed" : "protected");
+				print_alts(&c.s, i, stdout);
+				putchar('\n');
+			}
 			continue;
 		}
 		v[nn++] = c.b.pitems[i].name;
-		if (c.dry)
-			printf("%c %s\n", add ? '+' : '-', c.b.pitems[i].name);
+		if (c.dry) {
+			printf("%c %s", add ? '+' : '-', c.b.pitems[i].name);
+			print_alts(&c.s, i, stdout);
+			putchar('\n');
+		}
 	}
+	/* removing: the members holding a removed prefix in another text too
+	 * (v[nn..nv); every alt is of a prefix the set holds); the entries name
+	 * the canonical prefixes (v[0..nn)) */
+	nv = nn;
+	for (size_t k = 0; !add && k < c.s.nalt; k++)
+		v[nv++] = c.s.mem[c.s.alt_mem[k]];
 	if (c.dry || nn == 0) {
 		freeReplyObject(ctl_cmd(&x->conn, "UNWATCH", "UNWATCH"));
 		if (c.dry)
@@ -766,8 +857,8 @@ static int protect_ip(struct ctl *x, int argc, char **argv, bool add, bool confi
 		argvv[1] = c.s.kprot;
 		lens[0] = 4;
 		lens[1] = strlen(c.s.kprot);
-		for (size_t i = 0; i < nn; i += CTL_CHUNK) {
-			size_t m = nn - i < CTL_CHUNK ? nn - i : CTL_CHUNK;
+		for (size_t i = 0; i < nv; i += CTL_CHUNK) {
+			size_t m = nv - i < CTL_CHUNK ? nv - i : CTL_CHUNK;
 			for (size_t j = 0; j < m; j++) {
 				argvv[2 + j] = v[i + j];
 				lens[2 + j] = strlen(v[i + j]);
@@ -777,12 +868,14 @@ static int protect_ip(struct ctl *x, int argc, char **argv, bool add, bool confi
 		free(argvv);
 		free(lens);
 	}
-	if (!confirm) /* confirmed-ips is read by the resolvers directly: not a list change */
-		ctl_queue_changes_field(x, &t, add ? "protectip" : "unprotectip", "", "prefix", v, nn, c.why, NULL,
-					&c.first);
+	/* confirmed-ips is read by the resolvers directly (heartbeat): its entries
+	 * are the audit record only, which resolvers ignore */
+	ctl_queue_changes_field(x, &t, confirm ? (add ? "confirmip" : "unconfirmip") : add ? "protectip" : "unprotectip",
+				"", "prefix", v, nn, c.why, NULL, &c.first);
 	rc = ctl_tx_exec(&t, &r);
 	if (rc == CTL_TX_CONFLICT) {
-		warnx("the protected prefixes changed meanwhile: nothing written; run the command again");
+		warnx("the %s prefixes (%s) changed meanwhile: nothing written; run the command again",
+		      confirm ? "confirmed" : "protected", c.s.kprot);
 		ex = CTL_EXIT_ERROR;
 		goto out;
 	}
@@ -839,10 +932,107 @@ static const char ip_usage[] =
 	"Usage: redsink-ctl ip list [ORDER] [--json]\n"
 	"\n"
 	"The address prefixes of every order in force (or of ORDER, in force or not),\n"
-	"and the protected prefixes. Members of the sets that are not canonical\n"
-	"prefixes are skipped with a warning (resolvers skip them too).\n"
+	"and the protected prefixes, as the resolvers read them: a member written in\n"
+	"another text than the canonical one (say '198.51.100.9' with redis-cli) is\n"
+	"enforced, and shown as its prefix with \"(stored as 'TEXT': not canonical)\";\n"
+	"delip / unprotect-ip with the prefix remove it. Members that are no prefix are\n"
+	"skipped with a warning (resolvers skip them too).\n"
 	"\n"
-	"  --json   one JSON object: {\"orders\": {ID: [PREFIX...]}, \"protected\": [...]}\n";
+	"  --json   one JSON object: {\"orders\": {ID: [PREFIX...]}, \"protected\": [...]},\n"
+	"           and \"not_canonical\": [{\"set\", \"stored\", \"prefix\"}...] when any\n";
+
+/* One member of a listed set: its prefix and, when it is written otherwise, its text. */
+struct list_ent {
+	char *canon;
+	const char *stored; /* NULL: canonical */
+};
+
+struct list_arg {
+	char **mem;
+	struct list_ent *e;
+	size_t n, cap;
+};
+
+static int list_one(void *arg, size_t j, const struct rs_prefix *p, const char *canon)
+{
+	struct list_arg *a = arg;
+
+	(void)p;
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 64;
+		struct list_ent *e = realloc(a->e, cap * sizeof(*e));
+		if (!e)
+			errx(CTL_EXIT_ERROR, "out of memory");
+		a->e = e;
+		a->cap = cap;
+	}
+	if (!(a->e[a->n].canon = strdup(canon)))
+		errx(CTL_EXIT_ERROR, "out of memory");
+	a->e[a->n++].stored = strcmp(canon, a->mem[j]) ? a->mem[j] : NULL;
+	return 0;
+}
+
+static int list_cmp(const void *pa, const void *pb)
+{
+	const struct list_ent *a = pa, *b = pb;
+	int c = strcmp(a->canon, b->canon);
+
+	if (c || a->stored == b->stored)
+		return c;
+	if (!a->stored || !b->stored)
+		return a->stored ? 1 : -1;
+	return strcmp(a->stored, b->stored);
+}
+
+/* List set key: text lines "LABEL PREFIX", or a JSON array of the distinct
+ * prefixes; the members not in canonical form are flagged (text), or go to
+ * nc as "not_canonical" objects (JSON). 0 or the exit code. */
+static int list_set(struct ctl *x, const char *key, const char *label, bool json, FILE *nc, size_t *nnc)
+{
+	struct list_arg a = { 0 };
+	size_t nmem = 0;
+	char shown[200];
+	int ex;
+
+	if ((ex = ip_read_set(x, key, &a.mem, &nmem, list_one, &a)))
+		return ex;
+	if (a.n > 1)
+		qsort(a.e, a.n, sizeof(*a.e), list_cmp);
+	if (json)
+		putchar('[');
+	for (size_t j = 0, out = 0; j < a.n; j++) {
+		const struct list_ent *e = &a.e[j];
+		if (!json) {
+			printf("%s %s", label, e->canon);
+			if (e->stored)
+				printf("  (stored as '%s': not canonical)",
+				       ctl_show(e->stored, strlen(e->stored), 60, shown, sizeof(shown)));
+			putchar('\n');
+			continue;
+		}
+		if (e->stored) {
+			fprintf(nc, "%s{\"set\":", (*nnc)++ ? "," : "");
+			ctl_json_str(nc, key + strlen(x->prefix));
+			fputs(",\"stored\":", nc);
+			ctl_json_str(nc, e->stored);
+			fputs(",\"prefix\":", nc);
+			ctl_json_str(nc, e->canon);
+			fputc('}', nc);
+		}
+		if (j && strcmp(e->canon, a.e[j - 1].canon) == 0)
+			continue; /* the same prefix, in another text */
+		if (out++)
+			putchar(',');
+		ctl_json_str(stdout, e->canon);
+	}
+	if (json)
+		putchar(']');
+	for (size_t j = 0; j < a.n; j++)
+		free(a.e[j].canon);
+	free(a.e);
+	ctl_free_strings(a.mem, nmem);
+	return 0;
+}
 
 int cmd_ip(struct ctl *x, int argc, char **argv)
 {
@@ -851,9 +1041,9 @@ int cmd_ip(struct ctl *x, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sub = argc > 1 ? argv[1] : NULL;
-	char k[CTL_KEY_MAX], **ids = NULL;
-	size_t nids = 0;
-	struct ctl_pprot prot;
+	char k[CTL_KEY_MAX], **ids = NULL, *ncbuf = NULL;
+	size_t nids = 0, ncsize = 0, nnc = 0;
+	FILE *nc = NULL;
 	bool json = false;
 	int c, ex = 0;
 
@@ -885,55 +1075,36 @@ int cmd_ip(struct ctl *x, int argc, char **argv)
 	} else if ((ex = ctl_set_members(x, ctl_key(x, k, "orders"), &ids, &nids))) {
 		return ex;
 	}
-	if (json)
+	if (json) {
+		if (!(nc = open_memstream(&ncbuf, &ncsize)))
+			errx(CTL_EXIT_ERROR, "out of memory");
 		printf("{\"orders\":{");
+	}
 	for (size_t i = 0, shown = 0; i < nids; i++) {
-		struct ctl_pprot pp;
 		if (!rs_order_id_ok(ids[i]))
 			continue;
-		ctl_pprot_init(&pp);
-		if ((ex = load_prefixes(x, ctl_key(x, k, "order:%s:ips", ids[i]), &pp))) {
-			ctl_pprot_free(&pp);
-			goto out;
-		}
-		ctl_sort_strings((const char **)pp.text, pp.n);
 		if (json) {
 			printf("%s", shown++ ? "," : "");
 			ctl_json_str(stdout, ids[i]);
 			putchar(':');
-			putchar('[');
-			for (size_t j = 0; j < pp.n; j++) {
-				if (j)
-					putchar(',');
-				ctl_json_str(stdout, pp.text[j]);
-			}
-			putchar(']');
-		} else {
-			for (size_t j = 0; j < pp.n; j++)
-				printf("%s %s\n", ids[i], pp.text[j]);
 		}
-		ctl_pprot_free(&pp);
+		if ((ex = list_set(x, ctl_key(x, k, "order:%s:ips", ids[i]), ids[i], json, nc, &nnc)))
+			goto out;
 	}
-	ctl_pprot_init(&prot);
-	if ((ex = load_prefixes(x, ctl_key(x, k, "protected-ips"), &prot))) {
-		ctl_pprot_free(&prot);
+	if (json)
+		printf("},\"protected\":");
+	if ((ex = list_set(x, ctl_key(x, k, "protected-ips"), "protected", json, nc, &nnc)))
 		goto out;
-	}
-	ctl_sort_strings((const char **)prot.text, prot.n);
 	if (json) {
-		printf("},\"protected\":[");
-		for (size_t j = 0; j < prot.n; j++) {
-			if (j)
-				putchar(',');
-			ctl_json_str(stdout, prot.text[j]);
-		}
-		printf("]}\n");
-	} else {
-		for (size_t j = 0; j < prot.n; j++)
-			printf("protected %s\n", prot.text[j]);
+		fflush(nc);
+		if (nnc)
+			printf(",\"not_canonical\":[%s]", ncbuf);
+		printf("}\n");
 	}
-	ctl_pprot_free(&prot);
 out:
+	if (nc)
+		fclose(nc);
+	free(ncbuf);
 	ctl_free_strings(ids, nids);
 	return ex;
 }

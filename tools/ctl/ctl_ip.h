@@ -4,8 +4,11 @@
  * half of a push of a whole Piracy-Shield ticket (push --format
  * piracy-shield), which ctl_cmd_write.c drives through struct ctl_ipset.
  *
- * Keys (doc/redis-schema.md): order:<id>:ips (the order's prefixes, canonical
- * CIDR text) and protected-ips; stream ops addip / delip (order, prefix) and
+ * Keys (doc/redis-schema.md): order:<id>:ips (the order's prefixes: the
+ * commands write canonical CIDR text, but a member written otherwise, say
+ * with redis-cli, that rs_prefix_parse reads is enforced by the resolvers,
+ * so the commands read members the same way: shown, guarded against,
+ * matched by value and removed by its stored text) and protected-ips; stream ops addip / delip (order, prefix) and
  * protectip / unprotectip (prefix), with by, why and, when a guard was
  * overridden, override ("protected-ip", "short-prefix" or both, comma
  * separated). Every change is one MULTI/EXEC with its stream entries, under
@@ -45,7 +48,21 @@ struct ctl_ipset {
 	long *hit;     /* per prefix: the protected prefix it overlaps, or -1 */
 	size_t nnew, npresent, nrefused, novr;
 	size_t nsets;  /* set commands queued by ctl_ip_queue */
+	/* members of the set holding a prefix of the batch in another text
+	 * ("198.51.100.9" for 198.51.100.9/32): mem[alt_mem[k]] holds pitems[alt_of[k]] */
+	char **mem;    /* the set's members (ctl_ip_classify) */
+	size_t nmem, nalt;
+	size_t *alt_mem, *alt_of;
 };
+
+/* The prefixes of Redis set key (order:<id>:ips, protected-ips) as the
+ * resolvers read them (rs_prefix_parse), added to pp (parsed, with their
+ * canonical text), each prefix once: a member in another text than the
+ * canonical one ("198.51.100.9", "2001:DB8:5::/48") is included with a
+ * warning naming its stored text (the resolvers enforce it); a member that is
+ * no prefix is skipped with a warning (so do the resolvers). 0 or the exit
+ * code (printed). */
+int ctl_ip_load_set(struct ctl *x, const char *key, struct ctl_pprot *pp);
 
 /* Set up s for the prefixes of b and order (the keys). */
 void ctl_ip_init(struct ctl *x, struct ctl_ipset *s, const struct ctl_batch *b, const char *order, bool del,
@@ -54,7 +71,8 @@ void ctl_ip_free(struct ctl_ipset *s);
 /* WATCH the order's prefix set and the protected prefixes. 0 or the exit code. */
 int ctl_ip_watch(struct ctl *x, struct ctl_ipset *s);
 /* Read the protected prefixes, check the guards and which prefixes the set
- * holds. 0 or the exit code (printed). */
+ * holds, by value (a member in another text counts, and delip removes that
+ * text too). 0 or the exit code (printed). */
 int ctl_ip_classify(struct ctl *x, struct ctl_ipset *s);
 /* The refusals ("FILE:LINE: refused: ...") to f after pre; with dry, the
  * diff lines (+ / - / =) to stdout too. */

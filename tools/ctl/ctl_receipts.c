@@ -54,6 +54,8 @@ static const char receipts_usage[] =
 	"the fleet-wide state and time (the slowest resolver). States: processed, or\n"
 	"unprocessed with a reason: not yet applied, resolver down, protected name\n"
 	"refused, out of this resolver's jurisdiction. Times are the primary's clock.\n"
+	"Also whether the order applies now (live-event windows, expiry) and when that\n"
+	"changes, as `status ORDER` shows it.\n"
 	"\n"
 	"  --since TIME         items pushed since TIME (RFC 3339, a date, -30d, -12h,\n"
 	"                       -15m; default: every item still in the stream)\n"
@@ -301,6 +303,48 @@ static const char *signer_text(const struct receipts *rc, const struct item *it,
 	return buf;
 }
 
+/* A signed protected set whose stored names are not its manifest's (the set
+ * digest and count; with --trusted, also a protect-key there, not revoked,
+ * and the signature) is not trusted to label names (someone with Redis write
+ * access may have added them): -1 after a warning. 0: trusted (or never
+ * signed); else the exit code after printing why. */
+static int protected_unverified(struct receipts *rc, char *const *names, size_t n)
+{
+	const struct rs_pubkey *tk;
+	struct ctl_manifest mf;
+	struct rs_setdigest *d;
+	char hex[65], why[600] = "";
+	size_t cnt;
+	int ex;
+
+	if ((ex = ctl_protected_manifest_read(rc->x, &mf)))
+		return ex;
+	if (!mf.present) {
+		ctl_manifest_clear(&mf);
+		return 0;
+	}
+	if (!(d = rs_setdigest_new()))
+		errx(CTL_EXIT_ERROR, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		if (rs_setdigest_add(d, names[i], strlen(names[i])))
+			errx(CTL_EXIT_ERROR, "out of memory");
+	rs_setdigest_finish(d, hex, &cnt);
+	if (!mf.m)
+		snprintf(why, sizeof(why), "%s", mf.err);
+	else if (cnt != mf.m->names || strcmp(hex, mf.m->names_digest) != 0)
+		snprintf(why, sizeof(why), "its %zu names do not match signed version %llu (%zu names)", cnt,
+			 (unsigned long long)mf.m->version, mf.m->names);
+	else if (rc->tr.n && (!(tk = ctl_trust_find(&rc->tr, mf.key)) || !(rs_key_roles(tk) & RS_KEY_PROTECT) ||
+			      ctl_trust_revoked(&rc->tr, mf.key) || rs_sig_verify(tk, mf.text, mf.len, mf.sig)))
+		snprintf(why, sizeof(why), "its manifest is not signed by a protect-key of --trusted FILE (key %s), "
+			 "or its signature does not verify", mf.key);
+	ctl_manifest_clear(&mf);
+	if (!*why)
+		return 0;
+	warnx("warning: the protected set is not verified (%s): no name is reported as protected", why);
+	return -1;
+}
+
 /* Mark the adds of protected names (or names below one): the resolvers refuse them. */
 static int mark_protected(struct receipts *rc)
 {
@@ -312,6 +356,10 @@ static int mark_protected(struct receipts *rc)
 
 	if ((ex = ctl_set_members(x, ctl_key(x, k, "protected"), &names, &n)))
 		return ex;
+	if ((ex = protected_unverified(rc, names, n))) {
+		ctl_free_strings(names, n);
+		return ex < 0 ? 0 : ex; /* unverified: no add is labelled protected */
+	}
 	if (ctl_prot_init(&p))
 		errx(CTL_EXIT_ERROR, "out of memory");
 	for (size_t i = 0; i < n; i++)
@@ -505,13 +553,19 @@ static void json_ms(const char *k, int64_t ms)
 
 static void print_json(const struct receipts *rc)
 {
-	char reason[1024];
+	char reason[1024], tb[32];
 
 	printf("{\"order\":");
 	ctl_json_str(stdout, rc->order);
 	printf(",\"generated_at_ms\":%lld,\"deadline_ms\":", (long long)rc->now_ms);
 	if (rc->deadline_ms)
 		printf("%lld", (long long)rc->deadline_ms);
+	else
+		printf("null");
+	printf(",\"order_state\":\"%s\",\"active\":%s,\"next_change\":", ctl_order_state(&rc->o),
+	       rc->o.active ? "true" : "false");
+	if (rc->o.next_change)
+		ctl_json_str(stdout, ctl_fmt_time(rc->o.next_change, tb));
 	else
 		printf("null");
 	printf(",\"stream_first_id\":");
@@ -610,8 +664,10 @@ static void csv_field(const char *s, bool last)
 static void print_csv(const struct receipts *rc)
 {
 	char tb[40], tb2[40], ms_s[32], lat[32];
+	const char *active = rc->o.active ? "yes" : "no";
 
-	printf("item_id,order,op,domain,pushed_at,resolver,jurisdiction,state,reason,processed_at,latency_ms\n");
+	printf("item_id,order,op,domain,pushed_at,resolver,jurisdiction,state,reason,processed_at,latency_ms,"
+	       "order_active\n");
 	for (size_t i = 0; i < rc->nitems; i++) {
 		const struct item *it = &rc->items[i];
 		for (size_t j = 0; j < rc->nres; j++) {
@@ -629,7 +685,8 @@ static void print_csv(const struct receipts *rc)
 			snprintf(ms_s, sizeof(ms_s), "%lld", (long long)ms);
 			csv_field(st == R_PROCESSED ? ctl_fmt_id_time(ms_s, tb2) : "", false);
 			snprintf(lat, sizeof(lat), "%lld", (long long)(ms - it->ms));
-			csv_field(st == R_PROCESSED ? lat : "", true);
+			csv_field(st == R_PROCESSED ? lat : "", false);
+			csv_field(active, true);
 		}
 	}
 }
@@ -637,7 +694,7 @@ static void print_csv(const struct receipts *rc)
 static void print_table(const struct receipts *rc)
 {
 	struct ctl_table t = { 0 };
-	char tb[40], tb2[40], ms_s[32], lat[32], reason[1024], shown[300], sg[200];
+	char tb[40], tb2[40], ms_s[32], lat[32], reason[1024], shown[300], sg[200], act[64];
 	size_t nproc = 0;
 
 	ctl_table_row(&t, 8, "ITEM", "OP", "DOMAIN", "PUSHED", "STATE", "ENFORCED BY ALL", "AFTER", "SIGNED");
@@ -662,6 +719,8 @@ static void print_table(const struct receipts *rc)
 	for (size_t j = 0; j < rc->nres; j++)
 		printf(" %s%s", rc->res[j].hb->name, rc->res[j].in_scope ? "" : " (out of scope)");
 	printf("%s\n", rc->nres ? "" : " none (no roster, no heartbeat)");
+	printf("order %s (%s): active now: %s\n", rc->order, ctl_order_state(&rc->o),
+	       ctl_order_active_text(&rc->o, act));
 	if (rc->first_id[0] && rc->since_ms < id_ms(rc->first_id))
 		printf("the stream starts at %s: older items were trimmed and are not shown\n", rc->first_id);
 	if (rc->nitems)

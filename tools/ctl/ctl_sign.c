@@ -39,7 +39,8 @@ enum smode {
 
 /* An order prepared for a signed change (one per ctl_order_load of a write command). */
 struct sorder {
-	char id[160]; /* struct ctl_order's */
+	char id[160]; /* struct ctl_order's; RS_PROTECTED_ID for the protected set (prot) */
+	bool prot;    /* the protected set (ctl_sign_prepare_protected), not an order */
 	enum smode mode;
 	bool used;            /* noted in a transaction already executed: prepare again */
 	struct ctl_tx *t;     /* the transaction its pending changes are in */
@@ -70,6 +71,7 @@ struct ctl_signer {
 	bool key_tried;
 	struct sorder **o;
 	size_t no;
+	struct sorder *prot;   /* the protected set, when a protect command prepared it */
 	struct ctl_conn conn2; /* reads while the main connection is inside MULTI */
 	bool conn2_open;
 	int fail_exit;         /* the first failure of the signing step (0: none) */
@@ -146,6 +148,7 @@ void ctl_sign_free(struct ctl *x)
 	for (size_t i = 0; i < s->no; i++)
 		sorder_free(s->o[i]);
 	free(s->o);
+	sorder_free(s->prot);
 	rs_privkey_free(s->key);
 	ctl_trust_free(&s->trust);
 	if (s->conn2_open) {
@@ -199,7 +202,11 @@ static int manifest_read_on(struct ctl *x, struct ctl_conn *c, const char *id, s
 	redisReply *r;
 
 	memset(mf, 0, sizeof(*mf));
-	r = ctl_cmd(c, "HGETALL", "HGETALL %s", ctl_key(x, k, "manifest:%s", id));
+	if (id)
+		ctl_key(x, k, "manifest:%s", id);
+	else
+		ctl_key(x, k, "protected-manifest");
+	r = ctl_cmd(c, "HGETALL", "HGETALL %s", k);
 	if (!r) {
 		warnx("%s", c->err);
 		return c->exit ? c->exit : CTL_EXIT_ERROR;
@@ -221,7 +228,7 @@ static int manifest_read_on(struct ctl *x, struct ctl_conn *c, const char *id, s
 	}
 	ctl_manifest_set(mf, text ? text : "", text ? len : 0, sig, key);
 	if (!text)
-		snprintf(mf->err, sizeof(mf->err), "manifest:%s has no text", id);
+		snprintf(mf->err, sizeof(mf->err), "%.300s has no text", k);
 	freeReplyObject(r);
 	return 0;
 }
@@ -229,6 +236,11 @@ static int manifest_read_on(struct ctl *x, struct ctl_conn *c, const char *id, s
 int ctl_manifest_read(struct ctl *x, const char *id, struct ctl_manifest *mf)
 {
 	return manifest_read_on(x, &x->conn, id, mf);
+}
+
+int ctl_protected_manifest_read(struct ctl *x, struct ctl_manifest *mf)
+{
+	return manifest_read_on(x, &x->conn, NULL, mf);
 }
 
 /* ---- the key ---- */
@@ -305,6 +317,44 @@ static int stream_last_signed(struct ctl *x, struct ctl_conn *conn, const char *
 		if (n < 1000)
 			return 0;
 	}
+}
+
+/*
+ * Can the chain continue from manifest mf (of order id, or of the protected
+ * set when prot)? It must parse, be for id (the protected set: no field,
+ * active), its key line must be its key field, and it must be signed by our
+ * key or by a key of --trusted (for the protected set a protect-key there),
+ * not revoked there, with a signature that verifies. "" in why when it can;
+ * else why, and the exit code returned (3: a key we do not trust, else 1).
+ */
+static int sound_check(struct ctl *x, struct ctl_signer *s, const struct ctl_manifest *mf, const char *id, bool prot,
+		       char *why, size_t whylen)
+{
+	const struct rs_pubkey *tk = NULL;
+	int uex = CTL_EXIT_ERROR;
+
+	*why = '\0';
+	if (!mf->m)
+		snprintf(why, whylen, "%s", mf->err);
+	else if (strcmp(mf->m->order, id) != 0)
+		snprintf(why, whylen, "it is the manifest of order '%s'", mf->m->order);
+	else if (prot && (mf->m->nfields || mf->m->revoked))
+		snprintf(why, whylen, "it has order fields or a revoked state: not a protected set's manifest");
+	else if (strcmp(mf->m->key, mf->key) != 0)
+		snprintf(why, whylen, "its key line says %s, its key field %s", mf->m->key, mf->key);
+	else if (strcmp(mf->key, s->pub.id) == 0 && rs_sig_verify(&s->pub, mf->text, mf->len, mf->sig))
+		snprintf(why, whylen, "its signature does not verify with this key (%s)", s->pub.id);
+	else if (strcmp(mf->key, s->pub.id) != 0 && ctl_trust_revoked(&s->trust, mf->key))
+		uex = CTL_EXIT_REFUSED,
+		snprintf(why, whylen, "it is signed by key %s, revoked in %s", mf->key, x->sign_trusted);
+	else if (strcmp(mf->key, s->pub.id) != 0 &&
+		 (!(tk = ctl_trust_find(&s->trust, mf->key)) || !(rs_key_roles(tk) & (prot ? RS_KEY_PROTECT : RS_KEY_ORDERS))))
+		uex = CTL_EXIT_REFUSED,
+		snprintf(why, whylen, "it is signed by key %s, neither this key (%s) nor a %s of --trusted FILE", mf->key,
+			 s->pub.id, prot ? "protect-key" : "key");
+	else if (tk && rs_sig_verify(tk, mf->text, mf->len, mf->sig))
+		snprintf(why, whylen, "its signature does not verify with key %s", mf->key);
+	return uex;
 }
 
 /* Does order:<id> (fields, state) as read differ from its verified manifest m?
@@ -416,25 +466,7 @@ int ctl_sign_prepare(struct ctl *x, const struct ctl_order *o)
 	}
 	if (mf.present && s->key) {
 		char why[600] = "";
-		const struct rs_pubkey *tk = NULL;
-		int uex = CTL_EXIT_ERROR;
-		if (!mf.m)
-			snprintf(why, sizeof(why), "%s", mf.err);
-		else if (strcmp(mf.m->order, o->id) != 0)
-			snprintf(why, sizeof(why), "it is the manifest of order '%s'", mf.m->order);
-		else if (strcmp(mf.m->key, mf.key) != 0)
-			snprintf(why, sizeof(why), "its key line says %s, its key field %s", mf.m->key, mf.key);
-		else if (strcmp(mf.key, s->pub.id) == 0 && rs_sig_verify(&s->pub, mf.text, mf.len, mf.sig))
-			snprintf(why, sizeof(why), "its signature does not verify with this key (%s)", s->pub.id);
-		else if (strcmp(mf.key, s->pub.id) != 0 && ctl_trust_revoked(&s->trust, mf.key))
-			uex = CTL_EXIT_REFUSED,
-			snprintf(why, sizeof(why), "it is signed by key %s, revoked in %s", mf.key, x->sign_trusted);
-		else if (strcmp(mf.key, s->pub.id) != 0 && !(tk = ctl_trust_find(&s->trust, mf.key)))
-			uex = CTL_EXIT_REFUSED,
-			snprintf(why, sizeof(why), "it is signed by key %s, neither this key (%s) nor a key of --trusted "
-				 "FILE", mf.key, s->pub.id);
-		else if (tk && rs_sig_verify(tk, mf.text, mf.len, mf.sig))
-			snprintf(why, sizeof(why), "its signature does not verify with key %s", mf.key);
+		int uex = sound_check(x, s, &mf, o->id, false, why, sizeof(why));
 		if (*why) { /* refused when the order is changed (expire loads orders it does not change) */
 			char msg[1200];
 			snprintf(msg, sizeof(msg), "order '%s': its manifest (manifest:%s) is not sound: %s. Nothing "
@@ -470,6 +502,112 @@ int ctl_sign_prepare(struct ctl *x, const struct ctl_order *o)
 		s->o = nv;
 	}
 	s->o[s->no++] = so;
+	return 0;
+}
+
+int ctl_sign_prepare_protected(struct ctl *x)
+{
+	struct ctl_signer *s = signer(x);
+	struct ctl_manifest mf;
+	struct sorder *so;
+	char k1[CTL_KEY_MAX], k2[CTL_KEY_MAX], k3[CTL_KEY_MAX];
+	redisReply *r;
+	int ex;
+
+	if ((ex = load_key(x, s)))
+		return ex;
+	if (s->key && x->sign_trusted && *x->sign_trusted && !s->trust_loaded) {
+		if ((ex = ctl_trust_load(&s->trust, x->sign_trusted)))
+			return ex;
+		s->trust_loaded = true;
+	}
+	r = ctl_cmd(&x->conn, "WATCH", "WATCH %s %s %s", ctl_key(x, k1, "protected-manifest"),
+		    ctl_key(x, k2, "protected"), ctl_key(x, k3, "protected-ips"));
+	if (!r)
+		return ctl_redis_failed(x);
+	freeReplyObject(r);
+	if ((ex = ctl_protected_manifest_read(x, &mf)))
+		return ex;
+	sorder_free(s->prot);
+	so = s->prot = xcalloc(1, sizeof(*so));
+	snprintf(so->id, sizeof(so->id), "%s", RS_PROTECTED_ID);
+	so->prot = true;
+	if (s->key)
+		so->mode = S_SIGN;
+	else if (mf.present)
+		so->mode = x->unsigned_ok ? S_OVERRIDE : S_REFUSE;
+	else
+		so->mode = S_PLAIN;
+	if (mf.present && s->key) {
+		char why[600];
+		int uex = sound_check(x, s, &mf, RS_PROTECTED_ID, true, why, sizeof(why));
+		if (*why) {
+			char msg[1200];
+			snprintf(msg, sizeof(msg), "the protected set: its manifest (protected-manifest) is not sound: %s. "
+				 "Nothing written: the chain of signed versions cannot continue from it; check with "
+				 "'redsink-ctl verify'", why);
+			so->unsound = xstrdup(msg);
+			so->unsound_exit = uex;
+		} else if (strcmp(mf.key, s->pub.id) != 0) {
+			char msg[600];
+			snprintf(msg, sizeof(msg), "warning: the protected set: version %llu was signed by key %s, not by "
+				 "this key (%s): the chain continues with this key (key rotation)",
+				 (unsigned long long)mf.m->version, mf.key, s->pub.id);
+			so->rotation = xstrdup(msg);
+		}
+		so->prev_text = mf.text;
+		so->prev_len = mf.len;
+		if (mf.m) {
+			so->version = mf.m->version;
+			memcpy(so->prev_names, mf.m->names_digest, 65);
+			memcpy(so->prev_prefixes, mf.m->prefixes_digest, 65);
+			so->prev_nnames = mf.m->names;
+			so->prev_nprefixes = mf.m->prefixes;
+		}
+		mf.text = NULL;
+	}
+	ctl_manifest_clear(&mf);
+	return 0;
+}
+
+int ctl_sign_protected_trust(struct ctl *x, char *const *names, size_t n, char *why, size_t whylen)
+{
+	struct ctl_signer *s = signer(x);
+	struct ctl_manifest mf;
+	struct rs_setdigest *d;
+	char hex[65];
+	size_t cnt;
+	int ex;
+
+	*why = '\0';
+	if ((ex = load_key(x, s)))
+		return ex;
+	if (!s->key)
+		return 0; /* no key: the set is taken as it is (an unsigned push) */
+	if (x->sign_trusted && *x->sign_trusted && !s->trust_loaded) {
+		if ((ex = ctl_trust_load(&s->trust, x->sign_trusted)))
+			return ex;
+		s->trust_loaded = true;
+	}
+	if ((ex = ctl_protected_manifest_read(x, &mf)))
+		return ex;
+	if (!mf.present) {
+		ctl_manifest_clear(&mf);
+		return 0; /* never signed */
+	}
+	sound_check(x, s, &mf, RS_PROTECTED_ID, true, why, whylen);
+	if (!*why) {
+		if (!(d = rs_setdigest_new()))
+			errx(CTL_EXIT_ERROR, "out of memory");
+		for (size_t i = 0; i < n; i++)
+			if (rs_setdigest_add(d, names[i], strlen(names[i])))
+				errx(CTL_EXIT_ERROR, "out of memory");
+		rs_setdigest_finish(d, hex, &cnt);
+		if (cnt != mf.m->names || strcmp(hex, mf.m->names_digest) != 0)
+			snprintf(why, whylen, "its %zu names do not match signed version %llu (%zu names)", cnt,
+				 (unsigned long long)mf.m->version, mf.m->names);
+	}
+	ctl_manifest_clear(&mf);
 	return 0;
 }
 
@@ -678,10 +816,26 @@ static int load_sets(struct ctl *x, struct ctl_signer *s, struct sorder *so)
 		return 0;
 	if (conn2(x, s))
 		return -1;
-	if (load_set(x, s, ctl_key(x, k, "order:%s:domains", so->id), &so->names, so->id, false) ||
-	    load_set(x, s, ctl_key(x, k, "order:%s:ips", so->id), &so->prefixes, so->id, true))
+	if (so->prot ? load_set(x, s, ctl_key(x, k, "protected"), &so->names, so->id, false) ||
+			       load_set(x, s, ctl_key(x, k, "protected-ips"), &so->prefixes, so->id, true)
+		     : load_set(x, s, ctl_key(x, k, "order:%s:domains", so->id), &so->names, so->id, false) ||
+			       load_set(x, s, ctl_key(x, k, "order:%s:ips", so->id), &so->prefixes, so->id, true))
 		return -1;
 	so->sets_loaded = true;
+	if (so->prot && !so->prev_text && (so->names.n || so->prefixes.n) && so->mode == S_SIGN) {
+		/* never signed, but not empty: signing it would vouch for what
+		 * anyone may have added (as an order without a manifest) */
+		if (!x->resign_current) {
+			sfail(s, CTL_EXIT_REFUSED, "the protected set holds %zu names and %zu prefixes but was never signed "
+			      "(no protected-manifest). Nothing written: check them ('protect list', 'ip list'); "
+			      "--resign-current-state signs them as they are (recorded)", so->names.n, so->prefixes.n);
+			return -1;
+		}
+		so->resigned = true;
+		if (!x->quiet)
+			warnx("warning: the protected set was never signed: --resign-current-state: its first version "
+			      "signs its %zu names and %zu prefixes as they are (recorded)", so->names.n, so->prefixes.n);
+	}
 	if (so->prev_names[0]) { /* changed behind redsink-ctl's back (or by --unsigned) since the last version? */
 		char dn[65], dp[65];
 		rs_sha256_hex(so->names.h ? (const void *)so->names.h : "", so->names.n * 32, dn);
@@ -691,6 +845,13 @@ static int load_sets(struct ctl *x, struct ctl_signer *s, struct sorder *so)
 			char what[200];
 			snprintf(what, sizeof(what), "its %s (%zu in Redis, %zu signed)", nm ? "names" : "address prefixes",
 				 nm ? so->names.n : so->prefixes.n, nm ? so->prev_nnames : so->prev_nprefixes);
+			if (!x->resign_current && so->prot) {
+				sfail(s, CTL_EXIT_REFUSED, "the protected set: %s no longer match signed version %llu "
+				      "(changed without signing: --unsigned, or behind redsink-ctl's back). Nothing written: "
+				      "check them ('redsink-ctl verify', 'protect list', 'ip list'); --resign-current-state "
+				      "signs them as they are", what, (unsigned long long)so->version);
+				return -1;
+			}
 			if (!x->resign_current) {
 				sfail(s, CTL_EXIT_REFUSED, "order '%s': %s no longer match signed version %llu (changed "
 				      "without signing: --unsigned, or behind redsink-ctl's back). Nothing written: check "
@@ -809,7 +970,8 @@ static int flush(struct ctl *x, struct ctl_signer *s, struct sorder *so, struct 
 	text = rs_manifest_build_err(&m, &len, err, sizeof(err));
 	free(delta);
 	if (!text) {
-		sfail(s, CTL_EXIT_DATA, "order '%s': cannot build its signed manifest: %s: nothing written", so->id, err);
+		sfail(s, CTL_EXIT_DATA, "%s%s%s: cannot build its signed manifest: %s: nothing written",
+		      so->prot ? "the protected set" : "order '", so->prot ? "" : so->id, so->prot ? "" : "'", err);
 		return -1;
 	}
 	if (rs_sign(s->key, text, len, sig)) {
@@ -817,7 +979,15 @@ static int flush(struct ctl *x, struct ctl_signer *s, struct sorder *so, struct 
 		sfail(s, CTL_EXIT_ERROR, "order '%s': signing failed (libcrypto): nothing written", so->id);
 		return -1;
 	}
-	{
+	if (so->prot) {
+		/* the protected set: its own hash and op (doc/signing.md) */
+		const char *hset[] = { "HSET", ctl_key(x, km, "protected-manifest"), "text", text, "sig", sig, "key",
+				       s->pub.id };
+		const char *xadd[] = { "XADD", ctl_key(x, kc, "changes"), "*", "op", "signed-protected", "text", text,
+				       "sig", sig, "key", s->pub.id, "by", x->by, "override", "resign-current-state" };
+		queue_argv(t, 8, hset);
+		queue_argv(t, so->resigned ? 15 : 13, xadd);
+	} else {
 		const char *hset[] = { "HSET", ctl_key(x, km, "manifest:%s", so->id), "text", text, "sig", sig, "key",
 				       s->pub.id };
 		/* the contract's fields, and `by` for the audit trail ('redsink-ctl log') */
@@ -840,9 +1010,21 @@ static int flush(struct ctl *x, struct ctl_signer *s, struct sorder *so, struct 
 
 /* ---- noting the changes ---- */
 
+/* The protected set's sorder for an entry of op with order "" (prepared by a
+ * protect command, not yet used), else NULL. */
+static struct sorder *prot_for(struct ctl_signer *s, const char *op)
+{
+	if (!s || !s->prot || s->prot->used)
+		return NULL;
+	if (op && strcmp(op, "protect") != 0 && strcmp(op, "unprotect") != 0 && strcmp(op, "protectip") != 0 &&
+	    strcmp(op, "unprotectip") != 0)
+		return NULL;
+	return s->prot;
+}
+
 size_t ctl_sign_room(struct ctl *x, const char *order)
 {
-	struct sorder *so = find(x->sign, order);
+	struct sorder *so = *order ? find(x->sign, order) : prot_for(x->sign, NULL);
 
 	if (!so || so->mode != S_SIGN)
 		return SIZE_MAX;
@@ -851,7 +1033,7 @@ size_t ctl_sign_room(struct ctl *x, const char *order)
 
 const char *ctl_sign_override(struct ctl *x, const char *order, const char *override, char *buf, size_t len)
 {
-	struct sorder *so = *order ? find(x->sign, order) : NULL;
+	struct sorder *so = *order ? find(x->sign, order) : prot_for(x->sign, NULL);
 	const char *add;
 
 	if (so)
@@ -869,12 +1051,23 @@ void ctl_sign_note(struct ctl *x, struct ctl_tx *t, const char *op, const char *
 		   size_t n, const char *const *extra, size_t nextra)
 {
 	struct ctl_signer *s = signer(x);
-	struct sorder *so;
+	struct sorder *so = NULL;
 	int dop = -1;
 
-	if (!order || !*order)
+	if (!order)
 		return;
-	if (strcmp(op, "add") == 0)
+	if (!*order) { /* the protected set, when a protect command prepared it */
+		so = prot_for(s, op);
+		if (!so)
+			return;
+		dop = op[0] == 'p' ? (strcmp(op, "protect") == 0 ? RS_D_ADD : RS_D_ADDIP)
+				   : (strcmp(op, "unprotect") == 0 ? RS_D_DEL : RS_D_DELIP);
+		if (so->mode == S_REFUSE) {
+			sfail(s, CTL_EXIT_REFUSED, "the protected set is signed: give --sign-key, or --unsigned to write "
+			      "without signing (resolvers requiring signatures will not apply it)");
+			return;
+		}
+	} else if (strcmp(op, "add") == 0)
 		dop = RS_D_ADD;
 	else if (strcmp(op, "del") == 0)
 		dop = RS_D_DEL;
@@ -884,7 +1077,8 @@ void ctl_sign_note(struct ctl *x, struct ctl_tx *t, const char *op, const char *
 		dop = RS_D_DELIP;
 	else if (strcmp(op, "order") != 0 && strcmp(op, "revoke") != 0)
 		return; /* not a change of the order itself */
-	so = find(s, order);
+	if (*order)
+		so = find(s, order);
 	if (!so || so->used) {
 		sfail(s, CTL_EXIT_ERROR, "order '%s' changed without being read first (redsink-ctl bug): nothing written",
 		      order);
@@ -953,9 +1147,9 @@ int ctl_sign_before_exec(struct ctl_tx *t, void *arg)
 
 	if (!s)
 		return 0;
-	for (size_t i = 0; i < s->no && !s->fail_exit; i++) {
-		struct sorder *so = s->o[i];
-		if (so->t != t)
+	for (size_t i = 0; i <= s->no && !s->fail_exit; i++) {
+		struct sorder *so = i < s->no ? s->o[i] : s->prot;
+		if (!so || so->t != t)
 			continue;
 		if (so->dirty || so->npend)
 			(void)flush(x, s, so, t);
@@ -1024,80 +1218,20 @@ int ctl_trust_add(struct ctl_trust *t, const char *text, char *err, size_t errle
 	if (rs_pubkey_parse(keytext, &k, err, errlen))
 		return RS_EINVAL;
 	snprintf(k.label, sizeof(k.label), "%s", label);
+	k.roles = RS_KEY_ORDERS | RS_KEY_PROTECT; /* --key: what the auditor trusts, for everything */
 	return trust_push(t, &k, err, errlen);
-}
-
-/* A value as redsink.conf has it: trimmed, a comment cut, double quotes removed. */
-static char *conf_value(char *v)
-{
-	char *end;
-
-	v += strspn(v, " \t");
-	if (*v == '"') {
-		end = strchr(v + 1, '"');
-		if (end)
-			*end = '\0';
-		return v + 1;
-	}
-	end = strchr(v, '#');
-	if (end)
-		*end = '\0';
-	end = v + strlen(v);
-	while (end > v && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' || end[-1] == '\n'))
-		*--end = '\0';
-	return v;
 }
 
 int ctl_trust_load(struct ctl_trust *t, const char *path)
 {
-	FILE *f = fopen(path, "r");
-	char line[4200], err[300];
-	unsigned lineno = 0;
+	char err[600];
+	int rc = rs_trust_file_load(path, &t->keys, &t->n, &t->revoked, &t->nrevoked, err, sizeof(err));
 
-	if (!f) {
-		warnx("--trusted %s: %s", path, strerror(errno));
-		return CTL_EXIT_ERROR;
-	}
-	while (fgets(line, sizeof(line), f)) {
-		char *p = line + strspn(line, " \t"), *v;
-		lineno++;
-		if (strncmp(p, "trusted-key:", 12) == 0) {
-			struct rs_pubkey k;
-			size_t n;
-			char *key;
-			v = conf_value(p + 12);
-			n = strcspn(v, " \t");
-			key = v + n;
-			key += strspn(key, " \t");
-			v[n] = '\0';
-			if (!rs_key_label_ok(v) || !*key) {
-				warnx("%s:%u: trusted-key: expected 'LABEL ed25519:BASE64'", path, lineno);
-				fclose(f);
-				return CTL_EXIT_DATA;
-			}
-			if (rs_pubkey_parse(key, &k, err, sizeof(err)) ||
-			    (snprintf(k.label, sizeof(k.label), "%s", v), trust_push(t, &k, err, sizeof(err)))) {
-				warnx("%s:%u: trusted-key: %s", path, lineno, err);
-				fclose(f);
-				return CTL_EXIT_DATA;
-			}
-		} else if (strncmp(p, "revoked-key:", 12) == 0) {
-			void *nv;
-			v = conf_value(p + 12);
-			if (!rs_keyid_ok(v)) {
-				warnx("%s:%u: revoked-key: '%.40s' is not a key id (16 lowercase hex digits)", path, lineno, v);
-				fclose(f);
-				return CTL_EXIT_DATA;
-			}
-			nv = realloc(t->revoked, (t->nrevoked + 1) * sizeof(*t->revoked));
-			if (!nv)
-				errx(CTL_EXIT_ERROR, "out of memory");
-			t->revoked = nv;
-			snprintf(t->revoked[t->nrevoked++], RS_KEYID_LEN + 1, "%s", v);
-		}
-	}
-	fclose(f);
-	return 0;
+	if (rc == RS_ENOMEM)
+		errx(CTL_EXIT_ERROR, "out of memory");
+	if (rc)
+		warnx("%s%s", rc == RS_EIO ? "--trusted " : "", err);
+	return rc == 0 ? 0 : rc == RS_EIO ? CTL_EXIT_ERROR : CTL_EXIT_DATA;
 }
 
 const struct rs_pubkey *ctl_trust_find(const struct ctl_trust *t, const char *keyid)

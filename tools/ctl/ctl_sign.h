@@ -69,6 +69,32 @@ struct ctl_order;
  * manifest unreadable or not verifying with our key, Redis). */
 int ctl_sign_prepare(struct ctl *x, const struct ctl_order *o);
 
+/*
+ * Prepare the protected set (protected, protected-ips) for a signed change:
+ * a protect command calls it after its own WATCH and before MULTI. WATCH
+ * protected-manifest and both sets, read protected-manifest and check it as
+ * an order's (signed by our key or by a protect-key of --trusted FILE, not
+ * revoked, verifying). Its protect/unprotect/protectip/unprotectip entries
+ * (order "") are then noted like an order's changes and signed as the next
+ * version of the protected set's manifest (RS_PROTECTED_ID; stored as
+ * protected-manifest, stream entry op=signed-protected). Without a key, a
+ * signed protected set is refused (exit 3) unless --unsigned. 0, or the exit
+ * code after printing why.
+ */
+int ctl_sign_prepare_protected(struct ctl *x);
+
+/*
+ * May a write command trust the protected names (the members of `protected`,
+ * read by the caller) for its safety check? With a key in use and a signed
+ * protected set, only when protected-manifest is sound (as for
+ * ctl_sign_prepare_protected: signed by this key or a protect-key of
+ * --trusted FILE, not revoked, verifying) and the names' set digest and
+ * count are its own; else why says what is wrong and the names are
+ * unverified (someone with Redis write access may have added them). Without
+ * a key, or never signed: trusted, why "". 0, or the exit code after
+ * printing why (Redis, the key).
+ */
+int ctl_sign_protected_trust(struct ctl *x, char *const *names, size_t n, char *why, size_t whylen);
 /* Delta lines the current version of order may still take (>= 1), or
  * SIZE_MAX when its changes are not signed. */
 size_t ctl_sign_room(struct ctl *x, const char *order);
@@ -105,6 +131,8 @@ struct ctl_manifest {
 
 /* Read manifest:<id> (HGETALL). 0, or the exit code after printing the failure. */
 int ctl_manifest_read(struct ctl *x, const char *id, struct ctl_manifest *mf);
+/* Read protected-manifest (the protected set's, doc/signing.md). As ctl_manifest_read. */
+int ctl_protected_manifest_read(struct ctl *x, struct ctl_manifest *mf);
 /* The same from values already at hand (an export); copies them. */
 void ctl_manifest_set(struct ctl_manifest *mf, const char *text, size_t len, const char *sig, const char *key);
 void ctl_manifest_clear(struct ctl_manifest *mf);
@@ -112,7 +140,8 @@ void ctl_manifest_clear(struct ctl_manifest *mf);
 /* ---- trusted keys (verify, order show, receipts) ---- */
 
 struct ctl_trust {
-	struct rs_pubkey *keys; /* label set ("" for --key without one) */
+	struct rs_pubkey *keys; /* label set ("" for --key without one); roles: trusted-key (orders),
+				 * protect-key (the protected set), both for --key */
 	size_t n;
 	char (*revoked)[RS_KEYID_LEN + 1];
 	size_t nrevoked;

@@ -11,6 +11,10 @@
  * From a Redis it also walks the `op=signed` entries still in the `changes`
  * stream for each order: each verifies, versions go up by one, each prev is
  * the SHA-256 of the text before it, and the last is the manifest stored.
+ * From a Redis, the protected set too (doc/signing.md, "The signed protected
+ * set"): protected-manifest signed by a protect-key (--trusted FILE's
+ * protect-key: lines, or --key), stating the protected names and prefixes as
+ * they are, and its op=signed-protected chain; reported as "(protected set)".
  *
  * Nothing is written. Exit 0 when every order verifies, 1 when any check
  * fails (each failure named: order, check, detail).
@@ -40,8 +44,10 @@ static const char verify_usage[] =
 	"version +1, each prev the SHA-256 of the one before, the last one stored).\n"
 	"Nothing is written.\n"
 	"\n"
-	"  --trusted FILE      trusted-key: and revoked-key: lines, as in redsink.conf\n"
-	"                      (other directives are ignored): give the resolvers' file\n"
+	"  --trusted FILE      trusted-key:, protect-key: and revoked-key: lines, as in\n"
+	"                      redsink.conf (other directives are ignored): give the\n"
+	"                      resolvers' file. From a Redis the signed protected set\n"
+	"                      (protected-manifest) is checked too, against protect-key:\n"
 	"  --key PUBKEY        a trusted key, ed25519:BASE64 or LABEL=ed25519:BASE64\n"
 	"                      (repeatable)\n"
 	"  --from-export FILE  check an 'export --json' file instead of Redis ('-':\n"
@@ -97,7 +103,7 @@ struct vorder {
 
 /* The key and signature of a text signed with key id keyid. NULL ok, else what failed (check name in *check). */
 static const char *check_sig(const struct ctl_trust *tr, const char *keyid, const char *text, size_t len,
-			     const char *sig, const char **check)
+			     const char *sig, const char **check, bool prot)
 {
 	const struct rs_pubkey *k = ctl_trust_find(tr, keyid);
 
@@ -105,9 +111,9 @@ static const char *check_sig(const struct ctl_trust *tr, const char *keyid, cons
 		*check = "revoked";
 		return "signed by a revoked key";
 	}
-	if (!k) {
+	if (!k || !(rs_key_roles(k) & (prot ? RS_KEY_PROTECT : RS_KEY_ORDERS))) {
 		*check = "key";
-		return "signed by a key that is not trusted";
+		return prot ? "signed by a key that is not a trusted protect-key" : "signed by a key that is not trusted";
 	}
 	if (rs_sig_verify(k, text, len, sig)) {
 		*check = "signature";
@@ -138,7 +144,7 @@ static void check_order(const struct ctl_trust *tr, const struct vorder *o, cons
 		vfail(v, "manifest", "it is the manifest of order '%s'", m->order);
 	if (strcmp(m->key, mf->key) != 0)
 		vfail(v, "key", "the manifest names key %s, the stored key field %s", m->key, mf->key);
-	if ((why = check_sig(tr, m->key, mf->text, mf->len, mf->sig, &check)))
+	if ((why = check_sig(tr, m->key, mf->text, mf->len, mf->sig, &check, false)))
 		vfail(v, check, "key %s: %s", m->key, why);
 	for (int f = 0; f < RS_MANIFEST_NFIELDS; f++) {
 		const char *signed_v = "";
@@ -157,6 +163,41 @@ static void check_order(const struct ctl_trust *tr, const struct vorder *o, cons
 	if (m->prefixes != o->prefixes || strcmp(m->prefixes_digest, o->prefixes_hex) != 0)
 		vfail(v, "prefixes", "%zu prefixes (digest %.16s...), signed %zu (digest %.16s...)", o->prefixes,
 		      o->prefixes_hex, m->prefixes, m->prefixes_digest);
+}
+
+/* The protected set: its manifest against the sets as they are (o: names and prefixes only). */
+static void check_protected(const struct ctl_trust *tr, const struct vorder *o, const struct ctl_manifest *mf,
+			    struct vres *v)
+{
+	const struct rs_manifest *m = mf->m;
+	const char *check, *why;
+
+	if (!mf->present) {
+		vfail(v, "manifest", "no manifest (protected-manifest): the protected set is not signed, resolvers "
+		      "requiring signatures protect nothing");
+		return;
+	}
+	v->has_manifest = true;
+	if (!m) {
+		vfail(v, "manifest", "%s", mf->err);
+		return;
+	}
+	v->version = m->version;
+	v->signed_at = m->signed_at;
+	snprintf(v->key, sizeof(v->key), "%s", m->key);
+	if (strcmp(m->order, RS_PROTECTED_ID) != 0 || m->nfields || m->revoked)
+		vfail(v, "manifest", "not a protected set's manifest (order '%s', %zu fields, %s)", m->order, m->nfields,
+		      m->revoked ? "revoked" : "active");
+	if (strcmp(m->key, mf->key) != 0)
+		vfail(v, "key", "the manifest names key %s, the stored key field %s", m->key, mf->key);
+	if ((why = check_sig(tr, m->key, mf->text, mf->len, mf->sig, &check, true)))
+		vfail(v, check, "key %s: %s", m->key, why);
+	if (m->names != o->names || strcmp(m->names_digest, o->names_hex) != 0)
+		vfail(v, "names", "%zu protected names (digest %.16s...), signed %zu (digest %.16s...)", o->names,
+		      o->names_hex, m->names, m->names_digest);
+	if (m->prefixes != o->prefixes || strcmp(m->prefixes_digest, o->prefixes_hex) != 0)
+		vfail(v, "prefixes", "%zu protected prefixes (digest %.16s...), signed %zu (digest %.16s...)",
+		      o->prefixes, o->prefixes_hex, m->prefixes, m->prefixes_digest);
 }
 
 static void digest_of(char *const *members, size_t n, char hex[65], size_t *count)
@@ -180,6 +221,7 @@ static void digest_of(char *const *members, size_t n, char hex[65], size_t *coun
  * item 10: it kept every text and searched the orders linearly). */
 
 #define CHAIN_FAIL_MAX 100
+#define PROT_CHAIN " protected" /* the chain of op=signed-protected entries */
 
 struct chain {
 	char *order;
@@ -303,6 +345,7 @@ static void add_signed(struct chains *cs, const redisReply *e)
 	struct chain *c;
 	struct rs_manifest *m;
 	char err[400], hex[65];
+	bool prot = false;
 
 	if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING ||
 	    e->element[1]->type != REDIS_REPLY_ARRAY)
@@ -324,7 +367,9 @@ static void add_signed(struct chains *cs, const redisReply *e)
 		else if (strcmp(k->str, "key") == 0)
 			key = v->str;
 	}
-	if (!op || strcmp(op, "signed") != 0 || !order)
+	if (op && strcmp(op, "signed-protected") == 0)
+		order = PROT_CHAIN, prot = true; /* no order id has a space */
+	else if (!op || strcmp(op, "signed") != 0 || !order)
 		return;
 	c = chain_of(cs, order);
 	c->n++;
@@ -332,11 +377,11 @@ static void add_signed(struct chains *cs, const redisReply *e)
 		cfail(c, "entry %.40s: %s", eid, err);
 		return;
 	}
-	if (strcmp(m->order, order) != 0)
+	if (strcmp(m->order, prot ? RS_PROTECTED_ID : order) != 0)
 		cfail(c, "entry %.40s: the manifest of order '%s'", eid, m->order);
 	if (strcmp(m->key, key) != 0)
 		cfail(c, "entry %.40s: the manifest names key %s, the entry %.40s", eid, m->key, key);
-	if ((why = check_sig(cs->tr, m->key, text, len, sig, &check)))
+	if ((why = check_sig(cs->tr, m->key, text, len, sig, &check, prot)))
 		cfail(c, "entry %.40s (version %llu): key %s: %s", eid, (unsigned long long)m->version, m->key, why);
 	if (c->text) {
 		rs_sha256_hex(c->text, c->len, hex);
@@ -704,6 +749,33 @@ next_fail:
 		ctl_manifest_clear(&mf);
 		ctl_order_clear(&o);
 		goto out;
+	}
+	{
+		/* the protected set: checked when it is signed or holds anything */
+		struct ctl_manifest mf;
+		struct vorder vo = { .id = RS_PROTECTED_ID };
+		char **m;
+		size_t n;
+		if ((ex = ctl_protected_manifest_read(x, &mf)))
+			goto out;
+		if ((ex = ctl_set_members(x, ctl_key(x, k, "protected"), &m, &n))) {
+			ctl_manifest_clear(&mf);
+			goto out;
+		}
+		digest_of(m, n, vo.names_hex, &vo.names);
+		ctl_free_strings(m, n);
+		if ((ex = ctl_set_members(x, ctl_key(x, k, "protected-ips"), &m, &n))) {
+			ctl_manifest_clear(&mf);
+			goto out;
+		}
+		digest_of(m, n, vo.prefixes_hex, &vo.prefixes);
+		ctl_free_strings(m, n);
+		if (mf.present || vo.names || vo.prefixes) {
+			struct vres *v = new_res(vf, "(protected set)");
+			check_protected(&vf->tr, &vo, &mf, v);
+			check_chain(chain_find(&cs, PROT_CHAIN), &mf, v);
+		}
+		ctl_manifest_clear(&mf);
 	}
 out:
 	chains_free(&cs);

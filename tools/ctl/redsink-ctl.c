@@ -443,7 +443,9 @@ int ctl_order_load(struct ctl *x, const char *id, bool with_count, struct ctl_or
 }
 
 const char *const ctl_stream_ops[] = { "order", "revoke", "add", "del", "protect", "unprotect", "dataset",
-				       "addip", "delip", "protectip", "unprotectip", "signed", NULL };
+				       "addip", "delip", "protectip", "unprotectip", "confirmip", "unconfirmip", "signed",
+				       "signed-protected",
+				       NULL };
 
 /* ---- validation ---- */
 

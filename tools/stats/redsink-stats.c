@@ -66,7 +66,7 @@ enum {
 #define HITS (C(CMD_TOP) | C(CMD_SERIES) | C(CMD_REGIONS) | C(CMD_EXPORT) | C(CMD_REPORT))
 #define DISC (C(CMD_DISCOVERED) | C(CMD_COLLATERAL)) /* discovered:<hour>, not hits: */
 #define ALL (HITS | DISC)
-#define DEFAULT_THRESHOLD 50 /* collateral: distinct names per prefix and hour */
+#define DEFAULT_THRESHOLD 50 /* collateral: distinct registrable domains per prefix and hour */
 
 /* Which command takes which option. */
 static const struct optrow {
@@ -155,9 +155,13 @@ static const char *const synopsis[NCMD] = {
 	"server from domain to domain. From the discovered:<hour> counters; no client data.\n",
 
 	"collateral [--threshold N] [--order ID] [--format table|csv|json]\n"
-	"Prefixes that blocked more than N distinct names in one hour: the signature of a shared\n"
-	"address (a CDN, a hosting platform), where an address trigger blocks the innocent too.\n"
-	"  --threshold N      distinct names per prefix and hour (default 50)\n",
+	"Prefixes that blocked names of more than N distinct registrable domains in one hour: the\n"
+	"signature of a shared address (a CDN, a hosting platform), where an address trigger blocks\n"
+	"the innocent too. The unit of the resolvers' collateral alarm (rs_disc_base: the last\n"
+	"two labels, three under co.uk-like second levels), so rand1.pirate.example and\n"
+	"rand2.pirate.example count once; the distinct names are shown too. Counted over the\n"
+	"whole fleet, where each resolver's alarm counts only the names it blocked itself.\n"
+	"  --threshold N      distinct registrable domains per prefix and hour (default 50)\n",
 };
 
 static const char disc_help[] =
@@ -213,7 +217,7 @@ static void help_main(FILE *f)
 		   "  export    the raw hourly counts of a window as CSV or JSON\n"
 		   "  report    a self-contained HTML page with charts and tables\n"
 		   "  discovered  names caught by address triggers (name, order, prefix, replies)\n"
-		   "  collateral  prefixes that blocked many distinct names in an hour (shared addresses)\n\n"
+		   "  collateral  prefixes that blocked names of many distinct domains in an hour (shared addresses)\n\n"
 		   "'redsink-stats COMMAND --help' lists a command's options; see redsink-stats(1).\n"
 		   "Hourly counts below --min-count (default 10) are withheld in every output, and every\n"
 		   "figure is a sum of published hourly counts (see PRIVACY in the man page).\n\n"
@@ -391,7 +395,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 		case O_HTML: a->html = optarg; break;
 		case O_THRESHOLD:
 			if (!parse_uint(optarg, 1000000000, &v))
-				usage_err(a->cmd, "--threshold '%s': expected a number of distinct names", optarg);
+				usage_err(a->cmd, "--threshold '%s': expected a number of distinct registrable domains", optarg);
 			a->threshold = v;
 			break;
 		case ':':

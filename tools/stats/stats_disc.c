@@ -52,6 +52,17 @@ int sd_data_add(struct sd_data *d, int64_t h, const char *field, size_t flen, co
 	}
 	r.hour = h;
 	r.count = count;
+	{ /* the collateral unit, as the module counts it: the registrable domain (rs_disc_base) */
+		uint8_t wire[RS_WIRE_MAX];
+		char base[RS_DISC_NAME_MAX + 1];
+		int wl = rs_disc_name_parse(fl.name, strlen(fl.name), wire);
+		size_t off = wl > 0 ? rs_disc_base(wire, (size_t)wl) : 0;
+		size_t bl = wl > 0 ? rs_disc_name(wire + off, (size_t)wl - off, base) : 0;
+		if (bl == 0) /* unreachable: rs_disc_field_parse accepted the name */
+			snprintf(base, sizeof(base), "%s", fl.name), bl = strlen(base);
+		if (st_intern(&d->str, base, bl, &r.base))
+			return RS_ENOMEM;
+	}
 	if (st_intern(&d->str, fl.name, strlen(fl.name), &r.name) ||
 	    st_intern(&d->str, fl.order, strlen(fl.order), &r.order) ||
 	    st_intern(&d->str, fl.prefix, strlen(fl.prefix), &r.prefix))
@@ -151,6 +162,8 @@ static int cmp_by_prefix(const void *a, const void *b)
 		return x->hour < y->hour ? -1 : 1;
 	if (x->prefix != y->prefix)
 		return x->prefix < y->prefix ? -1 : 1;
+	if (x->base != y->base)
+		return x->base < y->base ? -1 : 1;
 	if (x->name != y->name)
 		return x->name < y->name ? -1 : 1;
 	return x->order < y->order ? -1 : x->order > y->order;
@@ -162,6 +175,8 @@ static int cmp_coll(const void *a, const void *b)
 
 	if (x->hour != y->hour)
 		return x->hour < y->hour ? -1 : 1;
+	if (x->domains != y->domains)
+		return x->domains > y->domains ? -1 : 1;
 	if (x->names != y->names)
 		return x->names > y->names ? -1 : 1;
 	return strcmp(st_str(sort_str, x->prefix), st_str(sort_str, y->prefix));
@@ -184,11 +199,13 @@ int sd_collateral(const struct sd_data *d, uint64_t threshold, struct sd_coll **
 		memcpy(r, d->rec, d->n * sizeof(*r));
 	qsort(r, d->n, sizeof(*r), cmp_by_prefix);
 	for (size_t i = 0; i < d->n;) {
-		struct sd_coll c = { r[i].hour, r[i].prefix, 0, 0, 0 };
+		struct sd_coll c = { .hour = r[i].hour, .prefix = r[i].prefix };
 		uint32_t *ords = NULL;
 		size_t j = i, nords = 0;
 		for (; j < d->n && r[j].hour == c.hour && r[j].prefix == c.prefix; j++) {
 			bool seen = false;
+			if (j == i || r[j].base != r[j - 1].base)
+				c.domains++;
 			if (j == i || r[j].name != r[j - 1].name)
 				c.names++;
 			c.replies = sat_add(c.replies, r[j].count);
@@ -208,7 +225,7 @@ int sd_collateral(const struct sd_data *d, uint64_t threshold, struct sd_coll **
 		}
 		free(ords);
 		c.orders = (uint32_t)nords;
-		if (c.names > threshold)
+		if (c.domains > threshold)
 			out[k++] = c;
 		i = j;
 	}
@@ -334,29 +351,34 @@ int sd_render_collateral(FILE *out, int fmt, const struct sd_meta *m, const stru
 		fprintf(out, ",\"threshold\":%llu,\"rows\":[", (unsigned long long)m->threshold);
 		for (size_t i = 0; i < n; i++) {
 			st_hour_iso(rows[i].hour, h, sizeof(h));
-			fprintf(out, "%s{\"hour\":\"%s\",\"prefix\":\"%s\",\"names\":%u,\"orders\":%u,\"replies\":%llu}",
-				i ? "," : "", h, st_str(s, rows[i].prefix), rows[i].names, rows[i].orders,
+			fprintf(out,
+				"%s{\"hour\":\"%s\",\"prefix\":\"%s\",\"domains\":%u,\"names\":%u,\"orders\":%u,"
+				"\"replies\":%llu}",
+				i ? "," : "", h, st_str(s, rows[i].prefix), rows[i].domains, rows[i].names, rows[i].orders,
 				(unsigned long long)rows[i].replies);
 		}
 		fputs("]}\n", out);
 	} else if (fmt == ST_FMT_CSV) {
-		fputs("hour,prefix,names,orders,replies\r\n", out);
+		fputs("hour,prefix,domains,names,orders,replies\r\n", out);
 		for (size_t i = 0; i < n; i++) {
 			st_hour_iso(rows[i].hour, h, sizeof(h));
-			fprintf(out, "%s,%s,%u,%u,%llu\r\n", h, st_str(s, rows[i].prefix), rows[i].names, rows[i].orders,
-				(unsigned long long)rows[i].replies);
+			fprintf(out, "%s,%s,%u,%u,%u,%llu\r\n", h, st_str(s, rows[i].prefix), rows[i].domains,
+				rows[i].names, rows[i].orders, (unsigned long long)rows[i].replies);
 		}
 	} else {
 		char a[32], b[32];
 		st_hour_iso(m->w.h0, a, sizeof(a));
 		st_hour_iso(m->w.h1, b, sizeof(b));
-		fprintf(out, "Prefixes that blocked more than %llu distinct names in an hour, %s to %s (%zu)\n",
+		fprintf(out, "Prefixes that blocked names of more than %llu distinct registrable domains in an hour "
+			     "(the module's collateral unit: rand1.pirate.example and rand2.pirate.example count once), "
+			     "%s to %s (%zu)\n",
 			(unsigned long long)m->threshold, a, b, n);
-		fprintf(out, "%-20s  %-43s  %8s  %6s  %12s\n", "HOUR", "PREFIX", "NAMES", "ORDERS", "REPLIES");
+		fprintf(out, "%-20s  %-43s  %8s  %8s  %6s  %12s\n", "HOUR", "PREFIX", "DOMAINS", "NAMES", "ORDERS",
+			"REPLIES");
 		for (size_t i = 0; i < n; i++) {
 			st_hour_iso(rows[i].hour, h, sizeof(h));
-			fprintf(out, "%-20s  %-43s  %8u  %6u  %12llu\n", h, st_str(s, rows[i].prefix), rows[i].names,
-				rows[i].orders, (unsigned long long)rows[i].replies);
+			fprintf(out, "%-20s  %-43s  %8u  %8u  %6u  %12llu\n", h, st_str(s, rows[i].prefix),
+				rows[i].domains, rows[i].names, rows[i].orders, (unsigned long long)rows[i].replies);
 		}
 		if (m->malformed)
 			fprintf(out, "(%zu malformed fields skipped)\n", m->malformed);

@@ -12,9 +12,19 @@
  *
  *  - discovered: one row per (name, order, prefix) over the window: replies,
  *    first and last hour seen, hours seen; sorted by first hour, then name.
- *  - collateral: one row per (hour, prefix) whose distinct names exceed a
- *    threshold: the signature of a shared address (a CDN, a hosting
- *    platform): every name on it is blocked.
+ *  - collateral: one row per (hour, prefix) whose distinct registrable
+ *    domains exceed a threshold: the signature of a shared address (a CDN, a
+ *    hosting platform): every name on it is blocked. The unit is the
+ *    module's (module/stats.c): the approximate registrable domain of each
+ *    name (lib/disc.h, rs_disc_base), so a blocked party's wildcard on its
+ *    own address (rand1.pirate.example, rand2...) counts once. The unit is
+ *    the same, the population is not: discovered:<hour> holds what every
+ *    resolver of the fleet blocked, so the tool counts the union over the
+ *    fleet, while each resolver's alarm (collateral-threshold) counts only
+ *    the names that resolver blocked. A prefix can be over the threshold
+ *    here with no resolver alarmed (its names spread over several
+ *    resolvers); a resolver alarmed is over it here too, unless its counts
+ *    did not reach Redis (dropped, or not flushed yet).
  *
  * Everything read from Redis is hostile: a field is kept only when it is
  * exactly what the module writes (lib/disc.h, rs_disc_field_parse): exactly
@@ -46,6 +56,7 @@
 struct sd_rec {
 	int64_t hour;
 	uint32_t name, order, prefix; /* string ids */
+	uint32_t base;                /* string id: the name's registrable domain (rs_disc_base) */
 	uint64_t count;
 };
 
@@ -76,13 +87,15 @@ int sd_discovered(const struct sd_data *d, struct sd_row **rows, size_t *n);
 struct sd_coll {
 	int64_t hour;
 	uint32_t prefix;
+	uint32_t domains; /* distinct registrable domains (rs_disc_base): compared with the threshold */
 	uint32_t names;   /* distinct names */
 	uint32_t orders;  /* distinct orders listing it that blocked them */
 	uint64_t replies;
 };
 
-/* Prefixes with more than threshold distinct names in one hour, sorted by
- * hour, then names (most first), then prefix. 0 or RS_ENOMEM. */
+/* Prefixes with more than threshold distinct registrable domains in one
+ * hour, sorted by hour, then domains and names (most first), then prefix.
+ * 0 or RS_ENOMEM. */
 int sd_collateral(const struct sd_data *d, uint64_t threshold, struct sd_coll **rows, size_t *n);
 
 /* What the outputs say about themselves. */

@@ -16,7 +16,7 @@
  * not copies: module/sync.c's thread loads the list, follows the `changes`
  * stream, judges the dataset identity and flushes the counters, in the role
  * of a server that is not a resolver (no heartbeat, no snapshot, no cache
- * purge, no metrics); module/stats.c counts the views (key views:<hour>) in a
+ * purge; /metrics only with --metrics-listen); module/stats.c counts the views (key views:<hour>) in a
  * ring the HTTP thread writes like an Unbound worker, and gives the region of
  * a client (GeoIP) for the page's language too.
  *
@@ -33,9 +33,6 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-#include <event2/listener.h>
 #include <event2/util.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -50,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <syslog.h>
@@ -65,6 +63,7 @@
 #include "order.h"
 #include "rs_err.h"
 #include "stats.h"
+#include "sign_key.h"
 #include "sync.h"
 #include "text.h"
 #include "warnd_conn.h"
@@ -110,12 +109,16 @@ struct opts {
 	int idle_timeout, conn_timeout;
 	long max_conns, max_counters;
 	const char *user, *pidfile;
+	const char *metrics; /* --metrics-listen HOST:PORT, or NULL */
+	const char *trusted; /* --trusted FILE: signed mode (trusted-key, protect-key, revoked-key lines), or NULL */
 	bool daemon, syslog, verbose, check;
 };
 
 static const struct option longopts[] = {
 	{ "listen", required_argument, NULL, 'l' },
 	{ "tls-reset", required_argument, NULL, 't' },
+	{ "metrics-listen", required_argument, NULL, 1014 },
+	{ "trusted", required_argument, NULL, 1015 },
 	{ "redis", required_argument, NULL, 'r' },
 	{ "write-redis", required_argument, NULL, 'w' },
 	{ "redis-db", required_argument, NULL, 1000 },
@@ -162,6 +165,7 @@ static void usage(FILE *f)
 		"Listening:\n"
 		"  -l, --listen ADDR:PORT     HTTP address (repeatable; default 0.0.0.0:80 and [::]:80)\n"
 		"  -t, --tls-reset ADDR:PORT  accept TLS connections and reset them at once (repeatable)\n"
+		"      --metrics-listen ADDR:PORT  Prometheus /metrics (default: none; keep it private)\n"
 		"Redis:\n"
 		"  -r, --redis URL            redis://[USER@]HOST[:PORT][/DB], HOST:PORT, [V6]:PORT or\n"
 		"                             unix:/PATH of the list ($REDSINK_REDIS, else 127.0.0.1:6379)\n"
@@ -174,6 +178,9 @@ static void usage(FILE *f)
 		"      --timeout MS           connect and command timeout (default 1000; also --redis-timeout)\n"
 		"  -P, --prefix PREFIX        key prefix ($REDSINK_PREFIX, else redsink:)\n"
 		"  -j, --jurisdiction CC      orders scoped to CC apply too (default: only scope *)\n"
+		"      --trusted FILE         signed orders: the resolvers' trusted-key:, protect-key: and\n"
+		"                             revoked-key: lines (redsink.conf syntax); pages only for\n"
+		"                             verified orders, naming who signed them (default: unsigned)\n"
 		"Pages:\n"
 		"  -T, --templates DIR        template directory (default " WD_TEMPLATE_DIR ")\n"
 		"  -L, --lang TAG             default language (default en)\n"
@@ -258,6 +265,21 @@ static void endpoint(const char *opt, const char *v, struct rs_endpoint *e)
 		errx(EX_USAGE, "--%s: %s (" SEE_HELP ")", opt, msg);
 }
 
+/* --metrics-listen: a TCP host:port (the sync thread serves /metrics there, as
+ * a resolver's metrics-listen; doc/monitoring.md), into e (owned strings). */
+static void metrics_endpoint(const char *v, struct rs_endpoint *e)
+{
+	const char *colon = strrchr(v, ':');
+	/* the port is not optional here (a Redis endpoint defaults to 6379) */
+	bool port = colon && colon[1] && (v[0] == '[' ? colon[-1] == ']' : strchr(v, ':') == colon);
+
+	endpoint("metrics-listen", v, e);
+	if (!port || !e->host || e->nsentinels || strstr(v, "://")) {
+		cli_endpoint_free(e);
+		errx(EX_USAGE, "--metrics-listen: '%s' is not ADDR:PORT (" SEE_HELP ")", v);
+	}
+}
+
 /* ---- sockets ---- */
 
 /* Bind and listen on "ADDR:PORT" / "[ADDR]:PORT". -1 with errno when the
@@ -328,8 +350,7 @@ fail:
 struct server {
 	struct opts *o;
 	struct event_base *base;
-	struct evhttp *http;
-	struct wd_conns *conns;
+	struct wd_server *http; /* warnd_conn.c: connections, requests, answers */
 	struct rs_sync *sync;   /* module/sync.c: the only writer of list */
 	struct rs_stats *stats; /* module/stats.c: views:<hour>, and the GeoIP database */
 	struct wd_disc *disc;   /* discovered-names:<hour> lookups (HTTP thread) */
@@ -337,8 +358,8 @@ struct server {
 	time_t disc_limited_logged;
 	_Atomic(struct rs_list *) list; /* published by sync; empty until its first full load */
 	struct wd_templates tmpl;
+	struct wd_page_cache *pages; /* rendered pages (warnd_page.h); cleared with a template reload */
 	struct rs_conf rc;
-	struct evconnlistener *tls[MAX_LISTEN];
 	size_t ntls;
 	uint64_t requests, blocked, failed;
 
@@ -394,27 +415,19 @@ static void on_health_tick(evutil_socket_t fd, short what, void *arg)
 	health_observe(arg);
 }
 
-static void common_headers(struct evhttp_request *req, const char *type)
+static void common_headers(struct wd_reply *rep, const char *type)
 {
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-
-	evhttp_add_header(h, "Content-Type", type);
-	evhttp_add_header(h, "Content-Security-Policy", CSP);
-	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
-	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
-	evhttp_add_header(h, "Cache-Control", "no-store");
+	wd_reply_header(rep, "Content-Type", type);
+	wd_reply_header(rep, "Content-Security-Policy", CSP);
+	wd_reply_header(rep, "X-Content-Type-Options", "nosniff");
+	wd_reply_header(rep, "Referrer-Policy", "no-referrer");
+	wd_reply_header(rep, "Cache-Control", "no-store");
 }
 
-static void send_text(struct evhttp_request *req, int code, const char *reason, const char *text)
+static void send_text(struct wd_reply *rep, int code, const char *reason, const char *text)
 {
-	struct evbuffer *b = evbuffer_new();
-
-	common_headers(req, "text/plain; charset=utf-8");
-	if (b)
-		evbuffer_add(b, text, strlen(text));
-	evhttp_send_reply(req, code, reason, b);
-	if (b)
-		evbuffer_free(b);
+	common_headers(rep, "text/plain; charset=utf-8");
+	wd_reply_send(rep, code, reason, text, strlen(text));
 }
 
 /*
@@ -425,9 +438,8 @@ static void send_text(struct evhttp_request *req, int code, const char *reason, 
  * and a load balancer must keep sending users to the page. The header
  * X-Redsink-Health (ok, degraded, unavailable) is for monitoring.
  */
-static void health(struct server *sv, struct evhttp_request *req)
+static void health(struct server *sv, struct wd_reply *rep)
 {
-	struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
 	char alarm[600], text[700], when[32];
 	int64_t down_ms;
 
@@ -441,72 +453,51 @@ static void health(struct server *sv, struct evhttp_request *req)
 		 * "ok", and the header. The operator must act (doc/dataset.md).
 		 */
 		snprintf(text, sizeof(text), "dataset alarm: %s\n", alarm);
-		evhttp_add_header(oh, "X-Redsink-Dataset-Alarm",
+		wd_reply_header(rep, "X-Redsink-Dataset-Alarm",
 				  alarm[0] == 'v' ? "vanished" : alarm[0] == 'f' ? "foreign" : "malformed");
-		evhttp_add_header(oh, "X-Redsink-Health", "degraded");
-		send_text(req, 200, "OK", text);
+		wd_reply_header(rep, "X-Redsink-Health", "degraded");
+		send_text(rep, 200, "OK", text);
 	} else if (served_list(sv) && !link_up(sv) && down_ms >= DEGRADED_AFTER_MS) {
 		/* no client learns the Redis address here: the page is public */
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&sv->contact_wall));
 		snprintf(text, sizeof(text), "degraded: Redis unreachable for %lld s; list from %s, may be stale\n",
 			 (long long)(down_ms / 1000), when);
-		evhttp_add_header(oh, "X-Redsink-Health", "degraded");
-		send_text(req, 200, "OK", text);
+		wd_reply_header(rep, "X-Redsink-Health", "degraded");
+		send_text(rep, 200, "OK", text);
 	} else if (served_list(sv)) {
-		evhttp_add_header(oh, "X-Redsink-Health", "ok");
-		send_text(req, 200, "OK", "ok\n");
+		wd_reply_header(rep, "X-Redsink-Health", "ok");
+		send_text(rep, 200, "OK", "ok\n");
 	} else {
-		evhttp_add_header(oh, "X-Redsink-Health", "unavailable");
-		send_text(req, 503, "Service Unavailable", "unavailable: no list loaded from Redis yet\n");
+		wd_reply_header(rep, "X-Redsink-Health", "unavailable");
+		send_text(rep, 503, "Service Unavailable", "unavailable: no list loaded from Redis yet\n");
 	}
 }
 
 /* The methods that get the page (redsink-warnd(8), ANSWERS). GET and
  * HEAD are the page's own; POST, PUT, DELETE, OPTIONS and PATCH get it too,
  * so that a form or a script sent to a blocked site shows the reason. */
-static bool page_method(enum evhttp_cmd_type cmd)
+static bool page_method(enum wd_method cmd)
 {
 	switch (cmd) {
-	case EVHTTP_REQ_GET:
-	case EVHTTP_REQ_HEAD:
-	case EVHTTP_REQ_POST:
-	case EVHTTP_REQ_PUT:
-	case EVHTTP_REQ_DELETE:
-	case EVHTTP_REQ_OPTIONS:
-	case EVHTTP_REQ_PATCH:
+	case WD_M_GET:
+	case WD_M_HEAD:
+	case WD_M_POST:
+	case WD_M_PUT:
+	case WD_M_DELETE:
+	case WD_M_OPTIONS:
+	case WD_M_PATCH:
 		return true;
 	default:
 		return false;
 	}
 }
 
-/* The request's host: the authority of an absolute-form target wins over the
- * Host header (RFC 9112 section 3.2.2). */
-static const char *request_host(struct evhttp_request *req)
+/* The page for a host (the request's host: the authority of an absolute-form
+ * target wins over the Host header, RFC 9112 section 3.2.2; warnd_http.c). */
+static void page(struct server *sv, const struct wd_http_req *req, const struct sockaddr *sa, socklen_t salen,
+		 struct wd_reply *rep)
 {
-	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-	const char *h = uri ? evhttp_uri_get_host(uri) : NULL;
-
-	if (h && *h)
-		return h;
-	return evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
-}
-
-/* The client's address and its length, for the GeoIP lookup only. */
-static socklen_t client_addr(struct evhttp_request *req, const struct sockaddr **sa)
-{
-	*sa = evhttp_connection_get_addr(evhttp_request_get_connection(req));
-	if (*sa && (*sa)->sa_family == AF_INET)
-		return sizeof(struct sockaddr_in);
-	if (*sa && (*sa)->sa_family == AF_INET6)
-		return sizeof(struct sockaddr_in6); /* IPv6 sockets are IPv6-only: never ::ffff:a.b.c.d */
-	return 0;
-}
-
-static void page(struct server *sv, struct evhttp_request *req)
-{
-	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-	const char *raw = request_host(req);
+	const char *raw = req->host;
 	char canon[RS_NAME_MAX + 1], listed[RS_NAME_MAX + 8], shown[WD_HOST_SHOW_MAX + 1];
 	char country[3] = "", region[RS_REGION_MAX], issued[11], expires[11];
 	enum wd_host hk = wd_host_parse(raw, canon);
@@ -515,14 +506,12 @@ static void page(struct server *sv, struct evhttp_request *req)
 	const struct rs_entry *entry = NULL;
 	const struct rs_pentry *pentry = NULL; /* an address-triggered block */
 	char ptext[RS_PREFIX_TEXT_MAX] = "";
-	const struct sockaddr *sa;
-	socklen_t salen = client_addr(req, &sa);
 	const struct wd_tmpl *t;
 	struct wd_page_vals v = { 0 };
-	struct rs_buf out = { 0 };
-	struct evbuffer *body;
+	const char *out;
+	size_t outlen;
 	enum wd_page_kind kind;
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	enum wd_method cmd = req->method;
 	const char *url = NULL;
 	int code;
 	time_t now = time(NULL);
@@ -574,7 +563,7 @@ static void page(struct server *sv, struct evhttp_request *req)
 	if (strcmp(region, "ZZ") != 0)
 		memcpy(country, region, 2);
 	kind = order ? WD_PAGE_BLOCKED : WD_PAGE_NEUTRAL;
-	t = wd_templates_choose(&sv->tmpl, kind, evhttp_find_header(in, "Accept-Language"), country);
+	t = wd_templates_choose(&sv->tmpl, kind, req->accept_language, country);
 
 	if (hk == WD_HOST_NAME) {
 		v.domain = canon;
@@ -599,36 +588,36 @@ static void page(struct server *sv, struct evhttp_request *req)
 		v.expires = expires;
 		v.url = url;
 		v.reason_lang = order->lang;
+		/* signed mode (--trusted): the authority whose key signed the verified version */
+		v.signer = order->sig ? order->sig->label : NULL;
+		v.signer_key = order->sig ? order->sig->key : NULL;
 		code = 451;
 	} else {
 		code = list ? 404 : 503;
 		v.unavailable = list ? NULL : "yes";
 	}
-	if (wd_page_render(t, kind, &v, &out) != 0 || !(body = evbuffer_new())) {
-		free(out.s);
+	/* rendered once per template and values (warnd_page.h), then copied */
+	if (wd_page_cached(sv->pages, t, kind, &v, &out, &outlen) != 0) {
 		sv->failed++;
-		send_text(req, 500, "Internal Server Error", "out of memory\n");
+		send_text(rep, 500, "Internal Server Error", "out of memory\n");
 		return;
 	}
-	evbuffer_add(body, out.s, out.len);
-	free(out.s);
-	common_headers(req, "text/html; charset=utf-8");
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Language", t->lang);
+	common_headers(rep, "text/html; charset=utf-8");
+	wd_reply_header(rep, "Content-Language", t->lang);
 	if (url) {
 		struct rs_buf link = { 0 };
 		rs_buf_adds(&link, "<");
 		rs_buf_adds(&link, url);
 		rs_buf_adds(&link, ">; rel=\"blocked-by\"");
 		if (!link.oom)
-			evhttp_add_header(evhttp_request_get_output_headers(req), "Link", link.s);
+			wd_reply_header(rep, "Link", link.s);
 		free(link.s);
 	}
 	if (code == 503)
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "30");
-	evhttp_send_reply(req, code,
+		wd_reply_header(rep, "Retry-After", "30");
+	wd_reply_send(rep, code,
 			  code == 451 ? "Unavailable For Legal Reasons" : code == 404 ? "Not Found" : "Service Unavailable",
-			  body);
-	evbuffer_free(body);
+			  out, outlen);
 	if (order) {
 		sv->blocked++;
 		/*
@@ -639,10 +628,10 @@ static void page(struct server *sv, struct evhttp_request *req)
 		 * (sync.c on_tick), so what a record points to outlives it. The
 		 * region is looked up again by the drain (no address is kept).
 		 */
-		if ((cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_POST) && pentry) {
+		if ((cmd == WD_M_GET || cmd == WD_M_POST) && pentry) {
 			static const uint8_t none[1]; /* no name: a view, not a discovered name */
 			rs_stats_record_addr(sv->stats, order, &pentry->prefix, none, 0, sa, salen, now);
-		} else if (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_POST) {
+		} else if (cmd == WD_M_GET || cmd == WD_M_POST) {
 			rs_stats_record(sv->stats, order, entry, sa, salen, now);
 		}
 	}
@@ -652,39 +641,37 @@ static void page(struct server *sv, struct evhttp_request *req)
 		       order ? " order=" : "", order ? order->id : "", pentry ? " prefix=" : "", pentry ? ptext : "");
 }
 
-static void on_request(struct evhttp_request *req, void *arg)
+static void on_request(const struct wd_http_req *req, const struct sockaddr *sa, socklen_t salen,
+		       struct wd_reply *rep, void *arg)
 {
 	struct server *sv = arg;
-	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	const char *path = req->path;
 
-	if (!page_method(evhttp_request_get_command(req))) {
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
-		send_text(req, 405, "Method Not Allowed", "method not allowed\n");
+	if (!page_method(req->method)) {
+		wd_reply_header(rep, "Allow", "GET, HEAD");
+		send_text(rep, 405, "Method Not Allowed", "method not allowed\n");
 		return;
 	}
 	/* the list, its orders and entries are read (and a view recorded) inside
 	 * one section: the sync thread frees nothing this request may still hold
 	 * (ebr.h, stats.h) */
 	rs_ebr_enter();
-	if (path && strcmp(path, "/healthz") == 0)
-		health(sv, req);
-	else if (path && strcmp(path, "/favicon.ico") == 0)
-		send_text(req, 404, "Not Found", "");
-	else if (path && strcmp(path, "/robots.txt") == 0)
-		send_text(req, 200, "OK", "User-agent: *\nDisallow: /\n");
+	if (strcmp(path, "/healthz") == 0)
+		health(sv, rep);
+	else if (strcmp(path, "/favicon.ico") == 0)
+		send_text(rep, 404, "Not Found", "");
+	else if (strcmp(path, "/robots.txt") == 0)
+		send_text(rep, 200, "OK", "User-agent: *\nDisallow: /\n");
 	else
-		page(sv, req);
+		page(sv, req, sa, salen, rep);
 	rs_ebr_leave();
 }
 
-/* A TLS client: reset at once (see redsink-warnd(8), "HTTPS"). */
-static void on_tls(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len, void *arg)
+/* Accepting failed for want of descriptors or memory: the listeners pause
+ * for 100 ms (warnd_conn.c); logged once per episode. */
+static void on_accept_pause(int err, void *arg)
 {
-	struct linger lg = { 1, 0 };
-
-	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	evutil_closesocket(fd);
+	logmsg(RS_LOG_WARN, "cannot accept connections: %s; pausing the listeners for 100 ms at a time", strerror(err));
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -695,6 +682,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		struct wd_templates nt;
 		char e[512];
 		if (wd_templates_load(sv->tmpl.dir, sv->o->lang, &nt, e, sizeof(e)) == 0) {
+			wd_page_cache_clear(sv->pages); /* its keys hold the old templates' addresses */
 			wd_templates_free(&sv->tmpl);
 			sv->tmpl = nt;
 			logmsg(RS_LOG_INFO, "reloaded %zu template languages from %s", nt.n, nt.dir);
@@ -705,8 +693,17 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 			logmsg(RS_LOG_ERR, "reload: %s; keeping the database in use", e);
 		return;
 	}
-	logmsg(RS_LOG_INFO, "stopping (signal %d): %llu requests, %llu blocked pages", (int)sig,
-	       (unsigned long long)sv->requests, (unsigned long long)sv->blocked);
+	{
+		struct wd_server_counts sc;
+		uint64_t hits, misses;
+		wd_server_counts(sv->http, &sc);
+		wd_page_cache_stats(sv->pages, &hits, &misses);
+		logmsg(RS_LOG_INFO, "stopping (signal %d): %llu requests, %llu blocked pages; %llu pages rendered, "
+		       "%llu from the cache; %llu connections, %llu refused requests, %llu closed at --conn-timeout, "
+		       "%llu to make room", (int)sig, (unsigned long long)sv->requests, (unsigned long long)sv->blocked,
+		       (unsigned long long)misses, (unsigned long long)hits, (unsigned long long)sc.conns,
+		       (unsigned long long)sc.refused, (unsigned long long)sc.expired, (unsigned long long)sc.evicted);
+	}
 	event_base_loopbreak(sv->base);
 }
 
@@ -776,7 +773,15 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			o->password_file = optarg;
 			break;
 		case 1013: o->password_file = optarg; break;
+		case 1014: {
+			struct rs_endpoint e;
+			metrics_endpoint(optarg, &e);
+			cli_endpoint_free(&e);
+			o->metrics = optarg;
+			break;
+		}
 		case 1003: o->redis_timeout_ms = (int)num("redis-timeout", optarg, 10, 60000); break;
+		case 1015: o->trusted = optarg; break;
 		case 'P':
 			if (!*optarg || strpbrk(optarg, " \t\r\n"))
 				errx(EX_USAGE, "--prefix: '%s' must be non-empty, without spaces", optarg);
@@ -934,6 +939,20 @@ static void config_redis(const struct opts *o, struct server *sv)
 		err(EX_OSERR, "strdup");
 	sv->rc.prefix = (char *)o->prefix;
 	sv->rc.redis_timeout_ms = o->redis_timeout_ms;
+	if (o->trusted) {
+		/* signed mode, as a resolver's (doc/signing.md): the key lines of
+		 * a redsink.conf (sign_key.h; other directives ignored) */
+		bool revoked;
+		size_t usable = 0;
+		if (rs_trust_file_load(o->trusted, &sv->rc.trusted_keys, &sv->rc.ntrusted, &sv->rc.revoked_keys,
+				       &sv->rc.nrevoked, e, sizeof(e)))
+			errx(EX_CONFIG, "--trusted: %s", e);
+		for (size_t i = 0; i < sv->rc.ntrusted; i++)
+			usable += rs_conf_key(&sv->rc, sv->rc.trusted_keys[i].id, &revoked) != NULL;
+		if (usable == 0)
+			errx(EX_CONFIG, "--trusted %s: no trusted-key line that is not revoked", o->trusted);
+		sv->rc.require_signatures = 1;
+	}
 	if (o->jurisdiction) {
 		sv->rc.jurisdiction = strdup(o->jurisdiction);
 		for (char *p = sv->rc.jurisdiction; p && *p; p++)
@@ -941,6 +960,8 @@ static void config_redis(const struct opts *o, struct server *sv)
 	}
 	sv->rc.language = (char *)o->lang;
 	sv->rc.ede_format = RS_EDE_OFF;
+	if (o->metrics)
+		metrics_endpoint(o->metrics, &sv->rc.metrics);
 }
 
 /* Open the HTTP and TLS-reset sockets, while we may still bind to port 80. */
@@ -986,40 +1007,64 @@ static void detach(const struct opts *o, struct passwd *pw)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/*
+ * The connections the descriptor limit leaves room for: HTTP connections
+ * must never take the descriptors the sync thread needs (reconnecting to
+ * Redis, --metrics-listen, a template reload). The soft limit is raised
+ * toward the hard one as far as --max-connections and a reserve need; if
+ * that is not enough, the connections are capped (logged).
+ */
+#define FD_RESERVE 64
+static long conn_budget(long max_conns)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)max_conns + FD_RESERVE, reserve;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return max_conns;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		rlim_t old = rl.rlim_cur;
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+		if (rl.rlim_cur > old && setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			rl.rlim_cur = old;
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+		return max_conns;
+	/* a tiny limit: keep half of it for the rest */
+	reserve = rl.rlim_cur < 2 * FD_RESERVE ? rl.rlim_cur / 2 : FD_RESERVE;
+	logmsg(RS_LOG_WARN, "--max-connections %ld: the descriptor limit is %llu (hard limit %llu); at most %llu "
+	       "connections, %llu descriptors kept for Redis and the rest", max_conns, (unsigned long long)rl.rlim_cur,
+	       (unsigned long long)rl.rlim_max, (unsigned long long)(rl.rlim_cur - reserve), (unsigned long long)reserve);
+	return rl.rlim_cur - reserve > 0 ? (long)(rl.rlim_cur - reserve) : 1;
+}
+
 /* The event loop and the HTTP server on the sockets; false (logged) when it cannot be set up. */
 static bool start_http(struct server *sv, const struct sockets *s)
 {
 	const struct opts *o = sv->o;
+	struct wd_server_opts so = {
+		.max_head = (size_t)o->max_header, .max_body = (size_t)o->max_body,
+		.max_conns = (size_t)conn_budget(o->max_conns),
+		.idle_s = o->idle_timeout, .lifetime_s = o->conn_timeout, .log_pause = on_accept_pause,
+	};
 
 	sv->base = event_base_new();
-	sv->http = sv->base ? evhttp_new(sv->base) : NULL;
-	if (!sv->http) {
-		logmsg(RS_LOG_ERR, "cannot create the event loop");
-		return false;
-	}
-	evhttp_set_max_headers_size(sv->http, o->max_header);
-	evhttp_set_max_body_size(sv->http, o->max_body);
-	evhttp_set_timeout(sv->http, o->idle_timeout);
-	/* every method reaches on_request, which answers 405 to those without a
-	 * page (libevent would answer 501 itself, also to unknown methods) */
-	evhttp_set_allowed_methods(sv->http, 0xffff);
-	evhttp_set_default_content_type(sv->http, "text/html; charset=utf-8");
-	evhttp_set_gencb(sv->http, on_request, sv);
-	sv->conns = wd_conns_new(sv->base, sv->http, (size_t)o->max_conns, o->conn_timeout);
-	if (!sv->conns) {
-		logmsg(RS_LOG_ERR, "out of memory");
+	sv->http = sv->base ? wd_server_new(sv->base, &so, on_request, sv) : NULL;
+	sv->pages = wd_page_cache_new();
+	if (!sv->http || !sv->pages) {
+		logmsg(RS_LOG_ERR, "cannot create the event loop: out of memory");
 		return false;
 	}
 	for (int i = 0; i < s->nhttp; i++) {
-		if (!evhttp_accept_socket_with_handle(sv->http, s->http[i])) {
+		if (wd_server_listen(sv->http, s->http[i], false) != 0) {
 			logmsg(RS_LOG_ERR, "cannot accept HTTP connections");
 			return false;
 		}
 	}
 	for (size_t i = 0; i < o->ntls; i++) {
-		sv->tls[i] = evconnlistener_new(sv->base, on_tls, sv, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0,
-						s->tls[i]);
-		if (!sv->tls[i]) {
+		/* the same accept policy as HTTP's (out of descriptors: the
+		 * oldest HTTP connection makes room, else a pause) */
+		if (wd_server_listen(sv->http, s->tls[i], true) != 0) {
 			logmsg(RS_LOG_ERR, "cannot accept TLS connections");
 			return false;
 		}
@@ -1031,7 +1076,8 @@ static bool start_http(struct server *sv, const struct sockets *s)
 /*
  * Follow the list with the module's sync thread, in the role of a server
  * that is not a resolver: no heartbeat, no snapshot (rc has no
- * snapshot-file), no cache purge (no hooks), no metrics (no metrics-listen).
+ * snapshot-file), no cache purge (no hooks); /metrics with --metrics-listen
+ * (the resolver's page: its blocked-answer counts are page views here).
  * It starts from an empty list that no load has filled ("" last id: load it
  * all when Redis is up), and flushes the views every --flush-interval.
  */
@@ -1043,7 +1089,7 @@ static bool start_sync(struct server *sv)
 	if (!l)
 		return false;
 	atomic_init(&sv->list, l);
-	if (rs_sync_start(&sv->sync, &sv->rc, &sv->list, "", "", false, NULL, sv->stats, &so) != 0) {
+	if (rs_sync_start(&sv->sync, &sv->rc, &sv->list, "", "", false, NULL, sv->stats, &so, NULL) != 0) {
 		atomic_store(&sv->list, NULL);
 		rs_list_free(l);
 		return false;
@@ -1081,15 +1127,13 @@ static bool start_services(struct server *sv, struct event *sigs[3])
 /* After the loop: close the connections, write the last views, stop following, free everything. */
 static void shut_down(struct server *sv, struct event *sigs[3])
 {
-	for (size_t i = 0; i < sv->ntls; i++)
-		evconnlistener_free(sv->tls[i]);
-	evhttp_free(sv->http); /* closes every connection */
-	wd_conns_free(sv->conns);
+	wd_server_free(sv->http); /* closes every connection and listening socket */
+	wd_page_cache_free(sv->pages);
 	event_free(sv->health_ev);
 	/* no request records a view any more: the sync thread drains the last
 	 * ones and writes them (for at most the Redis timeout; logs what could
 	 * not be written), then the lists are freed */
-	rs_sync_stop(sv->sync, NULL, NULL);
+	rs_sync_stop(sv->sync, NULL, NULL, NULL);
 	rs_list_free(atomic_load(&sv->list));
 	rs_stats_free(sv->stats);
 	wd_disc_free(sv->disc);
@@ -1101,7 +1145,10 @@ static void shut_down(struct server *sv, struct event *sigs[3])
 		unlink(sv->o->pidfile); /* may fail after dropping privileges: harmless */
 	cli_endpoint_free(&sv->rc.read);
 	cli_endpoint_free(&sv->rc.write);
+	cli_endpoint_free(&sv->rc.metrics);
 	free(sv->rc.jurisdiction);
+	free(sv->rc.trusted_keys); /* --trusted */
+	free(sv->rc.revoked_keys);
 }
 
 int main(int argc, char **argv)

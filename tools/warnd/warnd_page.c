@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,7 @@
 
 const char *const wd_placeholders[] = { "domain", "listed", "order", "authority", "reference", "issued",
 					"expires", "reason", "reason_lang", "url", "scope", "lang",
-					"unavailable", "prefix", NULL };
+					"unavailable", "prefix", "signer", "signer_key", NULL };
 
 static const char *const prefix_of[2] = { "", "neutral-" };
 
@@ -225,9 +226,9 @@ const struct wd_tmpl *wd_templates_choose(const struct wd_templates *ts, enum wd
 /* ---- rendering ---- */
 
 struct render {
-	const char *name[16];
-	const char *raw[16];      /* values as given ("" for NULL) */
-	struct rs_buf esc[16];    /* HTML-escaped values */
+	const char *name[20];
+	const char *raw[20];      /* values as given ("" for NULL) */
+	struct rs_buf esc[20];    /* HTML-escaped values */
 	size_t n;
 };
 
@@ -264,6 +265,32 @@ static const char *lookup(const char *name, size_t len, void *arg)
 	return r->esc[i].s ? r->esc[i].s : "";
 }
 
+/*
+ * Every value a page shows, by placeholder name, as given: the one list both
+ * the renderer and the cache key (wd_page_cached) are made of, so a value
+ * added here is part of the key by construction. {domain} and {listed} are
+ * shown through ctl_name_display by the renderer (a function of the name).
+ */
+static void collect(struct render *r, const struct wd_tmpl *t, const struct wd_page_vals *v)
+{
+	put(r, "domain", v->domain);
+	put(r, "listed", v->listed);
+	put(r, "order", v->order);
+	put(r, "authority", v->authority);
+	put(r, "reference", v->reference);
+	put(r, "issued", v->issued);
+	put(r, "expires", v->expires);
+	put(r, "reason", v->reason);
+	put(r, "reason_lang", v->reason_lang);
+	put(r, "url", v->url);
+	put(r, "scope", v->scope);
+	put(r, "lang", t->lang);
+	put(r, "unavailable", v->unavailable);
+	put(r, "prefix", v->prefix);
+	put(r, "signer", v->signer);
+	put(r, "signer_key", v->signer_key);
+}
+
 int wd_page_render(const struct wd_tmpl *t, enum wd_page_kind kind, const struct wd_page_vals *v,
 		   struct rs_buf *out)
 {
@@ -272,22 +299,13 @@ int wd_page_render(const struct wd_tmpl *t, enum wd_page_kind kind, const struct
 	char domain[CTL_DNAME_MAX], listed[CTL_DNAME_MAX];
 	int rc;
 
+	collect(&r, t, v);
 	/* internationalised names as the user typed them, with the stored A-label
 	 * form beside them: "münchen.example (xn--mnchen-3ya.example)" */
-	put(&r, "domain", v->domain ? ctl_name_display(v->domain, domain, sizeof(domain)) : NULL);
-	put(&r, "listed", v->listed ? ctl_name_display(v->listed, listed, sizeof(listed)) : NULL);
-	put(&r, "order", v->order);
-	put(&r, "authority", v->authority);
-	put(&r, "reference", v->reference);
-	put(&r, "issued", v->issued);
-	put(&r, "expires", v->expires);
-	put(&r, "reason", v->reason);
-	put(&r, "reason_lang", v->reason_lang);
-	put(&r, "url", v->url);
-	put(&r, "scope", v->scope);
-	put(&r, "lang", t->lang);
-	put(&r, "unavailable", v->unavailable);
-	put(&r, "prefix", v->prefix);
+	if (v->domain)
+		r.raw[lookup_index(&r, "domain", 6)] = ctl_name_display(v->domain, domain, sizeof(domain));
+	if (v->listed)
+		r.raw[lookup_index(&r, "listed", 6)] = ctl_name_display(v->listed, listed, sizeof(listed));
 	for (size_t i = 0; i < r.n; i++)
 		wd_html_escape(&r.esc[i], r.raw[i], strlen(r.raw[i]));
 	rc = wd_template_sections(&body, t->page[kind], nonempty, &r);
@@ -300,4 +318,134 @@ int wd_page_render(const struct wd_tmpl *t, enum wd_page_kind kind, const struct
 	}
 	free(body.s);
 	return rc;
+}
+
+/* ---- the rendered-page cache ---- */
+
+struct cache_slot {
+	uint64_t hash, used; /* used: the cache's clock at the last hit, 0 when empty */
+	char *key, *body;
+	size_t klen, blen;
+};
+
+struct wd_page_cache {
+	struct cache_slot slot[WD_CACHE_SLOTS];
+	struct rs_buf key;  /* the key being looked up (kept: no allocation per page) */
+	struct rs_buf page; /* a page rendered but not kept (too big, or no memory) */
+	uint64_t clock, hits, misses;
+};
+
+struct wd_page_cache *wd_page_cache_new(void)
+{
+	return calloc(1, sizeof(struct wd_page_cache));
+}
+
+void wd_page_cache_clear(struct wd_page_cache *c)
+{
+	for (size_t i = 0; i < WD_CACHE_SLOTS; i++) {
+		free(c->slot[i].key);
+		free(c->slot[i].body);
+		memset(&c->slot[i], 0, sizeof(c->slot[i]));
+	}
+}
+
+void wd_page_cache_free(struct wd_page_cache *c)
+{
+	if (!c)
+		return;
+	wd_page_cache_clear(c);
+	free(c->key.s);
+	free(c->page.s);
+	free(c);
+}
+
+void wd_page_cache_stats(const struct wd_page_cache *c, uint64_t *hits, uint64_t *misses)
+{
+	*hits = c->hits;
+	*misses = c->misses;
+}
+
+/* A 64-bit hash of s[0..n), 8 octets at a time (not keyed: a collision costs
+ * a comparison of the keys, never a wrong page). */
+static uint64_t hash(const char *s, size_t n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ n, w;
+
+	for (; n >= 8; s += 8, n -= 8) {
+		memcpy(&w, s, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 32;
+	}
+	w = 0;
+	memcpy(&w, s, n);
+	h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+	return h ^ (h >> 29);
+}
+
+int wd_page_cached(struct wd_page_cache *c, const struct wd_tmpl *t, enum wd_page_kind kind,
+		   const struct wd_page_vals *v, const char **body, size_t *len)
+{
+	struct render r = { .n = 0 };
+	struct cache_slot *s, *victim;
+	uint64_t h;
+	size_t i;
+	uint8_t k = (uint8_t)kind;
+
+	/* the key: the template (its identity: the cache is cleared when the
+	 * templates are replaced), the kind, and every value with its length */
+	collect(&r, t, v);
+	c->key.len = 0;
+	c->key.oom = false;
+	rs_buf_add(&c->key, (const char *)&t, sizeof(t));
+	rs_buf_add(&c->key, (const char *)&k, 1);
+	for (i = 0; i < r.n; i++) {
+		uint32_t n = (uint32_t)strlen(r.raw[i]);
+		rs_buf_add(&c->key, (const char *)&n, sizeof(n));
+		rs_buf_add(&c->key, r.raw[i], n);
+	}
+	if (c->key.oom)
+		return RS_ENOMEM;
+	h = hash(c->key.s, c->key.len);
+	/* two ways: the slot of the hash and its neighbour */
+	i = (size_t)(h % WD_CACHE_SLOTS) & ~(size_t)1;
+	c->clock++;
+	for (size_t w = 0; w < 2; w++) {
+		s = &c->slot[i + w];
+		if (s->used && s->hash == h && s->klen == c->key.len && memcmp(s->key, c->key.s, s->klen) == 0) {
+			s->used = c->clock;
+			c->hits++;
+			*body = s->body;
+			*len = s->blen;
+			return 0;
+		}
+	}
+	c->misses++;
+	c->page.len = 0;
+	c->page.oom = false;
+	if (wd_page_render(t, kind, v, &c->page) != 0 || c->page.oom)
+		return RS_ENOMEM;
+	*body = c->page.s;
+	*len = c->page.len;
+	if (c->page.len > WD_CACHE_BODY_MAX)
+		return 0; /* served, not kept */
+	victim = c->slot[i].used <= c->slot[i + 1].used ? &c->slot[i] : &c->slot[i + 1];
+	free(victim->key);
+	free(victim->body);
+	memset(victim, 0, sizeof(*victim));
+	victim->key = malloc(c->key.len);
+	victim->body = malloc(c->page.len + 1);
+	if (!victim->key || !victim->body) {
+		free(victim->key);
+		free(victim->body);
+		memset(victim, 0, sizeof(*victim));
+		return 0; /* served, not kept */
+	}
+	memcpy(victim->key, c->key.s, c->key.len);
+	memcpy(victim->body, c->page.s, c->page.len + 1);
+	victim->klen = c->key.len;
+	victim->blen = c->page.len;
+	victim->hash = h;
+	victim->used = c->clock;
+	*body = victim->body;
+	return 0;
 }

@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "text.h"
 #include "warnd_text.h"
@@ -60,7 +61,8 @@ const struct wd_tmpl *wd_templates_find(const struct wd_templates *ts, const cha
 const struct wd_tmpl *wd_templates_choose(const struct wd_templates *ts, enum wd_page_kind kind,
 					  const char *accept_language, const char *country);
 
-/* The values of a page; NULL means "". None of them is trusted. A domain or
+/* The values of a page; NULL means "". None of them is trusted. Every one is
+ * part of the cache key (warnd_page.c, collect()). A domain or
  * listed name with valid, non-confusable xn-- labels is shown in both forms,
  * "münchen.example (xn--mnchen-3ya.example)" (ctl_name_display). */
 struct wd_page_vals {
@@ -74,11 +76,38 @@ struct wd_page_vals {
 	const char *unavailable; /* non-empty when the list could not be read */
 	const char *prefix;      /* an address-triggered block: the listed prefix holding the host's
 				  * address ("198.51.100.0/24"); listed is then NULL */
+	const char *signer;      /* signed mode: the label of the trusted key that signed the order */
+	const char *signer_key;  /* and its key id (NULL both in unsigned mode) */
 };
 
 /* Render the page of kind in template t into out. 0 or RS_ENOMEM. */
 int wd_page_render(const struct wd_tmpl *t, enum wd_page_kind kind, const struct wd_page_vals *v,
 		   struct rs_buf *out);
+
+/*
+ * The rendered pages, kept: a page is rendered once per template, kind and
+ * values (every value of struct wd_page_vals, so the host, the listed name,
+ * every order field, the language) and then served from here. Nothing is
+ * invalidated: a changed order, a withdrawn name or another host gives
+ * another key, hence a page rendered anew; the least recently used of two
+ * slots makes room. WD_CACHE_SLOTS pages of at most WD_CACHE_BODY_MAX octets
+ * (a bigger page is rendered every time). Clear it when the templates are
+ * replaced (the key holds the template's address). One thread.
+ */
+#define WD_CACHE_SLOTS 256
+#define WD_CACHE_BODY_MAX (64 * 1024)
+struct wd_page_cache;
+
+struct wd_page_cache *wd_page_cache_new(void); /* NULL when out of memory */
+void wd_page_cache_free(struct wd_page_cache *c);
+void wd_page_cache_clear(struct wd_page_cache *c);
+void wd_page_cache_stats(const struct wd_page_cache *c, uint64_t *hits, uint64_t *misses);
+
+/* The page of kind in t for v, as wd_page_render would write it: *body and
+ * *len (NUL-terminated) stay valid until the next call or clear. 0 or
+ * RS_ENOMEM. */
+int wd_page_cached(struct wd_page_cache *c, const struct wd_tmpl *t, enum wd_page_kind kind,
+		   const struct wd_page_vals *v, const char **body, size_t *len);
 
 /* The placeholder names, for documentation checks; NULL-terminated. */
 extern const char *const wd_placeholders[];

@@ -108,6 +108,9 @@ static void test_signatures(void **state)
 	assert_string_equal(c.trusted_keys[0].id, "34750f98bd59fcfc");
 	assert_string_equal(c.trusted_keys[1].label, "AGCOM-2026");
 	assert_string_equal(c.trusted_keys[1].id, "6a3803d5f059902a");
+	/* one OpenSSL key object per key, built at load, freed by rs_conf_free */
+	assert_non_null(c.trusted_keys[0].pkey);
+	assert_non_null(c.trusted_keys[1].pkey);
 	assert_int_equal(c.nrevoked, 1);
 	k = rs_conf_key(&c, "6a3803d5f059902a", &revoked);
 	assert_non_null(k);
@@ -155,6 +158,31 @@ static void test_signatures(void **state)
 	if (!strstr(load(MIN "trusted-key: A rsa:" K1 "\n", &c), ":3: trusted-key: "))
 		fail_msg("another algorithm is refused with the directive named");
 	assert_null(c.path);
+	/* protect-key: trusted for the protected set only; the same key as a
+	 * trusted-key (same label) holds both roles */
+	assert_string_equal(load(MIN "trusted-key: AGCOM " K1 "\nprotect-key: ISP " K2 "\nprotect-key: AGCOM " K1 "\n",
+				 &c),
+			    "");
+	assert_int_equal(c.ntrusted, 2);
+	assert_non_null(rs_conf_key(&c, "34750f98bd59fcfc", &revoked));
+	assert_non_null(rs_conf_protect_key(&c, "34750f98bd59fcfc", &revoked));
+	assert_null(rs_conf_key(&c, "6a3803d5f059902a", &revoked));
+	assert_false(revoked);
+	k = rs_conf_protect_key(&c, "6a3803d5f059902a", &revoked);
+	assert_non_null(k);
+	assert_string_equal(k->label, "ISP");
+	rs_conf_free(&c);
+	assert_string_equal(load(MIN "protect-key: ISP " K2 "\nrevoked-key: 6a3803d5f059902a\n", &c), "");
+	assert_null(rs_conf_protect_key(&c, "6a3803d5f059902a", &revoked));
+	assert_true(revoked);
+	rs_conf_free(&c);
+	assert_string_equal(load(MIN "trusted-key: A " K1 "\nprotect-key: B " K1 "\n", &c),
+			    ":4: protect-key: key 34750f98bd59fcfc is given twice (as 'A' and 'B')");
+	assert_string_equal(load(MIN "protect-key: A " K1 "\nprotect-key: A " K1 "\n", &c),
+			    ":4: protect-key: key 34750f98bd59fcfc is given twice (as 'A' and 'A')");
+	/* a protect-key alone does not make signed mode possible */
+	assert_string_equal(load(MIN "require-signatures: yes\nprotect-key: ISP " K2 "\n", &c),
+			    ":4: require-signatures: yes needs at least one trusted-key that is not revoked");
 }
 
 static void test_full(void **state)

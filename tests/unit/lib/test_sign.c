@@ -9,6 +9,7 @@
  * file (mode 0600, never overwritten, refused when others can read it).
  * The vectors: TEST 1, 2, 3 and TEST 1024 (a 1023-octet message).
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -318,6 +319,67 @@ static void test_verify_speed(void **state)
 	for (int i = 0; i < N; i++)
 		assert_int_equal(rs_sig_verify(&pk, text, sizeof(text), sig), 0);
 	printf("Ed25519 verification of a 2 KB manifest: %.1f us\n", (now_s() - t0) / N * 1e6);
+	rs_privkey_free(k);
+}
+
+/* A configured key's EVP_PKEY (rs_pubkey_prepare): built once, shared
+ * read-only by threads verifying at once, each with its own EVP_MD_CTX; the
+ * same answers as a key without one (built per call); released. */
+struct vctx {
+	const struct rs_pubkey *pk;
+	const char *text, *sig, *bad;
+	int fails;
+};
+
+static void *verify_many(void *arg)
+{
+	struct vctx *v = arg;
+
+	for (int i = 0; i < 200; i++)
+		v->fails += rs_sig_verify(v->pk, v->text, strlen(v->text), v->sig) != 0 ||
+			    rs_sig_verify(v->pk, v->text, strlen(v->text), v->bad) != RS_EINVAL;
+	return NULL;
+}
+
+static void test_prepared_key(void **state)
+{
+	struct rs_privkey *k;
+	struct rs_pubkey pk, copy;
+	char sig[RS_SIG_B64_LEN + 1], bad[RS_SIG_B64_LEN + 1], err[128];
+	const char *text = "redsink-manifest 1\norder x\n";
+	struct vctx v[4];
+	pthread_t t[4];
+	void *pkey;
+
+	assert_int_equal(rs_privkey_generate(&k, err, sizeof(err)), 0);
+	rs_privkey_public(k, &pk);
+	assert_null(pk.pkey);
+	assert_int_equal(rs_sign(k, text, strlen(text), sig), 0);
+	assert_int_equal(rs_sign(k, "other", 5, bad), 0);
+	assert_int_equal(rs_sig_verify(&pk, text, strlen(text), sig), 0); /* without: built per call */
+	assert_int_equal(rs_pubkey_prepare(&pk), 0);
+	assert_non_null(pk.pkey);
+	pkey = pk.pkey;
+	assert_int_equal(rs_pubkey_prepare(&pk), 0); /* once */
+	assert_ptr_equal(pk.pkey, pkey);
+	assert_int_equal(rs_sig_verify(&pk, text, strlen(text), sig), 0);
+	assert_int_equal(rs_sig_verify(&pk, text, strlen(text), bad), RS_EINVAL);
+	assert_int_equal(rs_sig_verify(&pk, text, strlen(text) - 1, sig), RS_EINVAL);
+	/* a copy of the struct shares the object (its owner releases it) */
+	copy = pk;
+	assert_int_equal(rs_sig_verify(&copy, text, strlen(text), sig), 0);
+	for (int i = 0; i < 4; i++) {
+		v[i] = (struct vctx){ &pk, text, sig, bad, 0 };
+		assert_int_equal(pthread_create(&t[i], NULL, verify_many, &v[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(v[i].fails, 0);
+	}
+	rs_pubkey_release(&pk);
+	assert_null(pk.pkey);
+	rs_pubkey_release(&pk); /* NULL allowed */
+	assert_int_equal(rs_sig_verify(&pk, text, strlen(text), sig), 0);
 	rs_privkey_free(k);
 }
 
@@ -743,6 +805,7 @@ int main(void)
 		cmocka_unit_test(test_setdigest),
 		cmocka_unit_test(test_setdigest_million),
 		cmocka_unit_test(test_verify_speed),
+		cmocka_unit_test(test_prepared_key),
 		cmocka_unit_test(test_manifest_parse),
 		cmocka_unit_test(test_manifest_build),
 		cmocka_unit_test(test_manifest_malformed),

@@ -596,6 +596,72 @@ static void test_collateral_suspend_and_confirm(void **state)
 	rs_list_free(f.l);
 }
 
+static int not_suspended_logs;
+
+static void count_not_suspended(int level, const char *msg)
+{
+	if (strstr(msg, "not suspended"))
+		not_suspended_logs++;
+}
+
+/* Restoring the suspended set a snapshot kept (hostile input: repeats,
+ * invalid records, more than the cap): one sorted, deduplicated set capped
+ * at 4096, published once (not one copy of the whole set per record), the
+ * excess logged once. Merged with a set suspended already. */
+static void test_suspend_restore_once_capped(void **state)
+{
+	struct rs_conf c = { .stats_max_pending = 1000, .collateral_threshold = 10,
+			     .collateral_action = RS_COLLATERAL_SUSPEND };
+	struct rs_stats *s = rs_stats_new(&c, NULL);
+	enum { MAX = 4096, N = MAX + 100 };
+	static struct rs_prefix in[2 * N + 1];
+	struct rs_prefix *got, a = pfx("192.0.2.0/24"), b = pfx("198.51.100.0/24");
+	rs_log_fn saved = rs_log_hook;
+	size_t n = 0, ngot;
+	uint64_t gen;
+
+	assert_non_null(s);
+	for (int i = N - 1; i >= 0; i--) { /* unsorted, each twice */
+		struct rs_prefix p = { .family = 6, .len = 128 };
+		p.addr[0] = 0x20, p.addr[1] = 0x01, p.addr[14] = (uint8_t)(i >> 8), p.addr[15] = (uint8_t)i;
+		in[n++] = p;
+		in[n++] = p;
+	}
+	in[n++] = (struct rs_prefix){ .family = 9 }; /* invalid: skipped */
+	rs_log_hook = count_not_suspended;
+	not_suspended_logs = 0;
+	gen = rs_stats_suspended_gen(s);
+	rs_stats_suspend_restore(s, in, n);
+	assert_int_equal(rs_stats_suspended_gen(s), gen + 1); /* one set published */
+	assert_int_equal(not_suspended_logs, 1);               /* the excess, once */
+	assert_int_equal(rs_stats_suspended_get(s, &got, &ngot), 0);
+	assert_int_equal(ngot, MAX);
+	for (size_t i = 1; i < ngot; i++)
+		assert_true(memcmp(&got[i - 1], &got[i], sizeof(*got)) < 0); /* sorted, no repeats */
+	for (size_t i = 0; i < ngot; i++)
+		assert_true(rs_stats_suspended(s, &got[i]));
+	free(got);
+	rs_stats_free(s);
+
+	/* merged with what is suspended already; repeats of it add nothing */
+	s = rs_stats_new(&c, NULL);
+	assert_non_null(s);
+	rs_stats_suspend_restore(s, &a, 1);
+	gen = rs_stats_suspended_gen(s);
+	in[0] = b, in[1] = a, in[2] = b;
+	not_suspended_logs = 0;
+	rs_stats_suspend_restore(s, in, 3);
+	assert_int_equal(rs_stats_suspended_gen(s), gen + 1);
+	assert_int_equal(not_suspended_logs, 0);
+	assert_int_equal(rs_stats_suspended_get(s, &got, &ngot), 0);
+	assert_int_equal(ngot, 2);
+	assert_true(rs_stats_suspended(s, &a) && rs_stats_suspended(s, &b));
+	free(got);
+	rs_stats_free(s);
+	rs_log_hook = saved;
+}
+
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -614,6 +680,7 @@ int main(void)
 		cmocka_unit_test(test_collateral_counts_domains_not_names),
 		cmocka_unit_test(test_collateral_off),
 		cmocka_unit_test(test_collateral_suspend_and_confirm),
+		cmocka_unit_test(test_suspend_restore_once_capped),
 	};
 	return cmocka_run_group_tests_name("hits", tests, NULL, NULL);
 }

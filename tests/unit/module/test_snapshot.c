@@ -141,7 +141,7 @@ static void write_sample(void)
 	struct rs_list *l = sample();
 	char err[256];
 
-	assert_int_equal(rs_snapshot_write(path, l, "1795893918112-7", "0123456789abcdef0123456789abcdef", err, sizeof(err)), 0);
+	assert_int_equal(rs_snapshot_write(path, l, "1795893918112-7", "0123456789abcdef0123456789abcdef", NULL, 0, NULL, err, sizeof(err)), 0);
 	rs_list_free(l);
 }
 
@@ -153,7 +153,7 @@ static void test_round_trip(void **state)
 	const char *ref;
 
 	write_sample();
-	assert_int_equal(rs_snapshot_read(path, &conf, &l, last, ds, NULL, err, sizeof(err)), 0);
+	assert_int_equal(rs_snapshot_read(path, &conf, &l, last, ds, NULL, NULL, NULL, NULL, err, sizeof(err)), 0);
 	assert_string_equal(last, "1795893918112-7");
 	assert_string_equal(ds, "0123456789abcdef0123456789abcdef");
 	assert_int_equal(match(l, "www.pirate.example", &ref), RS_BLOCKED);
@@ -200,8 +200,8 @@ static void test_windows_round_trip(void **state)
 
 	assert_int_equal(rs_order_parse(&conf, "w", kv, 5, &o, err, sizeof(err)), 0);
 	assert_int_equal(rs_list_order_set(l, o, &idx), 0);
-	assert_int_equal(rs_snapshot_write(path, l, "1-1", "", err, sizeof(err)), 0);
-	assert_int_equal(rs_snapshot_read(path, &conf, &back, last, ds, NULL, err, sizeof(err)), 0);
+	assert_int_equal(rs_snapshot_write(path, l, "1-1", "", NULL, 0, NULL, err, sizeof(err)), 0);
+	assert_int_equal(rs_snapshot_read(path, &conf, &back, last, ds, NULL, NULL, NULL, NULL, err, sizeof(err)), 0);
 	assert_string_equal(rs_list_order_get(back, 0)->windows, o->windows);
 	assert_int_equal(rs_list_order_get(back, 0)->nwin, 1);
 	rs_list_free(back);
@@ -227,7 +227,7 @@ static void rewrite(void (*damage)(uint8_t *data, size_t *len))
 static void truncate_tail(uint8_t *d, size_t *len) { *len -= 3; }
 static void truncate_header(uint8_t *d, size_t *len) { *len = 20; }
 static void flip_bit(uint8_t *d, size_t *len) { d[*len / 2] ^= 0x10; }
-static void bad_version(uint8_t *d, size_t *len) { d[8] = 5; }
+static void bad_version(uint8_t *d, size_t *len) { d[8] = 7; }
 static void version_zero(uint8_t *d, size_t *len) { d[8] = 0; }
 static void bad_magic(uint8_t *d, size_t *len) { d[0] = 'X'; }
 static void appended(uint8_t *d, size_t *len) { d[(*len)++] = 0; }
@@ -239,7 +239,7 @@ static void expect_rejected(void (*damage)(uint8_t *, size_t *), const char *wha
 
 	write_sample();
 	rewrite(damage);
-	assert_int_equal(rs_snapshot_read(path, &conf, &l, last, ds, NULL, err, sizeof(err)), RS_EINVAL);
+	assert_int_equal(rs_snapshot_read(path, &conf, &l, last, ds, NULL, NULL, NULL, NULL, err, sizeof(err)), RS_EINVAL);
 	assert_null(l);
 	if (!strstr(err, what))
 		fail_msg("error \"%s\" does not say \"%s\"", err, what);
@@ -250,8 +250,8 @@ static void test_damaged(void **state)
 	expect_rejected(truncate_tail, "truncated");
 	expect_rejected(truncate_header, "truncated");
 	expect_rejected(flip_bit, "checksum mismatch");
-	expect_rejected(bad_version, "version 5, this module reads versions 1 to 4");
-	expect_rejected(version_zero, "version 0, this module reads versions 1 to 4");
+	expect_rejected(bad_version, "version 7, this module reads versions 1 to 6");
+	expect_rejected(version_zero, "version 0, this module reads versions 1 to 6");
 	expect_rejected(bad_magic, "not a redsink snapshot");
 	expect_rejected(appended, "truncated or padded");
 }
@@ -353,13 +353,47 @@ static size_t str_len(const uint8_t *d, size_t p)
 	return d[p] | d[p + 1] << 8 | (size_t)d[p + 2] << 16 | (size_t)d[p + 3] << 24;
 }
 
-/* A version 3 file from a version 4 one: the three manifest strings of each
+/* The header's payload length after an edit. */
+static void set_plen(uint8_t *d, size_t len)
+{
+	for (int i = 0; i < 8; i++)
+		d[16 + i] = (uint8_t)((uint64_t)(len - 32) >> (8 * i));
+}
+
+/* A version 5 file from a version 6 one written without a protected
+ * manifest: its three empty strings (3 * u32 0) taken out. */
+static void make_v5(uint8_t *d, size_t *len)
+{
+	assert_int_equal(d[8], 6);
+	for (size_t i = 1; i <= 12; i++)
+		assert_int_equal(d[*len - i], 0);
+	*len -= 12;
+	d[8] = 5;
+	set_plen(d, *len);
+	reseal(d, *len);
+}
+
+/* A version 4 file from a version 6 one written without suspended prefixes
+ * nor protected manifest: the empty suspended section (u32 0) taken out too. */
+static void make_v4(uint8_t *d, size_t *len)
+{
+	make_v5(d, len);
+	assert_int_equal(d[8], 5);
+	assert_true(d[*len - 4] == 0 && d[*len - 3] == 0 && d[*len - 2] == 0 && d[*len - 1] == 0);
+	*len -= 4;
+	d[8] = 4;
+	set_plen(d, *len);
+	reseal(d, *len);
+}
+
+/* A version 3 file from a version 6 one: the three manifest strings of each
  * order record (all "" in an unsigned list) taken out. */
 static void make_v3(uint8_t *d, size_t *len)
 {
 	uint32_t norders;
 	size_t p = 32;
 
+	make_v4(d, len);
 	assert_int_equal(d[8], 4);
 	p += 4 + str_len(d, p); /* last_id */
 	p += 4 + str_len(d, p); /* dataset */
@@ -404,7 +438,7 @@ static void test_bad_prefix_records_are_skipped(void **state)
 
 	write_sample();
 	rewrite(break_prefix_len);
-	assert_int_equal(rs_snapshot_read(path, &conf, &l, last, ds, &skipped, err, sizeof(err)), 0);
+	assert_int_equal(rs_snapshot_read(path, &conf, &l, last, ds, NULL, NULL, NULL, &skipped, err, sizeof(err)), 0);
 	assert_int_equal(skipped, 1);
 	assert_int_equal(amatch(l, "198.51.100.9", NULL), RS_PASS);
 	assert_int_equal(amatch(l, "192.0.2.1", NULL), RS_BLOCKED);
@@ -416,7 +450,7 @@ static void test_bad_prefix_records_are_skipped(void **state)
 
 	write_sample();
 	rewrite(break_prefix_family);
-	assert_int_equal(rs_snapshot_read(path, &conf, &l, last, ds, &skipped, err, sizeof(err)), 0);
+	assert_int_equal(rs_snapshot_read(path, &conf, &l, last, ds, NULL, NULL, NULL, &skipped, err, sizeof(err)), 0);
 	assert_int_equal(skipped, 1);
 	assert_int_equal(amatch(l, "192.0.2.129", NULL), RS_BLOCKED); /* no longer protected */
 	rs_list_stats(l, &st);
@@ -426,7 +460,7 @@ static void test_bad_prefix_records_are_skipped(void **state)
 
 	write_sample();
 	rewrite(break_prefix_host_bits);
-	assert_int_equal(rs_snapshot_read(path, &conf, &l, last, ds, &skipped, err, sizeof(err)), 0);
+	assert_int_equal(rs_snapshot_read(path, &conf, &l, last, ds, NULL, NULL, NULL, &skipped, err, sizeof(err)), 0);
 	assert_int_equal(skipped, 1);
 	assert_int_equal(amatch(l, "2001:db8:2::1", NULL), RS_PASS);
 	assert_int_equal(amatch(l, "2001:db8:1::1", NULL), RS_BLOCKED);
@@ -434,7 +468,7 @@ static void test_bad_prefix_records_are_skipped(void **state)
 
 	write_sample();
 	rewrite(break_prefix_position);
-	assert_int_equal(rs_snapshot_read(path, &conf, &l, last, ds, &skipped, err, sizeof(err)), 0);
+	assert_int_equal(rs_snapshot_read(path, &conf, &l, last, ds, NULL, NULL, NULL, &skipped, err, sizeof(err)), 0);
 	assert_int_equal(skipped, 1);
 	assert_int_equal(amatch(l, "198.51.100.9", NULL), RS_PASS);
 	rs_list_free(l);
@@ -448,10 +482,10 @@ static void test_reads_version_2(void **state)
 	const char *ref;
 	size_t skipped;
 
-	assert_int_equal(rs_snapshot_write(path, l, "7-7", "0123456789abcdef0123456789abcdef", err, sizeof(err)), 0);
+	assert_int_equal(rs_snapshot_write(path, l, "7-7", "0123456789abcdef0123456789abcdef", NULL, 0, NULL, err, sizeof(err)), 0);
 	rs_list_free(l);
 	rewrite(make_v2);
-	assert_int_equal(rs_snapshot_read(path, &conf, &back, last, ds, &skipped, err, sizeof(err)), 0);
+	assert_int_equal(rs_snapshot_read(path, &conf, &back, last, ds, NULL, NULL, NULL, &skipped, err, sizeof(err)), 0);
 	assert_int_equal(skipped, 0);
 	assert_string_equal(last, "7-7");
 	assert_int_equal(match(back, "www.pirate.example", &ref), RS_BLOCKED);
@@ -460,6 +494,115 @@ static void test_reads_version_2(void **state)
 	assert_int_equal(st.domains, 3);
 	assert_int_equal(st.prefixes, 0);
 	assert_false(rs_list_has_prefixes(back));
+	rs_list_free(back);
+}
+
+/* The collateral alarm's suspended prefixes (version 5): kept over a
+ * restart; a bad record is skipped and counted; older files have none. */
+static struct rs_prefix *susp_back;
+static size_t nsusp_back;
+
+static void break_suspended_host_bits(uint8_t *d, size_t *len)
+{
+	/* the last record is 2001:db8:1::/48 (sorted after the IPv4 one), before
+	 * the empty protected manifest (12 octets): set a host bit */
+	d[*len - 12 - 1] = 1;
+	reseal(d, *len);
+}
+
+static void suspended_count_too_big(uint8_t *d, size_t *len)
+{
+	d[*len - 12 - 2 * 18 - 4] = 3; /* 3 records announced, 2 present */
+	reseal(d, *len);
+}
+
+static void test_suspended_round_trip(void **state)
+{
+	struct rs_prefix susp[2] = { pfx("198.51.100.0/24"), pfx("2001:db8:1::/48") };
+	struct rs_list *l = sample(), *back;
+	struct rs_list_stats st;
+	char last[RS_STREAM_ID_MAX], ds[RS_DATASET_ID_LEN + 1], err[256];
+	size_t skipped;
+
+	assert_int_equal(rs_snapshot_write(path, l, "9-1", "", susp, 2, NULL, err, sizeof(err)), 0);
+	rs_list_free(l);
+	assert_int_equal(rs_snapshot_read(path, &conf, &back, last, ds, &susp_back, &nsusp_back, NULL, &skipped, err,
+					  sizeof(err)), 0);
+	assert_int_equal(skipped, 0);
+	assert_int_equal(nsusp_back, 2);
+	assert_memory_equal(susp_back, susp, sizeof(susp));
+	assert_int_equal(amatch(back, "198.51.100.9", NULL), RS_BLOCKED); /* the list is unchanged */
+	rs_list_stats(back, &st);
+	assert_int_equal(st.prefixes, 4);
+	rs_list_free(back);
+	free(susp_back);
+	/* a reader that does not ask for them still reads the file */
+	assert_int_equal(rs_snapshot_read(path, &conf, &back, last, ds, NULL, NULL, NULL, &skipped, err, sizeof(err)), 0);
+	rs_list_free(back);
+
+	/* a bad record is skipped and counted, the rest loads */
+	rewrite(break_suspended_host_bits);
+	assert_int_equal(rs_snapshot_read(path, &conf, &back, last, ds, &susp_back, &nsusp_back, NULL, &skipped, err,
+					  sizeof(err)), 0);
+	assert_int_equal(skipped, 1);
+	assert_int_equal(nsusp_back, 1);
+	assert_memory_equal(&susp_back[0], &susp[0], sizeof(susp[0]));
+	rs_list_free(back);
+	free(susp_back);
+
+	/* a count beyond the file breaks the framing: rejected whole */
+	l = sample();
+	assert_int_equal(rs_snapshot_write(path, l, "9-1", "", susp, 2, NULL, err, sizeof(err)), 0);
+	rs_list_free(l);
+	rewrite(suspended_count_too_big);
+	back = (struct rs_list *)1;
+	susp_back = (struct rs_prefix *)1;
+	assert_int_equal(rs_snapshot_read(path, &conf, &back, last, ds, &susp_back, &nsusp_back, NULL, NULL, err,
+					  sizeof(err)), RS_EINVAL);
+	assert_null(back);
+	assert_null(susp_back);
+	assert_non_null(strstr(err, "suspended"));
+
+	/* the in-memory image (a reload's hand-over) carries them too */
+	{
+		uint8_t *img;
+		size_t len;
+		l = sample();
+		assert_int_equal(rs_snapshot_encode(l, "9-2", "", susp, 2, NULL, &img, &len), 0);
+		assert_int_equal(rs_snapshot_decode(img, len, "image", &conf, &back, last, ds, &susp_back, &nsusp_back, NULL,
+						    &skipped, err, sizeof(err)), 0);
+		assert_int_equal(nsusp_back, 2);
+		assert_memory_equal(susp_back, susp, sizeof(susp));
+		free(img);
+		free(susp_back);
+		rs_list_free(back);
+		rs_list_free(l);
+	}
+}
+
+/* A version 4 file (before suspended prefixes) still reads: no suspension. */
+static void test_reads_version_4(void **state)
+{
+	struct rs_list *l = sample(), *back;
+	char last[RS_STREAM_ID_MAX], ds[RS_DATASET_ID_LEN + 1], err[256];
+	const char *ref;
+	size_t skipped;
+
+	assert_int_equal(rs_snapshot_write(path, l, "8-8", "0123456789abcdef0123456789abcdef", NULL, 0, NULL, err,
+					   sizeof(err)), 0);
+	rs_list_free(l);
+	rewrite(make_v4);
+	susp_back = (struct rs_prefix *)1;
+	nsusp_back = 7;
+	assert_int_equal(rs_snapshot_read(path, &conf, &back, last, ds, &susp_back, &nsusp_back, NULL, &skipped, err,
+					  sizeof(err)), 0);
+	assert_int_equal(skipped, 0);
+	assert_null(susp_back);
+	assert_int_equal(nsusp_back, 0);
+	assert_string_equal(last, "8-8");
+	assert_int_equal(amatch(back, "198.51.100.9", &ref), RS_BLOCKED);
+	assert_string_equal(ref, "b");
+	assert_int_equal(match(back, "www.pirate.example", &ref), RS_BLOCKED);
 	rs_list_free(back);
 }
 
@@ -472,7 +615,7 @@ static void test_bad_records_are_skipped(void **state)
 
 	write_sample();
 	rewrite(break_order_b);
-	assert_int_equal(rs_snapshot_read(path, &conf, &l, last, ds, &skipped, err, sizeof(err)), 0);
+	assert_int_equal(rs_snapshot_read(path, &conf, &l, last, ds, NULL, NULL, NULL, &skipped, err, sizeof(err)), 0);
 	assert_int_equal(skipped, 1);
 	assert_int_equal(match(l, "www.pirate.example", NULL), RS_BLOCKED);
 	assert_int_equal(match(l, "x.pirate2.example", NULL), RS_PASS);
@@ -482,7 +625,7 @@ static void test_bad_records_are_skipped(void **state)
 
 	write_sample();
 	rewrite(break_first_name);
-	assert_int_equal(rs_snapshot_read(path, &conf, &l, last, ds, &skipped, err, sizeof(err)), 0);
+	assert_int_equal(rs_snapshot_read(path, &conf, &l, last, ds, NULL, NULL, NULL, &skipped, err, sizeof(err)), 0);
 	assert_int_equal(skipped, 1);
 	rs_list_stats(l, &st);
 	assert_int_equal(st.orders, 2);
@@ -498,9 +641,9 @@ static void test_missing(void **state)
 	char last[RS_STREAM_ID_MAX], ds[RS_DATASET_ID_LEN + 1], err[256];
 
 	unlink(path);
-	assert_int_equal(rs_snapshot_read(path, &conf, &l, last, ds, NULL, err, sizeof(err)), RS_ENOENT);
+	assert_int_equal(rs_snapshot_read(path, &conf, &l, last, ds, NULL, NULL, NULL, NULL, err, sizeof(err)), RS_ENOENT);
 	l = sample();
-	assert_int_equal(rs_snapshot_write("/nonexistent-dir/x.snap", l, "1-0", "", err, sizeof(err)), RS_EIO);
+	assert_int_equal(rs_snapshot_write("/nonexistent-dir/x.snap", l, "1-0", "", NULL, 0, NULL, err, sizeof(err)), RS_EIO);
 	assert_non_null(strstr(err, "cannot create /nonexistent-dir/x.snap.tmp."));
 	rs_list_free(l);
 }
@@ -549,8 +692,8 @@ static void test_manifest_round_trip(void **state)
 	o->sig = g;
 	assert_int_equal(rs_list_order_set(l, o, &idx), 0);
 	add(l, "a.example", idx);
-	assert_int_equal(rs_snapshot_write(path, l, "9-9", "", err, sizeof(err)), 0);
-	assert_int_equal(rs_snapshot_read(path, &conf, &back, last, ds, NULL, err, sizeof(err)), 0);
+	assert_int_equal(rs_snapshot_write(path, l, "9-9", "", NULL, 0, NULL, err, sizeof(err)), 0);
+	assert_int_equal(rs_snapshot_read(path, &conf, &back, last, ds, NULL, NULL, NULL, NULL, err, sizeof(err)), 0);
 	r = rs_list_order_get(back, 0);
 	assert_non_null(r->sig);
 	assert_int_equal(r->sig->version, 7);
@@ -652,10 +795,10 @@ static void test_signed_mode_verifies(void **state)
 	signed_order(l, "s", "s.example", 0, false);
 	signed_order(l, "r", "r.example", 1, false); /* its key is revoked below */
 	signed_order(l, "t", "t.example", 0, true);  /* a bad signature */
-	assert_int_equal(rs_snapshot_write(path, l, "9-9", "", err, sizeof(err)), 0);
+	assert_int_equal(rs_snapshot_write(path, l, "9-9", "", NULL, 0, NULL, err, sizeof(err)), 0);
 
 	/* unsigned mode: everything as written */
-	assert_int_equal(rs_snapshot_read(path, &conf, &back, last, ds, &skipped, err, sizeof(err)), 0);
+	assert_int_equal(rs_snapshot_read(path, &conf, &back, last, ds, NULL, NULL, NULL, &skipped, err, sizeof(err)), 0);
 	assert_int_equal(match(back, "u.example", NULL), RS_BLOCKED);
 	assert_int_equal(match(back, "r.example", NULL), RS_BLOCKED);
 	assert_int_equal(match(back, "t.example", NULL), RS_BLOCKED);
@@ -669,7 +812,7 @@ static void test_signed_mode_verifies(void **state)
 	sconf.revoked_keys = revoked;
 	sconf.nrevoked = 1;
 	sconf.require_signatures = 1;
-	assert_int_equal(rs_snapshot_read(path, &sconf, &back, last, ds, &skipped, err, sizeof(err)), 0);
+	assert_int_equal(rs_snapshot_read(path, &sconf, &back, last, ds, NULL, NULL, NULL, &skipped, err, sizeof(err)), 0);
 	assert_int_equal(match(back, "s.example", NULL), RS_BLOCKED);
 	assert_non_null(rs_list_order_get(back, (uint32_t)rs_list_order_find(back, "s"))->sig);
 	assert_int_equal(match(back, "u.example", NULL), RS_PASS); /* no manifest */
@@ -685,13 +828,192 @@ static void test_signed_mode_verifies(void **state)
 	sconf.ntrusted = 1;
 	sconf.nrevoked = 0;
 	trusted[0] = spub[1];
-	assert_int_equal(rs_snapshot_read(path, &sconf, &back, last, ds, &skipped, err, sizeof(err)), 0);
+	assert_int_equal(rs_snapshot_read(path, &sconf, &back, last, ds, NULL, NULL, NULL, &skipped, err, sizeof(err)), 0);
 	assert_int_equal(match(back, "s.example", NULL), RS_PASS);
 	assert_int_equal(match(back, "r.example", NULL), RS_BLOCKED);
 	rs_list_free(back);
 	rs_list_free(l);
 	for (int i = 0; i < 2; i++)
 		EVP_PKEY_free(skey[i]);
+}
+
+/* ---- the verified protected set (version 6) ---- */
+
+/* ps becomes version `version` of the protected set (names safe.example and
+ * good.pirate2.example, prefix 192.0.2.128/25: sample()'s protection),
+ * signed by key k (over another text when tamper). */
+static void protected_manifest(struct rs_protsig *ps, uint64_t version, int k, bool tamper)
+{
+	struct rs_manifest m = { 0 }, *pm = NULL;
+	struct rs_setdigest *dn = rs_setdigest_new(), *dp = rs_setdigest_new();
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	uint8_t sig[64];
+	size_t len, n = sizeof(sig);
+	char err[256], *text, b64[89];
+
+	snprintf(m.order, sizeof(m.order), "%s", RS_PROTECTED_ID);
+	m.version = version;
+	snprintf(m.prev, sizeof(m.prev), version == 1 ? "-" : "%064d", 0);
+	snprintf(m.key, sizeof(m.key), "%s", spub[k].id);
+	m.signed_at = 1800000000;
+	rs_setdigest_add(dn, "good.pirate2.example", 20);
+	rs_setdigest_finish(dn, m.names_digest, &m.names);
+	rs_setdigest_add(dp, "192.0.2.128/25", 14);
+	rs_setdigest_finish(dp, m.prefixes_digest, &m.prefixes);
+	text = rs_manifest_build_err(&m, &len, err, sizeof(err));
+	if (!text)
+		fail_msg("%s", err);
+	assert_int_equal(EVP_DigestSignInit(ctx, NULL, NULL, NULL, skey[k]), 1);
+	assert_int_equal(EVP_DigestSign(ctx, sig, &n, (const uint8_t *)(tamper ? "other" : text), tamper ? 5 : len), 1);
+	EVP_MD_CTX_free(ctx);
+	rs_b64_encode(sig, 64, b64);
+	assert_int_equal(rs_manifest_parse(text, len, &pm, err, sizeof(err)), 0);
+	assert_int_equal(rs_protsig_set(ps, pm, b64), 0);
+	rs_manifest_free(pm);
+	free(text);
+}
+
+static void assert_same_prot(const struct rs_protsig *a, const struct rs_protsig *b)
+{
+	assert_int_equal(a->version, b->version);
+	assert_string_equal(a->hash, b->hash);
+	assert_string_equal(a->key, b->key);
+	assert_string_equal(a->sig, b->sig);
+	assert_int_equal(a->names, b->names);
+	assert_int_equal(a->prefixes, b->prefixes);
+	assert_int_equal(a->len, b->len);
+	assert_memory_equal(a->text, b->text, a->len + 1);
+}
+
+/* The verified protected set's manifest survives the file and the reload's
+ * image; in signed mode it is verified again against the current keys: a
+ * protect-key, not revoked, the signature; one that fails is dropped and
+ * counted (the list itself loads). A record whose framing is broken rejects
+ * the file. */
+static void test_protected_round_trip(void **state)
+{
+	static struct rs_pubkey trusted[2];
+	static char revoked[1][RS_KEYID_LEN + 1];
+	struct rs_conf sconf = conf;
+	struct rs_protsig ps = { .version = 0 }, back_ps = { .version = 0 };
+	struct rs_list *l = sample(), *back;
+	char last[RS_STREAM_ID_MAX], ds[RS_DATASET_ID_LEN + 1], err[256];
+	size_t skipped = 9;
+
+	skeys_init();
+	protected_manifest(&ps, 3, 0, false);
+	assert_int_equal(rs_snapshot_write(path, l, "9-3", "", NULL, 0, &ps, err, sizeof(err)), 0);
+
+	/* unsigned mode: parsed, kept as written */
+	assert_int_equal(rs_snapshot_read(path, &conf, &back, last, ds, NULL, NULL, &back_ps, &skipped, err,
+					  sizeof(err)), 0);
+	assert_int_equal(skipped, 0);
+	assert_same_prot(&ps, &back_ps);
+	assert_int_equal(back_ps.version, 3);
+	assert_int_equal(back_ps.names, 1);
+	assert_int_equal(back_ps.prefixes, 1);
+	rs_list_free(back);
+
+	/* signed mode, key 0 a protect-key: verified, kept */
+	trusted[0] = spub[0];
+	trusted[0].roles = RS_KEY_PROTECT;
+	trusted[1] = spub[1];
+	sconf.trusted_keys = trusted;
+	sconf.ntrusted = 2;
+	sconf.revoked_keys = revoked;
+	sconf.nrevoked = 0;
+	sconf.require_signatures = 1;
+	assert_int_equal(rs_snapshot_read(path, &sconf, &back, last, ds, NULL, NULL, &back_ps, &skipped, err,
+					  sizeof(err)), 0);
+	assert_int_equal(skipped, 2); /* sample()'s two unsigned orders */
+	assert_same_prot(&ps, &back_ps);
+	assert_int_equal(match(back, "good.pirate2.example", NULL), RS_PROTECTED); /* the list's protection */
+	rs_list_free(back);
+
+	/* key 0 trusted for orders only (not a protect-key): dropped, counted */
+	trusted[0].roles = RS_KEY_ORDERS;
+	assert_int_equal(rs_snapshot_read(path, &sconf, &back, last, ds, NULL, NULL, &back_ps, &skipped, err,
+					  sizeof(err)), 0);
+	assert_int_equal(skipped, 3); /* and the manifest */
+	assert_int_equal(back_ps.version, 0);
+	assert_null(back_ps.text);
+	rs_list_free(back);
+
+	/* a protect-key since revoked: dropped */
+	trusted[0].roles = RS_KEY_PROTECT;
+	snprintf(revoked[0], sizeof(revoked[0]), "%s", spub[0].id);
+	sconf.nrevoked = 1;
+	assert_int_equal(rs_snapshot_read(path, &sconf, &back, last, ds, NULL, NULL, &back_ps, &skipped, err,
+					  sizeof(err)), 0);
+	assert_int_equal(skipped, 3); /* and the manifest */
+	assert_int_equal(back_ps.version, 0);
+	rs_list_free(back);
+	sconf.nrevoked = 0;
+
+	/* a signature that does not verify: dropped in signed mode */
+	protected_manifest(&ps, 4, 0, true);
+	assert_int_equal(rs_snapshot_write(path, l, "9-4", "", NULL, 0, &ps, err, sizeof(err)), 0);
+	assert_int_equal(rs_snapshot_read(path, &sconf, &back, last, ds, NULL, NULL, &back_ps, &skipped, err,
+					  sizeof(err)), 0);
+	assert_int_equal(skipped, 3); /* and the manifest */
+	assert_int_equal(back_ps.version, 0);
+	rs_list_free(back);
+
+	/* the in-memory image (a reload's hand-over) carries it too */
+	protected_manifest(&ps, 5, 0, false);
+	{
+		uint8_t *img;
+		size_t len;
+		assert_int_equal(rs_snapshot_encode(l, "9-5", "", NULL, 0, &ps, &img, &len), 0);
+		assert_int_equal(rs_snapshot_decode(img, len, "image", &sconf, &back, last, ds, NULL, NULL, &back_ps,
+						    &skipped, err, sizeof(err)), 0);
+		assert_int_equal(skipped, 2);
+		assert_same_prot(&ps, &back_ps);
+		rs_list_free(back);
+		/* the record's last string cut short: the framing breaks, rejected whole */
+		img[8] = 6;
+		len -= 3;
+		for (int i = 0; i < 8; i++)
+			img[16 + i] = (uint8_t)((uint64_t)(len - 32) >> (8 * i));
+		reseal(img, len);
+		back = (struct rs_list *)1;
+		assert_int_equal(rs_snapshot_decode(img, len, "image", &sconf, &back, last, ds, NULL, NULL, &back_ps,
+						    &skipped, err, sizeof(err)), RS_EINVAL);
+		assert_null(back);
+		assert_null(back_ps.text);
+		assert_non_null(strstr(err, "protected manifest"));
+		free(img);
+	}
+	rs_protsig_clear(&ps);
+	rs_protsig_clear(&back_ps);
+	rs_list_free(l);
+	for (int i = 0; i < 2; i++)
+		EVP_PKEY_free(skey[i]);
+}
+
+/* A version 5 file (before the protected manifest) still reads: no
+ * verified protected state, nothing skipped, its suspended prefixes kept. */
+static void test_reads_version_5(void **state)
+{
+	struct rs_prefix susp[1] = { pfx("198.51.100.0/24") };
+	struct rs_protsig back_ps = { .version = 0 };
+	struct rs_list *l = sample(), *back;
+	char last[RS_STREAM_ID_MAX], ds[RS_DATASET_ID_LEN + 1], err[256];
+	size_t skipped = 9;
+
+	assert_int_equal(rs_snapshot_write(path, l, "8-5", "", susp, 1, NULL, err, sizeof(err)), 0);
+	rs_list_free(l);
+	rewrite(make_v5);
+	assert_int_equal(rs_snapshot_read(path, &conf, &back, last, ds, &susp_back, &nsusp_back, &back_ps, &skipped,
+					  err, sizeof(err)), 0);
+	assert_int_equal(skipped, 0);
+	assert_string_equal(last, "8-5");
+	assert_int_equal(nsusp_back, 1);
+	assert_int_equal(back_ps.version, 0);
+	assert_null(back_ps.text);
+	assert_int_equal(match(back, "www.pirate.example", NULL), RS_BLOCKED);
+	rs_list_free(back);
+	free(susp_back);
 }
 
 int main(void)
@@ -703,9 +1025,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_records_are_skipped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_prefix_records_are_skipped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reads_version_2, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reads_version_4, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_suspended_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_windows_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_manifest_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_signed_mode_verifies, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_protected_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reads_version_5, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("snapshot", tests, NULL, NULL);
 }

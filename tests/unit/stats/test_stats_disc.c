@@ -179,24 +179,52 @@ static void test_collateral(void **state)
 	assert_int_equal(n, 1);
 	assert_int_equal(rows[0].hour, 7);
 	assert_string_equal(d.str.s[rows[0].prefix], "104.16.0.0/24");
+	assert_int_equal(rows[0].domains, 60);
 	assert_int_equal(rows[0].names, 60);
 	assert_int_equal(rows[0].orders, 2);
 	assert_int_equal(rows[0].replies, 64);
 	free(rows);
-	/* threshold 1: the dedicated prefix has 2 names, more than 1 */
+	/* threshold 1: the dedicated prefix has 2 names of one registrable domain (the module's unit,
+	 * rs_disc_base): not more than 1 */
 	assert_int_equal(sd_collateral(&d, 1, &rows, &n), 0);
-	assert_int_equal(n, 2);
+	assert_int_equal(n, 1);
 	assert_int_equal(rows[0].names, 60);
+	free(rows);
+	/* threshold 0: it is listed, 1 domain, 2 names */
+	assert_int_equal(sd_collateral(&d, 0, &rows, &n), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(d.str.s[rows[1].prefix], "198.51.100.20/32");
+	assert_int_equal(rows[1].domains, 1);
 	assert_int_equal(rows[1].names, 2);
+	free(rows);
+	/* a wildcard on the blocked party's own address: many names, one domain; under co.uk, three labels */
+	for (int i = 0; i < 60; i++) {
+		snprintf(f, sizeof(f), "rand%d.pirate.example|o1|203.0.113.5/32", i);
+		add(&d, 7, f, "1", NULL);
+		snprintf(f, sizeof(f), "x%d.pirate.co.uk|o1|203.0.113.5/32", i);
+		add(&d, 7, f, "1", NULL);
+	}
+	add(&d, 7, "other.co.uk|o1|203.0.113.5/32", "1", NULL);
+	assert_int_equal(sd_collateral(&d, 3, &rows, &n), 0);
+	assert_int_equal(n, 1); /* only the shared 104.16.0.0/24: 121 names, 3 domains */
+	free(rows);
+	assert_int_equal(sd_collateral(&d, 2, &rows, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(d.str.s[rows[1].prefix], "203.0.113.5/32");
+	assert_int_equal(rows[1].domains, 3); /* pirate.example, pirate.co.uk, other.co.uk */
+	assert_int_equal(rows[1].names, 121);
+	free(rows);
+	assert_int_equal(sd_collateral(&d, 0, &rows, &n), 0);
 	{
 		char *buf = NULL;
 		size_t len = 0;
 		FILE *fp = open_memstream(&buf, &len);
-		struct sd_meta m = { .w = { 7, 9 }, .threshold = 1 };
+		struct sd_meta m = { .w = { 7, 9 }, .threshold = 0 };
 		assert_int_equal(sd_render_collateral(fp, ST_FMT_JSON, &m, &d, rows, n), 0);
 		fclose(fp);
-		assert_non_null(strstr(buf, "\"threshold\":1,\"rows\":[{\"hour\":\"1970-01-01T07:00:00Z\","
-					    "\"prefix\":\"104.16.0.0/24\",\"names\":60,\"orders\":2,\"replies\":64}"));
+		assert_non_null(strstr(buf, "\"threshold\":0,\"rows\":[{\"hour\":\"1970-01-01T07:00:00Z\","
+					    "\"prefix\":\"104.16.0.0/24\",\"domains\":60,\"names\":60,\"orders\":2,"
+					    "\"replies\":64}"));
 		free(buf);
 	}
 	free(rows);
