@@ -457,6 +457,7 @@ struct purge_ctx {
 	bool has_prefixes; /* match and cur hold listed prefixes: A/AAAA RRsets are looked at */
 	bool ours;         /* every stored blocked answer goes too (its message and RRsets) */
 	bool msg;          /* the traversal pushes message-cache keys */
+	bool lost;         /* a key could not be kept (out of memory) */
 	time_t now;
 	struct purge_key *keys;
 	size_t n, cap;
@@ -482,8 +483,10 @@ static void purge_push(struct purge_ctx *p, hashvalue_type hash, const uint8_t *
 	if (p->n == p->cap) {
 		size_t cap = p->cap ? p->cap * 2 : 64;
 		struct purge_key *nk = realloc(p->keys, cap * sizeof(*nk));
-		if (!nk)
+		if (!nk) {
+			p->lost = true; /* purge_now: the stored answers' flag is set again */
 			return; /* the moddone check still catches what is missed here */
+		}
 		p->keys = nk;
 		p->cap = cap;
 	}
@@ -534,8 +537,10 @@ static void note_owner(struct purge_ctx *p, const uint8_t *name, size_t len)
 	if (p->nown == p->owncap) {
 		size_t cap = p->owncap ? p->owncap * 2 : 16;
 		struct purge_owner *no = realloc(p->owners, cap * sizeof(*no));
-		if (!no)
+		if (!no) {
+			p->lost = true;
 			return; /* its other messages stay: the first visit still blocks on a miss */
+		}
 		p->owners = no;
 		p->owncap = cap;
 	}
@@ -651,6 +656,8 @@ static void purge_now(struct rs_module *m, const struct rs_list *match)
 	if (p.n)
 		verbose(VERB_OPS, "redsink: removed %zu cached messages and %zu cached RRsets of newly blocked names "
 			"and addresses%s", nmsg, p.n - nmsg, p.ours ? " and of stored blocked answers" : "");
+	if (p.ours && p.lost)
+		atomic_store(&m->cached_any, true); /* missed stored answers: the next purge looks again */
 	free(p.keys);
 	free(p.owners);
 }
@@ -1394,8 +1401,8 @@ static void store_blocked(struct module_qstate *qs, struct rs_module *m, const s
 	reply_info_sortref(rep);
 	qi = qs->qinfo;
 	qi.local_alias = NULL;
+	h = query_info_hash(&qi, qs->query_flags); /* the same name: hashed before the copy */
 	qi.qname = memdup(qs->qinfo.qname, qs->qinfo.qname_len);
-	h = query_info_hash(&qi, qs->query_flags);
 	e = qi.qname ? query_info_entrysetup(&qi, rep, h) : NULL;
 	if (!e) {
 		free(qi.qname);
@@ -1548,14 +1555,20 @@ EXPORT void operate(struct module_qstate *qs, enum module_ev event, int id, stru
 		 * states keep their answer (resolution of other domains must not
 		 * break on a blocked name server name); their cache entries go.
 		 */
-		if (!q && (qs->is_valrec || !has_clients(qs)) && from_stored(qs)) {
+		if (from_stored(qs) && !(q && q->kind == RS_Q_BLOCKED) &&
+		    ((!q && (qs->is_valrec || !has_clients(qs))) || !m ||
+		     match_answer(qs, m, now, &mt, &chain) != RS_BLOCKED)) {
 			/*
-			 * A state the module never saw (the iterator's own: a
-			 * name server's address, a DS or DNSKEY of the validator)
-			 * was answered by the iterator's message-cache lookup
+			 * The iterator's message-cache lookup answered this state
 			 * with a stored blocked answer (tomsg copies the mark):
-			 * the sinkhole must not become a name server's address.
-			 * (With waiting clients it is replaced below anyway.)
+			 *  - a state the module never saw and no client waits for
+			 *    (the iterator's own: a name server's address, a DS or
+			 *    DNSKEY of the validator): the sinkhole must not become
+			 *    a name server's address;
+			 *  - any other state whose name is not blocked any more (a
+			 *    withdrawal whose purge has not run yet): the sinkhole
+			 *    would go out unmarked and uncounted.
+			 * (A client state still blocked is replaced below.)
 			 * Once, again from the validator down, without the
 			 * message cache: it resolves as before issue 15. The RRset
 			 * cache needs nothing (RS_CACHED_FLAG).

@@ -359,6 +359,22 @@ static int sound_check(struct ctl *x, struct ctl_signer *s, const struct ctl_man
 
 /* Does order:<id> (fields, state) as read differ from its verified manifest m?
  * Noted in so (refused at its first change), or accepted with --resign-current-state. */
+/* The chain continues from the stored manifest mf: so takes its text (mf
+ * lets go of it) and, when it parsed, its version, digests and counts. */
+static void take_prev(struct sorder *so, struct ctl_manifest *mf)
+{
+	so->prev_text = mf->text;
+	so->prev_len = mf->len;
+	if (mf->m) {
+		so->version = mf->m->version;
+		memcpy(so->prev_names, mf->m->names_digest, 65);
+		memcpy(so->prev_prefixes, mf->m->prefixes_digest, 65);
+		so->prev_nnames = mf->m->names;
+		so->prev_nprefixes = mf->m->prefixes;
+	}
+	mf->text = NULL;
+}
+
 static void field_drift(struct ctl *x, struct sorder *so, const struct rs_manifest *m)
 {
 	char diff[900] = "", msg[1400];
@@ -481,18 +497,9 @@ int ctl_sign_prepare(struct ctl *x, const struct ctl_order *o)
 				 o->id, (unsigned long long)mf.m->version, mf.key, s->pub.id);
 			so->rotation = xstrdup(msg);
 		}
-		so->prev_text = mf.text;
-		so->prev_len = mf.len;
-		if (mf.m) {
-			so->version = mf.m->version;
-			memcpy(so->prev_names, mf.m->names_digest, 65);
-			memcpy(so->prev_prefixes, mf.m->prefixes_digest, 65);
-			so->prev_nnames = mf.m->names;
-			so->prev_nprefixes = mf.m->prefixes;
-		}
 		if (!*why)
 			field_drift(x, so, mf.m);
-		mf.text = NULL;
+		take_prev(so, &mf);
 	}
 	ctl_manifest_clear(&mf);
 	if (s->no % 16 == 0) {
@@ -555,16 +562,7 @@ int ctl_sign_prepare_protected(struct ctl *x)
 				 (unsigned long long)mf.m->version, mf.key, s->pub.id);
 			so->rotation = xstrdup(msg);
 		}
-		so->prev_text = mf.text;
-		so->prev_len = mf.len;
-		if (mf.m) {
-			so->version = mf.m->version;
-			memcpy(so->prev_names, mf.m->names_digest, 65);
-			memcpy(so->prev_prefixes, mf.m->prefixes_digest, 65);
-			so->prev_nnames = mf.m->names;
-			so->prev_nprefixes = mf.m->prefixes;
-		}
-		mf.text = NULL;
+		take_prev(so, &mf);
 	}
 	ctl_manifest_clear(&mf);
 	return 0;
