@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "ebr.h"
@@ -30,7 +31,13 @@ struct retired {
 	int kind; /* R_MEM: free(p); R_ORDER: rs_order_free(p) */
 	void *p;
 };
-enum { R_MEM, R_ORDER };
+enum { R_MEM, R_ORDER, R_MAP };
+
+/* A file mapping handed to reclamation (R_MAP): munmap'd when freed. */
+struct mapping {
+	void *addr;
+	size_t len;
+};
 
 struct rs_list {
 	_Atomic(struct rs_tab *) tab;
@@ -53,6 +60,12 @@ struct rs_list {
 	size_t pmask, npw;
 	bool pdirty;                 /* the set changed since the last commit */
 	size_t prefixes, protected_prefixes, prefix_bytes;
+	/* entries served in place from a snapshot image (rs_list_image): never
+	 * freed one by one, the block goes with the list */
+	uint8_t *block;
+	size_t block_len;
+	bool block_mapped; /* mmap'd (a file's pages), not malloc'd */
+	_Atomic(struct rs_list_image *) img; /* the image's own table, until rs_list_adopt */
 };
 
 /* The writer's record of one prefix (never seen by readers). */
@@ -109,22 +122,40 @@ static int64_t now_ms(void)
 
 static void release(int kind, void *p)
 {
-	if (kind == R_ORDER)
+	if (kind == R_ORDER) {
 		rs_order_free(p);
-	else
+	} else if (kind == R_MAP) {
+		munmap(((struct mapping *)p)->addr, ((struct mapping *)p)->len);
 		free(p);
+	} else {
+		free(p);
+	}
+}
+
+/* The block of entries served in place (rs_list_image), released now or,
+ * with readers, retired. On out of memory for the bookkeeping it is kept
+ * (leaked) rather than freed under a reader. */
+static void block_drop(struct rs_list *l, bool now);
+
+/* Is p inside the adopted block (an entry served in place)? */
+static bool in_block(const struct rs_list *l, const void *p)
+{
+	return l->block && (const uint8_t *)p >= l->block && (const uint8_t *)p < l->block + l->block_len;
 }
 
 /* Hand p to reclamation. If even the bookkeeping cannot be allocated, leak p
- * rather than free memory a reader may still use. */
+ * rather than free memory a reader may still use. An entry inside the
+ * adopted block is simply dropped: the block lives as long as the list. */
 static void retire(struct rs_list *l, int kind, void *p)
 {
 	struct retired *r;
 
-	if (!p)
+	if (!p || (kind == R_MEM && in_block(l, p)))
 		return;
 	if (kind == R_MEM)
 		l->mem_bytes -= alloc_size(p);
+	else if (kind == R_MAP)
+		l->mem_bytes -= ((struct mapping *)p)->len;
 	if (l->quiescent) {
 		release(kind, p);
 		return;
@@ -234,10 +265,12 @@ void rs_list_free(struct rs_list *l)
 	t = atomic_load_explicit(&l->tab, memory_order_relaxed);
 	for (size_t i = 0; i <= t->mask; i++) {
 		struct rs_entry *e = atomic_load_explicit(&t->slot[i], memory_order_relaxed);
-		if (e && e != TOMB)
+		if (e && e != TOMB && !in_block(l, e))
 			free(e);
 	}
 	free(t);
+	free(atomic_load_explicit(&l->img, memory_order_relaxed));
+	block_drop(l, true);
 	o = atomic_load_explicit(&l->ords, memory_order_relaxed);
 	for (uint32_t i = 0; i < o->cap; i++)
 		rs_order_free(atomic_load_explicit(&o->o[i], memory_order_relaxed));
@@ -263,6 +296,33 @@ static inline const struct rs_entry *tab_find(const struct rs_tab *t, const uint
 			return e;
 		i = (i + 1) & t->mask;
 	}
+}
+
+/* The same in a snapshot image's own table (rs_list_image), before
+ * rs_list_adopt has checked it: every slot and entry is bounds-checked
+ * here, and the probe ends after cap slots even in a table with no free
+ * slot. Entries are in host order (images are served in place only on
+ * little-endian hosts). */
+static const struct rs_entry *img_find(const struct rs_list_image *im, const uint8_t *wire, size_t wlen,
+				       uint64_t hash)
+{
+	uint32_t h32 = (uint32_t)(hash >> 32);
+	size_t mask = im->cap - 1, i = (size_t)hash & mask;
+
+	for (size_t n = 0; n < im->cap; n++, i = (i + 1) & mask) {
+		uint32_t v = im->slot[i];
+		uint64_t o = ((uint64_t)v - 1) * 4;
+		const struct rs_entry *e;
+		if (v == 0)
+			return NULL;
+		if (o >= im->alen || im->alen - o < sizeof(*e))
+			continue;
+		e = (const struct rs_entry *)(const void *)(im->arena + o);
+		if (e->hash == h32 && e->wlen == wlen && im->alen - o - sizeof(*e) >= 4 * (size_t)e->nord + wlen &&
+		    memcmp(rs_entry_wire(e), wire, wlen) == 0)
+			return e;
+	}
+	return NULL;
 }
 
 #ifdef RS_TEST_HOOKS
@@ -295,6 +355,7 @@ static void test_stall(const struct rs_qname *q)
 enum rs_verdict rs_list_match(const struct rs_list *l, const struct rs_qname *q, int64_t now,
 			      struct rs_match *m)
 {
+	const struct rs_list_image *im = atomic_load_explicit(&l->img, memory_order_acquire);
 	const struct rs_tab *t = atomic_load_explicit(&l->tab, memory_order_acquire);
 	const struct rs_ordtab *ot = NULL;
 	bool blocked = false;
@@ -303,7 +364,8 @@ enum rs_verdict rs_list_match(const struct rs_list *l, const struct rs_qname *q,
 	test_stall(q);
 #endif
 	for (int i = 0; i < q->nlabels; i++) {
-		const struct rs_entry *e = tab_find(t, q->wire + q->off[i], q->len - q->off[i], q->hash[i]);
+		const struct rs_entry *e = im ? img_find(im, q->wire + q->off[i], q->len - q->off[i], q->hash[i])
+					      : tab_find(t, q->wire + q->off[i], q->len - q->off[i], q->hash[i]);
 		if (!e)
 			continue;
 		if (e->flags & RS_ENT_PROTECTED)
@@ -393,6 +455,97 @@ static int rehash(struct rs_list *l)
 	size_t live = l->domains + l->protected_n; /* upper bound: an entry may be both */
 
 	return rehash_to(l, 2 * (live + 1));
+}
+
+static void block_drop(struct rs_list *l, bool now)
+{
+	uint8_t *b = l->block;
+	size_t len = l->block_len;
+	struct mapping *mp;
+
+	l->block = NULL; /* first: retire() keeps its hands off the block's own range */
+	l->block_len = 0;
+	if (!b)
+		return;
+	if (!l->block_mapped) {
+		if (now)
+			free(b);
+		else
+			retire(l, R_MEM, b);
+	} else if (now) {
+		munmap(b, len);
+	} else if ((mp = malloc(sizeof(*mp))) != NULL) {
+		mp->addr = b;
+		mp->len = len;
+		retire(l, R_MAP, mp);
+	}
+}
+
+int rs_list_image(struct rs_list *l, uint8_t *block, size_t len, bool mapped, const uint8_t *arena, size_t alen,
+		  const uint32_t *slot, size_t cap, size_t nentries)
+{
+	struct rs_list_image *im;
+
+	if (l->block || l->domains || l->protected_n || cap < 16 || (cap & (cap - 1)))
+		return RS_EINVAL;
+	im = malloc(sizeof(*im));
+	if (!im)
+		return RS_ENOMEM;
+	*im = (struct rs_list_image){ block, arena, alen, slot, cap, mapped };
+	l->block = block;
+	l->block_len = len;
+	l->block_mapped = mapped;
+	l->mem_bytes += (mapped ? len : alloc_size(block)) + alloc_size(im);
+	l->domains = nentries; /* until rs_list_adopt counts them */
+	atomic_store_explicit(&l->img, im, memory_order_release);
+	return 0;
+}
+
+const struct rs_list_image *rs_list_image_get(const struct rs_list *l)
+{
+	return atomic_load_explicit(&l->img, memory_order_acquire);
+}
+
+int rs_list_adopt(struct rs_list *l, uint8_t *copy, size_t copy_len, const uint32_t *slot, size_t cap,
+		  const struct rs_list_stats *counts)
+{
+	struct rs_list_image *im = atomic_load_explicit(&l->img, memory_order_relaxed);
+	struct rs_tab *t, *old = wtab(l);
+	const uint8_t *base = copy ? copy : l->block;
+
+	if (!im || cap < 16 || (cap & (cap - 1)))
+		return RS_EINVAL;
+	t = tab_new(l, cap);
+	if (!t)
+		return RS_ENOMEM;
+	for (size_t i = 0; i < cap; i++) {
+		struct rs_entry *e = slot[i] == 0 ? NULL
+				     : slot[i] == UINT32_MAX ? TOMB
+				     : (struct rs_entry *)(void *)(base + (size_t)(slot[i] - 1) * 4);
+		if (e)
+			t->used++;
+		atomic_init(&t->slot[i], e);
+	}
+	l->domains = counts->domains;
+	l->protected_n = counts->protected_n;
+	l->name_bytes = counts->name_bytes;
+	/* the table first, then no image: a reader that sees no image sees it */
+	atomic_store_explicit(&l->tab, t, memory_order_release);
+	atomic_store_explicit(&l->img, NULL, memory_order_release);
+	retire(l, R_MEM, old);
+	retire(l, R_MEM, im);
+	if (copy) {
+		/* readers of the image may still hold its entries: the block
+		 * goes when they have left (a mapping is munmap'd then) */
+		block_drop(l, l->quiescent);
+		l->block = copy;
+		l->block_len = copy_len;
+		l->block_mapped = false;
+		l->mem_bytes += alloc_size(copy);
+	}
+	if ((t->used + 1) * 4 > (t->mask + 1) * 3)
+		(void)rehash(l); /* a table without its free quarter; on failure it serves as it is */
+	return 0;
 }
 
 int rs_list_reserve(struct rs_list *l, size_t n)

@@ -170,6 +170,46 @@ int64_t rs_list_order_find(const struct rs_list *l, const char *id);
 /* The order at idx, or NULL. */
 const struct rs_order *rs_list_order_get(const struct rs_list *l, uint32_t idx);
 
+/*
+ * Entries served in place (the snapshot's start, snapshot.h version 7).
+ *
+ * rs_list_image: block (malloc'd, or mmap'd when mapped; len octets) is
+ * taken over and released with the list; the entries inside it are never
+ * freed one by one (a change drops them, the block stays). Until rs_list_adopt, readers look names up
+ * in the image's own table: slot[cap] (cap a power of two, at least 16; 0
+ * empty, else 1 + an entry's offset in arena / 4), each entry an aligned
+ * struct rs_entry in host order whose order indexes are the list's, at the
+ * first free slot from rs_wire_hash() as the list probes. Nothing of it is
+ * trusted: each lookup bounds-checks what it reads. The list holds no entry
+ * yet (orders may be set); its domain count is nentries until adopted. No
+ * writer call but rs_list_adopt may run before it. 0, RS_EINVAL, RS_ENOMEM
+ * (block not taken).
+ *
+ * rs_list_adopt (the writer, once it has checked the image: snapshot.c,
+ * rs_snapshot_settle): the list's own table becomes slot[cap] (0 empty,
+ * UINT32_MAX a tombstone, else 1 + the entry's offset / 4 in copy, or in the
+ * block when copy is NULL), with these counts (domains, protected_n,
+ * name_bytes); the image's table is no longer read. copy (malloc'd,
+ * copy_len octets; may be NULL): the entries' new home, taken over; the
+ * block goes once no reader can hold it (a mapping of a file that someone
+ * truncates faults: only the first moments after a start read one). 0,
+ * RS_EINVAL (no image), RS_ENOMEM (the image stays, copy is not taken).
+ */
+struct rs_list_image {
+	const uint8_t *block, *arena;
+	size_t alen;
+	const uint32_t *slot;
+	size_t cap;
+	bool mapped;
+};
+struct rs_list_stats;
+int rs_list_image(struct rs_list *l, uint8_t *block, size_t len, bool mapped, const uint8_t *arena, size_t alen,
+		  const uint32_t *slot, size_t cap, size_t nentries);
+/* The image still served (NULL once adopted, or never one). */
+const struct rs_list_image *rs_list_image_get(const struct rs_list *l);
+int rs_list_adopt(struct rs_list *l, uint8_t *copy, size_t copy_len, const uint32_t *slot, size_t cap,
+		  const struct rs_list_stats *counts);
+
 /* List the wire domain under order idx. 0, RS_EEXIST (already), RS_ENOMEM, RS_EFULL. */
 int rs_list_add(struct rs_list *l, const uint8_t *wire, size_t wlen, uint32_t idx);
 /* Unlist the wire domain from order idx. 0 or RS_ENOENT. */

@@ -24,7 +24,8 @@ void rs_buf_add(struct rs_buf *b, const char *s, size_t n)
 		b->s = p;
 		b->cap = cap;
 	}
-	memcpy(b->s + b->len, s, n);
+	if (n)
+		memcpy(b->s + b->len, s, n); /* s may be NULL when n is 0 */
 	b->len += n;
 	b->s[b->len] = '\0';
 }

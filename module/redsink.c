@@ -277,10 +277,9 @@ static struct rs_list *initial_list(struct rs_module *m, char last_id[RS_STREAM_
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (handover) {
 		size_t skipped;
-		r = rs_snapshot_decode(handover, handover_len, "the list handed over by the reload", &m->conf, &l, last_id,
-				       dataset, susp, nsusp, prot, &skipped, err, sizeof(err));
-		free(handover);
-		handover = NULL;
+		r = rs_snapshot_decode_owned(handover, handover_len, "the list handed over by the reload", true, &m->conf,
+					     &l, last_id, dataset, susp, nsusp, prot, &skipped, err, sizeof(err));
+		handover = NULL; /* freed, or the list's block now */
 		if (r == 0) {
 			struct rs_list_stats ls;
 			rs_list_stats(l, &ls);
@@ -300,8 +299,8 @@ static struct rs_list *initial_list(struct rs_module *m, char last_id[RS_STREAM_
 	}
 	if (m->conf.snapshot_file) {
 		size_t skipped;
-		r = rs_snapshot_read(m->conf.snapshot_file, &m->conf, &l, last_id, dataset, susp, nsusp, prot, &skipped,
-				     err, sizeof(err));
+		r = rs_snapshot_read_image(m->conf.snapshot_file, true, &m->conf, &l, last_id, dataset, susp, nsusp, prot,
+					   &skipped, err, sizeof(err));
 		if (r == 0) {
 			struct rs_list_stats ls;
 			rs_list_stats(l, &ls);
@@ -1001,7 +1000,8 @@ EXPORT void deinit(struct module_env *env, int id)
 		if (rs_stats_suspended_get(m->stats, &susp, &nsusp)) /* NULL, 0: hand the list over without */
 			log_err("redsink: out of memory keeping the suspended prefixes for a reload: they trigger "
 				"again until suspended again");
-		if (rs_snapshot_encode(l, last_id, dataset, susp, nsusp, &prot, &handover, &handover_len))
+		if (rs_snapshot_settle(l, "the list", NULL) ||
+		    rs_snapshot_encode(l, last_id, dataset, susp, nsusp, &prot, &handover, &handover_len))
 			log_err("redsink: out of memory keeping the list for a reload");
 		free(susp);
 		rs_protsig_clear(&prot);
@@ -1323,8 +1323,10 @@ static inline struct op_guard op_enter(struct module_qstate *qs, int id)
 {
 	struct rs_module *m = module_of(qs->env, id);
 
-	if (m && worker_gen != m->gen)
-		purge_door_open(m, qs->env); /* this worker's first query of this generation */
+	if (m && worker_gen != m->gen) { /* this worker's first query of this generation */
+		purge_door_open(m, qs->env);
+		rs_sync_serving(m->sync);
+	}
 	rs_ebr_enter();
 	return (struct op_guard){ qs, id, marker_holds(qs, id) };
 }

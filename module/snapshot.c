@@ -1,11 +1,13 @@
 /* snapshot.c — writing and reading the snapshot file (format in snapshot.h). */
 #include "snapshot.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,6 +26,54 @@ static uint64_t fnv64(const uint8_t *p, size_t n)
 	while (n--)
 		h = (h ^ *p++) * 0x100000001b3ULL;
 	return h;
+}
+
+static uint64_t le64at(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return le64toh(v);
+}
+
+static uint32_t le32at(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return le32toh(v);
+}
+
+/*
+ * The checksum of version 7: four independent 64-bit lanes over 32-octet
+ * blocks (several octets a cycle, where FNV-1a takes one: a 1M-name file is
+ * checked in a few ms), the tail with FNV-1a, all folded with the length.
+ * Each step is a bijection of its lane, so a change within one block always
+ * changes the sum. Like FNV-1a it detects damage; it is no MAC (the file is
+ * the resolver's own).
+ */
+static uint64_t sum64(const uint8_t *p, size_t n)
+{
+	uint64_t h[4] = { 0x9e3779b97f4a7c15ULL, 0xbf58476d1ce4e5b9ULL, 0x94d049bb133111ebULL, 0x2545f4914f6cdd1dULL };
+	uint64_t out;
+	size_t i = 0;
+
+	for (; n - i >= 32; i += 32)
+		for (int j = 0; j < 4; j++) {
+			uint64_t x = (h[j] ^ le64at(p + i + 8 * (size_t)j)) * 0xff51afd7ed558ccdULL;
+			h[j] = (x << 29) | (x >> 35);
+		}
+	out = fnv64(p + i, n - i) ^ (uint64_t)n;
+	for (int j = 0; j < 4; j++) {
+		out = (out ^ h[j]) * 0xc4ceb9fe1a85ec53ULL;
+		out ^= out >> 33;
+	}
+	return out;
+}
+
+uint64_t rs_snapshot_checksum(uint32_t version, const uint8_t *payload, size_t len)
+{
+	return version >= 7 ? sum64(payload, len) : fnv64(payload, len);
 }
 
 static void put_le(struct rs_buf *b, uint64_t v, int n)
@@ -61,24 +111,90 @@ static void patch_le32(struct rs_buf *b, size_t at, uint32_t v)
 		b->s[at + i] = (char)(uint8_t)(v >> (8 * i));
 }
 
+/* Version 7's entry section (snapshot.h), built beside the image: the
+ * entries in struct rs_entry layout (order positions of this file) in an
+ * arena, and for each its offset and hash, to lay out the probe table. */
+struct ectx {
+	struct wctx *w;
+	struct rs_buf arena;
+	struct { uint64_t hash; size_t off; } *ref;
+	size_t n, cap;
+};
+
 static int put_entry(const struct rs_entry *e, void *arg)
 {
-	struct wctx *w = arg;
+	static const char zero[4];
+	struct ectx *x = arg;
+	struct wctx *w = x->w;
+	const uint8_t *wire = rs_entry_wire(e);
 	uint16_t n = 0;
-
-	w->count++;
 
 	for (uint16_t k = 0; k < e->nord; k++)
 		if (e->ord[k] < w->nidx && w->pos[e->ord[k]] != UINT32_MAX)
 			n++;
-	put_le(w->b, e->wlen, 1);
-	rs_buf_add(w->b, (const char *)rs_entry_wire(e), e->wlen);
-	put_le(w->b, e->flags, 1);
-	put_le(w->b, n, 2);
+	if (n == 0 && !(e->flags & RS_ENT_PROTECTED))
+		return 0; /* only under orders that are gone: nothing to keep */
+	if (x->n == x->cap) {
+		size_t cap = x->cap ? 2 * x->cap : 1024;
+		void *nr = realloc(x->ref, cap * sizeof(*x->ref));
+		if (!nr) {
+			x->arena.oom = true;
+			return 1; /* stop the walk: the encoding fails */
+		}
+		x->ref = nr;
+		x->cap = cap;
+	}
+	x->ref[x->n].hash = rs_wire_hash(wire, e->wlen);
+	x->ref[x->n++].off = x->arena.len;
+	w->count++;
+	put_le(&x->arena, x->ref[x->n - 1].hash >> 32, 4);
+	put_le(&x->arena, e->wlen, 1);
+	put_le(&x->arena, e->flags, 1);
+	put_le(&x->arena, n, 2);
 	for (uint16_t k = 0; k < e->nord; k++)
 		if (e->ord[k] < w->nidx && w->pos[e->ord[k]] != UINT32_MAX)
-			put_le(w->b, w->pos[e->ord[k]], 4);
+			put_le(&x->arena, w->pos[e->ord[k]], 4);
+	rs_buf_add(&x->arena, (const char *)wire, e->wlen);
+	rs_buf_add(&x->arena, zero, (4 - x->arena.len % 4) % 4);
 	return 0;
+}
+
+/* The entry section of version 7: counts, the arena (4-aligned in the
+ * image), then the table: each entry at the first free slot from its hash,
+ * as rs_list probes; at least a quarter of the slots stay empty. */
+static void put_entries(struct rs_buf *b, const struct rs_list *l, struct wctx *w)
+{
+	static const char zero[4];
+	struct ectx x = { .w = w };
+	size_t cap = 16;
+	uint32_t *slot = NULL;
+
+	w->count = 0;
+	if (rs_list_foreach(l, put_entry, &x) != 0 || x.arena.oom)
+		goto oom;
+	while (cap < x.n + x.n / 3 + 1)
+		cap <<= 1;
+	if (cap > UINT32_MAX || x.arena.len / 4 >= UINT32_MAX - 1 || !(slot = calloc(cap, sizeof(*slot))))
+		goto oom;
+	for (size_t i = 0; i < x.n; i++) {
+		size_t j = (size_t)x.ref[i].hash & (cap - 1);
+		while (slot[j])
+			j = (j + 1) & (cap - 1);
+		slot[j] = htole32((uint32_t)(x.ref[i].off / 4 + 1));
+	}
+	put_le(b, x.n, 4);
+	put_le(b, cap, 4);
+	put_le(b, x.arena.len, 8);
+	rs_buf_add(b, zero, (4 - b->len % 4) % 4);
+	rs_buf_add(b, x.arena.s, x.arena.len);
+	rs_buf_add(b, (const char *)slot, cap * sizeof(*slot));
+	goto out;
+oom:
+	b->oom = true;
+out:
+	free(slot);
+	free(x.arena.s);
+	free(x.ref);
 }
 
 /* A prefix's fixed-size record head: u8 family, u8 length, 16 octets. */
@@ -116,13 +232,17 @@ int rs_snapshot_encode(const struct rs_list *l, const char *last_id, const char 
 	uint32_t *pos = malloc((nidx + 1) * sizeof(*pos));
 	struct wctx w = { &b, pos, nidx, 0 };
 	uint8_t *hdr;
-	uint64_t plen;
+	uint64_t plen, sum;
 	size_t at;
 
 	*out = NULL;
 	*outlen = 0;
 	if (!pos)
 		return RS_ENOMEM;
+	if (rs_list_image_get(l)) {
+		free(pos);
+		return RS_EINVAL; /* not checked yet (rs_snapshot_settle): its entries are not walked */
+	}
 	rs_buf_add(&b, (const char[HDR_LEN]){ 0 }, HDR_LEN); /* the header, filled in below */
 	put_str(&b, last_id);
 	put_str(&b, dataset ? dataset : "");
@@ -154,10 +274,7 @@ int rs_snapshot_encode(const struct rs_list *l, const char *last_id, const char 
 		put_str(&b, o->sig ? o->sig->key : "");
 	}
 	patch_le32(&b, at, norders);
-	at = b.len;
-	put_le(&b, 0, 4);
-	rs_list_foreach(l, put_entry, &w);
-	patch_le32(&b, at, w.count);
+	put_entries(&b, l, &w);
 	w.count = 0;
 	at = b.len;
 	put_le(&b, 0, 4);
@@ -183,9 +300,10 @@ int rs_snapshot_encode(const struct rs_list *l, const char *last_id, const char 
 		hdr[8 + i] = (uint8_t)(RS_SNAPSHOT_VERSION >> (8 * i));
 		hdr[12 + i] = (uint8_t)(HDR_LEN >> (8 * i));
 	}
+	sum = rs_snapshot_checksum(RS_SNAPSHOT_VERSION, hdr + HDR_LEN, (size_t)plen);
 	for (int i = 0; i < 8; i++) {
 		hdr[16 + i] = (uint8_t)(plen >> (8 * i));
-		hdr[24 + i] = (uint8_t)(fnv64(hdr + HDR_LEN, (size_t)plen) >> (8 * i));
+		hdr[24 + i] = (uint8_t)(sum >> (8 * i));
 	}
 	*out = hdr;
 	*outlen = b.len;
@@ -507,25 +625,40 @@ out:
 }
 
 /* Is wire exactly the wire form of a canonical domain (doc/redis-schema.md:
- * lowercase letters, digits, '-', '_')? The list holds nothing else. */
+ * labels of 1 to 63 lowercase letters, digits, '-', '_', then the root
+ * label)? The list holds nothing else. */
 static bool wire_canonical(const uint8_t *wire, size_t wlen)
 {
-	char text[RS_NAME_MAX * 4 + 8];
-	uint8_t again[RS_WIRE_MAX];
-	size_t n = rs_wire_to_text(wire, wlen, text, sizeof(text));
-	int w = rs_domain_wire(text, n, again);
+	size_t i = 0;
 
-	return w > 0 && (size_t)w == wlen && memcmp(again, wire, wlen) == 0;
+	if (wlen < 2 || wlen > RS_WIRE_MAX)
+		return false;
+	while (i < wlen && wire[i] != 0) {
+		size_t n = wire[i++];
+		if (n > 63 || n >= wlen - i)
+			return false;
+		for (size_t k = 0; k < n; k++, i++) {
+			uint8_t c = wire[i];
+			if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+				return false;
+		}
+	}
+	return i == wlen - 1 && i > 0;
 }
 
-int rs_snapshot_read(const char *path, const struct rs_conf *c, struct rs_list **out, char last_id[RS_STREAM_ID_MAX],
-		     char dataset[RS_DATASET_ID_LEN + 1], struct rs_prefix **susp, size_t *nsusp,
-		     struct rs_protsig *prot, size_t *skipped, char *err, size_t errlen)
+static int decode(uint8_t *data, size_t got, bool mapped, const char *path, bool image, const struct rs_conf *c,
+		  struct rs_list **out, char last_id[RS_STREAM_ID_MAX], char dataset[RS_DATASET_ID_LEN + 1],
+		  struct rs_prefix **susp, size_t *nsusp, struct rs_protsig *prot, size_t *skipped, char *err,
+		  size_t errlen);
+
+int rs_snapshot_read_image(const char *path, bool image, const struct rs_conf *c, struct rs_list **out,
+			   char last_id[RS_STREAM_ID_MAX], char dataset[RS_DATASET_ID_LEN + 1], struct rs_prefix **susp,
+			   size_t *nsusp, struct rs_protsig *prot, size_t *skipped, char *err, size_t errlen)
 {
 	uint8_t *data = NULL;
 	struct stat st;
 	size_t got = 0;
-	int fd, rc;
+	int fd;
 
 	*out = NULL;
 	last_id[0] = dataset[0] = '\0';
@@ -543,6 +676,18 @@ int rs_snapshot_read(const char *path, const struct rs_conf *c, struct rs_list *
 		close(fd);
 		return RS_EINVAL;
 	}
+	if (image && st.st_size > 0) {
+		/* served in place: the file's pages themselves, not a copy
+		 * (rs_snapshot_settle moves the entries out later) */
+		void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+		close(fd);
+		if (map == MAP_FAILED) {
+			snprintf(err, errlen, "cannot map %s: %s", path, strerror(errno));
+			return RS_EIO;
+		}
+		return decode(map, (size_t)st.st_size, true, path, true, c, out, last_id, dataset, susp, nsusp, prot,
+			      skipped, err, errlen);
+	}
 	data = malloc((size_t)st.st_size + 1);
 	if (!data) {
 		close(fd);
@@ -558,16 +703,236 @@ int rs_snapshot_read(const char *path, const struct rs_conf *c, struct rs_list *
 		got += (size_t)n;
 	}
 	close(fd);
-	rc = rs_snapshot_decode(data, got, path, c, out, last_id, dataset, susp, nsusp, prot, skipped, err, errlen);
-	free(data);
-	return rc;
+	return decode(data, got, false, path, image, c, out, last_id, dataset, susp, nsusp, prot, skipped, err, errlen);
+}
+
+int rs_snapshot_read(const char *path, const struct rs_conf *c, struct rs_list **out, char last_id[RS_STREAM_ID_MAX],
+		     char dataset[RS_DATASET_ID_LEN + 1], struct rs_prefix **susp, size_t *nsusp,
+		     struct rs_protsig *prot, size_t *skipped, char *err, size_t errlen)
+{
+	return rs_snapshot_read_image(path, false, c, out, last_id, dataset, susp, nsusp, prot, skipped, err, errlen);
 }
 
 int rs_snapshot_decode(const uint8_t *data, size_t got, const char *path, const struct rs_conf *c, struct rs_list **out,
 		       char last_id[RS_STREAM_ID_MAX], char dataset[RS_DATASET_ID_LEN + 1], struct rs_prefix **susp,
 		       size_t *nsusp, struct rs_protsig *prot, size_t *skipped, char *err, size_t errlen)
 {
+	uint8_t *copy = malloc(got + 1);
+
+	*out = NULL;
+	if (!copy) {
+		snprintf(err, errlen, "out of memory");
+		return RS_ENOMEM;
+	}
+	memcpy(copy, data, got);
+	return rs_snapshot_decode_owned(copy, got, path, false, c, out, last_id, dataset, susp, nsusp, prot, skipped,
+					err, errlen);
+}
+
+/* A name the list may hold: canonical (above) and a query name. */
+static bool entry_name_ok(const uint8_t *wire, size_t wlen)
+{
+	struct rs_qname q;
+
+	return wire_canonical(wire, wlen) && rs_qname_prepare(wire, wlen, &q) > 0 && q.len == wlen;
+}
+
+/* One entry record (versions before 7, and version 7 when its entries
+ * cannot be served in place) into the list: the name, protected when flags
+ * say so, under the orders at the nord little-endian u32 file positions pos
+ * (mapped through idx; an order that was skipped is left out). A bad name
+ * or position is skipped, counted and logged. 0 or RS_ENOMEM. */
+static int add_entry(struct rs_list *l, const uint8_t *wire, size_t wlen, uint8_t flags, uint16_t nord,
+		     const uint8_t *pos, uint32_t norders, const uint32_t *idx, const char *path, size_t i,
+		     size_t *nskip)
+{
+	if (!entry_name_ok(wire, wlen)) {
+		(*nskip)++;
+		rs_log(RS_LOG_WARN, "%s: skipping entry %zu: not a wire-format name", path, i);
+		return 0;
+	}
+	if ((flags & RS_ENT_PROTECTED) && rs_list_protect(l, wire, wlen, true) == RS_ENOMEM)
+		return RS_ENOMEM;
+	for (uint16_t k = 0; k < nord; k++) {
+		uint32_t p = le32at(pos + 4 * (size_t)k);
+		if (p >= norders) {
+			(*nskip)++;
+			rs_log(RS_LOG_WARN, "%s: entry %zu: order position %u out of range: skipped", path, i, p);
+		} else if (idx[p] != UINT32_MAX && rs_list_add(l, wire, wlen, idx[p]) == RS_ENOMEM) {
+			return RS_ENOMEM;
+		}
+	}
+	return 0;
+}
+
+/* The entry of an image slot value, or NULL when it does not lie whole
+ * inside the arena. */
+static const struct rs_entry *image_entry(const struct rs_list_image *im, uint32_t v)
+{
+	uint64_t o = ((uint64_t)v - 1) * 4;
+	const struct rs_entry *e;
+
+	if (v == 0 || o >= im->alen || im->alen - o < sizeof(*e))
+		return NULL;
+	e = (const struct rs_entry *)(const void *)(im->arena + o);
+	return im->alen - o - sizeof(*e) >= 4 * (size_t)e->nord + e->wlen ? e : NULL;
+}
+
+int rs_snapshot_settle(struct rs_list *l, const char *what, size_t *skipped)
+{
+	const struct rs_list_image *served = rs_list_image_get(l), *im = served;
+	struct rs_list_image view;
+	uint32_t norders = rs_list_order_count(l), *out = NULL;
+	struct rs_list_stats cnt = { 0 };
+	size_t used = 0, cap = 16, skip = 0, base;
+	uint8_t *seen = NULL, *copy = NULL;
+	int rc = RS_ENOMEM;
+
+	if (!im)
+		return 0;
+	/* a mapped file: the entries move to memory of their own (a file
+	 * truncated under a mapping faults); offsets are then the copy's */
+	base = im->mapped ? 0 : (size_t)(im->arena - im->block) / 4;
+	for (size_t i = 0; i < im->cap; i++)
+		used += im->slot[i] != 0;
+	while (cap < used + used / 3 + 1)
+		cap <<= 1;
+	out = calloc(cap, sizeof(*out));
+	seen = calloc(im->alen / 32 + 1, 1);
+	if (!out || !seen || (im->mapped && !(copy = malloc(im->alen ? im->alen : 1))))
+		goto done;
+	if (copy) {
+		/* checked as copied: what the file holds later does not matter */
+		memcpy(copy, im->arena, im->alen);
+		view = *im;
+		view.arena = copy;
+		im = &view;
+	}
+	for (size_t i = 0; i < im->cap; i++) {
+		const struct rs_entry *e = image_entry(im, im->slot[i]), *f;
+		uint64_t q = (uint64_t)im->slot[i] - 1, h;
+		bool ok = e && (e->nord || e->flags) && !(e->flags & ~RS_ENT_PROTECTED) && !(seen[q / 8] >> (q % 8) & 1) &&
+			  entry_name_ok(rs_entry_wire(e), e->wlen);
+		size_t j;
+
+		if (im->slot[i] == 0)
+			continue;
+		for (uint16_t k = 0; ok && k < e->nord; k++)
+			ok = e->ord[k] < norders;
+		h = ok ? rs_wire_hash(rs_entry_wire(e), e->wlen) : 0;
+		ok = ok && e->hash == (uint32_t)(h >> 32) && base + q + 1 < UINT32_MAX;
+		for (j = (size_t)h & (cap - 1); ok && out[j]; j = (j + 1) & (cap - 1)) {
+			f = (const struct rs_entry *)(const void *)((copy ? copy : im->block) + ((size_t)out[j] - 1) * 4);
+			ok = !(f->hash == e->hash && f->wlen == e->wlen &&
+			       memcmp(rs_entry_wire(f), rs_entry_wire(e), e->wlen) == 0); /* the same name twice */
+		}
+		if (!ok) {
+			if (skip++ < 20)
+				rs_log(RS_LOG_WARN, "%s: skipping entry at table slot %zu: not a valid entry of this list",
+				       what, i);
+			continue;
+		}
+		seen[q / 8] |= (uint8_t)(1u << (q % 8));
+		out[j] = (uint32_t)(base + q + 1);
+		cnt.domains += e->nord > 0;
+		cnt.protected_n += e->flags != 0;
+		cnt.name_bytes += (size_t)e->wlen - 2;
+	}
+	rc = rs_list_adopt(l, copy, served->alen, out, cap, &cnt);
+	if (rc == 0)
+		copy = NULL; /* the list's */
+	if (skip > 20)
+		rs_log(RS_LOG_WARN, "%s: %zu entries skipped in all", what, skip);
+	if (skipped)
+		*skipped += skip;
+done:
+	free(copy);
+	free(out);
+	free(seen);
+	return rc;
+}
+
+/*
+ * The entry section of version 7 (snapshot.h). When the file's order
+ * positions are the list's indexes (every order loaded) on a little-endian
+ * host, the entries are served in place: data becomes the list's block and
+ * its table is used as it is (rs_list_image) — nothing is walked here;
+ * rs_snapshot_settle checks it all later. Otherwise each entry is walked
+ * and added as before version 7. 0 (*image: data belongs to l now),
+ * RS_EINVAL (err), RS_ENOMEM.
+ */
+static int read_entries_v7(struct rd *r, uint8_t *data, size_t got, bool mapped, uint32_t norders, const uint32_t *idx,
+			   struct rs_list *l, const char *path, size_t *nskip, bool *image, char *err, size_t errlen)
+{
+	uint32_t nentries = (uint32_t)get_le(r, 4), cap = (uint32_t)get_le(r, 4);
+	uint64_t alen = get_le(r, 8);
+	size_t at = (size_t)(r->p - data), pad = (4 - at % 4) % 4, room = (size_t)(r->end - r->p), n = 0;
+	bool same = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && rs_list_order_count(l) == norders;
+	uint8_t *arena;
+	int rc;
+
+	if (r->bad || cap < 16 || (cap & (cap - 1)) || alen % 4 || room < pad || room - pad < alen ||
+	    (room - pad - alen) / 4 < cap || nentries > alen / 8 || nentries >= cap) {
+		snprintf(err, errlen, "%s: malformed entry section", path);
+		return RS_EINVAL;
+	}
+	arena = data + at + pad;
+	r->p = arena + alen + 4 * (size_t)cap;
+	for (uint32_t i = 0; same && i < norders; i++)
+		same = idx[i] == i;
+	if (same) {
+		rc = rs_list_image(l, data, got, mapped, arena, (size_t)alen, (const uint32_t *)(const void *)(arena + alen), cap,
+				   nentries);
+		if (rc)
+			snprintf(err, errlen, "out of memory");
+		*image = rc == 0;
+		return rc;
+	}
+	if (rs_list_reserve(l, nentries)) {
+		snprintf(err, errlen, "out of memory");
+		return RS_ENOMEM;
+	}
+	for (size_t off = 0; off < alen; n++) {
+		const uint8_t *p = arena + off;
+		uint16_t nord;
+		size_t size;
+
+		if (alen - off < 8 || n >= nentries)
+			goto framing;
+		nord = (uint16_t)(p[6] | p[7] << 8);
+		size = (8 + 4 * (size_t)nord + p[4] + 3) & ~(size_t)3;
+		if (size > alen - off)
+			goto framing;
+		if (add_entry(l, p + 8 + 4 * (size_t)nord, p[4], p[5], nord, p + 8, norders, idx, path, n, nskip)) {
+			snprintf(err, errlen, "out of memory");
+			return RS_ENOMEM;
+		}
+		off += size;
+	}
+	if (n == nentries)
+		return 0;
+framing:
+	snprintf(err, errlen, "%s: malformed entry %zu", path, n);
+	return RS_EINVAL;
+}
+
+int rs_snapshot_decode_owned(uint8_t *data, size_t got, const char *path, bool image, const struct rs_conf *c,
+			     struct rs_list **out, char last_id[RS_STREAM_ID_MAX], char dataset[RS_DATASET_ID_LEN + 1],
+			     struct rs_prefix **susp, size_t *nsusp, struct rs_protsig *prot, size_t *skipped, char *err,
+			     size_t errlen)
+{
+	return decode(data, got, false, path, image, c, out, last_id, dataset, susp, nsusp, prot, skipped, err, errlen);
+}
+
+/* rs_snapshot_decode_owned; mapped: data is a read-only mapping of got
+ * octets (munmap'd, or the list's block), else malloc'd. */
+static int decode(uint8_t *data, size_t got, bool mapped, const char *path, bool image, const struct rs_conf *c,
+		  struct rs_list **out, char last_id[RS_STREAM_ID_MAX], char dataset[RS_DATASET_ID_LEN + 1],
+		  struct rs_prefix **susp, size_t *nsusp, struct rs_protsig *prot, size_t *skipped, char *err,
+		  size_t errlen)
+{
 	struct rs_list *l = NULL;
+	bool adopted = false;
 	struct rs_prefix *sp = NULL;
 	uint32_t *idx = NULL, norders = 0, nentries, nprefixes = 0, nsp = 0, nsp_ok = 0, version = 0;
 	struct rd r;
@@ -603,7 +968,7 @@ int rs_snapshot_decode(const uint8_t *data, size_t got, const char *path, const 
 		if (plen != got - HDR_LEN)
 			BAD("%s: truncated or padded (payload %llu octets, header says %llu)", path,
 			    (unsigned long long)(got - HDR_LEN), (unsigned long long)plen);
-		if (fnv64(data + HDR_LEN, (size_t)plen) != sum)
+		if (rs_snapshot_checksum(version, data + HDR_LEN, (size_t)plen) != sum)
 			BAD("%s: checksum mismatch (corrupted)", path);
 	}
 	lenw = version == 1 ? 2 : 4;
@@ -632,45 +997,31 @@ int rs_snapshot_decode(const uint8_t *data, size_t got, const char *path, const 
 		if (rc)
 			BAD("%s: malformed order record %u", path, i);
 	}
-	nentries = (uint32_t)get_le(&r, 4);
-	if (r.bad || nentries > (size_t)(r.end - r.p) / 5 || rs_list_reserve(l, nentries))
-		BAD("%s: malformed entry count", path);
-	for (uint32_t i = 0; i < nentries && !r.bad; i++) {
-		uint8_t wlen = (uint8_t)get_le(&r, 1), flags;
-		const uint8_t *wire = r.p;
-		struct rs_qname q;
-		uint16_t nord;
-		bool name_ok;
+	if (version >= 7) {
+		rc = read_entries_v7(&r, data, got, mapped, norders, idx, l, path, &nskip, &adopted, err, errlen);
+		if (rc)
+			goto out;
+	} else {
+		nentries = (uint32_t)get_le(&r, 4);
+		if (r.bad || nentries > (size_t)(r.end - r.p) / 5 || rs_list_reserve(l, nentries))
+			BAD("%s: malformed entry count", path);
+		for (uint32_t i = 0; i < nentries; i++) {
+			uint8_t wlen = (uint8_t)get_le(&r, 1), flags;
+			const uint8_t *wire = r.p;
+			uint16_t nord;
 
-		if (r.bad || r.end - r.p < wlen)
-			BAD("%s: malformed entry %u", path, i);
-		r.p += wlen;
-		name_ok = wlen >= 2 && rs_qname_prepare(wire, wlen, &q) > 0 && q.len == wlen && wire_canonical(wire, wlen);
-		flags = (uint8_t)get_le(&r, 1);
-		nord = (uint16_t)get_le(&r, 2);
-		if (!name_ok) {
-			nskip++;
-			rs_log(RS_LOG_WARN, "%s: skipping entry %u: not a wire-format name", path, i);
-		} else if ((flags & RS_ENT_PROTECTED) && rs_list_protect(l, wire, wlen, true) == RS_ENOMEM) {
-			BAD("out of memory");
-		}
-		for (uint16_t k = 0; k < nord && !r.bad; k++) {
-			uint32_t p = (uint32_t)get_le(&r, 4);
-			if (!name_ok || r.bad)
-				continue;
-			if (p >= norders) {
-				nskip++;
-				rs_log(RS_LOG_WARN, "%s: entry %u: order position %u out of range: skipped", path, i, p);
-				continue;
-			}
-			if (idx[p] == UINT32_MAX)
-				continue; /* its order was skipped */
-			if (rs_list_add(l, wire, wlen, idx[p]) == RS_ENOMEM)
+			if (r.bad || r.end - r.p < wlen)
+				BAD("%s: malformed entry %u", path, i);
+			r.p += wlen;
+			flags = (uint8_t)get_le(&r, 1);
+			nord = (uint16_t)get_le(&r, 2);
+			if (r.bad || (size_t)(r.end - r.p) / 4 < nord)
+				BAD("%s: malformed entries", path);
+			if (add_entry(l, wire, wlen, flags, nord, r.p, norders, idx, path, i, &nskip))
 				BAD("out of memory");
+			r.p += 4 * (size_t)nord;
 		}
 	}
-	if (r.bad)
-		BAD("%s: malformed entries", path);
 	if (version >= 3) {
 		nprefixes = (uint32_t)get_le(&r, 4);
 		if (r.bad || nprefixes > (size_t)(r.end - r.p) / 21)
@@ -738,7 +1089,7 @@ int rs_snapshot_decode(const uint8_t *data, size_t got, const char *path, const 
 	}
 	if (r.p != r.end)
 		BAD("%s: %zu octets of trailing garbage", path, (size_t)(r.end - r.p));
-	if (rs_list_commit(l) == RS_ENOMEM)
+	if (rs_list_commit(l) == RS_ENOMEM || (!image && rs_snapshot_settle(l, path, &nskip) == RS_ENOMEM))
 		BAD("out of memory");
 	*out = l;
 	l = NULL;
@@ -757,8 +1108,12 @@ int rs_snapshot_decode(const uint8_t *data, size_t got, const char *path, const 
 #undef BAD
 out:
 	rs_protsig_clear(&ps);
-	rs_list_free(l);
+	rs_list_free(l); /* with data when adopted */
 	free(idx);
 	free(sp);
+	if (!adopted && mapped)
+		munmap(data, got);
+	else if (!adopted)
+		free(data);
 	return rc;
 }

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -34,6 +35,7 @@
 #define RECEIPTS_MAX 100000 /* entries kept in receipts:<name> (XADD MAXLEN ~) */
 #define SNAPSHOT_MS 5000
 #define XREAD_BLOCK_MS 1000
+#define SETTLE_WAIT_MS 1000 /* settle_image: at most this long after the start for a first query */
 #define WATCHDOG_MS (XREAD_BLOCK_MS + 4000)
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 30000
@@ -51,6 +53,7 @@ struct retired_list {
 };
 
 struct rs_sync {
+	atomic_bool serving; /* a query reached the module (rs_sync_serving) */
 	const struct rs_conf *conf;
 	_Atomic(struct rs_list *) *listp;
 	struct rs_sync_hooks hooks;
@@ -1803,8 +1806,8 @@ static void write_snapshot(struct rs_sync *s)
 		s->dirty = true; /* the collateral alarm suspended or released a prefix */
 		s->susp_gen = rs_stats_suspended_gen(s->stats);
 	}
-	if (!w->started || !s->dirty || !s->last_id[0])
-		return;
+	if (!w->started || !s->dirty || !s->last_id[0] || rs_list_image_get(cur(s)))
+		return; /* an image not checked yet (settle_image) is not written back */
 	pthread_mutex_lock(&w->mu);
 	w->req = cur(s);
 	memcpy(w->req_id, s->last_id, sizeof(w->req_id));
@@ -1965,6 +1968,45 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(s->base);
 }
 
+/*
+ * A list read from a version 7 snapshot is served from the file's own table
+ * from the first query (snapshot.h); before anything changes it, check it
+ * and give the list its own table. The check waits until a query has
+ * reached the module, SETTLE_WAIT_MS at most: on a resolver whose threads
+ * share one core it would otherwise slow Unbound's own start. Out of
+ * memory, it is tried again every second, the list blocking as read
+ * meanwhile (nothing else may change it, or walk it). false: stopped
+ * before the list was settled.
+ */
+static bool settle_image(struct rs_sync *s)
+{
+	struct pollfd stop = { .fd = s->wake[0], .events = POLLIN };
+	size_t skipped = 0;
+	struct rs_list_stats st;
+	int64_t t0;
+
+	if (!rs_list_image_get(cur(s)))
+		return true;
+	for (int i = 0; i < SETTLE_WAIT_MS / 10 && !atomic_load(&s->serving); i++)
+		if (poll(&stop, 1, 10) > 0)
+			break;
+	t0 = mono_ms();
+	for (int tries = 0; rs_snapshot_settle(cur(s), s->conf->snapshot_file ? s->conf->snapshot_file : "the snapshot",
+					       &skipped) != 0; tries++) {
+		if (tries == 0)
+			rs_log(RS_LOG_ERR, "out of memory checking the snapshot's list: it blocks as read, and changes "
+			       "wait until it is checked (tried again every second)");
+		if (poll(&stop, 1, 1000) > 0)
+			return false;
+		t0 = mono_ms();
+	}
+	rs_list_stats(cur(s), &st);
+	atomic_fetch_add_explicit(&s->info.bad, (int64_t)skipped, memory_order_relaxed);
+	rs_log(skipped ? RS_LOG_WARN : RS_LOG_INFO, "checked the snapshot's table in %lld ms: %zu domains, %zu "
+	       "protected (%zu entries skipped)", (long long)(mono_ms() - t0), st.domains, st.protected_n, skipped);
+	return true;
+}
+
 static void *thread_main(void *arg)
 {
 	struct rs_sync *s = arg;
@@ -1972,8 +2014,10 @@ static void *thread_main(void *arg)
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, NULL); /* signals belong to Unbound's main thread */
-	rd_connect(s);
-	event_base_dispatch(s->base);
+	if (settle_image(s)) {
+		rd_connect(s);
+		event_base_dispatch(s->base);
+	}
 	s->stopping = true;
 	if (s->rd) {
 		redisAsyncContext *ac = s->rd;
@@ -1988,6 +2032,12 @@ static void *thread_main(void *arg)
 	write_snapshot(s);
 	final_flush(s);
 	return NULL;
+}
+
+void rs_sync_serving(struct rs_sync *s)
+{
+	if (s)
+		atomic_store(&s->serving, true);
 }
 
 int rs_sync_start(struct rs_sync **out, const struct rs_conf *c, _Atomic(struct rs_list *) *listp,

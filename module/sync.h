@@ -102,6 +102,10 @@ void rs_sync_stop(struct rs_sync *s, char last_id[RS_STREAM_ID_MAX], char datase
 		  struct rs_protsig *prot);
 
 const struct rs_sync_info *rs_sync_info(const struct rs_sync *s);
+/* A query has reached the module (a worker's first): Unbound is serving, the
+ * sync thread may check a snapshot's image now (sync.c, settle_image). Any
+ * thread; s may be NULL. */
+void rs_sync_serving(struct rs_sync *s);
 
 /* Any thread: is there a dataset alarm? buf then receives one line,
  * "<vanished|foreign|malformed>: <what Redis holds>; keeping N orders, M domains". */

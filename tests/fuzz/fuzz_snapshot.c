@@ -8,8 +8,8 @@
  *                     checksum);
  *   mode bit 0 clear  the rest is the payload: the harness writes a valid
  *                     header for it (bit 1: version 1, bit 2: version 2,
- *                     bit 3: version 5, else the current version) with the right length and
- *                     FNV-1a checksum, so
+ *                     bit 3: version 5, bit 4: version 6, else the current
+ *                     version) with the right length and checksum, so
  *                     the fuzzer reaches the record parser instead of
  *                     failing the checksum.
  * The file is read from a memory file (fz_memfile).
@@ -26,6 +26,8 @@
  *    listed name and for the first and last address of every prefix;
  *  - every prefix read is valid (rs_prefix_valid) and the table is committed;
  *    so is every suspended prefix (version 5), and they read back the same;
+ *  - version 7 serves the file's entries in place: whatever the arena and
+ *    table hold, a read never faults and every lookup above ends;
  *  - the protected set's manifest (version 6), when kept, is a parsed
  *    protected manifest (text NUL-terminated, its hash and counts) and reads
  *    back the same.
@@ -44,15 +46,6 @@
 
 static struct rs_conf conf;
 static char dir[256], tmpfile_path[300];
-
-static uint64_t fnv64(const uint8_t *p, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	while (n--)
-		h = (h ^ *p++) * 0x100000001b3ULL;
-	return h;
-}
 
 static void cleanup(void)
 {
@@ -143,6 +136,34 @@ static int same_addr_verdict(const struct rs_pentry *pe, void *arg)
 	return 0;
 }
 
+/* Version 7 served in place, before rs_snapshot_settle: look up the name
+ * each slot of the image's table seems to hold (whatever octets lie there,
+ * bounded by the arena), and a name that is not there. Every lookup ends. */
+static void probe_image(const struct rs_list *l)
+{
+	const struct rs_list_image *im = rs_list_image_get(l);
+	struct rs_qname q;
+	struct rs_match m;
+
+	for (size_t i = 0; i < im->cap; i++) {
+		uint64_t o = ((uint64_t)im->slot[i] - 1) * 4;
+		const uint8_t *p;
+		size_t room, wlen, nord;
+		if (im->slot[i] == 0 || o >= im->alen || im->alen - o < 8)
+			continue;
+		p = im->arena + o;
+		room = (size_t)(im->alen - o - 8);
+		nord = (size_t)(p[6] | p[7] << 8);
+		wlen = p[4];
+		if (4 * nord + wlen > room)
+			continue;
+		if (rs_qname_prepare(p + 8 + 4 * nord, wlen, &q) > 0)
+			(void)rs_list_match(l, &q, 1700000000, &m);
+	}
+	if (rs_qname_prepare((const uint8_t *)"\7example\0", 9, &q) > 0)
+		(void)rs_list_match(l, &q, 1700000000, &m);
+}
+
 static void check_list(const struct rs_list *l)
 {
 	uint32_t n = rs_list_order_count(l);
@@ -178,8 +199,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		path = fz_memfile(data + 1, size - 1);
 	} else {
 		size_t plen = size - 1;
-		uint32_t version = (data[0] & 2) ? 1 : (data[0] & 4) ? 2 : (data[0] & 8) ? 5 : RS_SNAPSHOT_VERSION;
-		uint64_t sum = fnv64(data + 1, plen);
+		uint32_t version = (data[0] & 2)    ? 1
+				   : (data[0] & 4)  ? 2
+				   : (data[0] & 8)  ? 5
+				   : (data[0] & 16) ? 6
+						    : RS_SNAPSHOT_VERSION;
+		uint64_t sum = rs_snapshot_checksum(version, data + 1, plen);
 		file = malloc(HDR_LEN + plen);
 		if (!file)
 			return 0;
@@ -199,7 +224,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!path)
 		return 0;
 	err[0] = '\0';
-	rc = rs_snapshot_read(path, &conf, &l, last_id, dataset, &susp, &nsusp, &ps, &skipped, err, sizeof(err));
+	rc = rs_snapshot_read_image(path, true, &conf, &l, last_id, dataset, &susp, &nsusp, &ps, &skipped, err,
+				    sizeof(err));
+	if (rc == 0 && rs_list_image_get(l)) {
+		probe_image(l);
+		FZ_CHECK(rs_snapshot_settle(l, "fuzz", &skipped) == 0 && !rs_list_image_get(l));
+	}
 	if (rc != 0) {
 		FZ_CHECK(l == NULL && susp == NULL && nsusp == 0 && ps.text == NULL && ps.version == 0);
 		FZ_CHECK(memchr(err, '\0', sizeof(err)) && err[0] != '\0');

@@ -481,7 +481,7 @@ def test_collateral_suspension_survives_a_restart(redis, make_unbound, tmp_path,
         assert answer(ub, f"shared{i}.example") == [rs.SINK4]
     rs.wait_for(lambda: heartbeat_field(c, "collateral_suspended"), SHARED + "/32", timeout=8, step=0.2)
     ub.stop()                                    # a clean stop writes the snapshot
-    assert snap.read_bytes()[8] == 6             # format version 6 (5 added the suspended set)
+    assert snap.read_bytes()[8] == 7             # format version 7 (5 added the suspended set)
     c.delete(rs.PREFIX + "resolver:test-resolver")
     ub.start()
     assert "stay suspended from before the restart" in ub.log()

@@ -258,6 +258,40 @@ def test_start_with_redis_down_from_snapshot(redis, make_unbound, tmp_path):
     assert "loaded the snapshot" in ub.log()
 
 
+def test_snapshot_served_in_place_then_follows_redis(redis, make_unbound, tmp_path):
+    """A start from the snapshot (format 7) blocks from the file's own table at once; the sync
+    thread then checks it and gives the list a table of its own, after which changes apply to
+    names that came from the file (withdrawn, re-added) and to new ones, and the next start
+    reads what the resolver wrote."""
+    c = redis.client()
+    snap = tmp_path / "redsink.snap"
+    rs.put_order(c, "o1", ["pirate.example", "a1.example"])
+    rs.protect(c, "good.pirate2.example")
+    rs.put_order(c, "o3", ["pirate2.example"])
+    ub = rs.start_resolver(make_unbound, redis, tmp_path, {"snapshot_file": str(snap)})
+    rs.wait_for(lambda: snap.exists(), True, timeout=7, step=0.1)
+    ub.stop()
+    assert snap.read_bytes()[8] == 7                       # the format served in place
+    ub.start()
+    assert rs.first_a(ub, "www.pirate.example") == rs.SINK4
+    rs.wait_for(lambda: rs.unbound_log_has(ub, "checked the snapshot's table"), True, timeout=5, step=0.05)
+    assert rs.unbound_log_has(ub, "(0 entries skipped)")
+    rs.del_domains(c, "o1", ["pirate.example"])            # an entry of the file's, dropped
+    rs.wait_for(lambda: rs.first_a(ub, "www.pirate.example"), REAL["www.pirate.example"], timeout=3)
+    rs.add_domains(c, "o1", ["a2.example"])
+    rs.wait_for(lambda: rs.first_a(ub, "a2.example"), rs.SINK4, timeout=3)
+    assert rs.first_a(ub, "a1.example") == rs.SINK4
+    assert rs.first_a(ub, "good.pirate2.example") == "198.51.100.40"
+    assert rs.first_a(ub, "other.pirate2.example") == rs.SINK4
+    ub.stop()                                              # the final write
+    redis.stop()
+    ub.start()
+    assert rs.first_a(ub, "a2.example") == rs.SINK4
+    assert rs.first_a(ub, "a1.example") == rs.SINK4
+    assert rs.first_a(ub, "www.pirate.example") == REAL["www.pirate.example"]
+    assert rs.first_a(ub, "good.pirate2.example") == "198.51.100.40"
+
+
 @pytest.mark.parametrize("damage", ["truncate", "flip", "version", "empty"])
 def test_damaged_snapshot_is_rejected(redis, make_unbound, tmp_path, damage):
     c = redis.client()

@@ -227,7 +227,7 @@ static void rewrite(void (*damage)(uint8_t *data, size_t *len))
 static void truncate_tail(uint8_t *d, size_t *len) { *len -= 3; }
 static void truncate_header(uint8_t *d, size_t *len) { *len = 20; }
 static void flip_bit(uint8_t *d, size_t *len) { d[*len / 2] ^= 0x10; }
-static void bad_version(uint8_t *d, size_t *len) { d[8] = 7; }
+static void bad_version(uint8_t *d, size_t *len) { d[8] = 8; }
 static void version_zero(uint8_t *d, size_t *len) { d[8] = 0; }
 static void bad_magic(uint8_t *d, size_t *len) { d[0] = 'X'; }
 static void appended(uint8_t *d, size_t *len) { d[(*len)++] = 0; }
@@ -250,8 +250,8 @@ static void test_damaged(void **state)
 	expect_rejected(truncate_tail, "truncated");
 	expect_rejected(truncate_header, "truncated");
 	expect_rejected(flip_bit, "checksum mismatch");
-	expect_rejected(bad_version, "version 7, this module reads versions 1 to 6");
-	expect_rejected(version_zero, "version 0, this module reads versions 1 to 6");
+	expect_rejected(bad_version, "version 8, this module reads versions 1 to 7");
+	expect_rejected(version_zero, "version 0, this module reads versions 1 to 7");
 	expect_rejected(bad_magic, "not a redsink snapshot");
 	expect_rejected(appended, "truncated or padded");
 }
@@ -259,10 +259,8 @@ static void test_damaged(void **state)
 /* Recompute the header's checksum after editing the payload. */
 static void reseal(uint8_t *d, size_t len)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h = rs_snapshot_checksum(d[8], d + 32, len - 32);
 
-	for (size_t i = 32; i < len; i++)
-		h = (h ^ d[i]) * 0x100000001b3ULL;
 	for (int i = 0; i < 8; i++)
 		d[24 + i] = (uint8_t)(h >> (8 * i));
 }
@@ -295,8 +293,10 @@ static void break_first_name(uint8_t *d, size_t *len)
 		for (int f = 0; f < 2 * nf + 3; f++) /* the fields, then the manifest (version 4) */
 			p += 4 + (d[p] | d[p + 1] << 8 | (size_t)d[p + 2] << 16);
 	}
-	p += 4;         /* nentries */
-	d[p + 1] = 100; /* first label length of the first entry */
+	p += 4 + 4 + 8; /* nentries, cap, arena length */
+	p = (p + 3) & ~(size_t)3;
+	p += 8 + 4 * (size_t)(d[p + 6] | d[p + 7] << 8); /* the first entry's head and order positions */
+	d[p] = 100;                                      /* its first label length */
 	reseal(d, *len);
 }
 
@@ -360,10 +360,71 @@ static void set_plen(uint8_t *d, size_t len)
 		d[16 + i] = (uint8_t)((uint64_t)(len - 32) >> (8 * i));
 }
 
+/* Skip the order records of a payload from p (at the order count). */
+static size_t skip_orders(const uint8_t *d, size_t p)
+{
+	uint32_t norders = (uint32_t)str_len(d, p);
+
+	p += 4;
+	for (uint32_t o = 0; o < norders; o++) {
+		uint16_t nf;
+		p += 4 + str_len(d, p);
+		nf = (uint16_t)(d[p] | d[p + 1] << 8);
+		p += 2;
+		for (int f = 0; f < 2 * nf + 3; f++) /* the fields, then the manifest */
+			p += 4 + str_len(d, p);
+	}
+	return p;
+}
+
+/* A version 6 file from a version 7 one: the entry section (arena and
+ * table) rewritten as version 6 records, the checksum FNV-1a again. */
+static void make_v6(uint8_t *d, size_t *len)
+{
+	uint8_t *out = malloc(*len + 64);
+	size_t p = 32, q, n, alen, cap, a;
+
+	assert_int_equal(d[8], 7);
+	p += 4 + str_len(d, p); /* last_id */
+	p += 4 + str_len(d, p); /* dataset */
+	p = skip_orders(d, p);
+	memcpy(out, d, p);
+	q = p;
+	n = str_len(d, p);
+	cap = str_len(d, p + 4);
+	alen = str_len(d, p + 8); /* u64: the high half is 0 here */
+	a = (p + 16 + 3) & ~(size_t)3;
+	memcpy(out + q, d + p, 4);
+	q += 4;
+	for (size_t off = 0; off < alen;) {
+		const uint8_t *e = d + a + off;
+		uint8_t wlen = e[4];
+		uint16_t nord = (uint16_t)(e[6] | e[7] << 8);
+		out[q++] = wlen;
+		memcpy(out + q, e + 8 + 4 * (size_t)nord, wlen);
+		q += wlen;
+		out[q++] = e[5];
+		memcpy(out + q, e + 6, 2 + 4 * (size_t)nord);
+		q += 2 + 4 * (size_t)nord;
+		off += (8 + 4 * (size_t)nord + wlen + 3) & ~(size_t)3;
+		n--;
+	}
+	assert_int_equal(n, 0);
+	p = a + alen + 4 * cap;
+	memcpy(out + q, d + p, *len - p);
+	*len = q + (*len - p);
+	memcpy(d, out, *len);
+	free(out);
+	d[8] = 6;
+	set_plen(d, *len);
+	reseal(d, *len);
+}
+
 /* A version 5 file from a version 6 one written without a protected
  * manifest: its three empty strings (3 * u32 0) taken out. */
 static void make_v5(uint8_t *d, size_t *len)
 {
+	make_v6(d, len);
 	assert_int_equal(d[8], 6);
 	for (size_t i = 1; i <= 12; i++)
 		assert_int_equal(d[*len - i], 0);
@@ -632,6 +693,185 @@ static void test_bad_records_are_skipped(void **state)
 	/* 4 loaded without damage (3 domains, 1 protected); the broken entry may
 	 * be only-gone.example, which loads as nothing anyway */
 	assert_true(st.domains + st.protected_n == 3 || st.domains + st.protected_n == 4);
+	rs_list_free(l);
+}
+
+/* Version 7 is served in place: a list read from it changes like any
+ * other (entries of the block are replaced, deleted, protected, swept and
+ * rehashed; none is freed alone — ASan checks), and a version 6 file of
+ * the same list reads the same. */
+static void del(struct rs_list *l, const char *name, uint32_t idx)
+{
+	uint8_t w[RS_WIRE_MAX];
+	int n = rs_domain_wire(name, strlen(name), w);
+
+	assert_int_equal(rs_list_del(l, w, (size_t)n, idx), 0);
+}
+
+static void test_in_place_changes(void **state)
+{
+	struct rs_list *l;
+	struct rs_list_stats st;
+	char last[RS_STREAM_ID_MAX], ds[RS_DATASET_ID_LEN + 1], err[256], name[64];
+	const char *ref;
+	uint32_t a, b;
+	size_t skipped;
+
+	for (int v6 = 0; v6 < 2; v6++) {
+		write_sample();
+		if (v6)
+			rewrite(make_v6);
+		assert_int_equal(rs_snapshot_read(path, &conf, &l, last, ds, NULL, NULL, NULL, &skipped, err,
+						  sizeof(err)), 0);
+		assert_int_equal(skipped, 0);
+		rs_list_stats(l, &st);
+		assert_int_equal(st.domains, 3);
+		assert_int_equal(st.protected_n, 1);
+		assert_int_equal(st.name_bytes, strlen("pirate.example") + strlen("both.example") +
+						strlen("pirate2.example") + strlen("good.pirate2.example"));
+		a = (uint32_t)rs_list_order_find(l, "a");
+		b = (uint32_t)rs_list_order_find(l, "b");
+		assert_int_equal(match(l, "www.both.example", &ref), RS_BLOCKED);
+		rs_list_set_quiescent(l, false); /* retire, as with readers */
+		del(l, "both.example", a);
+		assert_int_equal(match(l, "www.both.example", &ref), RS_BLOCKED);
+		assert_string_equal(ref, "b");
+		del(l, "both.example", b);
+		assert_int_equal(match(l, "www.both.example", NULL), RS_PASS);
+		add(l, "pirate.example", b);
+		assert_int_equal(rs_list_order_remove(l, "a"), 0);
+		assert_true(rs_list_order_sweep(l, a) >= 1);
+		assert_int_equal(match(l, "pirate.example", &ref), RS_BLOCKED);
+		assert_string_equal(ref, "b");
+		for (int i = 0; i < 200; i++) { /* grows the table: a rehash moves the block's entries */
+			snprintf(name, sizeof(name), "n%d.example", i);
+			add(l, name, b);
+		}
+		assert_int_equal(match(l, "x.n199.example", NULL), RS_BLOCKED);
+		assert_int_equal(match(l, "www.good.pirate2.example", NULL), RS_PROTECTED);
+		assert_int_equal(match(l, "www.pirate2.example", NULL), RS_BLOCKED);
+		rs_list_set_quiescent(l, true);
+		rs_list_free(l);
+	}
+}
+
+/* Hostile version 7 tables, checksum intact. Served from the image before
+ * rs_snapshot_settle, every lookup ends without a fault; settling skips and
+ * counts what is not a valid entry, once each. */
+static size_t entry_section(const uint8_t *d)
+{
+	size_t p = 32;
+
+	p += 4 + str_len(d, p);
+	p += 4 + str_len(d, p);
+	return skip_orders(d, p);
+}
+
+/* The offset of the image's table, and its capacity. */
+static size_t table_at(const uint8_t *d, size_t *cap)
+{
+	size_t p = entry_section(d);
+
+	*cap = str_len(d, p + 4);
+	return ((p + 16 + 3) & ~(size_t)3) + str_len(d, p + 8);
+}
+
+static void slots_into_entries(uint8_t *d, size_t *len)
+{
+	size_t cap, t = table_at(d, &cap);
+
+	for (size_t i = 0; i < cap; i++)
+		if (str_len(d, t + 4 * i) != 0)
+			d[t + 4 * i] += 1; /* 4 octets further: inside the entry */
+	reseal(d, *len);
+}
+
+static void table_full(uint8_t *d, size_t *len)
+{
+	size_t cap, t = table_at(d, &cap);
+
+	for (size_t i = 0; i < cap; i++)
+		if (str_len(d, t + 4 * i) == 0)
+			d[t + 4 * i] = 1; /* every free slot names the first entry */
+	reseal(d, *len);
+}
+
+static void arena_framing(uint8_t *d, size_t *len)
+{
+	d[((entry_section(d) + 16 + 3) & ~(size_t)3) + 4] = 250; /* the first entry's wlen runs past the arena */
+	reseal(d, *len);
+}
+
+/* Read with the image served, look up, settle: returns the list. */
+static struct rs_list *read_image(size_t *skipped)
+{
+	struct rs_list *l;
+	char last[RS_STREAM_ID_MAX], ds[RS_DATASET_ID_LEN + 1], err[256];
+
+	assert_int_equal(rs_snapshot_read_image(path, true, &conf, &l, last, ds, NULL, NULL, NULL, skipped, err,
+						sizeof(err)), 0);
+	assert_non_null(rs_list_image_get(l));
+	assert_int_equal(match(l, "unlisted.example", NULL), RS_PASS); /* a miss ends */
+	(void)match(l, "www.pirate.example", NULL);
+	(void)match(l, "www.good.pirate2.example", NULL);
+	assert_int_equal(rs_snapshot_settle(l, "test", skipped), 0);
+	assert_null(rs_list_image_get(l));
+	return l;
+}
+
+static void test_in_place_hostile(void **state)
+{
+	struct rs_list *l;
+	struct rs_list_stats st;
+	uint8_t *img;
+	size_t skipped, len;
+
+	/* the sample: the same verdicts from the image and once settled; an
+	 * image is not encoded before it is settled */
+	write_sample();
+	{
+		char last[RS_STREAM_ID_MAX], ds[RS_DATASET_ID_LEN + 1], err[256];
+		assert_int_equal(rs_snapshot_read_image(path, true, &conf, &l, last, ds, NULL, NULL, NULL, &skipped, err,
+							sizeof(err)), 0);
+		assert_int_equal(match(l, "www.pirate.example", NULL), RS_BLOCKED);
+		assert_int_equal(match(l, "www.good.pirate2.example", NULL), RS_PROTECTED);
+		assert_int_equal(match(l, "x.only-gone.example", NULL), RS_PASS);
+		assert_int_equal(rs_snapshot_encode(l, "1-1", "", NULL, 0, NULL, &img, &len), RS_EINVAL);
+		assert_int_equal(rs_snapshot_settle(l, "test", &skipped), 0);
+		assert_int_equal(skipped, 0);
+		assert_int_equal(match(l, "www.pirate.example", NULL), RS_BLOCKED);
+		assert_int_equal(match(l, "www.good.pirate2.example", NULL), RS_PROTECTED);
+		rs_list_stats(l, &st);
+		assert_int_equal(st.domains, 3);
+		assert_int_equal(st.protected_n, 1);
+		rs_list_free(l);
+	}
+
+	write_sample();
+	rewrite(slots_into_entries);
+	l = read_image(&skipped);
+	assert_int_equal(skipped, 4);
+	assert_int_equal(match(l, "pirate.example", NULL), RS_PASS);
+	add(l, "pirate.example", (uint32_t)rs_list_order_find(l, "a"));
+	assert_int_equal(match(l, "pirate.example", NULL), RS_BLOCKED);
+	rs_list_free(l);
+
+	write_sample();
+	rewrite(table_full);
+	l = read_image(&skipped);
+	assert_true(skipped > 0); /* the first entry named again */
+	rs_list_stats(l, &st);
+	assert_int_equal(st.domains, 3);
+	assert_int_equal(st.protected_n, 1);
+	assert_int_equal(match(l, "www.pirate.example", NULL), RS_BLOCKED);
+	rs_list_free(l);
+
+	write_sample();
+	rewrite(arena_framing);
+	l = read_image(&skipped);
+	assert_int_equal(skipped, 1);
+	rs_list_stats(l, &st);
+	assert_int_equal(st.domains + st.protected_n, 3);
 	rs_list_free(l);
 }
 
@@ -971,7 +1211,7 @@ static void test_protected_round_trip(void **state)
 		assert_same_prot(&ps, &back_ps);
 		rs_list_free(back);
 		/* the record's last string cut short: the framing breaks, rejected whole */
-		img[8] = 6;
+		img[8] = RS_SNAPSHOT_VERSION;
 		len -= 3;
 		for (int i = 0; i < 8; i++)
 			img[16 + i] = (uint8_t)((uint64_t)(len - 32) >> (8 * i));
@@ -1032,6 +1272,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_signed_mode_verifies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_protected_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reads_version_5, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_in_place_changes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_in_place_hostile, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("snapshot", tests, NULL, NULL);
 }
