@@ -11,7 +11,11 @@ Public API:
                                           extra config lines and requirepass
   Sentinel(tmpdir, master_port, ...)      one Sentinel monitoring MASTER_NAME
   Fleet(tmpdir, replicas=1, sentinels=3, node_password=None,
-        sentinel_password=None)           the whole set, started and settled
+        sentinel_password=None, priorities=None)
+                                          the whole set, started and settled;
+                                          priorities: each replica's replica-priority
+                                          (default 100, 99, ...: the last one is promoted
+                                          first; 0 = never promoted)
       .spec(role=None)                    "sentinel:127.0.0.1:P1,.../redsink[?role=R]"
       .kill_primary()                     SIGKILL the primary's PID
       .wait_failover(old_port, timeout)   the Node promoted in its place
@@ -164,19 +168,21 @@ class Fleet:
     replica (so that a failover can be agreed on)."""
 
     def __init__(self, tmpdir, replicas=1, sentinels=3, node_password=None, sentinel_password=None,
-                 settle_timeout=60):
+                 settle_timeout=60, priorities=None):
         self.dir = Path(tmpdir)
         self.node_password = node_password
         self.sentinel_password = sentinel_password
         self.nodes = []
         self.sentinels = []
+        priorities = list(priorities) if priorities is not None else [100 - i for i in range(replicas)]
+        assert len(priorities) == replicas, "one replica-priority per replica"
         try:
             self.primary = Node(self.dir / "primary", password=node_password)
             self.nodes.append(self.primary)
             for i in range(replicas):
                 self.nodes.append(Node(self.dir / f"replica-{i + 1}", password=node_password,
                                        extra=[f"replicaof 127.0.0.1 {self.primary.port}",
-                                              f"replica-priority {100 - i}"]))
+                                              f"replica-priority {priorities[i]}"]))
             for i in range(sentinels):
                 self.sentinels.append(Sentinel(self.dir / f"sentinel-{i + 1}", self.primary.port,
                                                quorum=min(2, sentinels), password=sentinel_password,
@@ -210,6 +216,34 @@ class Fleet:
             except redis_py.exceptions.RedisError:
                 continue
         return None
+
+    def state(self):
+        """What the fleet looks like now, for a failing assertion's message:
+        each Sentinel's primary and epoch (a second failover shows here), and
+        each node's role and replication link (a replica that never
+        re-synced shows here)."""
+        out = []
+        for s in self.sentinels:
+            try:
+                m = s.master()
+                out.append(f"sentinel {s.port}: primary {m.get('ip')}:{m.get('port')} flags {m.get('flags')} "
+                           f"config-epoch {m.get('config-epoch')} failover-state {m.get('failover-state', '-')}")
+            except redis_py.exceptions.RedisError as e:
+                out.append(f"sentinel {s.port}: {e}")
+        for n in self.nodes:
+            if not n.running():
+                out.append(f"node {n.port}: not running")
+                continue
+            try:
+                i = n.client(socket_timeout=2).info("replication")
+            except redis_py.exceptions.RedisError as e:
+                out.append(f"node {n.port}: {e}")
+                continue
+            keys = ("role", "master_port", "master_link_status", "master_sync_in_progress",
+                    "master_last_io_seconds_ago", "master_link_down_since_seconds", "connected_slaves",
+                    "master_repl_offset", "second_repl_offset")
+            out.append(f"node {n.port}: " + " ".join(f"{k}={i[k]}" for k in keys if k in i))
+        return "\n".join(out)
 
     def settle(self, timeout):
         """Wait until the replicas are in step and every Sentinel knows every

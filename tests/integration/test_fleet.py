@@ -10,6 +10,14 @@ to the primary (`write-redis: sentinel:.../redsink`) — all three on the
 roster, and redsink-warnd reading a replica and counting page views on the
 primary, both through Sentinel. redsink-ctl always goes through Sentinel.
 
+B (replica-priority 99) is the replica Sentinel promotes; A has
+replica-priority 0 and is never promoted. Else a loaded machine can fail
+over twice: a PING reply of the new primary comes later than down-after,
+and for 5 s after a switch each Sentinel still counts the others' "down"
+votes on the old primary, so one Sentinel's doubt is a quorum and it
+promotes A, which never got what B took meanwhile (CI: a push acknowledged
+by B never reached r1, r2 on A; doc/fleet.md, "Limits").
+
 What "enforced" means here: the resolver answers the blocked name with the
 sinkhole address (192.0.2.1) and an unblocked name with its real address
 (zones/example.zone). Nothing sleeps for a fixed time where a condition can
@@ -61,11 +69,15 @@ class World:
 
 @pytest.fixture
 def world(tmp_path, server_logs, make_unbound, make_warnd):
-    f = Fleet(tmp_path / "fleet", replicas=2)
+    f = Fleet(tmp_path / "fleet", replicas=2, priorities=[0, 99])  # A never promoted (above)
     server_logs.extend(f.servers())
     country = None
     try:
         A, B = f.nodes[1], f.nodes[2]
+        # what keeps a failover from ever promoting A: every Sentinel knows its priority 0
+        for s in f.sentinels:
+            prio = {int(r["port"]): r.get("slave-priority") for r in s.replicas()}
+            assert prio == {A.port: "0", B.port: "99"}, f"sentinel {s.port} sees the replica priorities {prio}"
         add_order(f.spec(), "base")
         ok(push(f.spec(), "base", ["a5.example"]))
         country = Country(tmp_path / "country", f, make_unbound, [A, A, B])
@@ -96,6 +108,47 @@ def wait_until(fn, timeout, what, step=0.1):
 
 def answers(w, name):
     return [rs.first_a(ub, name) for ub in (w.r1, w.r2, w.r3)]
+
+
+SYNC_WORDS = ("resync", "rollback", "lost", "following", "full load", "alarm", "dataset", "XREAD",
+              "change", "connecting to the primary", "failed")
+
+
+def fleet_report(w):
+    """Why the resolvers may not follow: the Sentinels' primary and epoch,
+    every node's replication state (A is what r1, r2 read, B what r3 reads)
+    and the module's sync lines of each resolver."""
+    lines = [f"A = {w.A.url} (r1, r2 read it), B = {w.B.url} (r3 reads it); the Sentinels name "
+             f"{w.fleet.primary_port()} as the primary now", w.fleet.state()]
+    for n, ub in zip(("r1", "r2", "r3"), (w.r1, w.r2, w.r3)):
+        lines.append(f"--- {n}: the module's sync lines (a repeated one once)")
+        sync, last = [], None
+        for ln in ub.log().splitlines():
+            msg = ln.partition("redsink: ")[2]
+            if msg and msg != last and any(x in msg for x in SYNC_WORDS):
+                sync.append(ln)
+            last = msg or last
+        lines += sync[-40:]
+    return "\n".join(lines)
+
+
+class explained:
+    """with explained(w): an AssertionError inside gets fleet_report(w)."""
+
+    def __init__(self, w):
+        self.w = w
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, e, tb):
+        if kind is not None and issubclass(kind, AssertionError):
+            try:
+                report = fleet_report(self.w)
+            except Exception as x:   # the report must never hide the failure
+                report = f"(no fleet report: {x!r})"
+            raise AssertionError(f"{e}\n{report}") from e
+        return False
 
 
 def wait_enforced(w, name, want, timeout):
@@ -405,9 +458,10 @@ def lagging_failover(w):
     """a1 everywhere; then B's link to the primary is cut (fleet.Node.
     cut_replication: it still answers, stale), a2 is pushed (primary and A:
     r1, r2 enforce it; r3 does not), and the primary is killed. Sentinel
-    promotes B — replica-priority 99 beats A's 100 before any replication
-    offset is compared, and a link down for less than ten down-after periods
-    does not disqualify it — so the new primary never got a2. Returns (the
+    promotes B — the only replica it may (A has replica-priority 0: the
+    world fixture), and a link down for less than ten down-after periods
+    does not disqualify it — so the new primary never got a2; no second
+    failover can move the primary on to A, which has a2. Returns (the
     old primary, the id of a2's lost stream entry, the receipts written to
     the old primary)."""
     add_order(w.spec, "L")
@@ -455,40 +509,41 @@ def test_failover_to_a_lagging_replica_resyncs_who_saw_more(world):
     (5 s) sees the rollback, logs it and reloads the list from A."""
     w = world
     old, lost_id, before = lagging_failover(w)
-    new = w.fleet.wait_failover(old.port, timeout=60)
-    assert new is w.B, f"Sentinel promoted {new.port}, not the lagging B {w.B.port}"
-    promoted = time.time()
-    # the new truth has no a2, nor the stream entry that added it
-    assert not new.client().sismember(f"{rs.PREFIX}order:L:domains", "a2.example")
-    assert new.client().xrange(f"{rs.PREFIX}changes", lost_id, lost_id) == []
-    newest = new.client().xrevrange(f"{rs.PREFIX}changes", count=1)[0][0]
-    # hit counts the old primary acknowledged but never sent to B are lost
-    # with it (asynchronous replication; doc/fleet.md, "Limits")
-    assert w.hits_acknowledged > w.hits_on_B == hits(new, "L")
-    took = rs.wait_for(lambda: answers(w, "a2.example"), [REAL["a2.example"]] * 3, timeout=30, step=0.05)
-    assert answers(w, "a1.example") == [BLOCK] * 3
-    for ub in (w.r1, w.r2):
-        assert rs.unbound_log_has(ub, f"full resync from {w.A.url}: rollback: the stream's newest id {newest} "
-                                      f"is older than the list's {lost_id}"), ub.log()[-3000:]
-    assert not rs.unbound_log_has(w.r3, "full resync")
-    # what the receipts and heartbeats on the new primary show
-    after, hbs = resync_report(w, new, before)
-    for n in ("r1", "r2"):
-        # before the failover it had receipted a2 (on the old primary: gone with it)
-        assert before[n][-1][1]["applied"] == lost_id
-        assert all(f["applied"] != lost_id for _, f in after[n])
-        # after it, a receipt of the resync: the older position of the new truth
-        late = [f for i, f in after[n] if int(i.split("-")[0]) > promoted * 1000]
-        assert late and late[0]["applied"] == newest, after[n]
-        wait_until(lambda: w.country.heartbeat(n, new).get("resyncs") == "1", 10, f"{n} reports its resync")
-    assert w.country.heartbeat("r3", new).get("resyncs") == "0"
-    # a push on the new primary is enforced by all
-    ok(push(w.spec, "L", ["a3.example"]))
-    wait_enforced(w, "a3.example", BLOCK, timeout=10)
-    its = wait_until(lambda: all_processed(w.spec, "L", 2), 20, "L's items on B receipted by all")
-    assert [(i["domain"], i["op"]) for i in its] == [("a1.example", "block"), ("a3.example", "block")]
-    print(f"rollback seen and undone by r1, r2 {took:.1f} s after the promotion; hits of order L "
-          f"acknowledged by the old primary {w.hits_acknowledged}, on B when promoted {w.hits_on_B}")
+    with explained(w):  # a failure shows the fleet's state and the module's sync lines
+        new = w.fleet.wait_failover(old.port, timeout=60)
+        assert new is w.B, f"Sentinel promoted {new.port}, not the lagging B {w.B.port}"
+        promoted = time.time()
+        # the new truth has no a2, nor the stream entry that added it
+        assert not new.client().sismember(f"{rs.PREFIX}order:L:domains", "a2.example")
+        assert new.client().xrange(f"{rs.PREFIX}changes", lost_id, lost_id) == []
+        newest = new.client().xrevrange(f"{rs.PREFIX}changes", count=1)[0][0]
+        # hit counts the old primary acknowledged but never sent to B are lost
+        # with it (asynchronous replication; doc/fleet.md, "Limits")
+        assert w.hits_acknowledged > w.hits_on_B == hits(new, "L")
+        took = rs.wait_for(lambda: answers(w, "a2.example"), [REAL["a2.example"]] * 3, timeout=30, step=0.05)
+        assert answers(w, "a1.example") == [BLOCK] * 3
+        for ub in (w.r1, w.r2):
+            assert rs.unbound_log_has(ub, f"full resync from {w.A.url}: rollback: the stream's newest id {newest} "
+                                          f"is older than the list's {lost_id}"), ub.log()[-3000:]
+        assert not rs.unbound_log_has(w.r3, "full resync")
+        # what the receipts and heartbeats on the new primary show
+        after, hbs = resync_report(w, new, before)
+        for n in ("r1", "r2"):
+            # before the failover it had receipted a2 (on the old primary: gone with it)
+            assert before[n][-1][1]["applied"] == lost_id
+            assert all(f["applied"] != lost_id for _, f in after[n])
+            # after it, a receipt of the resync: the older position of the new truth
+            late = [f for i, f in after[n] if int(i.split("-")[0]) > promoted * 1000]
+            assert late and late[0]["applied"] == newest, after[n]
+            wait_until(lambda: w.country.heartbeat(n, new).get("resyncs") == "1", 10, f"{n} reports its resync")
+        assert w.country.heartbeat("r3", new).get("resyncs") == "0"
+        # a push on the new primary is enforced by all
+        ok(push(w.spec, "L", ["a3.example"]))
+        wait_enforced(w, "a3.example", BLOCK, timeout=10)
+        its = wait_until(lambda: all_processed(w.spec, "L", 2), 20, "L's items on B receipted by all")
+        assert [(i["domain"], i["op"]) for i in its] == [("a1.example", "block"), ("a3.example", "block")]
+        print(f"rollback seen and undone by r1, r2 {took:.1f} s after the promotion; hits of order L "
+              f"acknowledged by the old primary {w.hits_acknowledged}, on B when promoted {w.hits_on_B}")
 
 
 def test_lagging_failover_then_a_push_at_once(world):
@@ -500,16 +555,17 @@ def test_lagging_failover_then_a_push_at_once(world):
     a2's is gone (module/sync.c, lost_position), so they resync."""
     w = world
     old, lost_id, before = lagging_failover(w)
-    _, codes = push_until_primary(w.spec, "L", ["a3.example"])
-    new = w.fleet.wait_failover(old.port, timeout=60)
-    assert new is w.B
-    # r1 and r2 see a3 once A re-synced from B (repl-diskless-sync-delay, 5 s,
-    # then the transfer): generous, as the ASan pass on a loaded machine is slow
-    wait_enforced(w, "a3.example", BLOCK, timeout=45)
-    try:
-        # A's full resync (after repl-diskless-sync-delay, 5 s) + the module's 5 s check + margin
-        took = rs.wait_for(lambda: answers(w, "a2.example"), [REAL["a2.example"]] * 3, timeout=45, step=0.1)
-    finally:
-        print(f"\npush exit codes {codes}; a2 now {answers(w, 'a2.example')} (r1, r2, r3)")
-        resync_report(w, new, before)
-    print(f"a2 unblocked by all {took:.1f} s after")
+    with explained(w):  # a failure shows the fleet's state and the module's sync lines
+        _, codes = push_until_primary(w.spec, "L", ["a3.example"])
+        new = w.fleet.wait_failover(old.port, timeout=60)
+        assert new is w.B
+        # r1 and r2 see a3 once A re-synced from B (repl-diskless-sync-delay, 5 s,
+        # then the transfer): generous, as the ASan pass on a loaded machine is slow
+        wait_enforced(w, "a3.example", BLOCK, timeout=45)
+        try:
+            # A's full resync (after repl-diskless-sync-delay, 5 s) + the module's 5 s check + margin
+            took = rs.wait_for(lambda: answers(w, "a2.example"), [REAL["a2.example"]] * 3, timeout=45, step=0.1)
+        finally:
+            print(f"\npush exit codes {codes}; a2 now {answers(w, 'a2.example')} (r1, r2, r3)")
+            resync_report(w, new, before)
+        print(f"a2 unblocked by all {took:.1f} s after")

@@ -66,7 +66,8 @@ def test_change_during_a_long_write(redis, make_unbound, tmp_path):
     assert not rs.unbound_log_has(ub, "the snapshot write goes on")
     # the stalled write finishes; the next one (5 s after it) has both changes
     assert wait_log(ub, "test hook: the snapshot write goes on", STALL_MS / 1000 + 5)
-    assert snap.exists()
+    # (the log line comes before the encoding, the write, the fsync and the rename)
+    rs.wait_for(lambda: snap.exists(), True, timeout=5, step=0.05)
     restart_without_redis(ub, redis)
     assert rs.first_a(ub, "during.example") == rs.SINK4
     assert rs.first_a(ub, "www.pirate.example") == "198.51.100.21"
