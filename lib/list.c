@@ -298,10 +298,23 @@ static inline const struct rs_entry *tab_find(const struct rs_tab *t, const uint
 	}
 }
 
+const struct rs_entry *rs_list_image_entry(const struct rs_list_image *im, uint32_t v)
+{
+	uint64_t o = ((uint64_t)v - 1) * 4;
+	const struct rs_entry *e;
+
+	if (v == 0 || o >= im->alen || im->alen - o < sizeof(*e))
+		return NULL;
+	e = (const struct rs_entry *)(const void *)(im->arena + o);
+	return im->alen - o - sizeof(*e) >= 4 * (size_t)e->nord + e->wlen ? e : NULL;
+}
+
 /* The same in a snapshot image's own table (rs_list_image), before
- * rs_list_adopt has checked it: every slot and entry is bounds-checked
- * here, and the probe ends after cap slots even in a table with no free
- * slot. Entries are in host order (images are served in place only on
+ * rs_list_adopt: every slot and entry is bounds-checked, the probe ends
+ * after the table's longest run of used slots (snapshot.c checked that one
+ * is empty), and a name found must be canonical as the list's are (so a
+ * query with other octets in a label never matches a crafted entry).
+ * Entries are in host order (images are served in place only on
  * little-endian hosts). */
 static const struct rs_entry *img_find(const struct rs_list_image *im, const uint8_t *wire, size_t wlen,
 				       uint64_t hash)
@@ -309,18 +322,12 @@ static const struct rs_entry *img_find(const struct rs_list_image *im, const uin
 	uint32_t h32 = (uint32_t)(hash >> 32);
 	size_t mask = im->cap - 1, i = (size_t)hash & mask;
 
-	for (size_t n = 0; n < im->cap; n++, i = (i + 1) & mask) {
-		uint32_t v = im->slot[i];
-		uint64_t o = ((uint64_t)v - 1) * 4;
-		const struct rs_entry *e;
-		if (v == 0)
+	for (size_t n = 0; n <= im->run; n++, i = (i + 1) & mask) {
+		const struct rs_entry *e = rs_list_image_entry(im, im->slot[i]);
+		if (im->slot[i] == 0)
 			return NULL;
-		if (o >= im->alen || im->alen - o < sizeof(*e))
-			continue;
-		e = (const struct rs_entry *)(const void *)(im->arena + o);
-		if (e->hash == h32 && e->wlen == wlen && im->alen - o - sizeof(*e) >= 4 * (size_t)e->nord + wlen &&
-		    memcmp(rs_entry_wire(e), wire, wlen) == 0)
-			return e;
+		if (e && e->hash == h32 && e->wlen == wlen && memcmp(rs_entry_wire(e), wire, wlen) == 0)
+			return rs_wire_canonical(wire, wlen) ? e : NULL;
 	}
 	return NULL;
 }
@@ -482,7 +489,7 @@ static void block_drop(struct rs_list *l, bool now)
 }
 
 int rs_list_image(struct rs_list *l, uint8_t *block, size_t len, bool mapped, const uint8_t *arena, size_t alen,
-		  const uint32_t *slot, size_t cap, size_t nentries)
+		  const uint32_t *slot, size_t cap, size_t run, size_t nentries)
 {
 	struct rs_list_image *im;
 
@@ -491,7 +498,7 @@ int rs_list_image(struct rs_list *l, uint8_t *block, size_t len, bool mapped, co
 	im = malloc(sizeof(*im));
 	if (!im)
 		return RS_ENOMEM;
-	*im = (struct rs_list_image){ block, arena, alen, slot, cap, mapped };
+	*im = (struct rs_list_image){ block, arena, alen, slot, cap, run, mapped };
 	l->block = block;
 	l->block_len = len;
 	l->block_mapped = mapped;

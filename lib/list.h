@@ -179,8 +179,10 @@ const struct rs_order *rs_list_order_get(const struct rs_list *l, uint32_t idx);
  * in the image's own table: slot[cap] (cap a power of two, at least 16; 0
  * empty, else 1 + an entry's offset in arena / 4), each entry an aligned
  * struct rs_entry in host order whose order indexes are the list's, at the
- * first free slot from rs_wire_hash() as the list probes. Nothing of it is
- * trusted: each lookup bounds-checks what it reads. The list holds no entry
+ * first free slot from rs_wire_hash() as the list probes; run: the longest
+ * run of used slots (the caller has checked that at least one slot is
+ * empty). Nothing else of it is trusted: each lookup bounds-checks what it
+ * reads. The list holds no entry
  * yet (orders may be set); its domain count is nentries until adopted. No
  * writer call but rs_list_adopt may run before it. 0, RS_EINVAL, RS_ENOMEM
  * (block not taken).
@@ -200,11 +202,15 @@ struct rs_list_image {
 	size_t alen;
 	const uint32_t *slot;
 	size_t cap;
+	size_t run; /* the longest run of used slots (a lookup probes no further) */
 	bool mapped;
 };
 struct rs_list_stats;
 int rs_list_image(struct rs_list *l, uint8_t *block, size_t len, bool mapped, const uint8_t *arena, size_t alen,
-		  const uint32_t *slot, size_t cap, size_t nentries);
+		  const uint32_t *slot, size_t cap, size_t run, size_t nentries);
+/* The entry a slot value v of an image's table names (1 + offset / 4), or
+ * NULL when v is 0 or the entry does not lie whole inside the arena. */
+const struct rs_entry *rs_list_image_entry(const struct rs_list_image *im, uint32_t v);
 /* The image still served (NULL once adopted, or never one). */
 const struct rs_list_image *rs_list_image_get(const struct rs_list *l);
 int rs_list_adopt(struct rs_list *l, uint8_t *copy, size_t copy_len, const uint32_t *slot, size_t cap,

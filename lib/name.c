@@ -79,6 +79,23 @@ int rs_name_to_wire(const char *canon, size_t len, uint8_t *wire)
 	return (int)len + 2;
 }
 
+bool rs_wire_canonical(const uint8_t *wire, size_t wlen)
+{
+	size_t i = 0;
+
+	if (wlen < 2 || wlen > RS_WIRE_MAX)
+		return false;
+	while (i < wlen && wire[i] != 0) {
+		size_t n = wire[i++];
+		if (n > 63 || n >= wlen - i)
+			return false;
+		for (size_t k = 0; k < n; k++, i++)
+			if (!name_char_ok(wire[i]))
+				return false;
+	}
+	return i == wlen - 1 && i > 0;
+}
+
 uint64_t rs_wire_hash(const uint8_t *wire, size_t len)
 {
 	uint64_t h = FNV_OFFSET;

@@ -17,6 +17,7 @@
 #ifndef RS_NAME_H
 #define RS_NAME_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +41,9 @@ int rs_name_to_wire(const char *canon, size_t len, uint8_t *wire);
 
 /* Hash of a complete lowercase wire name (root label included). */
 uint64_t rs_wire_hash(const uint8_t *wire, size_t len);
+/* Is wire[0..wlen) exactly the wire form of a canonical name (labels of 1
+ * to 63 of a-z 0-9 - _, then the root label; what the list holds)? */
+bool rs_wire_canonical(const uint8_t *wire, size_t wlen);
 
 /*
  * A query name prepared for matching: lowercased copy, label offsets and the

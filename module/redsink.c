@@ -990,9 +990,12 @@ EXPORT void deinit(struct module_env *env, int id)
 	purge_door_close(m->door); /* a sync thread waiting for a purge gives up */
 	{
 		char last_id[RS_STREAM_ID_MAX] = "", dataset[RS_DATASET_ID_LEN + 1] = "";
-		struct rs_list *l = atomic_load_explicit(&m->list, memory_order_relaxed);
 		struct rs_protsig prot = { .version = 0 };
+		struct rs_list *l;
 		rs_sync_stop(m->sync, last_id, dataset, &prot); /* joined before dlclose; drains and flushes the hits */
+		/* after the join: a full load the thread finished meanwhile replaced
+		 * (and freed) the list that was published before */
+		l = atomic_load_explicit(&m->list, memory_order_acquire);
 		free(handover);
 		handover = NULL;
 		struct rs_prefix *susp = NULL;

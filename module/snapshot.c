@@ -18,6 +18,7 @@
 static const char magic[8] = { 'R', 'S', 'S', 'N', 'A', 'P', '\r', '\n' };
 #define HDR_LEN 32
 #define MAX_FILE (1ULL << 34) /* 16 GiB: anything larger is not ours */
+#define IMAGE_RUN_MAX 4096    /* longest run of used slots of a table served in place */
 
 static uint64_t fnv64(const uint8_t *p, size_t n)
 {
@@ -111,12 +112,14 @@ static void patch_le32(struct rs_buf *b, size_t at, uint32_t v)
 		b->s[at + i] = (char)(uint8_t)(v >> (8 * i));
 }
 
-/* Version 7's entry section (snapshot.h), built beside the image: the
- * entries in struct rs_entry layout (order positions of this file) in an
- * arena, and for each its offset and hash, to lay out the probe table. */
+/* Version 7's entry section (snapshot.h): the entries in struct rs_entry
+ * layout (order positions of this file) go straight into the image (the
+ * arena), and for each its offset there and its hash, to lay out the probe
+ * table after it. */
 struct ectx {
 	struct wctx *w;
-	struct rs_buf arena;
+	struct rs_buf *b;
+	size_t at; /* where the arena starts in b */
 	struct { uint64_t hash; size_t off; } *ref;
 	size_t n, cap;
 };
@@ -138,43 +141,50 @@ static int put_entry(const struct rs_entry *e, void *arg)
 		size_t cap = x->cap ? 2 * x->cap : 1024;
 		void *nr = realloc(x->ref, cap * sizeof(*x->ref));
 		if (!nr) {
-			x->arena.oom = true;
+			x->b->oom = true;
 			return 1; /* stop the walk: the encoding fails */
 		}
 		x->ref = nr;
 		x->cap = cap;
 	}
 	x->ref[x->n].hash = rs_wire_hash(wire, e->wlen);
-	x->ref[x->n++].off = x->arena.len;
+	x->ref[x->n++].off = x->b->len - x->at;
 	w->count++;
-	put_le(&x->arena, x->ref[x->n - 1].hash >> 32, 4);
-	put_le(&x->arena, e->wlen, 1);
-	put_le(&x->arena, e->flags, 1);
-	put_le(&x->arena, n, 2);
+	put_le(x->b, x->ref[x->n - 1].hash >> 32, 4);
+	put_le(x->b, e->wlen, 1);
+	put_le(x->b, e->flags, 1);
+	put_le(x->b, n, 2);
 	for (uint16_t k = 0; k < e->nord; k++)
 		if (e->ord[k] < w->nidx && w->pos[e->ord[k]] != UINT32_MAX)
-			put_le(&x->arena, w->pos[e->ord[k]], 4);
-	rs_buf_add(&x->arena, (const char *)wire, e->wlen);
-	rs_buf_add(&x->arena, zero, (4 - x->arena.len % 4) % 4);
+			put_le(x->b, w->pos[e->ord[k]], 4);
+	rs_buf_add(x->b, (const char *)wire, e->wlen);
+	rs_buf_add(x->b, zero, (4 - (x->b->len - x->at) % 4) % 4);
 	return 0;
 }
 
-/* The entry section of version 7: counts, the arena (4-aligned in the
- * image), then the table: each entry at the first free slot from its hash,
- * as rs_list probes; at least a quarter of the slots stay empty. */
+/* The entry section of version 7: counts (patched in after the walk), the
+ * arena (4-aligned in the image), then the table: each entry at the first
+ * free slot from its hash, as rs_list probes; at least a quarter of the
+ * slots stay empty. */
 static void put_entries(struct rs_buf *b, const struct rs_list *l, struct wctx *w)
 {
 	static const char zero[4];
-	struct ectx x = { .w = w };
-	size_t cap = 16;
+	struct ectx x = { .w = w, .b = b };
+	size_t cap = 16, head = b->len, alen;
 	uint32_t *slot = NULL;
 
 	w->count = 0;
-	if (rs_list_foreach(l, put_entry, &x) != 0 || x.arena.oom)
+	rs_buf_add(b, zero, 4);
+	rs_buf_add(b, zero, 4);
+	rs_buf_add(b, (const char[8]){ 0 }, 8);
+	rs_buf_add(b, zero, (4 - b->len % 4) % 4);
+	x.at = b->len;
+	if (rs_list_foreach(l, put_entry, &x) != 0 || b->oom)
 		goto oom;
+	alen = b->len - x.at;
 	while (cap < x.n + x.n / 3 + 1)
 		cap <<= 1;
-	if (cap > UINT32_MAX || x.arena.len / 4 >= UINT32_MAX - 1 || !(slot = calloc(cap, sizeof(*slot))))
+	if (cap > UINT32_MAX || alen / 4 >= UINT32_MAX - 1 || !(slot = calloc(cap, sizeof(*slot))))
 		goto oom;
 	for (size_t i = 0; i < x.n; i++) {
 		size_t j = (size_t)x.ref[i].hash & (cap - 1);
@@ -182,18 +192,16 @@ static void put_entries(struct rs_buf *b, const struct rs_list *l, struct wctx *
 			j = (j + 1) & (cap - 1);
 		slot[j] = htole32((uint32_t)(x.ref[i].off / 4 + 1));
 	}
-	put_le(b, x.n, 4);
-	put_le(b, cap, 4);
-	put_le(b, x.arena.len, 8);
-	rs_buf_add(b, zero, (4 - b->len % 4) % 4);
-	rs_buf_add(b, x.arena.s, x.arena.len);
 	rs_buf_add(b, (const char *)slot, cap * sizeof(*slot));
+	patch_le32(b, head, (uint32_t)x.n);
+	patch_le32(b, head + 4, (uint32_t)cap);
+	patch_le32(b, head + 8, (uint32_t)alen);
+	patch_le32(b, head + 12, (uint32_t)((uint64_t)alen >> 32));
 	goto out;
 oom:
 	b->oom = true;
 out:
 	free(slot);
-	free(x.arena.s);
 	free(x.ref);
 }
 
@@ -624,27 +632,6 @@ out:
 	return rc;
 }
 
-/* Is wire exactly the wire form of a canonical domain (doc/redis-schema.md:
- * labels of 1 to 63 lowercase letters, digits, '-', '_', then the root
- * label)? The list holds nothing else. */
-static bool wire_canonical(const uint8_t *wire, size_t wlen)
-{
-	size_t i = 0;
-
-	if (wlen < 2 || wlen > RS_WIRE_MAX)
-		return false;
-	while (i < wlen && wire[i] != 0) {
-		size_t n = wire[i++];
-		if (n > 63 || n >= wlen - i)
-			return false;
-		for (size_t k = 0; k < n; k++, i++) {
-			uint8_t c = wire[i];
-			if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
-				return false;
-		}
-	}
-	return i == wlen - 1 && i > 0;
-}
 
 static int decode(uint8_t *data, size_t got, bool mapped, const char *path, bool image, const struct rs_conf *c,
 		  struct rs_list **out, char last_id[RS_STREAM_ID_MAX], char dataset[RS_DATASET_ID_LEN + 1],
@@ -734,7 +721,7 @@ static bool entry_name_ok(const uint8_t *wire, size_t wlen)
 {
 	struct rs_qname q;
 
-	return wire_canonical(wire, wlen) && rs_qname_prepare(wire, wlen, &q) > 0 && q.len == wlen;
+	return rs_wire_canonical(wire, wlen) && rs_qname_prepare(wire, wlen, &q) > 0 && q.len == wlen;
 }
 
 /* One entry record (versions before 7, and version 7 when its entries
@@ -765,19 +752,6 @@ static int add_entry(struct rs_list *l, const uint8_t *wire, size_t wlen, uint8_
 	return 0;
 }
 
-/* The entry of an image slot value, or NULL when it does not lie whole
- * inside the arena. */
-static const struct rs_entry *image_entry(const struct rs_list_image *im, uint32_t v)
-{
-	uint64_t o = ((uint64_t)v - 1) * 4;
-	const struct rs_entry *e;
-
-	if (v == 0 || o >= im->alen || im->alen - o < sizeof(*e))
-		return NULL;
-	e = (const struct rs_entry *)(const void *)(im->arena + o);
-	return im->alen - o - sizeof(*e) >= 4 * (size_t)e->nord + e->wlen ? e : NULL;
-}
-
 int rs_snapshot_settle(struct rs_list *l, const char *what, size_t *skipped)
 {
 	const struct rs_list_image *served = rs_list_image_get(l), *im = served;
@@ -790,49 +764,71 @@ int rs_snapshot_settle(struct rs_list *l, const char *what, size_t *skipped)
 
 	if (!im)
 		return 0;
-	/* a mapped file: the entries move to memory of their own (a file
-	 * truncated under a mapping faults); offsets are then the copy's */
-	base = im->mapped ? 0 : (size_t)(im->arena - im->block) / 4;
+	if (im->mapped) {
+		/* a mapped file: the arena and the table (one after the other)
+		 * move to memory of their own first, and only the copy is read:
+		 * what the file holds later does not matter (and a file truncated
+		 * under a mapping faults); offsets are then the copy's */
+		size_t n = im->alen + 4 * im->cap;
+		if (!(copy = malloc(n)))
+			return RS_ENOMEM;
+		memcpy(copy, im->arena, n);
+		view = *im;
+		view.arena = copy;
+		view.slot = (const uint32_t *)(const void *)(copy + im->alen);
+		im = &view;
+	}
+	base = copy ? 0 : (size_t)(im->arena - im->block) / 4;
 	for (size_t i = 0; i < im->cap; i++)
 		used += im->slot[i] != 0;
 	while (cap < used + used / 3 + 1)
 		cap <<= 1;
 	out = calloc(cap, sizeof(*out));
 	seen = calloc(im->alen / 32 + 1, 1);
-	if (!out || !seen || (im->mapped && !(copy = malloc(im->alen ? im->alen : 1))))
+	if (!out || !seen)
 		goto done;
-	if (copy) {
-		/* checked as copied: what the file holds later does not matter */
-		memcpy(copy, im->arena, im->alen);
-		view = *im;
-		view.arena = copy;
-		im = &view;
-	}
 	for (size_t i = 0; i < im->cap; i++) {
-		const struct rs_entry *e = image_entry(im, im->slot[i]), *f;
-		uint64_t q = (uint64_t)im->slot[i] - 1, h;
-		bool ok = e && (e->nord || e->flags) && !(e->flags & ~RS_ENT_PROTECTED) && !(seen[q / 8] >> (q % 8) & 1) &&
-			  entry_name_ok(rs_entry_wire(e), e->wlen);
-		size_t j;
+		uint32_t v = im->slot[i];
+		const struct rs_entry *e = rs_list_image_entry(im, v), *f;
+		uint64_t q = (uint64_t)v - 1, h = 0;
+		const char *why = NULL;
+		size_t j = 0;
 
-		if (im->slot[i] == 0)
+		if (v == 0)
 			continue;
-		for (uint16_t k = 0; ok && k < e->nord; k++)
-			ok = e->ord[k] < norders;
-		h = ok ? rs_wire_hash(rs_entry_wire(e), e->wlen) : 0;
-		ok = ok && e->hash == (uint32_t)(h >> 32) && base + q + 1 < UINT32_MAX;
-		for (j = (size_t)h & (cap - 1); ok && out[j]; j = (j + 1) & (cap - 1)) {
+		if (!e)
+			why = "outside the arena";
+		else if (seen[q / 8] >> (q % 8) & 1)
+			why = "named by another slot"; /* each entry is looked at once */
+		if (e && !why) {
+			seen[q / 8] |= (uint8_t)(1u << (q % 8));
+			if (!e->nord && !e->flags)
+				why = "no order";
+			else if (e->flags & ~RS_ENT_PROTECTED)
+				why = "unknown flags";
+			else if (!entry_name_ok(rs_entry_wire(e), e->wlen))
+				why = "not a canonical name";
+			else if (base + q + 1 >= UINT32_MAX)
+				why = "too far";
+		}
+		for (uint16_t k = 0; !why && k < e->nord; k++)
+			if (e->ord[k] >= norders)
+				why = "an order index out of range";
+		if (!why) {
+			h = rs_wire_hash(rs_entry_wire(e), e->wlen);
+			if (e->hash != (uint32_t)(h >> 32))
+				why = "its stored hash is not its name's";
+		}
+		for (j = (size_t)h & (cap - 1); !why && out[j]; j = (j + 1) & (cap - 1)) {
 			f = (const struct rs_entry *)(const void *)((copy ? copy : im->block) + ((size_t)out[j] - 1) * 4);
-			ok = !(f->hash == e->hash && f->wlen == e->wlen &&
-			       memcmp(rs_entry_wire(f), rs_entry_wire(e), e->wlen) == 0); /* the same name twice */
+			if (f->hash == e->hash && f->wlen == e->wlen && memcmp(rs_entry_wire(f), rs_entry_wire(e), e->wlen) == 0)
+				why = "the same name twice";
 		}
-		if (!ok) {
+		if (why) {
 			if (skip++ < 20)
-				rs_log(RS_LOG_WARN, "%s: skipping entry at table slot %zu: not a valid entry of this list",
-				       what, i);
+				rs_log(RS_LOG_WARN, "%s: skipping the entry of table slot %zu: %s", what, i, why);
 			continue;
 		}
-		seen[q / 8] |= (uint8_t)(1u << (q % 8));
 		out[j] = (uint32_t)(base + q + 1);
 		cnt.domains += e->nord > 0;
 		cnt.protected_n += e->flags != 0;
@@ -868,6 +864,8 @@ static int read_entries_v7(struct rd *r, uint8_t *data, size_t got, bool mapped,
 	uint64_t alen = get_le(r, 8);
 	size_t at = (size_t)(r->p - data), pad = (4 - at % 4) % 4, room = (size_t)(r->end - r->p), n = 0;
 	bool same = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && rs_list_order_count(l) == norders;
+	const uint32_t *slot;
+	size_t longest = 0;
 	uint8_t *arena;
 	int rc;
 
@@ -877,12 +875,33 @@ static int read_entries_v7(struct rd *r, uint8_t *data, size_t got, bool mapped,
 		return RS_EINVAL;
 	}
 	arena = data + at + pad;
+	slot = (const uint32_t *)(const void *)(arena + alen);
 	r->p = arena + alen + 4 * (size_t)cap;
 	for (uint32_t i = 0; same && i < norders; i++)
 		same = idx[i] == i;
 	if (same) {
-		rc = rs_list_image(l, data, got, mapped, arena, (size_t)alen, (const uint32_t *)(const void *)(arena + alen), cap,
-				   nentries);
+		/* a lookup probes no further than the longest run of used slots
+		 * (cyclic), and needs one empty slot to end at: O(cap), once. A
+		 * table our writer made (at most 3/4 full) has runs of hundreds
+		 * of slots at 10M names; a longer one is read entry by entry. */
+		size_t z = 0, run = 0;
+		while (z < cap && slot[z] != 0)
+			z++;
+		if (z == cap) {
+			snprintf(err, errlen, "%s: malformed entry table (no free slot)", path);
+			return RS_EINVAL;
+		}
+		for (size_t k = 1; k <= cap; k++) {
+			run = slot[(z + k) & (cap - 1)] ? run + 1 : 0;
+			longest = run > longest ? run : longest;
+		}
+		same = longest <= IMAGE_RUN_MAX;
+		if (!same)
+			rs_log(RS_LOG_WARN, "%s: a run of %zu used slots in the entry table: read entry by entry", path,
+			       longest);
+	}
+	if (same) {
+		rc = rs_list_image(l, data, got, mapped, arena, (size_t)alen, slot, cap, longest, nentries);
 		if (rc)
 			snprintf(err, errlen, "out of memory");
 		*image = rc == 0;

@@ -54,13 +54,18 @@
  * rs_prefix_valid) never breaks the framing. The prefixes written are those
  * of the committed table (rs_list_prefix_foreach): the writer commits before.
  *
- * Version 7 is served in place: the image read from the file becomes the
- * list's block of entries and the table is taken as it is (rs_list_adopt),
- * after one pass that checks every entry and slot (snapshot.c,
- * read_entries_inplace) — no entry is allocated or hashed at start. The
- * order positions are mapped to list indexes in place (an order skipped on
- * load is dropped from its entries). A change replaces an entry by a
- * malloc'd one as usual; the block stays until the list goes.
+ * Version 7 is served in place (rs_snapshot_read_image): the module maps
+ * the file and, after the header and checksum, one O(cap) pass over the
+ * table (at least one free slot; the longest run of used slots bounds every
+ * probe), serves lookups from the file's own table (rs_list_image; every
+ * slot and entry bounds-checked as it is read) — no entry is allocated or
+ * hashed at start. rs_snapshot_settle (the sync thread, before any change)
+ * then copies the arena and table out of the mapping, checks each entry
+ * once and places the valid ones in a table of the list's own
+ * (rs_list_adopt); the mapping goes once no reader can hold one of its
+ * entries. When the file's order positions are not the list's indexes (an
+ * order record was skipped) or the host is big-endian, the entries are
+ * added one by one instead, as before version 7.
  *
  * Writing is atomic: a temporary file in the same directory, fsync, rename.
  * Reading checks the magic, version, lengths and checksum: a file that fails

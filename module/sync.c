@@ -2002,6 +2002,8 @@ static bool settle_image(struct rs_sync *s)
 	}
 	rs_list_stats(cur(s), &st);
 	atomic_fetch_add_explicit(&s->info.bad, (int64_t)skipped, memory_order_relaxed);
+	if (skipped)
+		s->dirty = true; /* written again without them */
 	rs_log(skipped ? RS_LOG_WARN : RS_LOG_INFO, "checked the snapshot's table in %lld ms: %zu domains, %zu "
 	       "protected (%zu entries skipped)", (long long)(mono_ms() - t0), st.domains, st.protected_n, skipped);
 	return true;

@@ -146,18 +146,8 @@ static void probe_image(const struct rs_list *l)
 	struct rs_match m;
 
 	for (size_t i = 0; i < im->cap; i++) {
-		uint64_t o = ((uint64_t)im->slot[i] - 1) * 4;
-		const uint8_t *p;
-		size_t room, wlen, nord;
-		if (im->slot[i] == 0 || o >= im->alen || im->alen - o < 8)
-			continue;
-		p = im->arena + o;
-		room = (size_t)(im->alen - o - 8);
-		nord = (size_t)(p[6] | p[7] << 8);
-		wlen = p[4];
-		if (4 * nord + wlen > room)
-			continue;
-		if (rs_qname_prepare(p + 8 + 4 * nord, wlen, &q) > 0)
+		const struct rs_entry *e = rs_list_image_entry(im, im->slot[i]);
+		if (e && rs_qname_prepare(rs_entry_wire(e), e->wlen, &q) > 0)
 			(void)rs_list_match(l, &q, 1700000000, &m);
 	}
 	if (rs_qname_prepare((const uint8_t *)"\7example\0", 9, &q) > 0)

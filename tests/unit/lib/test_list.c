@@ -420,6 +420,91 @@ static enum rs_verdict amatch(const struct rs_list *l, const char *addr, const c
 	return amatch_at(l, addr, 1800000000, order_id, prefix);
 }
 
+/*
+ * An image served in place (rs_list_image: a snapshot's entries and probe
+ * table, as snapshot.c reads them), then adopted while readers match names
+ * (rs_list_adopt with a copy, as the settle of a mapped file does), then
+ * changed: a stable name is BLOCKED on every lookup throughout, a name never
+ * listed PASSes, and nothing is freed under the readers (TSan/ASan builds).
+ */
+static void test_readers_while_an_image_is_adopted(void **state)
+{
+	struct mt_shared sh = { .l = rs_list_new(0) };
+	uint32_t stable = add_order(sh.l, "stable", "*", ""), other = add_order(sh.l, "other", "*", "");
+	struct rs_list_stats cnt = { 0 }, st;
+	size_t cap = 16, alen = 0, off[MT_STABLE], len[MT_STABLE];
+	uint8_t wire[MT_STABLE][RS_WIRE_MAX], *block, *copy;
+	uint32_t *slot, *table;
+	pthread_t th[MT_READERS];
+	char name[64];
+
+	for (int i = 0; i < MT_STABLE; i++) {
+		mt_name(name, sizeof(name), "stable", i);
+		len[i] = (size_t)rs_domain_wire(name, strlen(name), wire[i]);
+		off[i] = alen;
+		alen += (sizeof(struct rs_entry) + 4 + len[i] + 3) & ~(size_t)3;
+	}
+	while (cap < MT_STABLE + MT_STABLE / 3 + 1)
+		cap <<= 1;
+	block = calloc(1, alen + 4 * cap);
+	table = calloc(cap, sizeof(*table));
+	assert_non_null(block);
+	assert_non_null(table);
+	slot = (uint32_t *)(void *)(block + alen);
+	for (int i = 0; i < MT_STABLE; i++) {
+		struct rs_entry *e = (struct rs_entry *)(void *)(block + off[i]);
+		uint64_t h = rs_wire_hash(wire[i], len[i]);
+		size_t j = (size_t)h & (cap - 1);
+		e->hash = (uint32_t)(h >> 32);
+		e->wlen = (uint8_t)len[i];
+		e->nord = 1;
+		e->ord[0] = stable;
+		memcpy(e->ord + 1, wire[i], len[i]);
+		while (slot[j])
+			j = (j + 1) & (cap - 1);
+		slot[j] = (uint32_t)(off[i] / 4 + 1);
+		cnt.domains++;
+		cnt.name_bytes += len[i] - 2;
+	}
+	memcpy(table, slot, cap * sizeof(*table)); /* the settle's table: the same offsets, in the copy */
+	assert_int_equal(rs_list_image(sh.l, block, alen + 4 * cap, false, block, alen, slot, cap, MT_STABLE,
+				       MT_STABLE), 0);
+	rs_list_set_quiescent(sh.l, false);
+	for (int i = 0; i < MT_READERS; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, mt_reader, &sh), 0);
+	nanosleep(&(struct timespec){ 0, 20000000 }, NULL); /* lookups in the image */
+	copy = malloc(alen);
+	assert_non_null(copy);
+	memcpy(copy, block, alen);
+	assert_int_equal(rs_list_adopt(sh.l, copy, alen, table, cap, &cnt), 0);
+	assert_null(rs_list_image_get(sh.l));
+	for (int round = 0; round < 20; round++) {
+		for (int i = 0; i < MT_STABLE; i += 2) { /* entries of the copy, replaced and back */
+			mt_name(name, sizeof(name), "stable", i);
+			assert_int_equal(add(sh.l, name, other), 0);
+			assert_int_equal(del(sh.l, name, other), 0);
+		}
+		for (int i = 0; i < 2000; i++) { /* growth: rehashes move the copy's entries */
+			mt_name(name, sizeof(name), "churn", i);
+			assert_int_equal(add(sh.l, name, other), 0);
+		}
+		for (int i = 0; i < 2000; i++) {
+			mt_name(name, sizeof(name), "churn", i);
+			assert_int_equal(del(sh.l, name, other), 0);
+		}
+	}
+	atomic_store(&sh.stop, true);
+	for (int i = 0; i < MT_READERS; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	rs_list_stats(sh.l, &st);
+	assert_int_equal(st.domains, MT_STABLE);
+	assert_true(atomic_load(&sh.lookups) > 0);
+	assert_int_equal(atomic_load(&sh.wrong), 0);
+	free(table);
+	rs_list_set_quiescent(sh.l, true);
+	rs_list_free(sh.l);
+}
+
 static void test_prefix_nesting(void **state)
 {
 	struct rs_list *l = rs_list_new(0);
@@ -1126,6 +1211,7 @@ int main(void)
 		cmocka_unit_test(test_del_and_orders),
 		cmocka_unit_test(test_scale_and_memory),
 		cmocka_unit_test(test_readers_during_growth),
+		cmocka_unit_test(test_readers_while_an_image_is_adopted),
 		cmocka_unit_test(test_prefix_nesting),
 		cmocka_unit_test(test_prefix_protection),
 		cmocka_unit_test(test_prefix_has_prefixes_needs_an_order),

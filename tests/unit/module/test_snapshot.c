@@ -708,6 +708,8 @@ static void del(struct rs_list *l, const char *name, uint32_t idx)
 	assert_int_equal(rs_list_del(l, w, (size_t)n, idx), 0);
 }
 
+static struct rs_list *read_image(size_t *skipped);
+
 static void test_in_place_changes(void **state)
 {
 	struct rs_list *l;
@@ -719,10 +721,14 @@ static void test_in_place_changes(void **state)
 
 	for (int v6 = 0; v6 < 2; v6++) {
 		write_sample();
-		if (v6)
+		skipped = 0;
+		if (v6) {
 			rewrite(make_v6);
-		assert_int_equal(rs_snapshot_read(path, &conf, &l, last, ds, NULL, NULL, NULL, &skipped, err,
-						  sizeof(err)), 0);
+			assert_int_equal(rs_snapshot_read(path, &conf, &l, last, ds, NULL, NULL, NULL, &skipped, err,
+							  sizeof(err)), 0);
+		} else {
+			l = read_image(&skipped); /* mapped, served, then checked and copied out */
+		}
 		assert_int_equal(skipped, 0);
 		rs_list_stats(l, &st);
 		assert_int_equal(st.domains, 3);
@@ -750,6 +756,15 @@ static void test_in_place_changes(void **state)
 		assert_int_equal(match(l, "x.n199.example", NULL), RS_BLOCKED);
 		assert_int_equal(match(l, "www.good.pirate2.example", NULL), RS_PROTECTED);
 		assert_int_equal(match(l, "www.pirate2.example", NULL), RS_BLOCKED);
+		{
+			uint8_t w[RS_WIRE_MAX];
+			int n = rs_domain_wire("good.pirate2.example", 20, w);
+			assert_int_equal(rs_list_protect(l, w, (size_t)n, false), 0); /* the file's entry, dropped */
+			assert_int_equal(match(l, "www.good.pirate2.example", NULL), RS_BLOCKED);
+			n = rs_domain_wire("pirate.example", 14, w);
+			assert_int_equal(rs_list_protect(l, w, (size_t)n, true), 0);
+			assert_int_equal(match(l, "x.pirate.example", NULL), RS_PROTECTED);
+		}
 		rs_list_set_quiescent(l, true);
 		rs_list_free(l);
 	}
@@ -786,13 +801,48 @@ static void slots_into_entries(uint8_t *d, size_t *len)
 	reseal(d, *len);
 }
 
-static void table_full(uint8_t *d, size_t *len)
+/* Every free slot but keep of them names the first entry. */
+static void fill_table(uint8_t *d, size_t *len, size_t keep)
 {
 	size_t cap, t = table_at(d, &cap);
 
 	for (size_t i = 0; i < cap; i++)
-		if (str_len(d, t + 4 * i) == 0)
-			d[t + 4 * i] = 1; /* every free slot names the first entry */
+		if (str_len(d, t + 4 * i) == 0 && keep-- == 0)
+			d[t + 4 * i] = 1, keep = 0;
+	reseal(d, *len);
+}
+
+static void table_full(uint8_t *d, size_t *len) { fill_table(d, len, 0); }
+static void table_all_but_one(uint8_t *d, size_t *len) { fill_table(d, len, 1); }
+
+/* The first entry of the arena with at least one order: its offset. */
+static size_t entry_with_order(const uint8_t *d)
+{
+	size_t cap, a = (entry_section(d) + 16 + 3) & ~(size_t)3, end = table_at(d, &cap);
+
+	while (a < end && (d[a + 6] | d[a + 7] << 8) == 0)
+		a += (8 + 4 * (size_t)(d[a + 6] | d[a + 7] << 8) + d[a + 4] + 3) & ~(size_t)3;
+	assert_true(a < end);
+	return a;
+}
+
+static void wrong_hash(uint8_t *d, size_t *len)
+{
+	d[entry_with_order(d)] ^= 1;
+	reseal(d, *len);
+}
+
+static void order_out_of_range(uint8_t *d, size_t *len)
+{
+	d[entry_with_order(d) + 8] = 9; /* its first order position */
+	reseal(d, *len);
+}
+
+static void uppercase_name(uint8_t *d, size_t *len)
+{
+	size_t e = entry_with_order(d);
+
+	d[e + 8 + 4 * (size_t)(d[e + 6] | d[e + 7] << 8) + 1] = 'P'; /* the first octet of its first label */
 	reseal(d, *len);
 }
 
@@ -856,15 +906,39 @@ static void test_in_place_hostile(void **state)
 	assert_int_equal(match(l, "pirate.example", NULL), RS_BLOCKED);
 	rs_list_free(l);
 
+	/* one entry named by every slot: each slot's entry is looked at once */
 	write_sample();
-	rewrite(table_full);
+	rewrite(table_all_but_one);
 	l = read_image(&skipped);
-	assert_true(skipped > 0); /* the first entry named again */
+	assert_true(skipped > 4);
 	rs_list_stats(l, &st);
-	assert_int_equal(st.domains, 3);
-	assert_int_equal(st.protected_n, 1);
+	assert_int_equal(st.domains + st.protected_n, 4);
 	assert_int_equal(match(l, "www.pirate.example", NULL), RS_BLOCKED);
 	rs_list_free(l);
+
+	/* no free slot: a lookup could not end; rejected */
+	write_sample();
+	rewrite(table_full);
+	{
+		char last[RS_STREAM_ID_MAX], ds[RS_DATASET_ID_LEN + 1], err[256];
+		l = (struct rs_list *)1;
+		assert_int_equal(rs_snapshot_read_image(path, true, &conf, &l, last, ds, NULL, NULL, NULL, &skipped, err,
+							sizeof(err)), RS_EINVAL);
+		assert_null(l);
+		assert_non_null(strstr(err, "no free slot"));
+	}
+
+	/* an entry whose stored hash, order index or name is not valid: skipped */
+	void (*bad[])(uint8_t *, size_t *) = { wrong_hash, order_out_of_range, uppercase_name };
+	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		write_sample();
+		rewrite(bad[k]);
+		l = read_image(&skipped);
+		assert_int_equal(skipped, 1);
+		rs_list_stats(l, &st);
+		assert_int_equal(st.domains + st.protected_n, 3);
+		rs_list_free(l);
+	}
 
 	write_sample();
 	rewrite(arena_framing);
