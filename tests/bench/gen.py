@@ -17,10 +17,15 @@ TLDS = (["com"] * 34 + ["net"] * 10 + ["org"] * 7 + ["to"] * 5 + ["tv"] * 5 + ["
 
 
 def domains(n, seed=20261128):
+    return list(iter_domains(n, seed))
+
+
+def iter_domains(n, seed=20261128):
+    """The same names as domains(n), one at a time (the 10M bench streams them to a file)."""
     rng = random.Random(seed)
     seen = set()
-    out = []
-    while len(out) < n:
+    k_out = 0
+    while k_out < n:
         k = rng.choice((1, 2, 2, 2, 3))
         label = "".join(rng.choice(WORDS) for _ in range(k))
         r = rng.random()
@@ -34,11 +39,11 @@ def domains(n, seed=20261128):
         if name in seen:
             continue
         seen.add(name)
-        out.append(name)
-    return out
+        k_out += 1
+        yield name
 
 
 if __name__ == "__main__":
     import sys
-    for d in domains(int(sys.argv[1]) if len(sys.argv) > 1 else 10):
+    for d in iter_domains(int(sys.argv[1]) if len(sys.argv) > 1 else 10):
         print(d)
