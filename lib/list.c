@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "ebr.h"
@@ -46,6 +47,8 @@ struct rs_list {
 				  * read by the snapshot writer thread too (rs_list_order_count) */
 	_Atomic uint64_t walk_gen; /* bumped by each insert over a tombstone while not quiescent
 				    * (rs_list_walk_gen) */
+	_Atomic uint64_t change_gen; /* random at creation, bumped before every change readers can
+				      * see and every retirement (rs_list_change_gen) */
 	/* writer-only state */
 	uint32_t *omap;          /* order id -> index + 1 (0 free, OMAP_TOMB removed): open addressing */
 	size_t omask, oused;     /* omap capacity - 1; non-free slots */
@@ -143,6 +146,13 @@ static bool in_block(const struct rs_list *l, const void *p)
 	return l->block && (const uint8_t *)p >= l->block && (const uint8_t *)p < l->block + l->block_len;
 }
 
+/* Before anything readers can see changes, and before anything is retired
+ * (seq_cst: ordered before the stores that follow; rs_list_change_gen). */
+static inline void changed(struct rs_list *l)
+{
+	atomic_fetch_add(&l->change_gen, 1);
+}
+
 /* Hand p to reclamation. If even the bookkeeping cannot be allocated, leak p
  * rather than free memory a reader may still use. An entry inside the
  * adopted block is simply dropped: the block lives as long as the list. */
@@ -152,6 +162,7 @@ static void retire(struct rs_list *l, int kind, void *p)
 
 	if (!p || (kind == R_MEM && in_block(l, p)))
 		return;
+	changed(l);
 	if (kind == R_MEM)
 		l->mem_bytes -= alloc_size(p);
 	else if (kind == R_MAP)
@@ -229,6 +240,19 @@ static size_t pow2_at_least(size_t n)
 	return c;
 }
 
+/* A starting point for change_gen that no other list of this process (or of
+ * an earlier load of this code) is likely to share: 64 random bits. */
+static uint64_t random_gen(void)
+{
+	uint64_t g;
+	struct timespec ts;
+
+	if (getrandom(&g, sizeof(g), GRND_NONBLOCK) == (ssize_t)sizeof(g))
+		return g;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)(uintptr_t)&g << 16);
+}
+
 struct rs_list *rs_list_new(size_t expected)
 {
 	struct rs_list *l = calloc(1, sizeof(*l));
@@ -248,6 +272,7 @@ struct rs_list *rs_list_new(size_t expected)
 	}
 	o->cap = 16;
 	l->mem_bytes += alloc_size(o);
+	atomic_init(&l->change_gen, random_gen());
 	atomic_init(&l->tab, t);
 	atomic_init(&l->ords, o);
 	return l;
@@ -504,6 +529,7 @@ int rs_list_image(struct rs_list *l, uint8_t *block, size_t len, bool mapped, co
 	l->block_mapped = mapped;
 	l->mem_bytes += (mapped ? len : alloc_size(block)) + alloc_size(im);
 	l->domains = nentries; /* until rs_list_adopt counts them */
+	changed(l);
 	atomic_store_explicit(&l->img, im, memory_order_release);
 	return 0;
 }
@@ -537,6 +563,7 @@ int rs_list_adopt(struct rs_list *l, uint8_t *copy, size_t copy_len, const uint3
 	l->protected_n = counts->protected_n;
 	l->name_bytes = counts->name_bytes;
 	/* the table first, then no image: a reader that sees no image sees it */
+	changed(l);
 	atomic_store_explicit(&l->tab, t, memory_order_release);
 	atomic_store_explicit(&l->img, NULL, memory_order_release);
 	retire(l, R_MEM, old);
@@ -610,6 +637,7 @@ static int entry_replace(struct rs_list *l, const uint8_t *wire, size_t wlen, ui
 		if (!e)
 			return RS_ENOMEM;
 	}
+	changed(l);
 	if (s >= 0) {
 		atomic_store_explicit(&t->slot[s], e ? e : TOMB, memory_order_release);
 	} else if (e) {
@@ -806,6 +834,7 @@ int rs_list_order_set(struct rs_list *l, struct rs_order *o, uint32_t *idx)
 	struct rs_ordtab *ot = atomic_load_explicit(&l->ords, memory_order_relaxed);
 	int64_t i = rs_list_order_find(l, o->id);
 
+	changed(l);
 	if (i >= 0) {
 		struct rs_order *old = atomic_load_explicit(&ot->o[i], memory_order_relaxed);
 		atomic_store_explicit(&ot->o[i], o, memory_order_release);
@@ -860,6 +889,7 @@ int rs_list_order_remove(struct rs_list *l, const char *id)
 	if (i < 0)
 		return RS_ENOENT;
 	l->omap[slot] = OMAP_TOMB;
+	changed(l);
 	old = atomic_load_explicit(&ot->o[i], memory_order_relaxed);
 	atomic_store_explicit(&ot->o[i], NULL, memory_order_release);
 	retire(l, R_ORDER, old);
@@ -884,6 +914,11 @@ void rs_list_stats(const struct rs_list *l, struct rs_list_stats *st)
 uint32_t rs_list_order_count(const struct rs_list *l)
 {
 	return atomic_load_explicit(&l->nords, memory_order_acquire);
+}
+
+uint64_t rs_list_change_gen(const struct rs_list *l)
+{
+	return atomic_load(&l->change_gen);
 }
 
 uint64_t rs_list_walk_gen(const struct rs_list *l)
@@ -1402,6 +1437,7 @@ int rs_list_commit(struct rs_list *l)
 			return RS_ENOMEM;
 		pmem(l, t, +1);
 	}
+	changed(l);
 	atomic_store_explicit(&l->ptab, t, memory_order_release);
 	if (old)
 		l->prefix_bytes -= alloc_size(old); /* retire() takes it off mem_bytes */

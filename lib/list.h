@@ -259,6 +259,18 @@ int rs_list_prefix_foreach(const struct rs_list *l, int (*fn)(const struct rs_pe
  * rs_list_walk_gen). Stops early when fn returns non-zero, and returns that
  * value. */
 int rs_list_foreach(const struct rs_list *l, int (*fn)(const struct rs_entry *e, void *arg), void *arg);
+/*
+ * A counter the writer bumps (seq_cst) before every change readers can see
+ * (an entry, an order, the image, the prefix table) and before it retires
+ * anything; it starts at a random value, so two lists (a full resync's new
+ * one, a reloaded module's) practically never share a value. A reader that
+ * read it inside an ebr.h section, matched, and later, inside a section
+ * again, reads the same value, may use the order and entry of that match:
+ * nothing was retired or changed in between (a section open when it was read
+ * covers everything retired after it). What depends on the time alone
+ * (rs_order_applies) is not covered.
+ */
+uint64_t rs_list_change_gen(const struct rs_list *l);
 /* A counter the writer bumps whenever an entry lands in a deleted slot (a
  * tombstone), while the list is not quiescent. A concurrent walk that sees it
  * unchanged across the walk (read before and after) missed no name listed

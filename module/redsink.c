@@ -33,6 +33,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,6 +212,32 @@ struct rs_qstate {
  */
 #define RS_CACHED_FLAG 0x40000000u
 #define RS_CACHED_TTL_MAX 86400
+/*
+ * What a stored answer keeps of the match that blocked it, so that its
+ * replies from the cache need no second match (cached_reply): the list's
+ * change counter read before that match (rs_list_change_gen), the order, the
+ * listed entry, and the query name (lowercase wire). It follows the message's
+ * RRset pointer array, in the message's own allocation (store_blocked).
+ * Unbound's code keeps to the layout it knows (rrset_ref array, then the
+ * pointer array: cachedump.c copies exactly that much) and frees a message
+ * with one free(); its size estimate (msgreply_sizefunc) does not see these
+ * octets. Nothing marks which messages have it, so it is believed only when
+ * (stored_of): the message has Unbound's one-allocation layout (a copy into
+ * a region, as tomsg makes, has its pointer array at ref[0]), the
+ * allocation is big enough to hold it (malloc_usable_size: Unbound's own
+ * copies end at the pointer array, and freed memory of ours may linger in
+ * their slack), the name is the query's, and the counter is the list's now.
+ * Leftover octets can pass the first three but not the counter: it starts at
+ * a random 64-bit value per list and a match kept with the current value is
+ * a match of that very name in the list as it is.
+ */
+struct rs_stored {
+	uint64_t gen;
+	const struct rs_order *order;
+	const struct rs_entry *entry;
+	uint8_t qlen;
+	uint8_t qname[]; /* lowercase wire, qlen octets */
+};
 /* purge_caches' job for the hook's NULL: only the stored blocked answers */
 static const char purge_ours_tag;
 #define PURGE_OURS ((const struct rs_list *)(const void *)&purge_ours_tag)
@@ -1347,6 +1374,76 @@ static inline void op_leave(struct op_guard *g)
 
 /* ---- blocked answers in the message cache (see RS_CACHED_MARK) ---- */
 
+/* ASCII lowercase (as Unbound compares names), no locale. */
+static inline uint8_t lc(uint8_t c)
+{
+	return (uint8_t)((unsigned)c - 'A' < 26u ? c + ('a' - 'A') : c);
+}
+
+/* Where a struct rs_stored of rep would start. */
+static size_t stored_at(const struct reply_info *rep)
+{
+	return offsetof(struct reply_info, ref) + rep->rrset_count * (sizeof(struct rrset_ref) + sizeof(*rep->rrsets));
+}
+
+/* The struct rs_stored of a message for the query name (any case), if it
+ * has one (see there; its counter is the caller's to compare). */
+static const struct rs_stored *stored_of(const struct reply_info *rep, const uint8_t *qname, size_t qlen)
+{
+	const struct rs_stored *st;
+	size_t at;
+
+	if (rep->rrset_count == 0 || rep->rrset_count > RR_COUNT_MAX)
+		return NULL;
+	at = stored_at(rep);
+	if ((const char *)rep->rrsets != (const char *)rep + at - rep->rrset_count * sizeof(*rep->rrsets))
+		return NULL; /* not a message of one allocation */
+	if (malloc_usable_size((void *)rep) < at + sizeof(*st) + qlen)
+		return NULL;
+	st = (const struct rs_stored *)(const void *)((const char *)rep + at);
+	if (st->qlen != qlen)
+		return NULL;
+	if (memcmp(st->qname, qname, qlen) == 0)
+		return st; /* the usual case: a lowercase query */
+	for (size_t i = 0; i < qlen; i++)
+		if (st->qname[i] != lc(qname[i]))
+			return NULL;
+	return st;
+}
+
+/*
+ * rep (a reply_info_copy without a region: one allocation, its RRsets not
+ * in it) moved into an allocation that also holds a struct rs_stored for
+ * the query name qname (lowercased here), mt and lgen. Without the memory
+ * for it, rep as it is: its replies then match the name again. NULL only for
+ * a NULL rep.
+ */
+static struct reply_info *with_stored(struct reply_info *rep, const uint8_t *qname, size_t qlen,
+				      const struct rs_match *mt, uint64_t lgen)
+{
+	struct reply_info *t;
+	struct rs_stored *st;
+	size_t at;
+
+	if (!rep || qlen > RS_WIRE_MAX)
+		return rep;
+	at = stored_at(rep);
+	t = malloc(at + sizeof(*st) + qlen);
+	if (!t)
+		return rep;
+	memcpy(t, rep, at); /* the header, the rrset_ref array and the pointer array */
+	t->rrsets = (struct ub_packed_rrset_key **)(void *)((char *)t + at - t->rrset_count * sizeof(*t->rrsets));
+	st = (struct rs_stored *)(void *)((char *)t + at);
+	st->gen = lgen;
+	st->order = mt->order;
+	st->entry = mt->entry;
+	st->qlen = (uint8_t)qlen;
+	for (size_t i = 0; i < qlen; i++)
+		st->qname[i] = lc(qname[i]);
+	free(rep); /* the block only: its RRsets are t's now */
+	return t;
+}
+
 /*
  * Store the blocked answer just built for a listed name (first visit, this
  * module first in module-config) in the message cache, its RRsets in the
@@ -1358,9 +1455,11 @@ static inline void op_leave(struct op_guard *g)
  * be cached (no_cache_store), and when the cache callback is missing (the
  * replies could not be counted). gen: purge_gen read before the match; if a
  * purge started since, it may have missed this entry: it is removed again.
+ * lgen: the list's change counter read before the match (struct rs_stored).
  * Worker thread, inside operate().
  */
-static void store_blocked(struct module_qstate *qs, struct rs_module *m, const struct rs_match *mt, unsigned gen)
+static void store_blocked(struct module_qstate *qs, struct rs_module *m, const struct rs_match *mt, unsigned gen,
+			  uint64_t lgen)
 {
 	struct module_env *env = qs->env;
 	struct reply_info *src = qs->return_msg ? qs->return_msg->rep : NULL, *rep;
@@ -1379,7 +1478,7 @@ static void store_blocked(struct module_qstate *qs, struct rs_module *m, const s
 		ttl = RS_CACHED_TTL_MAX;
 	if (ttl <= 0)
 		return;
-	rep = reply_info_copy(src, env->alloc, NULL);
+	rep = with_stored(reply_info_copy(src, env->alloc, NULL), qs->qinfo.qname, qs->qinfo.qname_len, mt, lgen);
 	if (!rep)
 		return;
 	rep->ttl = ttl;
@@ -1475,9 +1574,13 @@ static size_t cache_client_udp(const struct rs_module *m, const struct comm_repl
 /*
  * A stored blocked answer goes out from the cache: count it and add the EDE
  * (EDNS clients only, fitted to the client's buffer), from the order that
- * blocks the name now (a change since the answer was stored is followed at
- * once; the purge that it also makes removes the answer). Not listed any more
- * (the purge of the change is on its way): neither counted nor marked.
+ * blocks the name now. While the list has not changed since the answer was
+ * stored and its order still applies, that is the order and entry kept with
+ * it (struct rs_stored: no second match, the common case); otherwise (a
+ * change since, whose purge also removes the answer; a copy of the message
+ * without them) the name is matched again, so a change is followed at once.
+ * Not listed any more (the purge of the change is on its way): neither
+ * counted nor marked.
  * Worker thread, the message and its RRsets read-locked by Unbound.
  */
 __attribute__((noinline, cold)) static void cached_reply(struct rs_module *m, struct query_info *qinfo,
@@ -1485,10 +1588,20 @@ __attribute__((noinline, cold)) static void cached_reply(struct rs_module *m, st
 							  struct edns_option **opt_list_out, struct comm_reply *repinfo,
 							  struct regional *region, time_t now)
 {
+	const struct rs_stored *st = stored_of(rep, qinfo->qname, qinfo->qname_len);
 	struct rs_match mt;
+	bool blocked;
 
 	rs_ebr_enter();
-	if (match_name(m, qinfo->qname, qinfo->qname_len, now, &mt) == RS_BLOCKED && mt.entry) {
+	if (st && st->gen == rs_list_change_gen(list_of(m)) && rs_order_applies(st->order, (int64_t)now)) {
+		/* nothing changed since the match: its order and entry stand */
+		mt.order = st->order;
+		mt.entry = st->entry;
+		blocked = true;
+	} else {
+		blocked = match_name(m, qinfo->qname, qinfo->qname_len, now, &mt) == RS_BLOCKED && mt.entry;
+	}
+	if (blocked) {
 		rs_stats_record(m->stats, mt.order, mt.entry, (const struct sockaddr *)&repinfo->client_addr,
 				repinfo->client_addrlen, now);
 		if (edns && edns->edns_present && opt_list_out) {
@@ -1538,11 +1651,13 @@ EXPORT void operate(struct module_qstate *qs, enum module_ev event, int id, stru
 			qs->ext_state[id] = module_wait_module;
 			return;
 		}
-		unsigned gen = atomic_load(&m->purge_gen); /* before the match: store_blocked */
+		/* both before the match: store_blocked */
+		unsigned gen = atomic_load(&m->purge_gen);
+		uint64_t lgen = rs_list_change_gen(list_of(m));
 		if (first_visit(qs, m, now, &mt) == RS_BLOCKED) {
 			blocked(qs, id, m, &mt);
 			if (id == 0 && mt.entry && qs->ext_state[id] == module_finished)
-				store_blocked(qs, m, &mt, gen); /* a listed name: the next query is a cache hit */
+				store_blocked(qs, m, &mt, gen, lgen); /* a listed name: the next query is a cache hit */
 			return;
 		}
 		set_marker(qs, id, RS_Q_PASSED, NULL);

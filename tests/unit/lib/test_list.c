@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "conf.h"
+#include "ebr.h"
 #include "list.h"
 #include "load.h"
 #include "rs_err.h"
@@ -1201,6 +1202,157 @@ static void test_walk_gen_tells_a_missed_name(void **state)
 	rs_list_free(wm.l);
 }
 
+/* The change counter moves on every change readers can see and on nothing
+ * else; two lists start far apart (rs_list_change_gen). */
+static void test_change_gen(void **state)
+{
+	struct rs_list *l = rs_list_new(16), *l2 = rs_list_new(16);
+	struct rs_prefix p = pfx("192.0.2.0/24");
+	uint32_t o1, o2;
+	uint64_t g;
+
+#define MOVED(stmt)                                      \
+	do {                                             \
+		g = rs_list_change_gen(l);               \
+		stmt;                                    \
+		assert_true(rs_list_change_gen(l) != g); \
+	} while (0)
+#define STILL(stmt)                                      \
+	do {                                             \
+		g = rs_list_change_gen(l);               \
+		stmt;                                    \
+		assert_true(rs_list_change_gen(l) == g); \
+	} while (0)
+	assert_non_null(l);
+	assert_non_null(l2);
+	assert_true(rs_list_change_gen(l) != rs_list_change_gen(l2));
+	rs_list_set_quiescent(l, false);
+	MOVED(o1 = add_order(l, "o1", "*", NULL));
+	MOVED(o2 = add_order(l, "o2", "*", NULL));
+	MOVED(assert_int_equal(add(l, "a.example", o1), 0));
+	MOVED(assert_int_equal(add(l, "a.example", o2), 0)); /* the entry replaced */
+	MOVED(assert_int_equal(del(l, "a.example", o2), 0));
+	MOVED(assert_int_equal(prot(l, "b.example", true), 0));
+	MOVED(add_order(l, "o1", "*", "")); /* an order replaced */
+	MOVED(assert_int_equal(rs_list_order_remove(l, "o2"), 0));
+	MOVED(assert_int_equal(rs_list_prefix_add(l, &p, o1), 0); assert_int_equal(rs_list_commit(l), 0));
+	MOVED(assert_int_equal(rs_list_order_sweep(l, o1) > 0, 1); assert_int_equal(rs_list_commit(l), 0));
+	STILL(assert_int_equal(match(l, "www.a.example", NULL), RS_PASS));
+	STILL(assert_int_equal(del(l, "never.example", o1), RS_ENOENT));
+	STILL(assert_int_equal(rs_list_commit(l), 0)); /* nothing pending */
+	STILL(rs_list_reclaim(l));
+#undef MOVED
+#undef STILL
+	rs_list_set_quiescent(l, true);
+	rs_list_free(l);
+	rs_list_free(l2);
+}
+
+/*
+ * A reader keeps the order and entry of a match with the change counter read
+ * before it (as a stored blocked answer does, module/redsink.c) and uses them
+ * in a later ebr.h section only while the counter is unchanged, while the
+ * writer replaces, removes and re-adds those very names and reclaims with a
+ * 1 ms floor between bursts: a kept match is always what a fresh match says
+ * (when the counter stayed put across it too), and nothing it points to is
+ * ever freed under it (TSan/ASan builds).
+ */
+enum { KG_NAMES = 32 };
+
+struct kg_shared {
+	struct rs_list *l;
+	atomic_bool stop;
+	atomic_long kept_uses, wrong;
+};
+
+static void *kg_reader(void *arg)
+{
+	struct kg_shared *sh = arg;
+	struct {
+		uint64_t gen;
+		struct rs_match m;
+		bool have;
+	} kept[KG_NAMES] = { 0 };
+	char name[64];
+	long uses = 0;
+
+	for (unsigned n = 0; !atomic_load(&sh->stop); n++) {
+		int i = (int)(n % KG_NAMES);
+		uint8_t w[RS_WIRE_MAX];
+		struct rs_qname q;
+		struct rs_match m;
+		uint64_t g;
+
+		snprintf(name, sizeof(name), "www.kg%d.example", i);
+		assert_true(rs_qname_prepare(w, (size_t)rs_domain_wire(name, strlen(name), w), &q) > 0);
+		rs_ebr_enter();
+		g = rs_list_change_gen(sh->l);
+		if (kept[i].have && kept[i].gen == g) {
+			/* read what the kept pointers point to */
+			if (strncmp(kept[i].m.order->id, "kg", 2) != 0 || kept[i].m.entry->wlen != q.len - 4)
+				atomic_fetch_add(&sh->wrong, 1);
+			if (rs_list_match(sh->l, &q, 1800000000, &m) == RS_BLOCKED && rs_list_change_gen(sh->l) == g &&
+			    (m.entry != kept[i].m.entry || m.order != kept[i].m.order))
+				atomic_fetch_add(&sh->wrong, 1);
+			uses++;
+		} else {
+			kept[i].have = rs_list_match(sh->l, &q, 1800000000, &kept[i].m) == RS_BLOCKED;
+			kept[i].gen = g;
+		}
+		rs_ebr_leave();
+	}
+	atomic_fetch_add(&sh->kept_uses, uses);
+	return NULL;
+}
+
+static void test_kept_matches_across_sections(void **state)
+{
+	struct kg_shared sh = { .l = rs_list_new(16) };
+	pthread_t th[MT_READERS];
+	uint32_t o[2];
+	char name[64];
+
+	assert_non_null(sh.l);
+	o[0] = add_order(sh.l, "kg-a", "*", NULL);
+	o[1] = add_order(sh.l, "kg-b", "*", NULL);
+	for (int i = 0; i < KG_NAMES; i++) {
+		snprintf(name, sizeof(name), "kg%d.example", i);
+		assert_int_equal(add(sh.l, name, o[0]), 0);
+	}
+	rs_list_set_floor(sh.l, 1);
+	rs_list_set_quiescent(sh.l, false);
+	for (int i = 0; i < MT_READERS; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, kg_reader, &sh), 0);
+	for (int round = 0; round < 300; round++) {
+		int i = round % KG_NAMES;
+		snprintf(name, sizeof(name), "kg%d.example", i);
+		switch ((round / KG_NAMES) % 3) { /* each name in turn: replaced, back, gone and back */
+		case 0: /* replaced: a second order */
+			assert_int_equal(add(sh.l, name, o[1]), 0);
+			break;
+		case 1: /* replaced back */
+			assert_int_equal(del(sh.l, name, o[1]), 0);
+			break;
+		default: /* gone, and back as a new entry */
+			assert_int_equal(del(sh.l, name, o[0]), 0);
+			assert_int_equal(add(sh.l, name, o[0]), 0);
+		}
+		if (round % 50 == 49) { /* an order replaced */
+			uint32_t idx;
+			assert_int_equal(rs_list_order_set(sh.l, order("kg-b", "*", ""), &idx), 0);
+		}
+		nanosleep(&(struct timespec){ 0, 2000000 }, NULL); /* readers use what they kept */
+		rs_list_reclaim(sh.l);
+	}
+	atomic_store(&sh.stop, true);
+	for (int i = 0; i < MT_READERS; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	assert_int_equal(atomic_load(&sh.wrong), 0);
+	assert_true(atomic_load(&sh.kept_uses) > 0);
+	rs_list_set_quiescent(sh.l, true);
+	rs_list_free(sh.l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1212,6 +1364,8 @@ int main(void)
 		cmocka_unit_test(test_scale_and_memory),
 		cmocka_unit_test(test_readers_during_growth),
 		cmocka_unit_test(test_readers_while_an_image_is_adopted),
+		cmocka_unit_test(test_change_gen),
+		cmocka_unit_test(test_kept_matches_across_sections),
 		cmocka_unit_test(test_prefix_nesting),
 		cmocka_unit_test(test_prefix_protection),
 		cmocka_unit_test(test_prefix_has_prefixes_needs_an_order),
