@@ -14,6 +14,7 @@ failed.
 """
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -125,3 +126,29 @@ def test_clean_stop_writes_the_last_change(redis, make_unbound, tmp_path):
     restart_without_redis(ub, redis)
     assert rs.first_a(ub, "late.example") == rs.SINK4
     assert rs.first_a(ub, "www.pirate.example") == rs.SINK4
+
+
+def threads(pid):
+    """{thread name: nice value} of a process's threads (/proc/PID/task/*/stat)."""
+    out = {}
+    for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+        text = stat.read_text()
+        name = text[text.index("(") + 1:text.rindex(")")]
+        out.setdefault(name, int(text[text.rindex(")") + 2:].split()[16]))
+    return out
+
+
+def test_the_writer_yields_to_the_resolver(redis, make_unbound, tmp_path):
+    """The snapshot writer runs at nice 19 (a write on a core shared with the workers must not
+    delay a query or a change; tests/bench/RESULTS.md); the sync thread and Unbound's own
+    threads keep their priority. The module's threads are named for top -H and ps -L."""
+    c = redis.client()
+    rs.put_order(c, "o1", ["pirate.example"])
+    snap = tmp_path / "redsink.snap"
+    conf = rs.write_conf(tmp_path / "redsink.conf", redis, snapshot_file=str(snap))
+    ub = make_unbound(module_so=rs.module_so(), env={"REDSINK_CONF": str(conf)})
+    rs.wait_for(lambda: snap.exists(), True, timeout=10)
+    t = threads(ub.pid)
+    assert t.get("redsink-snap") == 19, t
+    assert t.get("redsink-sync") == 0, t
+    assert t.get("unbound") == 0, t
