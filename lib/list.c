@@ -391,6 +391,7 @@ enum rs_verdict rs_list_match(const struct rs_list *l, const struct rs_qname *q,
 	const struct rs_tab *t = atomic_load_explicit(&l->tab, memory_order_acquire);
 	const struct rs_ordtab *ot = NULL;
 	bool blocked = false;
+	int64_t until = INT64_MAX; /* the first change of an order passed over, see rs_match */
 
 #ifdef RS_TEST_HOOKS
 	test_stall(q);
@@ -416,8 +417,14 @@ enum rs_verdict rs_list_match(const struct rs_list *l, const struct rs_qname *q,
 				m->entry = e;
 				m->label = i;
 				m->prefix = NULL;
+				m->until = until;
 				blocked = true;
 				break;
+			}
+			if (o) {
+				int64_t next = rs_order_next_transition(o, now);
+				if (next > 0 && next < until)
+					until = next;
 			}
 		}
 	}

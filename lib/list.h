@@ -113,6 +113,12 @@ struct rs_match {
 	const struct rs_entry *entry;   /* the listed domain (the name or a parent); NULL for an address */
 	int label;                      /* suffix index in the rs_qname that matched; -1 for an address */
 	const struct rs_pentry *prefix; /* the listed prefix holding the address; NULL for a name */
+	/* rs_list_match: the first time at which an order it passed over on its
+	 * way to this one (a more specific entry's, one listed before it on the
+	 * same entry: not applying now) may start to apply, INT64_MAX when none
+	 * can; until then, and while the list does not change and order applies,
+	 * this is the match of the name (a stored answer relies on it) */
+	int64_t until;
 };
 
 /* A new, empty list sized for about expected domains; NULL when out of memory. */

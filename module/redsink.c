@@ -233,6 +233,7 @@ struct rs_qstate {
  */
 struct rs_stored {
 	uint64_t gen;
+	int64_t until; /* rs_match.until */
 	const struct rs_order *order;
 	const struct rs_entry *entry;
 	uint8_t qlen;
@@ -1386,15 +1387,26 @@ static size_t stored_at(const struct reply_info *rep)
 	return offsetof(struct reply_info, ref) + rep->rrset_count * (sizeof(struct rrset_ref) + sizeof(*rep->rrsets));
 }
 
+/* Unbound's debugging allocators put a header before each block (config.h
+ * then maps malloc and free to them): malloc_usable_size cannot measure their
+ * blocks, so no message gets the record and its replies match again. */
+#if defined(UNBOUND_ALLOC_STATS) || defined(UNBOUND_ALLOC_LITE)
+#define RS_STORED_RECORD 0
+#else
+#define RS_STORED_RECORD 1
+#endif
+
 /* The struct rs_stored of a message for the query name (any case), if it
- * has one (see there; its counter is the caller's to compare). */
-static const struct rs_stored *stored_of(const struct reply_info *rep, const uint8_t *qname, size_t qlen)
+ * has one (see there; its counter is the caller's to compare). now: a copy
+ * made for the reply (tomsg) holds TTLs relative to now, the cache's own
+ * message absolute times. */
+static const struct rs_stored *stored_of(const struct reply_info *rep, const uint8_t *qname, size_t qlen, time_t now)
 {
 	const struct rs_stored *st;
 	size_t at;
 
-	if (rep->rrset_count == 0 || rep->rrset_count > RR_COUNT_MAX)
-		return NULL;
+	if (!RS_STORED_RECORD || rep->rrset_count == 0 || rep->rrset_count > RR_COUNT_MAX || rep->ttl < now / 2)
+		return NULL; /* a relative TTL: a copy (of a region, maybe), never measured */
 	at = stored_at(rep);
 	if ((const char *)rep->rrsets != (const char *)rep + at - rep->rrset_count * sizeof(*rep->rrsets))
 		return NULL; /* not a message of one allocation */
@@ -1425,7 +1437,7 @@ static struct reply_info *with_stored(struct reply_info *rep, const uint8_t *qna
 	struct rs_stored *st;
 	size_t at;
 
-	if (!rep || qlen > RS_WIRE_MAX)
+	if (!RS_STORED_RECORD || !rep || qlen > RS_WIRE_MAX)
 		return rep;
 	at = stored_at(rep);
 	t = malloc(at + sizeof(*st) + qlen);
@@ -1435,6 +1447,7 @@ static struct reply_info *with_stored(struct reply_info *rep, const uint8_t *qna
 	t->rrsets = (struct ub_packed_rrset_key **)(void *)((char *)t + at - t->rrset_count * sizeof(*t->rrsets));
 	st = (struct rs_stored *)(void *)((char *)t + at);
 	st->gen = lgen;
+	st->until = mt->until;
 	st->order = mt->order;
 	st->entry = mt->entry;
 	st->qlen = (uint8_t)qlen;
@@ -1588,12 +1601,13 @@ __attribute__((noinline, cold)) static void cached_reply(struct rs_module *m, st
 							  struct edns_option **opt_list_out, struct comm_reply *repinfo,
 							  struct regional *region, time_t now)
 {
-	const struct rs_stored *st = stored_of(rep, qinfo->qname, qinfo->qname_len);
+	const struct rs_stored *st = stored_of(rep, qinfo->qname, qinfo->qname_len, now);
 	struct rs_match mt;
 	bool blocked;
 
 	rs_ebr_enter();
-	if (st && st->gen == rs_list_change_gen(list_of(m)) && rs_order_applies(st->order, (int64_t)now)) {
+	if (st && st->gen == rs_list_change_gen(list_of(m)) && (int64_t)now < st->until &&
+	    rs_order_applies(st->order, (int64_t)now)) {
 		/* nothing changed since the match: its order and entry stand */
 		mt.order = st->order;
 		mt.entry = st->entry;
@@ -1654,6 +1668,7 @@ EXPORT void operate(struct module_qstate *qs, enum module_ev event, int id, stru
 		/* both before the match: store_blocked */
 		unsigned gen = atomic_load(&m->purge_gen);
 		uint64_t lgen = rs_list_change_gen(list_of(m));
+		mt.until = 0; /* kept only as rs_list_match sets it */
 		if (first_visit(qs, m, now, &mt) == RS_BLOCKED) {
 			blocked(qs, id, m, &mt);
 			if (id == 0 && mt.entry && qs->ext_state[id] == module_finished)

@@ -236,6 +236,23 @@ int rs_snapshot_encode(const struct rs_list *l, const char *last_id, const char 
 		       size_t nsusp, const struct rs_protsig *prot, uint8_t **out, size_t *outlen)
 {
 	struct rs_buf b = { 0 };
+	int rc = rs_snapshot_encode_buf(l, last_id, dataset, susp, nsusp, prot, &b);
+
+	if (rc) {
+		free(b.s);
+		*out = NULL;
+		*outlen = 0;
+		return rc;
+	}
+	*out = (uint8_t *)b.s;
+	*outlen = b.len;
+	return 0;
+}
+
+int rs_snapshot_encode_buf(const struct rs_list *l, const char *last_id, const char *dataset,
+			   const struct rs_prefix *susp, size_t nsusp, const struct rs_protsig *prot, struct rs_buf *out)
+{
+	struct rs_buf b = { .s = out->s, .cap = out->cap };
 	uint32_t nidx = rs_list_order_count(l), norders = 0;
 	uint32_t *pos = malloc((nidx + 1) * sizeof(*pos));
 	struct wctx w = { &b, pos, nidx, 0 };
@@ -243,8 +260,6 @@ int rs_snapshot_encode(const struct rs_list *l, const char *last_id, const char 
 	uint64_t plen, sum;
 	size_t at;
 
-	*out = NULL;
-	*outlen = 0;
 	if (!pos)
 		return RS_ENOMEM;
 	if (rs_list_image_get(l)) {
@@ -297,10 +312,11 @@ int rs_snapshot_encode(const struct rs_list *l, const char *last_id, const char 
 	put_str(&b, prot && prot->text ? prot->sig : "");
 	put_str(&b, prot && prot->text ? prot->key : "");
 	free(pos);
-	if (b.oom) {
-		free(b.s);
+	out->s = b.s; /* what it grew to, also after a failure */
+	out->cap = b.cap;
+	out->len = 0;
+	if (b.oom)
 		return RS_ENOMEM;
-	}
 	hdr = (uint8_t *)b.s;
 	plen = b.len - HDR_LEN;
 	memcpy(hdr, magic, 8);
@@ -313,8 +329,7 @@ int rs_snapshot_encode(const struct rs_list *l, const char *last_id, const char 
 		hdr[16 + i] = (uint8_t)(plen >> (8 * i));
 		hdr[24 + i] = (uint8_t)(sum >> (8 * i));
 	}
-	*out = hdr;
-	*outlen = b.len;
+	out->len = b.len;
 	return 0;
 }
 

@@ -82,6 +82,8 @@
 #include "list.h"
 #include "load.h"
 
+struct rs_buf;
+
 #define RS_SNAPSHOT_VERSION 7
 
 /* Write list l (writer thread), the stream id it reflects, the identity of
@@ -106,6 +108,11 @@ int rs_snapshot_write_image(const char *path, const uint8_t *img, size_t len, ch
  * in memory (redsink.c). */
 int rs_snapshot_encode(const struct rs_list *l, const char *last_id, const char *dataset, const struct rs_prefix *susp,
 		       size_t nsusp, const struct rs_protsig *prot, uint8_t **out, size_t *outlen);
+/* The same into out, whose memory (out->s, out->cap: empty, or a buffer an
+ * earlier call grew) it reuses and grows; out->len is the image's length, 0
+ * after a failure. The caller frees out->s, also after a failure. */
+int rs_snapshot_encode_buf(const struct rs_list *l, const char *last_id, const char *dataset,
+			   const struct rs_prefix *susp, size_t nsusp, const struct rs_protsig *prot, struct rs_buf *out);
 
 /* Decode an image (as read from a file, or from rs_snapshot_encode) of len
  * octets; `what` names it in messages. As rs_snapshot_read. */

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +25,7 @@
 #include "replinfo.h"
 #include "rs_err.h"
 #include "snapshot.h"
+#include "text.h"
 
 #ifdef REDSINK_VERSION
 #define RS_VERSION_STR REDSINK_VERSION /* configure.ac's AC_INIT (Makefile.am) */
@@ -1657,20 +1659,19 @@ static void test_snapshot_stall(void)
  * and the last good file stays. 0 with *img (free() it), or < 0 with err.
  */
 static int snap_encode(struct rs_sync *s, const struct rs_list *l, const char *id, const char *dataset,
-		       const struct rs_protsig *prot, uint8_t **img, size_t *len, char *err, size_t errlen)
+		       const struct rs_protsig *prot, struct rs_buf *img, char *err, size_t errlen)
 {
 	struct rs_prefix *susp;
 	size_t nsusp;
 	int rc = RS_EFULL;
 
-	*img = NULL;
 	if (rs_stats_suspended_get(s->stats, &susp, &nsusp)) {
 		snprintf(err, errlen, "out of memory");
 		return RS_ENOMEM;
 	}
 	for (int i = 0; i < SNAP_ATTEMPTS; i++) {
 		uint64_t gen = rs_list_walk_gen(l);
-		if (rs_snapshot_encode(l, id, dataset, susp, nsusp, prot, img, len)) {
+		if (rs_snapshot_encode_buf(l, id, dataset, susp, nsusp, prot, img)) {
 			snprintf(err, errlen, "out of memory");
 			rc = RS_ENOMEM;
 			break;
@@ -1679,14 +1680,32 @@ static int snap_encode(struct rs_sync *s, const struct rs_list *l, const char *i
 			rc = 0;
 			break;
 		}
-		free(*img);
-		*img = NULL;
 	}
 	if (rc == RS_EFULL)
 		snprintf(err, errlen, "names were removed and added during each of %d walks of the list, one may "
 			 "be missing (tried again at the next tick)", SNAP_ATTEMPTS);
 	free(susp);
 	return rc;
+}
+
+/*
+ * Give the pages of the writer's image buffer back to the system but keep the
+ * buffer for the next write. Freeing it (munmap: 40 MB at 1M names) and
+ * growing a new one (mremap) hold the process's mmap_lock for writing, which
+ * stalls every page fault of the workers and the sync thread meanwhile: that
+ * showed as milliseconds in the tail of a change's enforcement (RESULTS.md).
+ * MADV_DONTNEED takes the lock for reading only. Only whole pages strictly
+ * inside the buffer (malloc's own bookkeeping lies outside it); their content
+ * is not needed again (the next image overwrites it from the start).
+ */
+static void snap_release(struct rs_buf *b)
+{
+	uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t a = ((uintptr_t)b->s + pg - 1) & ~(pg - 1), e = ((uintptr_t)b->s + b->cap) & ~(pg - 1);
+
+	b->len = 0;
+	if (b->s && e > a)
+		(void)madvise((void *)a, e - a, MADV_DONTNEED);
 }
 
 /*
@@ -1710,6 +1729,7 @@ static void *snap_main(void *arg)
 	sigset_t all;
 	char id[RS_STREAM_ID_MAX], dataset[RS_DATASET_ID_LEN + 1], err[512];
 	struct rs_protsig prot;
+	struct rs_buf img = { 0 }; /* kept from write to write (snap_release) */
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, NULL); /* signals belong to Unbound's main thread */
@@ -1722,8 +1742,6 @@ static void *snap_main(void *arg)
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
 		const struct rs_list *l;
-		uint8_t *img;
-		size_t len;
 		int rc;
 		while (!w->pending && !w->quit)
 			pthread_cond_wait(&w->cv, &w->mu);
@@ -1740,16 +1758,17 @@ static void *snap_main(void *arg)
 #ifdef RS_TEST_HOOKS
 		test_snapshot_stall();
 #endif
-		rc = snap_encode(s, l, id, dataset, &prot, &img, &len, err, sizeof(err));
+		rc = snap_encode(s, l, id, dataset, &prot, &img, err, sizeof(err));
 		rs_ebr_leave();
 		pthread_mutex_lock(&w->mu);
 		w->writing = NULL; /* l is not read any more: unpinned during the disk I/O */
 		pthread_mutex_unlock(&w->mu);
 		rs_protsig_clear(&prot);
 		if (rc == 0) { /* the disk I/O, outside the section */
-			rc = rs_snapshot_write_image(s->conf->snapshot_file, img, len, err, sizeof(err));
-			free(img);
+			rc = rs_snapshot_write_image(s->conf->snapshot_file, (const uint8_t *)img.s, img.len, err,
+						     sizeof(err));
 		}
+		snap_release(&img);
 		if (rc != 0) {
 			rs_log(RS_LOG_ERR, "snapshot not written: %s", err);
 			atomic_store(&w->failed, true);
@@ -1757,6 +1776,7 @@ static void *snap_main(void *arg)
 		pthread_mutex_lock(&w->mu);
 	}
 	pthread_mutex_unlock(&w->mu);
+	free(img.s);
 	return NULL;
 }
 

@@ -1202,6 +1202,56 @@ static void test_walk_gen_tells_a_missed_name(void **state)
 	rs_list_free(wm.l);
 }
 
+/* A winner's `until`: the first time an order the match passed over may start
+ * to apply (a more specific entry's window, an earlier order of the same
+ * entry); INT64_MAX when none can (a stored answer keeps the match until then). */
+static void test_match_until(void **state)
+{
+	struct rs_list *l = rs_list_new(16);
+	const char *kv[] = { "authority", "Court", "reference", "live", "scope", "*", "action", "sinkhole",
+			     "windows", "2027-01-01T00:00:00Z/2027-01-01T02:00:00Z" };
+	struct rs_order *live;
+	char err[256];
+	int64_t start;
+	uint32_t wide, ev, ev2;
+	uint8_t w[RS_WIRE_MAX];
+	struct rs_qname q;
+	struct rs_match m;
+
+	assert_int_equal(rs_rfc3339_parse("2027-01-01T00:00:00Z", &start), 0);
+	wide = add_order(l, "wide", "*", NULL);
+	assert_int_equal(rs_order_parse(&conf, "live", kv, 5, &live, err, sizeof(err)), 0);
+	assert_int_equal(rs_list_order_set(l, live, &ev), 0);
+	assert_int_equal(add(l, "example.com", wide), 0);
+	assert_int_equal(add(l, "stream.example.com", ev), 0);
+	assert_true(rs_qname_prepare(w, (size_t)rs_domain_wire("www.stream.example.com", 22, w), &q) > 0);
+	/* before the window: the wide order, until the window opens */
+	assert_int_equal(rs_list_match(l, &q, start - 5, &m), RS_BLOCKED);
+	assert_string_equal(m.order->id, "wide");
+	assert_true(m.until == start);
+	/* in it: the more specific entry's order; nothing passed over */
+	assert_int_equal(rs_list_match(l, &q, start + 5, &m), RS_BLOCKED);
+	assert_string_equal(m.order->id, "live");
+	assert_true(m.until == INT64_MAX);
+	/* after it: the wide order again, nothing ahead */
+	assert_int_equal(rs_list_match(l, &q, start + 3 * 3600, &m), RS_BLOCKED);
+	assert_string_equal(m.order->id, "wide");
+	assert_true(m.until == INT64_MAX);
+	/* an earlier order of the same entry with a window: passed over too */
+	kv[3] = "live2";
+	assert_int_equal(rs_order_parse(&conf, "live2", kv, 5, &live, err, sizeof(err)), 0);
+	assert_int_equal(rs_list_order_set(l, live, &ev2), 0);
+	assert_int_equal(add(l, "other.com", ev2), 0);
+	assert_int_equal(add(l, "other.com", wide), 0); /* other.com: live2, then wide */
+	assert_true(rs_qname_prepare(w, (size_t)rs_domain_wire("other.com", 9, w), &q) > 0);
+	assert_int_equal(rs_list_match(l, &q, start - 5, &m), RS_BLOCKED);
+	assert_string_equal(m.order->id, "wide");
+	assert_true(m.until == start);
+	assert_int_equal(rs_list_match(l, &q, start + 5, &m), RS_BLOCKED);
+	assert_string_equal(m.order->id, "live2");
+	rs_list_free(l);
+}
+
 /* The change counter moves on every change readers can see and on nothing
  * else; two lists start far apart (rs_list_change_gen). */
 static void test_change_gen(void **state)
@@ -1365,6 +1415,7 @@ int main(void)
 		cmocka_unit_test(test_readers_during_growth),
 		cmocka_unit_test(test_readers_while_an_image_is_adopted),
 		cmocka_unit_test(test_change_gen),
+		cmocka_unit_test(test_match_until),
 		cmocka_unit_test(test_kept_matches_across_sections),
 		cmocka_unit_test(test_prefix_nesting),
 		cmocka_unit_test(test_prefix_protection),
