@@ -731,7 +731,7 @@ int rs_snapshot_decode(const uint8_t *data, size_t got, const char *path, const 
 					err, errlen);
 }
 
-/* A name the list may hold: canonical (above) and a query name. */
+/* A name the list may hold: canonical (rs_wire_canonical, lib/name.c) and a query name. */
 static bool entry_name_ok(const uint8_t *wire, size_t wlen)
 {
 	struct rs_qname q;

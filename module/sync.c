@@ -1689,6 +1689,30 @@ static int snap_encode(struct rs_sync *s, const struct rs_list *l, const char *i
 }
 
 /*
+ * Is a seccomp filter in force on this thread? Upstream Unbound's
+ * unbound.service denies @resources (SystemCallFilter=), setpriority among
+ * them, and a denied call kills the whole resolver (SIGSYS): the writer then
+ * leaves its priority alone. Unknown (no /proc, e.g. in a chroot) counts as
+ * filtered.
+ */
+static bool seccomp_filtered(void)
+{
+	FILE *f = fopen("/proc/thread-self/status", "r");
+	char line[256];
+	bool filtered = true;
+
+	if (!f)
+		return true;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, "Seccomp:", 8) == 0) {
+			filtered = strtol(line + 8, NULL, 10) != 0;
+			break;
+		}
+	fclose(f);
+	return filtered;
+}
+
+/*
  * Give the pages of the writer's image buffer back to the system but keep the
  * buffer for the next write. Freeing it (munmap: 40 MB at 1M names) and
  * growing a new one (mremap) hold the process's mmap_lock for writing, which
@@ -1735,9 +1759,13 @@ static void *snap_main(void *arg)
 	pthread_sigmask(SIG_SETMASK, &all, NULL); /* signals belong to Unbound's main thread */
 	/* The lowest priority (on Linux nice is per thread): on a core shared
 	 * with the workers and the sync thread, a write must not delay a query
-	 * or a change; it takes what they leave (at least ~1.5 % of a busy core). */
+	 * or a change; it takes what they leave (at least ~1.5 % of a busy core).
+	 * Not under a seccomp filter (seccomp_filtered). */
 	(void)pthread_setname_np(pthread_self(), "redsink-snap");
-	if (setpriority(PRIO_PROCESS, (id_t)gettid(), 19) != 0)
+	if (seccomp_filtered())
+		rs_log(RS_LOG_INFO, "snapshot writer: a system call filter is in force (or /proc is not there): it "
+		       "keeps the resolver's priority");
+	else if (setpriority(PRIO_PROCESS, (id_t)gettid(), 19) != 0)
 		rs_log(RS_LOG_WARN, "snapshot writer: could not lower its priority: %s", strerror(errno));
 	pthread_mutex_lock(&w->mu);
 	for (;;) {

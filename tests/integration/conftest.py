@@ -151,11 +151,12 @@ class UnboundFactory:
             env["UBSAN_OPTIONS"] = f"log_path={d}/ubsan-report:print_stacktrace=1"
             kw["env"] = env
 
-    def __call__(self, **kw):
+    def __call__(self, cls=None, **kw):
+        """cls: a subclass of harness.Unbound (e.g. another command line)."""
         kw.setdefault("upstream_port", self._nsd.port)
         d = self._dir()
         self._sanitize(d, kw)
-        ub = harness.Unbound(d, **kw)
+        ub = (cls or harness.Unbound)(d, **kw)
         # Registered even before a successful start is impossible here: a
         # failed start raises with the log in the message and leaves no
         # process running.

@@ -13,11 +13,13 @@ during such a write waited for it (5 s here), so test_change_during_a_long_write
 failed.
 """
 
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
+import harness
 import rs
 
 STALL_MS = 5000
@@ -152,3 +154,59 @@ def test_the_writer_yields_to_the_resolver(redis, make_unbound, tmp_path):
     assert t.get("redsink-snap") == 19, t
     assert t.get("redsink-sync") == 0, t
     assert t.get("unbound") == 0, t
+
+
+# A launcher that installs a seccomp filter killing the process on setpriority(2),
+# as upstream Unbound's unbound.service does for all of @resources
+# (SystemCallFilter=~... @resources, no SystemCallErrorNumber=), then execs its arguments.
+SECCOMP_LAUNCHER = r"""
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int main(int argc, char **argv)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_setpriority, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { sizeof(f) / sizeof(f[0]), f };
+	if (argc < 2 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog)) {
+		perror("seccomp");
+		return 111;
+	}
+	execvp(argv[1], argv + 1);
+	perror("exec");
+	return 112;
+}
+"""
+
+
+def test_the_writer_under_a_system_call_filter(redis, make_unbound, tmp_path):
+    """Under a seccomp filter that kills the process on setpriority (upstream's
+    unbound.service denies @resources), the writer leaves its priority alone: the resolver
+    keeps resolving and blocking and the snapshot is written. Before, the writer's
+    setpriority killed the whole resolver (SIGSYS) as the module started."""
+    src = tmp_path / "seccomp-launch.c"
+    src.write_text(SECCOMP_LAUNCHER)
+    launcher = tmp_path / "seccomp-launch"
+    subprocess.run(["gcc", "-O1", "-o", str(launcher), str(src)], check=True)
+    assert subprocess.run([str(launcher), "nice", "-n", "5", "true"]).returncode == -31  # the filter kills
+    c = redis.client()
+    rs.put_order(c, "o1", ["pirate.example"])
+    snap = tmp_path / "redsink.snap"
+    conf = rs.write_conf(tmp_path / "redsink.conf", redis, snapshot_file=str(snap))
+    filtered = type("FilteredUnbound", (harness.Unbound,),
+                    {"_argv": lambda self: [str(launcher)] + harness.Unbound._argv(self)})
+    ub = make_unbound(cls=filtered, module_so=rs.module_so(), env={"REDSINK_CONF": str(conf)})
+    rs.wait_for(lambda: snap.exists(), True, timeout=10)
+    assert rs.unbound_log_has(ub, "a system call filter is in force")
+    assert threads(ub.pid).get("redsink-snap") == 0
+    rs.put_order(c, "o2", ["later.example"])
+    rs.wait_for(lambda: [r[3] for r in rs.rrs(ub.query("www.later.example", "A"))], [rs.SINK4], timeout=2)
+    assert ub.proc.poll() is None
