@@ -1462,8 +1462,9 @@ static struct reply_info *with_stored(struct reply_info *rep, const uint8_t *qna
  * module first in module-config) in the message cache, its RRsets in the
  * RRset cache, as dns_cache_store would, with the two marks (the RRset keys
  * get RS_CACHED_FLAG: never in place of real data). Its TTL is the
- * answer's, cut at the order's next transition (expiry, window end) and at
- * RS_CACHED_TTL_MAX, so that a missed purge cannot outlive the order. Not
+ * answer's, cut at the order's next transition (expiry, window end), at the
+ * first time another order may win (rs_match.until) and at RS_CACHED_TTL_MAX,
+ * so that a missed purge cannot outlive the match. Not
  * stored: other classes, REFUSED (no records), TTL 0, queries that must not
  * be cached (no_cache_store), and when the cache callback is missing (the
  * replies could not be counted). gen: purge_gen read before the match; if a
@@ -1487,6 +1488,8 @@ static void store_blocked(struct module_qstate *qs, struct rs_module *m, const s
 		return;
 	if (next > 0 && next - (int64_t)now < (int64_t)ttl)
 		ttl = (time_t)(next - (int64_t)now);
+	if (mt->until - (int64_t)now < (int64_t)ttl) /* an order passed over may start then */
+		ttl = (time_t)(mt->until - (int64_t)now);
 	if (ttl > RS_CACHED_TTL_MAX)
 		ttl = RS_CACHED_TTL_MAX;
 	if (ttl <= 0)

@@ -260,6 +260,7 @@ int rs_snapshot_encode_buf(const struct rs_list *l, const char *last_id, const c
 	uint64_t plen, sum;
 	size_t at;
 
+	out->len = 0;
 	if (!pos)
 		return RS_ENOMEM;
 	if (rs_list_image_get(l)) {

@@ -1656,7 +1656,8 @@ static void test_snapshot_stall(void)
  * missing from the image although listed before and after it: when an insert
  * over a tombstone happened meanwhile (rs_list_walk_gen), encode again, up to
  * SNAP_ATTEMPTS times; then give up (RS_EFULL): the sync thread asks again at the next tick
- * and the last good file stays. 0 with *img (free() it), or < 0 with err.
+ * and the last good file stays. 0 with the image in *img (the writer's own
+ * buffer, kept for the next write), or < 0 with err.
  */
 static int snap_encode(struct rs_sync *s, const struct rs_list *l, const char *id, const char *dataset,
 		       const struct rs_protsig *prot, struct rs_buf *img, char *err, size_t errlen)

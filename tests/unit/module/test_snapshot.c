@@ -17,6 +17,7 @@
 #include "rs_err.h"
 #include "sign.h"
 #include "snapshot.h"
+#include "text.h"
 
 static struct rs_conf conf = { .jurisdiction = "IT", .language = "en", .txt_text = "{reference}" };
 static char path[64];
@@ -1330,6 +1331,50 @@ static void test_reads_version_5(void **state)
 	free(susp_back);
 }
 
+/* rs_snapshot_encode_buf into a buffer that an earlier, bigger image grew
+ * (as the writer thread keeps it): the same octets as a fresh encoding, the
+ * buffer reused, and len 0 after a failure. */
+static void test_encode_into_a_kept_buffer(void **state)
+{
+	struct rs_list *big = sample(), *small = sample_with(false);
+	uint32_t o = order(big, "many", "*", "sinkhole");
+	struct rs_buf b = { 0 };
+	uint8_t *fresh;
+	size_t len;
+	char name[64];
+	void *first;
+
+	for (int i = 0; i < 5000; i++) {
+		snprintf(name, sizeof(name), "n%d.many.example", i);
+		add(big, name, o);
+	}
+	assert_int_equal(rs_snapshot_encode_buf(big, "1-1", "", NULL, 0, NULL, &b), 0);
+	assert_true(b.len > 5000 * 16);
+	first = b.s;
+	assert_int_equal(rs_snapshot_encode_buf(small, "2-2", "ds", NULL, 0, NULL, &b), 0);
+	assert_ptr_equal(b.s, first); /* smaller: no new allocation */
+	assert_int_equal(rs_snapshot_encode(small, "2-2", "ds", NULL, 0, NULL, &fresh, &len), 0);
+	assert_int_equal(b.len, len);
+	assert_memory_equal(b.s, fresh, len);
+	free(fresh);
+	/* a list still serving an image is refused: nothing to write */
+	{
+		struct rs_list *img;
+		size_t skipped = 0;
+		char last[RS_STREAM_ID_MAX], ds[RS_DATASET_ID_LEN + 1], err[256];
+		write_sample();
+		assert_int_equal(rs_snapshot_read_image(path, true, &conf, &img, last, ds, NULL, NULL, NULL, &skipped, err,
+							sizeof(err)), 0);
+		assert_non_null(rs_list_image_get(img));
+		assert_int_equal(rs_snapshot_encode_buf(img, "3-3", "", NULL, 0, NULL, &b), RS_EINVAL);
+		assert_int_equal(b.len, 0);
+		rs_list_free(img);
+	}
+	free(b.s);
+	rs_list_free(big);
+	rs_list_free(small);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1347,6 +1392,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_protected_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reads_version_5, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_in_place_changes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_encode_into_a_kept_buffer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_in_place_hostile, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("snapshot", tests, NULL, NULL);
