@@ -215,21 +215,25 @@ struct rs_qstate {
 /*
  * What a stored answer keeps of the match that blocked it, so that its
  * replies from the cache need no second match (cached_reply): the list's
- * change counter read before that match (rs_list_change_gen), the order, the
- * listed entry, and the query name (lowercase wire). It follows the message's
- * RRset pointer array, in the message's own allocation (store_blocked).
+ * change counter read before that match (rs_list_change_gen), the time until
+ * which no order it passed over can start to apply (rs_match.until), the
+ * order, the listed entry, and the query name (lowercase wire). It follows
+ * the message's RRset pointer array, in the message's own allocation
+ * (store_blocked).
  * Unbound's code keeps to the layout it knows (rrset_ref array, then the
  * pointer array: cachedump.c copies exactly that much) and frees a message
  * with one free(); its size estimate (msgreply_sizefunc) does not see these
  * octets. Nothing marks which messages have it, so it is believed only when
- * (stored_of): the message has Unbound's one-allocation layout (a copy into
- * a region, as tomsg makes, has its pointer array at ref[0]), the
+ * (stored_of): the message is the cache's own (absolute TTLs: a copy made for
+ * a reply holds relative ones) and has Unbound's one-allocation layout (a
+ * copy into a region, as tomsg makes, has its pointer array at ref[0]), the
  * allocation is big enough to hold it (malloc_usable_size: Unbound's own
- * copies end at the pointer array, and freed memory of ours may linger in
- * their slack), the name is the query's, and the counter is the list's now.
- * Leftover octets can pass the first three but not the counter: it starts at
- * a random 64-bit value per list and a match kept with the current value is
- * a match of that very name in the list as it is.
+ * copies end at the pointer array, and octets of a freed message of ours may
+ * linger in their slack), the name is the query's, and the counter is the
+ * list's now. Then it is a match of that very name in the list as it is
+ * (until `until`, and while its order applies), whichever message it came
+ * with: the counter starts at a random 64-bit value per list, and nothing was
+ * changed or retired since it was read (list.h).
  */
 struct rs_stored {
 	uint64_t gen;

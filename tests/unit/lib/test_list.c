@@ -1309,15 +1309,9 @@ static void test_change_gen(void **state)
  */
 enum { KG_NAMES = 32 };
 
-struct kg_shared {
-	struct rs_list *l;
-	atomic_bool stop;
-	atomic_long kept_uses, wrong;
-};
-
 static void *kg_reader(void *arg)
 {
-	struct kg_shared *sh = arg;
+	struct mt_shared *sh = arg; /* lookups: the kept matches used */
 	struct {
 		uint64_t gen;
 		struct rs_match m;
@@ -1351,13 +1345,13 @@ static void *kg_reader(void *arg)
 		}
 		rs_ebr_leave();
 	}
-	atomic_fetch_add(&sh->kept_uses, uses);
+	atomic_fetch_add(&sh->lookups, uses);
 	return NULL;
 }
 
 static void test_kept_matches_across_sections(void **state)
 {
-	struct kg_shared sh = { .l = rs_list_new(16) };
+	struct mt_shared sh = { .l = rs_list_new(16) };
 	pthread_t th[MT_READERS];
 	uint32_t o[2];
 	char name[64];
@@ -1398,7 +1392,7 @@ static void test_kept_matches_across_sections(void **state)
 	for (int i = 0; i < MT_READERS; i++)
 		assert_int_equal(pthread_join(th[i], NULL), 0);
 	assert_int_equal(atomic_load(&sh.wrong), 0);
-	assert_true(atomic_load(&sh.kept_uses) > 0);
+	assert_true(atomic_load(&sh.lookups) > 0);
 	rs_list_set_quiescent(sh.l, true);
 	rs_list_free(sh.l);
 }
