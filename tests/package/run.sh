@@ -122,7 +122,7 @@ local_debs=()
 for f in "$root"/tmp/debs/*.deb; do local_debs+=("/tmp/debs/${f##*/}"); done
 install_pkgs() {
 	timeout 900 "${CH[@]}" apt-get install -y -q --no-install-recommends "${local_debs[@]}" redis-server \
-		>"$cache/install.log" 2>&1
+		systemd procps >"$cache/install.log" 2>&1
 }
 install_pkgs || { timeout 300 "${CH[@]}" apt-get update -qq && install_pkgs; } ||
 	{ tail -n 30 "$cache/install.log"; fatal "apt-get install failed or took too long ($cache/install.log)"; }
@@ -146,6 +146,15 @@ absent() { ! grep -q "$@"; } # absent PATTERN FILE...
 check "the unbound.conf.d snippet is disabled as installed" absent '^[^#]' "$root/etc/unbound/unbound.conf.d/redsink.conf"
 user_exists() { ch getent passwd redsink >/dev/null; }
 check "the user redsink exists (redsink-warnd --user redsink)" user_exists
+# the units as systemd reads them (syntax, the commands they run exist); systemd and
+# procps (/bin/kill, which Debian's unbound.service uses too) are on any server
+units=(/lib/systemd/system/redsink-warnd.service /lib/systemd/system/redsink-expire.service
+	/lib/systemd/system/redsink-expire.timer /lib/systemd/system/unbound.service)
+verify_units() {
+	ch systemd-analyze verify --man=no "${units[@]}" >"$cache/systemd-verify.log" 2>&1 ||
+		{ sed 's/^/   /' "$cache/systemd-verify.log"; return 1; }
+}
+check "systemd-analyze verify: the packaged units and unbound.service" verify_units
 
 # ---- free loopback ports (the network namespace is the host's) ----
 read -r redis_port dns_port http_port < <(python3 - <<'PY'
