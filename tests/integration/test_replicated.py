@@ -60,3 +60,25 @@ def test_no_replica_no_wait(redis):
     t0 = time.monotonic()
     ok(push(redis, "o1", ["a1.example"], "--timeout", "3000"))
     assert time.monotonic() - t0 < 2.5
+
+
+def test_push_waits_for_a_replica_still_syncing(redis, tmp_path):
+    """A replica that is connected but still in its first sync is not in ROLE's list (it
+    lists online replicas only), yet it does not hold the batch either: the push waits
+    for it and says so (exit 4), as for a replica that does not acknowledge. Before, it
+    looked at ROLE alone and exited 0 with no replica holding the batch."""
+    add_order(redis, "o1")
+    p = redis.client()
+    p.config_set("repl-diskless-sync", "yes")
+    p.config_set("repl-diskless-sync-delay", "30")  # the replica waits for its sync this long
+    r = harness.Redis(tmp_path / "syncing")
+    try:
+        r.client().replicaof("127.0.0.1", redis.port)
+        rs.wait_for(lambda: p.info("replication").get("connected_slaves"), 1, timeout=10)
+        assert p.execute_command("ROLE")[2] == []      # connected, not online
+        q = push(redis, "o1", ["a1.example"], "--timeout", "500")
+        assert q.returncode == 4, q.stderr
+        assert "no replica acknowledged it within 500 ms" in q.stderr
+        assert p.sismember(rs.PREFIX + "order:o1:domains", "a1.example")
+    finally:
+        r.stop()

@@ -208,9 +208,25 @@ void ctl_tx_argv(struct ctl_tx *t, int argc, const char **argv, const size_t *le
 		(void)ctl_tx_drain(t); /* a lost connection shows again at EXEC */
 }
 
+/* Does a primary without online replicas (ROLE lists only those) have one
+ * connected that is still syncing (INFO replication: connected_slaves counts
+ * them all)? Such a replica does not hold the batch either. An INFO refused
+ * or unreadable: no. */
+static bool replica_syncing(struct ctl_conn *x)
+{
+	redisReply *r = redisCommand(x->c, "INFO replication");
+	const char *p = r && r->type == REDIS_REPLY_STRING ? r->str : NULL;
+	bool yes = false;
+
+	if (p && (p = strstr(p, "\nconnected_slaves:")) != NULL)
+		yes = strtol(p + 18, NULL, 10) > 0;
+	freeReplyObject(r);
+	return yes;
+}
+
 /* After a committed batch: wait until a replica has it, when there are any
- * (ctl_tx_exec's comment). A ROLE or WAIT refused (an ACL without them) is
- * said once: durability cannot be checked then. */
+ * (ctl_tx_exec's comment), online or still syncing. A ROLE or WAIT refused
+ * (an ACL without them) is said once: durability cannot be checked then. */
 static void tx_wait_replica(struct ctl_conn *x)
 {
 	static bool told;
@@ -219,7 +235,7 @@ static void tx_wait_replica(struct ctl_conn *x)
 
 	if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 3 && r->element[0]->type == REDIS_REPLY_STRING &&
 	    strcmp(r->element[0]->str, "master") == 0 && r->element[2]->type == REDIS_REPLY_ARRAY)
-		want = r->element[2]->elements > 0;
+		want = r->element[2]->elements > 0 || replica_syncing(x);
 	if (r && r->type == REDIS_REPLY_ERROR && !told) {
 		warnx("warning: Redis %s: ROLE refused (%s): cannot check that a replica has the batch (doc/acl.md)",
 		      x->ep.addr, r->str);
