@@ -1694,13 +1694,13 @@ static int snap_encode(struct rs_sync *s, const struct rs_list *l, const char *i
  * unbound.service denies @resources (SystemCallFilter=), setpriority among
  * them, and a denied call kills the whole resolver (SIGSYS): the writer then
  * leaves its priority alone. Unknown (no /proc, e.g. in a chroot) counts as
- * filtered.
+ * filtered; no Seccomp: line (a kernel without seccomp) as not filtered.
  */
 static bool seccomp_filtered(void)
 {
 	FILE *f = fopen("/proc/thread-self/status", "r");
 	char line[256];
-	bool filtered = true;
+	bool filtered = false;
 
 	if (!f)
 		return true;

@@ -9,6 +9,7 @@ so when none acknowledged in time. Real servers: a primary and a replica
 stays up but it acknowledges nothing."""
 
 import signal
+import subprocess
 import time
 
 import pytest
@@ -82,3 +83,22 @@ def test_push_waits_for_a_replica_still_syncing(redis, tmp_path):
         assert p.sismember(rs.PREFIX + "order:o1:domains", "a1.example")
     finally:
         r.stop()
+
+
+def test_a_backup_is_not_a_replica(redis, tmp_path):
+    """redis-cli --rdb (a backup) registers as a replica link that never announces a port nor
+    acknowledges: with no real replica, a push does not wait for it (exit 0)."""
+    add_order(redis, "o1")
+    p = redis.client()
+    p.config_set("repl-diskless-sync", "yes")
+    p.config_set("repl-diskless-sync-delay", "30")
+    backup = subprocess.Popen(["redis-cli", "-p", str(redis.port), "--rdb", str(tmp_path / "dump.rdb")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        rs.wait_for(lambda: p.info("replication").get("connected_slaves"), 1, timeout=10)
+        t0 = time.monotonic()
+        ok(push(redis, "o1", ["a1.example"], "--timeout", "3000"))
+        assert time.monotonic() - t0 < 2.5
+    finally:
+        backup.kill()
+        backup.wait()

@@ -209,17 +209,22 @@ void ctl_tx_argv(struct ctl_tx *t, int argc, const char **argv, const size_t *le
 }
 
 /* Does a primary without online replicas (ROLE lists only those) have one
- * connected that is still syncing (INFO replication: connected_slaves counts
- * them all)? Such a replica does not hold the batch either. An INFO refused
- * or unreadable: no. */
+ * connected that is still syncing? INFO replication lists every replica
+ * link as "slaveN:ip=...,port=P,state=..."; a backup (redis-cli --rdb) is
+ * one too, but it never announces a port (port=0) and never acknowledges,
+ * so it does not count. Such a replica does not hold the batch either. An
+ * INFO refused or unreadable: no. (RESP2: INFO is a plain string.) */
 static bool replica_syncing(struct ctl_conn *x)
 {
 	redisReply *r = redisCommand(x->c, "INFO replication");
 	const char *p = r && r->type == REDIS_REPLY_STRING ? r->str : NULL;
 	bool yes = false;
 
-	if (p && (p = strstr(p, "\nconnected_slaves:")) != NULL)
-		yes = strtol(p + 18, NULL, 10) > 0;
+	while (p && !yes && (p = strstr(p, "\nslave")) != NULL) {
+		const char *end = strchr(++p, '\n'), *port = strstr(p, ",port=");
+		if (port && (!end || port < end) && strtol(port + 6, NULL, 10) > 0)
+			yes = true;
+	}
 	freeReplyObject(r);
 	return yes;
 }
