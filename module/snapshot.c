@@ -351,6 +351,17 @@ int rs_snapshot_write(const char *path, const struct rs_list *l, const char *las
 	return rc;
 }
 
+/*
+ * The image goes to the file WRITE_CHUNK octets per write(). On a kernel
+ * without preemption (PREEMPT_NONE, as on many server kernels) one write() of
+ * the whole image (40 MB at 1M names) stays in the kernel until it is done,
+ * and a worker or the sync thread woken on the writer's core meanwhile waits
+ * for the next timer tick (4 ms at HZ=250) at each hop: one change took 16 ms
+ * in three such hops (RESULTS.md). A woken thread takes the core at each
+ * return to user space between chunks.
+ */
+#define WRITE_CHUNK (64 * 1024)
+
 int rs_snapshot_write_image(const char *path, const uint8_t *img, size_t len, char *err, size_t errlen)
 {
 	char tmp[4096];
@@ -366,7 +377,7 @@ int rs_snapshot_write_image(const char *path, const uint8_t *img, size_t len, ch
 		goto out;
 	}
 	for (size_t off = 0; off < len;) {
-		ssize_t n = write(fd, img + off, len - off);
+		ssize_t n = write(fd, img + off, len - off < WRITE_CHUNK ? len - off : WRITE_CHUNK);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {

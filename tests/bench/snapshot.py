@@ -3,12 +3,17 @@
 tests/bench/run does not set a snapshot-file, so its update figure never meets a
 snapshot write. This script does: it loads SIZE domains into Redis once, then,
 for each module given (label=path, interleaved round by round), starts Unbound
-(pinned to CPU 0 as in the bench) with a snapshot-file and times pushes paced
-so that some of them overlap the writes (one every 5 s after a change).
+(pinned to CPU 0 as in the bench; the script, Redis and NSD on CPU 1) with a
+snapshot-file and times pushes paced so that some of them overlap the writes
+(one every 5 s after a change). Each push is one MULTI/SADD/XADD/EXEC on a raw
+socket; the name, asked once before (a cached answer the change must purge), is
+polled every --poll seconds with a raw UDP query until it is blocked. A change
+"during a write" is one during which the writer thread (redsink-snap) ran.
 A label starting with "nosnap" runs without a snapshot-file (the noise floor).
 
-  tests/bench/snapshot.py latency --size 1000000 --trials 50 --pace 0.2 --rounds 3 \\
-      before=/path/old/redsink.so after=build/redsink/module/.libs/redsink.so
+  tests/bench/snapshot.py latency --size 1000000 --trials 300 --pace 0.03 --rounds 3 \\
+      nosnap=build/redsink/module/.libs/redsink.so before=/path/old/redsink.so \\
+      after=build/redsink/module/.libs/redsink.so
 
 `stall` needs a module built with -DRS_TEST_HOOKS: the first write sleeps
 --stall seconds inside its read-side section while names are pushed and
@@ -19,6 +24,8 @@ that changes replace is only freed after the write: deferred, not lost).
 """
 
 import argparse
+import os
+import socket
 import statistics
 import sys
 import tempfile
@@ -30,6 +37,7 @@ sys.path.insert(0, str(HERE.parent / "integration"))
 sys.path.insert(0, str(HERE))
 
 import bench  # noqa: E402
+import dns.message  # noqa: E402
 import gen  # noqa: E402
 import harness  # noqa: E402
 
@@ -55,8 +63,77 @@ def push(c, dom, op="add"):
     p.execute()
 
 
+def resp(*args):
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        a = a.encode() if isinstance(a, str) else a
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+class Probe:
+    """The latency loop without Python's library overhead in the timed path:
+    the push is one pre-encoded MULTI/SADD/XADD/EXEC write on a raw socket,
+    and the name is polled with a pre-encoded query on a raw UDP socket every
+    `poll` seconds. The name is asked once before the push, so every poll
+    until the change is a cache hit (the change must purge that answer)."""
+
+    def __init__(self, redis_port, dns_port, poll):
+        self.r = socket.create_connection(("127.0.0.1", redis_port))
+        self.r.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.u.connect(("127.0.0.1", dns_port))
+        self.u.settimeout(1.0)
+        self.poll = poll
+        self.sink = socket.inet_aton(bench.SINK)
+
+    def ask(self, wire):
+        self.u.send(wire)
+        while True:
+            a = self.u.recv(4096)
+            if a[:2] == wire[:2]:
+                return a
+
+    def blocked(self, a):
+        return (a[3] & 0x0f) == 0 and a[6:8] != b"\0\0" and self.sink in a[12:]
+
+    def change(self, dom, qid):
+        wire = dns.message.make_query(dom, "A")
+        wire.id = qid
+        wire = wire.to_wire()
+        if self.blocked(self.ask(wire)):
+            raise RuntimeError(f"{dom} blocked before its push")
+        cmd = (resp("MULTI") + resp("SADD", "redsink:order:bench:domains", dom)
+               + resp("XADD", "redsink:changes", "*", "op", "add", "order", "bench", "domain", dom, "by", "bench")
+               + resp("EXEC"))
+        t0 = time.monotonic()
+        self.r.sendall(cmd)
+        while True:
+            if self.blocked(self.ask(wire)):
+                t = time.monotonic() - t0
+                break
+            if time.monotonic() - t0 > 30:
+                raise RuntimeError(f"{dom} never blocked")
+            if self.poll:
+                time.sleep(self.poll)
+        got = b""
+        while got.count(b"\r\n") < 6:  # +OK, +QUEUED x2, *2, :1, $len, id
+            got += self.r.recv(4096)
+        return t
+
+
+def thread_of(pid, name):
+    for t in Path(f"/proc/{pid}/task").iterdir():
+        if (t / "comm").read_text().strip() == name:
+            return int(t.name)
+    return None
+
+
+def oncpu_ns(pid, tid):
+    return int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[0]) if tid else 0
+
+
 def latency(args, names, nsd, redis, tmp):
-    c = redis.client()
     k = 0
     for rnd in range(args.rounds):
         for label, mod in (m.split("=", 1) for m in args.modules):
@@ -64,20 +141,23 @@ def latency(args, names, nsd, redis, tmp):
             try:
                 bench.wait_answer(ub.port, "www." + names[0], bench.SINK)
                 time.sleep(3)  # the write after the initial load is done
-                times = []
+                times, during = [], []
+                probe = Probe(redis.port, ub.port, args.poll)
+                writer = thread_of(ub.pid, "redsink-snap")
                 for _ in range(args.trials):
                     k += 1
-                    dom = f"upd{k}.bench-add.example"
-                    t0 = time.monotonic()
-                    push(c, dom)
-                    bench.wait_answer(ub.port, dom, bench.SINK, timeout=300)
-                    times.append(time.monotonic() - t0)
+                    w0 = oncpu_ns(ub.pid, writer)
+                    t = probe.change(f"upd{k}.bench-add.example", k & 0xffff)
+                    times.append(t)
+                    if writer and oncpu_ns(ub.pid, writer) != w0:
+                        during.append(t)  # the writer ran while this change was on its way
                     time.sleep(args.pace)
                 s = sorted(times)
                 p99 = s[min(len(s) - 1, int(round(0.99 * (len(s) - 1))))]
                 print(f"{label} round {rnd}: {args.trials} trials, one every {args.pace} s: "
                       f"p50 {statistics.median(s) * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms, max {s[-1] * 1000:.2f} ms; "
-                      f"VmHWM {bench.mem_kb(ub.pid, 'VmHWM') / 1024:.0f} MB", flush=True)
+                      f"VmHWM {bench.mem_kb(ub.pid, 'VmHWM') / 1024:.0f} MB; {len(during)} during a write"
+                      + (f" (max {max(during) * 1000:.2f} ms)" if during else ""), flush=True)
             finally:
                 ub.stop()
 
@@ -124,12 +204,16 @@ def main():
     ap.add_argument("mode", choices=["latency", "stall"])
     ap.add_argument("modules", nargs="+", help="latency: label=redsink.so ...; stall: redsink.so")
     ap.add_argument("--size", type=int, default=1000000)
-    ap.add_argument("--trials", type=int, default=50)
-    ap.add_argument("--pace", type=float, default=0.2)
+    ap.add_argument("--trials", type=int, default=300)
+    ap.add_argument("--pace", type=float, default=0.03)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--poll", type=float, default=0.0002, help="latency: seconds between polls of the name")
+    ap.add_argument("--cpu", type=int, default=1, help="the harness's own CPU (Unbound is on CPU 0); -1: any")
     ap.add_argument("--stall", type=float, default=20)
     ap.add_argument("--rate", type=float, default=100, help="stall: pushes per second")
     args = ap.parse_args()
+    if args.cpu >= 0:
+        os.sched_setaffinity(0, {args.cpu})  # Redis and NSD, started below, inherit it
     tmp = Path(tempfile.mkdtemp(prefix="redsink-snapbench-"))
     names = gen.domains(args.size)
     nsd = harness.Nsd(tmp / "nsd")
