@@ -7,9 +7,13 @@ snapshot, and plain Unbound (no module) as the reference. Each start is timed fr
 spawning the process to the first answer (the sinkhole address for a listed name; for
 plain Unbound any answer), polled every millisecond with a 3 ms query timeout: the
 harness's own readiness wait (0.5 s query timeouts) would hide what is measured here.
-Unbound runs with one thread pinned to CPU 0, as in bench.py.
+Unbound runs with one thread pinned to CPU 0, as in bench.py. With --dnsdist, the issue's
+memory-mapped peer is timed the same way: dnsdist (dnsdist.py's configuration, CPU 0) with
+the same names in an LMDB suffix store, to its first spoofed answer for the listed name.
+The starts are spawned from this (large: it holds the names) Python process; a small
+process spawns plain Unbound about 10 ms faster on this machine: all rows carry that.
 
-Usage: tests/bench/start.py [--names N] [--runs R]      (default 1,000,000 names, 7 runs)
+Usage: tests/bench/start.py [--names N] [--runs R] [--dnsdist]   (default 1,000,000 names, 7 runs)
 """
 
 import argparse
@@ -49,6 +53,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--names", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--dnsdist", action="store_true", help="also time dnsdist with an LMDB suffix store")
     a = ap.parse_args()
     b = bench.Bench(types.SimpleNamespace(sizes=[a.names], runs=1, duration=1, update_trials=1, quick=True,
                                           publish=False))
@@ -76,12 +81,30 @@ def main():
         for _ in range(a.runs):
             ps.append(time_start(plain, "ok.example", None))
             plain.stop()
+        ds = []
+        if a.dnsdist:
+            import dnsdist
+            dnsdist.ensure_installed()
+            kvs = b.tmp / "names.lmdb"
+            dnsdist.write_lmdb(kvs, b.names[:a.names])
+            backend, _, _ = b.start_resolver("plain", 0)
+            dd = dnsdist.Dnsdist(b.tmp / "dnsdist", backend.port, kvs)
+            try:
+                for _ in range(a.runs):
+                    ds.append(time_start(dd, listed, bench.SINK))
+                    dd.stop()
+            finally:
+                dd.stop()
+                backend.stop()
         print(f"{a.names} names, snapshot {snap.stat().st_size / 1e6:.1f} MB")
         print(f"  from Redis (harness start, first blocked answer): {first:.2f} s")
         print(f"  from the snapshot, first blocked answer: median {statistics.median(ts):.3f} s "
               f"(runs: {' '.join(f'{t:.3f}' for t in ts)})")
         print(f"  plain Unbound, first answer:             median {statistics.median(ps):.3f} s "
               f"(runs: {' '.join(f'{t:.3f}' for t in ps)})")
+        if ds:
+            print(f"  dnsdist, LMDB suffix store, first spoofed answer: median {statistics.median(ds):.3f} s "
+                  f"(runs: {' '.join(f'{t:.3f}' for t in ds)})")
         print(f"  the module's snapshot load in init: median {statistics.median(loads[-a.runs:]):.3f} s; "
               f"the check in the background: median {statistics.median(checks[-a.runs:]):.0f} ms")
         print(f"  RSS right after the first answer: median {statistics.median(rss):.0f} MB")
