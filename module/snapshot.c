@@ -919,7 +919,11 @@ static int read_entries_v7(struct rd *r, uint8_t *data, size_t got, bool mapped,
 			return RS_EINVAL;
 		}
 		for (size_t k = 1; k <= cap; k++) {
-			run = slot[(z + k) & (cap - 1)] ? run + 1 : 0;
+			/* without a branch: slots are used at random, and a
+			 * branch on each mispredicted so often that this scan
+			 * was most of a start's load (RESULTS.md) */
+			size_t used = slot[(z + k) & (cap - 1)] != 0;
+			run = (run + 1) & (0 - used);
 			longest = run > longest ? run : longest;
 		}
 		same = longest <= IMAGE_RUN_MAX;

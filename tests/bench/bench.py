@@ -422,7 +422,8 @@ def main():
         return soak.main(args)
     if args.callgrind:
         import callgrind
-        return callgrind.main(args)
+        callgrind.main(args)  # returns its report (a list), not an exit status
+        return 0
     rows = Bench(args).run()
     meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": machine(), "versions": versions(), "runs": args.runs, "duration": args.duration}
