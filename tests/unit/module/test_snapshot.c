@@ -1375,6 +1375,45 @@ static void test_encode_into_a_kept_buffer(void **state)
 	rs_list_free(small);
 }
 
+/* An image of many 64 KiB chunks (rs_snapshot_write_image writes it chunk
+ * by chunk): the file holds exactly the image, and reads back whole. */
+static void test_write_image_in_chunks(void **state)
+{
+	struct rs_list *l = rs_list_new(0), *back;
+	uint32_t o = order(l, "big", "*", "sinkhole");
+	char name[64], last[RS_STREAM_ID_MAX], ds[RS_DATASET_ID_LEN + 1], err[256];
+	uint8_t *img, *file;
+	size_t len, got;
+	const char *ref;
+	FILE *f;
+
+	for (int i = 0; i < 20000; i++) {
+		snprintf(name, sizeof(name), "w%d.chunked.example", i);
+		add(l, name, o);
+	}
+	assert_int_equal(rs_snapshot_encode(l, "5-5", "", NULL, 0, NULL, &img, &len), 0);
+	assert_true(len > 8 * 64 * 1024 + 123); /* many chunks and a partial one, most likely */
+	assert_int_equal(rs_snapshot_write_image(path, img, len, err, sizeof(err)), 0);
+	file = malloc(len + 1);
+	assert_non_null(f = fopen(path, "rb"));
+	got = fread(file, 1, len + 1, f);
+	fclose(f);
+	assert_int_equal(got, len);
+	assert_memory_equal(file, img, len);
+	assert_int_equal(rs_snapshot_read(path, &conf, &back, last, ds, NULL, NULL, NULL, NULL, err, sizeof(err)), 0);
+	assert_string_equal(last, "5-5");
+	for (int i = 0; i < 20000; i += 997) {
+		snprintf(name, sizeof(name), "www.w%d.chunked.example", i);
+		assert_int_equal(match(back, name, &ref), RS_BLOCKED);
+		assert_string_equal(ref, "big");
+	}
+	assert_int_equal(match(back, "w20000.chunked.example", NULL), RS_PASS);
+	rs_list_free(back);
+	rs_list_free(l);
+	free(file);
+	free(img);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1394,6 +1433,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_in_place_changes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_encode_into_a_kept_buffer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_in_place_hostile, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_image_in_chunks, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("snapshot", tests, NULL, NULL);
 }
