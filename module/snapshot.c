@@ -352,16 +352,16 @@ int rs_snapshot_write(const char *path, const struct rs_list *l, const char *las
 }
 
 /*
- * The image goes to the file WRITE_CHUNK octets per write(). On a kernel
- * without preemption (PREEMPT_NONE, as on many server kernels) one write() of
- * the whole image (40 MB at 1M names) stays in the kernel until it is done,
- * and a worker or the sync thread woken on the writer's core meanwhile waits
- * for the next timer tick (4 ms at HZ=250) at each hop: one change took 16 ms
- * in three such hops (RESULTS.md). A woken thread takes the core at each
- * return to user space between chunks.
+ * The image goes to the file RS_SNAPSHOT_WRITE_CHUNK octets per write(). With
+ * one write() of the whole image (40 MB at 1M names; 130 ms from there to the
+ * rename) a worker or the sync thread woken on the writer's core waited 5.4-5.8
+ * ms at each hop, 16-19 ms for one change, on a 6.18 kernel running without
+ * preemption (PREEMPT_DYNAMIC in "none" mode, HZ=250); with 64 KiB writes no
+ * such wait shows (RESULTS.md, "The cause: one write() of the whole image").
+ * The likely mechanism: no preemption inside the system call until a tick;
+ * each return to user space between chunks is where a woken thread gets the
+ * core.
  */
-#define WRITE_CHUNK (64 * 1024)
-
 int rs_snapshot_write_image(const char *path, const uint8_t *img, size_t len, char *err, size_t errlen)
 {
 	char tmp[4096];
@@ -377,7 +377,8 @@ int rs_snapshot_write_image(const char *path, const uint8_t *img, size_t len, ch
 		goto out;
 	}
 	for (size_t off = 0; off < len;) {
-		ssize_t n = write(fd, img + off, len - off < WRITE_CHUNK ? len - off : WRITE_CHUNK);
+		size_t want = len - off < RS_SNAPSHOT_WRITE_CHUNK ? len - off : RS_SNAPSHOT_WRITE_CHUNK;
+		ssize_t n = write(fd, img + off, want);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {

@@ -98,8 +98,10 @@ int rs_snapshot_write(const char *path, const struct rs_list *l, const char *las
  * `version` (tests and tools that edit a file reseal it with this). */
 uint64_t rs_snapshot_checksum(uint32_t version, const uint8_t *payload, size_t len);
 
-/* Write an image (rs_snapshot_encode) to path: a temporary file, fsync,
+/* Write an image (rs_snapshot_encode) to path: a temporary file written
+ * RS_SNAPSHOT_WRITE_CHUNK octets per write() (snapshot.c says why), fsync,
  * rename over path (the old file stays on failure). 0 or RS_EIO with err. */
+#define RS_SNAPSHOT_WRITE_CHUNK (64 * 1024)
 int rs_snapshot_write_image(const char *path, const uint8_t *img, size_t len, char *err, size_t errlen);
 
 /* The file's image (header and payload) in a new buffer (free() it). 0,

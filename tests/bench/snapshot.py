@@ -8,7 +8,9 @@ snapshot-file and times pushes paced so that some of them overlap the writes
 (one every 5 s after a change). Each push is one MULTI/SADD/XADD/EXEC on a raw
 socket; the name, asked once before (a cached answer the change must purge), is
 polled every --poll seconds with a raw UDP query until it is blocked. A change
-"during a write" is one during which the writer thread (redsink-snap) ran.
+"during a write" is one during which (from the push to the blocked answer) the
+writer thread (redsink-snap) ran (its schedstat): any step of a write, its
+encoding included.
 A label starting with "nosnap" runs without a snapshot-file (the noise floor).
 
   tests/bench/snapshot.py latency --size 1000000 --trials 300 --pace 0.03 --rounds 3 \\
@@ -97,7 +99,20 @@ class Probe:
     def blocked(self, a):
         return (a[3] & 0x0f) == 0 and a[6:8] != b"\0\0" and self.sink in a[12:]
 
-    def change(self, dom, qid):
+    def drain(self):
+        """Drop late answers to earlier attempts (each trial has its own ID)."""
+        self.u.setblocking(False)
+        try:
+            while True:
+                self.u.recv(4096)
+        except BlockingIOError:
+            pass
+        finally:
+            self.u.settimeout(1.0)
+
+    def change(self, dom, qid, oncpu=lambda: 0):
+        """Seconds from the push to the first blocked answer, and whether
+        oncpu() (the writer thread's CPU time) moved meanwhile."""
         wire = dns.message.make_query(dom, "A")
         wire.id = qid
         wire = wire.to_wire()
@@ -113,20 +128,28 @@ class Probe:
         cmd = (resp("MULTI") + resp("SADD", "redsink:order:bench:domains", dom)
                + resp("XADD", "redsink:changes", "*", "op", "add", "order", "bench", "domain", dom, "by", "bench")
                + resp("EXEC"))
+        self.drain()
+        w0 = oncpu()
         t0 = time.monotonic()
         self.r.sendall(cmd)
         while True:
-            if self.blocked(self.ask(wire)):
-                t = time.monotonic() - t0
-                break
+            try:
+                if self.blocked(self.ask(wire)):
+                    t = time.monotonic() - t0
+                    break
+            except TimeoutError:
+                pass  # a lost datagram: asked again
             if time.monotonic() - t0 > 30:
                 raise RuntimeError(f"{dom} never blocked")
             if self.poll:
                 time.sleep(self.poll)
+        during = oncpu() != w0
         got = b""
-        while got.count(b"\r\n") < 6:  # +OK, +QUEUED x2, *2, :1, $len, id
+        while got.count(b"\r\n") < 7:  # +OK, +QUEUED x2, *2, :1, $len, id
             got += self.r.recv(4096)
-        return t
+        if got.startswith(b"-") or b"\r\n-" in got:
+            raise RuntimeError(f"Redis refused the push of {dom}: {got!r}")
+        return t, during
 
 
 def thread_of(pid, name):
@@ -153,11 +176,10 @@ def latency(args, names, nsd, redis, tmp):
                 writer = thread_of(ub.pid, "redsink-snap")
                 for _ in range(args.trials):
                     k += 1
-                    w0 = oncpu_ns(ub.pid, writer)
-                    t = probe.change(f"upd{k}.bench-add.example", k & 0xffff)
+                    t, busy = probe.change(f"upd{k}.bench-add.example", k & 0xffff, lambda: oncpu_ns(ub.pid, writer))
                     times.append(t)
-                    if writer and oncpu_ns(ub.pid, writer) != w0:
-                        during.append(t)  # the writer ran while this change was on its way
+                    if busy:
+                        during.append(t)  # the writer ran between the push and the blocked answer
                     time.sleep(args.pace)
                 s = sorted(times)
                 p99 = s[min(len(s) - 1, int(round(0.99 * (len(s) - 1))))]
